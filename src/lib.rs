@@ -1,0 +1,4 @@
+//! Gatehouse: access requests in chat, approved by the right people, provisioned, revoked on
+//! time, and written to a tamper-evident audit log.
+
+pub mod domain;
