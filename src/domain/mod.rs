@@ -5,3 +5,4 @@ pub mod diagnostic;
 pub mod directory;
 pub mod duration;
 pub mod ids;
+pub mod policy;
