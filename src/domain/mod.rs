@@ -1,8 +1,13 @@
 //! The pure core of Gatehouse: policy, directory, routing, the request state machine,
 //! grants and audit events. Nothing here does I/O, logs, or reads the clock; time is a parameter.
 
+pub mod audit;
 pub mod diagnostic;
 pub mod directory;
 pub mod duration;
+pub mod effect;
+pub mod grant;
 pub mod ids;
 pub mod policy;
+pub mod request;
+pub mod routing;

@@ -1,0 +1,64 @@
+//! Effects: what must happen outside Gatehouse after a state change commits — cards to post
+//! or update, people to tell, alerts to raise, access to provision or take back. They are
+//! stored in the outbox in the same transaction as the change, and executed after it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{GrantId, PersonId, RequestId};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// Post an approval card for the request's current stage to one approver.
+    ApprovalCard { request: RequestId, approver: PersonId, stage: usize },
+    /// Update every posted card of the request to show its outcome.
+    RefreshCards { request: RequestId },
+    /// Tell a person something, by DM.
+    Notify { to: PersonId, notice: Notice },
+    /// Raise a real-time alert in the security channel.
+    Alert { alert: Alert },
+    /// Give the access of a grant through its resource's connector.
+    Provision { grant: GrantId },
+    /// Take the access of a grant back through its resource's connector.
+    Deprovision { grant: GrantId },
+}
+
+/// What a person is told.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+pub enum Notice {
+    Submitted { request: RequestId },
+    Approved { request: RequestId, grant: GrantId },
+    Rejected { request: RequestId, by: PersonId, reason: String },
+    Cancelled { request: RequestId },
+    Expired { request: RequestId },
+    Revoked { grant: GrantId, reason: String },
+    Extended { grant: GrantId, expires_at: Option<DateTime<Utc>> },
+    EmergencyReview { grant: GrantId },
+}
+
+/// What the security channel is told.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "alert", rename_all = "snake_case")]
+pub enum Alert {
+    EmergencyGranted { grant: GrantId },
+    PrivilegedGranted { grant: GrantId },
+    SodBlocked { person: PersonId, rule: String, request: String },
+    ProvisioningFailed { grant: GrantId, error: String },
+    RevocationFailed { grant: GrantId, error: String },
+    EmergencyFlagged { grant: GrantId, by: PersonId },
+    PersonOffboarded { person: PersonId, grants: usize },
+}
+
+impl Effect {
+    /// A key that names this effect uniquely, so that a retry never repeats it.
+    pub fn idempotency_key(&self, seq: u64) -> String {
+        match self {
+            Effect::ApprovalCard { request, approver, stage } => format!("card:{request}:{stage}:{approver}"),
+            Effect::Provision { grant } => format!("provision:{grant}"),
+            Effect::Deprovision { grant } => format!("deprovision:{grant}:{seq}"),
+            _ => format!("effect:{seq}"),
+        }
+    }
+}

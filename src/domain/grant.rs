@@ -1,0 +1,196 @@
+//! Grants: access a person holds, from provisioning to revocation.
+//! provisioning → active → revoking → revoked; provisioning can end in failed.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub id: GrantId,
+    pub person: PersonId,
+    pub resource: ResourceId,
+    pub role: RoleId,
+    /// The request that created it (extensions keep pointing at the first one).
+    pub request: RequestId,
+    pub granted_at: DateTime<Utc>,
+    /// `None` only for standing access the policy allows.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub emergency: bool,
+    /// For emergency grants: the review that must follow.
+    pub review: Option<PostHocReview>,
+    pub warned_at: Option<DateTime<Utc>>,
+    pub state: GrantState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum GrantState {
+    /// Approved; the connector has not confirmed yet.
+    Provisioning,
+    Active { since: DateTime<Utc> },
+    /// Access is being taken back.
+    Revoking { reason: RevokeReason, since: DateTime<Utc>, attempts: u32 },
+    Revoked { reason: RevokeReason, at: DateTime<Utc> },
+    /// Provisioning failed after retries; nothing is held.
+    Failed { error: String, at: DateTime<Utc> },
+}
+
+impl GrantState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            GrantState::Provisioning => "provisioning",
+            GrantState::Active { .. } => "active",
+            GrantState::Revoking { .. } => "revoking",
+            GrantState::Revoked { .. } => "revoked",
+            GrantState::Failed { .. } => "failed",
+        }
+    }
+
+    /// Whether the person holds (or is about to hold) this access.
+    pub fn is_live(&self) -> bool {
+        matches!(self, GrantState::Provisioning | GrantState::Active { .. })
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, GrantState::Revoked { .. } | GrantState::Failed { .. })
+    }
+}
+
+/// Why access is taken back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum RevokeReason {
+    Expired,
+    EndedEarly,
+    Revoked { by: PersonId, why: String },
+    ReviewSaidNo { by: Option<PersonId> },
+    Offboarded,
+}
+
+impl std::fmt::Display for RevokeReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RevokeReason::Expired => f.write_str("expired"),
+            RevokeReason::EndedEarly => f.write_str("ended early by its holder"),
+            RevokeReason::Revoked { by, why } => write!(f, "revoked by {by}: {why}"),
+            RevokeReason::ReviewSaidNo { by: Some(by) } => write!(f, "revoked in review by {by}"),
+            RevokeReason::ReviewSaidNo { by: None } => f.write_str("revoked: nobody kept it in review"),
+            RevokeReason::Offboarded => f.write_str("revoked: the person left"),
+        }
+    }
+}
+
+/// The review that follows break-glass access.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostHocReview {
+    pub reviewers: Vec<PersonId>,
+    pub due: DateTime<Utc>,
+    pub outcome: Option<ReviewOutcome>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ReviewOutcome {
+    Confirmed { by: PersonId, at: DateTime<Utc> },
+    Flagged { by: PersonId, at: DateTime<Utc>, note: String },
+}
+
+/// Why a grant cannot make a transition.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GrantError {
+    #[error("{id} is {state}, so it cannot be {action}")]
+    WrongState { id: GrantId, state: &'static str, action: &'static str },
+    #[error("{id} is not yours; only {owner} can {action} it")]
+    NotHolder { id: GrantId, owner: PersonId, action: &'static str },
+    #[error("{id} has no post-hoc review to decide")]
+    NoReview { id: GrantId },
+    #[error("the review of {id} is already done")]
+    AlreadyReviewed { id: GrantId },
+    #[error("you are not a reviewer of {id}")]
+    NotAReviewer { id: GrantId },
+}
+
+impl Grant {
+    fn wrong(&self, action: &'static str) -> GrantError {
+        GrantError::WrongState { id: self.id, state: self.state.name(), action }
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.state.is_live()
+    }
+
+    /// The connector confirmed the access exists.
+    pub fn activate(&mut self, now: DateTime<Utc>) -> Result<(), GrantError> {
+        match self.state {
+            GrantState::Provisioning => {
+                self.state = GrantState::Active { since: now };
+                Ok(())
+            }
+            _ => Err(self.wrong("activated")),
+        }
+    }
+
+    pub fn fail(&mut self, error: &str, now: DateTime<Utc>) -> Result<(), GrantError> {
+        match self.state {
+            GrantState::Provisioning => {
+                self.state = GrantState::Failed { error: error.to_owned(), at: now };
+                Ok(())
+            }
+            _ => Err(self.wrong("marked failed")),
+        }
+    }
+
+    /// Starts taking the access back.
+    pub fn start_revoke(&mut self, reason: RevokeReason, now: DateTime<Utc>) -> Result<(), GrantError> {
+        if !self.state.is_live() {
+            return Err(self.wrong("revoked"));
+        }
+        self.state = GrantState::Revoking { reason, since: now, attempts: 0 };
+        Ok(())
+    }
+
+    /// The connector confirmed the access is gone.
+    pub fn finish_revoke(&mut self, now: DateTime<Utc>) -> Result<(), GrantError> {
+        match &self.state {
+            GrantState::Revoking { reason, .. } => {
+                self.state = GrantState::Revoked { reason: reason.clone(), at: now };
+                Ok(())
+            }
+            _ => Err(self.wrong("marked revoked")),
+        }
+    }
+
+    /// Moves the end of a live grant (an approved extension).
+    pub fn extend_to(&mut self, expires_at: Option<DateTime<Utc>>) -> Result<(), GrantError> {
+        if !self.state.is_live() {
+            return Err(self.wrong("extended"));
+        }
+        self.expires_at = expires_at;
+        self.warned_at = None;
+        Ok(())
+    }
+
+    /// Records the outcome of the post-hoc review of emergency access.
+    pub fn review(&mut self, outcome: ReviewOutcome) -> Result<(), GrantError> {
+        let id = self.id;
+        let review = self.review.as_mut().ok_or(GrantError::NoReview { id })?;
+        if review.outcome.is_some() {
+            return Err(GrantError::AlreadyReviewed { id });
+        }
+        let by = match &outcome {
+            ReviewOutcome::Confirmed { by, .. } | ReviewOutcome::Flagged { by, .. } => by,
+        };
+        if !review.reviewers.contains(by) {
+            return Err(GrantError::NotAReviewer { id });
+        }
+        review.outcome = Some(outcome);
+        Ok(())
+    }
+
+    /// Whether the review of emergency access is still waiting.
+    pub fn review_pending(&self) -> bool {
+        self.review.as_ref().is_some_and(|r| r.outcome.is_none())
+    }
+}

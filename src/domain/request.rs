@@ -1,0 +1,291 @@
+//! The access request and its state machine:
+//! pending(stage 1..n) → approved | rejected | cancelled | expired. Terminal states are final.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::duration::Duration;
+use super::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
+use super::policy::{RequestType, Resource};
+use super::routing::{first_unreachable, make_reachable, Approval, ApprovalPlan, RouteError};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRequest {
+    pub id: RequestId,
+    pub requester: PersonId,
+    pub resource: ResourceId,
+    pub role: RoleId,
+    /// `None` asks for standing access.
+    pub duration: Option<Duration>,
+    pub justification: String,
+    /// Values of the role's request template, by field id.
+    pub fields: BTreeMap<String, String>,
+    pub kind: RequestKind,
+    pub submitted_at: DateTime<Utc>,
+    /// Who typed it, when not the requester (an operator through the admin API).
+    pub submitted_by: Option<String>,
+    pub plan: ApprovalPlan,
+    /// Index into `plan.stages` of the stage deciding now.
+    pub current_stage: usize,
+    pub stage_started_at: DateTime<Utc>,
+    /// A pending request expires at this moment.
+    pub expires_at: DateTime<Utc>,
+    pub last_reminded_at: Option<DateTime<Utc>>,
+    /// Changes approvers made on the way (shorter duration, lesser role).
+    pub changes: Vec<Change>,
+    pub state: RequestState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RequestKind {
+    Access,
+    /// More time on this grant.
+    Extension { grant: GrantId },
+    Emergency,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RequestState {
+    Pending,
+    /// All stages approved; the grant holds what happens next.
+    Approved { grant: GrantId, at: DateTime<Utc> },
+    Rejected { by: PersonId, reason: String, at: DateTime<Utc> },
+    Cancelled { by: PersonId, at: DateTime<Utc> },
+    Expired { at: DateTime<Utc> },
+}
+
+impl RequestState {
+    pub fn is_terminal(&self) -> bool {
+        !matches!(self, RequestState::Pending)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            RequestState::Pending => "pending",
+            RequestState::Approved { .. } => "approved",
+            RequestState::Rejected { .. } => "rejected",
+            RequestState::Cancelled { .. } => "cancelled",
+            RequestState::Expired { .. } => "expired",
+        }
+    }
+}
+
+impl fmt::Display for RequestState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What an approver changed when approving.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub by: PersonId,
+    pub at: DateTime<Utc>,
+    pub duration: Option<(Option<Duration>, Duration)>,
+    pub role: Option<(RoleId, RoleId)>,
+}
+
+/// The changes an approver asks for with "Approve with changes".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    pub duration: Option<Duration>,
+    pub role: Option<RoleId>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.duration.is_none() && self.role.is_none()
+    }
+}
+
+/// What one approval did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The stage still needs `remaining` approvals.
+    Counted { stage: usize, remaining: usize },
+    /// The stage is complete and `next` decides now.
+    NextStage { completed: usize, next: usize },
+    /// Every stage approved.
+    Approved,
+}
+
+/// Why a decision was refused; each is a sentence for the person who tried.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecisionError {
+    #[error("{id} is already {state}; nothing was changed")]
+    NotPending { id: RequestId, state: &'static str },
+    #[error("you asked for {id} yourself, so you cannot approve or reject it; one of its approvers will")]
+    OwnRequest { id: RequestId },
+    #[error("you are not an approver of the current stage of {id} (\"{stage}\"), so nothing was changed")]
+    NotAnApprover { id: RequestId, stage: String },
+    #[error("you have already approved {id} at this stage; it needs someone else now")]
+    AlreadyApproved { id: RequestId },
+    #[error("you already approved an earlier stage of {id}, and one person counts in one stage only")]
+    CountedEarlier { id: RequestId },
+    #[error("only the requester can cancel {id}")]
+    NotRequester { id: RequestId },
+    #[error("{0}")]
+    BadChange(String),
+    #[error("if you approve this stage, a later stage could no longer be completed ({0}); leave this stage to another approver")]
+    WouldStrandLaterStage(RouteError),
+}
+
+impl AccessRequest {
+    pub fn request_type(&self) -> RequestType {
+        match self.kind {
+            RequestKind::Emergency => RequestType::Emergency,
+            RequestKind::Extension { .. } => RequestType::Extension,
+            RequestKind::Access if self.duration.is_none() => RequestType::Standard,
+            RequestKind::Access => RequestType::Temporary,
+        }
+    }
+
+    pub fn is_pending(&self) -> bool {
+        self.state == RequestState::Pending
+    }
+
+    fn ensure_pending(&self) -> Result<(), DecisionError> {
+        if self.state.is_terminal() {
+            return Err(DecisionError::NotPending { id: self.id, state: self.state.name() });
+        }
+        Ok(())
+    }
+
+    /// Whether this person may decide the current stage right now.
+    pub fn check_decider(&self, person: &PersonId, distinct: bool) -> Result<(), DecisionError> {
+        self.ensure_pending()?;
+        if person == &self.requester {
+            return Err(DecisionError::OwnRequest { id: self.id });
+        }
+        let stage = &self.plan.stages[self.current_stage];
+        if !stage.approvers.contains(person) {
+            return Err(DecisionError::NotAnApprover { id: self.id, stage: stage.name.clone() });
+        }
+        if stage.has_approved(person) {
+            return Err(DecisionError::AlreadyApproved { id: self.id });
+        }
+        if distinct && self.plan.stages[..self.current_stage].iter().any(|s| s.has_approved(person)) {
+            return Err(DecisionError::CountedEarlier { id: self.id });
+        }
+        Ok(())
+    }
+
+    /// Records one approval of the current stage, applying `changes` to what is asked.
+    pub fn approve(
+        &mut self,
+        by: &PersonId,
+        changes: &Changes,
+        resource: &Resource,
+        distinct: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Progress, DecisionError> {
+        self.check_decider(by, distinct)?;
+        let mut next = self.clone();
+        next.apply_changes(by, changes, resource, now)?;
+        let stage = next.current_stage;
+        next.plan.stages[stage].approvals.push(Approval { by: by.clone(), at: now });
+        if distinct {
+            // One approval may leave later stages short of people: escalate them, or refuse.
+            if first_unreachable(&next.plan, stage + 1, true).is_some() {
+                make_reachable(&mut next.plan, stage + 1, true).map_err(DecisionError::WouldStrandLaterStage)?;
+            }
+        }
+        let progress = if !next.plan.stages[stage].is_complete() {
+            let s = &next.plan.stages[stage];
+            Progress::Counted { stage, remaining: s.quorum - s.approvals.len() }
+        } else if stage + 1 < next.plan.stages.len() {
+            next.current_stage = stage + 1;
+            next.stage_started_at = now;
+            next.last_reminded_at = None;
+            Progress::NextStage { completed: stage, next: stage + 1 }
+        } else {
+            Progress::Approved
+        };
+        *self = next;
+        Ok(progress)
+    }
+
+    fn apply_changes(&mut self, by: &PersonId, changes: &Changes, resource: &Resource, now: DateTime<Utc>) -> Result<(), DecisionError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut change = Change { by: by.clone(), at: now, duration: None, role: None };
+        if let Some(shorter) = changes.duration {
+            if self.duration.is_some_and(|d| shorter >= d) || shorter == Duration::ZERO {
+                let asked = self.duration.map_or("standing access".to_owned(), |d| d.to_string());
+                return Err(DecisionError::BadChange(format!(
+                    "approve with changes can only shorten the duration: {asked} was asked, so give less than that"
+                )));
+            }
+            change.duration = Some((self.duration, shorter));
+            self.duration = Some(shorter);
+        }
+        if let Some(lesser) = &changes.role {
+            if !resource.is_lesser_role(lesser, &self.role) {
+                let lesser_roles: Vec<&str> = resource
+                    .roles
+                    .iter()
+                    .take_while(|r| r.id != self.role)
+                    .map(|r| r.id.as_str())
+                    .collect();
+                let options = if lesser_roles.is_empty() { "none".to_owned() } else { lesser_roles.join(", ") };
+                return Err(DecisionError::BadChange(format!(
+                    "`{lesser}` is not a lesser role of {} than `{}`; lesser roles: {options}",
+                    resource.id, self.role
+                )));
+            }
+            change.role = Some((self.role.clone(), lesser.clone()));
+            self.role = lesser.clone();
+        }
+        self.changes.push(change);
+        Ok(())
+    }
+
+    pub fn reject(&mut self, by: &PersonId, reason: &str, distinct: bool, now: DateTime<Utc>) -> Result<(), DecisionError> {
+        self.check_decider(by, distinct)?;
+        self.state = RequestState::Rejected { by: by.clone(), reason: reason.to_owned(), at: now };
+        Ok(())
+    }
+
+    /// The requester withdraws the request (`admin` lets an operator do it for them).
+    pub fn cancel(&mut self, by: &PersonId, admin: bool, now: DateTime<Utc>) -> Result<(), DecisionError> {
+        self.ensure_pending()?;
+        if by != &self.requester && !admin {
+            return Err(DecisionError::NotRequester { id: self.id });
+        }
+        self.state = RequestState::Cancelled { by: by.clone(), at: now };
+        Ok(())
+    }
+
+    pub fn expire(&mut self, now: DateTime<Utc>) -> Result<(), DecisionError> {
+        self.ensure_pending()?;
+        self.state = RequestState::Expired { at: now };
+        Ok(())
+    }
+
+    /// Marks the request approved once its grant exists.
+    pub fn mark_approved(&mut self, grant: GrantId, now: DateTime<Utc>) -> Result<(), DecisionError> {
+        self.ensure_pending()?;
+        self.state = RequestState::Approved { grant, at: now };
+        Ok(())
+    }
+
+    /// "Security review — 1 of 2 approvals".
+    pub fn stage_summary(&self) -> String {
+        match self.plan.stages.get(self.current_stage) {
+            Some(stage) => format!(
+                "{} — {} of {} approval{}",
+                stage.name,
+                stage.approvals.len(),
+                stage.quorum,
+                if stage.quorum == 1 { "" } else { "s" }
+            ),
+            None => "no approval needed".to_owned(),
+        }
+    }
+}
