@@ -39,7 +39,9 @@ impl std::fmt::Display for Actor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Actor::Person { id } => write!(f, "{id}"),
-            Actor::Operator { token, for_person } => write!(f, "{for_person} (via admin token {token})"),
+            Actor::Operator { token, for_person } => {
+                write!(f, "{for_person} (via admin token {token})")
+            }
             Actor::System => f.write_str("gatehouse"),
         }
     }
@@ -49,27 +51,65 @@ impl std::fmt::Display for Actor {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum AuditAction {
-    RequestSubmitted { resource: ResourceId, role: RoleId, duration: Option<Duration>, stages: usize },
-    RequestDenied { resource: ResourceId, role: RoleId, reasons: Vec<String> },
-    StageApproved { stage: String, remaining: usize },
-    StageEscalated { stage: String, added: Vec<PersonId> },
-    ApprovedWithChanges { duration: Option<Duration>, role: Option<RoleId> },
+    RequestSubmitted {
+        resource: ResourceId,
+        role: RoleId,
+        duration: Option<Duration>,
+        stages: usize,
+    },
+    RequestDenied {
+        resource: ResourceId,
+        role: RoleId,
+        reasons: Vec<String>,
+    },
+    StageApproved {
+        stage: String,
+        remaining: usize,
+    },
+    StageEscalated {
+        stage: String,
+        added: Vec<PersonId>,
+    },
+    ApprovedWithChanges {
+        duration: Option<Duration>,
+        role: Option<RoleId>,
+    },
     RequestApproved,
     RequestAutoApproved,
     RequestRejected,
     RequestCancelled,
     RequestExpired,
-    GrantCreated { person: PersonId, resource: ResourceId, role: RoleId, expires_at: Option<DateTime<Utc>> },
+    GrantCreated {
+        person: PersonId,
+        resource: ResourceId,
+        role: RoleId,
+        expires_at: Option<DateTime<Utc>>,
+    },
     GrantProvisioned,
-    ProvisioningFailed { error: String },
-    GrantExtended { expires_at: Option<DateTime<Utc>> },
+    ProvisioningFailed {
+        error: String,
+    },
+    GrantExtended {
+        expires_at: Option<DateTime<Utc>>,
+    },
     RevocationStarted,
     GrantRevoked,
-    RevocationFailed { error: String, attempts: u32 },
-    EmergencyGranted { resource: ResourceId, role: RoleId, expires_at: DateTime<Utc> },
+    RevocationFailed {
+        error: String,
+        attempts: u32,
+    },
+    EmergencyGranted {
+        resource: ResourceId,
+        role: RoleId,
+        expires_at: DateTime<Utc>,
+    },
     EmergencyConfirmed,
     EmergencyFlagged,
-    PersonOffboarded { person: PersonId, grants: usize, requests: usize },
+    PersonOffboarded {
+        person: PersonId,
+        grants: usize,
+        requests: usize,
+    },
 }
 
 impl AuditAction {
@@ -102,7 +142,15 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(at: DateTime<Utc>, actor: Actor, action: AuditAction) -> Self {
-        Self { at, actor, action, request: None, grant: None, reason: None, policy: None }
+        Self {
+            at,
+            actor,
+            action,
+            request: None,
+            grant: None,
+            reason: None,
+            policy: None,
+        }
     }
 
     pub fn request(mut self, id: RequestId) -> Self {
@@ -142,7 +190,12 @@ impl AuditRecord {
     /// Chains `event` after a record with hash `prev_hash`.
     pub fn chain(seq: u64, prev_hash: &str, event: AuditEvent) -> Self {
         let hash = record_hash(seq, prev_hash, &event);
-        Self { seq, prev_hash: prev_hash.to_owned(), hash, event }
+        Self {
+            seq,
+            prev_hash: prev_hash.to_owned(),
+            hash,
+            event,
+        }
     }
 }
 
@@ -160,13 +213,23 @@ fn record_hash(seq: u64, prev_hash: &str, event: &AuditEvent) -> String {
 pub enum ChainError {
     #[error("audit event {seq} was edited: its content no longer matches its hash")]
     Edited { seq: u64 },
-    #[error("audit event {expected} is missing: the log jumps from {previous} to {found} (deleted)")]
-    Missing { previous: u64, expected: u64, found: u64 },
+    #[error(
+        "audit event {expected} is missing: the log jumps from {previous} to {found} (deleted)"
+    )]
+    Missing {
+        previous: u64,
+        expected: u64,
+        found: u64,
+    },
     #[error("audit event {seq} is stored under position {position} (moved or inserted)")]
     Misplaced { seq: u64, position: u64 },
-    #[error("audit event {seq} does not follow event {previous}: its previous-hash does not match (inserted or reordered)")]
+    #[error(
+        "audit event {seq} does not follow event {previous}: its previous-hash does not match (inserted or reordered)"
+    )]
     Broken { seq: u64, previous: u64 },
-    #[error("the audit log ends at event {last}, but {expected} events were written (the last ones were deleted)")]
+    #[error(
+        "the audit log ends at event {last}, but {expected} events were written (the last ones were deleted)"
+    )]
     Truncated { last: u64, expected: u64 },
 }
 
@@ -180,24 +243,37 @@ where
     let mut count = 0;
     for (position, record) in records {
         if record.seq != position {
-            return Err(ChainError::Misplaced { seq: record.seq, position });
+            return Err(ChainError::Misplaced {
+                seq: record.seq,
+                position,
+            });
         }
         let expected = previous.as_ref().map_or(1, |p| p.seq + 1);
         if record.seq > expected {
-            return Err(ChainError::Missing { previous: expected - 1, expected, found: record.seq });
+            return Err(ChainError::Missing {
+                previous: expected - 1,
+                expected,
+                found: record.seq,
+            });
         }
         let prev_hash = previous.as_ref().map_or(GENESIS_HASH, |p| p.hash.as_str());
         if record_hash(record.seq, &record.prev_hash, &record.event) != record.hash {
             return Err(ChainError::Edited { seq: record.seq });
         }
         if record.prev_hash != prev_hash {
-            return Err(ChainError::Broken { seq: record.seq, previous: expected - 1 });
+            return Err(ChainError::Broken {
+                seq: record.seq,
+                previous: expected - 1,
+            });
         }
         count = record.seq;
         previous = Some(record);
     }
     match head {
-        Some(expected) if expected > count => Err(ChainError::Truncated { last: count, expected }),
+        Some(expected) if expected > count => Err(ChainError::Truncated {
+            last: count,
+            expected,
+        }),
         _ => Ok(count),
     }
 }
@@ -212,7 +288,8 @@ mod tests {
         (1..=n)
             .map(|seq| {
                 let at = Utc.timestamp_opt(1_700_000_000 + seq as i64, 0).unwrap();
-                let event = AuditEvent::new(at, Actor::System, AuditAction::RequestExpired).request(RequestId(seq));
+                let event = AuditEvent::new(at, Actor::System, AuditAction::RequestExpired)
+                    .request(RequestId(seq));
                 let record = AuditRecord::chain(seq, &prev, event);
                 prev = record.hash.clone();
                 (seq, record)
@@ -230,21 +307,37 @@ mod tests {
     fn an_edited_event_is_named() {
         let mut records = chain(5);
         records[2].1.event.reason = Some("nothing to see".into());
-        assert_eq!(verify_chain(records, Some(5)), Err(ChainError::Edited { seq: 3 }));
+        assert_eq!(
+            verify_chain(records, Some(5)),
+            Err(ChainError::Edited { seq: 3 })
+        );
     }
 
     #[test]
     fn a_deleted_event_is_named() {
         let mut records = chain(5);
         records.remove(2);
-        assert_eq!(verify_chain(records, Some(5)), Err(ChainError::Missing { previous: 2, expected: 3, found: 4 }));
+        assert_eq!(
+            verify_chain(records, Some(5)),
+            Err(ChainError::Missing {
+                previous: 2,
+                expected: 3,
+                found: 4
+            })
+        );
     }
 
     #[test]
     fn deleting_the_newest_events_is_found_through_the_head() {
         let mut records = chain(5);
         records.truncate(3);
-        assert_eq!(verify_chain(records, Some(5)), Err(ChainError::Truncated { last: 3, expected: 5 }));
+        assert_eq!(
+            verify_chain(records, Some(5)),
+            Err(ChainError::Truncated {
+                last: 3,
+                expected: 5
+            })
+        );
     }
 
     #[test]
@@ -257,7 +350,10 @@ mod tests {
             *position = i as u64 + 1;
             record.seq = i as u64 + 1;
         }
-        assert_eq!(verify_chain(records, Some(6)), Err(ChainError::Edited { seq: 4 }));
+        assert_eq!(
+            verify_chain(records, Some(6)),
+            Err(ChainError::Edited { seq: 4 })
+        );
     }
 
     #[test]
@@ -266,13 +362,22 @@ mod tests {
         let (a, b) = (records[1].1.clone(), records[2].1.clone());
         records[1].1 = AuditRecord { seq: 2, ..b };
         records[2].1 = AuditRecord { seq: 3, ..a };
-        assert_eq!(verify_chain(records, Some(5)), Err(ChainError::Edited { seq: 2 }));
+        assert_eq!(
+            verify_chain(records, Some(5)),
+            Err(ChainError::Edited { seq: 2 })
+        );
     }
 
     #[test]
     fn a_record_moved_to_another_position_is_found() {
         let mut records = chain(5);
         records[4].0 = 9;
-        assert_eq!(verify_chain(records, Some(5)), Err(ChainError::Misplaced { seq: 5, position: 9 }));
+        assert_eq!(
+            verify_chain(records, Some(5)),
+            Err(ChainError::Misplaced {
+                seq: 5,
+                position: 9
+            })
+        );
     }
 }

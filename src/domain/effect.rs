@@ -11,7 +11,11 @@ use super::ids::{GrantId, PersonId, RequestId};
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
     /// Post an approval card for the request's current stage to one approver.
-    ApprovalCard { request: RequestId, approver: PersonId, stage: usize },
+    ApprovalCard {
+        request: RequestId,
+        approver: PersonId,
+        stage: usize,
+    },
     /// Update every posted card of the request to show its outcome.
     RefreshCards { request: RequestId },
     /// Tell a person something, by DM.
@@ -28,34 +32,79 @@ pub enum Effect {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "notice", rename_all = "snake_case")]
 pub enum Notice {
-    Submitted { request: RequestId },
-    Approved { request: RequestId, grant: GrantId },
-    Rejected { request: RequestId, by: PersonId, reason: String },
-    Cancelled { request: RequestId },
-    Expired { request: RequestId },
-    Revoked { grant: GrantId, reason: String },
-    Extended { grant: GrantId, expires_at: Option<DateTime<Utc>> },
-    EmergencyReview { grant: GrantId },
+    Submitted {
+        request: RequestId,
+    },
+    Approved {
+        request: RequestId,
+        grant: GrantId,
+    },
+    Rejected {
+        request: RequestId,
+        by: PersonId,
+        reason: String,
+    },
+    Cancelled {
+        request: RequestId,
+    },
+    Expired {
+        request: RequestId,
+    },
+    Revoked {
+        grant: GrantId,
+        reason: String,
+    },
+    Extended {
+        grant: GrantId,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    EmergencyReview {
+        grant: GrantId,
+    },
 }
 
 /// What the security channel is told.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "alert", rename_all = "snake_case")]
 pub enum Alert {
-    EmergencyGranted { grant: GrantId },
-    PrivilegedGranted { grant: GrantId },
-    SodBlocked { person: PersonId, rule: String, request: String },
-    ProvisioningFailed { grant: GrantId, error: String },
-    RevocationFailed { grant: GrantId, error: String },
-    EmergencyFlagged { grant: GrantId, by: PersonId },
-    PersonOffboarded { person: PersonId, grants: usize },
+    EmergencyGranted {
+        grant: GrantId,
+    },
+    PrivilegedGranted {
+        grant: GrantId,
+    },
+    SodBlocked {
+        person: PersonId,
+        rule: String,
+        request: String,
+    },
+    ProvisioningFailed {
+        grant: GrantId,
+        error: String,
+    },
+    RevocationFailed {
+        grant: GrantId,
+        error: String,
+    },
+    EmergencyFlagged {
+        grant: GrantId,
+        by: PersonId,
+    },
+    PersonOffboarded {
+        person: PersonId,
+        grants: usize,
+    },
 }
 
 impl Effect {
     /// A key that names this effect uniquely, so that a retry never repeats it.
     pub fn idempotency_key(&self, seq: u64) -> String {
         match self {
-            Effect::ApprovalCard { request, approver, stage } => format!("card:{request}:{stage}:{approver}"),
+            Effect::ApprovalCard {
+                request,
+                approver,
+                stage,
+            } => format!("card:{request}:{stage}:{approver}"),
             Effect::Provision { grant } => format!("provision:{grant}"),
             Effect::Deprovision { grant } => format!("deprovision:{grant}:{seq}"),
             _ => format!("effect:{seq}"),

@@ -29,12 +29,24 @@ pub struct Grant {
 pub enum GrantState {
     /// Approved; the connector has not confirmed yet.
     Provisioning,
-    Active { since: DateTime<Utc> },
+    Active {
+        since: DateTime<Utc>,
+    },
     /// Access is being taken back.
-    Revoking { reason: RevokeReason, since: DateTime<Utc>, attempts: u32 },
-    Revoked { reason: RevokeReason, at: DateTime<Utc> },
+    Revoking {
+        reason: RevokeReason,
+        since: DateTime<Utc>,
+        attempts: u32,
+    },
+    Revoked {
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    },
     /// Provisioning failed after retries; nothing is held.
-    Failed { error: String, at: DateTime<Utc> },
+    Failed {
+        error: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl GrantState {
@@ -76,7 +88,9 @@ impl std::fmt::Display for RevokeReason {
             RevokeReason::EndedEarly => f.write_str("ended early by its holder"),
             RevokeReason::Revoked { by, why } => write!(f, "revoked by {by}: {why}"),
             RevokeReason::ReviewSaidNo { by: Some(by) } => write!(f, "revoked in review by {by}"),
-            RevokeReason::ReviewSaidNo { by: None } => f.write_str("revoked: nobody kept it in review"),
+            RevokeReason::ReviewSaidNo { by: None } => {
+                f.write_str("revoked: nobody kept it in review")
+            }
             RevokeReason::Offboarded => f.write_str("revoked: the person left"),
         }
     }
@@ -93,17 +107,32 @@ pub struct PostHocReview {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ReviewOutcome {
-    Confirmed { by: PersonId, at: DateTime<Utc> },
-    Flagged { by: PersonId, at: DateTime<Utc>, note: String },
+    Confirmed {
+        by: PersonId,
+        at: DateTime<Utc>,
+    },
+    Flagged {
+        by: PersonId,
+        at: DateTime<Utc>,
+        note: String,
+    },
 }
 
 /// Why a grant cannot make a transition.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum GrantError {
     #[error("{id} is {state}, so it cannot be {action}")]
-    WrongState { id: GrantId, state: &'static str, action: &'static str },
+    WrongState {
+        id: GrantId,
+        state: &'static str,
+        action: &'static str,
+    },
     #[error("{id} is not yours; only {owner} can {action} it")]
-    NotHolder { id: GrantId, owner: PersonId, action: &'static str },
+    NotHolder {
+        id: GrantId,
+        owner: PersonId,
+        action: &'static str,
+    },
     #[error("{id} has no post-hoc review to decide")]
     NoReview { id: GrantId },
     #[error("the review of {id} is already done")]
@@ -114,7 +143,11 @@ pub enum GrantError {
 
 impl Grant {
     fn wrong(&self, action: &'static str) -> GrantError {
-        GrantError::WrongState { id: self.id, state: self.state.name(), action }
+        GrantError::WrongState {
+            id: self.id,
+            state: self.state.name(),
+            action,
+        }
     }
 
     pub fn is_live(&self) -> bool {
@@ -135,7 +168,10 @@ impl Grant {
     pub fn fail(&mut self, error: &str, now: DateTime<Utc>) -> Result<(), GrantError> {
         match self.state {
             GrantState::Provisioning => {
-                self.state = GrantState::Failed { error: error.to_owned(), at: now };
+                self.state = GrantState::Failed {
+                    error: error.to_owned(),
+                    at: now,
+                };
                 Ok(())
             }
             _ => Err(self.wrong("marked failed")),
@@ -143,11 +179,19 @@ impl Grant {
     }
 
     /// Starts taking the access back.
-    pub fn start_revoke(&mut self, reason: RevokeReason, now: DateTime<Utc>) -> Result<(), GrantError> {
+    pub fn start_revoke(
+        &mut self,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> Result<(), GrantError> {
         if !self.state.is_live() {
             return Err(self.wrong("revoked"));
         }
-        self.state = GrantState::Revoking { reason, since: now, attempts: 0 };
+        self.state = GrantState::Revoking {
+            reason,
+            since: now,
+            attempts: 0,
+        };
         Ok(())
     }
 
@@ -155,7 +199,10 @@ impl Grant {
     pub fn finish_revoke(&mut self, now: DateTime<Utc>) -> Result<(), GrantError> {
         match &self.state {
             GrantState::Revoking { reason, .. } => {
-                self.state = GrantState::Revoked { reason: reason.clone(), at: now };
+                self.state = GrantState::Revoked {
+                    reason: reason.clone(),
+                    at: now,
+                };
                 Ok(())
             }
             _ => Err(self.wrong("marked revoked")),

@@ -11,3 +11,7 @@ pub mod ids;
 pub mod policy;
 pub mod request;
 pub mod routing;
+pub mod validation;
+
+#[cfg(test)]
+mod proptests;

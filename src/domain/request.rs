@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::duration::Duration;
 use super::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
 use super::policy::{RequestType, Resource};
-use super::routing::{first_unreachable, make_reachable, Approval, ApprovalPlan, RouteError};
+use super::routing::{Approval, ApprovalPlan, RouteError, first_unreachable, make_reachable};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessRequest {
@@ -44,7 +44,9 @@ pub struct AccessRequest {
 pub enum RequestKind {
     Access,
     /// More time on this grant.
-    Extension { grant: GrantId },
+    Extension {
+        grant: GrantId,
+    },
     Emergency,
 }
 
@@ -53,10 +55,22 @@ pub enum RequestKind {
 pub enum RequestState {
     Pending,
     /// All stages approved; the grant holds what happens next.
-    Approved { grant: GrantId, at: DateTime<Utc> },
-    Rejected { by: PersonId, reason: String, at: DateTime<Utc> },
-    Cancelled { by: PersonId, at: DateTime<Utc> },
-    Expired { at: DateTime<Utc> },
+    Approved {
+        grant: GrantId,
+        at: DateTime<Utc>,
+    },
+    Rejected {
+        by: PersonId,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    Cancelled {
+        by: PersonId,
+        at: DateTime<Utc>,
+    },
+    Expired {
+        at: DateTime<Utc>,
+    },
 }
 
 impl RequestState {
@@ -119,19 +133,27 @@ pub enum Progress {
 pub enum DecisionError {
     #[error("{id} is already {state}; nothing was changed")]
     NotPending { id: RequestId, state: &'static str },
-    #[error("you asked for {id} yourself, so you cannot approve or reject it; one of its approvers will")]
+    #[error(
+        "you asked for {id} yourself, so you cannot approve or reject it; one of its approvers will"
+    )]
     OwnRequest { id: RequestId },
-    #[error("you are not an approver of the current stage of {id} (\"{stage}\"), so nothing was changed")]
+    #[error(
+        "you are not an approver of the current stage of {id} (\"{stage}\"), so nothing was changed"
+    )]
     NotAnApprover { id: RequestId, stage: String },
     #[error("you have already approved {id} at this stage; it needs someone else now")]
     AlreadyApproved { id: RequestId },
-    #[error("you already approved an earlier stage of {id}, and one person counts in one stage only")]
+    #[error(
+        "you already approved an earlier stage of {id}, and one person counts in one stage only"
+    )]
     CountedEarlier { id: RequestId },
     #[error("only the requester can cancel {id}")]
     NotRequester { id: RequestId },
     #[error("{0}")]
     BadChange(String),
-    #[error("if you approve this stage, a later stage could no longer be completed ({0}); leave this stage to another approver")]
+    #[error(
+        "if you approve this stage, a later stage could no longer be completed ({0}); leave this stage to another approver"
+    )]
     WouldStrandLaterStage(RouteError),
 }
 
@@ -151,7 +173,10 @@ impl AccessRequest {
 
     fn ensure_pending(&self) -> Result<(), DecisionError> {
         if self.state.is_terminal() {
-            return Err(DecisionError::NotPending { id: self.id, state: self.state.name() });
+            return Err(DecisionError::NotPending {
+                id: self.id,
+                state: self.state.name(),
+            });
         }
         Ok(())
     }
@@ -164,12 +189,19 @@ impl AccessRequest {
         }
         let stage = &self.plan.stages[self.current_stage];
         if !stage.approvers.contains(person) {
-            return Err(DecisionError::NotAnApprover { id: self.id, stage: stage.name.clone() });
+            return Err(DecisionError::NotAnApprover {
+                id: self.id,
+                stage: stage.name.clone(),
+            });
         }
         if stage.has_approved(person) {
             return Err(DecisionError::AlreadyApproved { id: self.id });
         }
-        if distinct && self.plan.stages[..self.current_stage].iter().any(|s| s.has_approved(person)) {
+        if distinct
+            && self.plan.stages[..self.current_stage]
+                .iter()
+                .any(|s| s.has_approved(person))
+        {
             return Err(DecisionError::CountedEarlier { id: self.id });
         }
         Ok(())
@@ -188,21 +220,31 @@ impl AccessRequest {
         let mut next = self.clone();
         next.apply_changes(by, changes, resource, now)?;
         let stage = next.current_stage;
-        next.plan.stages[stage].approvals.push(Approval { by: by.clone(), at: now });
+        next.plan.stages[stage].approvals.push(Approval {
+            by: by.clone(),
+            at: now,
+        });
         if distinct {
             // One approval may leave later stages short of people: escalate them, or refuse.
             if first_unreachable(&next.plan, stage + 1, true).is_some() {
-                make_reachable(&mut next.plan, stage + 1, true).map_err(DecisionError::WouldStrandLaterStage)?;
+                make_reachable(&mut next.plan, stage + 1, true)
+                    .map_err(DecisionError::WouldStrandLaterStage)?;
             }
         }
         let progress = if !next.plan.stages[stage].is_complete() {
             let s = &next.plan.stages[stage];
-            Progress::Counted { stage, remaining: s.quorum - s.approvals.len() }
+            Progress::Counted {
+                stage,
+                remaining: s.quorum - s.approvals.len(),
+            }
         } else if stage + 1 < next.plan.stages.len() {
             next.current_stage = stage + 1;
             next.stage_started_at = now;
             next.last_reminded_at = None;
-            Progress::NextStage { completed: stage, next: stage + 1 }
+            Progress::NextStage {
+                completed: stage,
+                next: stage + 1,
+            }
         } else {
             Progress::Approved
         };
@@ -210,14 +252,27 @@ impl AccessRequest {
         Ok(progress)
     }
 
-    fn apply_changes(&mut self, by: &PersonId, changes: &Changes, resource: &Resource, now: DateTime<Utc>) -> Result<(), DecisionError> {
+    fn apply_changes(
+        &mut self,
+        by: &PersonId,
+        changes: &Changes,
+        resource: &Resource,
+        now: DateTime<Utc>,
+    ) -> Result<(), DecisionError> {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut change = Change { by: by.clone(), at: now, duration: None, role: None };
+        let mut change = Change {
+            by: by.clone(),
+            at: now,
+            duration: None,
+            role: None,
+        };
         if let Some(shorter) = changes.duration {
             if self.duration.is_some_and(|d| shorter >= d) || shorter == Duration::ZERO {
-                let asked = self.duration.map_or("standing access".to_owned(), |d| d.to_string());
+                let asked = self
+                    .duration
+                    .map_or("standing access".to_owned(), |d| d.to_string());
                 return Err(DecisionError::BadChange(format!(
                     "approve with changes can only shorten the duration: {asked} was asked, so give less than that"
                 )));
@@ -233,7 +288,11 @@ impl AccessRequest {
                     .take_while(|r| r.id != self.role)
                     .map(|r| r.id.as_str())
                     .collect();
-                let options = if lesser_roles.is_empty() { "none".to_owned() } else { lesser_roles.join(", ") };
+                let options = if lesser_roles.is_empty() {
+                    "none".to_owned()
+                } else {
+                    lesser_roles.join(", ")
+                };
                 return Err(DecisionError::BadChange(format!(
                     "`{lesser}` is not a lesser role of {} than `{}`; lesser roles: {options}",
                     resource.id, self.role
@@ -246,19 +305,37 @@ impl AccessRequest {
         Ok(())
     }
 
-    pub fn reject(&mut self, by: &PersonId, reason: &str, distinct: bool, now: DateTime<Utc>) -> Result<(), DecisionError> {
+    pub fn reject(
+        &mut self,
+        by: &PersonId,
+        reason: &str,
+        distinct: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), DecisionError> {
         self.check_decider(by, distinct)?;
-        self.state = RequestState::Rejected { by: by.clone(), reason: reason.to_owned(), at: now };
+        self.state = RequestState::Rejected {
+            by: by.clone(),
+            reason: reason.to_owned(),
+            at: now,
+        };
         Ok(())
     }
 
     /// The requester withdraws the request (`admin` lets an operator do it for them).
-    pub fn cancel(&mut self, by: &PersonId, admin: bool, now: DateTime<Utc>) -> Result<(), DecisionError> {
+    pub fn cancel(
+        &mut self,
+        by: &PersonId,
+        admin: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), DecisionError> {
         self.ensure_pending()?;
         if by != &self.requester && !admin {
             return Err(DecisionError::NotRequester { id: self.id });
         }
-        self.state = RequestState::Cancelled { by: by.clone(), at: now };
+        self.state = RequestState::Cancelled {
+            by: by.clone(),
+            at: now,
+        };
         Ok(())
     }
 
@@ -269,7 +346,11 @@ impl AccessRequest {
     }
 
     /// Marks the request approved once its grant exists.
-    pub fn mark_approved(&mut self, grant: GrantId, now: DateTime<Utc>) -> Result<(), DecisionError> {
+    pub fn mark_approved(
+        &mut self,
+        grant: GrantId,
+        now: DateTime<Utc>,
+    ) -> Result<(), DecisionError> {
         self.ensure_pending()?;
         self.state = RequestState::Approved { grant, at: now };
         Ok(())

@@ -248,4 +248,4 @@ impl Role {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
