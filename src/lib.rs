@@ -1,4 +1,5 @@
 //! Gatehouse: access requests in chat, approved by the right people, provisioned, revoked on
 //! time, and written to a tamper-evident audit log.
 
+pub mod config;
 pub mod domain;

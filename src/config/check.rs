@@ -1,0 +1,304 @@
+//! Checks that need more than one value: what an enabled platform requires, connector ids,
+//! admin token strength, and whether the admin API is exposed.
+
+use std::collections::BTreeMap;
+
+use super::locate::{Origin, Spans};
+use super::sections::{ConnectorKind, DiscordMode, SlackMode};
+use super::{Config, Secret};
+use crate::domain::diagnostic::Diagnostic;
+
+/// Shortest admin token accepted: shorter ones can be guessed.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+struct Checker<'c, 's, 'i, 'o> {
+    spans: &'c Spans<'s, 'i>,
+    origin: &'c Origin<'o>,
+    found: Vec<Diagnostic>,
+}
+
+pub(super) fn check(
+    config: &Config,
+    spans: &Spans<'_, '_>,
+    origin: &Origin<'_>,
+) -> Vec<Diagnostic> {
+    let mut checker = Checker {
+        spans,
+        origin,
+        found: Vec::new(),
+    };
+    checker.server(config);
+    checker.log(config);
+    if config.slack.enabled {
+        checker.slack(config);
+    }
+    if config.discord.enabled {
+        checker.discord(config);
+    }
+    checker.connectors(config);
+    checker.admin(config);
+    checker.found
+}
+
+impl Checker<'_, '_, '_, '_> {
+    fn error(&mut self, path: &str, message: impl Into<String>, help: impl Into<String>) {
+        let diagnostic = self
+            .origin
+            .error(self.spans.of(path), message)
+            .with_help(help);
+        self.found.push(diagnostic);
+    }
+
+    fn require(&mut self, secret: Option<&Secret>, path: &str, when: &str) {
+        if secret.is_none_or(Secret::is_empty) {
+            let (section, key) = path.split_once('.').unwrap_or(("", path));
+            let var = path.replace('.', "_").to_ascii_uppercase();
+            self.error(
+                path,
+                format!("{path} is required {when}"),
+                format!(
+                    "in [{section}] write {key} = \"${{{var}}}\" \
+                     or {key}_file = \"/run/secrets/…\""
+                ),
+            );
+        }
+    }
+
+    fn url(&mut self, url: Option<&str>, path: &str) {
+        if let Some(url) = url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            self.error(
+                path,
+                format!("{path} `{url}` is not an http or https URL"),
+                "write the full URL, e.g. https://gatehouse.example.com",
+            );
+        }
+    }
+
+    fn server(&mut self, config: &Config) {
+        self.url(config.server.public_url.as_deref(), "server.public_url");
+        let listen = config.server.listen;
+        if !config.admin.tokens.is_empty() && !listen.ip().is_loopback() {
+            let diagnostic = self
+                .origin
+                .warning(
+                    self.spans.of("server.listen"),
+                    format!(
+                        "server.listen is {listen}, not a loopback address, and admin tokens \
+                         are configured: the admin API is reachable from the network"
+                    ),
+                )
+                .with_help(
+                    "listen on 127.0.0.1 behind a proxy, or make sure only trusted networks \
+                     reach this port",
+                );
+            self.found.push(diagnostic);
+        }
+    }
+
+    fn log(&mut self, config: &Config) {
+        let level = &config.log.level;
+        if tracing_subscriber::EnvFilter::try_new(level).is_err() {
+            self.error(
+                "log.level",
+                format!("log.level `{level}` is not a log filter"),
+                "use error, warn, info, debug or trace, or directives like info,gatehouse=debug",
+            );
+        }
+    }
+
+    fn slack(&mut self, config: &Config) {
+        let slack = &config.slack;
+        let when = match slack.mode {
+            SlackMode::Http => "when slack is enabled in http mode",
+            SlackMode::Socket => "when slack is enabled in socket mode",
+        };
+        self.require(
+            slack.bot_token.as_ref(),
+            "slack.bot_token",
+            "when slack is enabled",
+        );
+        match slack.mode {
+            SlackMode::Http => {
+                self.require(slack.signing_secret.as_ref(), "slack.signing_secret", when)
+            }
+            SlackMode::Socket => self.require(slack.app_token.as_ref(), "slack.app_token", when),
+        }
+        self.url(Some(&slack.api_url), "slack.api_url");
+        if !slack.command.starts_with('/') || slack.command.contains(char::is_whitespace) {
+            self.error(
+                "slack.command",
+                format!("slack.command `{}` is not a slash command", slack.command),
+                "write it with its slash and no spaces, e.g. \"/access\"",
+            );
+        }
+    }
+
+    fn discord(&mut self, config: &Config) {
+        let discord = &config.discord;
+        self.require(
+            discord.bot_token.as_ref(),
+            "discord.bot_token",
+            "when discord is enabled",
+        );
+        if discord.mode == DiscordMode::Http {
+            if discord.public_key.is_none() {
+                self.error(
+                    "discord.public_key",
+                    "discord.public_key is required when discord is enabled in http mode",
+                    "copy the public key from the developer portal (General Information)",
+                );
+            }
+            if discord.application_id.is_none() {
+                self.error(
+                    "discord.application_id",
+                    "discord.application_id is required when discord is enabled in http mode",
+                    "copy the application id from the developer portal (General Information)",
+                );
+            }
+        }
+        if let Some(key) = &discord.public_key
+            && !(key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            self.error(
+                "discord.public_key",
+                format!(
+                    "discord.public_key is {} characters, not 64 hex digits",
+                    key.chars().count()
+                ),
+                "copy the public key from the developer portal (General Information)",
+            );
+        }
+        for (path, id) in [
+            ("discord.application_id", &discord.application_id),
+            ("discord.guild_id", &discord.guild_id),
+        ] {
+            if let Some(id) = id
+                && (id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()))
+            {
+                self.error(
+                    path,
+                    format!("{path} `{id}` is not a Discord id"),
+                    "Discord ids are numbers, written as strings: \"290926798626357999\"",
+                );
+            }
+        }
+        self.url(Some(&discord.api_url), "discord.api_url");
+        let command = &discord.command;
+        let valid = (1..=32).contains(&command.chars().count())
+            && command
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid {
+            self.error(
+                "discord.command",
+                format!("discord.command `{command}` is not a Discord command name"),
+                "use 1 to 32 lowercase letters, digits, - or _, without a slash: \"access\"",
+            );
+        }
+    }
+
+    fn connectors(&mut self, config: &Config) {
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (index, connector) in config.connectors.iter().enumerate() {
+            let at = |key: &str| format!("connectors.{index}.{key}");
+            let id = connector.id.as_str();
+            if id.is_empty() {
+                self.error(
+                    &at("id"),
+                    "a connector has an empty id",
+                    "give every connector an id that resources can name",
+                );
+            } else if let Some(first) = seen.insert(id, index) {
+                let first_line = self
+                    .spans
+                    .of(&format!("connectors.{first}.id"))
+                    .and_then(|span| self.origin.line_of(&span));
+                let first =
+                    first_line.map_or(String::new(), |line| format!(" (first at line {line})"));
+                self.error(
+                    &at("id"),
+                    format!("connector id `{id}` is used twice{first}"),
+                    "connector ids must be unique: resources name their connector by id",
+                );
+            }
+            match connector.kind {
+                ConnectorKind::Webhook => match &connector.url {
+                    None => self.error(
+                        &at("url"),
+                        format!("connector `{id}` is a webhook but has no url"),
+                        "add url = \"https://provisioner.internal/hooks/gatehouse\"",
+                    ),
+                    Some(url) => self.url(Some(url), &at("url")),
+                },
+                ConnectorKind::Command => {
+                    let program = connector.command.as_ref().and_then(|c| c.first());
+                    if program.is_none_or(|p| p.trim().is_empty()) {
+                        self.error(
+                            &at("command"),
+                            format!("connector `{id}` runs a command but names no program"),
+                            "add command = [\"/usr/local/bin/provision\", \"--flag\"] \
+                             (the program, then its arguments)",
+                        );
+                    }
+                }
+                ConnectorKind::Log => {}
+            }
+            if connector.timeout.as_secs() == 0 {
+                self.error(
+                    &at("timeout"),
+                    format!("connector `{id}` has a zero timeout"),
+                    "give it time to answer, e.g. timeout = \"10s\"",
+                );
+            }
+        }
+    }
+
+    fn admin(&mut self, config: &Config) {
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        let tokens = &config.admin.tokens;
+        for (index, token) in tokens.iter().enumerate() {
+            let at = |key: &str| format!("admin.tokens.{index}.{key}");
+            let name = token.name.as_str();
+            if name.trim().is_empty() {
+                self.error(
+                    &at("name"),
+                    "an admin token has an empty name",
+                    "name every token after who or what uses it, e.g. name = \"ops\"",
+                );
+            } else if names.insert(name, index).is_some() {
+                self.error(
+                    &at("name"),
+                    format!("admin token name `{name}` is used twice"),
+                    "names identify tokens in the audit log; make them unique",
+                );
+            }
+            let length = token.token.char_count();
+            if length < MIN_ADMIN_TOKEN_CHARS {
+                self.error(
+                    &at("token"),
+                    format!(
+                        "admin token `{name}` is {length} characters long; \
+                         at least {MIN_ADMIN_TOKEN_CHARS} are needed"
+                    ),
+                    "short tokens can be guessed; generate one with `openssl rand -hex 32`",
+                );
+            }
+            if let Some(other) = tokens[..index]
+                .iter()
+                .find(|t| t.token.eq_str(token.token.expose()))
+            {
+                self.error(
+                    &at("token"),
+                    format!(
+                        "admin tokens `{}` and `{name}` are the same secret",
+                        other.name
+                    ),
+                    "give every user of the admin API its own token, \
+                     so that it can be revoked alone",
+                );
+            }
+        }
+    }
+}

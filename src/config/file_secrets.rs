@@ -1,0 +1,120 @@
+//! `X_file = "/run/secrets/…"`: any value may be read from a file instead of written inline.
+//!
+//! The key `X_file` is replaced by `X` holding the file's contents without its trailing line
+//! break. Relative paths are resolved from the directory of gatehouse.toml. Giving both `X`
+//! and `X_file` is an error. In a `[slack]` or `[discord]` table that is not enabled, files
+//! are not read (the key is dropped), just as unset variables are tolerated there. A
+//! connector's `env` table is left alone: its keys are the program's variable names.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::locate::Origin;
+use crate::domain::diagnostic::Diagnostic;
+
+const SUFFIX: &str = "_file";
+
+pub(super) fn resolve_document(
+    root: &mut DeTable<'_>,
+    base_dir: &Path,
+    origin: &Origin<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (key, value) in root.iter_mut() {
+        let read = !super::is_disabled_platform(key.get_ref(), value.get_ref());
+        let resolver = Resolver {
+            base_dir,
+            origin,
+            read,
+        };
+        resolver.value(value.get_mut(), key.get_ref(), diagnostics);
+    }
+}
+
+struct Resolver<'a> {
+    base_dir: &'a Path,
+    origin: &'a Origin<'a>,
+    /// False in a disabled platform's table.
+    read: bool,
+}
+
+impl Resolver<'_> {
+    fn value(&self, value: &mut DeValue<'_>, path: &str, diagnostics: &mut Vec<Diagnostic>) {
+        match value {
+            DeValue::Table(table) => self.table(table, path, diagnostics),
+            DeValue::Array(items) => {
+                for (index, item) in items.iter_mut().enumerate() {
+                    if let DeValue::Table(table) = item.get_mut() {
+                        self.table(table, &format!("{path}[{index}]"), diagnostics);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn table(&self, table: &mut DeTable<'_>, path: &str, diagnostics: &mut Vec<Diagnostic>) {
+        let file_keys: Vec<String> = table
+            .keys()
+            .map(|k| k.get_ref().to_string())
+            .filter(|k| k.len() > SUFFIX.len() && k.ends_with(SUFFIX))
+            .collect();
+        for file_key in file_keys {
+            let base = &file_key[..file_key.len() - SUFFIX.len()];
+            let Some((key, value)) = table.remove_entry(file_key.as_str()) else {
+                continue;
+            };
+            if table.contains_key(base) {
+                diagnostics.push(
+                    self.origin
+                        .error(
+                            Some(value.span()),
+                            format!("{path}.{base} and {path}.{file_key} are both given"),
+                        )
+                        .with_help(format!("keep one of {base} and {file_key}")),
+                );
+                continue;
+            }
+            if !self.read {
+                continue;
+            }
+            let DeValue::String(file) = value.get_ref() else {
+                diagnostics.push(self.origin.error(
+                    Some(value.span()),
+                    format!("{path}.{file_key} must be the path of a file, as a string"),
+                ));
+                continue;
+            };
+            let full = self.base_dir.join(file.as_ref());
+            match std::fs::read_to_string(&full) {
+                Ok(contents) => {
+                    let contents = contents.trim_end_matches(['\n', '\r']).to_owned();
+                    table.insert(
+                        Spanned::new(key.span(), Cow::Owned(base.to_owned())),
+                        Spanned::new(value.span(), DeValue::String(Cow::Owned(contents))),
+                    );
+                }
+                Err(err) => diagnostics.push(
+                    self.origin
+                        .error(
+                            Some(value.span()),
+                            format!("{path}.{file_key}: cannot read {}: {err}", full.display()),
+                        )
+                        .with_help(
+                            "check the path (relative paths start at the directory of \
+                             gatehouse.toml) and that gatehouse may read the file",
+                        ),
+                ),
+            }
+        }
+        for (key, value) in table.iter_mut() {
+            if key.get_ref() != "env" {
+                let child = format!("{path}.{}", key.get_ref());
+                self.value(value.get_mut(), &child, diagnostics);
+            }
+        }
+    }
+}

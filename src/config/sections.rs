@@ -1,0 +1,288 @@
+//! The tables of gatehouse.toml, with their defaults. Unknown keys are refused everywhere so
+//! that a typo is an error at its line rather than a silently ignored setting.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer};
+
+use super::secret::Secret;
+use crate::domain::duration::Duration;
+use crate::domain::ids::{ConnectorId, PersonId};
+
+/// `[server]`: where the HTTP server listens and where data lives.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Slack and Discord endpoints, health, metrics and the admin API.
+    #[serde(deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
+    /// As written; use [`super::Config::data_dir`] for the resolved path.
+    pub data_dir: PathBuf,
+    /// Base of links inside messages.
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            data_dir: PathBuf::from("./data"),
+            public_url: None,
+        }
+    }
+}
+
+/// `[files]`: the other two files, as written (see the `Config::*_path` methods).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesConfig {
+    pub policy: PathBuf,
+    pub directory: PathBuf,
+    /// Overrides for the compiled-in message templates.
+    pub templates: Option<PathBuf>,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            policy: PathBuf::from("policy.toml"),
+            directory: PathBuf::from("directory.toml"),
+            templates: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlackMode {
+    /// Events API and interactivity URLs: needs `signing_secret` and a public URL.
+    #[default]
+    Http,
+    /// Socket Mode: needs `app_token`, no public URL.
+    Socket,
+}
+
+/// `[slack]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackConfig {
+    pub enabled: bool,
+    pub mode: SlackMode,
+    /// `xoxb-…`
+    pub bot_token: Option<Secret>,
+    pub signing_secret: Option<Secret>,
+    /// `xapp-…`
+    pub app_token: Option<Secret>,
+    /// Methods go to `{api_url}/{method}`.
+    pub api_url: String,
+    pub security_channel: Option<String>,
+    pub command: String,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            mode: SlackMode::Http,
+            bot_token: None,
+            signing_secret: None,
+            app_token: None,
+            api_url: "https://slack.com/api".to_owned(),
+            security_channel: None,
+            command: "/access".to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscordMode {
+    /// A websocket to the gateway: no public URL needed.
+    #[default]
+    Gateway,
+    /// An interactions endpoint: needs `public_key` and `application_id`.
+    Http,
+}
+
+/// `[discord]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    pub enabled: bool,
+    pub mode: DiscordMode,
+    pub bot_token: Option<Secret>,
+    pub application_id: Option<String>,
+    /// Hex Ed25519 key from the developer portal.
+    pub public_key: Option<String>,
+    /// Commands are registered here; globally when absent.
+    pub guild_id: Option<String>,
+    /// Requests go to `{api_url}/api/v10/…`.
+    pub api_url: String,
+    pub security_channel: Option<String>,
+    pub command: String,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            mode: DiscordMode::Gateway,
+            bot_token: None,
+            application_id: None,
+            public_key: None,
+            guild_id: None,
+            api_url: "https://discord.com".to_owned(),
+            security_channel: None,
+            command: "access".to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectorKind {
+    /// POST to `url`, signed with HMAC-SHA256 of `secret`.
+    Webhook,
+    /// Run `command` (program and arguments).
+    Command,
+    /// Only write to the log: for trying policies out.
+    Log,
+}
+
+/// One `[[connectors]]` entry: a provisioning target referenced by resources.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorConfig {
+    pub id: ConnectorId,
+    pub kind: ConnectorKind,
+    pub url: Option<String>,
+    pub secret: Option<Secret>,
+    #[serde(default = "default_connector_timeout")]
+    pub timeout: Duration,
+    /// Program and arguments, for `kind = "command"`. Not a shell line.
+    pub command: Option<Vec<String>>,
+    /// Extra environment for `kind = "command"`; values are secrets because they usually are.
+    #[serde(default)]
+    pub env: BTreeMap<String, Secret>,
+}
+
+fn default_connector_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// `[admin]`: who may use the admin API (and the CLI commands that go through it).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub tokens: Vec<AdminToken>,
+}
+
+/// A bearer token for the admin API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminToken {
+    /// Shown in logs and the audit trail instead of the token.
+    pub name: String,
+    pub token: Secret,
+    /// The token is refused from this instant on.
+    #[serde(default, deserialize_with = "rfc3339")]
+    pub expires: Option<DateTime<Utc>>,
+    /// The directory person that actions taken with this token are attributed to.
+    pub operator: Option<PersonId>,
+}
+
+impl AdminToken {
+    pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires.is_some_and(|expires| now >= expires)
+    }
+}
+
+impl AdminConfig {
+    /// The unexpired token equal to `presented`. Every token is compared, in constant time,
+    /// so timing reveals neither which token matched nor how much of one.
+    pub fn authenticate(&self, presented: &str, now: DateTime<Utc>) -> Option<&AdminToken> {
+        let mut found = None;
+        for token in &self.tokens {
+            if token.token.eq_str(presented) && found.is_none() {
+                found = Some(token);
+            }
+        }
+        found.filter(|token| !token.is_expired_at(now))
+    }
+}
+
+/// `[scheduler]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// How long before a grant expires its holder is told (and offered an extension).
+    pub expiry_warning: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            expiry_warning: Duration::from_mins(15),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter: `info`, or directives like `info,gatehouse=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+fn socket_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not an address to listen on; write an IP and a port such as \
+             127.0.0.1:8080 or 0.0.0.0:8080 (host names are not resolved)"
+        ))
+    })
+}
+
+/// An instant written as an RFC 3339 string or a TOML offset date-time.
+fn rfc3339<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let text = match toml::Value::deserialize(deserializer)? {
+        toml::Value::String(text) => text,
+        toml::Value::Datetime(datetime) => datetime.to_string(),
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a time like \"2027-06-30T00:00:00Z\", found {}",
+                other.type_str()
+            )));
+        }
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|err| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not an RFC 3339 time ({err}); write it like 2027-06-30T00:00:00Z"
+            ))
+        })
+}

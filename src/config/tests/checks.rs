@@ -1,0 +1,175 @@
+//! Checks that need several values together.
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::domain::diagnostic::Severity;
+
+#[test]
+fn a_listen_address_must_be_an_ip_and_port() {
+    let d = only_error("[server]\nlisten = \"localhost:8080\"\n", &[]);
+    assert_eq!(d.line, Some(2));
+    assert!(d.message.contains("127.0.0.1:8080"), "{d}");
+}
+
+#[test]
+fn slack_in_http_mode_needs_a_signing_secret_and_a_bot_token() {
+    let found = errors("[slack]\nenabled = true\n", &[]);
+    let messages: Vec<&str> = found.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "slack.bot_token is required when slack is enabled",
+            "slack.signing_secret is required when slack is enabled in http mode"
+        ]
+    );
+    assert_eq!(found[0].line, Some(1));
+}
+
+#[test]
+fn slack_in_socket_mode_needs_an_app_token() {
+    let text = "[slack]\nenabled = true\nmode = \"socket\"\nbot_token = \"xoxb-1\"\n";
+    let d = only_error(text, &[]);
+    assert_eq!(
+        d.message,
+        "slack.app_token is required when slack is enabled in socket mode"
+    );
+    let d = only_error("[slack]\nenabled = true\nmode = \"sockit\"\n", &[]);
+    assert_eq!(
+        (d.line, d.help.as_deref()),
+        (Some(3), Some("did you mean `socket`?"))
+    );
+}
+
+#[test]
+fn discord_in_http_mode_needs_a_hex_public_key_and_an_application_id() {
+    let text = "[discord]\nenabled = true\nmode = \"http\"\nbot_token = \"t\"\n";
+    let found = errors(text, &[]);
+    assert_eq!(found.len(), 2, "{found:?}");
+    let text = "[discord]\nenabled = true\nmode = \"http\"\nbot_token = \"t\"\napplication_id = \"12\"\npublic_key = \"abc\"\n";
+    let d = only_error(text, &[]);
+    assert_eq!(d.line, Some(6));
+    assert!(d.message.contains("not 64 hex digits"), "{d}");
+}
+
+#[test]
+fn connectors_are_checked_for_what_their_kind_needs() {
+    let text = "[[connectors]]\nid = \"a\"\nkind = \"webhook\"\n\n[[connectors]]\nid = \"a\"\nkind = \"command\"\ncommand = []\n\n[[connectors]]\nid = \"b\"\nkind = \"webhook\"\nurl = \"ftp://x\"\n";
+    let found = errors(text, &[]);
+    let summary: Vec<(Option<usize>, &str)> =
+        found.iter().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(
+        summary,
+        [
+            (Some(1), "connector `a` is a webhook but has no url"),
+            (Some(6), "connector id `a` is used twice (first at line 2)"),
+            (Some(8), "connector `a` runs a command but names no program"),
+            (
+                Some(13),
+                "connectors.2.url `ftp://x` is not an http or https URL"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_unknown_connector_kind_is_an_error_with_a_suggestion() {
+    let d = only_error("[[connectors]]\nid = \"a\"\nkind = \"webhok\"\n", &[]);
+    assert_eq!(
+        (d.line, d.help.as_deref()),
+        (Some(3), Some("did you mean `webhook`?"))
+    );
+    let d = only_error("[[connectors]]\nid = \"a\"\nkind = \"postgres\"\n", &[]);
+    assert!(d.message.contains("`webhook`, `command`, `log`"), "{d}");
+}
+
+#[test]
+fn admin_tokens_must_be_long_and_uniquely_named() {
+    let text = "[admin]\ntokens = [\n  { name = \"ops\", token = \"short\" },\n  { name = \"ops\", token = \"0123456789abcdef\" },\n]\n";
+    let found = errors(text, &[]);
+    let summary: Vec<(Option<usize>, &str)> =
+        found.iter().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                Some(3),
+                "admin token `ops` is 5 characters long; at least 16 are needed"
+            ),
+            (Some(4), "admin token name `ops` is used twice"),
+        ]
+    );
+}
+
+#[test]
+fn admin_api_on_a_public_address_is_a_warning() {
+    let text = "[server]\nlisten = \"0.0.0.0:8080\"\n\n[[admin.tokens]]\nname = \"ops\"\ntoken = \"0123456789abcdef\"\nexpires = 2027-06-30T00:00:00Z\n";
+    let config = parse(text, &[]).unwrap();
+    let [warning] = config.warnings() else {
+        panic!("one warning expected: {:?}", config.warnings());
+    };
+    assert_eq!(
+        (warning.severity, warning.line),
+        (Severity::Warning, Some(2))
+    );
+    assert!(
+        warning
+            .message
+            .contains("the admin API is reachable from the network")
+    );
+    assert!(
+        parse("[server]\nlisten = \"0.0.0.0:8080\"\n", &[])
+            .unwrap()
+            .warnings()
+            .is_empty()
+    );
+}
+
+#[test]
+fn an_admin_token_authenticates_until_it_expires() {
+    let text = "[admin]\ntokens = [{ name = \"ops\", token = \"0123456789abcdef\", expires = \"2027-06-30T00:00:00Z\" }, { name = \"ci\", token = \"fedcba9876543210\" }]\n";
+    let config = parse(text, &[]).unwrap();
+    let before = Utc.with_ymd_and_hms(2027, 6, 29, 23, 59, 59).unwrap();
+    let after = Utc.with_ymd_and_hms(2027, 6, 30, 0, 0, 0).unwrap();
+    let name = |t: Option<&AdminToken>| t.map(|t| t.name.clone());
+    assert_eq!(
+        name(config.admin.authenticate("0123456789abcdef", before)),
+        Some("ops".into())
+    );
+    assert_eq!(
+        name(config.admin.authenticate("0123456789abcdef", after)),
+        None
+    );
+    assert_eq!(
+        name(config.admin.authenticate("fedcba9876543210", after)),
+        Some("ci".into())
+    );
+    assert_eq!(
+        name(config.admin.authenticate("0123456789abcdeF", before)),
+        None
+    );
+}
+
+#[test]
+fn an_expiry_that_is_not_rfc3339_is_refused_at_its_line() {
+    let d = only_error(
+        "[[admin.tokens]]\nname = \"ops\"\ntoken = \"0123456789abcdef\"\nexpires = \"next tuesday\"\n",
+        &[],
+    );
+    assert_eq!(d.line, Some(4));
+    assert!(d.message.contains("2027-06-30T00:00:00Z"), "{d}");
+}
+
+#[test]
+fn scheduler_and_log_are_read_and_checked() {
+    let config = parse(
+        "[scheduler]\nexpiry_warning = \"1h\"\n[log]\nformat = \"json\"\nlevel = \"warn\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.scheduler.expiry_warning, Duration::from_hours(1));
+    let d = only_error("[log]\nlevel = \"info,=[\"\n", &[]);
+    assert_eq!(d.line, Some(2));
+    let d = only_error("[scheduler]\nexpiry_warning = \"15\"\n", &[]);
+    assert!(d.message.contains("15m"), "{d}");
+}
