@@ -80,19 +80,19 @@ impl Condition {
 
     /// Why no request could ever satisfy this condition, if that is so.
     pub fn contradiction(&self) -> Option<String> {
-        if let (Some(least), Some(most)) = (self.risk_at_least, self.risk_at_most) {
-            if least > most {
-                return Some(format!(
-                    "risk_at_least = \"{least}\" is above risk_at_most = \"{most}\""
-                ));
-            }
+        if let (Some(least), Some(most)) = (self.risk_at_least, self.risk_at_most)
+            && least > most
+        {
+            return Some(format!(
+                "risk_at_least = \"{least}\" is above risk_at_most = \"{most}\""
+            ));
         }
-        if let (Some(over), Some(most)) = (self.duration_over, self.duration_at_most) {
-            if over >= most {
-                return Some(format!(
-                    "duration_over = \"{over}\" is not below duration_at_most = \"{most}\""
-                ));
-            }
+        if let (Some(over), Some(most)) = (self.duration_over, self.duration_at_most)
+            && over >= most
+        {
+            return Some(format!(
+                "duration_over = \"{over}\" is not below duration_at_most = \"{most}\""
+            ));
         }
         None
     }

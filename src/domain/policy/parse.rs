@@ -375,15 +375,12 @@ impl Compiler<'_, '_> {
                 .iter()
                 .filter_map(|s| self.subject(s.get_ref(), Some(s.span())))
                 .collect();
-            if let (Some(connector), Some(known)) = (&r.connector, self.cx.connectors) {
-                if !known.iter().any(|k| k.as_str() == connector.get_ref()) {
-                    let help =
-                        did_you_mean(connector.get_ref(), known.iter().map(ConnectorId::as_str))
-                            .unwrap_or_else(|| {
-                                "declare it as [[connectors]] in gatehouse.toml".to_owned()
-                            });
-                    self.error(Some(connector.span()), format!("resource `{id}` uses connector `{}`, which gatehouse.toml does not declare", connector.get_ref()), Some(help));
-                }
+            if let (Some(connector), Some(known)) = (&r.connector, self.cx.connectors)
+                && !known.iter().any(|k| k.as_str() == connector.get_ref())
+            {
+                let help = did_you_mean(connector.get_ref(), known.iter().map(ConnectorId::as_str))
+                    .unwrap_or_else(|| "declare it as [[connectors]] in gatehouse.toml".to_owned());
+                self.error(Some(connector.span()), format!("resource `{id}` uses connector `{}`, which gatehouse.toml does not declare", connector.get_ref()), Some(help));
             }
             if r.roles.is_empty() {
                 self.error(
@@ -402,20 +399,16 @@ impl Compiler<'_, '_> {
                     .template
                     .as_ref()
                     .map(|t| TemplateId::new(t.get_ref().trim()));
-                if let (Some(t), Some(spanned)) = (&template, &role.template) {
-                    if !policy.templates.contains_key(t) {
-                        let help = did_you_mean(
-                            t.as_str(),
-                            policy.templates.keys().map(TemplateId::as_str),
-                        );
-                        self.error(
-                            Some(spanned.span()),
-                            format!(
-                                "role `{id}/{role_id}` uses template `{t}`, which is not defined"
-                            ),
-                            help,
-                        );
-                    }
+                if let (Some(t), Some(spanned)) = (&template, &role.template)
+                    && !policy.templates.contains_key(t)
+                {
+                    let help =
+                        did_you_mean(t.as_str(), policy.templates.keys().map(TemplateId::as_str));
+                    self.error(
+                        Some(spanned.span()),
+                        format!("role `{id}/{role_id}` uses template `{t}`, which is not defined"),
+                        help,
+                    );
                 }
                 if role.max_duration == Some(Duration::ZERO) {
                     self.error(Some(role.id.span()), format!("role `{id}/{role_id}` has max_duration = \"0s\", so nobody could ever hold it"), Some("give a duration like \"2h\", or remove the role".to_owned()));
