@@ -3,3 +3,6 @@
 
 pub mod config;
 pub mod domain;
+pub mod engine;
+pub mod outbox;
+pub mod store;

@@ -1,0 +1,264 @@
+//! Deciding: approve, approve with changes, reject, cancel. Authority is re-derived from
+//! the stored request on every call, and a compare-and-swap makes double clicks and
+//! concurrent approvals produce exactly one decision.
+
+use super::{Engine, EngineError, pending_due};
+use crate::domain::audit::{Actor, AuditAction, AuditEvent};
+use crate::domain::effect::{Alert, Effect, Notice};
+use crate::domain::ids::RequestId;
+use crate::domain::request::{AccessRequest, Changes, Progress};
+use crate::store::{Commit, Expect, RequestWrite, Store};
+
+/// What a decision did.
+#[derive(Clone, Debug)]
+pub struct Decided {
+    pub request: AccessRequest,
+    pub progress: Option<Progress>,
+}
+
+impl<S: Store> Engine<S> {
+    fn load_request(
+        &self,
+        id: RequestId,
+    ) -> Result<crate::store::Versioned<AccessRequest>, EngineError> {
+        self.store
+            .request(id)?
+            .ok_or_else(|| EngineError::NotFound(format!("there is no request {id}")))
+    }
+
+    /// Approves the current stage of a request, with `changes` when not empty.
+    pub fn approve(
+        &self,
+        actor: &Actor,
+        id: RequestId,
+        changes: &Changes,
+    ) -> Result<Decided, EngineError> {
+        self.with_retries(|| {
+            let world = self.world();
+            let approver = world.acting_person(actor)?.id.clone();
+            let stored = self.load_request(id)?;
+            let mut request = stored.value;
+            let resource = world.policy.resource(&request.resource).ok_or_else(|| {
+                EngineError::NotFound(format!("{} is no longer in the policy", request.resource))
+            })?;
+            let now = self.now();
+            let stage = request.current_stage;
+            let before: Vec<_> = request
+                .plan
+                .stages
+                .iter()
+                .map(|s| s.approvers.clone())
+                .collect();
+            let progress = request.approve(
+                &approver,
+                changes,
+                resource,
+                world.defaults().distinct_approvers,
+                now,
+            )?;
+            let privileged = resource.role(&request.role).is_some_and(|r| r.privileged);
+
+            let mut commit = Commit::default();
+            let policy = format!("workflow:{}", request.plan.workflow);
+            if !changes.is_empty() {
+                commit.events.push(
+                    AuditEvent::new(
+                        now,
+                        actor.clone(),
+                        AuditAction::ApprovedWithChanges {
+                            duration: changes.duration,
+                            role: changes.role.clone(),
+                        },
+                    )
+                    .request(id)
+                    .policy(policy.clone()),
+                );
+            }
+            let stage_name = request.plan.stages[stage].name.clone();
+            let remaining = match progress {
+                Progress::Counted { remaining, .. } => remaining,
+                _ => 0,
+            };
+            commit.events.push(
+                AuditEvent::new(
+                    now,
+                    actor.clone(),
+                    AuditAction::StageApproved {
+                        stage: stage_name,
+                        remaining,
+                    },
+                )
+                .request(id)
+                .policy(policy.clone()),
+            );
+            for (i, (old, new)) in before.iter().zip(&request.plan.stages).enumerate() {
+                let added: Vec<_> = new.approvers.difference(old).cloned().collect();
+                if !added.is_empty() {
+                    commit.events.push(
+                        AuditEvent::new(
+                            now,
+                            actor.clone(),
+                            AuditAction::StageEscalated {
+                                stage: new.name.clone(),
+                                added: added.clone(),
+                            },
+                        )
+                        .request(id)
+                        .reason("an approval left this stage without enough other approvers")
+                        .policy(policy.clone()),
+                    );
+                    if i == request.current_stage && i == stage {
+                        for person in added {
+                            commit.effects.push(Effect::ApprovalCard {
+                                request: id,
+                                approver: person,
+                                stage: i,
+                            });
+                        }
+                    }
+                }
+            }
+            commit.effects.push(Effect::RefreshCards { request: id });
+            match progress {
+                Progress::Counted { .. } => {
+                    let due = pending_due(&request, world.defaults());
+                    commit.requests.push(RequestWrite {
+                        request: request.clone(),
+                        expect: Expect::Version(stored.version),
+                        due,
+                    });
+                }
+                Progress::NextStage { next, .. } => {
+                    for person in &request.plan.stages[next].approvers {
+                        commit.effects.push(Effect::ApprovalCard {
+                            request: id,
+                            approver: person.clone(),
+                            stage: next,
+                        });
+                    }
+                    let due = pending_due(&request, world.defaults());
+                    commit.requests.push(RequestWrite {
+                        request: request.clone(),
+                        expect: Expect::Version(stored.version),
+                        due,
+                    });
+                }
+                Progress::Approved => {
+                    commit.events.push(
+                        AuditEvent::new(now, actor.clone(), AuditAction::RequestApproved)
+                            .request(id)
+                            .policy(policy),
+                    );
+                    let grant = self.approve_into_grant(
+                        &mut request,
+                        actor,
+                        &world,
+                        now,
+                        &mut commit,
+                        Expect::Version(stored.version),
+                    )?;
+                    if privileged && grant.request == id {
+                        commit.effects.push(Effect::Alert {
+                            alert: Alert::PrivilegedGranted { grant: grant.id },
+                        });
+                    }
+                }
+            }
+            self.store.commit(commit)?;
+            Ok(Decided {
+                request,
+                progress: Some(progress),
+            })
+        })
+    }
+
+    /// Rejects a request; any approver of its current stage may.
+    pub fn reject(
+        &self,
+        actor: &Actor,
+        id: RequestId,
+        reason: &str,
+    ) -> Result<Decided, EngineError> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(EngineError::NotAllowed(
+                "say why you reject it: a reason is required".to_owned(),
+            ));
+        }
+        self.with_retries(|| {
+            let world = self.world();
+            let approver = world.acting_person(actor)?.id.clone();
+            let stored = self.load_request(id)?;
+            let mut request = stored.value;
+            let now = self.now();
+            request.reject(&approver, reason, world.defaults().distinct_approvers, now)?;
+            let commit = Commit {
+                requests: vec![RequestWrite {
+                    request: request.clone(),
+                    expect: Expect::Version(stored.version),
+                    due: None,
+                }],
+                events: vec![
+                    AuditEvent::new(now, actor.clone(), AuditAction::RequestRejected)
+                        .request(id)
+                        .reason(reason)
+                        .policy(format!("workflow:{}", request.plan.workflow)),
+                ],
+                effects: vec![
+                    Effect::RefreshCards { request: id },
+                    Effect::Notify {
+                        to: request.requester.clone(),
+                        notice: Notice::Rejected {
+                            request: id,
+                            by: approver.clone(),
+                            reason: reason.to_owned(),
+                        },
+                    },
+                ],
+                ..Commit::default()
+            };
+            self.store.commit(commit)?;
+            Ok(Decided {
+                request,
+                progress: None,
+            })
+        })
+    }
+
+    /// Withdraws a pending request: its requester may, and so may an admin.
+    pub fn cancel(&self, actor: &Actor, id: RequestId) -> Result<Decided, EngineError> {
+        self.with_retries(|| {
+            let world = self.world();
+            let person = world.acting_person(actor)?;
+            let admin = world.policy.is_admin(person);
+            let by = person.id.clone();
+            let stored = self.load_request(id)?;
+            let mut request = stored.value;
+            let now = self.now();
+            request.cancel(&by, admin, now)?;
+            let commit = Commit {
+                requests: vec![RequestWrite {
+                    request: request.clone(),
+                    expect: Expect::Version(stored.version),
+                    due: None,
+                }],
+                events: vec![
+                    AuditEvent::new(now, actor.clone(), AuditAction::RequestCancelled).request(id),
+                ],
+                effects: vec![
+                    Effect::RefreshCards { request: id },
+                    Effect::Notify {
+                        to: request.requester.clone(),
+                        notice: Notice::Cancelled { request: id },
+                    },
+                ],
+                ..Commit::default()
+            };
+            self.store.commit(commit)?;
+            Ok(Decided {
+                request,
+                progress: None,
+            })
+        })
+    }
+}

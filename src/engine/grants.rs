@@ -1,0 +1,346 @@
+//! Taking access back and what follows a grant: ending early, revoking, the post-hoc review
+//! of emergency access, offboarding, expiry, and the results connectors report.
+
+use chrono::{DateTime, Utc};
+
+use super::{Engine, EngineError};
+use crate::domain::audit::{Actor, AuditAction, AuditEvent};
+use crate::domain::effect::{Alert, Effect, Notice};
+use crate::domain::grant::{Grant, ReviewOutcome, RevokeReason};
+use crate::domain::ids::{GrantId, PersonId};
+use crate::domain::request::RequestState;
+use crate::store::{Commit, Expect, RequestWrite, Store, Versioned};
+
+/// What an offboarding took away.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offboarded {
+    pub grants: Vec<GrantId>,
+    pub requests: usize,
+}
+
+impl<S: Store> Engine<S> {
+    fn load_grant(&self, id: GrantId) -> Result<Versioned<Grant>, EngineError> {
+        self.store
+            .grant(id)?
+            .ok_or_else(|| EngineError::NotFound(format!("there is no grant {id}")))
+    }
+
+    /// Queues the revocation of a live grant into `commit`.
+    fn revoke_into(
+        &self,
+        stored: Versioned<Grant>,
+        reason: RevokeReason,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        commit: &mut Commit,
+    ) -> Result<Grant, EngineError> {
+        let mut grant = stored.value;
+        grant.start_revoke(reason.clone(), now)?;
+        commit.events.push(
+            AuditEvent::new(now, actor.clone(), AuditAction::RevocationStarted)
+                .grant(grant.id)
+                .request(grant.request)
+                .reason(reason.to_string()),
+        );
+        commit.effects.push(Effect::Deprovision { grant: grant.id });
+        commit.effects.push(Effect::Notify {
+            to: grant.person.clone(),
+            notice: Notice::Revoked {
+                grant: grant.id,
+                reason: reason.to_string(),
+            },
+        });
+        commit
+            .grants
+            .push((grant.clone(), Expect::Version(stored.version)));
+        Ok(grant)
+    }
+
+    /// The holder is done with their access.
+    pub fn end_early(&self, actor: &Actor, id: GrantId) -> Result<Grant, EngineError> {
+        self.with_retries(|| {
+            let world = self.world();
+            let person = world.acting_person(actor)?;
+            let stored = self.load_grant(id)?;
+            if stored.value.person != person.id {
+                return Err(EngineError::NotAllowed(format!(
+                    "{id} is not yours; only {} can end it",
+                    stored.value.person
+                )));
+            }
+            let mut commit = Commit::default();
+            let grant = self.revoke_into(
+                stored,
+                RevokeReason::EndedEarly,
+                actor,
+                self.now(),
+                &mut commit,
+            )?;
+            self.store.commit(commit)?;
+            Ok(grant)
+        })
+    }
+
+    /// An admin or an owner of the resource takes access away.
+    pub fn revoke(&self, actor: &Actor, id: GrantId, why: &str) -> Result<Grant, EngineError> {
+        self.with_retries(|| {
+            let world = self.world();
+            let person = world.acting_person(actor)?;
+            let stored = self.load_grant(id)?;
+            let owner = world
+                .policy
+                .resource(&stored.value.resource)
+                .is_some_and(|r| r.owners.iter().any(|s| s.includes(person)));
+            if !owner && !world.policy.is_admin(person) {
+                return Err(EngineError::NotAllowed(format!(
+                    "only an admin or an owner of {} can revoke {id}",
+                    stored.value.resource
+                )));
+            }
+            let why = if why.trim().is_empty() {
+                "no reason given"
+            } else {
+                why.trim()
+            };
+            let reason = RevokeReason::Revoked {
+                by: person.id.clone(),
+                why: why.to_owned(),
+            };
+            let mut commit = Commit::default();
+            let grant = self.revoke_into(stored, reason, actor, self.now(), &mut commit)?;
+            self.store.commit(commit)?;
+            Ok(grant)
+        })
+    }
+
+    /// The post-hoc review of emergency access: confirm it, or flag it and take it back.
+    pub fn review_emergency(
+        &self,
+        actor: &Actor,
+        id: GrantId,
+        confirm: bool,
+        note: &str,
+    ) -> Result<Grant, EngineError> {
+        self.with_retries(|| {
+            let world = self.world();
+            let reviewer = world.acting_person(actor)?.id.clone();
+            let stored = self.load_grant(id)?;
+            let version = stored.version;
+            let mut grant = stored.value;
+            let now = self.now();
+            let outcome = if confirm {
+                ReviewOutcome::Confirmed {
+                    by: reviewer.clone(),
+                    at: now,
+                }
+            } else {
+                ReviewOutcome::Flagged {
+                    by: reviewer.clone(),
+                    at: now,
+                    note: note.to_owned(),
+                }
+            };
+            grant.review(outcome)?;
+            let mut commit = Commit::default();
+            let action = if confirm {
+                AuditAction::EmergencyConfirmed
+            } else {
+                AuditAction::EmergencyFlagged
+            };
+            commit.events.push(
+                AuditEvent::new(now, actor.clone(), action)
+                    .grant(id)
+                    .request(grant.request)
+                    .reason(note)
+                    .policy("emergency"),
+            );
+            if !confirm {
+                commit.effects.push(Effect::Alert {
+                    alert: Alert::EmergencyFlagged {
+                        grant: id,
+                        by: reviewer,
+                    },
+                });
+                if grant.is_live() {
+                    let reviewed = Versioned {
+                        value: grant,
+                        version,
+                    };
+                    let revoked = self.revoke_into(
+                        reviewed,
+                        RevokeReason::ReviewSaidNo {
+                            by: actor.person_id().cloned(),
+                        },
+                        actor,
+                        now,
+                        &mut commit,
+                    )?;
+                    self.store.commit(commit)?;
+                    return Ok(revoked);
+                }
+            }
+            commit
+                .grants
+                .push((grant.clone(), Expect::Version(version)));
+            self.store.commit(commit)?;
+            Ok(grant)
+        })
+    }
+
+    /// A person leaves: every live grant is revoked and every pending request cancelled.
+    pub fn offboard(&self, actor: &Actor, person: &PersonId) -> Result<Offboarded, EngineError> {
+        self.with_retries(|| {
+            let world = self.world();
+            let admin = world.acting_person(actor)?;
+            if !world.policy.is_admin(admin) {
+                return Err(EngineError::NotAllowed(
+                    "only an admin can offboard someone".to_owned(),
+                ));
+            }
+            if world.directory.person(person).is_none() && self.store.grants_of(person)?.is_empty()
+            {
+                return Err(EngineError::NotFound(format!(
+                    "Gatehouse knows nobody called `{person}`"
+                )));
+            }
+            self.offboard_unchecked(actor, person)
+        })
+    }
+
+    /// Offboarding without the admin check, for directory reloads (the leaver is gone).
+    pub fn offboard_unchecked(
+        &self,
+        actor: &Actor,
+        person: &PersonId,
+    ) -> Result<Offboarded, EngineError> {
+        let now = self.now();
+        let mut commit = Commit::default();
+        let mut revoked = Vec::new();
+        for grant in self
+            .store
+            .grants_of(person)?
+            .into_iter()
+            .filter(Grant::is_live)
+        {
+            let stored = self.load_grant(grant.id)?;
+            revoked.push(
+                self.revoke_into(stored, RevokeReason::Offboarded, actor, now, &mut commit)?
+                    .id,
+            );
+        }
+        let mut cancelled = 0;
+        for request in self.store.requests_of(person)? {
+            let Some(stored) = self.store.request(request.id)? else {
+                continue;
+            };
+            if !stored.value.is_pending() {
+                continue;
+            }
+            let mut request = stored.value;
+            request.state = RequestState::Cancelled {
+                by: person.clone(),
+                at: now,
+            };
+            commit.events.push(
+                AuditEvent::new(now, actor.clone(), AuditAction::RequestCancelled)
+                    .request(request.id)
+                    .reason("the requester left"),
+            );
+            commit.effects.push(Effect::RefreshCards {
+                request: request.id,
+            });
+            commit.requests.push(RequestWrite {
+                request,
+                expect: Expect::Version(stored.version),
+                due: None,
+            });
+            cancelled += 1;
+        }
+        commit.events.push(AuditEvent::new(
+            now,
+            actor.clone(),
+            AuditAction::PersonOffboarded {
+                person: person.clone(),
+                grants: revoked.len(),
+                requests: cancelled,
+            },
+        ));
+        commit.effects.push(Effect::Alert {
+            alert: Alert::PersonOffboarded {
+                person: person.clone(),
+                grants: revoked.len(),
+            },
+        });
+        self.store.commit(commit)?;
+        Ok(Offboarded {
+            grants: revoked,
+            requests: cancelled,
+        })
+    }
+
+    /// Starts revoking every live grant whose end has come; returns how many.
+    pub fn revoke_expired_grants(&self, limit: usize) -> Result<usize, EngineError> {
+        let now = self.now();
+        let mut done = 0;
+        for (_, id) in self.store.grants_expiring(now, limit)? {
+            let result = self.with_retries(|| {
+                let stored = self.load_grant(id)?;
+                if !stored.value.is_live() || stored.value.expires_at.is_none_or(|e| e > now) {
+                    return Ok(false);
+                }
+                let mut commit = Commit::default();
+                self.revoke_into(
+                    stored,
+                    RevokeReason::Expired,
+                    &Actor::System,
+                    now,
+                    &mut commit,
+                )?;
+                self.store.commit(commit)?;
+                Ok(true)
+            })?;
+            done += usize::from(result);
+        }
+        Ok(done)
+    }
+
+    /// The connector confirmed the grant: the access is active. Queued into `then`, which
+    /// the outbox commits together with the removal of the effect.
+    pub fn provisioned(&self, id: GrantId, then: &mut Commit) -> Result<(), EngineError> {
+        let stored = self.load_grant(id)?;
+        let mut grant = stored.value;
+        if !matches!(grant.state, crate::domain::grant::GrantState::Provisioning) {
+            return Ok(()); // revoked before the connector answered: nothing to record
+        }
+        let now = self.now();
+        grant.activate(now)?;
+        then.events.push(
+            AuditEvent::new(now, Actor::System, AuditAction::GrantProvisioned)
+                .grant(id)
+                .request(grant.request),
+        );
+        then.grants.push((grant, Expect::Version(stored.version)));
+        Ok(())
+    }
+
+    /// The connector confirmed the access is gone.
+    pub fn deprovisioned(&self, id: GrantId, then: &mut Commit) -> Result<(), EngineError> {
+        let stored = self.load_grant(id)?;
+        let mut grant = stored.value;
+        if !matches!(
+            grant.state,
+            crate::domain::grant::GrantState::Revoking { .. }
+        ) {
+            return Ok(());
+        }
+        let now = self.now();
+        grant.finish_revoke(now)?;
+        then.events.push(
+            AuditEvent::new(now, Actor::System, AuditAction::GrantRevoked)
+                .grant(id)
+                .request(grant.request),
+        );
+        then.grants.push((grant, Expect::Version(stored.version)));
+        Ok(())
+    }
+}

@@ -1,0 +1,154 @@
+//! The use cases: submit, approve, reject, approve with changes, cancel, extend, end early,
+//! revoke, emergency review, offboard. Each loads state, asks the domain what happens, and
+//! commits the new state, its audit events and its effects in one store transaction. The
+//! engine never talks to Slack, Discord or a connector: effects wait in the outbox.
+
+mod clock;
+pub mod decide;
+pub mod grants;
+mod submit;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+
+pub use clock::{Clock, FakeClock, SystemClock};
+pub use submit::Submitted;
+
+use crate::domain::audit::Actor;
+use crate::domain::directory::{Directory, Person};
+use crate::domain::grant::GrantError;
+use crate::domain::ids::PersonId;
+use crate::domain::policy::{Defaults, Policy};
+use crate::domain::request::{AccessRequest, DecisionError};
+use crate::domain::validation::Refusals;
+use crate::store::{Store, StoreError};
+
+/// The policy and directory in force; replaced whole on reload.
+#[derive(Debug)]
+pub struct World {
+    pub policy: Policy,
+    pub directory: Directory,
+}
+
+pub struct Engine<S> {
+    store: S,
+    world: RwLock<Arc<World>>,
+    clock: Arc<dyn Clock>,
+}
+
+/// How a use case can fail. Everything but `Store` is the person's to fix, and its
+/// `Display` is the sentence they see.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Refused(Refusals),
+    #[error("{0}")]
+    Decision(#[from] DecisionError),
+    #[error("{0}")]
+    Grant(#[from] GrantError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    /// Whether the person can fix it (else it is ours, and is logged).
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, EngineError::Store(_))
+    }
+}
+
+/// How many times a use case re-reads and retries when someone else changed the record.
+const CAS_ATTEMPTS: usize = 16;
+
+impl<S: Store> Engine<S> {
+    pub fn new(store: S, policy: Policy, directory: Directory, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            world: RwLock::new(Arc::new(World { policy, directory })),
+            clock,
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The policy and directory in force now.
+    pub fn world(&self) -> Arc<World> {
+        self.world.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts a new policy and directory in force (already checked by the caller).
+    pub fn replace_world(&self, policy: Policy, directory: Directory) {
+        *self.world.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(World { policy, directory });
+    }
+
+    /// Runs `attempt` until it commits without a conflict.
+    fn with_retries<T>(
+        &self,
+        mut attempt: impl FnMut() -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        for _ in 1..CAS_ATTEMPTS {
+            match attempt() {
+                Err(EngineError::Store(StoreError::Conflict)) => continue,
+                other => return other,
+            }
+        }
+        attempt()
+    }
+}
+
+impl World {
+    /// The active person an actor acts as; who else could act?
+    pub fn acting_person(&self, actor: &Actor) -> Result<&Person, EngineError> {
+        let id = actor
+            .person_id()
+            .ok_or_else(|| EngineError::NotAllowed("this action needs a person".to_owned()))?;
+        self.person(id)
+    }
+
+    pub fn person(&self, id: &PersonId) -> Result<&Person, EngineError> {
+        match self.directory.person(id) {
+            Some(p) if p.active => Ok(p),
+            Some(_) => Err(EngineError::NotAllowed(format!(
+                "`{id}` is not active in the directory"
+            ))),
+            None => Err(EngineError::NotFound(format!(
+                "Gatehouse does not know `{id}`; ask the IAM team to add them to the directory"
+            ))),
+        }
+    }
+
+    pub fn defaults(&self) -> &Defaults {
+        &self.policy.defaults
+    }
+}
+
+/// The next moment the scheduler must look at a pending request: a reminder, an escalation
+/// or its expiry, whichever comes first.
+pub fn pending_due(request: &AccessRequest, defaults: &Defaults) -> Option<DateTime<Utc>> {
+    if !request.is_pending() {
+        return None;
+    }
+    let stage = request.plan.stages.get(request.current_stage)?;
+    let reminded = request.last_reminded_at.unwrap_or(request.stage_started_at);
+    let mut due = request
+        .expires_at
+        .min(reminded + defaults.remind_every.to_chrono());
+    if !stage.escalated && !stage.escalate_to.is_empty() {
+        due = due.min(request.stage_started_at + defaults.escalate_after.to_chrono());
+    }
+    Some(due)
+}

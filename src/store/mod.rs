@@ -1,0 +1,170 @@
+//! The store: requests, grants, indexes, the audit chain and the outbox, behind one trait so
+//! that another backend can come later without touching the engine.
+//!
+//! Error contract: `StoreError::Conflict` comes only from `commit` and `complete_effect`, when
+//! an expected version no longer matches (someone else changed the record: reload and retry)
+//! or the completed effect is no longer queued (someone else completed it).
+//! A successful `commit` is durable: it has been flushed to disk before it returns.
+
+pub mod export;
+mod sled_store;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::audit::{AuditEvent, AuditRecord, ChainError};
+use crate::domain::effect::Effect;
+use crate::domain::grant::Grant;
+use crate::domain::ids::{GrantId, PersonId, RequestId};
+use crate::domain::request::AccessRequest;
+
+pub use sled_store::SledStore;
+
+/// The schema version this build writes; a data directory with a newer one is refused.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A record with the version it was read at, for compare-and-swap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// What a write expects to find.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The record must not exist yet.
+    New,
+    /// The record must still be at this version.
+    Version(u64),
+}
+
+/// Everything one use case changes, applied atomically or not at all.
+#[derive(Clone, Debug, Default)]
+pub struct Commit {
+    /// Requests to write; `due` is the next moment the scheduler must look at a pending
+    /// request (reminder, escalation or expiry), `None` once it is no longer pending.
+    pub requests: Vec<RequestWrite>,
+    pub grants: Vec<(Grant, Expect)>,
+    pub events: Vec<AuditEvent>,
+    pub effects: Vec<Effect>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RequestWrite {
+    pub request: AccessRequest,
+    pub expect: Expect,
+    pub due: Option<DateTime<Utc>>,
+}
+
+impl Commit {
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+            && self.grants.is_empty()
+            && self.events.is_empty()
+            && self.effects.is_empty()
+    }
+}
+
+/// What a commit produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Receipt {
+    /// Sequence numbers given to the audit events, in order.
+    pub audit_seqs: Vec<u64>,
+}
+
+/// An effect waiting in the outbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub seq: u64,
+    pub key: String,
+    pub effect: Effect,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+/// Which sequence an id comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sequence {
+    Request,
+    Grant,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the record changed while this change was being made")]
+    Conflict,
+    #[error(
+        "the data directory {path} was written by a newer Gatehouse (schema {found}, this build knows up to {supported}); run the newer version or restore a backup"
+    )]
+    SchemaTooNew {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("cannot open the data directory {path}: {source}; is another Gatehouse running on it?")]
+    Open { path: String, source: sled::Error },
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("a stored record could not be read ({what}): {source}")]
+    Corrupt {
+        what: String,
+        source: serde_json::Error,
+    },
+    #[error("the audit log is not intact: {0}")]
+    Chain(#[from] ChainError),
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// The next id of a sequence; never handed out twice, even after a crash.
+    fn next_id(&self, seq: Sequence) -> Result<u64, StoreError>;
+
+    fn request(&self, id: RequestId) -> Result<Option<Versioned<AccessRequest>>, StoreError>;
+    fn grant(&self, id: GrantId) -> Result<Option<Versioned<Grant>>, StoreError>;
+
+    /// A person's requests, newest first.
+    fn requests_of(&self, person: &PersonId) -> Result<Vec<AccessRequest>, StoreError>;
+    /// A person's grants, newest first.
+    fn grants_of(&self, person: &PersonId) -> Result<Vec<Grant>, StoreError>;
+    /// Requests newest first; only pending ones when `pending_only`.
+    fn requests(&self, pending_only: bool, limit: usize) -> Result<Vec<AccessRequest>, StoreError>;
+    /// Grants newest first; only live ones (provisioning, active) when `live_only`.
+    fn grants(&self, live_only: bool, limit: usize) -> Result<Vec<Grant>, StoreError>;
+
+    /// Pending requests due at or before `until`, earliest first (from `pending_by_due`).
+    fn pending_due(
+        &self,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, RequestId)>, StoreError>;
+    /// Live grants expiring at or before `until`, earliest first (from `grants_by_expiry`).
+    fn grants_expiring(
+        &self,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, GrantId)>, StoreError>;
+
+    /// Applies a change atomically and durably, chaining its audit events.
+    fn commit(&self, commit: Commit) -> Result<Receipt, StoreError>;
+
+    /// Audit records with `seq >= from`, in order, at most `limit`.
+    fn audit(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Walks the whole chain; the number of events when intact.
+    fn verify_audit(&self) -> Result<u64, StoreError>;
+
+    /// Outbox entries whose next attempt is due at or before `now`, oldest first.
+    fn due_effects(&self, now: DateTime<Utc>, limit: usize)
+    -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Every outbox entry, oldest first (for tests and the admin API).
+    fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// The effect is done: remove it (together with `then`, applied atomically).
+    fn complete_effect(&self, seq: u64, then: Commit) -> Result<(), StoreError>;
+    /// The effect failed: try again at `next_attempt_at`.
+    fn retry_effect(
+        &self,
+        seq: u64,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+}

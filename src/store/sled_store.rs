@@ -1,0 +1,336 @@
+//! `SledStore`: the `Store` on an embedded sled database in one data directory.
+//!
+//! One tree per record type and per index, as in ARCHITECTURE.md "Storage layout", plus
+//! `meta` (schema version, audit head, id and outbox counters) and `outbox_keys`
+//! (idempotency key → outbox seq; kept in its own tree so the outbox stays a plain
+//! seq-ordered list). Byte layouts are in `keys`; the single write path is in `write`.
+//! sled locks the directory, so one process owns it.
+
+mod keys;
+mod read;
+#[cfg(test)]
+mod tests;
+mod write;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+use self::keys::*;
+use self::write::{fail, from_tx, read_counter};
+use super::{Commit, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned};
+use crate::domain::audit::{AuditRecord, verify_chain};
+use crate::domain::grant::Grant;
+use crate::domain::ids::{GrantId, PersonId, RequestId};
+use crate::domain::request::AccessRequest;
+
+/// The page cache used by `open`; Gatehouse's working set is small.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+pub struct SledStore {
+    db: sled::Db,
+    trees: Trees,
+    /// Held for the length of every write transaction, so audit seqs follow commit order.
+    writer: Mutex<()>,
+}
+
+struct Trees {
+    requests: sled::Tree,
+    requests_by_person: sled::Tree,
+    pending_by_due: sled::Tree,
+    grants: sled::Tree,
+    grants_by_expiry: sled::Tree,
+    grants_by_person: sled::Tree,
+    audit: sled::Tree,
+    outbox: sled::Tree,
+    outbox_keys: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl Trees {
+    fn open(db: &sled::Db) -> sled::Result<Self> {
+        Ok(Self {
+            requests: db.open_tree(REQUESTS)?,
+            requests_by_person: db.open_tree(REQUESTS_BY_PERSON)?,
+            pending_by_due: db.open_tree(PENDING_BY_DUE)?,
+            grants: db.open_tree(GRANTS)?,
+            grants_by_expiry: db.open_tree(GRANTS_BY_EXPIRY)?,
+            grants_by_person: db.open_tree(GRANTS_BY_PERSON)?,
+            audit: db.open_tree(AUDIT)?,
+            outbox: db.open_tree(OUTBOX)?,
+            outbox_keys: db.open_tree(OUTBOX_KEYS)?,
+            meta: db.open_tree(META)?,
+        })
+    }
+
+    fn all_empty(&self) -> bool {
+        [
+            &self.requests,
+            &self.requests_by_person,
+            &self.pending_by_due,
+            &self.grants,
+            &self.grants_by_expiry,
+            &self.grants_by_person,
+            &self.audit,
+            &self.outbox,
+            &self.outbox_keys,
+            &self.meta,
+        ]
+        .iter()
+        .all(|t| t.is_empty())
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the data directory `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens `dir` with a page cache of `cache_bytes`.
+    pub fn open_with(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        let path = dir.display().to_string();
+        let config = sled::Config::new().path(dir).cache_capacity(cache_bytes);
+        Self::from_config(&config, path)
+    }
+
+    /// A store that lives in a temporary directory removed on drop, for tests.
+    pub fn temporary() -> Result<Self, StoreError> {
+        Self::from_config(
+            &sled::Config::new().temporary(true),
+            "(temporary)".to_owned(),
+        )
+    }
+
+    fn from_config(config: &sled::Config, path: String) -> Result<Self, StoreError> {
+        let opened = config.open().and_then(|db| Ok((Trees::open(&db)?, db)));
+        let (trees, db) = opened.map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Self {
+            db,
+            trees,
+            writer: Mutex::new(()),
+        };
+        store.check_schema(path)?;
+        Ok(store)
+    }
+
+    fn check_schema(&self, path: String) -> Result<(), StoreError> {
+        let Some(bytes) = self.trees.meta.get(SCHEMA_VERSION_KEY)? else {
+            if !self.trees.all_empty() {
+                return Err(corrupt(
+                    META,
+                    SCHEMA_VERSION_KEY,
+                    "missing in a data directory that holds records",
+                ));
+            }
+            self.trees
+                .meta
+                .insert(SCHEMA_VERSION_KEY, &SCHEMA_VERSION.to_be_bytes()[..])?;
+            self.db.flush()?;
+            return Ok(());
+        };
+        let found = <[u8; 4]>::try_from(&bytes[..])
+            .map(u32::from_be_bytes)
+            .map_err(|_| {
+                corrupt(
+                    META,
+                    SCHEMA_VERSION_KEY,
+                    "the schema version must be 4 bytes",
+                )
+            })?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                path,
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(())
+    }
+
+    /// A raw tree, for tests that tamper with what is stored.
+    #[cfg(test)]
+    pub(crate) fn tree(&self, name: &str) -> sled::Tree {
+        self.db.open_tree(name).expect("tree opens")
+    }
+}
+
+impl Store for SledStore {
+    fn next_id(&self, seq: Sequence) -> Result<u64, StoreError> {
+        let key = match seq {
+            Sequence::Request => LAST_REQUEST_ID,
+            Sequence::Grant => LAST_GRANT_ID,
+        };
+        let id = self
+            .trees
+            .meta
+            .transaction(|meta| {
+                let next = read_counter(meta, key)? + 1;
+                meta.insert(key, &id_key(next)[..])?;
+                Ok(next)
+            })
+            .map_err(from_tx)?;
+        self.db.flush()?;
+        Ok(id)
+    }
+
+    fn request(&self, id: RequestId) -> Result<Option<Versioned<AccessRequest>>, StoreError> {
+        Self::versioned(&self.trees.requests, REQUESTS, id.0)
+    }
+
+    fn grant(&self, id: GrantId) -> Result<Option<Versioned<Grant>>, StoreError> {
+        Self::versioned(&self.trees.grants, GRANTS, id.0)
+    }
+
+    fn requests_of(&self, person: &PersonId) -> Result<Vec<AccessRequest>, StoreError> {
+        let t = &self.trees;
+        Self::of_person(
+            &t.requests_by_person,
+            REQUESTS_BY_PERSON,
+            &t.requests,
+            REQUESTS,
+            person,
+        )
+    }
+
+    fn grants_of(&self, person: &PersonId) -> Result<Vec<Grant>, StoreError> {
+        let t = &self.trees;
+        Self::of_person(
+            &t.grants_by_person,
+            GRANTS_BY_PERSON,
+            &t.grants,
+            GRANTS,
+            person,
+        )
+    }
+
+    fn requests(&self, pending_only: bool, limit: usize) -> Result<Vec<AccessRequest>, StoreError> {
+        Self::newest(
+            &self.trees.requests,
+            REQUESTS,
+            limit,
+            |r: &AccessRequest| !pending_only || r.is_pending(),
+        )
+    }
+
+    fn grants(&self, live_only: bool, limit: usize) -> Result<Vec<Grant>, StoreError> {
+        Self::newest(&self.trees.grants, GRANTS, limit, |g: &Grant| {
+            !live_only || g.is_live()
+        })
+    }
+
+    fn pending_due(
+        &self,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, RequestId)>, StoreError> {
+        let due = Self::due_until(&self.trees.pending_by_due, PENDING_BY_DUE, until, limit)?;
+        Ok(due
+            .into_iter()
+            .map(|(at, id)| (at, RequestId(id)))
+            .collect())
+    }
+
+    fn grants_expiring(
+        &self,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, GrantId)>, StoreError> {
+        let due = Self::due_until(&self.trees.grants_by_expiry, GRANTS_BY_EXPIRY, until, limit)?;
+        Ok(due.into_iter().map(|(at, id)| (at, GrantId(id))).collect())
+    }
+
+    fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
+        self.apply(&commit, None)
+    }
+
+    fn audit(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        self.trees
+            .audit
+            .range(id_key(from)..)
+            .take(limit)
+            .map(|item| {
+                let (key, bytes) = item?;
+                decode(AUDIT, &key, &bytes)
+            })
+            .collect()
+    }
+
+    fn verify_audit(&self) -> Result<u64, StoreError> {
+        // The head is read first: events appended while we walk lie beyond it.
+        let head = self.audit_head()?.map(|h| h.seq);
+        let mut failure = None;
+        let records = self.trees.audit.iter().map_while(|item| {
+            let read = item.map_err(StoreError::from).and_then(|(key, bytes)| {
+                let position = seq_of(AUDIT, &key)?;
+                Ok((position, decode::<AuditRecord>(AUDIT, &key, &bytes)?))
+            });
+            read.map_err(|e| failure = Some(e)).ok()
+        });
+        let verified = verify_chain(records, head);
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(verified?),
+        }
+    }
+
+    fn due_effects(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut due = Vec::new();
+        for entry in self.outbox_entries() {
+            if due.len() >= limit {
+                break;
+            }
+            let entry = entry?;
+            if entry.next_attempt_at <= now {
+                due.push(entry);
+            }
+        }
+        Ok(due)
+    }
+
+    fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_entries().take(limit).collect()
+    }
+
+    fn complete_effect(&self, seq: u64, then: Commit) -> Result<(), StoreError> {
+        self.apply(&then, Some(seq)).map(|_| ())
+    }
+
+    fn retry_effect(
+        &self,
+        seq: u64,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let key = id_key(seq);
+        let guard = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let result = self.trees.outbox.transaction(|outbox| {
+            // Already completed by someone else: nothing left to retry.
+            let Some(bytes) = outbox.get(key)? else {
+                return Ok(());
+            };
+            let mut entry: OutboxEntry = decode(OUTBOX, &key, &bytes).or_else(fail)?;
+            entry.attempts = entry.attempts.saturating_add(1);
+            entry.next_attempt_at = next_attempt_at;
+            entry.last_error = Some(error.to_owned());
+            let bytes = encode(OUTBOX, &key, &entry).or_else(fail)?;
+            outbox.insert(&key[..], bytes)?;
+            Ok(())
+        });
+        drop(guard);
+        result.map_err(from_tx)?;
+        self.db.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,116 @@
+//! Many writers on one store: compare-and-swap loses no update and the chain stays linear.
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use super::*;
+
+const WRITERS: u64 = 8;
+
+#[test]
+fn concurrent_read_modify_cas_loses_no_update() {
+    let store = Arc::new(SledStore::temporary().unwrap());
+    store.commit(submit(request(1, "ann"), 100)).unwrap();
+    let start = Arc::new(Barrier::new(WRITERS as usize));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|n| {
+            let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+            thread::spawn(move || {
+                start.wait();
+                loop {
+                    let current = store.request(RequestId(1)).unwrap().unwrap();
+                    let mut next = current.value;
+                    next.fields.insert(format!("writer-{n}"), "seen".into());
+                    let mut commit = update(next, current.version, Some(100));
+                    commit.events.push(event(n));
+                    match store.commit(commit) {
+                        Ok(_) => return,
+                        Err(StoreError::Conflict) => continue,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let stored = store.request(RequestId(1)).unwrap().unwrap();
+    assert_eq!(stored.version, WRITERS + 1);
+    assert_eq!(
+        stored.value.fields.len(),
+        WRITERS as usize,
+        "every writer's change is there"
+    );
+    assert_eq!(store.verify_audit().unwrap(), WRITERS + 1);
+    assert_eq!(
+        store.pending_due(at(1_000), 10).unwrap(),
+        vec![(at(100), RequestId(1))]
+    );
+}
+
+#[test]
+fn only_one_of_many_writers_with_the_same_expected_version_succeeds() {
+    let store = Arc::new(SledStore::temporary().unwrap());
+    store.commit(submit(request(1, "ann"), 100)).unwrap();
+    let start = Arc::new(Barrier::new(WRITERS as usize));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|n| {
+            let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+            thread::spawn(move || {
+                let mut next = request(1, "ann");
+                next.justification = format!("writer {n}");
+                let mut commit = update(next, 1, Some(200 + n as i64));
+                commit.events.push(event(n));
+                start.wait();
+                store.commit(commit)
+            })
+        })
+        .collect();
+    let results: Vec<_> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.is_err())
+            .all(|r| matches!(r, Err(StoreError::Conflict)))
+    );
+    assert_eq!(store.request(RequestId(1)).unwrap().unwrap().version, 2);
+    assert_eq!(
+        store.pending_due(at(1_000), 10).unwrap().len(),
+        1,
+        "one due entry, the winner's"
+    );
+    assert_eq!(store.verify_audit().unwrap(), 2, "only the winner's event");
+}
+
+#[test]
+fn concurrent_commits_keep_the_audit_chain_linear() {
+    let store = Arc::new(SledStore::temporary().unwrap());
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            thread::spawn(move || {
+                for i in 0..20 {
+                    let id = n * 100 + i + 1;
+                    assert!(store.next_id(Sequence::Request).unwrap() > 0);
+                    store.commit(submit(request(id, "ann"), id as i64)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    assert_eq!(store.verify_audit().unwrap(), WRITERS * 20);
+    assert_eq!(
+        store.next_id(Sequence::Request).unwrap(),
+        WRITERS * 20 + 1,
+        "no id handed out twice"
+    );
+    assert_eq!(
+        store.requests_of(&PersonId::new("ann")).unwrap().len(),
+        (WRITERS * 20) as usize
+    );
+    assert_eq!(store.outbox(1_000).unwrap().len(), (WRITERS * 20) as usize);
+}

@@ -1,0 +1,269 @@
+//! The one write path: a `Commit` applied in a single sled transaction over every tree it
+//! touches — records with their version check, indexes, the audit chain and the outbox.
+//! Either all of it lands or none of it does.
+
+use chrono::{DateTime, Utc};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+use super::keys::*;
+use crate::domain::audit::AuditRecord;
+use crate::domain::grant::Grant;
+use crate::domain::request::AccessRequest;
+use crate::store::{Commit, Expect, OutboxEntry, Receipt, RequestWrite, StoreError};
+
+pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+/// The trees of one transaction, by name.
+pub(super) struct Tx<'a> {
+    pub requests: &'a TransactionalTree,
+    pub requests_by_person: &'a TransactionalTree,
+    pub pending_by_due: &'a TransactionalTree,
+    pub grants: &'a TransactionalTree,
+    pub grants_by_expiry: &'a TransactionalTree,
+    pub grants_by_person: &'a TransactionalTree,
+    pub audit: &'a TransactionalTree,
+    pub outbox: &'a TransactionalTree,
+    pub outbox_keys: &'a TransactionalTree,
+    pub meta: &'a TransactionalTree,
+}
+
+impl super::SledStore {
+    /// Applies `commit`, first removing the completed outbox entry `done` if given. Commits are
+    /// serialized by `writer` so that the audit chain grows one commit at a time.
+    pub(super) fn apply(&self, commit: &Commit, done: Option<u64>) -> Result<Receipt, StoreError> {
+        // Effects are due as soon as they are queued: at the time of the change when it says
+        // (the engine's clock), else now.
+        let queued_at = commit.events.first().map_or_else(Utc::now, |e| e.at);
+        let t = &self.trees;
+        let guard = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let result = (
+            &t.requests,
+            &t.requests_by_person,
+            &t.pending_by_due,
+            &t.grants,
+            &t.grants_by_expiry,
+            &t.grants_by_person,
+            &t.audit,
+            &t.outbox,
+            &t.outbox_keys,
+            &t.meta,
+        )
+            .transaction(|(r, rp, pd, g, ge, gp, a, o, ok, m)| {
+                let tx = Tx {
+                    requests: r,
+                    requests_by_person: rp,
+                    pending_by_due: pd,
+                    grants: g,
+                    grants_by_expiry: ge,
+                    grants_by_person: gp,
+                    audit: a,
+                    outbox: o,
+                    outbox_keys: ok,
+                    meta: m,
+                };
+                if let Some(seq) = done {
+                    tx.remove_effect(seq)?;
+                }
+                tx.write(commit, queued_at)
+            });
+        drop(guard);
+        let receipt = result.map_err(from_tx)?;
+        self.db.flush()?;
+        Ok(receipt)
+    }
+}
+
+/// Unwraps an aborted transaction into the store error it aborted with.
+pub(super) fn from_tx(err: TransactionError<StoreError>) -> StoreError {
+    match err {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    }
+}
+
+pub(super) fn fail<T>(err: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(err))
+}
+
+/// The version a write produces, or `Conflict` when the stored one is not what was expected.
+fn next_version(expect: Expect, stored: Option<u64>) -> TxResult<u64> {
+    match (expect, stored) {
+        (Expect::New, None) => Ok(1),
+        (Expect::Version(v), Some(s)) if v == s => Ok(v + 1),
+        _ => fail(StoreError::Conflict),
+    }
+}
+
+/// Reads a u64 counter of `meta` (0 when absent).
+pub(super) fn read_counter(meta: &TransactionalTree, key: &[u8]) -> TxResult<u64> {
+    match meta.get(key)? {
+        None => Ok(0),
+        Some(bytes) => match be_u64(&bytes) {
+            Some(n) => Ok(n),
+            None => fail(corrupt(META, key, "a counter must be 8 bytes")),
+        },
+    }
+}
+
+fn get_decoded<T: serde::de::DeserializeOwned>(
+    tree: &TransactionalTree,
+    name: &str,
+    key: &[u8],
+) -> TxResult<Option<T>> {
+    match tree.get(key)? {
+        None => Ok(None),
+        Some(bytes) => decode(name, key, &bytes).map(Some).or_else(fail),
+    }
+}
+
+fn put<T: serde::Serialize>(
+    tree: &TransactionalTree,
+    name: &str,
+    key: &[u8],
+    value: &T,
+) -> TxResult<()> {
+    let bytes = encode(name, key, value).or_else(fail)?;
+    tree.insert(key, bytes)?;
+    Ok(())
+}
+
+impl Tx<'_> {
+    fn write(&self, commit: &Commit, queued_at: DateTime<Utc>) -> TxResult<Receipt> {
+        for write in &commit.requests {
+            self.write_request(write)?;
+        }
+        for (grant, expect) in &commit.grants {
+            self.write_grant(grant, *expect)?;
+        }
+        let audit_seqs = self.append_events(commit)?;
+        self.queue_effects(commit, queued_at)?;
+        Ok(Receipt { audit_seqs })
+    }
+
+    fn write_request(&self, write: &RequestWrite) -> TxResult<()> {
+        let request = &write.request;
+        let key = id_key(request.id.0);
+        let old: Option<Stored<AccessRequest>> = get_decoded(self.requests, REQUESTS, &key)?;
+        let v = next_version(write.expect, old.as_ref().map(|o| o.v))?;
+        match &old {
+            Some(old) => {
+                if let Some(due) = old.due {
+                    self.pending_by_due
+                        .remove(&time_key(due, request.id.0)[..])?;
+                }
+            }
+            None => {
+                self.requests_by_person
+                    .insert(person_key(&request.requester, request.id.0), EMPTY)?;
+            }
+        }
+        let due = write.due.map(millis);
+        if let Some(due) = due {
+            self.pending_by_due
+                .insert(&time_key(due, request.id.0)[..], EMPTY)?;
+        }
+        put(
+            self.requests,
+            REQUESTS,
+            &key,
+            &Stored { v, due, r: request },
+        )
+    }
+
+    fn write_grant(&self, grant: &Grant, expect: Expect) -> TxResult<()> {
+        let key = id_key(grant.id.0);
+        let old: Option<Stored<Grant>> = get_decoded(self.grants, GRANTS, &key)?;
+        let v = next_version(expect, old.as_ref().map(|o| o.v))?;
+        match &old {
+            Some(old) => {
+                if let Some(expires_at) = old.r.expires_at {
+                    self.grants_by_expiry
+                        .remove(&time_key(millis(expires_at), grant.id.0)[..])?;
+                }
+            }
+            None => {
+                self.grants_by_person
+                    .insert(person_key(&grant.person, grant.id.0), EMPTY)?;
+            }
+        }
+        if let (true, Some(expires_at)) = (grant.state.is_live(), grant.expires_at) {
+            self.grants_by_expiry
+                .insert(&time_key(millis(expires_at), grant.id.0)[..], EMPTY)?;
+        }
+        put(
+            self.grants,
+            GRANTS,
+            &key,
+            &Stored {
+                v,
+                due: None,
+                r: grant,
+            },
+        )
+    }
+
+    fn append_events(&self, commit: &Commit) -> TxResult<Vec<u64>> {
+        if commit.events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut head: AuditHead =
+            get_decoded(self.meta, META, AUDIT_HEAD_KEY)?.unwrap_or_else(AuditHead::genesis);
+        let mut seqs = Vec::with_capacity(commit.events.len());
+        for event in &commit.events {
+            let seq = head.seq + 1;
+            let record = AuditRecord::chain(seq, &head.hash, event.clone());
+            put(self.audit, AUDIT, &id_key(seq), &record)?;
+            head = AuditHead {
+                seq,
+                hash: record.hash,
+            };
+            seqs.push(seq);
+        }
+        put(self.meta, META, AUDIT_HEAD_KEY, &head)?;
+        Ok(seqs)
+    }
+
+    fn queue_effects(&self, commit: &Commit, queued_at: DateTime<Utc>) -> TxResult<()> {
+        if commit.effects.is_empty() {
+            return Ok(());
+        }
+        let mut last = read_counter(self.meta, LAST_OUTBOX_SEQ)?;
+        for effect in &commit.effects {
+            let seq = last + 1;
+            let key = effect.idempotency_key(seq);
+            if self.outbox_keys.get(key.as_bytes())?.is_some() {
+                continue;
+            }
+            let entry = OutboxEntry {
+                seq,
+                key,
+                effect: effect.clone(),
+                attempts: 0,
+                next_attempt_at: queued_at,
+                last_error: None,
+            };
+            put(self.outbox, OUTBOX, &id_key(seq), &entry)?;
+            self.outbox_keys
+                .insert(entry.key.as_bytes(), &id_key(seq)[..])?;
+            last = seq;
+        }
+        self.meta.insert(LAST_OUTBOX_SEQ, &id_key(last)[..])?;
+        Ok(())
+    }
+
+    /// Removes a completed effect and its key; `Conflict` when it is no longer queued
+    /// (another worker completed it), so its outcome is not recorded twice.
+    fn remove_effect(&self, seq: u64) -> TxResult<()> {
+        let key = id_key(seq);
+        let Some(entry) = get_decoded::<OutboxEntry>(self.outbox, OUTBOX, &key)? else {
+            return fail(StoreError::Conflict);
+        };
+        self.outbox.remove(&key[..])?;
+        self.outbox_keys.remove(entry.key.as_bytes())?;
+        Ok(())
+    }
+}
