@@ -4,7 +4,9 @@
 
 mod condition;
 mod parse;
+mod raw;
 pub mod selector;
+mod workflows;
 
 use std::collections::BTreeMap;
 use std::fmt;
