@@ -5,4 +5,5 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod outbox;
+pub mod scheduler;
 pub mod store;

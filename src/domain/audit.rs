@@ -110,6 +110,10 @@ pub enum AuditAction {
         grants: usize,
         requests: usize,
     },
+    RemindersSent {
+        to: Vec<PersonId>,
+    },
+    ExpiryWarned,
 }
 
 impl AuditAction {

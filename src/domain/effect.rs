@@ -61,6 +61,15 @@ pub enum Notice {
     EmergencyReview {
         grant: GrantId,
     },
+    /// An approver has not decided yet.
+    ApprovalReminder {
+        request: RequestId,
+    },
+    /// Access ends soon; the grantee may extend it.
+    ExpiryWarning {
+        grant: GrantId,
+        expires_at: DateTime<Utc>,
+    },
 }
 
 /// What the security channel is told.

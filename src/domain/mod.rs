@@ -11,6 +11,7 @@ pub mod ids;
 pub mod policy;
 pub mod request;
 pub mod routing;
+pub mod schedule;
 pub mod validation;
 
 #[cfg(test)]

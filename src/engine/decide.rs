@@ -164,7 +164,7 @@ impl<S: Store> Engine<S> {
                     }
                 }
             }
-            self.store.commit(commit)?;
+            self.commit(commit)?;
             Ok(Decided {
                 request,
                 progress: Some(progress),
@@ -217,7 +217,7 @@ impl<S: Store> Engine<S> {
                 ],
                 ..Commit::default()
             };
-            self.store.commit(commit)?;
+            self.commit(commit)?;
             Ok(Decided {
                 request,
                 progress: None,
@@ -254,7 +254,7 @@ impl<S: Store> Engine<S> {
                 ],
                 ..Commit::default()
             };
-            self.store.commit(commit)?;
+            self.commit(commit)?;
             Ok(Decided {
                 request,
                 progress: None,

@@ -76,7 +76,7 @@ impl<S: Store> Engine<S> {
                 self.now(),
                 &mut commit,
             )?;
-            self.store.commit(commit)?;
+            self.commit(commit)?;
             Ok(grant)
         })
     }
@@ -108,7 +108,7 @@ impl<S: Store> Engine<S> {
             };
             let mut commit = Commit::default();
             let grant = self.revoke_into(stored, reason, actor, self.now(), &mut commit)?;
-            self.store.commit(commit)?;
+            self.commit(commit)?;
             Ok(grant)
         })
     }
@@ -175,14 +175,14 @@ impl<S: Store> Engine<S> {
                         now,
                         &mut commit,
                     )?;
-                    self.store.commit(commit)?;
+                    self.commit(commit)?;
                     return Ok(revoked);
                 }
             }
             commit
                 .grants
                 .push((grant.clone(), Expect::Version(version)));
-            self.store.commit(commit)?;
+            self.commit(commit)?;
             Ok(grant)
         })
     }
@@ -271,7 +271,7 @@ impl<S: Store> Engine<S> {
                 grants: revoked.len(),
             },
         });
-        self.store.commit(commit)?;
+        self.commit(commit)?;
         Ok(Offboarded {
             grants: revoked,
             requests: cancelled,
@@ -296,7 +296,7 @@ impl<S: Store> Engine<S> {
                     now,
                     &mut commit,
                 )?;
-                self.store.commit(commit)?;
+                self.commit(commit)?;
                 Ok(true)
             })?;
             done += usize::from(result);

@@ -6,6 +6,9 @@
 mod clock;
 pub mod decide;
 pub mod grants;
+pub mod schedule;
+#[cfg(test)]
+mod schedule_tests;
 mod submit;
 #[cfg(test)]
 mod tests;
@@ -13,7 +16,9 @@ mod tests;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
 
+pub use crate::domain::schedule::pending_due;
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use submit::Submitted;
 
@@ -22,9 +27,9 @@ use crate::domain::directory::{Directory, Person};
 use crate::domain::grant::GrantError;
 use crate::domain::ids::PersonId;
 use crate::domain::policy::{Defaults, Policy};
-use crate::domain::request::{AccessRequest, DecisionError};
+use crate::domain::request::DecisionError;
 use crate::domain::validation::Refusals;
-use crate::store::{Store, StoreError};
+use crate::store::{Commit, Receipt, Store, StoreError};
 
 /// The policy and directory in force; replaced whole on reload.
 #[derive(Debug)]
@@ -37,6 +42,8 @@ pub struct Engine<S> {
     store: S,
     world: RwLock<Arc<World>>,
     clock: Arc<dyn Clock>,
+    /// Bumped after every commit, so the outbox worker and the scheduler wake.
+    changes: watch::Sender<u64>,
 }
 
 /// How a use case can fail. Everything but `Store` is the person's to fix, and its
@@ -73,6 +80,7 @@ impl<S: Store> Engine<S> {
             store,
             world: RwLock::new(Arc::new(World { policy, directory })),
             clock,
+            changes: watch::Sender::new(0),
         }
     }
 
@@ -82,6 +90,18 @@ impl<S: Store> Engine<S> {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// A receiver that changes after every commit.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Commits through the store and wakes whoever waits for changes.
+    pub fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
+        let receipt = self.store.commit(commit)?;
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(receipt)
     }
 
     /// The policy and directory in force now.
@@ -134,21 +154,4 @@ impl World {
     pub fn defaults(&self) -> &Defaults {
         &self.policy.defaults
     }
-}
-
-/// The next moment the scheduler must look at a pending request: a reminder, an escalation
-/// or its expiry, whichever comes first.
-pub fn pending_due(request: &AccessRequest, defaults: &Defaults) -> Option<DateTime<Utc>> {
-    if !request.is_pending() {
-        return None;
-    }
-    let stage = request.plan.stages.get(request.current_stage)?;
-    let reminded = request.last_reminded_at.unwrap_or(request.stage_started_at);
-    let mut due = request
-        .expires_at
-        .min(reminded + defaults.remind_every.to_chrono());
-    if !stage.escalated && !stage.escalate_to.is_empty() {
-        due = due.min(request.stage_started_at + defaults.escalate_after.to_chrono());
-    }
-    Some(due)
 }

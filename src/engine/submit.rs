@@ -71,7 +71,7 @@ impl<S: Store> Engine<S> {
                         rule: rule.to_owned(),
                         request: format!("{}/{}", ask.resource, ask.role),
                     };
-                    self.store.commit(Commit {
+                    self.commit(Commit {
                         events: vec![event],
                         effects: vec![Effect::Alert { alert }],
                         ..Commit::default()
@@ -132,7 +132,7 @@ impl<S: Store> Engine<S> {
                 }
             }
         };
-        self.store.commit(commit)?;
+        self.commit(commit)?;
         Ok(submitted)
     }
 

@@ -145,6 +145,13 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<(DateTime<Utc>, GrantId)>, StoreError>;
 
+    /// The earliest `due` of any pending request, for the scheduler's next wake.
+    fn next_pending_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// The earliest expiry of a live grant strictly after `after` (expiry warnings).
+    fn next_expiry_after(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// The earliest `next_attempt_at` in the outbox.
+    fn next_effect_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
     /// Applies a change atomically and durably, chaining its audit events.
     fn commit(&self, commit: Commit) -> Result<Receipt, StoreError>;
 

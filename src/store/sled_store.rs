@@ -244,6 +244,30 @@ impl Store for SledStore {
         Ok(due.into_iter().map(|(at, id)| (at, GrantId(id))).collect())
     }
 
+    fn next_pending_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        match self.trees.pending_by_due.first()? {
+            Some((key, _)) => Ok(Some(split_time_key(PENDING_BY_DUE, &key)?.0)),
+            None => Ok(None),
+        }
+    }
+
+    fn next_expiry_after(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut later = self.trees.grants_by_expiry.range(time_key_upper(after)..);
+        match later.next().transpose()? {
+            Some((key, _)) => Ok(Some(split_time_key(GRANTS_BY_EXPIRY, &key)?.0)),
+            None => Ok(None),
+        }
+    }
+
+    fn next_effect_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut earliest: Option<DateTime<Utc>> = None;
+        for entry in self.outbox_entries() {
+            let at = entry?.next_attempt_at;
+            earliest = Some(earliest.map_or(at, |e| e.min(at)));
+        }
+        Ok(earliest)
+    }
+
     fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
         self.apply(&commit, None)
     }

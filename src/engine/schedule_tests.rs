@@ -1,0 +1,281 @@
+//! The scheduler's use cases with a fake clock: hours of schedule in milliseconds.
+
+use std::sync::Arc;
+
+use chrono::{TimeDelta, TimeZone, Utc};
+
+use super::*;
+use crate::domain::audit::Actor;
+use crate::domain::effect::{Effect, Notice};
+use crate::domain::grant::{Grant, GrantState};
+use crate::domain::ids::{GrantId, RequestId};
+use crate::domain::policy::tests::{example_directory, example_policy};
+use crate::domain::request::RequestState;
+use crate::domain::validation::Ask;
+use crate::scheduler::Scheduler;
+use crate::store::{Commit, Expect, SledStore, Store};
+
+const WARNING: TimeDelta = TimeDelta::minutes(15);
+
+fn start() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap()
+}
+
+fn engine_on(store: SledStore) -> (Arc<Engine<SledStore>>, Arc<FakeClock>) {
+    let clock = Arc::new(FakeClock::at(start()));
+    let engine = Engine::new(store, example_policy(), example_directory(), clock.clone());
+    (Arc::new(engine), clock)
+}
+
+fn ask(who: &str, resource: &str, role: &str, duration: &str) -> Ask {
+    Ask {
+        requester: who.into(),
+        resource: resource.into(),
+        role: role.into(),
+        duration: Some(duration.parse().unwrap()),
+        justification: "work".into(),
+        ..Ask::default()
+    }
+}
+
+fn notices(engine: &Engine<SledStore>) -> Vec<(String, Notice)> {
+    engine
+        .store()
+        .outbox(100_000)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.effect {
+            Effect::Notify { to, notice } => Some((to.to_string(), notice)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn approvers_are_reminded_then_escalated_then_the_request_expires() {
+    let (engine, clock) = engine_on(SledStore::temporary().unwrap());
+    let scheduler = Scheduler::new(engine.clone(), WARNING);
+    // default workflow: manager (escalate_to manager:2), then owners.
+    let id = engine
+        .submit(
+            &Actor::person(&"alice".into()),
+            ask("alice", "staging-db", "read", "2h"),
+        )
+        .unwrap()
+        .request
+        .id;
+    assert_eq!(
+        engine.next_wake(WARNING).unwrap(),
+        Some(start() + TimeDelta::hours(4))
+    );
+
+    clock.advance(TimeDelta::hours(3) + TimeDelta::minutes(59));
+    assert!(
+        scheduler.wake().unwrap().is_empty(),
+        "nothing is due before 4h"
+    );
+
+    clock.advance(TimeDelta::minutes(1));
+    assert_eq!(scheduler.wake().unwrap().reminded, 1);
+    let reminder = (
+        String::from("bob"),
+        Notice::ApprovalReminder { request: id },
+    );
+    assert_eq!(
+        notices(&engine).iter().filter(|n| **n == reminder).count(),
+        1
+    );
+
+    clock.set(start() + TimeDelta::hours(8));
+    assert_eq!(scheduler.wake().unwrap().escalated, 1);
+    let request = engine.store().request(id).unwrap().unwrap().value;
+    assert!(
+        request.plan.stages[0].approvers.contains(&"erin".into()),
+        "manager:2 added"
+    );
+    let card = Effect::ApprovalCard {
+        request: id,
+        approver: "erin".into(),
+        stage: 0,
+    };
+    assert!(
+        engine
+            .store()
+            .outbox(1000)
+            .unwrap()
+            .iter()
+            .any(|e| e.effect == card)
+    );
+
+    clock.set(start() + TimeDelta::hours(24));
+    assert_eq!(scheduler.wake().unwrap().expired, 1);
+    let request = engine.store().request(id).unwrap().unwrap().value;
+    assert!(matches!(request.state, RequestState::Expired { .. }));
+    assert_eq!(
+        engine.next_wake(WARNING).unwrap(),
+        None,
+        "nothing left to do"
+    );
+}
+
+#[test]
+fn a_jit_grant_is_warned_before_and_revoked_at_its_expiry() {
+    let (engine, clock) = engine_on(SledStore::temporary().unwrap());
+    let scheduler = Scheduler::new(engine.clone(), WARNING);
+    let granted = engine
+        .submit(
+            &Actor::person(&"dan".into()),
+            ask("dan", "grafana", "editor", "1h"),
+        )
+        .unwrap()
+        .grant
+        .unwrap();
+    assert_eq!(
+        engine.next_wake(WARNING).unwrap(),
+        Some(start() + TimeDelta::minutes(45))
+    );
+
+    clock.set(start() + TimeDelta::minutes(45));
+    assert_eq!(scheduler.wake().unwrap().warned, 1);
+    assert_eq!(scheduler.wake().unwrap().warned, 0, "warned once");
+    let warning = Notice::ExpiryWarning {
+        grant: granted.id,
+        expires_at: start() + TimeDelta::hours(1),
+    };
+    assert!(notices(&engine).contains(&("dan".into(), warning)));
+    assert_eq!(
+        engine.next_wake(WARNING).unwrap(),
+        Some(start() + TimeDelta::hours(1))
+    );
+
+    clock.set(start() + TimeDelta::hours(1));
+    assert_eq!(scheduler.wake().unwrap().revoked, 1);
+    let grant = engine.store().grant(granted.id).unwrap().unwrap().value;
+    assert!(matches!(grant.state, GrantState::Revoking { .. }));
+    assert!(
+        engine
+            .store()
+            .outbox(1000)
+            .unwrap()
+            .iter()
+            .any(|e| e.effect == Effect::Deprovision { grant: granted.id })
+    );
+}
+
+fn overdue_grant(id: u64, now: chrono::DateTime<Utc>) -> Grant {
+    Grant {
+        id: GrantId(id),
+        person: "dan".into(),
+        resource: "grafana".into(),
+        role: "viewer".into(),
+        request: RequestId(id),
+        granted_at: now - TimeDelta::hours(2),
+        expires_at: Some(now - TimeDelta::minutes(1 + (id % 60) as i64)),
+        emergency: false,
+        review: None,
+        warned_at: None,
+        state: GrantState::Active {
+            since: now - TimeDelta::hours(2),
+        },
+    }
+}
+
+#[test]
+fn a_restart_with_a_thousand_overdue_grants_revokes_them_all_first() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        for chunk in (1..=1000u64).collect::<Vec<_>>().chunks(100) {
+            let grants = chunk
+                .iter()
+                .map(|&id| (overdue_grant(id, start()), Expect::New))
+                .collect();
+            store
+                .commit(Commit {
+                    grants,
+                    ..Commit::default()
+                })
+                .unwrap();
+        }
+        // Gatehouse stops here (the store is dropped) with all of them overdue.
+    }
+    let (engine, _clock) = engine_on(SledStore::open(dir.path()).unwrap());
+    let pass = Scheduler::new(engine.clone(), WARNING).wake().unwrap();
+    assert_eq!(pass.revoked, 1000);
+    let live = engine.store().grants(true, 10_000).unwrap();
+    assert!(live.is_empty(), "{} grants still live", live.len());
+    let deprovisions = engine
+        .store()
+        .outbox(10_000)
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e.effect, Effect::Deprovision { .. }))
+        .count();
+    assert_eq!(deprovisions, 1000);
+    assert_eq!(engine.next_wake(WARNING).unwrap(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_scheduler_task_sleeps_until_the_next_due_moment_and_wakes_for_new_work() {
+    let clock = Arc::new(TokioClock::new(start()));
+    let engine = Arc::new(Engine::new(
+        SledStore::temporary().unwrap(),
+        example_policy(),
+        example_directory(),
+        clock,
+    ));
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(Scheduler::new(engine.clone(), WARNING).run(shutdown));
+    tokio::task::yield_now().await;
+
+    // A new grant wakes the idle scheduler, which then sleeps until its expiry.
+    let e = engine.clone();
+    let granted = tokio::task::spawn_blocking(move || {
+        e.submit(
+            &Actor::person(&"dan".into()),
+            ask("dan", "grafana", "editor", "30m"),
+        )
+        .unwrap()
+        .grant
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(31 * 60)).await;
+    for _ in 0..50 {
+        let grant = engine.store().grant(granted.id).unwrap().unwrap().value;
+        if matches!(grant.state, GrantState::Revoking { .. }) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let grant = engine.store().grant(granted.id).unwrap().unwrap().value;
+    assert!(
+        matches!(grant.state, GrantState::Revoking { .. }),
+        "{:?}",
+        grant.state
+    );
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
+/// A clock that follows tokio's (pausable) time, so the real scheduler loop runs in a test.
+struct TokioClock {
+    base: chrono::DateTime<Utc>,
+    origin: tokio::time::Instant,
+}
+
+impl TokioClock {
+    fn new(base: chrono::DateTime<Utc>) -> Self {
+        Self {
+            base,
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> chrono::DateTime<Utc> {
+        self.base + TimeDelta::from_std(self.origin.elapsed()).unwrap()
+    }
+}

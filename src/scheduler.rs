@@ -1,0 +1,103 @@
+//! The scheduler: one task that sleeps until the next due moment — a pending request's
+//! reminder, escalation or expiry, a grant's expiry or expiry warning — and wakes early when
+//! a commit may have brought that moment closer. No polling: each wake does what is due,
+//! read from the time indexes, and goes back to sleep. On start it first catches up with
+//! everything that came due while Gatehouse was down.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::TimeDelta;
+use tokio::sync::watch;
+
+use crate::engine::schedule::{PASS_LIMIT, Pass};
+use crate::engine::{Engine, EngineError};
+use crate::store::Store;
+
+/// How long to sleep when nothing at all is scheduled, or after a failed pass.
+const IDLE: StdDuration = StdDuration::from_secs(3600);
+const AFTER_FAILURE: StdDuration = StdDuration::from_secs(5);
+
+pub struct Scheduler<S> {
+    engine: Arc<Engine<S>>,
+    /// How long before expiry grantees are warned.
+    warning: TimeDelta,
+}
+
+impl<S: Store> Scheduler<S> {
+    pub fn new(engine: Arc<Engine<S>>, warning: TimeDelta) -> Self {
+        Self { engine, warning }
+    }
+
+    /// One wake: everything due now. A full pass means more is due: run again at once.
+    pub fn wake(&self) -> Result<Pass, EngineError> {
+        loop {
+            let pass = self.engine.run_due(self.warning)?;
+            let full = [
+                pass.expired + pass.escalated + pass.reminded,
+                pass.warned,
+                pass.revoked,
+            ]
+            .iter()
+            .any(|n| *n >= PASS_LIMIT);
+            if !full {
+                return Ok(pass);
+            }
+        }
+    }
+
+    /// How long to sleep from now until the next due moment.
+    fn sleep_time(&self) -> Result<StdDuration, EngineError> {
+        Ok(match self.engine.next_wake(self.warning)? {
+            Some(at) => (at - self.engine.now())
+                .to_std()
+                .unwrap_or(StdDuration::ZERO),
+            None => IDLE,
+        })
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>)
+    where
+        S: Store,
+    {
+        let this = Arc::new(self);
+        let mut changes = this.engine.subscribe();
+        loop {
+            let worker = this.clone();
+            let pass = tokio::task::spawn_blocking(move || {
+                let pass = worker.wake()?;
+                Ok::<_, EngineError>((pass, worker.sleep_time()?))
+            })
+            .await;
+            let sleep = match pass {
+                Ok(Ok((pass, sleep))) => {
+                    if !pass.is_empty() {
+                        tracing::info!(?pass, "scheduler pass");
+                    }
+                    sleep
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "scheduler pass failed; trying again shortly");
+                    AFTER_FAILURE
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "scheduler pass panicked; trying again shortly");
+                    AFTER_FAILURE
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+    }
+}
