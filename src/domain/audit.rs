@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::duration::Duration;
-use super::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
+use super::ids::{CampaignId, GrantId, PersonId, RequestId, ResourceId, RoleId};
 
 /// Who acted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +113,17 @@ pub enum AuditAction {
     RemindersSent {
         to: Vec<PersonId>,
     },
+    CampaignStarted {
+        review: String,
+        items: usize,
+    },
+    ReviewKept,
+    ReviewRevoked,
+    CampaignTimedOut {
+        revoked: usize,
+        kept: usize,
+        escalated: usize,
+    },
     ExpiryWarned,
 }
 
@@ -136,6 +147,8 @@ pub struct AuditEvent {
     pub request: Option<RequestId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grant: Option<GrantId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<CampaignId>,
     /// The justification, rejection reason or note given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -152,6 +165,7 @@ impl AuditEvent {
             action,
             request: None,
             grant: None,
+            campaign: None,
             reason: None,
             policy: None,
         }
@@ -164,6 +178,11 @@ impl AuditEvent {
 
     pub fn grant(mut self, id: GrantId) -> Self {
         self.grant = Some(id);
+        self
+    }
+
+    pub fn campaign(mut self, id: CampaignId) -> Self {
+        self.campaign = Some(id);
         self
     }
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{GrantId, PersonId, RequestId};
+use super::ids::{CampaignId, GrantId, PersonId, RequestId};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "effect", rename_all = "snake_case")]
@@ -24,6 +24,12 @@ pub enum Effect {
     Alert { alert: Alert },
     /// Give the access of a grant through its resource's connector.
     Provision { grant: GrantId },
+    /// Ask a reviewer to keep or revoke one grant of an access review.
+    ReviewCard {
+        campaign: CampaignId,
+        grant: GrantId,
+        reviewer: PersonId,
+    },
     /// Take the access of a grant back through its resource's connector.
     Deprovision { grant: GrantId },
 }
@@ -115,6 +121,11 @@ impl Effect {
                 stage,
             } => format!("card:{request}:{stage}:{approver}"),
             Effect::Provision { grant } => format!("provision:{grant}"),
+            Effect::ReviewCard {
+                campaign,
+                grant,
+                reviewer,
+            } => format!("review:{campaign}:{grant}:{reviewer}"),
             Effect::Deprovision { grant } => format!("deprovision:{grant}:{seq}"),
             _ => format!("effect:{seq}"),
         }

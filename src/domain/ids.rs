@@ -126,6 +126,12 @@ seq_id!(
     "G"
 );
 
+seq_id!(
+    /// An access-review campaign, shown as `RC-3`.
+    CampaignId,
+    "RC"
+);
+
 /// A request or grant id that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{given}` is not a valid id; ids look like {kind}-12")]

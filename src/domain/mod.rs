@@ -10,6 +10,7 @@ pub mod grant;
 pub mod ids;
 pub mod policy;
 pub mod request;
+pub mod review;
 pub mod routing;
 pub mod schedule;
 pub mod validation;

@@ -26,7 +26,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// Queues the revocation of a live grant into `commit`.
-    fn revoke_into(
+    pub(super) fn queue_revocation(
         &self,
         stored: Versioned<Grant>,
         reason: RevokeReason,
@@ -69,7 +69,7 @@ impl<S: Store> Engine<S> {
                 )));
             }
             let mut commit = Commit::default();
-            let grant = self.revoke_into(
+            let grant = self.queue_revocation(
                 stored,
                 RevokeReason::EndedEarly,
                 actor,
@@ -107,7 +107,7 @@ impl<S: Store> Engine<S> {
                 why: why.to_owned(),
             };
             let mut commit = Commit::default();
-            let grant = self.revoke_into(stored, reason, actor, self.now(), &mut commit)?;
+            let grant = self.queue_revocation(stored, reason, actor, self.now(), &mut commit)?;
             self.commit(commit)?;
             Ok(grant)
         })
@@ -166,7 +166,7 @@ impl<S: Store> Engine<S> {
                         value: grant,
                         version,
                     };
-                    let revoked = self.revoke_into(
+                    let revoked = self.queue_revocation(
                         reviewed,
                         RevokeReason::ReviewSaidNo {
                             by: actor.person_id().cloned(),
@@ -224,7 +224,7 @@ impl<S: Store> Engine<S> {
         {
             let stored = self.load_grant(grant.id)?;
             revoked.push(
-                self.revoke_into(stored, RevokeReason::Offboarded, actor, now, &mut commit)?
+                self.queue_revocation(stored, RevokeReason::Offboarded, actor, now, &mut commit)?
                     .id,
             );
         }
@@ -289,7 +289,7 @@ impl<S: Store> Engine<S> {
                     return Ok(false);
                 }
                 let mut commit = Commit::default();
-                self.revoke_into(
+                self.queue_revocation(
                     stored,
                     RevokeReason::Expired,
                     &Actor::System,

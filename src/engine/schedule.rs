@@ -19,6 +19,8 @@ pub struct Pass {
     pub reminded: usize,
     pub warned: usize,
     pub revoked: usize,
+    pub campaigns_started: usize,
+    pub campaigns_timed_out: usize,
 }
 
 impl Pass {
@@ -48,6 +50,8 @@ impl<S: Store> Engine<S> {
             }
         }
         pass.warned = self.warn_expiring(warning, now)?;
+        pass.campaigns_started = self.start_due_campaigns()?.len();
+        pass.campaigns_timed_out = self.time_out_campaigns()?;
         Ok(pass)
     }
 
@@ -202,6 +206,7 @@ impl<S: Store> Engine<S> {
             self.store
                 .next_expiry_after(now + warning)?
                 .map(|at| at - warning),
+            self.next_review_moment()?,
         ];
         Ok(candidates.into_iter().flatten().min())
     }

@@ -111,10 +111,11 @@ fn approvers_are_reminded_then_escalated_then_the_request_expires() {
     assert_eq!(scheduler.wake().unwrap().expired, 1);
     let request = engine.store().request(id).unwrap().unwrap().value;
     assert!(matches!(request.state, RequestState::Expired { .. }));
+    let monthly = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
     assert_eq!(
         engine.next_wake(WARNING).unwrap(),
-        None,
-        "nothing left to do"
+        Some(monthly),
+        "only the review schedules are left"
     );
 }
 
@@ -212,7 +213,8 @@ fn a_restart_with_a_thousand_overdue_grants_revokes_them_all_first() {
         .filter(|e| matches!(e.effect, Effect::Deprovision { .. }))
         .count();
     assert_eq!(deprovisions, 1000);
-    assert_eq!(engine.next_wake(WARNING).unwrap(), None);
+    let monthly = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+    assert_eq!(engine.next_wake(WARNING).unwrap(), Some(monthly));
 }
 
 #[tokio::test(start_paused = true)]
@@ -278,4 +280,93 @@ impl Clock for TokioClock {
     fn now(&self) -> chrono::DateTime<Utc> {
         self.base + TimeDelta::from_std(self.origin.elapsed()).unwrap()
     }
+}
+
+fn standing_grant(id: u64, person: &str, resource: &str, role: &str) -> Grant {
+    Grant {
+        expires_at: None,
+        person: person.into(),
+        resource: resource.into(),
+        role: role.into(),
+        ..overdue_grant(id, start())
+    }
+}
+
+#[test]
+fn a_review_campaign_revokes_what_nobody_kept() {
+    let (engine, clock) = engine_on(SledStore::temporary().unwrap());
+    let scheduler = Scheduler::new(engine.clone(), WARNING);
+    let grants = vec![
+        (standing_grant(1, "alice", "prod-db", "read"), Expect::New),
+        (standing_grant(2, "dan", "prod-db", "read"), Expect::New),
+        (standing_grant(3, "dan", "grafana", "viewer"), Expect::New),
+    ];
+    engine
+        .store()
+        .commit(Commit {
+            grants,
+            ..Commit::default()
+        })
+        .unwrap();
+    scheduler.wake().unwrap(); // first sight of the schedules: nothing is replayed
+
+    let quarter = Utc.with_ymd_and_hms(2027, 1, 1, 9, 0, 0).unwrap();
+    clock.set(quarter);
+    let pass = scheduler.wake().unwrap();
+    assert_eq!(
+        pass.campaigns_started, 2,
+        "the quarterly and the monthly review both fired"
+    );
+    let campaign = engine
+        .store()
+        .campaigns(true)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.value.review == "quarterly-prod")
+        .unwrap()
+        .value;
+    assert_eq!(campaign.items.len(), 2, "grafana is not in scope");
+    let card = Effect::ReviewCard {
+        campaign: campaign.id,
+        grant: GrantId(1),
+        reviewer: "carol".into(),
+    };
+    assert!(
+        engine
+            .store()
+            .outbox(1000)
+            .unwrap()
+            .iter()
+            .any(|e| e.effect == card)
+    );
+
+    let err = engine
+        .decide_review(
+            &Actor::person(&"alice".into()),
+            campaign.id,
+            GrantId(1),
+            true,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("not a reviewer"), "{err}");
+    engine
+        .decide_review(
+            &Actor::person(&"carol".into()),
+            campaign.id,
+            GrantId(1),
+            true,
+        )
+        .unwrap();
+
+    clock.set(quarter + TimeDelta::days(7));
+    assert_eq!(scheduler.wake().unwrap().campaigns_timed_out, 1);
+    let kept = engine.store().grant(GrantId(1)).unwrap().unwrap().value;
+    let dropped = engine.store().grant(GrantId(2)).unwrap().unwrap().value;
+    assert!(matches!(kept.state, GrantState::Active { .. }));
+    assert!(
+        matches!(dropped.state, GrantState::Revoking { .. }),
+        "{:?}",
+        dropped.state
+    );
+    assert!(engine.store().verify_audit().unwrap() > 0);
 }

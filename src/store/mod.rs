@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::audit::{AuditEvent, AuditRecord, ChainError};
 use crate::domain::effect::Effect;
 use crate::domain::grant::Grant;
-use crate::domain::ids::{GrantId, PersonId, RequestId};
+use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::domain::request::AccessRequest;
+use crate::domain::review::Campaign;
 
 pub use sled_store::SledStore;
 
@@ -48,6 +49,10 @@ pub struct Commit {
     pub grants: Vec<(Grant, Expect)>,
     pub events: Vec<AuditEvent>,
     pub effects: Vec<Effect>,
+    /// Access-review campaigns to write.
+    pub campaigns: Vec<(Campaign, Expect)>,
+    /// Named moments to remember, such as when a cron job last ran.
+    pub marks: Vec<(String, DateTime<Utc>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -63,6 +68,8 @@ impl Commit {
             && self.grants.is_empty()
             && self.events.is_empty()
             && self.effects.is_empty()
+            && self.campaigns.is_empty()
+            && self.marks.is_empty()
     }
 }
 
@@ -89,6 +96,7 @@ pub struct OutboxEntry {
 pub enum Sequence {
     Request,
     Grant,
+    Campaign,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +159,12 @@ pub trait Store: Send + Sync + 'static {
     fn next_expiry_after(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// The earliest `next_attempt_at` in the outbox.
     fn next_effect_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    fn campaign(&self, id: CampaignId) -> Result<Option<Versioned<Campaign>>, StoreError>;
+    /// Campaigns newest first; only open ones when `open_only`.
+    fn campaigns(&self, open_only: bool) -> Result<Vec<Versioned<Campaign>>, StoreError>;
+    /// A moment remembered with `Commit::marks`.
+    fn mark(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// Applies a change atomically and durably, chaining its audit events.
     fn commit(&self, commit: Commit) -> Result<Receipt, StoreError>;

@@ -22,8 +22,9 @@ use self::write::{fail, from_tx, read_counter};
 use super::{Commit, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned};
 use crate::domain::audit::{AuditRecord, verify_chain};
 use crate::domain::grant::Grant;
-use crate::domain::ids::{GrantId, PersonId, RequestId};
+use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::domain::request::AccessRequest;
+use crate::domain::review::Campaign;
 
 /// The page cache used by `open`; Gatehouse's working set is small.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -45,6 +46,7 @@ struct Trees {
     audit: sled::Tree,
     outbox: sled::Tree,
     outbox_keys: sled::Tree,
+    campaigns: sled::Tree,
     meta: sled::Tree,
 }
 
@@ -60,6 +62,7 @@ impl Trees {
             audit: db.open_tree(AUDIT)?,
             outbox: db.open_tree(OUTBOX)?,
             outbox_keys: db.open_tree(OUTBOX_KEYS)?,
+            campaigns: db.open_tree(CAMPAIGNS)?,
             meta: db.open_tree(META)?,
         })
     }
@@ -75,6 +78,7 @@ impl Trees {
             &self.audit,
             &self.outbox,
             &self.outbox_keys,
+            &self.campaigns,
             &self.meta,
         ]
         .iter()
@@ -164,6 +168,7 @@ impl Store for SledStore {
         let key = match seq {
             Sequence::Request => LAST_REQUEST_ID,
             Sequence::Grant => LAST_GRANT_ID,
+            Sequence::Campaign => LAST_CAMPAIGN_ID,
         };
         let id = self
             .trees
@@ -266,6 +271,33 @@ impl Store for SledStore {
             earliest = Some(earliest.map_or(at, |e| e.min(at)));
         }
         Ok(earliest)
+    }
+
+    fn campaign(&self, id: CampaignId) -> Result<Option<Versioned<Campaign>>, StoreError> {
+        Self::versioned(&self.trees.campaigns, CAMPAIGNS, id.0)
+    }
+
+    fn campaigns(&self, open_only: bool) -> Result<Vec<Versioned<Campaign>>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.trees.campaigns.iter().rev() {
+            let (key, bytes) = item?;
+            let stored: Stored<Campaign> = decode(CAMPAIGNS, &key, &bytes)?;
+            if !open_only || stored.r.is_open() {
+                found.push(Versioned {
+                    value: stored.r,
+                    version: stored.v,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    fn mark(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let key = mark_key(name);
+        match self.trees.meta.get(&key)? {
+            None => Ok(None),
+            Some(bytes) => decode(META, &key, &bytes).map(Some),
+        }
     }
 
     fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {

@@ -25,6 +25,7 @@ pub(super) const AUDIT: &str = "audit";
 pub(super) const OUTBOX: &str = "outbox";
 /// Idempotency key → outbox sequence, so that an effect already queued is not queued again.
 pub(super) const OUTBOX_KEYS: &str = "outbox_keys";
+pub(super) const CAMPAIGNS: &str = "campaigns";
 pub(super) const META: &str = "meta";
 
 /// `meta` keys.
@@ -33,6 +34,12 @@ pub(super) const AUDIT_HEAD_KEY: &[u8] = b"audit_head";
 pub(super) const LAST_REQUEST_ID: &[u8] = b"last_id/request";
 pub(super) const LAST_GRANT_ID: &[u8] = b"last_id/grant";
 pub(super) const LAST_OUTBOX_SEQ: &[u8] = b"last_seq/outbox";
+pub(super) const LAST_CAMPAIGN_ID: &[u8] = b"last_id/campaign";
+
+/// The `meta` key of a named moment.
+pub(super) fn mark_key(name: &str) -> Vec<u8> {
+    format!("mark/{name}").into_bytes()
+}
 
 /// An empty index value: the key says everything.
 pub(super) const EMPTY: &[u8] = &[];

@@ -10,6 +10,7 @@ use super::keys::*;
 use crate::domain::audit::AuditRecord;
 use crate::domain::grant::Grant;
 use crate::domain::request::AccessRequest;
+use crate::domain::review::Campaign;
 use crate::store::{Commit, Expect, OutboxEntry, Receipt, RequestWrite, StoreError};
 
 pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -25,6 +26,7 @@ pub(super) struct Tx<'a> {
     pub audit: &'a TransactionalTree,
     pub outbox: &'a TransactionalTree,
     pub outbox_keys: &'a TransactionalTree,
+    pub campaigns: &'a TransactionalTree,
     pub meta: &'a TransactionalTree,
 }
 
@@ -50,9 +52,10 @@ impl super::SledStore {
             &t.audit,
             &t.outbox,
             &t.outbox_keys,
+            &t.campaigns,
             &t.meta,
         )
-            .transaction(|(r, rp, pd, g, ge, gp, a, o, ok, m)| {
+            .transaction(|(r, rp, pd, g, ge, gp, a, o, ok, c, m)| {
                 let tx = Tx {
                     requests: r,
                     requests_by_person: rp,
@@ -63,6 +66,7 @@ impl super::SledStore {
                     audit: a,
                     outbox: o,
                     outbox_keys: ok,
+                    campaigns: c,
                     meta: m,
                 };
                 if let Some(seq) = done {
@@ -138,6 +142,24 @@ impl Tx<'_> {
         }
         for (grant, expect) in &commit.grants {
             self.write_grant(grant, *expect)?;
+        }
+        for (campaign, expect) in &commit.campaigns {
+            let key = id_key(campaign.id.0);
+            let old: Option<Stored<Campaign>> = get_decoded(self.campaigns, CAMPAIGNS, &key)?;
+            let v = next_version(*expect, old.map(|o| o.v))?;
+            put(
+                self.campaigns,
+                CAMPAIGNS,
+                &key,
+                &Stored {
+                    v,
+                    due: None,
+                    r: campaign,
+                },
+            )?;
+        }
+        for (name, at) in &commit.marks {
+            put(self.meta, META, &mark_key(name), at)?;
         }
         let audit_seqs = self.append_events(commit)?;
         self.queue_effects(commit, queued_at)?;
