@@ -131,10 +131,8 @@ impl<S: Store> Engine<S> {
         now: DateTime<Utc>,
         commit: &mut Commit,
     ) -> Result<(), EngineError> {
-        if let Some(stored) = self.store.grant(id)? {
-            if stored.value.is_live() {
-                self.queue_revocation(stored, reason, actor, now, commit)?;
-            }
+        if let Some(stored) = self.store.grant(id)?.filter(|g| g.value.is_live()) {
+            self.queue_revocation(stored, reason, actor, now, commit)?;
         }
         Ok(())
     }
