@@ -1,0 +1,100 @@
+//! The `log` connector: a dry run for trying policies out. It writes what it would do to the
+//! log, remembers every call (so tests can assert on them, as a recording fake) and always
+//! succeeds.
+
+use std::sync::Mutex;
+
+use super::{Action, BoxFuture, Connector, ConnectorCall, ConnectorError, Outcome, check_action};
+use crate::domain::ids::ConnectorId;
+
+#[derive(Debug)]
+pub struct LogConnector {
+    id: ConnectorId,
+    calls: Mutex<Vec<ConnectorCall>>,
+}
+
+impl LogConnector {
+    pub fn new(id: ConnectorId) -> Self {
+        Self {
+            id,
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Every call so far, oldest first.
+    pub fn calls(&self) -> Vec<ConnectorCall> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn record(&self, call: &ConnectorCall, method: Action) -> Result<Outcome, ConnectorError> {
+        check_action(&self.id, call, method)?;
+        tracing::info!(
+            connector = %self.id, action = %call.action, grant = %call.grant,
+            person = %call.person.id, resource = %call.resource, role = %call.role,
+            expires_at = ?call.expires_at, key = %call.idempotency_key,
+            "log connector: would {} access", call.action
+        );
+        self.calls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(call.clone());
+        Ok(Outcome {
+            detail: format!(
+                "dry run: would {} {} role {} on {}",
+                call.action, call.person.id, call.role, call.resource
+            ),
+        })
+    }
+}
+
+impl Connector for LogConnector {
+    fn grant<'a>(
+        &'a self,
+        call: &'a ConnectorCall,
+    ) -> BoxFuture<'a, Result<Outcome, ConnectorError>> {
+        Box::pin(async move { self.record(call, Action::Grant) })
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        call: &'a ConnectorCall,
+    ) -> BoxFuture<'a, Result<Outcome, ConnectorError>> {
+        Box::pin(async move { self.record(call, Action::Revoke) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::tests::sample_call;
+
+    #[tokio::test]
+    async fn the_log_connector_records_every_call_and_always_succeeds() {
+        let connector = LogConnector::new("dry".into());
+        let grant = sample_call(Action::Grant);
+        let revoke = sample_call(Action::Revoke);
+
+        let outcome = connector.grant(&grant).await.unwrap();
+        assert_eq!(
+            outcome.detail,
+            "dry run: would grant alice role admin on prod-db"
+        );
+        connector.execute(&revoke).await.unwrap();
+
+        assert_eq!(connector.calls(), [grant, revoke]);
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_action_is_not_the_method_is_refused() {
+        let connector = LogConnector::new("dry".into());
+        let err = connector
+            .grant(&sample_call(Action::Revoke))
+            .await
+            .unwrap_err();
+        assert!(!err.is_transient(), "{err}");
+        assert!(connector.calls().is_empty());
+    }
+}

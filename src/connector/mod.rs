@@ -1,0 +1,293 @@
+//! Provisioning connectors: the port through which approved access is really given and taken
+//! back. The outbox worker calls a [`Connector`] for each `Provision` and `Deprovision` effect;
+//! three kinds are built in — [`LogConnector`] (dry run), [`WebhookConnector`] (a signed
+//! HTTP POST) and [`CommandConnector`] (a program with arguments and environment) — and
+//! [`Connectors`] builds them from the `[[connectors]]` tables of gatehouse.toml.
+
+mod command;
+mod log;
+mod webhook;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use command::CommandConnector;
+pub use log::LogConnector;
+pub use webhook::{WebhookConnector, sign, verify};
+
+use crate::config::{ConnectorConfig, ConnectorKind};
+use crate::domain::directory::Person;
+use crate::domain::grant::Grant;
+use crate::domain::ids::{ConnectorId, GrantId, PersonId, ResourceId, RoleId};
+
+/// What a connector is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Grant,
+    Revoke,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Grant => "grant",
+            Action::Revoke => "revoke",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The person a grant is for, with every id a target system may know them by.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonRef {
+    pub id: PersonId,
+    pub email: Option<String>,
+    pub slack: Option<String>,
+    pub discord: Option<String>,
+}
+
+impl PersonRef {
+    pub fn from_person(person: &Person) -> Self {
+        Self {
+            id: person.id.clone(),
+            email: person.email.clone(),
+            slack: person.slack.clone(),
+            discord: person.discord.clone(),
+        }
+    }
+}
+
+/// One grant or revoke, as the connector sees it. Serialized, this is also the webhook body:
+/// `{"action":"grant","grant":"G-7","person":{"id":"alice","email":…,"slack":…,"discord":…},
+/// "resource":"prod-db","role":"admin","expires_at":"2027-01-01T10:00:00Z",
+/// "idempotency_key":"provision:G-7"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorCall {
+    pub action: Action,
+    pub grant: GrantId,
+    pub person: PersonRef,
+    pub resource: ResourceId,
+    pub role: RoleId,
+    /// `None` for standing access.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The same for every attempt at one effect, so a target can drop repeats.
+    pub idempotency_key: String,
+}
+
+impl ConnectorCall {
+    /// The call that gives or takes back `grant`.
+    pub fn for_grant(
+        action: Action,
+        grant: &Grant,
+        person: PersonRef,
+        idempotency_key: impl Into<String>,
+    ) -> Self {
+        Self {
+            action,
+            grant: grant.id,
+            person,
+            resource: grant.resource.clone(),
+            role: grant.role.clone(),
+            expires_at: grant.expires_at,
+            idempotency_key: idempotency_key.into(),
+        }
+    }
+}
+
+/// What a successful call reports, for the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// `HTTP 200`, or what the command printed (cut at 2 KB).
+    pub detail: String,
+}
+
+/// Why a call did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    /// The target may succeed later (down, overloaded, timed out): try again with backoff.
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying cannot help (refused, misconfigured): stop and tell people.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl ConnectorError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ConnectorError::Transient(_))
+    }
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A provisioning target.
+///
+/// Contract for implementations:
+/// - Both calls MUST be idempotent. The outbox worker may repeat a call (after a crash, a
+///   timeout whose request did arrive, a retry), so granting access that already exists and
+///   revoking access that is already gone are successes, not errors.
+/// - `call.action` matches the method called; [`Connector::execute`] picks the method for you.
+/// - [`ConnectorError::Transient`] means "not done, may work later": the outbox retries with
+///   backoff. [`ConnectorError::Permanent`] means "retrying cannot help": a failed grant is
+///   marked failed and a failed revocation is alerted to the security channel.
+/// - A call gives up by itself within the connector's timeout; it never retries internally.
+/// - Secrets never appear in an [`Outcome`] or an error message: both go to the audit log.
+pub trait Connector: Send + Sync + 'static {
+    fn grant<'a>(
+        &'a self,
+        call: &'a ConnectorCall,
+    ) -> BoxFuture<'a, Result<Outcome, ConnectorError>>;
+
+    fn revoke<'a>(
+        &'a self,
+        call: &'a ConnectorCall,
+    ) -> BoxFuture<'a, Result<Outcome, ConnectorError>>;
+
+    /// `grant` or `revoke`, as `call.action` says.
+    fn execute<'a>(
+        &'a self,
+        call: &'a ConnectorCall,
+    ) -> BoxFuture<'a, Result<Outcome, ConnectorError>> {
+        match call.action {
+            Action::Grant => self.grant(call),
+            Action::Revoke => self.revoke(call),
+        }
+    }
+}
+
+/// Refuses a call whose `action` is not the method's: that is a bug in the caller, and
+/// sending it on would grant where a revoke was meant (or the reverse).
+fn check_action(
+    connector: &ConnectorId,
+    call: &ConnectorCall,
+    method: Action,
+) -> Result<(), ConnectorError> {
+    if call.action == method {
+        Ok(())
+    } else {
+        Err(ConnectorError::Permanent(format!(
+            "connector `{connector}` was asked to {method} with a call that says {}; nothing was sent",
+            call.action
+        )))
+    }
+}
+
+/// A connector that cannot be built from its config.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorSetupError {
+    #[error(
+        "connector `{id}` is a webhook but has no url; add url = \"https://provisioner.internal/hooks/gatehouse\""
+    )]
+    MissingUrl { id: ConnectorId },
+    #[error(
+        "connector `{id}` has url `{url}`, which is not an http:// or https:// address ({reason})"
+    )]
+    BadUrl {
+        id: ConnectorId,
+        url: String,
+        reason: String,
+    },
+    #[error(
+        "connector `{id}` is a webhook but has no secret to sign with; add secret = \"${{GATEHOUSE_WEBHOOK_SECRET}}\" and give the receiver the same value"
+    )]
+    MissingSecret { id: ConnectorId },
+    #[error(
+        "connector `{id}` runs a command but names no program; add command = [\"/usr/local/bin/provision\", \"{{action}}\"]"
+    )]
+    MissingProgram { id: ConnectorId },
+    #[error("connector `{id}` has a zero timeout; give it time to answer, e.g. timeout = \"10s\"")]
+    ZeroTimeout { id: ConnectorId },
+    #[error("connector id `{id}` is used twice; connector ids must be unique")]
+    Duplicate { id: ConnectorId },
+    #[error("connector `{id}` could not be set up: {reason}")]
+    Client { id: ConnectorId, reason: String },
+}
+
+/// Every connector of the config, by id.
+#[derive(Clone, Default)]
+pub struct Connectors {
+    by_id: BTreeMap<ConnectorId, Arc<dyn Connector>>,
+}
+
+impl Connectors {
+    /// Builds one connector per `[[connectors]]` entry (one HTTP client per webhook).
+    pub fn from_config(configs: &[ConnectorConfig]) -> Result<Self, ConnectorSetupError> {
+        let mut connectors = Connectors::default();
+        for config in configs {
+            if connectors.by_id.contains_key(&config.id) {
+                return Err(ConnectorSetupError::Duplicate {
+                    id: config.id.clone(),
+                });
+            }
+            if config.timeout.as_secs() == 0 {
+                return Err(ConnectorSetupError::ZeroTimeout {
+                    id: config.id.clone(),
+                });
+            }
+            let connector: Arc<dyn Connector> = match config.kind {
+                ConnectorKind::Log => Arc::new(LogConnector::new(config.id.clone())),
+                ConnectorKind::Webhook => Arc::new(WebhookConnector::from_config(config)?),
+                ConnectorKind::Command => Arc::new(CommandConnector::from_config(config)?),
+            };
+            connectors.by_id.insert(config.id.clone(), connector);
+        }
+        Ok(connectors)
+    }
+
+    pub fn get(&self, id: &ConnectorId) -> Option<Arc<dyn Connector>> {
+        self.by_id.get(id).cloned()
+    }
+
+    /// Adds or replaces a connector: for tests, and for connectors not built from config.
+    pub fn insert(&mut self, id: ConnectorId, connector: Arc<dyn Connector>) {
+        self.by_id.insert(id, connector);
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &ConnectorId> {
+        self.by_id.keys()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+impl fmt::Debug for Connectors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(self.by_id.keys().map(ConnectorId::as_str))
+            .finish()
+    }
+}
+
+/// At most `max` bytes of `text` (cut at a character boundary), marked when cut, so that
+/// what a target says cannot flood the audit log.
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [cut]", &text[..end])
+}
+
+#[cfg(test)]
+mod tests;
