@@ -1,9 +1,13 @@
 //! Gatehouse: access requests in chat, approved by the right people, provisioned, revoked on
 //! time, and written to a tamper-evident audit log.
 
+pub mod app;
+pub mod cli;
 pub mod config;
+pub mod connector;
 pub mod domain;
 pub mod engine;
+pub mod http;
 pub mod outbox;
 pub mod scheduler;
 pub mod store;

@@ -1,1 +1,5 @@
+//! The one integration-test binary: each area is a module, so the suite links once.
 
+mod api;
+mod cli;
+mod support;

@@ -1,0 +1,206 @@
+//! Wiring: the one place that names concrete types. [`load`] reads gatehouse.toml, the
+//! policy and the directory and checks them together; [`serve`] opens the sled store, builds
+//! the engine, starts the outbox worker and serves HTTP until shutdown.
+//!
+//! Relative paths in gatehouse.toml (`files.*`, `server.data_dir`, `*_file` secrets) are
+//! relative to the directory holding gatehouse.toml, not to the working directory, so that
+//! `gatehouse --config /etc/gatehouse/gatehouse.toml serve` works from anywhere.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::config::{Config, ConfigError};
+use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
+use crate::domain::directory::Directory;
+use crate::domain::ids::ConnectorId;
+use crate::domain::policy::{Policy, PolicyContext, parse_policy};
+use crate::engine::{Engine, SystemClock};
+use crate::http::{ApiState, Reloaded, Reloader};
+use crate::store::{SledStore, StoreError};
+
+/// Everything Gatehouse runs on, loaded and checked.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Where gatehouse.toml was read from; `reload` reads it again.
+    pub config_path: PathBuf,
+    pub config: Config,
+    pub policy: Policy,
+    pub directory: Directory,
+    /// Problems that do not stop Gatehouse: shown by `check`, logged by `serve`.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Why the configuration could not be loaded. `Display` is what the operator reads.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Config(ConfigError),
+    #[error(
+        "cannot read the file named by `{key}` in gatehouse.toml, {}: {source}; fix `{key}` (relative paths start at the directory of gatehouse.toml)",
+        path.display()
+    )]
+    Read {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{summary}:\n{0}", summary = problems_summary(.0))]
+    Invalid(Diagnostics),
+}
+
+impl LoadError {
+    /// The diagnostics, when the files were read but did not pass the checks.
+    pub fn diagnostics(&self) -> Option<&Diagnostics> {
+        match self {
+            LoadError::Invalid(d) | LoadError::Config(ConfigError::Invalid(d)) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConfigError> for LoadError {
+    fn from(err: ConfigError) -> Self {
+        match err {
+            ConfigError::Invalid(d) => LoadError::Invalid(d),
+            other => LoadError::Config(other),
+        }
+    }
+}
+
+fn problems_summary(d: &Diagnostics) -> String {
+    let errors = d.0.iter().filter(|d| d.is_error()).count();
+    match errors {
+        1 => "the configuration has 1 error".to_owned(),
+        n => format!("the configuration has {n} errors"),
+    }
+}
+
+/// Loads gatehouse.toml at `config_path`, then the policy and directory it names.
+pub fn load(config_path: &Path) -> Result<Loaded, LoadError> {
+    let config = Config::load(config_path)?;
+    let (policy, directory, warnings) = load_world(&config)?;
+    let mut all = config.warnings().to_vec();
+    all.extend(warnings);
+    Ok(Loaded {
+        config_path: config_path.to_owned(),
+        config,
+        policy,
+        directory,
+        warnings: all,
+    })
+}
+
+/// Reads and checks the policy and directory named by `config`.
+pub fn load_world(config: &Config) -> Result<(Policy, Directory, Vec<Diagnostic>), LoadError> {
+    let directory_path = config.directory_path();
+    let directory_text = read(&directory_path, "files.directory")?;
+    let directory_name = directory_path.display().to_string();
+    let directory = Directory::parse(&Source::new(&directory_name, &directory_text))
+        .map_err(LoadError::Invalid)?;
+
+    let policy_path = config.policy_path();
+    let policy_text = read(&policy_path, "files.policy")?;
+    let policy_name = policy_path.display().to_string();
+    let connectors: Vec<ConnectorId> = config.connectors.iter().map(|c| c.id.clone()).collect();
+    let context = PolicyContext {
+        directory: &directory,
+        connectors: Some(&connectors),
+        now: Utc::now(),
+    };
+    let (policy, warnings) = parse_policy(&Source::new(&policy_name, &policy_text), &context)
+        .map_err(LoadError::Invalid)?;
+    Ok((policy, directory, warnings))
+}
+
+fn read(path: &Path, key: &'static str) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        key,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// `POST /api/v1/reload`: gatehouse.toml, the policy and the directory read again.
+struct FileReloader {
+    config_path: PathBuf,
+}
+
+impl Reloader for FileReloader {
+    fn reload(&self) -> Result<Reloaded, Vec<String>> {
+        let describe = |err: LoadError| match err.diagnostics() {
+            Some(d) => d.0.iter().map(ToString::to_string).collect(),
+            None => vec![err.to_string()],
+        };
+        let loaded = load(&self.config_path).map_err(describe)?;
+        Ok(Reloaded {
+            policy: loaded.policy,
+            directory: loaded.directory,
+            admin: loaded.config.admin,
+            warnings: loaded.warnings.iter().map(ToString::to_string).collect(),
+        })
+    }
+}
+
+/// Makes rustls use *ring* for every HTTPS client of the process (reqwest is built without
+/// a default provider and panics without one). Idempotent; call it before building a client.
+pub fn install_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race against another installer is fine: a provider is then in place.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// Opens the sled store at `server.data_dir`. Fails with [`StoreError::Open`] while another
+/// process (a running server) holds it.
+pub fn open_store(config: &Config) -> Result<SledStore, StoreError> {
+    SledStore::open(&config.data_dir())
+}
+
+/// Serves Gatehouse on `listener` until `shutdown` completes: HTTP stops taking new
+/// connections and finishes the ones in flight, then the outbox worker is stopped and
+/// waited for.
+pub async fn serve(
+    loaded: Loaded,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let Loaded {
+        config_path,
+        config,
+        policy,
+        directory,
+        warnings,
+    } = loaded;
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    let data_dir = config.data_dir();
+    let store = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || open_store(&config))
+            .await
+            .context("opening the store")??
+    };
+    let engine = Arc::new(Engine::new(store, policy, directory, Arc::new(SystemClock)));
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = crate::outbox::spawn(engine.clone(), &config, stop_rx);
+
+    let reloader = Arc::new(FileReloader { config_path });
+    let state = ApiState::new(engine, config.admin.clone(), reloader);
+    let address = listener.local_addr()?;
+    tracing::info!(%address, data_dir = %data_dir.display(), "gatehouse is serving");
+    let served = axum::serve(listener, crate::http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    tracing::info!("HTTP stopped; stopping the outbox worker");
+    let _ = stop_tx.send(true);
+    if let Err(err) = worker.await {
+        tracing::error!(%err, "the outbox worker ended abnormally");
+    }
+    served.context("serving HTTP")
+}

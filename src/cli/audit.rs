@@ -1,0 +1,206 @@
+//! `audit verify` and `audit export`: offline on a stopped data directory; when a running
+//! server holds the directory's lock, through its admin API instead.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow, bail};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+
+use super::client::Client;
+use super::{AuditCommand, Global};
+use crate::app;
+use crate::config::Config;
+use crate::domain::audit::AuditRecord;
+use crate::store::export::{ExportFormat, export_audit};
+use crate::store::{Store, StoreError};
+
+const PAGE: usize = 1000;
+
+pub async fn run(global: &Global, command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify => verify(global).await,
+        AuditCommand::Export { format, since, out } => {
+            let format: ExportFormat = format.parse()?;
+            let since = since.as_deref().map(parse_since).transpose()?;
+            let records = records(global).await?;
+            match &out {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    let mut writer = std::io::BufWriter::new(file);
+                    let written = export_audit(records.into_iter(), format, since, &mut writer)
+                        .and_then(|n| writer.flush().map(|()| n))
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("exported {written} audit records to {}", path.display());
+                }
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    let written = export_audit(records.into_iter(), format, since, &mut stdout)
+                        .and_then(|n| stdout.flush().map(|()| n));
+                    // A reader that stops early (`| head`) is not an error.
+                    match written {
+                        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                            return Err(err).context("cannot write to standard output");
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// What opening the data directory offline found.
+enum Offline<T> {
+    Done(T),
+    /// Locked (a server is running on it) or otherwise unopenable: ask the server.
+    Busy(StoreError),
+}
+
+fn data_dir(global: &Global) -> anyhow::Result<(Config, PathBuf)> {
+    let config = Config::load(&global.config)?;
+    let dir = config.data_dir();
+    if !dir.exists() {
+        bail!(
+            "there is no data directory at {} (server.data_dir); Gatehouse has not run with this configuration yet",
+            dir.display()
+        );
+    }
+    Ok((config, dir))
+}
+
+async fn offline<T: Send + 'static>(
+    global: &Global,
+    work: impl FnOnce(&dyn StoreView) -> Result<T, StoreError> + Send + 'static,
+) -> anyhow::Result<Offline<T>> {
+    let (config, _) = data_dir(global)?;
+    let outcome = tokio::task::spawn_blocking(move || match app::open_store(&config) {
+        Ok(store) => work(&store).map(Offline::Done),
+        Err(busy @ StoreError::Open { .. }) => Ok(Offline::Busy(busy)),
+        Err(other) => Err(other),
+    })
+    .await??;
+    Ok(outcome)
+}
+
+/// The part of a store the audit commands use, so the closures need not name its type.
+trait StoreView {
+    fn verify(&self) -> Result<u64, StoreError>;
+    fn page(&self, from: u64) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+impl<S: Store> StoreView for S {
+    fn verify(&self) -> Result<u64, StoreError> {
+        self.verify_audit()
+    }
+
+    fn page(&self, from: u64) -> Result<Vec<AuditRecord>, StoreError> {
+        self.audit(from, PAGE)
+    }
+}
+
+async fn verify(global: &Global) -> anyhow::Result<()> {
+    let events = match offline(global, |store| store.verify()).await? {
+        Offline::Done(events) => events,
+        Offline::Busy(why) => {
+            let answer = via_api(global, why, |client| async move {
+                client.get("/audit/verify").await
+            })
+            .await?;
+            answer.get("events").and_then(Value::as_u64).unwrap_or(0)
+        }
+    };
+    println!("ok: the audit log is intact ({events} events)");
+    Ok(())
+}
+
+async fn records(global: &Global) -> anyhow::Result<Vec<AuditRecord>> {
+    let read_all = |store: &dyn StoreView| {
+        let mut all = Vec::new();
+        loop {
+            let page = store.page(all.len() as u64 + 1)?;
+            let full = page.len() == PAGE;
+            all.extend(page);
+            if !full {
+                return Ok(all);
+            }
+        }
+    };
+    match offline(global, read_all).await? {
+        Offline::Done(records) => Ok(records),
+        Offline::Busy(why) => {
+            via_api(global, why, |client| async move {
+                let mut all: Vec<AuditRecord> = Vec::new();
+                loop {
+                    let from = all.len() + 1;
+                    let answer = client
+                        .get(&format!("/audit?from={from}&limit={PAGE}"))
+                        .await?;
+                    let page: Vec<AuditRecord> = serde_json::from_value(
+                        answer.get("records").cloned().unwrap_or(Value::Null),
+                    )
+                    .context("reading audit records from the server")?;
+                    let full = page.len() == PAGE;
+                    all.extend(page);
+                    if !full {
+                        return Ok(all);
+                    }
+                }
+            })
+            .await
+        }
+    }
+}
+
+/// Runs `call` against the running server; if it cannot be reached either, says both why.
+async fn via_api<T, F, Fut>(global: &Global, why: StoreError, call: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    tracing::debug!(%why, "the data directory is in use; asking the running server");
+    let client = Client::from_global(global)?;
+    call(client).await.map_err(|err| {
+        if err.to_string().starts_with("cannot reach") {
+            anyhow!("{why}; and {err}")
+        } else {
+            err
+        }
+    })
+}
+
+/// `2026-01-01` (midnight UTC) or an RFC 3339 instant.
+fn parse_since(text: &str) -> anyhow::Result<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            anyhow!(
+                "`{text}` is not a day or time; write --since 2026-01-01 or 2026-01-01T09:00:00Z"
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_a_day_or_an_instant() {
+        assert_eq!(
+            parse_since("2026-01-01").unwrap().to_rfc3339(),
+            "2026-01-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            parse_since("2026-01-01T09:30:00Z").unwrap().to_rfc3339(),
+            "2026-01-01T09:30:00+00:00"
+        );
+        assert!(parse_since("yesterday").is_err());
+    }
+}

@@ -1,0 +1,350 @@
+//! The command line. `serve` runs Gatehouse; `check` and `explain` work offline on the
+//! files; `audit verify|export` read a stopped data directory (or ask the running server);
+//! everything else is a client of the admin API of the running server.
+
+mod audit;
+mod client;
+mod offline;
+mod output;
+mod remote;
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::app;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Access requests in chat, approved by the right people."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// gatehouse.toml; relative paths inside it start at its directory.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_CONFIG",
+        default_value = "./gatehouse.toml"
+    )]
+    pub config: PathBuf,
+    /// How log lines are written (default: `[log] format` of gatehouse.toml, else human).
+    #[arg(long, global = true, value_enum, env = "GATEHOUSE_LOG_FORMAT")]
+    pub log_format: Option<LogFormatArg>,
+    /// Admin API token (default: the first unexpired token of [admin] in gatehouse.toml).
+    #[arg(long, global = true, env = "GATEHOUSE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Admin API base URL (default: http://{server.listen} of gatehouse.toml).
+    #[arg(long, global = true, env = "GATEHOUSE_URL")]
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run Gatehouse: HTTP endpoints, admin API, outbox worker.
+    Serve,
+    /// Check gatehouse.toml, the policy and the directory; non-zero exit on any error.
+    Check,
+    /// Show the route a request would take, without storing anything.
+    Explain(ExplainArgs),
+    /// Ask for access (through the running server).
+    Request(RequestArgs),
+    /// Approve the current stage of a request, optionally with a shorter duration or lesser role.
+    Approve {
+        id: String,
+        #[command(flatten)]
+        who: As,
+        /// Approve for less time than asked.
+        #[arg(long)]
+        duration: Option<String>,
+        /// Approve a lesser role than asked.
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Reject a request.
+    Reject {
+        id: String,
+        #[command(flatten)]
+        who: As,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Withdraw a pending request.
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        who: As,
+    },
+    /// List requests, or show one.
+    Requests {
+        #[command(subcommand)]
+        command: Option<RequestsCommand>,
+    },
+    /// List grants, or show one.
+    Grants {
+        #[command(subcommand)]
+        command: Option<GrantsCommand>,
+    },
+    /// Take a grant back (admins and owners of the resource).
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        who: As,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Ask for more time on a grant.
+    Extend {
+        id: String,
+        #[command(flatten)]
+        who: As,
+        #[arg(long)]
+        duration: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// End your own grant early.
+    End {
+        id: String,
+        #[command(flatten)]
+        who: As,
+    },
+    /// Revoke everything a leaver holds and cancel their pending requests (admins).
+    Offboard {
+        /// The person who left.
+        #[arg(value_name = "PERSON")]
+        leaver: String,
+        #[command(flatten)]
+        who: As,
+    },
+    /// Make the running server read gatehouse.toml, the policy and the directory again.
+    Reload,
+    /// Verify or export the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+/// Who the action is done for; audited together with the admin token's name.
+#[derive(Debug, Args)]
+pub struct As {
+    /// The person this is done as (default: the admin token's `operator`).
+    #[arg(long = "as", value_name = "PERSON")]
+    pub person: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[arg(long = "as", value_name = "PERSON")]
+    pub person: String,
+    #[arg(long)]
+    pub resource: String,
+    #[arg(long)]
+    pub role: String,
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// A template field, `name=value`; repeat for several.
+    #[arg(long = "field", value_name = "K=V", value_parser = parse_field)]
+    pub fields: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    #[command(flatten)]
+    pub who: As,
+    #[arg(long)]
+    pub resource: String,
+    #[arg(long)]
+    pub role: String,
+    #[arg(long)]
+    pub duration: Option<String>,
+    #[arg(long)]
+    pub reason: String,
+    /// A template field, `name=value`; repeat for several.
+    #[arg(long = "field", value_name = "K=V", value_parser = parse_field)]
+    pub fields: Vec<(String, String)>,
+    /// Break-glass access: granted at once, reviewed afterwards.
+    #[arg(long)]
+    pub emergency: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestsCommand {
+    List {
+        #[arg(long)]
+        pending: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    Show {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantsCommand {
+    List {
+        #[arg(long)]
+        live: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    Show {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; non-zero exit if anything was edited, deleted or reordered.
+    Verify,
+    /// Write the audit log as JSON Lines or CSV.
+    Export {
+        #[arg(long, value_parser = ["jsonl", "csv"])]
+        format: String,
+        /// Only events at or after this day (2026-01-01) or instant (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn parse_field(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "`{text}` is not a field; write it as name=value, e.g. ticket=INC-4211"
+        )),
+    }
+}
+
+/// Runs the command; `shutdown` completes when `serve` should stop.
+pub async fn run(
+    cli: Cli,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Serve => serve(global, shutdown).await,
+        Command::Check => offline::check(global),
+        Command::Explain(args) => offline::explain(global, &args),
+        Command::Audit { command } => audit::run(global, command).await,
+        command => remote::run(global, command).await,
+    }
+}
+
+async fn serve(
+    global: &Global,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let loaded = app::load(&global.config)?;
+    let listen = loaded.config.server.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|err| {
+        anyhow::anyhow!(
+            "cannot listen on {listen}: {err}; is another Gatehouse running? change server.listen in gatehouse.toml"
+        )
+    })?;
+    app::serve(loaded, listener, shutdown).await
+}
+
+/// Sets up logging to standard error: `--log-format`, else `[log]` of gatehouse.toml; the
+/// level from `RUST_LOG`, else `[log] level`, else `info`.
+pub fn init_tracing(global: &Global) {
+    let log = crate::config::Config::load(&global.config)
+        .map(|c| c.log)
+        .unwrap_or_default();
+    let json = match global.log_format {
+        Some(format) => format == LogFormatArg::Json,
+        None => log.format == crate::config::LogFormat::Json,
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM, whichever comes first.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn fields_are_name_equals_value() {
+        assert_eq!(
+            parse_field("ticket=INC-1"),
+            Ok(("ticket".into(), "INC-1".into()))
+        );
+        assert!(parse_field("ticket").unwrap_err().contains("name=value"));
+    }
+
+    #[test]
+    fn requests_without_a_subcommand_lists_them() {
+        let cli = Cli::try_parse_from(["gatehouse", "requests"]).unwrap();
+        assert!(matches!(cli.command, Command::Requests { command: None }));
+        let cli = Cli::try_parse_from(["gatehouse", "offboard", "gus", "--as", "sue"]).unwrap();
+        assert!(matches!(cli.command, Command::Offboard { ref leaver, .. } if leaver == "gus"));
+    }
+}

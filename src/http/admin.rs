@@ -1,0 +1,96 @@
+//! `/api/v1/audit` (read and verify the chain) and `/api/v1/reload`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiState;
+use super::auth::Operator;
+use super::error::{ApiError, ApiQuery};
+use super::requests::MAX_LIMIT;
+use crate::store::{Store, StoreError};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// Audit records from sequence `from` (1 is the first), in order.
+pub async fn audit<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let from = query.from.unwrap_or(1);
+    let limit = query.limit.unwrap_or(100).min(MAX_LIMIT);
+    let records = state
+        .blocking(move |engine| {
+            engine
+                .store()
+                .audit(from, limit)
+                .map_err(ApiError::internal)
+        })
+        .await?;
+    Ok(Json(json!({ "records": records })))
+}
+
+/// Walks the whole chain: 200 when intact, 409 naming the first problem when not.
+pub async fn verify<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state
+        .blocking(|engine| match engine.store().verify_audit() {
+            Ok(events) => Ok((StatusCode::OK, Json(json!({ "ok": true, "events": events })))),
+            Err(StoreError::Chain(broken)) => {
+                tracing::error!(%broken, "the audit log failed verification");
+                let body = json!({ "ok": false, "error": format!("the audit log is not intact: {broken}") });
+                Ok((StatusCode::CONFLICT, Json(body)))
+            }
+            Err(other) => Err(ApiError::internal(other)),
+        })
+        .await
+}
+
+/// Reads gatehouse.toml, the policy and the directory again. If they do not pass the
+/// checks, nothing changes and the problems are returned; else the new policy, directory
+/// and admin tokens are put in force (other settings need a restart).
+pub async fn reload<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Extension(operator): Extension<Operator>,
+) -> Result<Json<Value>, ApiError> {
+    let reloader = state.reloader.clone();
+    let reloaded = tokio::task::spawn_blocking(move || reloader.reload())
+        .await
+        .map_err(ApiError::internal)?;
+    let new = match reloaded {
+        Ok(new) => new,
+        Err(diagnostics) => {
+            tracing::warn!(token = %operator.token, problems = diagnostics.len(), "reload refused");
+            return Err(ApiError {
+                status: StatusCode::BAD_REQUEST,
+                body: json!({
+                    "error": "the new configuration does not pass the checks; the old one stays in force",
+                    "diagnostics": diagnostics,
+                }),
+            });
+        }
+    };
+    let summary = json!({
+        "ok": true,
+        "people": new.directory.people().count(),
+        "resources": new.policy.resources.len(),
+        "workflows": new.policy.workflows.len(),
+        "reviews": new.policy.reviews.len(),
+        "admin_tokens": new.admin.tokens.len(),
+        "warnings": new.warnings,
+    });
+    state.engine.replace_world(new.policy, new.directory);
+    state.replace_admin(new.admin);
+    tracing::info!(token = %operator.token, "policy, directory and admin tokens reloaded");
+    Ok(Json(summary))
+}

@@ -1,0 +1,139 @@
+//! `/api/v1/grants` and offboarding: list, show, revoke, extend, end early, offboard.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiState;
+use super::auth::Operator;
+use super::error::{ApiError, ApiJson, ApiQuery};
+use super::requests::{AsBody, MAX_LIMIT};
+use crate::domain::duration::Duration;
+use crate::domain::ids::{GrantId, PersonId};
+use crate::store::Store;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    live: bool,
+    limit: Option<usize>,
+}
+
+pub async fn list<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
+    let grants = state
+        .blocking(move |engine| {
+            engine
+                .store()
+                .grants(query.live, limit)
+                .map_err(ApiError::internal)
+        })
+        .await?;
+    Ok(Json(json!({ "grants": grants })))
+}
+
+fn parse_grant_id(id: &str) -> Result<GrantId, ApiError> {
+    id.parse()
+        .map_err(|e| ApiError::bad_request(format!("{e}")))
+}
+
+pub async fn show<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_grant_id(&id)?;
+    let grant = state
+        .blocking(move |engine| engine.store().grant(id).map_err(ApiError::internal))
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("there is no grant {id}")))?;
+    Ok(Json(json!({ "grant": grant.value })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeBody {
+    #[serde(rename = "as")]
+    person: Option<PersonId>,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn revoke<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Extension(operator): Extension<Operator>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RevokeBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_grant_id(&id)?;
+    let actor = operator.acting_as(body.person)?;
+    let grant = state
+        .blocking(move |engine| Ok(engine.revoke(&actor, id, &body.reason)?))
+        .await?;
+    Ok(Json(json!({ "grant": grant })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    #[serde(rename = "as")]
+    person: Option<PersonId>,
+    duration: Duration,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn extend<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Extension(operator): Extension<Operator>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ExtendBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = parse_grant_id(&id)?;
+    let actor = operator.acting_as(body.person)?;
+    let submitted = state
+        .blocking(move |engine| Ok(engine.extend(&actor, id, body.duration, &body.reason)?))
+        .await?;
+    let body = json!({ "request": submitted.request, "grant": submitted.grant });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+pub async fn end<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Extension(operator): Extension<Operator>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AsBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_grant_id(&id)?;
+    let actor = operator.acting_as(body.person)?;
+    let grant = state
+        .blocking(move |engine| Ok(engine.end_early(&actor, id)?))
+        .await?;
+    Ok(Json(json!({ "grant": grant })))
+}
+
+pub async fn offboard<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Extension(operator): Extension<Operator>,
+    Path(person): Path<String>,
+    ApiJson(body): ApiJson<AsBody>,
+) -> Result<Json<Value>, ApiError> {
+    let person = PersonId::new(person.trim());
+    let actor = operator.acting_as(body.person)?;
+    let leaver = person.clone();
+    let done = state
+        .blocking(move |engine| Ok(engine.offboard(&actor, &leaver)?))
+        .await?;
+    Ok(Json(json!({
+        "person": person,
+        "grants": done.grants,
+        "requests": done.requests,
+    })))
+}

@@ -1,0 +1,139 @@
+//! The HTTP front end: health checks and the admin API (`/api/v1`, JSON, bearer tokens).
+//! Handlers parse at the edge, act "as" a person through the engine, and map the engine's
+//! errors to statuses (see [`error`]). The engine is synchronous (sled), so every call to it
+//! runs on the blocking pool. Generic over the store: only `app` names the concrete one.
+
+mod admin;
+mod auth;
+mod error;
+mod grants;
+mod requests;
+
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::json;
+
+pub use auth::{Operator, authenticate};
+pub use error::ApiError;
+
+use crate::config::AdminConfig;
+use crate::domain::directory::Directory;
+use crate::domain::policy::Policy;
+use crate::engine::Engine;
+use crate::store::Store;
+
+/// A new policy, directory and admin tokens, read and checked.
+pub struct Reloaded {
+    pub policy: Policy,
+    pub directory: Directory,
+    pub admin: AdminConfig,
+    pub warnings: Vec<String>,
+}
+
+/// Reads the configuration again for `POST /api/v1/reload`. On failure, the problems one
+/// per line (`policy.toml:12: error: …`), and nothing in force changes.
+pub trait Reloader: Send + Sync + 'static {
+    fn reload(&self) -> Result<Reloaded, Vec<String>>;
+}
+
+/// What every handler shares.
+pub struct ApiState<S> {
+    pub engine: Arc<Engine<S>>,
+    admin: RwLock<Arc<AdminConfig>>,
+    reloader: Arc<dyn Reloader>,
+}
+
+impl<S: Store> ApiState<S> {
+    pub fn new(
+        engine: Arc<Engine<S>>,
+        admin: AdminConfig,
+        reloader: Arc<dyn Reloader>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            engine,
+            admin: RwLock::new(Arc::new(admin)),
+            reloader,
+        })
+    }
+
+    /// The admin tokens in force.
+    pub fn admin(&self) -> Arc<AdminConfig> {
+        self.admin
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn replace_admin(&self, admin: AdminConfig) {
+        *self
+            .admin
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(admin);
+    }
+
+    /// Runs `work` on the engine on the blocking pool (sled calls block).
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Engine<S>) -> Result<T, ApiError> + Send + 'static,
+    {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || work(&engine))
+            .await
+            .map_err(ApiError::internal)?
+    }
+}
+
+/// Every route Gatehouse serves over HTTP.
+pub fn router<S: Store>(state: Arc<ApiState<S>>) -> Router {
+    let api = Router::new()
+        .route(
+            "/requests",
+            get(requests::list::<S>).post(requests::submit::<S>),
+        )
+        .route("/requests/{id}", get(requests::show::<S>))
+        .route("/requests/{id}/approve", post(requests::approve::<S>))
+        .route("/requests/{id}/reject", post(requests::reject::<S>))
+        .route("/requests/{id}/cancel", post(requests::cancel::<S>))
+        .route("/grants", get(grants::list::<S>))
+        .route("/grants/{id}", get(grants::show::<S>))
+        .route("/grants/{id}/revoke", post(grants::revoke::<S>))
+        .route("/grants/{id}/extend", post(grants::extend::<S>))
+        .route("/grants/{id}/end", post(grants::end::<S>))
+        .route("/people/{id}/offboard", post(grants::offboard::<S>))
+        .route("/audit", get(admin::audit::<S>))
+        .route("/audit/verify", get(admin::verify::<S>))
+        .route("/reload", post(admin::reload::<S>))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_token::<S>))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no such admin API call; see `gatehouse --help` for what exists",
+            )
+        });
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz::<S>))
+        .nest("/api/v1", api)
+        .with_state(state)
+}
+
+/// Ready when the store answers.
+async fn readyz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> impl IntoResponse {
+    let answered = state
+        .blocking(|engine| engine.store().requests(true, 1).map_err(ApiError::internal))
+        .await;
+    match answered {
+        Ok(_) => (StatusCode::OK, axum::Json(json!({ "store": "ok" }))),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "store": "unavailable" })),
+        ),
+    }
+}

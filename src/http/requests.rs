@@ -1,0 +1,192 @@
+//! `/api/v1/requests`: list, show, submit, approve (with changes), reject, cancel.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiState;
+use super::auth::Operator;
+use super::error::{ApiError, ApiJson, ApiQuery};
+use crate::domain::duration::Duration;
+use crate::domain::ids::{PersonId, RequestId, RoleId};
+use crate::domain::request::Changes;
+use crate::domain::validation::Ask;
+use crate::store::Store;
+
+/// Most records one list call returns.
+pub const MAX_LIMIT: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    pending: bool,
+    limit: Option<usize>,
+}
+
+pub async fn list<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
+    let requests = state
+        .blocking(move |engine| {
+            engine
+                .store()
+                .requests(query.pending, limit)
+                .map_err(ApiError::internal)
+        })
+        .await?;
+    Ok(Json(json!({ "requests": requests })))
+}
+
+pub fn parse_request_id(id: &str) -> Result<RequestId, ApiError> {
+    id.parse()
+        .map_err(|e| ApiError::bad_request(format!("{e}")))
+}
+
+pub async fn show<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_request_id(&id)?;
+    let request = state
+        .blocking(move |engine| engine.store().request(id).map_err(ApiError::internal))
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("there is no request {id}")))?;
+    Ok(Json(json!({ "request": request.value })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBody {
+    #[serde(rename = "as")]
+    person: Option<PersonId>,
+    resource: String,
+    role: String,
+    duration: Option<Duration>,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
+    #[serde(default)]
+    emergency: bool,
+}
+
+pub async fn submit<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Extension(operator): Extension<Operator>,
+    ApiJson(body): ApiJson<SubmitBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let actor = operator.acting_as(body.person)?;
+    let requester = actor.person_id().cloned().unwrap_or_default();
+    let ask = Ask {
+        requester,
+        resource: body.resource,
+        role: body.role,
+        duration: body.duration,
+        justification: body.reason,
+        fields: body.fields,
+        emergency: body.emergency,
+        extends: None,
+    };
+    let submitted = state
+        .blocking(move |engine| Ok(engine.submit(&actor, ask)?))
+        .await?;
+    let body = json!({ "request": submitted.request, "grant": submitted.grant });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    #[serde(rename = "as")]
+    person: Option<PersonId>,
+    duration: Option<Duration>,
+    role: Option<RoleId>,
+}
+
+pub async fn approve<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Extension(operator): Extension<Operator>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ApproveBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_request_id(&id)?;
+    let actor = operator.acting_as(body.person)?;
+    let changes = Changes {
+        duration: body.duration,
+        role: body.role,
+    };
+    let decided = state
+        .blocking(move |engine| Ok(engine.approve(&actor, id, &changes)?))
+        .await?;
+    decided_with_grant(&state, decided.request).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    #[serde(rename = "as")]
+    person: Option<PersonId>,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn reject<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Extension(operator): Extension<Operator>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RejectBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_request_id(&id)?;
+    let actor = operator.acting_as(body.person)?;
+    let decided = state
+        .blocking(move |engine| Ok(engine.reject(&actor, id, &body.reason)?))
+        .await?;
+    Ok(Json(json!({ "request": decided.request })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsBody {
+    #[serde(rename = "as")]
+    pub person: Option<PersonId>,
+}
+
+pub async fn cancel<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Extension(operator): Extension<Operator>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AsBody>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_request_id(&id)?;
+    let actor = operator.acting_as(body.person)?;
+    let decided = state
+        .blocking(move |engine| Ok(engine.cancel(&actor, id)?))
+        .await?;
+    Ok(Json(json!({ "request": decided.request })))
+}
+
+/// The request and, once it is approved, the grant it produced.
+async fn decided_with_grant<S: Store>(
+    state: &ApiState<S>,
+    request: crate::domain::request::AccessRequest,
+) -> Result<Json<Value>, ApiError> {
+    let grant = match &request.state {
+        crate::domain::request::RequestState::Approved { grant, .. } => {
+            let id = *grant;
+            state
+                .blocking(move |engine| engine.store().grant(id).map_err(ApiError::internal))
+                .await?
+                .map(|g| g.value)
+        }
+        _ => None,
+    };
+    Ok(Json(json!({ "request": request, "grant": grant })))
+}

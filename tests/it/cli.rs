@@ -1,0 +1,176 @@
+//! The `gatehouse` binary: `check` on the examples and on a broken policy, and the client
+//! commands against a running server.
+
+use std::process::Output;
+
+use crate::support::{Files, TOKEN, examples, spawn_app};
+
+fn gatehouse(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(args)
+        .env_remove("GATEHOUSE_CONFIG")
+        .env_remove("GATEHOUSE_TOKEN")
+        .env_remove("GATEHOUSE_URL")
+        .env_remove("GATEHOUSE_ADMIN_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_passes_on_the_example_configuration() {
+    let config = examples().join("gatehouse.toml");
+    let out = gatehouse(&["--config", config.to_str().unwrap(), "check"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("ok: 12 people, 8 resources, 5 workflows, 2 reviews"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_names_the_file_and_line_of_an_unknown_group() {
+    let files = Files::copy_examples();
+    files.edit("policy.toml", |text| {
+        text.replace("\"group:security\"", "\"group:secuirty\"")
+    });
+    let out = gatehouse(&["--config", files.config().to_str().unwrap(), "check"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("secuirty"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let (_, after) = line
+        .split_once("policy.toml:")
+        .unwrap_or_else(|| panic!("{line}"));
+    let number: String = after.chars().take_while(char::is_ascii_digit).collect();
+    assert!(!number.is_empty(), "no line number in {line}");
+}
+
+#[test]
+fn explain_names_the_people_of_each_stage() {
+    let config = examples().join("gatehouse.toml");
+    let out = gatehouse(&[
+        "--config",
+        config.to_str().unwrap(),
+        "explain",
+        "--as",
+        "alice",
+        "--resource",
+        "prod-db",
+        "--role",
+        "admin",
+        "--duration",
+        "2h",
+        "--field",
+        "ticket=INC-1",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("workflow: privileged"), "{stdout}");
+    assert!(
+        stdout.contains("Security review — 2 of sam (Sam Patel), sid (Sid Jones), sue (Sue Chen)"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn the_cli_asks_and_lists_through_the_admin_api() {
+    let app = spawn_app().await;
+    let config = app.files.config();
+    let base = app.base.clone();
+    let run = move |args: Vec<&'static str>| {
+        let config = config.clone();
+        let base = base.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec![
+                "--config",
+                config.to_str().unwrap(),
+                "--url",
+                &base,
+                "--token",
+                TOKEN,
+            ];
+            all.extend(args);
+            gatehouse(&all)
+        })
+    };
+    let out = run(vec![
+        "request",
+        "--as",
+        "alice",
+        "--resource",
+        "prod-db",
+        "--role",
+        "admin",
+        "--duration",
+        "2h",
+        "--reason",
+        "INC-4211",
+        "--field",
+        "ticket=INC-4211",
+    ])
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    assert!(
+        line.starts_with(
+            "AR-1  pending  alice  prod-db/admin  2h  Manager approval — 0 of 1 approval"
+        ),
+        "{line}"
+    );
+
+    let out = run(vec!["approve", "AR-1", "--as", "dan"]).await.unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).starts_with("error: you are not an approver"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(vec!["requests", "list", "--pending"]).await.unwrap();
+    assert!(
+        text(&out.stdout).starts_with("AR-1  pending"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(vec!["audit", "verify"]).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("ok: the audit log is intact"),
+        "{}",
+        text(&out.stdout)
+    );
+    app.stop().await;
+}
+
+#[test]
+fn a_client_command_says_when_no_server_is_running() {
+    let files = Files::copy_examples();
+    // Port 9 (discard) on loopback: nothing listens there in a test environment.
+    let out = gatehouse(&[
+        "--config",
+        files.config().to_str().unwrap(),
+        "--url",
+        "http://127.0.0.1:9",
+        "requests",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: cannot reach Gatehouse at http://127.0.0.1:9: is `gatehouse serve` running?"
+    );
+}

@@ -1,0 +1,151 @@
+//! Starting the real server for a test: the example configuration copied into a temporary
+//! directory (so a test may edit it), with its own data directory, on 127.0.0.1:0.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The admin token the test configuration uses, instead of the example's default.
+pub const TOKEN: &str = "test-admin-token-0123456789";
+/// A second token, expired long ago.
+pub const EXPIRED_TOKEN: &str = "expired-admin-token-0123456789";
+
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples")
+}
+
+/// A copy of deploy/examples in a temporary directory; its data_dir is inside it too.
+pub struct Files {
+    pub dir: tempfile::TempDir,
+}
+
+impl Files {
+    pub fn copy_examples() -> Files {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["policy.toml", "directory.toml"] {
+            std::fs::copy(examples().join(name), dir.path().join(name)).unwrap();
+        }
+        let config = std::fs::read_to_string(examples().join("gatehouse.toml")).unwrap();
+        assert!(
+            config.contains("${GATEHOUSE_ADMIN_TOKEN:-"),
+            "the example's admin token line changed"
+        );
+        let config = config
+            .lines()
+            .map(|line| {
+                if line.starts_with("token = ") {
+                    format!("token = \"{TOKEN}\"")
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = format!(
+            "{config}\n\n[[admin.tokens]]\nname = \"old\"\ntoken = \"{EXPIRED_TOKEN}\"\nexpires = \"2020-01-01T00:00:00Z\"\n"
+        );
+        std::fs::write(dir.path().join("gatehouse.toml"), config).unwrap();
+        Files { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path("gatehouse.toml")
+    }
+
+    /// Rewrites one of the files through `edit`.
+    pub fn edit(&self, name: &str, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(self.path(name)).unwrap();
+        std::fs::write(self.path(name), edit(text)).unwrap();
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub files: Files,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    gatehouse::app::install_tls_provider();
+    let files = Files::copy_examples();
+    let loaded = gatehouse::app::load(&files.config()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(gatehouse::app::serve(loaded, listener, async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        files,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// The `error` sentence of an error answer.
+pub fn error(body: &Value) -> &str {
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {body}"))
+}
