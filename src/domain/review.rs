@@ -8,9 +8,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::directory::Directory;
+use super::duration::Duration;
 use super::grant::Grant;
 use super::ids::{CampaignId, GrantId, PersonId, ResourceId, RoleId};
-use super::policy::{OnTimeout, Policy, RequestFacts, RequestType, ReviewCampaign};
+use super::policy::{
+    ApproverSelector, OnTimeout, Policy, RequestFacts, RequestType, ReviewCampaign,
+};
 use super::routing::resolve_selector;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +53,30 @@ pub enum ItemDecision {
     },
 }
 
+/// What a campaign covers and who reviews it: a `[[reviews]]` entry, or a one-off review
+/// such as the one a mover's grants get.
+#[derive(Clone, Copy, Debug)]
+pub struct CampaignSpec<'a> {
+    pub id: &'a str,
+    /// Empty: every resource.
+    pub resources: &'a [ResourceId],
+    pub reviewers: &'a [ApproverSelector],
+    pub deadline: Duration,
+    pub on_timeout: OnTimeout,
+}
+
+impl ReviewCampaign {
+    pub fn spec(&self) -> CampaignSpec<'_> {
+        CampaignSpec {
+            id: &self.id,
+            resources: &self.resources,
+            reviewers: &self.reviewers,
+            deadline: self.deadline,
+            on_timeout: self.on_timeout,
+        }
+    }
+}
+
 /// Why a review decision was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReviewError {
@@ -87,7 +114,7 @@ impl Campaign {
     /// could review it.
     pub fn start(
         id: CampaignId,
-        spec: &ReviewCampaign,
+        spec: &CampaignSpec<'_>,
         policy: &Policy,
         directory: &Directory,
         grants: &[Grant],
@@ -121,7 +148,7 @@ impl Campaign {
         let closed_at = items.is_empty().then_some(now);
         Campaign {
             id,
-            review: spec.id.clone(),
+            review: spec.id.to_owned(),
             started_at: now,
             deadline: now + spec.deadline.to_chrono(),
             on_timeout: spec.on_timeout,
@@ -220,7 +247,7 @@ impl Campaign {
 
 fn reviewers_of(
     grant: &Grant,
-    spec: &ReviewCampaign,
+    spec: &CampaignSpec<'_>,
     policy: &Policy,
     directory: &Directory,
 ) -> BTreeSet<PersonId> {
@@ -291,7 +318,7 @@ mod tests {
         ];
         Campaign::start(
             CampaignId(1),
-            &spec,
+            &spec.spec(),
             &policy,
             &example_directory(),
             &grants,

@@ -118,7 +118,7 @@ impl fmt::Display for Refusal {
             Refusal::UnknownResource { given, close } if close.is_empty() => {
                 write!(
                     f,
-                    "there is no resource `{given}`; `/access list` shows what you can ask for"
+                    "there is no resource `{given}`; ask your team which resource you need"
                 )
             }
             Refusal::UnknownResource { given, close } => {
@@ -209,7 +209,10 @@ impl fmt::Display for Refusal {
                 f.write_str("you are not eligible for emergency access; ask for it the usual way")
             }
             Refusal::NoSuchGrant { grant } => {
-                write!(f, "there is no grant {grant}; `/access list` shows yours")
+                write!(
+                    f,
+                    "there is no grant {grant}; it may be someone else's, or mistyped"
+                )
             }
             Refusal::NotYourGrant { grant } => {
                 write!(f, "{grant} is not yours, so you cannot extend it")
@@ -261,7 +264,7 @@ impl Refusals {
 /// What the person already has, for duplicate, extension and SoD checks.
 pub struct Holdings<'a> {
     pub pending: &'a [AccessRequest],
-    /// Live grants (provisioning or active).
+    /// Their grants, live or not (an extension names one).
     pub grants: &'a [Grant],
 }
 

@@ -44,7 +44,14 @@ impl<S: Store> Engine<S> {
             }
             let live: Vec<Grant> = self.store.grants(true, usize::MAX)?;
             let id = CampaignId(self.store.next_id(Sequence::Campaign)?);
-            let campaign = Campaign::start(id, spec, &world.policy, &world.directory, &live, now);
+            let campaign = Campaign::start(
+                id,
+                &spec.spec(),
+                &world.policy,
+                &world.directory,
+                &live,
+                now,
+            );
             let mut commit = Commit::default();
             commit.events.push(
                 AuditEvent::new(

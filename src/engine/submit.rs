@@ -39,12 +39,7 @@ impl<S: Store> Engine<S> {
             .into_iter()
             .filter(AccessRequest::is_pending)
             .collect();
-        let grants: Vec<_> = self
-            .store
-            .grants_of(&ask.requester)?
-            .into_iter()
-            .filter(Grant::is_live)
-            .collect();
+        let grants: Vec<_> = self.store.grants_of(&ask.requester)?;
         let holdings = Holdings {
             pending: &pending,
             grants: &grants,
@@ -375,6 +370,12 @@ impl<S: Store> Engine<S> {
             .store
             .grant(grant)?
             .ok_or_else(|| EngineError::NotFound(format!("there is no grant {grant}")))?;
+        if actor.person_id().is_some_and(|p| p != &stored.value.person) {
+            return Err(EngineError::NotAllowed(format!(
+                "{grant} is not yours, so you cannot extend it; only {} can",
+                stored.value.person
+            )));
+        }
         let ask = Ask {
             requester: stored.value.person.clone(),
             resource: stored.value.resource.to_string(),

@@ -602,3 +602,37 @@ fn a_refusal_names_what_to_fix() {
         "prod-db/admin allows at most 2h; ask for 2h or less"
     );
 }
+
+#[test]
+fn only_the_holder_extends_and_only_a_live_grant() {
+    let h = harness();
+    let granted = h
+        .engine
+        .submit(&person("dan"), ask("dan", "grafana", "editor", "30m"))
+        .unwrap()
+        .grant
+        .unwrap();
+    let err = h
+        .engine
+        .extend(
+            &person("alice"),
+            granted.id,
+            Duration::from_mins(30),
+            "mine now",
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{} is not yours", granted.id)),
+        "{err}"
+    );
+    h.engine.end_early(&person("dan"), granted.id).unwrap();
+    let err = h
+        .engine
+        .extend(&person("dan"), granted.id, Duration::from_mins(30), "more")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{} is revoking; ask for new access instead", granted.id)
+    );
+}
