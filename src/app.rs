@@ -161,8 +161,8 @@ pub fn open_store(config: &Config) -> Result<SledStore, StoreError> {
 }
 
 /// Serves Gatehouse on `listener` until `shutdown` completes: HTTP stops taking new
-/// connections and finishes the ones in flight, then the outbox worker is stopped and
-/// waited for.
+/// connections and finishes the ones in flight, then the outbox worker and the scheduler
+/// are stopped and waited for.
 pub async fn serve(
     loaded: Loaded,
     listener: tokio::net::TcpListener,
@@ -187,8 +187,14 @@ pub async fn serve(
     };
     let engine = Arc::new(Engine::new(store, policy, directory, Arc::new(SystemClock)));
 
+    let connectors = crate::connector::Connectors::from_config(&config.connectors)
+        .context("setting up the connectors of gatehouse.toml")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = crate::outbox::spawn(engine.clone(), &config, stop_rx);
+    let chat: Arc<dyn crate::outbox::ChatPort> = Arc::new(crate::outbox::LogChat);
+    let worker = crate::outbox::spawn(engine.clone(), connectors, chat, stop_rx.clone());
+    let warning = config.scheduler.expiry_warning.to_chrono();
+    let scheduler =
+        tokio::spawn(crate::scheduler::Scheduler::new(engine.clone(), warning).run(stop_rx));
 
     let reloader = Arc::new(FileReloader { config_path });
     let state = ApiState::new(engine, config.admin.clone(), reloader);
@@ -197,10 +203,13 @@ pub async fn serve(
     let served = axum::serve(listener, crate::http::router(state))
         .with_graceful_shutdown(shutdown)
         .await;
-    tracing::info!("HTTP stopped; stopping the outbox worker");
+    tracing::info!("HTTP stopped; stopping the outbox worker and the scheduler");
     let _ = stop_tx.send(true);
     if let Err(err) = worker.await {
         tracing::error!(%err, "the outbox worker ended abnormally");
+    }
+    if let Err(err) = scheduler.await {
+        tracing::error!(%err, "the scheduler ended abnormally");
     }
     served.context("serving HTTP")
 }

@@ -6,7 +6,7 @@
 
 mod command;
 mod log;
-mod webhook;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::fmt;

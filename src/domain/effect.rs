@@ -67,6 +67,11 @@ pub enum Notice {
     EmergencyReview {
         grant: GrantId,
     },
+    /// The access could not be given; the request is over.
+    ProvisioningFailed {
+        grant: GrantId,
+        error: String,
+    },
     /// An approver has not decided yet.
     ApprovalReminder {
         request: RequestId,

@@ -303,44 +303,4 @@ impl<S: Store> Engine<S> {
         }
         Ok(done)
     }
-
-    /// The connector confirmed the grant: the access is active. Queued into `then`, which
-    /// the outbox commits together with the removal of the effect.
-    pub fn provisioned(&self, id: GrantId, then: &mut Commit) -> Result<(), EngineError> {
-        let stored = self.load_grant(id)?;
-        let mut grant = stored.value;
-        if !matches!(grant.state, crate::domain::grant::GrantState::Provisioning) {
-            return Ok(()); // revoked before the connector answered: nothing to record
-        }
-        let now = self.now();
-        grant.activate(now)?;
-        then.events.push(
-            AuditEvent::new(now, Actor::System, AuditAction::GrantProvisioned)
-                .grant(id)
-                .request(grant.request),
-        );
-        then.grants.push((grant, Expect::Version(stored.version)));
-        Ok(())
-    }
-
-    /// The connector confirmed the access is gone.
-    pub fn deprovisioned(&self, id: GrantId, then: &mut Commit) -> Result<(), EngineError> {
-        let stored = self.load_grant(id)?;
-        let mut grant = stored.value;
-        if !matches!(
-            grant.state,
-            crate::domain::grant::GrantState::Revoking { .. }
-        ) {
-            return Ok(());
-        }
-        let now = self.now();
-        grant.finish_revoke(now)?;
-        then.events.push(
-            AuditEvent::new(now, Actor::System, AuditAction::GrantRevoked)
-                .grant(id)
-                .request(grant.request),
-        );
-        then.grants.push((grant, Expect::Version(stored.version)));
-        Ok(())
-    }
 }

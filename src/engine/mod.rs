@@ -6,6 +6,7 @@
 mod clock;
 pub mod decide;
 pub mod grants;
+mod results;
 pub mod review;
 pub mod schedule;
 #[cfg(test)]

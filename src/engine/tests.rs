@@ -81,7 +81,7 @@ impl Harness {
     /// What the outbox worker does when the connector says yes.
     fn provision(&self, id: GrantId) {
         let mut then = Commit::default();
-        self.engine.provisioned(id, &mut then).unwrap();
+        self.engine.provisioned(id, "test", &mut then).unwrap();
         self.engine.store().commit(then).unwrap();
     }
 }

@@ -1,0 +1,115 @@
+//! The port chat platforms implement to receive effects, and two implementations that need
+//! no platform: one that logs, one that records (for tests and dry runs).
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::connector::BoxFuture;
+use crate::domain::effect::Effect;
+
+/// Why a chat effect was not delivered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChatError {
+    /// The platform may accept it later (down, rate limited): the outbox retries.
+    #[error("{0}")]
+    Transient(String),
+    /// It can never be delivered (no such user, bot removed): it is dropped and logged.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Where cards, DMs and alerts go.
+///
+/// Contract: `key` is the same for every attempt at one effect, so an implementation that
+/// already delivered it (a timeout whose post did arrive) must not deliver it again. An
+/// implementation does not retry by itself; it says `Transient` and the outbox retries with
+/// backoff, so a platform that is down delays messages without blocking any decision.
+pub trait ChatPort: Send + Sync + 'static {
+    fn deliver<'a>(
+        &'a self,
+        effect: &'a Effect,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChatError>>;
+}
+
+/// Writes what it would send to the log: the chat port when no platform is enabled.
+#[derive(Debug, Default)]
+pub struct LogChat;
+
+impl ChatPort for LogChat {
+    fn deliver<'a>(
+        &'a self,
+        effect: &'a Effect,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(async move {
+            tracing::info!(%key, ?effect, "chat message (no chat platform enabled)");
+            Ok(())
+        })
+    }
+}
+
+/// Records what it delivered, once per key, and can be told to fail.
+#[derive(Debug, Default)]
+pub struct RecordingChat {
+    delivered: Mutex<Vec<(String, Effect)>>,
+    keys: Mutex<BTreeSet<String>>,
+    attempts: AtomicUsize,
+    failures_left: AtomicUsize,
+}
+
+impl RecordingChat {
+    /// The next `n` deliveries fail as if the platform were down.
+    pub fn fail_next(&self, n: usize) {
+        self.failures_left.store(n, Ordering::SeqCst);
+    }
+
+    /// What was delivered, in order, each effect once.
+    pub fn delivered(&self) -> Vec<Effect> {
+        self.delivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    /// Every call, including failed ones and repeats.
+    pub fn attempts(&self) -> usize {
+        self.attempts.load(Ordering::SeqCst)
+    }
+}
+
+impl ChatPort for RecordingChat {
+    fn deliver<'a>(
+        &'a self,
+        effect: &'a Effect,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ChatError>> {
+        Box::pin(async move {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            let failing = self
+                .failures_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if failing {
+                return Err(ChatError::Transient(
+                    "the platform is down (test)".to_owned(),
+                ));
+            }
+            if self
+                .keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key.to_owned())
+            {
+                self.delivered
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((key.to_owned(), effect.clone()));
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,40 @@
+//! The outbox worker: executes the effects the engine committed — chat messages through a
+//! [`ChatPort`], grants and revocations through [`crate::connector`] — after the commit, and
+//! writes their results back through the engine. An effect leaves the outbox only in the
+//! same transaction as its result, so a crash at any point leaves it there to be done again
+//! on start; the effect's idempotency key, passed to the platform or connector, makes that
+//! repeat harmless.
+//!
+//! Failures are retried with exponential backoff and jitter. A grant that still cannot be
+//! provisioned after [`PROVISION_ATTEMPTS`] (or fails permanently) is marked failed and
+//! alerted. A revocation that still fails after [`REVOKE_ATTEMPTS`] is alerted as possibly
+//! irrevocable and then retried daily, forever: access must never silently stay. Chat
+//! messages are retried until delivered, without ever holding up a decision.
+
+mod chat;
+mod worker;
+
+use std::hash::{BuildHasher, RandomState};
+
+use chrono::TimeDelta;
+
+pub use chat::{ChatError, ChatPort, LogChat, RecordingChat};
+pub use worker::{Worker, spawn};
+
+/// Attempts at provisioning before the grant is marked failed.
+pub const PROVISION_ATTEMPTS: u32 = 8;
+/// Attempts at revoking before the security channel is alerted; retries go on daily.
+pub const REVOKE_ATTEMPTS: u32 = 10;
+/// The longest wait between two attempts (but for daily revocation retries).
+pub const MAX_BACKOFF: TimeDelta = TimeDelta::minutes(10);
+
+/// The wait before attempt `attempts + 1`: 2^attempts seconds, at most [`MAX_BACKOFF`], times
+/// a jitter between 0.5 and 1.5 so that effects failing together do not retry together.
+pub fn backoff(attempts: u32, seq: u64) -> TimeDelta {
+    let base = TimeDelta::seconds(1_i64 << attempts.min(20)).min(MAX_BACKOFF);
+    let jitter = RandomState::new().hash_one((seq, attempts)) % 1000;
+    base * (500 + jitter as i32) / 1000
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,215 @@
+//! The worker loop: run what is due, sleep until the next attempt or the next commit.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::watch;
+
+use super::{ChatError, ChatPort, PROVISION_ATTEMPTS, REVOKE_ATTEMPTS, backoff};
+use crate::connector::{Action, ConnectorCall, ConnectorError, Connectors, PersonRef};
+use crate::domain::effect::Effect;
+use crate::domain::grant::{Grant, GrantState};
+use crate::domain::ids::GrantId;
+use crate::engine::{Engine, EngineError};
+use crate::store::{Commit, OutboxEntry, SledStore, Store};
+
+/// How much of the outbox one pass takes.
+const BATCH: usize = 256;
+/// How long to wait when nothing is queued, or after the store failed.
+const IDLE: StdDuration = StdDuration::from_secs(3600);
+const AFTER_FAILURE: StdDuration = StdDuration::from_secs(5);
+
+pub struct Worker<S> {
+    engine: Arc<Engine<S>>,
+    connectors: Connectors,
+    chat: Arc<dyn ChatPort>,
+}
+
+/// What to do with an entry after one attempt.
+pub(super) enum Next {
+    /// Done: remove it, applying this commit with the removal.
+    Complete(Commit),
+    /// Try again at this moment.
+    Retry(DateTime<Utc>, String),
+}
+
+impl<S: Store> Worker<S> {
+    pub fn new(engine: Arc<Engine<S>>, connectors: Connectors, chat: Arc<dyn ChatPort>) -> Self {
+        Self {
+            engine,
+            connectors,
+            chat,
+        }
+    }
+
+    /// Attempts every effect due now, oldest first; how many were completed.
+    pub async fn run_due(&self) -> Result<usize, EngineError> {
+        let now = self.engine.now();
+        let mut completed = 0;
+        for entry in self.engine.store().due_effects(now, BATCH)? {
+            match self.attempt(&entry, now).await? {
+                Next::Complete(then) => {
+                    match self.engine.store().complete_effect(entry.seq, then) {
+                        Ok(()) => completed += 1,
+                        // Someone completed it meanwhile, or its record changed: look again next pass.
+                        Err(crate::store::StoreError::Conflict) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Next::Retry(at, error) => {
+                    tracing::warn!(key = %entry.key, attempts = entry.attempts + 1, %error, "effect failed; will retry");
+                    self.engine.store().retry_effect(entry.seq, at, &error)?;
+                }
+            }
+        }
+        Ok(completed)
+    }
+
+    pub(super) async fn attempt(
+        &self,
+        entry: &OutboxEntry,
+        now: DateTime<Utc>,
+    ) -> Result<Next, EngineError> {
+        let attempts = entry.attempts + 1;
+        let retry_at = now + backoff(entry.attempts, entry.seq);
+        let mut then = Commit::default();
+        match &entry.effect {
+            Effect::Provision { grant } => {
+                let Some(grant) =
+                    self.grant_in(*grant, |s| matches!(s, GrantState::Provisioning))?
+                else {
+                    return Ok(Next::Complete(then)); // revoked before it was given: nothing to do
+                };
+                match self.call(&grant, Action::Grant, &entry.key).await {
+                    Ok(detail) => self.engine.provisioned(grant.id, &detail, &mut then)?,
+                    Err(ConnectorError::Transient(e)) if attempts < PROVISION_ATTEMPTS => {
+                        return Ok(Next::Retry(retry_at, e));
+                    }
+                    Err(e) => self.engine.provisioning_failed(
+                        grant.id,
+                        &format!("{e} (after {attempts} attempts)"),
+                        &mut then,
+                    )?,
+                }
+            }
+            Effect::Deprovision { grant } => {
+                let Some(grant) =
+                    self.grant_in(*grant, |s| matches!(s, GrantState::Revoking { .. }))?
+                else {
+                    return Ok(Next::Complete(then));
+                };
+                match self.call(&grant, Action::Revoke, &entry.key).await {
+                    Ok(detail) => self.engine.deprovisioned(grant.id, &detail, &mut then)?,
+                    Err(e) if attempts < REVOKE_ATTEMPTS => {
+                        return Ok(Next::Retry(retry_at, e.to_string()));
+                    }
+                    Err(e) => {
+                        if attempts == REVOKE_ATTEMPTS {
+                            self.engine
+                                .revocation_failing(grant.id, &e.to_string(), attempts)?;
+                        }
+                        return Ok(Next::Retry(now + TimeDelta::days(1), e.to_string()));
+                    }
+                }
+            }
+            chat => match self.chat.deliver(chat, &entry.key).await {
+                Ok(()) => {}
+                Err(ChatError::Transient(e)) => return Ok(Next::Retry(retry_at, e)),
+                Err(ChatError::Permanent(e)) => {
+                    tracing::warn!(key = %entry.key, error = %e, "chat message dropped: it can never be delivered")
+                }
+            },
+        }
+        Ok(Next::Complete(then))
+    }
+
+    fn grant_in(
+        &self,
+        id: GrantId,
+        state: fn(&GrantState) -> bool,
+    ) -> Result<Option<Grant>, EngineError> {
+        Ok(self
+            .engine
+            .store()
+            .grant(id)?
+            .map(|g| g.value)
+            .filter(|g| state(&g.state)))
+    }
+
+    /// Calls the grant's connector; a resource without one has nothing to provision.
+    async fn call(
+        &self,
+        grant: &Grant,
+        action: Action,
+        key: &str,
+    ) -> Result<String, ConnectorError> {
+        let world = self.engine.world();
+        let Some(connector_id) = world
+            .policy
+            .resource(&grant.resource)
+            .and_then(|r| r.connector.clone())
+        else {
+            return Ok(format!(
+                "{} has no connector: recorded in Gatehouse only",
+                grant.resource
+            ));
+        };
+        let connector = self.connectors.get(&connector_id).ok_or_else(|| {
+            ConnectorError::Permanent(format!(
+                "connector `{connector_id}` is not declared in gatehouse.toml"
+            ))
+        })?;
+        let person = match world.directory.person(&grant.person) {
+            Some(p) => PersonRef::from_person(p),
+            None => PersonRef {
+                id: grant.person.clone(),
+                email: None,
+                slack: None,
+                discord: None,
+            },
+        };
+        let call = ConnectorCall::for_grant(action, grant, person, key);
+        connector.execute(&call).await.map(|outcome| outcome.detail)
+    }
+
+    /// Runs until `shutdown` turns true: a pass, then sleep until the next attempt is due
+    /// or a commit queues something new.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut changes = self.engine.subscribe();
+        loop {
+            let sleep = match self
+                .run_due()
+                .await
+                .and_then(|_| Ok(self.engine.store().next_effect_due()?))
+            {
+                Ok(Some(at)) => (at - self.engine.now())
+                    .to_std()
+                    .unwrap_or(StdDuration::ZERO),
+                Ok(None) => IDLE,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox pass failed; trying again shortly");
+                    AFTER_FAILURE
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                changed = changes.changed() => if changed.is_err() { break },
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+    }
+}
+
+/// Starts the worker for a served Gatehouse.
+pub fn spawn(
+    engine: Arc<Engine<SledStore>>,
+    connectors: Connectors,
+    chat: Arc<dyn ChatPort>,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(Worker::new(engine, connectors, chat).run(shutdown))
+}
