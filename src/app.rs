@@ -193,11 +193,13 @@ pub async fn serve(
     let chat: Arc<dyn crate::outbox::ChatPort> = Arc::new(crate::outbox::LogChat);
     let worker = crate::outbox::spawn(engine.clone(), connectors, chat, stop_rx.clone());
     let warning = config.scheduler.expiry_warning.to_chrono();
-    let scheduler =
-        tokio::spawn(crate::scheduler::Scheduler::new(engine.clone(), warning).run(stop_rx));
+    let scheduler = tokio::spawn(
+        crate::scheduler::Scheduler::new(engine.clone(), warning).run(stop_rx.clone()),
+    );
 
     let reloader = Arc::new(FileReloader { config_path });
     let state = ApiState::new(engine, config.admin.clone(), reloader);
+    let hangup = tokio::spawn(reload_on_sighup(state.clone(), stop_rx.clone()));
     let address = listener.local_addr()?;
     tracing::info!(%address, data_dir = %data_dir.display(), "gatehouse is serving");
     let served = axum::serve(listener, crate::http::router(state))
@@ -211,5 +213,38 @@ pub async fn serve(
     if let Err(err) = scheduler.await {
         tracing::error!(%err, "the scheduler ended abnormally");
     }
+    hangup.abort();
     served.context("serving HTTP")
+}
+
+/// Reloads the configuration on SIGHUP, the way daemons do, until `stop`.
+async fn reload_on_sighup<S: crate::store::Store>(
+    state: Arc<ApiState<S>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        tracing::warn!("cannot listen for SIGHUP; reload with `gatehouse reload` instead");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hangups.recv() => {}
+            _ = stop.changed() => return,
+        }
+        tracing::info!("SIGHUP: reloading the configuration");
+        let worker = state.clone();
+        match tokio::task::spawn_blocking(move || worker.reload_files()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(crate::http::ReloadError::Invalid(problems))) => {
+                for problem in problems {
+                    tracing::error!("reload refused, the old configuration stays: {problem}");
+                }
+            }
+            Ok(Err(crate::http::ReloadError::Engine(e))) => {
+                tracing::error!(error = %e, "reload failed")
+            }
+            Err(e) => tracing::error!(error = %e, "reload panicked"),
+        }
+    }
 }

@@ -76,9 +76,16 @@ impl GrantState {
 pub enum RevokeReason {
     Expired,
     EndedEarly,
-    Revoked { by: PersonId, why: String },
-    ReviewSaidNo { by: Option<PersonId> },
+    Revoked {
+        by: PersonId,
+        why: String,
+    },
+    ReviewSaidNo {
+        by: Option<PersonId>,
+    },
     Offboarded,
+    /// A mover's new department or groups no longer allow it.
+    NoLongerEligible,
 }
 
 impl std::fmt::Display for RevokeReason {
@@ -92,6 +99,9 @@ impl std::fmt::Display for RevokeReason {
                 f.write_str("revoked: nobody kept it in review")
             }
             RevokeReason::Offboarded => f.write_str("revoked: the person left"),
+            RevokeReason::NoLongerEligible => {
+                f.write_str("revoked: the person moved and is no longer eligible")
+            }
         }
     }
 }

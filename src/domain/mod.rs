@@ -8,6 +8,7 @@ pub mod duration;
 pub mod effect;
 pub mod grant;
 pub mod ids;
+pub mod jml;
 pub mod policy;
 pub mod request;
 pub mod review;

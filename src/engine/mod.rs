@@ -6,6 +6,9 @@
 mod clock;
 pub mod decide;
 pub mod grants;
+mod reload;
+#[cfg(test)]
+mod reload_tests;
 mod results;
 pub mod review;
 pub mod schedule;
@@ -22,6 +25,7 @@ use tokio::sync::watch;
 
 pub use crate::domain::schedule::pending_due;
 pub use clock::{Clock, FakeClock, SystemClock};
+pub use reload::ReloadReport;
 pub use submit::Submitted;
 
 use crate::domain::audit::Actor;

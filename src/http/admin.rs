@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiState;
+use super::ReloadError;
 use super::auth::Operator;
 use super::error::{ApiError, ApiQuery};
 use super::requests::MAX_LIMIT;
@@ -58,39 +59,31 @@ pub async fn verify<S: Store>(
 
 /// Reads gatehouse.toml, the policy and the directory again. If they do not pass the
 /// checks, nothing changes and the problems are returned; else the new policy, directory
-/// and admin tokens are put in force (other settings need a restart).
+/// and admin tokens are put in force (other settings need a restart), and the directory
+/// change is applied to people's access (leavers, movers, joiners).
 pub async fn reload<S: Store>(
     State(state): State<Arc<ApiState<S>>>,
     Extension(operator): Extension<Operator>,
 ) -> Result<Json<Value>, ApiError> {
-    let reloader = state.reloader.clone();
-    let reloaded = tokio::task::spawn_blocking(move || reloader.reload())
+    let worker = state.clone();
+    let result = tokio::task::spawn_blocking(move || worker.reload_files())
         .await
         .map_err(ApiError::internal)?;
-    let new = match reloaded {
-        Ok(new) => new,
-        Err(diagnostics) => {
+    match result {
+        Ok(summary) => {
+            tracing::info!(token = %operator.token, "reloaded through the admin API");
+            Ok(Json(summary))
+        }
+        Err(ReloadError::Invalid(diagnostics)) => {
             tracing::warn!(token = %operator.token, problems = diagnostics.len(), "reload refused");
-            return Err(ApiError {
+            Err(ApiError {
                 status: StatusCode::BAD_REQUEST,
                 body: json!({
                     "error": "the new configuration does not pass the checks; the old one stays in force",
                     "diagnostics": diagnostics,
                 }),
-            });
+            })
         }
-    };
-    let summary = json!({
-        "ok": true,
-        "people": new.directory.people().count(),
-        "resources": new.policy.resources.len(),
-        "workflows": new.policy.workflows.len(),
-        "reviews": new.policy.reviews.len(),
-        "admin_tokens": new.admin.tokens.len(),
-        "warnings": new.warnings,
-    });
-    state.engine.replace_world(new.policy, new.directory);
-    state.replace_admin(new.admin);
-    tracing::info!(token = %operator.token, "policy, directory and admin tokens reloaded");
-    Ok(Json(summary))
+        Err(ReloadError::Engine(e)) => Err(e.into()),
+    }
 }

@@ -42,6 +42,14 @@ pub trait Reloader: Send + Sync + 'static {
     fn reload(&self) -> Result<Reloaded, Vec<String>>;
 }
 
+/// Why a reload changed nothing.
+#[derive(Debug)]
+pub enum ReloadError {
+    /// The files do not pass the checks: the problems, one per line.
+    Invalid(Vec<String>),
+    Engine(crate::engine::EngineError),
+}
+
 /// What every handler shares.
 pub struct ApiState<S> {
     pub engine: Arc<Engine<S>>,
@@ -75,6 +83,29 @@ impl<S: Store> ApiState<S> {
             .admin
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(admin);
+    }
+
+    /// Reads the configuration again and puts it in force (blocking: call it on the
+    /// blocking pool). Used by `POST /api/v1/reload` and by SIGHUP.
+    pub fn reload_files(&self) -> Result<serde_json::Value, ReloadError> {
+        let new = self.reloader.reload().map_err(ReloadError::Invalid)?;
+        let mut summary = json!({
+            "ok": true,
+            "people": new.directory.people().count(),
+            "resources": new.policy.resources.len(),
+            "workflows": new.policy.workflows.len(),
+            "reviews": new.policy.reviews.len(),
+            "admin_tokens": new.admin.tokens.len(),
+            "warnings": new.warnings,
+        });
+        let report = self
+            .engine
+            .reload(new.policy, new.directory)
+            .map_err(ReloadError::Engine)?;
+        self.replace_admin(new.admin);
+        summary["access"] = json!(report);
+        tracing::info!(?report, "policy, directory and admin tokens reloaded");
+        Ok(summary)
     }
 
     /// Runs `work` on the engine on the blocking pool (sled calls block).

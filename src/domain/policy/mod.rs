@@ -77,6 +77,17 @@ pub struct Defaults {
     pub max_duration: Duration,
     pub distinct_approvers: bool,
     pub admins: Vec<Subject>,
+    /// What happens to a mover's grants that their new department or groups no longer allow.
+    pub on_mover: MoverAction,
+}
+
+/// `on_mover`: take the access away at once, or let its resource's owners decide.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MoverAction {
+    #[default]
+    Revoke,
+    Review,
 }
 
 #[derive(Clone, Debug)]

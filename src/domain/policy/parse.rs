@@ -105,6 +105,7 @@ impl Compiler<'_, '_> {
             max_duration: raw.max_duration.unwrap_or(Duration::from_hours(8)),
             distinct_approvers: raw.distinct_approvers.unwrap_or(true),
             admins,
+            on_mover: raw.on_mover.unwrap_or_default(),
         }
     }
 

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{OnTimeout, RequestType, Risk, SodAction};
+use super::{MoverAction, OnTimeout, RequestType, Risk, SodAction};
 use crate::domain::duration::Duration;
 
 #[derive(Deserialize)]
@@ -34,6 +34,7 @@ pub(super) struct RawDefaults {
     pub(super) escalate_after: Option<Duration>,
     pub(super) max_duration: Option<Duration>,
     pub(super) distinct_approvers: Option<bool>,
+    pub(super) on_mover: Option<MoverAction>,
     #[serde(default)]
     pub(super) admins: Vec<Spanned<String>>,
 }

@@ -1,0 +1,223 @@
+//! Joiners, movers and leavers through a directory reload.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::domain::audit::Actor;
+use crate::domain::diagnostic::Source;
+use crate::domain::directory::Directory;
+use crate::domain::effect::{Alert, Effect};
+use crate::domain::grant::GrantState;
+use crate::domain::policy::tests::{
+    EXAMPLE_DIRECTORY, EXAMPLE_POLICY, example_directory, example_policy,
+};
+use crate::domain::policy::{PolicyContext, parse_policy};
+use crate::domain::request::{Changes, RequestState};
+use crate::domain::validation::Ask;
+use crate::store::{SledStore, Store};
+
+fn engine() -> Arc<Engine<SledStore>> {
+    let clock = Arc::new(FakeClock::at(
+        Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap(),
+    ));
+    Arc::new(Engine::new(
+        SledStore::temporary().unwrap(),
+        example_policy(),
+        example_directory(),
+        clock,
+    ))
+}
+
+fn directory_with(from: &str, to: &str) -> Directory {
+    assert!(EXAMPLE_DIRECTORY.contains(from), "{from}");
+    Directory::parse(&Source::new(
+        "directory.toml",
+        &EXAMPLE_DIRECTORY.replacen(from, to, 1),
+    ))
+    .unwrap()
+}
+
+fn who(id: &str) -> Actor {
+    Actor::person(&id.into())
+}
+
+fn ask(who: &str, resource: &str, role: &str, duration: &str) -> Ask {
+    Ask {
+        requester: who.into(),
+        resource: resource.into(),
+        role: role.into(),
+        duration: Some(duration.parse().unwrap()),
+        justification: "work".into(),
+        ..Ask::default()
+    }
+}
+
+/// dan holds staging-db/read, approved by bob and an owner.
+fn dan_with_staging(engine: &Engine<SledStore>) -> crate::domain::ids::GrantId {
+    let id = engine
+        .submit(&who("dan"), ask("dan", "staging-db", "read", "4h"))
+        .unwrap()
+        .request
+        .id;
+    engine
+        .approve(&who("bob"), id, &Changes::default())
+        .unwrap();
+    let done = engine
+        .approve(&who("carol"), id, &Changes::default())
+        .unwrap();
+    let RequestState::Approved { grant, .. } = done.request.state else {
+        panic!()
+    };
+    grant
+}
+
+const DAN_TO_FINANCE: (&str, &str) = (
+    "department = \"engineering\"\ntitle = \"Backend Engineer\"",
+    "department = \"finance\"\ntitle = \"Backend Engineer\"",
+);
+
+#[test]
+fn a_leaver_loses_every_grant_and_pending_request_and_security_is_told() {
+    let engine = engine();
+    let grant = dan_with_staging(&engine);
+    let pending = engine
+        .submit(&who("dan"), ask("dan", "prod-db", "read", "1h"))
+        .unwrap()
+        .request
+        .id;
+    let report = engine
+        .reload(
+            example_policy(),
+            directory_with(
+                "title = \"Backend Engineer\"",
+                "title = \"Backend Engineer\"\nactive = false",
+            ),
+        )
+        .unwrap();
+    assert_eq!(
+        report.leavers,
+        vec![crate::domain::ids::PersonId::from("dan")]
+    );
+    assert_eq!(report.revoked, vec![grant]);
+    let grant = engine.store().grant(grant).unwrap().unwrap().value;
+    assert!(matches!(grant.state, GrantState::Revoking { .. }));
+    let request = engine.store().request(pending).unwrap().unwrap().value;
+    assert!(matches!(request.state, RequestState::Cancelled { .. }));
+    let told = engine.store().outbox(1000).unwrap().into_iter().any(|e| {
+        matches!(
+            e.effect,
+            Effect::Alert {
+                alert: Alert::PersonOffboarded { .. }
+            }
+        )
+    });
+    assert!(told);
+}
+
+#[test]
+fn a_mover_loses_what_their_new_department_does_not_allow() {
+    let engine = engine();
+    let grant = dan_with_staging(&engine);
+    let report = engine
+        .reload(
+            example_policy(),
+            directory_with(DAN_TO_FINANCE.0, DAN_TO_FINANCE.1),
+        )
+        .unwrap();
+    assert_eq!(report.movers.len(), 1);
+    assert_eq!(report.revoked, vec![grant]);
+    let state = engine.store().grant(grant).unwrap().unwrap().value.state;
+    assert!(
+        matches!(
+            state,
+            GrantState::Revoking {
+                reason: crate::domain::grant::RevokeReason::NoLongerEligible,
+                ..
+            }
+        ),
+        "{state:?}"
+    );
+}
+
+#[test]
+fn with_on_mover_review_the_owners_decide() {
+    let engine = engine();
+    let grant = dan_with_staging(&engine);
+    let text = EXAMPLE_POLICY.replacen(
+        "distinct_approvers = true",
+        "distinct_approvers = true\non_mover = \"review\"",
+        1,
+    );
+    let directory = directory_with(DAN_TO_FINANCE.0, DAN_TO_FINANCE.1);
+    let cx = PolicyContext {
+        directory: &directory,
+        connectors: None,
+        now: engine.now(),
+    };
+    let (policy, _) = parse_policy(&Source::new("policy.toml", &text), &cx).unwrap();
+    let report = engine.reload(policy, directory).unwrap();
+    assert!(report.revoked.is_empty());
+    let campaign = engine
+        .store()
+        .campaign(report.reviews[0])
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(campaign.review, "mover:dan");
+    let reviewers: Vec<&str> = campaign.items[0]
+        .reviewers
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
+    assert_eq!(reviewers, ["carol", "dora"]);
+    assert!(
+        engine
+            .store()
+            .grant(grant)
+            .unwrap()
+            .unwrap()
+            .value
+            .is_live(),
+        "kept until the owners decide"
+    );
+}
+
+#[test]
+fn a_joiner_receives_the_matching_bundles_auto_approved_and_audited() {
+    let engine = engine();
+    let joined = format!(
+        "{EXAMPLE_DIRECTORY}\n[[people]]\nid = \"zoe\"\nmanager = \"bob\"\ndepartment = \"engineering\"\n"
+    );
+    let directory = Directory::parse(&Source::new("directory.toml", &joined)).unwrap();
+    let report = engine.reload(example_policy(), directory).unwrap();
+    assert_eq!(
+        report.joiners,
+        vec![crate::domain::ids::PersonId::from("zoe")]
+    );
+    assert_eq!(report.bundled.len(), 2);
+    let grants = engine.store().grants_of(&"zoe".into()).unwrap();
+    let mut held: Vec<(&str, &str)> = grants
+        .iter()
+        .map(|g| (g.resource.as_str(), g.role.as_str()))
+        .collect();
+    held.sort();
+    assert_eq!(held, [("github", "member"), ("grafana", "viewer")]);
+    assert!(
+        grants.iter().all(|g| g.expires_at.is_none()),
+        "birthright access is standing"
+    );
+    let audit = engine.store().audit(1, 100).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.event.policy.as_deref() == Some("bundle:engineering-baseline"))
+    );
+    // Reloading the same directory again gives nothing twice.
+    let again = Directory::parse(&Source::new("directory.toml", &joined)).unwrap();
+    assert_eq!(
+        engine.reload(example_policy(), again).unwrap(),
+        ReloadReport::default()
+    );
+}
