@@ -194,7 +194,9 @@ pub async fn serve(
     let worker = crate::outbox::spawn(engine.clone(), connectors, chat, stop_rx.clone());
     let warning = config.scheduler.expiry_warning.to_chrono();
     let scheduler = tokio::spawn(
-        crate::scheduler::Scheduler::new(engine.clone(), warning).run(stop_rx.clone()),
+        crate::scheduler::Scheduler::new(engine.clone(), warning)
+            .with_digest(config.scheduler.digest_schedule())
+            .run(stop_rx.clone()),
     );
 
     let reloader = Arc::new(FileReloader { config_path });

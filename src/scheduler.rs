@@ -22,11 +22,23 @@ pub struct Scheduler<S> {
     engine: Arc<Engine<S>>,
     /// How long before expiry grantees are warned.
     warning: TimeDelta,
+    /// When the daily digest goes out, if at all.
+    digest: Option<cron::Schedule>,
 }
 
 impl<S: Store> Scheduler<S> {
     pub fn new(engine: Arc<Engine<S>>, warning: TimeDelta) -> Self {
-        Self { engine, warning }
+        Self {
+            engine,
+            warning,
+            digest: None,
+        }
+    }
+
+    /// Also sends the security digest on `schedule`.
+    pub fn with_digest(mut self, schedule: Option<cron::Schedule>) -> Self {
+        self.digest = schedule;
+        self
     }
 
     /// One wake: everything due now. A full pass means more is due: run again at once.
@@ -41,6 +53,9 @@ impl<S: Store> Scheduler<S> {
             .iter()
             .any(|n| *n >= PASS_LIMIT);
             if !full {
+                if let Some(schedule) = &self.digest {
+                    self.engine.send_digest_if_due(schedule)?;
+                }
                 return Ok(pass);
             }
         }
@@ -48,7 +63,15 @@ impl<S: Store> Scheduler<S> {
 
     /// How long to sleep from now until the next due moment.
     fn sleep_time(&self) -> Result<StdDuration, EngineError> {
-        Ok(match self.engine.next_wake(self.warning)? {
+        let digest = match &self.digest {
+            Some(schedule) => self.engine.next_digest(schedule)?,
+            None => None,
+        };
+        let next = [self.engine.next_wake(self.warning)?, digest]
+            .into_iter()
+            .flatten()
+            .min();
+        Ok(match next {
             Some(at) => (at - self.engine.now())
                 .to_std()
                 .unwrap_or(StdDuration::ZERO),

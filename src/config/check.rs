@@ -37,6 +37,7 @@ pub(super) fn check(
     }
     checker.connectors(config);
     checker.admin(config);
+    checker.scheduler(config);
     checker.found
 }
 
@@ -73,6 +74,27 @@ impl Checker<'_, '_, '_, '_> {
                 format!("{path} `{url}` is not an http or https URL"),
                 "write the full URL, e.g. https://gatehouse.example.com",
             );
+        }
+    }
+
+    fn scheduler(&mut self, config: &Config) {
+        let line = config.scheduler.digest.trim();
+        if matches!(line, "off" | "") {
+            return;
+        }
+        let help = "six fields, sec min hour day-of-month month day-of-week (UTC), e.g. \"0 0 9 * * *\" for 09:00 daily, or \"off\"";
+        match line.parse::<cron::Schedule>() {
+            Err(e) => self.error(
+                "scheduler.digest",
+                format!("scheduler.digest `{line}` is not a cron line: {e}"),
+                help,
+            ),
+            Ok(schedule) if schedule.upcoming(chrono::Utc).next().is_none() => self.error(
+                "scheduler.digest",
+                format!("scheduler.digest `{line}` never fires"),
+                help,
+            ),
+            Ok(_) => {}
         }
     }
 

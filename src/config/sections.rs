@@ -220,12 +220,26 @@ impl AdminConfig {
 pub struct SchedulerConfig {
     /// How long before a grant expires its holder is told (and offered an extension).
     pub expiry_warning: Duration,
+    /// When the daily digest goes to the security channels: a cron line (six fields, UTC),
+    /// or "off".
+    pub digest: String,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
             expiry_warning: Duration::from_mins(15),
+            digest: "0 0 9 * * *".to_owned(),
+        }
+    }
+}
+
+impl SchedulerConfig {
+    /// The digest's schedule; `None` when it is off. Unparseable lines are refused by check.
+    pub fn digest_schedule(&self) -> Option<cron::Schedule> {
+        match self.digest.trim() {
+            "off" | "" => None,
+            line => line.parse().ok(),
         }
     }
 }

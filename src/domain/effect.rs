@@ -110,6 +110,13 @@ pub enum Alert {
         grant: GrantId,
         by: PersonId,
     },
+    /// The daily summary.
+    Digest {
+        pending_requests: usize,
+        live_grants: usize,
+        emergency_unreviewed: usize,
+        revocations_failing: usize,
+    },
     PersonOffboarded {
         person: PersonId,
         grants: usize,

@@ -111,6 +111,9 @@ impl std::fmt::Display for RevokeReason {
 pub struct PostHocReview {
     pub reviewers: Vec<PersonId>,
     pub due: DateTime<Utc>,
+    /// When the reviewers are reminded next, while the review waits.
+    #[serde(default)]
+    pub next_reminder: Option<DateTime<Utc>>,
     pub outcome: Option<ReviewOutcome>,
 }
 
@@ -244,6 +247,14 @@ impl Grant {
         }
         review.outcome = Some(outcome);
         Ok(())
+    }
+
+    /// When the reviewers of emergency access must be reminded, while the review waits.
+    pub fn review_reminder(&self) -> Option<DateTime<Utc>> {
+        self.review
+            .as_ref()
+            .filter(|r| r.outcome.is_none())
+            .and_then(|r| r.next_reminder)
     }
 
     /// Whether the review of emergency access is still waiting.

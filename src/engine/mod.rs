@@ -5,6 +5,7 @@
 
 mod clock;
 pub mod decide;
+mod digest;
 pub mod grants;
 mod reload;
 #[cfg(test)]

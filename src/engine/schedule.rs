@@ -19,6 +19,7 @@ pub struct Pass {
     pub reminded: usize,
     pub warned: usize,
     pub revoked: usize,
+    pub reviews_reminded: usize,
     pub campaigns_started: usize,
     pub campaigns_timed_out: usize,
 }
@@ -50,6 +51,7 @@ impl<S: Store> Engine<S> {
             }
         }
         pass.warned = self.warn_expiring(warning, now)?;
+        pass.reviews_reminded = self.remind_emergency_reviewers(now)?;
         pass.campaigns_started = self.start_due_campaigns()?.len();
         pass.campaigns_timed_out = self.time_out_campaigns()?;
         Ok(pass)
@@ -151,6 +153,48 @@ impl<S: Store> Engine<S> {
         Ok(action)
     }
 
+    /// Reminds the reviewers of emergency access whose post-hoc review still waits, every
+    /// `remind_every`, until one of them decides.
+    pub fn remind_emergency_reviewers(&self, now: DateTime<Utc>) -> Result<usize, EngineError> {
+        let every = self.world().defaults().remind_every.to_chrono();
+        let mut reminded = 0;
+        for (_, id) in self.store.reviews_due(now, PASS_LIMIT)? {
+            let done = self.with_retries(|| {
+                let Some(stored) = self.store.grant(id)? else {
+                    return Ok(false);
+                };
+                let mut grant = stored.value;
+                let Some(review) = grant.review.as_mut().filter(|r| r.outcome.is_none()) else {
+                    return Ok(false);
+                };
+                review.next_reminder = Some(now + every);
+                let reviewers = review.reviewers.clone();
+                let mut commit = Commit::default();
+                for reviewer in &reviewers {
+                    commit.effects.push(Effect::Notify {
+                        to: reviewer.clone(),
+                        notice: Notice::EmergencyReview { grant: id },
+                    });
+                }
+                commit.events.push(
+                    AuditEvent::new(
+                        now,
+                        Actor::System,
+                        AuditAction::RemindersSent { to: reviewers },
+                    )
+                    .grant(id)
+                    .request(grant.request)
+                    .policy("emergency.reviewers"),
+                );
+                commit.grants.push((grant, Expect::Version(stored.version)));
+                self.commit(commit)?;
+                Ok(true)
+            })?;
+            reminded += usize::from(done);
+        }
+        Ok(reminded)
+    }
+
     /// Warns every grantee whose access ends within `window`, once per grant.
     pub fn warn_expiring(
         &self,
@@ -207,6 +251,7 @@ impl<S: Store> Engine<S> {
                 .next_expiry_after(now + warning)?
                 .map(|at| at - warning),
             self.next_review_moment()?,
+            self.store.next_review_due()?,
         ];
         Ok(candidates.into_iter().flatten().min())
     }

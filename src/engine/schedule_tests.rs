@@ -370,3 +370,91 @@ fn a_review_campaign_revokes_what_nobody_kept() {
     );
     assert!(engine.store().verify_audit().unwrap() > 0);
 }
+
+#[test]
+fn emergency_reviewers_are_reminded_until_one_of_them_decides() {
+    let (engine, clock) = engine_on(SledStore::temporary().unwrap());
+    let scheduler = Scheduler::new(engine.clone(), WARNING);
+    let mut emergency = ask("alice", "prod-db", "admin", "1h");
+    emergency.emergency = true;
+    emergency.fields.insert("ticket".into(), "INC-4300".into());
+    let grant = engine
+        .submit(&Actor::person(&"alice".into()), emergency)
+        .unwrap()
+        .grant
+        .unwrap();
+
+    clock.set(start() + TimeDelta::hours(4));
+    let pass = scheduler.wake().unwrap();
+    assert_eq!(
+        (pass.revoked, pass.reviews_reminded),
+        (1, 1),
+        "expired, and still to be reviewed"
+    );
+    let reminded = |who: &str| {
+        notices(&engine)
+            .iter()
+            .filter(|n| n.0 == who && n.1 == Notice::EmergencyReview { grant: grant.id })
+            .count()
+    };
+    assert_eq!(reminded("sam"), 2, "told at once, then reminded");
+
+    engine
+        .review_emergency(
+            &Actor::person(&"sue".into()),
+            grant.id,
+            true,
+            "INC-4300 was real",
+        )
+        .unwrap();
+    clock.set(start() + TimeDelta::hours(12));
+    assert_eq!(scheduler.wake().unwrap().reviews_reminded, 0);
+    assert_eq!(reminded("sam"), 2, "no reminder once reviewed");
+}
+
+#[test]
+fn the_daily_digest_goes_to_the_security_channel_on_its_schedule() {
+    let (engine, clock) = engine_on(SledStore::temporary().unwrap());
+    let daily: cron::Schedule = "0 0 9 * * *".parse().unwrap();
+    let scheduler = Scheduler::new(engine.clone(), WARNING).with_digest(Some(daily));
+    engine
+        .submit(
+            &Actor::person(&"alice".into()),
+            ask("alice", "staging-db", "read", "2h"),
+        )
+        .unwrap();
+    scheduler.wake().unwrap();
+    let digests = |engine: &Engine<SledStore>| {
+        engine
+            .store()
+            .outbox(1000)
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e.effect {
+                Effect::Alert {
+                    alert: alert @ crate::domain::effect::Alert::Digest { .. },
+                } => Some(alert),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        digests(&engine).is_empty(),
+        "the first sight only starts the count"
+    );
+    clock.set(start() + TimeDelta::days(1));
+    scheduler.wake().unwrap();
+    scheduler.wake().unwrap();
+    let sent = digests(&engine);
+    assert_eq!(sent.len(), 1, "once per day");
+    assert_eq!(
+        sent[0],
+        crate::domain::effect::Alert::Digest {
+            pending_requests: 0,
+            live_grants: 0,
+            emergency_unreviewed: 0,
+            revocations_failing: 0
+        },
+        "the request expired after 24h"
+    );
+}

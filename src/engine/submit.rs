@@ -200,6 +200,7 @@ impl<S: Store> Engine<S> {
         grant.review = Some(PostHocReview {
             reviewers: reviewers.clone(),
             due: now + emergency.review_within.to_chrono(),
+            next_reminder: Some(now + world.defaults().remind_every.to_chrono()),
             outcome: None,
         });
         // approve_into_grant queued the grant; replace it with the emergency version.

@@ -153,6 +153,14 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<(DateTime<Utc>, GrantId)>, StoreError>;
 
+    /// Emergency grants whose reviewers must be reminded at or before `until`, earliest first.
+    fn reviews_due(
+        &self,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, GrantId)>, StoreError>;
+    /// The earliest such reminder.
+    fn next_review_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// The earliest `due` of any pending request, for the scheduler's next wake.
     fn next_pending_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// The earliest expiry of a live grant strictly after `after` (expiry warnings).

@@ -26,6 +26,9 @@ use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
 
+/// How many times opening waits 50 ms for a directory lock another holder is releasing.
+const LOCK_RETRIES: usize = 20;
+
 /// The page cache used by `open`; Gatehouse's working set is small.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -47,6 +50,7 @@ struct Trees {
     outbox: sled::Tree,
     outbox_keys: sled::Tree,
     campaigns: sled::Tree,
+    reviews_by_due: sled::Tree,
     meta: sled::Tree,
 }
 
@@ -63,6 +67,7 @@ impl Trees {
             outbox: db.open_tree(OUTBOX)?,
             outbox_keys: db.open_tree(OUTBOX_KEYS)?,
             campaigns: db.open_tree(CAMPAIGNS)?,
+            reviews_by_due: db.open_tree(REVIEWS_BY_DUE)?,
             meta: db.open_tree(META)?,
         })
     }
@@ -79,6 +84,7 @@ impl Trees {
             &self.outbox,
             &self.outbox_keys,
             &self.campaigns,
+            &self.reviews_by_due,
             &self.meta,
         ]
         .iter()
@@ -108,7 +114,19 @@ impl SledStore {
     }
 
     fn from_config(config: &sled::Config, path: String) -> Result<Self, StoreError> {
-        let opened = config.open().and_then(|db| Ok((Trees::open(&db)?, db)));
+        // A process that just let go of the directory (a restart, or a store dropped a moment
+        // ago in this process) may hold its lock a little longer: wait for it briefly.
+        let mut opened = config.open();
+        for _ in 0..LOCK_RETRIES {
+            match &opened {
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    opened = config.open();
+                }
+                _ => break,
+            }
+        }
+        let opened = opened.and_then(|db| Ok((Trees::open(&db)?, db)));
         let (trees, db) = opened.map_err(|source| StoreError::Open {
             path: path.clone(),
             source,
@@ -247,6 +265,22 @@ impl Store for SledStore {
     ) -> Result<Vec<(DateTime<Utc>, GrantId)>, StoreError> {
         let due = Self::due_until(&self.trees.grants_by_expiry, GRANTS_BY_EXPIRY, until, limit)?;
         Ok(due.into_iter().map(|(at, id)| (at, GrantId(id))).collect())
+    }
+
+    fn reviews_due(
+        &self,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, GrantId)>, StoreError> {
+        let due = Self::due_until(&self.trees.reviews_by_due, REVIEWS_BY_DUE, until, limit)?;
+        Ok(due.into_iter().map(|(at, id)| (at, GrantId(id))).collect())
+    }
+
+    fn next_review_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        match self.trees.reviews_by_due.first()? {
+            Some((key, _)) => Ok(Some(split_time_key(REVIEWS_BY_DUE, &key)?.0)),
+            None => Ok(None),
+        }
     }
 
     fn next_pending_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

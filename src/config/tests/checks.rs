@@ -173,3 +173,19 @@ fn scheduler_and_log_are_read_and_checked() {
     let d = only_error("[scheduler]\nexpiry_warning = \"15\"\n", &[]);
     assert!(d.message.contains("15m"), "{d}");
 }
+
+#[test]
+fn the_digest_schedule_is_a_cron_line_that_fires_or_off() {
+    let config = parse("", &[]).unwrap();
+    assert!(
+        config.scheduler.digest_schedule().is_some(),
+        "daily by default"
+    );
+    let config = parse("[scheduler]\ndigest = \"off\"\n", &[]).unwrap();
+    assert!(config.scheduler.digest_schedule().is_none());
+    let d = only_error("[scheduler]\ndigest = \"daily\"\n", &[]);
+    assert!(d.message.contains("is not a cron line"), "{d}");
+    assert_eq!(d.line, Some(2));
+    let d = only_error("[scheduler]\ndigest = \"0 0 9 30 2 *\"\n", &[]);
+    assert!(d.message.contains("never fires"), "{d}");
+}

@@ -26,6 +26,8 @@ pub(super) const OUTBOX: &str = "outbox";
 /// Idempotency key → outbox sequence, so that an effect already queued is not queued again.
 pub(super) const OUTBOX_KEYS: &str = "outbox_keys";
 pub(super) const CAMPAIGNS: &str = "campaigns";
+/// Emergency grants whose post-hoc review waits, by when its reviewers are reminded next.
+pub(super) const REVIEWS_BY_DUE: &str = "reviews_by_due";
 pub(super) const META: &str = "meta";
 
 /// `meta` keys.

@@ -27,6 +27,7 @@ pub(super) struct Tx<'a> {
     pub outbox: &'a TransactionalTree,
     pub outbox_keys: &'a TransactionalTree,
     pub campaigns: &'a TransactionalTree,
+    pub reviews_by_due: &'a TransactionalTree,
     pub meta: &'a TransactionalTree,
 }
 
@@ -53,9 +54,10 @@ impl super::SledStore {
             &t.outbox,
             &t.outbox_keys,
             &t.campaigns,
+            &t.reviews_by_due,
             &t.meta,
         )
-            .transaction(|(r, rp, pd, g, ge, gp, a, o, ok, c, m)| {
+            .transaction(|(r, rp, pd, g, ge, gp, a, o, ok, c, rd, m)| {
                 let tx = Tx {
                     requests: r,
                     requests_by_person: rp,
@@ -67,6 +69,7 @@ impl super::SledStore {
                     outbox: o,
                     outbox_keys: ok,
                     campaigns: c,
+                    reviews_by_due: rd,
                     meta: m,
                 };
                 if let Some(seq) = done {
@@ -206,6 +209,10 @@ impl Tx<'_> {
                     self.grants_by_expiry
                         .remove(&time_key(millis(expires_at), grant.id.0)[..])?;
                 }
+                if let Some(reminder) = old.r.review_reminder() {
+                    self.reviews_by_due
+                        .remove(&time_key(millis(reminder), grant.id.0)[..])?;
+                }
             }
             None => {
                 self.grants_by_person
@@ -215,6 +222,10 @@ impl Tx<'_> {
         if let (true, Some(expires_at)) = (grant.state.is_live(), grant.expires_at) {
             self.grants_by_expiry
                 .insert(&time_key(millis(expires_at), grant.id.0)[..], EMPTY)?;
+        }
+        if let Some(reminder) = grant.review_reminder() {
+            self.reviews_by_due
+                .insert(&time_key(millis(reminder), grant.id.0)[..], EMPTY)?;
         }
         put(
             self.grants,

@@ -72,7 +72,10 @@ fn a_newer_schema_version_is_refused_with_the_path() {
         meta.flush().unwrap();
     }
     let err = SledStore::open(dir.path()).err().unwrap();
-    assert!(matches!(err, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1));
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1),
+        "{err}"
+    );
     assert!(
         err.to_string().contains(&dir.path().display().to_string()),
         "{err}"
