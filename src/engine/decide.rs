@@ -152,10 +152,10 @@ impl<S: Store> Engine<S> {
                     let grant = self.approve_into_grant(
                         &mut request,
                         actor,
-                        &world,
                         now,
                         &mut commit,
                         Expect::Version(stored.version),
+                        None,
                     )?;
                     if privileged && grant.request == id {
                         commit.effects.push(Effect::Alert {

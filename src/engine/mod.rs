@@ -17,6 +17,8 @@ pub mod schedule;
 mod schedule_tests;
 mod submit;
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;
 
 use std::sync::{Arc, RwLock};

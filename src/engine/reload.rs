@@ -147,16 +147,7 @@ impl<S: Store> Engine<S> {
             ))
             .policy("defaults.on_mover = review"),
         );
-        for item in &campaign.items {
-            for reviewer in &item.reviewers {
-                commit.effects.push(Effect::ReviewCard {
-                    campaign: id,
-                    grant: item.grant,
-                    reviewer: reviewer.clone(),
-                });
-            }
-        }
-        commit.campaigns.push((campaign, Expect::New));
+        super::review::queue_new_campaign(campaign, &mut commit);
         self.commit(commit)?;
         Ok(id)
     }

@@ -2,33 +2,20 @@
 
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
-
+use super::testing::{ask, engine_on, who};
 use super::*;
-use crate::domain::audit::Actor;
+
+fn engine() -> Arc<Engine<SledStore>> {
+    engine_on(SledStore::temporary().unwrap()).0
+}
 use crate::domain::diagnostic::Source;
 use crate::domain::directory::Directory;
 use crate::domain::effect::{Alert, Effect};
 use crate::domain::grant::GrantState;
-use crate::domain::policy::tests::{
-    EXAMPLE_DIRECTORY, EXAMPLE_POLICY, example_directory, example_policy,
-};
+use crate::domain::policy::tests::{EXAMPLE_DIRECTORY, EXAMPLE_POLICY, example_policy};
 use crate::domain::policy::{PolicyContext, parse_policy};
 use crate::domain::request::{Changes, RequestState};
-use crate::domain::validation::Ask;
 use crate::store::{SledStore, Store};
-
-fn engine() -> Arc<Engine<SledStore>> {
-    let clock = Arc::new(FakeClock::at(
-        Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap(),
-    ));
-    Arc::new(Engine::new(
-        SledStore::temporary().unwrap(),
-        example_policy(),
-        example_directory(),
-        clock,
-    ))
-}
 
 fn directory_with(from: &str, to: &str) -> Directory {
     assert!(EXAMPLE_DIRECTORY.contains(from), "{from}");
@@ -37,21 +24,6 @@ fn directory_with(from: &str, to: &str) -> Directory {
         &EXAMPLE_DIRECTORY.replacen(from, to, 1),
     ))
     .unwrap()
-}
-
-fn who(id: &str) -> Actor {
-    Actor::person(&id.into())
-}
-
-fn ask(who: &str, resource: &str, role: &str, duration: &str) -> Ask {
-    Ask {
-        requester: who.into(),
-        resource: resource.into(),
-        role: role.into(),
-        duration: Some(duration.parse().unwrap()),
-        justification: "work".into(),
-        ..Ask::default()
-    }
 }
 
 /// dan holds staging-db/read, approved by bob and an owner.

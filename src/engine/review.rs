@@ -65,16 +65,7 @@ impl<S: Store> Engine<S> {
                 .campaign(id)
                 .policy(format!("review:{}", spec.id)),
             );
-            for item in &campaign.items {
-                for reviewer in &item.reviewers {
-                    commit.effects.push(Effect::ReviewCard {
-                        campaign: id,
-                        grant: item.grant,
-                        reviewer: reviewer.clone(),
-                    });
-                }
-            }
-            commit.campaigns.push((campaign, Expect::New));
+            queue_new_campaign(campaign, &mut commit);
             commit.marks.push((name, now));
             self.commit(commit)?;
             started.push(id);
@@ -228,4 +219,18 @@ impl<S: Store> Engine<S> {
         }
         Ok(next)
     }
+}
+
+/// Queues a new campaign with a card for every reviewer of every item.
+pub(super) fn queue_new_campaign(campaign: Campaign, commit: &mut Commit) {
+    for item in &campaign.items {
+        for reviewer in &item.reviewers {
+            commit.effects.push(Effect::ReviewCard {
+                campaign: campaign.id,
+                grant: item.grant,
+                reviewer: reviewer.clone(),
+            });
+        }
+    }
+    commit.campaigns.push((campaign, Expect::New));
 }

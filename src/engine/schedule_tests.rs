@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 
+use super::testing::{ask, engine_on, start};
 use super::*;
 use crate::domain::audit::Actor;
 use crate::domain::effect::{Effect, Notice};
@@ -11,32 +12,10 @@ use crate::domain::grant::{Grant, GrantState};
 use crate::domain::ids::{GrantId, RequestId};
 use crate::domain::policy::tests::{example_directory, example_policy};
 use crate::domain::request::RequestState;
-use crate::domain::validation::Ask;
 use crate::scheduler::Scheduler;
 use crate::store::{Commit, Expect, SledStore, Store};
 
 const WARNING: TimeDelta = TimeDelta::minutes(15);
-
-fn start() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap()
-}
-
-fn engine_on(store: SledStore) -> (Arc<Engine<SledStore>>, Arc<FakeClock>) {
-    let clock = Arc::new(FakeClock::at(start()));
-    let engine = Engine::new(store, example_policy(), example_directory(), clock.clone());
-    (Arc::new(engine), clock)
-}
-
-fn ask(who: &str, resource: &str, role: &str, duration: &str) -> Ask {
-    Ask {
-        requester: who.into(),
-        resource: resource.into(),
-        role: role.into(),
-        duration: Some(duration.parse().unwrap()),
-        justification: "work".into(),
-        ..Ask::default()
-    }
-}
 
 fn notices(engine: &Engine<SledStore>) -> Vec<(String, Notice)> {
     engine

@@ -100,9 +100,7 @@ impl<S: Store> Engine<S> {
             RequestKind::Emergency => {
                 self.grant_emergency(request, actor, &world, now, &mut commit)?
             }
-            _ if request.plan.auto_approved => {
-                self.grant_now(request, actor, &world, now, &mut commit)?
-            }
+            _ if request.plan.auto_approved => self.grant_now(request, actor, now, &mut commit)?,
             _ => {
                 for approver in &request.plan.stages[0].approvers {
                     commit.effects.push(Effect::ApprovalCard {
@@ -136,7 +134,6 @@ impl<S: Store> Engine<S> {
         &self,
         mut request: AccessRequest,
         actor: &Actor,
-        world: &World,
         now: DateTime<Utc>,
         commit: &mut Commit,
     ) -> Result<Submitted, EngineError> {
@@ -145,8 +142,7 @@ impl<S: Store> Engine<S> {
                 .request(request.id)
                 .policy(format!("workflow:{}", request.plan.workflow)),
         );
-        let grant =
-            self.approve_into_grant(&mut request, actor, world, now, commit, Expect::New)?;
+        let grant = self.approve_into_grant(&mut request, actor, now, commit, Expect::New, None)?;
         Ok(Submitted {
             request,
             grant: Some(grant),
@@ -194,19 +190,14 @@ impl<S: Store> Engine<S> {
             .approvers
             .into_iter()
             .collect();
-        let mut grant =
-            self.approve_into_grant(&mut request, actor, world, now, commit, Expect::New)?;
-        grant.emergency = true;
-        grant.review = Some(PostHocReview {
+        let review = PostHocReview {
             reviewers: reviewers.clone(),
             due: now + emergency.review_within.to_chrono(),
             next_reminder: Some(now + world.defaults().remind_every.to_chrono()),
             outcome: None,
-        });
-        // approve_into_grant queued the grant; replace it with the emergency version.
-        if let Some(last) = commit.grants.last_mut() {
-            last.0 = grant.clone();
-        }
+        };
+        let grant =
+            self.approve_into_grant(&mut request, actor, now, commit, Expect::New, Some(review))?;
         commit.events.push(
             AuditEvent::new(
                 now,
@@ -243,10 +234,10 @@ impl<S: Store> Engine<S> {
         &self,
         request: &mut AccessRequest,
         actor: &Actor,
-        world: &World,
         now: DateTime<Utc>,
         commit: &mut Commit,
         expect: Expect,
+        review: Option<PostHocReview>,
     ) -> Result<Grant, EngineError> {
         let grant = if let RequestKind::Extension { grant } = request.kind {
             let mut existing = self
@@ -286,8 +277,8 @@ impl<S: Store> Engine<S> {
                 request: request.id,
                 granted_at: now,
                 expires_at: request.duration.map(|d| now + d.to_chrono()),
-                emergency: false,
-                review: None,
+                emergency: review.is_some(),
+                review,
                 warned_at: None,
                 state: GrantState::Provisioning,
             };
@@ -320,7 +311,8 @@ impl<S: Store> Engine<S> {
         commit.requests.push(RequestWrite {
             request: request.clone(),
             expect,
-            due: pending_due(request, world.defaults()),
+            // An approved request is no longer the scheduler's concern.
+            due: None,
         });
         Ok(grant)
     }

@@ -3,50 +3,26 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{TimeDelta, TimeZone, Utc};
+use chrono::TimeDelta;
 
+use super::testing::{ask, engine_on, who as person};
 use super::*;
 use crate::domain::duration::Duration;
 use crate::domain::effect::Effect;
 use crate::domain::grant::GrantState;
 use crate::domain::ids::{GrantId, RequestId};
-use crate::domain::policy::tests::{example_directory, example_policy};
 use crate::domain::request::{Changes, DecisionError, RequestState};
 use crate::domain::validation::{Ask, Refusal};
 use crate::store::{Commit, SledStore, Store};
 
-struct Harness {
-    engine: Arc<Engine<SledStore>>,
-    clock: Arc<FakeClock>,
-}
-
 fn harness() -> Harness {
-    let clock = Arc::new(FakeClock::at(
-        Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap(),
-    ));
-    let store = SledStore::temporary().unwrap();
-    let engine = Arc::new(Engine::new(
-        store,
-        example_policy(),
-        example_directory(),
-        clock.clone(),
-    ));
+    let (engine, clock) = engine_on(SledStore::temporary().unwrap());
     Harness { engine, clock }
 }
 
-fn person(id: &str) -> Actor {
-    Actor::person(&id.into())
-}
-
-fn ask(who: &str, resource: &str, role: &str, duration: &str) -> Ask {
-    Ask {
-        requester: who.into(),
-        resource: resource.into(),
-        role: role.into(),
-        duration: Some(duration.parse().unwrap()),
-        justification: "fixing replica lag".into(),
-        ..Ask::default()
-    }
+struct Harness {
+    engine: Arc<Engine<SledStore>>,
+    clock: Arc<FakeClock>,
 }
 
 fn prod_admin(who: &str) -> Ask {

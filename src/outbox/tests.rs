@@ -16,13 +16,13 @@ use super::*;
 use crate::config::Secret;
 use crate::connector::webhook::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, WebhookConnector, verify};
 use crate::connector::{Action, Connectors};
-use crate::domain::audit::Actor;
 use crate::domain::effect::{Alert, Effect};
 use crate::domain::grant::GrantState;
 use crate::domain::ids::{GrantId, RequestId};
 use crate::domain::policy::tests::{example_directory, example_policy};
 use crate::domain::request::{Changes, RequestState};
 use crate::domain::validation::Ask;
+use crate::engine::testing::who;
 use crate::engine::{Engine, FakeClock};
 use crate::store::{SledStore, Store};
 
@@ -193,10 +193,6 @@ impl Rig {
     fn grant_state(&self, id: GrantId) -> GrantState {
         self.engine.store().grant(id).unwrap().unwrap().value.state
     }
-}
-
-fn who(id: &str) -> Actor {
-    Actor::person(&id.into())
 }
 
 /// alice asks for prod-db read; bob and carol approve; the grant it made.
