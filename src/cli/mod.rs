@@ -41,7 +41,7 @@ pub struct Global {
     /// How log lines are written (default: `[log] format` of gatehouse.toml, else human).
     #[arg(long, global = true, value_enum, env = "GATEHOUSE_LOG_FORMAT")]
     pub log_format: Option<LogFormatArg>,
-    /// Admin API token (default: the first unexpired token of [admin] in gatehouse.toml).
+    /// Admin API token (default: the first unexpired token of `[admin]` in gatehouse.toml).
     #[arg(long, global = true, env = "GATEHOUSE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Admin API base URL (default: http://{server.listen} of gatehouse.toml).

@@ -1,6 +1,6 @@
 //! The HTTP front end: health checks and the admin API (`/api/v1`, JSON, bearer tokens).
 //! Handlers parse at the edge, act "as" a person through the engine, and map the engine's
-//! errors to statuses (see [`error`]). The engine is synchronous (sled), so every call to it
+//! errors to statuses (see the `error` module). The engine is synchronous (sled), so every call to it
 //! runs on the blocking pool. Generic over the store: only `app` names the concrete one.
 
 mod admin;
