@@ -24,7 +24,12 @@ pub struct Scheduler<S> {
     warning: TimeDelta,
     /// When the daily digest goes out, if at all.
     digest: Option<cron::Schedule>,
+    /// When remembered platform deliveries were last forgotten.
+    last_forget: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
+
+/// How often remembered platform deliveries (retry dedup) are swept.
+const FORGET_EVERY: TimeDelta = TimeDelta::minutes(10);
 
 impl<S: Store> Scheduler<S> {
     pub fn new(engine: Arc<Engine<S>>, warning: TimeDelta) -> Self {
@@ -32,6 +37,7 @@ impl<S: Store> Scheduler<S> {
             engine,
             warning,
             digest: None,
+            last_forget: std::sync::Mutex::new(None),
         }
     }
 
@@ -56,9 +62,20 @@ impl<S: Store> Scheduler<S> {
                 if let Some(schedule) = &self.digest {
                     self.engine.send_digest_if_due(schedule)?;
                 }
+                self.forget_old_deliveries()?;
                 return Ok(pass);
             }
         }
+    }
+
+    fn forget_old_deliveries(&self) -> Result<(), EngineError> {
+        let now = self.engine.now();
+        let mut last = self.last_forget.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|at| now - at >= FORGET_EVERY) {
+            self.engine.store().forget_deliveries(now)?;
+            *last = Some(now);
+        }
+        Ok(())
     }
 
     /// How long to sleep from now until the next due moment.

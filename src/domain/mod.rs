@@ -2,6 +2,7 @@
 //! grants and audit events. Nothing here does I/O, logs, or reads the clock; time is a parameter.
 
 pub mod audit;
+pub mod card;
 pub mod diagnostic;
 pub mod directory;
 pub mod duration;

@@ -6,7 +6,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::connector::BoxFuture;
+use crate::domain::card::{CardKey, PostedCard};
 use crate::domain::effect::Effect;
+
+/// The interactive messages a delivery posted, to be recorded (and updated later).
+pub type Posted = Vec<(CardKey, PostedCard)>;
 
 /// Why a chat effect was not delivered.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -22,7 +26,9 @@ pub enum ChatError {
 /// Where cards, DMs and alerts go.
 ///
 /// Contract: `key` is the same for every attempt at one effect, so an implementation that
-/// already delivered it (a timeout whose post did arrive) must not deliver it again. An
+/// already delivered it (a timeout whose post did arrive) must not deliver it again. A
+/// delivery returns the cards it posted (what to update when the request is decided); the
+/// outbox records them with the effect's completion. An
 /// implementation does not retry by itself; it says `Transient` and the outbox retries with
 /// backoff, so a platform that is down delays messages without blocking any decision.
 pub trait ChatPort: Send + Sync + 'static {
@@ -30,7 +36,7 @@ pub trait ChatPort: Send + Sync + 'static {
         &'a self,
         effect: &'a Effect,
         key: &'a str,
-    ) -> BoxFuture<'a, Result<(), ChatError>>;
+    ) -> BoxFuture<'a, Result<Posted, ChatError>>;
 }
 
 /// Writes what it would send to the log: the chat port when no platform is enabled.
@@ -42,10 +48,10 @@ impl ChatPort for LogChat {
         &'a self,
         effect: &'a Effect,
         key: &'a str,
-    ) -> BoxFuture<'a, Result<(), ChatError>> {
+    ) -> BoxFuture<'a, Result<Posted, ChatError>> {
         Box::pin(async move {
             tracing::info!(%key, ?effect, "chat message (no chat platform enabled)");
-            Ok(())
+            Ok(Vec::new())
         })
     }
 }
@@ -86,7 +92,7 @@ impl ChatPort for RecordingChat {
         &'a self,
         effect: &'a Effect,
         key: &'a str,
-    ) -> BoxFuture<'a, Result<(), ChatError>> {
+    ) -> BoxFuture<'a, Result<Posted, ChatError>> {
         Box::pin(async move {
             self.attempts.fetch_add(1, Ordering::SeqCst);
             let failing = self
@@ -109,7 +115,7 @@ impl ChatPort for RecordingChat {
                     .unwrap_or_else(|p| p.into_inner())
                     .push((key.to_owned(), effect.clone()));
             }
-            Ok(())
+            Ok(Vec::new())
         })
     }
 }

@@ -18,7 +18,7 @@ use std::hash::{BuildHasher, RandomState};
 
 use chrono::TimeDelta;
 
-pub use chat::{ChatError, ChatPort, LogChat, RecordingChat};
+pub use chat::{ChatError, ChatPort, LogChat, Posted, RecordingChat};
 pub use worker::{Worker, spawn};
 
 /// Attempts at provisioning before the grant is marked failed.

@@ -114,7 +114,7 @@ impl<S: Store> Worker<S> {
                 }
             }
             chat => match self.chat.deliver(chat, &entry.key).await {
-                Ok(()) => {}
+                Ok(posted) => then.cards.extend(posted),
                 Err(ChatError::Transient(e)) => return Ok(Next::Retry(retry_at, e)),
                 Err(ChatError::Permanent(e)) => {
                     tracing::warn!(key = %entry.key, error = %e, "chat message dropped: it can never be delivered")

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::audit::{AuditEvent, AuditRecord, ChainError};
+use crate::domain::card::{CardKey, PostedCard};
 use crate::domain::effect::Effect;
 use crate::domain::grant::Grant;
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
@@ -53,6 +54,8 @@ pub struct Commit {
     pub campaigns: Vec<(Campaign, Expect)>,
     /// Named moments to remember, such as when a cron job last ran.
     pub marks: Vec<(String, DateTime<Utc>)>,
+    /// Messages posted, to be found again when they must be updated.
+    pub cards: Vec<(CardKey, PostedCard)>,
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +73,7 @@ impl Commit {
             && self.effects.is_empty()
             && self.campaigns.is_empty()
             && self.marks.is_empty()
+            && self.cards.is_empty()
     }
 }
 
@@ -173,6 +177,15 @@ pub trait Store: Send + Sync + 'static {
     fn campaigns(&self, open_only: bool) -> Result<Vec<Versioned<Campaign>>, StoreError>;
     /// A moment remembered with `Commit::marks`.
     fn mark(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Every message posted about `key`, in the order they were posted.
+    fn cards(&self, key: &CardKey) -> Result<Vec<PostedCard>, StoreError>;
+
+    /// Records a platform delivery id (a Slack retry, a repeated interaction) and says
+    /// whether it is the first time it is seen; it is remembered until `until`.
+    fn first_delivery(&self, key: &str, until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Forgets delivery ids remembered until before `now`; how many.
+    fn forget_deliveries(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
 
     /// Applies a change atomically and durably, chaining its audit events.
     fn commit(&self, commit: Commit) -> Result<Receipt, StoreError>;

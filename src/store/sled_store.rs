@@ -21,6 +21,7 @@ use self::keys::*;
 use self::write::{fail, from_tx, read_counter};
 use super::{Commit, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned};
 use crate::domain::audit::{AuditRecord, verify_chain};
+use crate::domain::card::{CardKey, PostedCard};
 use crate::domain::grant::Grant;
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::domain::request::AccessRequest;
@@ -51,6 +52,8 @@ struct Trees {
     outbox_keys: sled::Tree,
     campaigns: sled::Tree,
     reviews_by_due: sled::Tree,
+    cards: sled::Tree,
+    seen: sled::Tree,
     meta: sled::Tree,
 }
 
@@ -68,6 +71,8 @@ impl Trees {
             outbox_keys: db.open_tree(OUTBOX_KEYS)?,
             campaigns: db.open_tree(CAMPAIGNS)?,
             reviews_by_due: db.open_tree(REVIEWS_BY_DUE)?,
+            cards: db.open_tree(CARDS)?,
+            seen: db.open_tree(SEEN)?,
             meta: db.open_tree(META)?,
         })
     }
@@ -85,6 +90,8 @@ impl Trees {
             &self.outbox_keys,
             &self.campaigns,
             &self.reviews_by_due,
+            &self.cards,
+            &self.seen,
             &self.meta,
         ]
         .iter()
@@ -281,6 +288,40 @@ impl Store for SledStore {
             Some((key, _)) => Ok(Some(split_time_key(REVIEWS_BY_DUE, &key)?.0)),
             None => Ok(None),
         }
+    }
+
+    fn cards(&self, key: &CardKey) -> Result<Vec<PostedCard>, StoreError> {
+        let key = card_key(key);
+        match self.trees.cards.get(&key)? {
+            None => Ok(Vec::new()),
+            Some(bytes) => decode(CARDS, &key, &bytes),
+        }
+    }
+
+    fn first_delivery(&self, key: &str, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let value = millis(until).to_be_bytes();
+        let first = self
+            .trees
+            .seen
+            .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(&value[..]))?
+            .is_ok();
+        if first {
+            self.db.flush()?;
+        }
+        Ok(first)
+    }
+
+    fn forget_deliveries(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let now = millis(now);
+        let mut forgotten = 0;
+        for item in self.trees.seen.iter() {
+            let (key, value) = item?;
+            if be_u64(&value).is_none_or(|until| until < now) {
+                self.trees.seen.remove(key)?;
+                forgotten += 1;
+            }
+        }
+        Ok(forgotten)
     }
 
     fn next_pending_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

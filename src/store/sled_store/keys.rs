@@ -26,6 +26,10 @@ pub(super) const OUTBOX: &str = "outbox";
 /// Idempotency key → outbox sequence, so that an effect already queued is not queued again.
 pub(super) const OUTBOX_KEYS: &str = "outbox_keys";
 pub(super) const CAMPAIGNS: &str = "campaigns";
+/// Posted messages by what they are about (`CardKey` as JSON) → `Vec<PostedCard>`.
+pub(super) const CARDS: &str = "cards";
+/// Platform delivery ids already handled → until when they are remembered (millis).
+pub(super) const SEEN: &str = "seen";
 /// Emergency grants whose post-hoc review waits, by when its reviewers are reminded next.
 pub(super) const REVIEWS_BY_DUE: &str = "reviews_by_due";
 pub(super) const META: &str = "meta";
@@ -37,6 +41,11 @@ pub(super) const LAST_REQUEST_ID: &[u8] = b"last_id/request";
 pub(super) const LAST_GRANT_ID: &[u8] = b"last_id/grant";
 pub(super) const LAST_OUTBOX_SEQ: &[u8] = b"last_seq/outbox";
 pub(super) const LAST_CAMPAIGN_ID: &[u8] = b"last_id/campaign";
+
+/// The `cards` key of what a set of cards is about.
+pub(super) fn card_key(key: &crate::domain::card::CardKey) -> Vec<u8> {
+    key.to_string().into_bytes()
+}
 
 /// The `meta` key of a named moment.
 pub(super) fn mark_key(name: &str) -> Vec<u8> {

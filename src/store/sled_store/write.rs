@@ -8,6 +8,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use super::keys::*;
 use crate::domain::audit::AuditRecord;
+use crate::domain::card::PostedCard;
 use crate::domain::grant::Grant;
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
@@ -28,6 +29,7 @@ pub(super) struct Tx<'a> {
     pub outbox_keys: &'a TransactionalTree,
     pub campaigns: &'a TransactionalTree,
     pub reviews_by_due: &'a TransactionalTree,
+    pub cards: &'a TransactionalTree,
     pub meta: &'a TransactionalTree,
 }
 
@@ -55,9 +57,10 @@ impl super::SledStore {
             &t.outbox_keys,
             &t.campaigns,
             &t.reviews_by_due,
+            &t.cards,
             &t.meta,
         )
-            .transaction(|(r, rp, pd, g, ge, gp, a, o, ok, c, rd, m)| {
+            .transaction(|(r, rp, pd, g, ge, gp, a, o, ok, c, rd, cd, m)| {
                 let tx = Tx {
                     requests: r,
                     requests_by_person: rp,
@@ -70,6 +73,7 @@ impl super::SledStore {
                     outbox_keys: ok,
                     campaigns: c,
                     reviews_by_due: rd,
+                    cards: cd,
                     meta: m,
                 };
                 if let Some(seq) = done {
@@ -160,6 +164,18 @@ impl Tx<'_> {
                     r: campaign,
                 },
             )?;
+        }
+        for (about, card) in &commit.cards {
+            let key = card_key(about);
+            let mut posted: Vec<PostedCard> =
+                get_decoded(self.cards, CARDS, &key)?.unwrap_or_default();
+            if !posted
+                .iter()
+                .any(|p| p.effect_key == card.effect_key && p.recipient == card.recipient)
+            {
+                posted.push(card.clone());
+            }
+            put(self.cards, CARDS, &key, &posted)?;
         }
         for (name, at) in &commit.marks {
             put(self.meta, META, &mark_key(name), at)?;
