@@ -200,20 +200,6 @@ impl AdminToken {
     }
 }
 
-impl AdminConfig {
-    /// The unexpired token equal to `presented`. Every token is compared, in constant time,
-    /// so timing reveals neither which token matched nor how much of one.
-    pub fn authenticate(&self, presented: &str, now: DateTime<Utc>) -> Option<&AdminToken> {
-        let mut found = None;
-        for token in &self.tokens {
-            if token.token.eq_str(presented) && found.is_none() {
-                found = Some(token);
-            }
-        }
-        found.filter(|token| !token.is_expired_at(now))
-    }
-}
-
 /// `[scheduler]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,6 +1,5 @@
 //! Checks that need several values together.
 
-use chrono::{TimeZone, Utc};
 
 use super::*;
 use crate::domain::diagnostic::Severity;
@@ -122,31 +121,6 @@ fn admin_api_on_a_public_address_is_a_warning() {
             .unwrap()
             .warnings()
             .is_empty()
-    );
-}
-
-#[test]
-fn an_admin_token_authenticates_until_it_expires() {
-    let text = "[admin]\ntokens = [{ name = \"ops\", token = \"0123456789abcdef\", expires = \"2027-06-30T00:00:00Z\" }, { name = \"ci\", token = \"fedcba9876543210\" }]\n";
-    let config = parse(text, &[]).unwrap();
-    let before = Utc.with_ymd_and_hms(2027, 6, 29, 23, 59, 59).unwrap();
-    let after = Utc.with_ymd_and_hms(2027, 6, 30, 0, 0, 0).unwrap();
-    let name = |t: Option<&AdminToken>| t.map(|t| t.name.clone());
-    assert_eq!(
-        name(config.admin.authenticate("0123456789abcdef", before)),
-        Some("ops".into())
-    );
-    assert_eq!(
-        name(config.admin.authenticate("0123456789abcdef", after)),
-        None
-    );
-    assert_eq!(
-        name(config.admin.authenticate("fedcba9876543210", after)),
-        Some("ci".into())
-    );
-    assert_eq!(
-        name(config.admin.authenticate("0123456789abcdeF", before)),
-        None
     );
 }
 
