@@ -2,6 +2,7 @@
 //! time, and written to a tamper-evident audit log.
 
 pub mod app;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod connector;

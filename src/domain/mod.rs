@@ -7,6 +7,7 @@ pub mod diagnostic;
 pub mod directory;
 pub mod duration;
 pub mod effect;
+pub mod fields;
 pub mod grant;
 pub mod ids;
 pub mod jml;

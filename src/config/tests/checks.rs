@@ -1,6 +1,5 @@
 //! Checks that need several values together.
 
-
 use super::*;
 use crate::domain::diagnostic::Severity;
 
