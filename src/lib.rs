@@ -11,4 +11,5 @@ pub mod engine;
 pub mod http;
 pub mod outbox;
 pub mod scheduler;
+pub mod slack;
 pub mod store;

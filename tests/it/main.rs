@@ -3,4 +3,5 @@
 mod api;
 mod cli;
 mod daemon;
+mod fake_slack;
 mod support;

@@ -1,0 +1,208 @@
+//! Is this request really from Slack, and have we seen it before? [`verify`] checks Slack's
+//! request signature (HMAC-SHA256 with the app's signing secret over `v0:<timestamp>:<body>`,
+//! sent as `X-Slack-Signature: v0=<hex>` with `X-Slack-Request-Timestamp`), refusing
+//! timestamps more than five minutes from now in either direction so that a captured request
+//! cannot be replayed later. [`delivery_key`] names one delivery, so that Slack's retries of it
+//! (and any replay inside the window) can be recognised by the store's `seen` tree.
+//!
+//! Time is a parameter (`now_unix`): nothing here reads the clock.
+
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// `X-Slack-Signature`: `v0=` and 64 hex digits.
+pub const SIGNATURE_HEADER: &str = "x-slack-signature";
+/// `X-Slack-Request-Timestamp`: unix seconds, as text, exactly as signed.
+pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
+/// How far (seconds) a request's timestamp may be from now, in the past or the future.
+pub const WINDOW_SECS: u64 = 5 * 60;
+
+/// Why a request was refused. Its `Display` is for the log line; the caller answers a bare 401.
+/// It never carries the presented or the expected signature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("no signing secret is configured; every Slack request is refused")]
+    NoSecret,
+    #[error("the {0} header is missing")]
+    MissingHeader(&'static str),
+    #[error("the {0} header is not valid text")]
+    UnreadableHeader(&'static str),
+    #[error("the X-Slack-Request-Timestamp header is not unix seconds")]
+    MalformedTimestamp,
+    #[error("the request timestamp is {} s in the {}, outside the {WINDOW_SECS} s window",
+        .skew_secs.unsigned_abs(), if *.skew_secs > 0 { "past" } else { "future" })]
+    StaleTimestamp {
+        /// now − timestamp: positive for an old request, negative for one from the future.
+        skew_secs: i64,
+    },
+    #[error("the X-Slack-Signature header is not v0=<64 hex digits>")]
+    MalformedSignature,
+    #[error("the signature does not match the body")]
+    BadSignature,
+}
+
+/// Accepts a request only if it carries a fresh timestamp and Slack's signature over exactly
+/// these body bytes (before any parsing). Checks run cheapest first; the signature comparison
+/// is constant-time.
+pub fn verify(
+    secret: &[u8],
+    headers: &HeaderMap,
+    body: &[u8],
+    now_unix: i64,
+) -> Result<(), Rejection> {
+    if secret.is_empty() {
+        return Err(Rejection::NoSecret);
+    }
+    let timestamp = header(headers, TIMESTAMP_HEADER)?;
+    let signature = header(headers, SIGNATURE_HEADER)?;
+    let sent_at: i64 = timestamp
+        .parse()
+        .map_err(|_| Rejection::MalformedTimestamp)?;
+    let skew_secs = now_unix.saturating_sub(sent_at);
+    if skew_secs.unsigned_abs() > WINDOW_SECS {
+        return Err(Rejection::StaleTimestamp { skew_secs });
+    }
+    let mut presented = [0u8; 32];
+    signature
+        .strip_prefix("v0=")
+        .and_then(|hex_digits| hex::decode_to_slice(hex_digits, &mut presented).ok())
+        .ok_or(Rejection::MalformedSignature)?;
+    // The timestamp is signed as the header's text, not as the number it parses to.
+    let expected = mac(secret, timestamp.as_bytes(), body);
+    if bool::from(expected.ct_eq(&presented)) {
+        Ok(())
+    } else {
+        Err(Rejection::BadSignature)
+    }
+}
+
+/// The `X-Slack-Signature` value Slack would send for `body` at `timestamp`: `v0=<hex>`.
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let digest = mac(secret, timestamp.to_string().as_bytes(), body);
+    format!("v0={}", hex::encode(digest))
+}
+
+/// The dedup key of one Slack delivery, or `None` when there is nothing to deduplicate
+/// (url_verification, options requests, unparseable bodies):
+/// - Events API (JSON): `event:<event_id>`. `X-Slack-Retry-Num` is deliberately not part of
+///   the key: a retry carries the same `event_id` and must map to the same key.
+/// - Interactions (form field `payload`): `block_actions:<trigger_id>:<action_ts>` (first
+///   action), `view_closed:<view.id>` (no trigger there), otherwise `<type>:<trigger_id>`.
+/// - Slash commands (form): `command:<trigger_id>`.
+pub fn delivery_key(headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    if is_json(headers, body) {
+        let event: Value = serde_json::from_slice(body).ok()?;
+        return text(&event, &["event_id"]).map(|id| format!("event:{id}"));
+    }
+    if let Some(payload) = form_field(body, "payload") {
+        let payload: Value = serde_json::from_str(&payload).ok()?;
+        return interaction_key(&payload);
+    }
+    form_field(body, "trigger_id")
+        .filter(|trigger| !trigger.is_empty())
+        .map(|trigger| format!("command:{trigger}"))
+}
+
+fn interaction_key(payload: &Value) -> Option<String> {
+    let kind = text(payload, &["type"])?;
+    match kind {
+        "block_actions" => {
+            let trigger = text(payload, &["trigger_id"])?;
+            let action_ts = payload
+                .get("actions")?
+                .get(0)
+                .and_then(|action| text(action, &["action_ts"]))?;
+            Some(format!("block_actions:{trigger}:{action_ts}"))
+        }
+        "view_closed" => text(payload, &["view", "id"]).map(|id| format!("view_closed:{id}")),
+        // Typeahead requests change nothing; answering one twice is harmless.
+        "block_suggestion" => None,
+        _ => text(payload, &["trigger_id"]).map(|trigger| format!("{kind}:{trigger}")),
+    }
+}
+
+/// A non-empty string at `path` in `value`.
+fn text<'v>(value: &'v Value, path: &[&str]) -> Option<&'v str> {
+    path.iter()
+        .try_fold(value, |at, key| at.get(key))?
+        .as_str()
+        .filter(|s| !s.is_empty())
+}
+
+fn is_json(headers: &HeaderMap, body: &[u8]) -> bool {
+    let declared = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.trim_start().starts_with("application/json"));
+    declared.unwrap_or_else(|| body.trim_ascii_start().starts_with(b"{"))
+}
+
+/// The first value of `key` in an `application/x-www-form-urlencoded` body.
+fn form_field(body: &[u8], key: &str) -> Option<String> {
+    body.split(|&byte| byte == b'&').find_map(|pair| {
+        let (name, value) = match pair.iter().position(|&byte| byte == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        };
+        (percent_decode(name)? == key)
+            .then(|| percent_decode(value))
+            .flatten()
+    })
+}
+
+fn percent_decode(raw: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some((&byte, tail)) = rest.split_first() {
+        rest = tail;
+        match byte {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let mut decoded = [0u8; 1];
+                hex::decode_to_slice(rest.get(..2)?, &mut decoded).ok()?;
+                out.push(decoded[0]);
+                rest = &rest[2..];
+            }
+            other => out.push(other),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, Rejection> {
+    headers
+        .get(name)
+        .ok_or(Rejection::MissingHeader(name))?
+        .to_str()
+        .map_err(|_| Rejection::UnreadableHeader(name))
+}
+
+/// HMAC-SHA256(secret, "v0:<timestamp>:<body>").
+fn mac(secret: &[u8], timestamp: &[u8], body: &[u8]) -> [u8; 32] {
+    let mut mac = hmac_sha256(secret);
+    mac.update(b"v0:");
+    mac.update(timestamp);
+    mac.update(b":");
+    mac.update(body);
+    mac.finalize().into_bytes().into()
+}
+
+/// HMAC keyed with `key` of any length, brought to one block the way RFC 2104 says (hashed
+/// when longer, zero-padded), so construction cannot fail.
+fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+    let mut block = [0u8; 64];
+    if key.len() > block.len() {
+        let digest = Sha256::digest(key);
+        block[..digest.len()].copy_from_slice(&digest);
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    Hmac::new(&block.into())
+}
+
+#[cfg(test)]
+mod tests;
