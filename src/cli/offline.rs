@@ -18,13 +18,26 @@ pub fn check(global: &Global) -> anyhow::Result<()> {
     for warning in &loaded.warnings {
         println!("{warning}");
     }
+    // Every message template must render into what the platform accepts, overrides included.
+    let templates =
+        crate::chat::render::Templates::load(loaded.config.templates_path().as_deref())?;
+    let problems = templates.check();
+    for problem in &problems {
+        println!("templates: error: {problem}");
+    }
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "{} template problem(s); fix the files under files.templates",
+            problems.len()
+        );
+    }
     let warnings = match loaded.warnings.len() {
         0 => String::new(),
         1 => ", 1 warning".to_owned(),
         n => format!(", {n} warnings"),
     };
     println!(
-        "ok: {} people, {} resources, {} workflows, {} reviews{warnings}",
+        "ok: {} people, {} resources, {} workflows, {} reviews, message templates render{warnings}",
         loaded.directory.people().count(),
         loaded.policy.resources.len(),
         loaded.policy.workflows.len(),

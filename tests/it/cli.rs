@@ -59,6 +59,27 @@ fn check_names_the_file_and_line_of_an_unknown_group() {
 }
 
 #[test]
+fn check_refuses_a_template_override_that_does_not_render() {
+    let files = Files::copy_examples();
+    std::fs::create_dir_all(files.path("templates/slack")).unwrap();
+    std::fs::write(
+        files.path("templates/slack/approval_card.j2"),
+        "{\"text\": {{ request.id }}, \"blocks\": [",
+    )
+    .unwrap();
+    files.edit("gatehouse.toml", |text| {
+        text.replace(
+            "directory = \"directory.toml\"",
+            "directory = \"directory.toml\"\ntemplates = \"templates\"",
+        )
+    });
+    let out = gatehouse(&["--config", files.config().to_str().unwrap(), "check"]);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("approval_card"), "{all}");
+}
+
+#[test]
 fn explain_names_the_people_of_each_stage() {
     let config = examples().join("gatehouse.toml");
     let out = gatehouse(&[
