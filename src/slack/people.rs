@@ -20,7 +20,10 @@ const REMEMBER: Duration = Duration::from_secs(15 * 60);
 pub enum Resolved {
     Person(PersonId),
     /// Not in the directory: the sentence tells them how to get mapped.
-    Unknown { slack_user: String, email: Option<String> },
+    Unknown {
+        slack_user: String,
+        email: Option<String>,
+    },
 }
 
 impl Resolved {
@@ -46,26 +49,37 @@ pub struct SlackPeople {
 
 impl SlackPeople {
     pub fn new(client: SlackHyperClient, token: SlackApiToken) -> Self {
-        Self { client, token, emails: Mutex::new(HashMap::new()) }
+        Self {
+            client,
+            token,
+            emails: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The person behind `slack_user`. Only a failed users.info call is an error.
-    pub async fn resolve(&self, directory: &Directory, slack_user: &str) -> Result<Resolved, SlackClientError> {
+    pub async fn resolve(
+        &self,
+        directory: &Directory,
+        slack_user: &str,
+    ) -> Result<Resolved, SlackClientError> {
         if let Some(person) = directory.by_slack(slack_user) {
             return Ok(active(person, slack_user));
         }
         let email = self.email_of(slack_user).await?;
         Ok(match email.as_deref().and_then(|e| directory.by_email(e)) {
             Some(person) => active(person, slack_user),
-            None => Resolved::Unknown { slack_user: slack_user.to_owned(), email },
+            None => Resolved::Unknown {
+                slack_user: slack_user.to_owned(),
+                email,
+            },
         })
     }
 
     async fn email_of(&self, slack_user: &str) -> Result<Option<String>, SlackClientError> {
-        if let Some((email, at)) = self.remembered(slack_user) {
-            if at.elapsed() < REMEMBER {
-                return Ok(email);
-            }
+        if let Some((email, at)) = self.remembered(slack_user)
+            && at.elapsed() < REMEMBER
+        {
+            return Ok(email);
         }
         let session = self.client.open_session(&self.token);
         let request = SlackApiUsersInfoRequest::new(SlackUserId::new(slack_user.to_owned()));
@@ -82,7 +96,11 @@ impl SlackPeople {
     }
 
     fn remembered(&self, slack_user: &str) -> Option<(Option<String>, Instant)> {
-        self.emails.lock().unwrap_or_else(|p| p.into_inner()).get(slack_user).cloned()
+        self.emails
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(slack_user)
+            .cloned()
     }
 }
 
@@ -91,6 +109,9 @@ fn active(person: &Person, slack_user: &str) -> Resolved {
     if person.active {
         Resolved::Person(person.id.clone())
     } else {
-        Resolved::Unknown { slack_user: slack_user.to_owned(), email: person.email.clone() }
+        Resolved::Unknown {
+            slack_user: slack_user.to_owned(),
+            email: person.email.clone(),
+        }
     }
 }

@@ -1,0 +1,153 @@
+//! Views of the modals: the request form, which offers the chosen resource's roles and the
+//! chosen role's template fields, and the forms for rejecting or approving with changes.
+
+use serde::Serialize;
+
+use super::RequestView;
+use crate::domain::directory::Directory;
+use crate::domain::ids::{ResourceId, RoleId};
+use crate::domain::policy::{Policy, Role};
+use crate::domain::request::AccessRequest;
+
+/// An option of a select menu.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OptionView {
+    pub value: String,
+    pub text: String,
+}
+
+/// An input for one field of the chosen role's request template.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModalFieldView {
+    pub id: String,
+    pub label: String,
+    pub required: bool,
+    pub hint: Option<String>,
+}
+
+/// The request modal; it is rebuilt (views.update) when a resource or role is chosen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RequestModalView {
+    pub resource: Option<OptionView>,
+    /// Empty until a resource is chosen.
+    pub roles: Vec<OptionView>,
+    pub role: Option<OptionView>,
+    pub duration_hint: String,
+    /// Whether the duration may be left empty (standing access is allowed).
+    pub duration_optional: bool,
+    pub fields: Vec<ModalFieldView>,
+    /// The choices so far, as JSON, carried from one update of the modal to the next.
+    pub private_metadata: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RejectModalView {
+    pub request: RequestView,
+    /// The request id.
+    pub private_metadata: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChangesModalView {
+    pub request: RequestView,
+    pub lesser_roles: Vec<OptionView>,
+    pub duration_hint: String,
+    pub private_metadata: String,
+}
+
+fn option(value: &str, text: &str) -> OptionView {
+    OptionView {
+        value: value.to_owned(),
+        text: text.to_owned(),
+    }
+}
+
+fn max_duration_hint(role: &Role, policy: &Policy) -> String {
+    let max = role.max_duration(&policy.defaults);
+    if role.standing {
+        format!("Like 2h or 1h30m; at most {max}. Leave empty for standing access.")
+    } else {
+        format!("Like 2h or 1h30m; at most {max}.")
+    }
+}
+
+impl RequestModalView {
+    /// The modal for what has been chosen so far; unknown ids count as not chosen.
+    pub fn new(policy: &Policy, resource: Option<&ResourceId>, role: Option<&RoleId>) -> Self {
+        let resource = resource.and_then(|id| policy.resource(id));
+        let role = resource.zip(role).and_then(|(res, id)| res.role(id));
+        let fields = role
+            .and_then(|r| r.template.as_ref())
+            .and_then(|t| policy.template(t))
+            .map(|t| {
+                t.fields
+                    .iter()
+                    .map(|f| ModalFieldView {
+                        id: f.id.clone(),
+                        label: f.label.clone(),
+                        required: f.required,
+                        hint: f.pattern.as_ref().map(|p| format!("Must match {p}")),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        RequestModalView {
+            resource: resource.map(|r| option(r.id.as_str(), &r.name)),
+            roles: resource
+                .map(|r| {
+                    r.roles
+                        .iter()
+                        .map(|x| option(x.id.as_str(), &x.name))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            role: role.map(|r| option(r.id.as_str(), &r.name)),
+            duration_hint: role.map_or_else(
+                || "Like 2h or 1h30m.".to_owned(),
+                |r| max_duration_hint(r, policy),
+            ),
+            duration_optional: role.is_some_and(|r| r.standing),
+            fields,
+            private_metadata: serde_json::json!({
+                "resource": resource.map(|r| r.id.as_str()),
+                "role": role.map(|r| r.id.as_str()),
+            })
+            .to_string(),
+        }
+    }
+}
+
+impl RejectModalView {
+    pub fn new(request: &AccessRequest, directory: &Directory, policy: &Policy) -> Self {
+        RejectModalView {
+            request: RequestView::new(request, directory, policy),
+            private_metadata: request.id.to_string(),
+        }
+    }
+}
+
+impl ChangesModalView {
+    pub fn new(request: &AccessRequest, directory: &Directory, policy: &Policy) -> Self {
+        let lesser_roles = policy
+            .resource(&request.resource)
+            .map(|res| {
+                res.roles
+                    .iter()
+                    .take_while(|r| r.id != request.role)
+                    .map(|r| option(r.id.as_str(), &r.name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ChangesModalView {
+            request: RequestView::new(request, directory, policy),
+            lesser_roles,
+            duration_hint: match request.duration {
+                Some(d) => format!("Less than {d}, like 1h or 30m."),
+                None => {
+                    "Any duration, like 8h, turns standing access into temporary access.".to_owned()
+                }
+            },
+            private_metadata: request.id.to_string(),
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! Realistic views for `gatehouse check` and the template tests, built through the same
+//! constructors as real messages: Alice Ng asks for admin on prod-db for 2h, for INC-4211.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+
+use super::*;
+use crate::domain::directory::{Directory, Person};
+use crate::domain::duration::Duration;
+use crate::domain::effect::{Alert, Notice};
+use crate::domain::grant::{Grant, GrantState, PostHocReview, RevokeReason};
+use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId, TemplateId, WorkflowId};
+use crate::domain::policy::{Defaults, MoverAction, OnTimeout, RequestTemplate, Risk};
+use crate::domain::policy::{Policy, Resource, Role, Subject, TemplateField};
+use crate::domain::request::{AccessRequest, Change, RequestKind, RequestState};
+use crate::domain::review::{Campaign, ReviewItem};
+use crate::domain::routing::{Approval, ApprovalPlan, PlannedStage};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2027, 1, 1, 9, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+fn minutes(m: i64) -> DateTime<Utc> {
+    now() + TimeDelta::minutes(m)
+}
+
+pub fn directory() -> Directory {
+    let person = |id: &str, name: &str| Person {
+        id: id.into(),
+        name: name.to_owned(),
+        email: Some(format!("{id}@example.com")),
+        manager: None,
+        department: Some("engineering".to_owned()),
+        title: None,
+        groups: BTreeSet::new(),
+        slack: None,
+        discord: None,
+        notify: Vec::new(),
+        active: true,
+    };
+    Directory::from_people([
+        person("alice", "Alice Ng"),
+        person("bob", "Bob Marsh"),
+        person("carol", "Carol Diaz"),
+        person("sam", "Sam Patel"),
+        person("sue", "Sue Chen"),
+    ])
+}
+
+pub fn policy() -> Policy {
+    let role = |id: &str, privileged: bool, hours: u64, template: Option<&str>| Role {
+        id: id.into(),
+        name: id.to_owned(),
+        privileged,
+        risk: privileged.then_some(Risk::Critical),
+        max_duration: Some(Duration::from_hours(hours)),
+        template: template.map(TemplateId::from),
+        standing: false,
+    };
+    let incident = RequestTemplate {
+        id: "incident".into(),
+        fields: vec![TemplateField {
+            id: "ticket".to_owned(),
+            label: "Incident ticket".to_owned(),
+            pattern: None,
+            required: true,
+        }],
+    };
+    Policy {
+        defaults: Defaults {
+            pending_ttl: Duration::from_hours(24),
+            remind_every: Duration::from_hours(4),
+            escalate_after: Duration::from_hours(8),
+            max_duration: Duration::from_hours(8),
+            distinct_approvers: true,
+            admins: vec![Subject::Person("sue".into())],
+            on_mover: MoverAction::Revoke,
+        },
+        templates: BTreeMap::from([(incident.id.clone(), incident)]),
+        resources: vec![Resource {
+            id: "prod-db".into(),
+            name: "Production PostgreSQL".to_owned(),
+            kind: "database".to_owned(),
+            owners: vec![Subject::Person("carol".into())],
+            risk: Risk::High,
+            connector: None,
+            eligible: Vec::new(),
+            roles: vec![
+                role("read", false, 8, None),
+                role("admin", true, 2, Some("incident")),
+            ],
+        }],
+        workflows: Vec::new(),
+        sod: Vec::new(),
+        emergency: None,
+        reviews: Vec::new(),
+        bundles: Vec::new(),
+    }
+}
+
+fn stage(name: &str, approvers: &[&str], quorum: usize, approved: &[&str]) -> PlannedStage {
+    PlannedStage {
+        name: name.to_owned(),
+        approvers: approvers.iter().map(|p| PersonId::from(*p)).collect(),
+        quorum,
+        escalate_to: BTreeSet::new(),
+        escalated: false,
+        approvals: approved
+            .iter()
+            .map(|p| Approval {
+                by: (*p).into(),
+                at: minutes(5),
+            })
+            .collect(),
+    }
+}
+
+/// AR-12, at its third stage: "Security review — 1 of 2 approvals".
+pub fn access_request() -> AccessRequest {
+    AccessRequest {
+        id: RequestId(12),
+        requester: "alice".into(),
+        resource: "prod-db".into(),
+        role: "admin".into(),
+        duration: Some(Duration::from_hours(2)),
+        justification: "INC-4211 fixing replica lag on the primary".to_owned(),
+        fields: BTreeMap::from([("ticket".to_owned(), "INC-4211".to_owned())]),
+        kind: RequestKind::Access,
+        submitted_at: now(),
+        submitted_by: None,
+        plan: ApprovalPlan {
+            workflow: WorkflowId::from("privileged"),
+            auto_approved: false,
+            stages: vec![
+                stage("Manager approval", &["bob"], 1, &["bob"]),
+                stage("Owner approval", &["carol"], 1, &["carol"]),
+                stage("Security review", &["sam", "sue"], 2, &["sam"]),
+            ],
+        },
+        current_stage: 2,
+        stage_started_at: minutes(10),
+        expires_at: minutes(24 * 60),
+        last_reminded_at: None,
+        changes: Vec::new(),
+        state: RequestState::Pending,
+    }
+}
+
+pub fn grant() -> Grant {
+    Grant {
+        id: GrantId(7),
+        person: "alice".into(),
+        resource: "prod-db".into(),
+        role: "admin".into(),
+        request: RequestId(12),
+        granted_at: minutes(15),
+        expires_at: Some(minutes(135)),
+        emergency: false,
+        review: None,
+        warned_at: None,
+        state: GrantState::Active { since: minutes(15) },
+    }
+}
+
+fn emergency_grant() -> Grant {
+    Grant {
+        id: GrantId(8),
+        emergency: true,
+        review: Some(PostHocReview {
+            reviewers: vec!["sam".into(), "sue".into()],
+            due: minutes(24 * 60),
+            next_reminder: None,
+            outcome: None,
+        }),
+        ..grant()
+    }
+}
+
+/// Where the relative times of the samples are measured from: 45 minutes before the
+/// sample grant ends.
+pub fn clock() -> DateTime<Utc> {
+    minutes(90)
+}
+
+pub fn sample_request() -> RequestView {
+    RequestView::new(&access_request(), &directory(), &policy())
+}
+
+/// AR-12 approved by all four, with the duration shortened by Sue.
+pub fn sample_decided_request() -> RequestView {
+    let mut request = access_request();
+    request.plan.stages[2].approvals.push(Approval {
+        by: "sue".into(),
+        at: minutes(14),
+    });
+    request.changes.push(Change {
+        by: "sue".into(),
+        at: minutes(14),
+        duration: Some((Some(Duration::from_hours(2)), Duration::from_hours(1))),
+        role: None,
+    });
+    request.duration = Some(Duration::from_hours(1));
+    request.state = RequestState::Approved {
+        grant: GrantId(7),
+        at: minutes(15),
+    };
+    RequestView::new(&request, &directory(), &policy())
+}
+
+pub fn sample_grant() -> GrantView {
+    GrantView::new(&grant(), &directory(), &policy(), clock())
+}
+
+fn sample_emergency_grant() -> GrantView {
+    GrantView::new(&emergency_grant(), &directory(), &policy(), clock())
+}
+
+pub fn sample_campaign_item() -> CampaignItemView {
+    let item = ReviewItem {
+        grant: GrantId(7),
+        person: "alice".into(),
+        resource: "prod-db".into(),
+        role: "admin".into(),
+        reviewers: BTreeSet::from(["carol".into()]),
+        decision: None,
+    };
+    let campaign = Campaign {
+        id: CampaignId(3),
+        review: "quarterly-prod".to_owned(),
+        started_at: now(),
+        deadline: minutes(7 * 24 * 60),
+        on_timeout: OnTimeout::Revoke,
+        escalated: false,
+        items: vec![item.clone()],
+        closed_at: None,
+    };
+    CampaignItemView::new(&campaign, &item, &grant(), &directory(), &policy(), clock())
+}
+
+/// The sample view of a grant by id: G-8 is the emergency one.
+fn grant_view(id: GrantId) -> GrantView {
+    if id == GrantId(8) {
+        sample_emergency_grant()
+    } else {
+        sample_grant()
+    }
+}
+
+/// One notice of every kind.
+pub fn sample_notices() -> Vec<NoticeView> {
+    let (r, g) = (RequestId(12), GrantId(7));
+    let error = "connection refused by db-admin.internal:5432".to_owned();
+    let notices = [
+        Notice::Submitted { request: r },
+        Notice::Approved {
+            request: r,
+            grant: g,
+        },
+        Notice::Rejected {
+            request: r,
+            by: "bob".into(),
+            reason: "no ticket for this yet".into(),
+        },
+        Notice::Cancelled { request: r },
+        Notice::Expired { request: r },
+        Notice::Revoked {
+            grant: g,
+            reason: RevokeReason::Expired.to_string(),
+        },
+        Notice::Extended {
+            grant: g,
+            expires_at: Some(minutes(195)),
+        },
+        Notice::EmergencyReview { grant: GrantId(8) },
+        Notice::ProvisioningFailed { grant: g, error },
+        Notice::ApprovalReminder { request: r },
+        Notice::ExpiryWarning {
+            grant: g,
+            expires_at: minutes(135),
+        },
+    ];
+    notices
+        .iter()
+        .map(|notice| {
+            let (request, grant) = notice_subject(notice);
+            let request = request.map(|_| match notice {
+                Notice::Approved { .. } => sample_decided_request(),
+                _ => sample_request(),
+            });
+            NoticeView::new(notice, request, grant.map(grant_view), &directory())
+        })
+        .collect()
+}
+
+/// One alert of every kind.
+pub fn sample_alerts() -> Vec<AlertView> {
+    let g = GrantId(7);
+    let alerts = [
+        Alert::EmergencyGranted { grant: GrantId(8) },
+        Alert::PrivilegedGranted { grant: g },
+        Alert::SodBlocked {
+            person: "alice".into(),
+            rule: "payments-maker-checker".to_owned(),
+            request: "payments/approver".to_owned(),
+        },
+        Alert::ProvisioningFailed {
+            grant: g,
+            error: "connection refused by db-admin.internal:5432".to_owned(),
+        },
+        Alert::RevocationFailed {
+            grant: g,
+            error: "role is still granted after 5 attempts".to_owned(),
+        },
+        Alert::EmergencyFlagged {
+            grant: GrantId(8),
+            by: "sam".into(),
+        },
+        Alert::Digest {
+            pending_requests: 4,
+            live_grants: 37,
+            emergency_unreviewed: 1,
+            revocations_failing: 0,
+        },
+        Alert::PersonOffboarded {
+            person: "alice".into(),
+            grants: 3,
+        },
+    ];
+    alerts
+        .iter()
+        .map(|alert| AlertView::new(alert, alert_grant(alert).map(grant_view), &directory()))
+        .collect()
+}
+
+/// Alice's home: her pending request and live grant. Bob's approvals are shown in it
+/// too, so that one sample covers every section.
+pub fn sample_home() -> HomeView {
+    let (directory, policy) = (directory(), policy());
+    let request = access_request();
+    HomeView::new(
+        &"alice".into(),
+        std::slice::from_ref(&request),
+        &[grant()],
+        std::slice::from_ref(&request),
+        &directory,
+        &policy,
+        clock(),
+    )
+}
+
+pub fn sample_request_modal() -> RequestModalView {
+    RequestModalView::new(&policy(), Some(&"prod-db".into()), Some(&"admin".into()))
+}
+
+pub fn sample_reject_modal() -> RejectModalView {
+    RejectModalView::new(&access_request(), &directory(), &policy())
+}
+
+pub fn sample_changes_modal() -> ChangesModalView {
+    ChangesModalView::new(&access_request(), &directory(), &policy())
+}
+
+pub fn sample_ephemeral() -> EphemeralView {
+    EphemeralView {
+        text: "prod-db/admin allows at most 2h; ask for 2h or less".to_owned(),
+        lines: vec!["AR-12 prod-db/admin for 2h: pending".to_owned()],
+        blocks: Vec::new(),
+    }
+}
+
+pub fn sample_help() -> HelpView {
+    HelpView {
+        command: "/access".to_owned(),
+    }
+}
