@@ -189,8 +189,10 @@ pub async fn serve(
 
     let connectors = crate::connector::Connectors::from_config(&config.connectors)
         .context("setting up the connectors of gatehouse.toml")?;
+    // One Slack adapter for the outbox's chat port and the /slack/* endpoints.
+    let slack = slack(&config)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let chat: Arc<dyn crate::outbox::ChatPort> = Arc::new(crate::outbox::LogChat);
+    let chat = crate::slack::port::chat_port(slack.clone(), engine.clone());
     let worker = crate::outbox::spawn(engine.clone(), connectors, chat, stop_rx.clone());
     let warning = config.scheduler.expiry_warning.to_chrono();
     let scheduler = tokio::spawn(
@@ -200,11 +202,16 @@ pub async fn serve(
     );
 
     let reloader = Arc::new(FileReloader { config_path });
+    let slack_router = slack.map(|slack| crate::slack::http::router(slack, engine.clone()));
     let state = ApiState::new(engine, config.admin.clone(), reloader);
     let hangup = tokio::spawn(reload_on_sighup(state.clone(), stop_rx.clone()));
     let address = listener.local_addr()?;
     tracing::info!(%address, data_dir = %data_dir.display(), "gatehouse is serving");
-    let served = axum::serve(listener, crate::http::router(state))
+    let mut router = crate::http::router(state);
+    if let Some(slack_router) = slack_router {
+        router = router.merge(slack_router);
+    }
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
     tracing::info!("HTTP stopped; stopping the outbox worker and the scheduler");
@@ -217,6 +224,19 @@ pub async fn serve(
     }
     hangup.abort();
     served.context("serving HTTP")
+}
+
+/// The Slack adapter when `[slack]` is enabled, built once and shared by its inbound
+/// endpoints and its outbound chat port.
+fn slack(config: &Config) -> anyhow::Result<Option<Arc<crate::slack::Slack>>> {
+    if !config.slack.enabled {
+        return Ok(None);
+    }
+    let templates = crate::chat::render::Templates::load(config.templates_path().as_deref())
+        .context("loading the message templates (files.templates)")?;
+    let slack = crate::slack::Slack::from_config(&config.slack, Arc::new(templates))
+        .context("setting up [slack] in gatehouse.toml")?;
+    Ok(Some(Arc::new(slack)))
 }
 
 /// Reloads the configuration on SIGHUP, the way daemons do, until `stop`.

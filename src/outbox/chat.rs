@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crate::connector::BoxFuture;
 use crate::domain::card::{CardKey, PostedCard};
@@ -15,12 +16,34 @@ pub type Posted = Vec<(CardKey, PostedCard)>;
 /// Why a chat effect was not delivered.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ChatError {
-    /// The platform may accept it later (down, rate limited): the outbox retries.
-    #[error("{0}")]
-    Transient(String),
+    /// The platform may accept it later (down, rate limited): the outbox retries, not
+    /// before `retry_after` when the platform said how long to wait (Slack's 429).
+    #[error("{message}")]
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// It can never be delivered (no such user, bot removed): it is dropped and logged.
     #[error("{0}")]
     Permanent(String),
+}
+
+impl ChatError {
+    /// A failure worth retrying after the outbox's usual backoff.
+    pub fn transient(message: impl Into<String>) -> Self {
+        ChatError::Transient {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A failure worth retrying, but not before `retry_after` (when known).
+    pub fn rate_limited(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        ChatError::Transient {
+            message: message.into(),
+            retry_after,
+        }
+    }
 }
 
 /// Where cards, DMs and alerts go.
@@ -63,12 +86,20 @@ pub struct RecordingChat {
     keys: Mutex<BTreeSet<String>>,
     attempts: AtomicUsize,
     failures_left: AtomicUsize,
+    /// What the scripted failures ask the outbox to wait, like a 429's Retry-After.
+    retry_after: Mutex<Option<Duration>>,
 }
 
 impl RecordingChat {
     /// The next `n` deliveries fail as if the platform were down.
     pub fn fail_next(&self, n: usize) {
         self.failures_left.store(n, Ordering::SeqCst);
+    }
+
+    /// The next `n` deliveries fail as if rate limited, asking for a wait of `retry_after`.
+    pub fn rate_limit_next(&self, n: usize, retry_after: Duration) {
+        *self.retry_after.lock().unwrap_or_else(|p| p.into_inner()) = Some(retry_after);
+        self.fail_next(n);
     }
 
     /// What was delivered, in order, each effect once.
@@ -100,9 +131,11 @@ impl ChatPort for RecordingChat {
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok();
             if failing {
-                return Err(ChatError::Transient(
-                    "the platform is down (test)".to_owned(),
-                ));
+                let retry_after = *self.retry_after.lock().unwrap_or_else(|p| p.into_inner());
+                return Err(match retry_after {
+                    Some(wait) => ChatError::rate_limited("rate limited (test)", Some(wait)),
+                    None => ChatError::transient("the platform is down (test)"),
+                });
             }
             if self
                 .keys

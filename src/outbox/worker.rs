@@ -115,7 +115,10 @@ impl<S: Store> Worker<S> {
             }
             chat => match self.chat.deliver(chat, &entry.key).await {
                 Ok(posted) => then.cards.extend(posted),
-                Err(ChatError::Transient(e)) => return Ok(Next::Retry(retry_at, e)),
+                Err(ChatError::Transient {
+                    message,
+                    retry_after,
+                }) => return Ok(Next::Retry(not_before(retry_at, now, retry_after), message)),
                 Err(ChatError::Permanent(e)) => {
                     tracing::warn!(key = %entry.key, error = %e, "chat message dropped: it can never be delivered")
                 }
@@ -204,6 +207,19 @@ impl<S: Store> Worker<S> {
     }
 }
 
+/// The later of the backoff's moment and the wait the platform asked for (a 429's
+/// Retry-After): retrying sooner would only be refused again.
+fn not_before(
+    backoff_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    retry_after: Option<StdDuration>,
+) -> DateTime<Utc> {
+    let asked = retry_after
+        .and_then(|wait| TimeDelta::from_std(wait).ok())
+        .map(|wait| now + wait);
+    asked.map_or(backoff_at, |asked| asked.max(backoff_at))
+}
+
 /// Starts the worker for a served Gatehouse.
 pub fn spawn(
     engine: Arc<Engine<SledStore>>,
@@ -212,4 +228,23 @@ pub fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(Worker::new(engine, connectors, chat).run(shutdown))
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_waits_for_the_longer_of_backoff_and_retry_after() {
+        let now = crate::engine::testing::start();
+        let backoff_at = now + TimeDelta::seconds(1);
+        let asked = Some(StdDuration::from_secs(2));
+        assert_eq!(
+            not_before(backoff_at, now, asked),
+            now + TimeDelta::seconds(2)
+        );
+        let short = Some(StdDuration::from_millis(100));
+        assert_eq!(not_before(backoff_at, now, short), backoff_at);
+        assert_eq!(not_before(backoff_at, now, None), backoff_at);
+    }
 }

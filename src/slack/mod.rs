@@ -4,7 +4,9 @@
 //! a Slack type.
 
 pub mod client;
+pub mod http;
 pub mod people;
+pub mod port;
 pub mod verify;
 
 use std::sync::Arc;
@@ -43,7 +45,10 @@ pub enum SetupError {
 }
 
 impl Slack {
-    pub fn from_config(config: &SlackConfig, templates: Arc<Templates>) -> Result<Self, SetupError> {
+    pub fn from_config(
+        config: &SlackConfig,
+        templates: Arc<Templates>,
+    ) -> Result<Self, SetupError> {
         let bot = config.bot_token.as_ref().ok_or(SetupError::NoBotToken)?;
         let client = client::client(&config.api_url)?;
         let token = SlackApiToken::new(SlackApiTokenValue::new(bot.expose().to_owned()));

@@ -4,4 +4,6 @@ mod api;
 mod cli;
 mod daemon;
 mod fake_slack;
+mod slack_inbound;
+mod slack_outbound;
 mod support;

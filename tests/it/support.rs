@@ -59,6 +59,18 @@ impl Files {
         self.path("gatehouse.toml")
     }
 
+    /// Turns `[slack]` on in HTTP mode, talking to a fake Slack Web API at `api_url`.
+    pub fn enable_slack(&self, api_url: &str, signing_secret: &str) {
+        self.edit("gatehouse.toml", |text| {
+            let from = text.find("[slack]").unwrap();
+            let to = from + text[from..].find("\n[discord]").unwrap();
+            let slack = format!(
+                "[slack]\nenabled = true\nmode = \"http\"\nbot_token = \"xoxb-test\"\nsigning_secret = \"{signing_secret}\"\napi_url = \"{api_url}\"\nsecurity_channel = \"C0SECURITY\"\ncommand = \"/access\"\n"
+            );
+            format!("{}{slack}{}", &text[..from], &text[to..])
+        });
+    }
+
     /// Rewrites one of the files through `edit`.
     pub fn edit(&self, name: &str, edit: impl FnOnce(String) -> String) {
         let text = std::fs::read_to_string(self.path(name)).unwrap();
@@ -75,8 +87,14 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with the copied files changed by `prepare` before the server reads them.
+pub async fn spawn_app_with(prepare: impl FnOnce(&Files)) -> TestApp {
     gatehouse::app::install_tls_provider();
     let files = Files::copy_examples();
+    prepare(&files);
     let loaded = gatehouse::app::load(&files.config()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -1,0 +1,82 @@
+//! `POST /slack/events`: the Events API. `url_verification` is answered with its challenge
+//! (signed like everything else); `app_home_opened` publishes the person's App Home: their
+//! requests, their live grants and the approvals waiting for them.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Delivery, Inbound};
+use crate::slack::port::SlackChat;
+use crate::store::Store;
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Envelope {
+    UrlVerification {
+        challenge: String,
+    },
+    EventCallback {
+        event: Event,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Deserialize)]
+struct Event {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    tab: Option<String>,
+}
+
+pub async fn handle<S: Store>(
+    State(inbound): State<Arc<Inbound<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match inbound.admit(&headers, &body).await {
+        Err(refused) => return refused,
+        Ok(Delivery::Repeat) => return StatusCode::OK.into_response(),
+        Ok(Delivery::First) => {}
+    }
+    match serde_json::from_slice::<Envelope>(&body) {
+        Ok(Envelope::UrlVerification { challenge }) => {
+            Json(json!({ "challenge": challenge })).into_response()
+        }
+        Ok(Envelope::EventCallback { event })
+            if event.kind == "app_home_opened" && event.tab.as_deref() != Some("messages") =>
+        {
+            // Answer now; the Home tab is published in the background.
+            let inbound = inbound.clone();
+            tokio::spawn(async move { publish_home(&inbound, &event.user).await });
+            StatusCode::OK.into_response()
+        }
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "an Events API body Gatehouse cannot read");
+            StatusCode::OK.into_response()
+        }
+    }
+}
+
+/// Publishes the App Home through the outbound half ([`SlackChat::publish_home`]), so both
+/// halves show the same tab; a Slack user Gatehouse does not know keeps Slack's default.
+async fn publish_home<S: Store>(inbound: &Arc<Inbound<S>>, slack_user: &str) {
+    let Ok(person) = inbound.person(slack_user).await else {
+        return;
+    };
+    let chat = SlackChat::new(inbound.slack.clone(), inbound.engine.clone());
+    if let Err(error) = chat.publish_home(slack_user, &person).await {
+        tracing::warn!(%error, "publishing the App Home failed");
+    }
+}

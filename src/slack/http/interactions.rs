@@ -1,0 +1,325 @@
+//! `POST /slack/interactions`: button clicks (`block_actions`) and modal submissions
+//! (`view_submission`). A button carries only an action and ids; who clicked is re-checked by
+//! the engine on every click, and a refusal reaches only the person who clicked, as an
+//! ephemeral message, with nothing changed. Clicks are answered with an empty 200 at once;
+//! the modals they open and the messages they cause are sent in the background.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Delivery, Inbound, form, modals, say};
+use crate::chat::actions::{CardAction, inputs};
+use crate::chat::views::{ChangesModalView, RejectModalView, RequestModalView};
+use crate::domain::audit::Actor;
+use crate::domain::duration::Duration;
+use crate::domain::ids::{PersonId, RequestId, ResourceId, RoleId};
+use crate::domain::request::Changes;
+use crate::engine::{Engine, EngineError};
+use crate::store::Store;
+
+/// How much more time the Extend button asks for.
+const EXTEND_BY_SECS: u64 = 3600;
+
+/// The form Slack posts: one field, `payload`, holding JSON.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    payload: String,
+}
+
+/// The interaction payloads Gatehouse acts on; the rest are acknowledged and ignored.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(super) enum Payload {
+    BlockActions {
+        user: User,
+        #[serde(default)]
+        trigger_id: String,
+        #[serde(default)]
+        actions: Vec<Action>,
+        channel: Option<Channel>,
+        container: Option<Container>,
+        view: Option<View>,
+    },
+    ViewSubmission {
+        user: User,
+        view: View,
+    },
+    BlockSuggestion {
+        user: User,
+        #[serde(default)]
+        action_id: String,
+        #[serde(default)]
+        value: String,
+        view: Option<View>,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct User {
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Action {
+    action_id: String,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    selected_option: Option<SelectedOption>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SelectedOption {
+    pub value: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Channel {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Container {
+    #[serde(default)]
+    channel_id: Option<String>,
+}
+
+/// A modal as Slack sends it back: what it is, what it carries, and what was typed.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct View {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub hash: String,
+    #[serde(default)]
+    pub callback_id: String,
+    #[serde(default)]
+    pub private_metadata: String,
+    #[serde(default)]
+    pub state: ViewState,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ViewState {
+    /// block_id → action_id → the input's state.
+    #[serde(default)]
+    pub values: HashMap<String, HashMap<String, Value>>,
+}
+
+impl View {
+    /// What was typed or chosen in `block`'s `action`, if anything.
+    pub fn input(&self, block: &str, action: &str) -> Option<String> {
+        let state = self.state.values.get(block)?.get(action)?;
+        let value = state
+            .get("value")
+            .or_else(|| state.get("selected_option")?.get("value"))?;
+        value
+            .as_str()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+/// Reads the `payload` form field of an authenticated body.
+pub(super) async fn payload(body: Bytes) -> Option<Payload> {
+    let envelope = form::<Envelope>(body).await?;
+    serde_json::from_str(&envelope.payload)
+        .map_err(|error| tracing::warn!(%error, "an interaction payload Gatehouse cannot read"))
+        .ok()
+}
+
+pub async fn handle<S: Store>(
+    State(inbound): State<Arc<Inbound<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match inbound.admit(&headers, &body).await {
+        Err(refused) => return refused,
+        Ok(Delivery::Repeat) => return StatusCode::OK.into_response(),
+        Ok(Delivery::First) => {}
+    }
+    match payload(body).await {
+        Some(Payload::BlockActions {
+            user,
+            trigger_id,
+            actions,
+            channel,
+            container,
+            view,
+        }) => {
+            let channel = channel
+                .map(|c| c.id)
+                .or_else(|| container.and_then(|c| c.channel_id));
+            if let Some(action) = actions.into_iter().next() {
+                let click = Click {
+                    user: user.id,
+                    channel,
+                    trigger_id,
+                };
+                clicked(&inbound, click, action, view).await;
+            }
+            StatusCode::OK.into_response()
+        }
+        Some(Payload::ViewSubmission { user, view }) => {
+            modals::submitted(&inbound, &user.id, view).await
+        }
+        _ => StatusCode::OK.into_response(),
+    }
+}
+
+/// Who clicked, and where to answer them.
+struct Click {
+    user: String,
+    channel: Option<String>,
+    trigger_id: String,
+}
+
+async fn clicked<S: Store>(
+    inbound: &Arc<Inbound<S>>,
+    click: Click,
+    action: Action,
+    view: Option<View>,
+) {
+    let value = action.value.as_deref().unwrap_or_default();
+    let Some(card) = CardAction::parse(&action.action_id, value) else {
+        // Choosing a resource or role in the request modal rebuilds it around the choice.
+        if let Some(view) = view.filter(|v| v.callback_id == inputs::REQUEST_MODAL) {
+            let chosen = action.selected_option.map(|o| o.value);
+            refresh_request_modal(inbound, &action.action_id, chosen, &view);
+        }
+        return;
+    };
+    let person = match inbound.person(&click.user).await {
+        Ok(person) => person,
+        Err(sentence) => return inbound.tell(&click.user, click.channel.as_deref(), &sentence),
+    };
+    let outcome = match card {
+        CardAction::Reject(id) | CardAction::ApproveWithChanges(id) => {
+            let reject = matches!(card, CardAction::Reject(_));
+            let who = person.clone();
+            let modal = inbound
+                .blocking(move |engine| decision_modal(engine, &who, id, reject))
+                .await;
+            match modal {
+                Ok(Ok((template, context))) => match inbound.render(template, context) {
+                    Some(view) => {
+                        let args = json!({ "trigger_id": click.trigger_id, "view": view });
+                        inbound.spawn_call("views.open", args);
+                        return;
+                    }
+                    None => say::apology("opening the form"),
+                },
+                Ok(Err(sentence)) => sentence,
+                Err(_) => say::apology("opening the form"),
+            }
+        }
+        other => inbound
+            .blocking(move |engine| act(engine, &person, other))
+            .await
+            .unwrap_or_else(|_| say::apology("recording your click")),
+    };
+    inbound.tell(&click.user, click.channel.as_deref(), &outcome);
+}
+
+/// The sentence after a click that acts at once: what happened, or why nothing did.
+fn act<S: Store>(engine: &Engine<S>, person: &PersonId, card: CardAction) -> String {
+    let actor = Actor::person(person);
+    let done: Result<String, EngineError> = match card {
+        CardAction::Approve(id) => engine
+            .approve(&actor, id, &Changes::default())
+            .map(|d| say::approved(&d.request, d.progress.as_ref())),
+        CardAction::Cancel(id) => engine
+            .cancel(&actor, id)
+            .map(|_| format!("{id} is cancelled.")),
+        CardAction::Keep { campaign, grant } => engine
+            .decide_review(&actor, campaign, grant, true)
+            .map(|_| format!("{grant} is kept.")),
+        CardAction::Revoke { campaign, grant } => engine
+            .decide_review(&actor, campaign, grant, false)
+            .map(|_| format!("{grant} is being revoked.")),
+        CardAction::Confirm(grant) => engine
+            .review_emergency(&actor, grant, true, "")
+            .map(|_| format!("You confirmed the emergency access {grant}.")),
+        CardAction::Flag(grant) => engine
+            .review_emergency(&actor, grant, false, "flagged from Slack")
+            .map(|_| format!("You flagged {grant}; it is being revoked and security is told.")),
+        CardAction::EndNow(grant) => engine
+            .end_early(&actor, grant)
+            .map(|_| format!("{grant} is being taken back now.")),
+        CardAction::Extend(grant) => engine
+            .extend(
+                &actor,
+                grant,
+                Duration::from_secs(EXTEND_BY_SECS),
+                "more time asked for from Slack",
+            )
+            .map(|s| say::submitted(&s)),
+        CardAction::Reject(id) | CardAction::ApproveWithChanges(id) => {
+            return format!("{id} needs a form; click the button again.");
+        }
+    };
+    done.unwrap_or_else(|error| say::refusal(&error))
+}
+
+/// The reject or changes modal for `id` (template and context), if this person may decide
+/// it now; else the sentence saying why not.
+fn decision_modal<S: Store>(
+    engine: &Engine<S>,
+    person: &PersonId,
+    id: RequestId,
+    reject: bool,
+) -> Result<(&'static str, Value), String> {
+    let world = engine.world();
+    let request = match engine.store().request(id) {
+        Ok(Some(stored)) => stored.value,
+        Ok(None) => return Err(format!("There is no request {id}.")),
+        Err(error) => return Err(say::refusal(&EngineError::Store(error))),
+    };
+    let distinct = world.defaults().distinct_approvers;
+    if let Err(refusal) = request.check_decider(person, distinct) {
+        return Err(say::refusal(&EngineError::Decision(refusal)));
+    }
+    let (directory, policy) = (&world.directory, &world.policy);
+    Ok(if reject {
+        let modal = RejectModalView::new(&request, directory, policy);
+        ("slack/reject_modal.j2", json!({ "modal": modal }))
+    } else {
+        let modal = ChangesModalView::new(&request, directory, policy);
+        ("slack/changes_modal.j2", json!({ "modal": modal }))
+    })
+}
+
+/// views.update of the request modal after a resource or role was chosen.
+fn refresh_request_modal<S: Store>(
+    inbound: &Arc<Inbound<S>>,
+    action_id: &str,
+    chosen: Option<String>,
+    view: &View,
+) {
+    // A new resource forgets the role, whose list changes with it.
+    let (resource, role) = match action_id {
+        inputs::RESOURCE => (chosen, None),
+        inputs::ROLE => (view.input("resource", inputs::RESOURCE), chosen),
+        _ => return,
+    };
+    let world = inbound.engine.world();
+    let modal = RequestModalView::new(
+        &world.policy,
+        resource.map(ResourceId::new).as_ref(),
+        role.map(RoleId::new).as_ref(),
+    );
+    if let Some(rendered) = inbound.render("slack/request_modal.j2", json!({ "modal": modal })) {
+        let args = json!({ "view_id": view.id, "hash": view.hash, "view": rendered });
+        inbound.spawn_call("views.update", args);
+    }
+}

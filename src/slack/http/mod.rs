@@ -1,0 +1,219 @@
+//! Slack's HTTP mode, inbound: `POST /slack/commands`, `/slack/interactions`, `/slack/events`
+//! and `/slack/options`. Every request is authenticated first (the signing secret over the raw
+//! body, against the engine's clock) and refused with a bare 401 otherwise; then Slack's
+//! retries and replays are recognised by their delivery key and answered without acting
+//! again. What is left is parsed into typed commands and clicks and handed to the engine on the
+//! blocking pool; what people see comes back as ephemeral replies, modals and DMs. Slack wants
+//! an answer within 3 s, so calls back to Slack that need not shape the answer are spawned.
+
+mod commands;
+mod events;
+mod interactions;
+mod modals;
+mod options;
+mod say;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::TimeDelta;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use slack_morphism::errors::SlackClientError;
+
+use super::Slack;
+use super::people::Resolved;
+use super::verify::{delivery_key, verify};
+use crate::domain::ids::PersonId;
+use crate::engine::Engine;
+use crate::store::Store;
+
+/// How long a delivery key is remembered: well past Slack's last retry.
+const REMEMBER_DELIVERIES: TimeDelta = TimeDelta::hours(1);
+
+/// What every Slack handler shares.
+pub struct Inbound<S> {
+    slack: Arc<Slack>,
+    engine: Arc<Engine<S>>,
+}
+
+/// The Slack endpoints, ready to be merged into the server's router.
+pub fn router<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>) -> Router {
+    let state = Arc::new(Inbound { slack, engine });
+    Router::new()
+        .route("/slack/commands", post(commands::handle::<S>))
+        .route("/slack/interactions", post(interactions::handle::<S>))
+        .route("/slack/events", post(events::handle::<S>))
+        .route("/slack/options", post(options::handle::<S>))
+        .with_state(state)
+}
+
+/// Whether an authenticated request is new or one already handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Delivery {
+    First,
+    Repeat,
+}
+
+/// Something went wrong on our side; already logged.
+#[derive(Debug)]
+struct Internal;
+
+impl<S: Store> Inbound<S> {
+    /// Checks the signature and freshness, then whether this delivery was seen before.
+    /// `Err` is the answer to give instead: 401 for anything not from Slack.
+    async fn admit(&self, headers: &HeaderMap, body: &Bytes) -> Result<Delivery, Response> {
+        let secret = self.slack.signing_secret.as_ref().map(|s| s.expose());
+        let now = self.engine.now();
+        let checked = verify(
+            secret.unwrap_or_default().as_bytes(),
+            headers,
+            body,
+            now.timestamp(),
+        );
+        if let Err(rejection) = checked {
+            tracing::warn!(%rejection, "refused a request to /slack/*");
+            return Err(StatusCode::UNAUTHORIZED.into_response());
+        }
+        let Some(key) = delivery_key(headers, body) else {
+            return Ok(Delivery::First);
+        };
+        let until = now + REMEMBER_DELIVERIES;
+        let first = self
+            .blocking(move |engine| engine.store().first_delivery(&key, until))
+            .await;
+        match first {
+            Ok(Ok(true)) => Ok(Delivery::First),
+            Ok(Ok(false)) => Ok(Delivery::Repeat),
+            Ok(Err(error)) => {
+                tracing::error!(%error, "cannot record a Slack delivery; Slack will retry");
+                Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            }
+            Err(Internal) => Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        }
+    }
+
+    /// Runs `work` on the engine on the blocking pool (sled calls block).
+    async fn blocking<T, F>(&self, work: F) -> Result<T, Internal>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Engine<S>) -> T + Send + 'static,
+    {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || work(&engine))
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "a Slack request's engine call panicked");
+                Internal
+            })
+    }
+
+    /// The person behind a Slack user, or the sentence telling them how to get mapped.
+    async fn person(&self, slack_user: &str) -> Result<PersonId, String> {
+        let world = self.engine.world();
+        match self
+            .slack
+            .people
+            .resolve(&world.directory, slack_user)
+            .await
+        {
+            Ok(Resolved::Person(id)) => Ok(id),
+            Ok(Resolved::Unknown { slack_user, email }) => {
+                Err(Resolved::unknown_message(&slack_user, email.as_deref()))
+            }
+            Err(error) => {
+                tracing::error!(%error, slack_user, "users.info failed");
+                Err(say::apology("looking you up in Slack"))
+            }
+        }
+    }
+
+    /// Calls a Web API method with JSON arguments, exactly as given (templates already
+    /// produced Slack's JSON, so nothing is lost in a typed round trip).
+    async fn call(&self, method: &str, args: Value) -> Result<Value, SlackClientError> {
+        let session = self.slack.client.open_session(&self.slack.token);
+        session
+            .http_session_api
+            .http_post(method, &args, None)
+            .await
+    }
+
+    /// [`Inbound::call`] in the background, for calls the answer to Slack need not wait for;
+    /// failures are logged.
+    fn spawn_call(self: &Arc<Self>, method: &'static str, args: Value) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = this.call(method, args).await {
+                tracing::warn!(%error, method, "a Slack call for an inbound request failed");
+            }
+        });
+    }
+
+    /// Tells one person something only they see: ephemeral in `channel` when there is one,
+    /// else a DM (App Home clicks and modal submissions have no channel).
+    fn tell(self: &Arc<Self>, slack_user: &str, channel: Option<&str>, text: &str) {
+        let reply = self.reply(text, Vec::new());
+        let mut args = serde_json::json!({
+            "text": reply["text"],
+            "blocks": reply["blocks"],
+        });
+        match channel.filter(|c| !c.is_empty()) {
+            Some(channel) => {
+                args["channel"] = channel.into();
+                args["user"] = slack_user.into();
+                self.spawn_call("chat.postEphemeral", args);
+            }
+            None => {
+                args["channel"] = slack_user.into();
+                self.spawn_call("chat.postMessage", args);
+            }
+        }
+    }
+
+    /// `slack/ephemeral.j2` with a sentence and optional lines: `{"text", "blocks"}`.
+    fn reply(&self, text: &str, lines: Vec<String>) -> Value {
+        let view = crate::chat::views::EphemeralView {
+            text: text.to_owned(),
+            lines,
+            blocks: Vec::new(),
+        };
+        let rendered = self
+            .slack
+            .templates
+            .render("slack/ephemeral.j2", serde_json::json!({ "reply": view }));
+        rendered.unwrap_or_else(|error| {
+            tracing::error!(%error, "the ephemeral template failed; sending plain text");
+            serde_json::json!({ "text": text })
+        })
+    }
+
+    /// Renders a template, logging a failure (which a check at start-up should have caught).
+    fn render(&self, name: &str, context: Value) -> Option<Value> {
+        match self.slack.templates.render(name, context) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                tracing::error!(%error, template = name, "a Slack template failed to render");
+                None
+            }
+        }
+    }
+}
+
+/// Reads an `application/x-www-form-urlencoded` body already authenticated as bytes.
+async fn form<T: DeserializeOwned>(body: Bytes) -> Option<T> {
+    let request = Request::builder()
+        .method("POST")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .ok()?;
+    axum::Form::<T>::from_request(request, &())
+        .await
+        .ok()
+        .map(|axum::Form(value)| value)
+}

@@ -1,0 +1,99 @@
+//! `POST /slack/options`: the typeahead of the request modal. For the resource input, the
+//! policy's resources this person may ask for whose id or name contains what was typed; for
+//! a role input (should a template make it external), the roles of the chosen resource.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::interactions::{Payload, payload};
+use super::{Delivery, Inbound};
+use crate::chat::actions::inputs;
+use crate::domain::ids::ResourceId;
+use crate::domain::policy::Policy;
+use crate::store::Store;
+
+/// Slack shows at most 100 options.
+const MAX_OPTIONS: usize = 100;
+
+pub async fn handle<S: Store>(
+    State(inbound): State<Arc<Inbound<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match inbound.admit(&headers, &body).await {
+        Err(refused) => return refused,
+        Ok(Delivery::Repeat | Delivery::First) => {}
+    }
+    let Some(Payload::BlockSuggestion {
+        user,
+        action_id,
+        value,
+        view,
+    }) = payload(body).await
+    else {
+        return answer(Vec::new());
+    };
+    let Ok(person) = inbound.person(&user.id).await else {
+        return answer(Vec::new());
+    };
+    let world = inbound.engine.world();
+    let Some(person) = world.directory.active_person(&person) else {
+        return answer(Vec::new());
+    };
+    let options = match action_id.as_str() {
+        inputs::RESOURCE => resources(&world.policy, &value, |r| {
+            world
+                .policy
+                .resource(r)
+                .is_some_and(|r| r.is_eligible(person))
+        }),
+        inputs::ROLE => {
+            let chosen = view.and_then(|v| v.input("resource", inputs::RESOURCE));
+            roles(&world.policy, chosen.as_deref(), &value)
+        }
+        _ => Vec::new(),
+    };
+    answer(options)
+}
+
+fn answer(options: Vec<Value>) -> Response {
+    Json(json!({ "options": options })).into_response()
+}
+
+fn option(value: &str, text: &str) -> Value {
+    json!({"text": {"type": "plain_text", "text": text}, "value": value})
+}
+
+fn matches(typed: &str, id: &str, name: &str) -> bool {
+    let typed = typed.trim().to_lowercase();
+    typed.is_empty() || id.to_lowercase().contains(&typed) || name.to_lowercase().contains(&typed)
+}
+
+/// The resources matching `typed` that `eligible` lets through, as `Name (id)`.
+fn resources(policy: &Policy, typed: &str, eligible: impl Fn(&ResourceId) -> bool) -> Vec<Value> {
+    policy
+        .resources
+        .iter()
+        .filter(|r| matches(typed, r.id.as_str(), &r.name) && eligible(&r.id))
+        .take(MAX_OPTIONS)
+        .map(|r| option(r.id.as_str(), &format!("{} ({})", r.name, r.id)))
+        .collect()
+}
+
+fn roles(policy: &Policy, resource: Option<&str>, typed: &str) -> Vec<Value> {
+    let Some(resource) = resource.and_then(|id| policy.resource(&ResourceId::new(id))) else {
+        return Vec::new();
+    };
+    resource
+        .roles
+        .iter()
+        .filter(|r| matches(typed, r.id.as_str(), &r.name))
+        .map(|r| option(r.id.as_str(), &r.name))
+        .collect()
+}

@@ -1,0 +1,114 @@
+//! The sentences Slack users read after they typed or clicked something: what happened to
+//! their request or decision, the engine's refusal as it words it, or a short apology with a
+//! reference when the fault is ours (the detail goes to the log, once, here).
+
+use crate::domain::request::{AccessRequest, Progress};
+use crate::engine::{EngineError, Submitted};
+
+/// What to tell the person about an engine error: the refusal itself, or an apology.
+pub fn refusal(error: &EngineError) -> String {
+    if error.is_user_error() {
+        capitalised(&error.to_string())
+    } else {
+        let reference = reference();
+        tracing::error!(%error, reference, "a Slack request failed");
+        format!(
+            "Something went wrong on our side (ref {reference}); nothing was changed. Try again in a minute, or tell your IAM team."
+        )
+    }
+}
+
+/// The apology for a failure outside the engine (Slack's API, a template).
+pub fn apology(doing: &str) -> String {
+    let reference = reference();
+    tracing::error!(reference, doing, "a Slack request failed");
+    format!(
+        "Something went wrong on our side while {doing} (ref {reference}); try again in a minute."
+    )
+}
+
+/// A request went in: where it went, or that it was granted at once.
+pub fn submitted(submitted: &Submitted) -> String {
+    let request = &submitted.request;
+    let what = asked(request);
+    match &submitted.grant {
+        Some(grant) if grant.emergency => format!(
+            "{}: emergency access to {what} is granted as {} and being set up now; security reviews it afterwards.",
+            request.id, grant.id
+        ),
+        Some(grant) => format!(
+            "{}: {what} is approved at once as {} and being set up now.",
+            request.id, grant.id
+        ),
+        None => format!(
+            "{}: {what} sent to {}. You get a message when it is decided.",
+            request.id,
+            request.stage_summary()
+        ),
+    }
+}
+
+/// What an approval did, for the approver.
+pub fn approved(request: &AccessRequest, progress: Option<&Progress>) -> String {
+    let id = request.id;
+    match progress {
+        Some(Progress::Counted { remaining, .. }) => format!(
+            "You approved {id}; this stage needs {remaining} more approval{}.",
+            if *remaining == 1 { "" } else { "s" }
+        ),
+        Some(Progress::NextStage { .. }) => format!(
+            "You approved {id}; it moves on to {}.",
+            request.stage_summary()
+        ),
+        Some(Progress::Approved) | None => {
+            format!("You approved {id}; every stage is done and the access is being set up.")
+        }
+    }
+}
+
+/// `prod-db/read for 2h`.
+pub fn asked(request: &AccessRequest) -> String {
+    match request.duration {
+        Some(duration) => format!("{}/{} for {duration}", request.resource, request.role),
+        None => format!("{}/{} (standing)", request.resource, request.role),
+    }
+}
+
+/// Slack escapes `&`, `<` and `>` in a slash command's text; people typed the characters.
+pub fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn capitalised(sentence: &str) -> String {
+    let mut chars = sentence.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Short enough to read out, unique enough to find in the log.
+fn reference() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{nanos:08x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_escapes_are_undone_ampersand_last() {
+        assert_eq!(unescape("a &lt;b&gt; &amp;lt;"), "a <b> &lt;");
+    }
+
+    #[test]
+    fn a_refusal_reads_as_a_sentence() {
+        assert_eq!(capitalised("you are not"), "You are not");
+    }
+}

@@ -1,0 +1,221 @@
+//! The four Web API calls the outbound half makes (conversations.open, chat.postMessage,
+//! chat.update, views.publish), and how each of slack-morphism's errors is classified for
+//! the outbox. Rendered templates are JSON; they become slack-morphism's typed content here.
+
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+
+use super::SlackChat;
+use crate::outbox::ChatError;
+use crate::store::Store;
+
+/// API errors that mean "Slack is having trouble; the same call may work later".
+const TRANSIENT_CODES: &[&str] = &[
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "team_added_to_org",
+];
+
+/// API errors that mean we sent something Slack will never take: a bug in a template or here.
+const OUR_BUGS: &[&str] = &[
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "invalid_arguments",
+    "invalid_arg_name",
+    "invalid_json",
+    "json_not_object",
+    "msg_too_long",
+    "no_text",
+    "too_many_attachments",
+    "invalid_form_data",
+    "invalid_post_type",
+    "missing_post_type",
+];
+
+/// What a failed call to `method` means for the outbox.
+pub fn classify(method: &str, error: SlackClientError) -> ChatError {
+    let message = format!("Slack {method}: {}", first_line(&error.to_string()));
+    match error {
+        SlackClientError::RateLimitError(limit) => {
+            ChatError::rate_limited(message, limit.retry_after)
+        }
+        SlackClientError::HttpError(e)
+            if e.status_code.is_server_error() || e.status_code.as_u16() == 408 =>
+        {
+            ChatError::transient(message)
+        }
+        SlackClientError::HttpError(_) => ChatError::Permanent(message),
+        SlackClientError::ApiError(e) if TRANSIENT_CODES.contains(&e.code.as_str()) => {
+            ChatError::transient(message)
+        }
+        SlackClientError::ApiError(e) => {
+            if OUR_BUGS.contains(&e.code.as_str()) {
+                tracing::error!(method, code = %e.code, errors = ?e.errors, "Slack refused a message Gatehouse built: a bug in a template or in Gatehouse");
+            }
+            ChatError::Permanent(message)
+        }
+        // The network, the connection or an answer that was not Slack's: try again later.
+        SlackClientError::HttpProtocolError(_)
+        | SlackClientError::EndOfStream(_)
+        | SlackClientError::SystemError(_)
+        | SlackClientError::ProtocolError(_)
+        | SlackClientError::SocketModeProtocolError(_) => ChatError::transient(message),
+    }
+}
+
+/// Slack's error texts carry the whole response body after the first line.
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// A rendered message as slack-morphism content; failing here is a template bug.
+fn content(template: &str, message: serde_json::Value) -> Result<SlackMessageContent, ChatError> {
+    serde_json::from_value(message).map_err(|e| {
+        tracing::error!(template, error = %e, "a rendered Slack message is not Block Kit");
+        ChatError::Permanent(format!("{template} is not a Slack message: {e}"))
+    })
+}
+
+impl<S: Store> SlackChat<S> {
+    /// The DM channel with `user`, opened if need be.
+    pub(super) async fn open_dm(&self, user: &str) -> Result<String, ChatError> {
+        let session = self.slack.client.open_session(&self.slack.token);
+        let request = SlackApiConversationsOpenRequest::new()
+            .with_users(vec![SlackUserId::new(user.to_owned())]);
+        let opened = session
+            .conversations_open(&request)
+            .await
+            .map_err(|e| classify("conversations.open", e))?;
+        Ok(opened.channel.id.to_string())
+    }
+
+    /// Posts `message` (rendered from `template`) in `channel`; its `ts`.
+    pub(super) async fn post(
+        &self,
+        channel: &str,
+        template: &str,
+        message: serde_json::Value,
+    ) -> Result<String, ChatError> {
+        let session = self.slack.client.open_session(&self.slack.token);
+        let request = SlackApiChatPostMessageRequest::new(
+            SlackChannelId::new(channel.to_owned()),
+            content(template, message)?,
+        );
+        let posted = session
+            .chat_post_message(&request)
+            .await
+            .map_err(|e| classify("chat.postMessage", e))?;
+        Ok(posted.ts.to_string())
+    }
+
+    /// Replaces message `ts` in `channel` with `message`: the same call twice leaves the
+    /// same message, so a retried refresh is harmless.
+    pub(super) async fn update(
+        &self,
+        channel: &str,
+        ts: &str,
+        template: &str,
+        message: serde_json::Value,
+    ) -> Result<(), ChatError> {
+        let session = self.slack.client.open_session(&self.slack.token);
+        let request = SlackApiChatUpdateRequest::new(
+            SlackChannelId::new(channel.to_owned()),
+            content(template, message)?,
+            SlackTs::new(ts.to_owned()),
+        );
+        session
+            .chat_update(&request)
+            .await
+            .map_err(|e| classify("chat.update", e))?;
+        Ok(())
+    }
+
+    /// Publishes `view` (rendered from `template`) as `user`'s App Home.
+    pub(super) async fn publish(
+        &self,
+        user: &str,
+        template: &str,
+        view: serde_json::Value,
+    ) -> Result<(), ChatError> {
+        let view: SlackView = serde_json::from_value(view).map_err(|e| {
+            tracing::error!(template, error = %e, "a rendered Slack view is not a view");
+            ChatError::Permanent(format!("{template} is not a Slack view: {e}"))
+        })?;
+        let session = self.slack.client.open_session(&self.slack.token);
+        let request = SlackApiViewsPublishRequest::new(SlackUserId::new(user.to_owned()), view);
+        session
+            .views_publish(&request)
+            .await
+            .map_err(|e| classify("views.publish", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::render::{Templates, sample_contexts};
+    use slack_morphism::errors::{SlackClientApiError, SlackClientHttpError, SlackRateLimitError};
+
+    #[test]
+    fn every_rendered_template_survives_slack_morphism_types_unchanged() {
+        let templates = Templates::builtin().unwrap_or_else(|e| panic!("{e}"));
+        for (name, context) in sample_contexts() {
+            let rendered = templates
+                .render(name, context)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let typed = if rendered.get("type").is_some() {
+                let view: SlackView = serde_json::from_value(rendered.clone())
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                serde_json::to_value(view)
+            } else {
+                serde_json::to_value(
+                    content(name, rendered.clone()).unwrap_or_else(|e| panic!("{e}")),
+                )
+            };
+            let typed = typed.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(typed["blocks"], rendered["blocks"], "{name}");
+        }
+    }
+
+    #[test]
+    fn rate_limits_carry_their_retry_after_and_refusals_are_permanent() {
+        let limited = SlackClientError::RateLimitError(
+            SlackRateLimitError::new().with_retry_after(std::time::Duration::from_secs(2)),
+        );
+        assert!(matches!(
+            classify("chat.postMessage", limited),
+            ChatError::Transient { retry_after: Some(d), .. } if d.as_secs() == 2
+        ));
+        let api = |code: &str| SlackClientError::ApiError(SlackClientApiError::new(code.into()));
+        assert!(matches!(
+            classify("chat.postMessage", api("channel_not_found")),
+            ChatError::Permanent(_)
+        ));
+        assert!(matches!(
+            classify("chat.postMessage", api("invalid_blocks")),
+            ChatError::Permanent(_)
+        ));
+        assert!(matches!(
+            classify("chat.postMessage", api("internal_error")),
+            ChatError::Transient { .. }
+        ));
+        let http = |code: u16| {
+            SlackClientError::HttpError(SlackClientHttpError::new(
+                axum::http::StatusCode::from_u16(code)
+                    .unwrap_or(axum::http::StatusCode::IM_A_TEAPOT),
+            ))
+        };
+        assert!(matches!(
+            classify("chat.update", http(503)),
+            ChatError::Transient { .. }
+        ));
+        assert!(matches!(
+            classify("chat.update", http(404)),
+            ChatError::Permanent(_)
+        ));
+    }
+}

@@ -1,0 +1,182 @@
+//! Approval cards: one DM per approver of a stage, and what each becomes as the request
+//! moves on. A card keeps working buttons only while its recipient can still decide its
+//! stage; once the stage is complete (or the recipient has approved it, or the request is
+//! over) the card shows the outcome and who decided, without buttons.
+
+use serde_json::json;
+
+use super::{SlackChat, missing, slack_id, store_error};
+use crate::chat::views::{PersonView, RequestView, join_names};
+use crate::domain::card::{CardKey, PostedCard};
+use crate::domain::directory::Platform;
+use crate::domain::ids::{PersonId, RequestId};
+use crate::domain::request::AccessRequest;
+use crate::engine::World;
+use crate::outbox::{ChatError, Posted};
+use crate::store::Store;
+
+const CARD: &str = "slack/approval_card.j2";
+const DECIDED: &str = "slack/approval_card_decided.j2";
+
+impl<S: Store> SlackChat<S> {
+    pub(super) async fn approval_card(
+        &self,
+        id: RequestId,
+        approver: &PersonId,
+        stage: usize,
+        key: &str,
+    ) -> Result<Posted, ChatError> {
+        let world = self.engine.world();
+        let Some((person, user)) = slack_id(world.directory.person(approver)) else {
+            return Ok(Vec::new());
+        };
+        let about = CardKey::Request { request: id };
+        if self.already_posted(&about, key)? {
+            return Ok(Vec::new());
+        }
+        let request = self.request(id)?;
+        if request.state.is_terminal() || request.current_stage != stage {
+            // Decided before the card went out: a card now would only be stale.
+            return Ok(Vec::new());
+        }
+        let (template, message) = self.card_for(&request, &world, stage, approver)?;
+        let posted = self.dm(person, user, template, message, key).await?;
+        Ok(vec![(about, posted)])
+    }
+
+    /// Brings every Slack card of the request up to date. One card failing does not stop the
+    /// others; a transient failure of any makes the whole refresh retried.
+    pub(super) async fn refresh_cards(&self, id: RequestId) -> Result<(), ChatError> {
+        let request = self.request(id)?;
+        let world = self.engine.world();
+        let cards = self
+            .engine
+            .store()
+            .cards(&CardKey::Request { request: id })
+            .map_err(store_error)?;
+        let mut retry: Option<ChatError> = None;
+        for card in cards.iter().filter(|c| c.platform == Platform::Slack) {
+            let stage = stage_of(card).unwrap_or(request.current_stage);
+            let updated = match self.card_for(&request, &world, stage, &card.recipient) {
+                Ok((template, message)) => {
+                    self.update(&card.channel, &card.message, template, message)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match updated {
+                Ok(()) => {}
+                Err(e @ ChatError::Transient { .. }) => {
+                    tracing::warn!(request = %id, recipient = %card.recipient, error = %e, "a card could not be updated; will retry");
+                    retry = Some(later(retry, e));
+                }
+                Err(e) => {
+                    tracing::warn!(request = %id, recipient = %card.recipient, error = %e, "a card can never be updated; left as it is");
+                }
+            }
+        }
+        retry.map_or(Ok(()), Err)
+    }
+
+    pub(super) fn request(&self, id: RequestId) -> Result<AccessRequest, ChatError> {
+        let stored = self.engine.store().request(id).map_err(store_error)?;
+        Ok(stored.ok_or_else(|| missing(id))?.value)
+    }
+
+    /// The card `recipient` should see now for `stage` of `request`: with buttons while they
+    /// can still decide it, else its outcome.
+    fn card_for(
+        &self,
+        request: &AccessRequest,
+        world: &World,
+        stage: usize,
+        recipient: &PersonId,
+    ) -> Result<(&'static str, serde_json::Value), ChatError> {
+        let mut view = RequestView::new(request, &world.directory, &world.policy);
+        if request.state.is_terminal() {
+            return Ok((DECIDED, self.render(DECIDED, json!({ "request": view }))?));
+        }
+        let Some(planned) = request.plan.stages.get(stage) else {
+            return Err(ChatError::Permanent(format!(
+                "{} has no stage {stage}",
+                request.id
+            )));
+        };
+        let open = stage == request.current_stage
+            && !planned.is_complete()
+            && !planned.has_approved(recipient);
+        if open {
+            return Ok((CARD, self.render(CARD, json!({ "request": view }))?));
+        }
+        let names: Vec<String> = planned
+            .approvals
+            .iter()
+            .map(|a| PersonView::new(&a.by, &world.directory).name)
+            .collect();
+        let who = if names.is_empty() {
+            "nobody yet".to_owned()
+        } else {
+            join_names(&names)
+        };
+        view.state = "in progress";
+        view.outcome = Some(if planned.is_complete() {
+            format!(
+                "Approved by {who} ({} done); now {}",
+                planned.name,
+                request.stage_summary()
+            )
+        } else {
+            format!("Approved by {who}; waiting for {}", request.stage_summary())
+        });
+        Ok((DECIDED, self.render(DECIDED, json!({ "request": view }))?))
+    }
+}
+
+/// The stage a card was posted for, from its effect key `card:{request}:{stage}:{approver}`.
+fn stage_of(card: &PostedCard) -> Option<usize> {
+    let mut parts = card.effect_key.split(':');
+    (parts.next() == Some("card")).then_some(())?;
+    parts.nth(1)?.parse().ok()
+}
+
+/// Of two transient failures, the one asking for the longer wait.
+fn later(kept: Option<ChatError>, new: ChatError) -> ChatError {
+    let wait = |e: &ChatError| match e {
+        ChatError::Transient { retry_after, .. } => *retry_after,
+        ChatError::Permanent(_) => None,
+    };
+    match kept {
+        Some(kept) if wait(&kept) >= wait(&new) => kept,
+        _ => new,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn card(key: &str) -> PostedCard {
+        PostedCard {
+            platform: Platform::Slack,
+            channel: "D1".into(),
+            message: "1.2".into(),
+            recipient: "bob".into(),
+            effect_key: key.into(),
+        }
+    }
+
+    #[test]
+    fn a_card_knows_the_stage_it_was_posted_for() {
+        assert_eq!(stage_of(&card("card:AR-7:2:bob")), Some(2));
+        assert_eq!(stage_of(&card("effect:12")), None);
+    }
+
+    #[test]
+    fn the_longest_retry_after_wins() {
+        let short = ChatError::rate_limited("a", Some(Duration::from_secs(1)));
+        let long = ChatError::rate_limited("b", Some(Duration::from_secs(5)));
+        assert_eq!(later(Some(long.clone()), short.clone()), long);
+        assert_eq!(later(Some(short), long.clone()), long);
+    }
+}

@@ -1,0 +1,331 @@
+//! Slack's HTTP mode from the outside: the real server on 127.0.0.1:0 with `[slack]` enabled
+//! against the fake Slack Web API, and requests signed the way Slack signs them. Covers the
+//! text flow from `/access request` to an active grant, signatures, stale and replayed
+//! deliveries, and clicks from people who may not decide.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use gatehouse::slack::verify::sign;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::fake_slack::FakeSlack;
+use crate::support::{TestApp, read, spawn_app_with};
+
+mod modal;
+
+const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const ALICE: &str = "U01ALICE";
+const BOB: &str = "U0BOB";
+const CAROL: &str = "U0CAROL";
+const DAN: &str = "U0DAN";
+
+static TRIGGERS: AtomicU64 = AtomicU64::new(1);
+
+struct Slack {
+    app: TestApp,
+    fake: FakeSlack,
+}
+
+/// The server with Slack on, and dan given a Slack id so his clicks reach Gatehouse.
+async fn start() -> Slack {
+    let fake = FakeSlack::start().await;
+    let api_url = fake.api_url();
+    let app = spawn_app_with(|files| {
+        files.enable_slack(&api_url, SECRET);
+        files.edit("directory.toml", |text| {
+            text.replace("id = \"dan\"\n", "id = \"dan\"\nslack = \"U0DAN\"\n")
+        });
+    })
+    .await;
+    Slack { app, fake }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn trigger() -> String {
+    format!("trigger-{}", TRIGGERS.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A slash command's form body, as Slack sends it.
+fn command_body(user: &str, text: &str) -> String {
+    format!(
+        "token=x&team_id=T0FAKE&channel_id=C0GENERAL&user_id={user}&user_name=u&command=%2Faccess&text={}&response_url=https%3A%2F%2Fhooks.slack.test%2F1&trigger_id={}",
+        encode(text),
+        trigger()
+    )
+}
+
+/// A click on a card button, as Slack sends it.
+fn click_body(user: &str, action_id: &str, value: &str) -> String {
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user},
+        "trigger_id": trigger(),
+        "channel": {"id": format!("D{user}")},
+        "container": {"type": "message", "channel_id": format!("D{user}")},
+        "actions": [{"action_id": action_id, "value": value, "type": "button",
+                     "action_ts": format!("{}.000100", now())}],
+    });
+    format!("payload={}", encode(&payload.to_string()))
+}
+
+impl Slack {
+    async fn post_at(
+        &self,
+        path: &str,
+        body: &str,
+        at: i64,
+        signature: &str,
+    ) -> (StatusCode, Value) {
+        let content_type = if body.starts_with('{') {
+            "application/json"
+        } else {
+            "application/x-www-form-urlencoded"
+        };
+        let response = self
+            .app
+            .http
+            .post(format!("{}{path}", self.app.base))
+            .header("content-type", content_type)
+            .header("x-slack-request-timestamp", at.to_string())
+            .header("x-slack-signature", signature)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    }
+
+    async fn post(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        let at = now();
+        let signature = sign(SECRET.as_bytes(), at, body.as_bytes());
+        self.post_at(path, body, at, &signature).await
+    }
+
+    async fn command(&self, user: &str, text: &str) -> (StatusCode, Value) {
+        self.post("/slack/commands", &command_body(user, text))
+            .await
+    }
+
+    async fn click(&self, user: &str, action_id: &str, value: &str) -> StatusCode {
+        let (status, body) = self
+            .post("/slack/interactions", &click_body(user, action_id, value))
+            .await;
+        assert_eq!(
+            body,
+            Value::String(String::new()),
+            "a click is answered empty"
+        );
+        status
+    }
+
+    async fn request(&self, id: &str) -> Value {
+        let (status, body) = self.app.get(&format!("/api/v1/requests/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["request"].clone()
+    }
+
+    /// The ephemeral messages `user` has been shown so far, once `count` have arrived.
+    async fn ephemerals_to(&self, user: &str, count: usize) -> Vec<String> {
+        for _ in 0..200 {
+            let texts: Vec<String> = self
+                .fake
+                .calls_to("chat.postEphemeral")
+                .iter()
+                .filter(|c| c.args["user"] == user)
+                .map(|c| c.args["text"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            if texts.len() >= count {
+                return texts;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{user} was not shown {count} ephemeral message(s)");
+    }
+}
+
+#[tokio::test]
+async fn a_typed_request_becomes_an_active_grant_after_two_clicked_approvals() {
+    let slack = start().await;
+    let (status, body) = slack
+        .command(ALICE, "request prod-db read for 2h fixing replica lag")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["response_type"], "ephemeral");
+    let text = body["text"].as_str().unwrap();
+    assert!(text.starts_with("AR-1:"), "{text}");
+    assert!(text.contains("sent to"), "{text}");
+
+    assert_eq!(
+        slack.click(BOB, "gatehouse.approve", "AR-1").await,
+        StatusCode::OK
+    );
+    assert_eq!(slack.request("AR-1").await["current_stage"], 1);
+    assert_eq!(
+        slack.click(CAROL, "gatehouse.approve", "AR-1").await,
+        StatusCode::OK
+    );
+    let request = slack.request("AR-1").await;
+    assert_eq!(request["state"]["state"], "approved", "{request}");
+    let grant = request["state"]["grant"].as_str().unwrap().to_owned();
+
+    let mut state = Value::Null;
+    for _ in 0..200 {
+        let (_, body) = slack.app.get(&format!("/api/v1/grants/{grant}")).await;
+        state = body["grant"]["state"]["state"].clone();
+        if state == "active" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(state, "active");
+    let told = slack.ephemerals_to(CAROL, 1).await;
+    assert!(told[0].contains("You approved AR-1"), "{told:?}");
+    assert!(
+        slack.fake.violations().is_empty(),
+        "{:#?}",
+        slack.fake.violations()
+    );
+}
+
+#[tokio::test]
+async fn forged_and_stale_requests_are_refused_with_401() {
+    let slack = start().await;
+    let body = command_body(ALICE, "request prod-db read for 2h fixing replica lag");
+    let forged = sign(b"not-the-secret", now(), body.as_bytes());
+    let (status, answer) = slack
+        .post_at("/slack/commands", &body, now(), &forged)
+        .await;
+    assert_eq!(
+        (status, answer),
+        (StatusCode::UNAUTHORIZED, Value::String(String::new()))
+    );
+
+    let stale = now() - 6 * 60;
+    let signature = sign(SECRET.as_bytes(), stale, body.as_bytes());
+    let (status, _) = slack
+        .post_at("/slack/commands", &body, stale, &signature)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    for path in ["/slack/interactions", "/slack/events", "/slack/options"] {
+        let (status, _) = slack.post_at(path, "payload=%7B%7D", now(), &forged).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let (_, requests) = slack.app.get("/api/v1/requests").await;
+    assert_eq!(requests["requests"], json!([]));
+}
+
+#[tokio::test]
+async fn a_replayed_delivery_is_answered_but_asks_only_once() {
+    let slack = start().await;
+    let body = command_body(ALICE, "request prod-db read for 2h fixing replica lag");
+    let at = now();
+    let signature = sign(SECRET.as_bytes(), at, body.as_bytes());
+    let (first, _) = slack
+        .post_at("/slack/commands", &body, at, &signature)
+        .await;
+    let (again, answer) = slack
+        .post_at("/slack/commands", &body, at, &signature)
+        .await;
+    assert_eq!((first, again), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(answer["response_type"], "ephemeral");
+    let (_, requests) = slack.app.get("/api/v1/requests").await;
+    assert_eq!(requests["requests"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn clicks_from_a_non_approver_the_requester_and_a_double_click_decide_nothing_more() {
+    let slack = start().await;
+    slack
+        .command(ALICE, "request prod-db read for 2h fixing replica lag")
+        .await;
+    let before = slack.request("AR-1").await;
+
+    assert_eq!(
+        slack.click(DAN, "gatehouse.approve", "AR-1").await,
+        StatusCode::OK
+    );
+    let told = slack.ephemerals_to(DAN, 1).await;
+    assert!(told[0].contains("not an approver"), "{told:?}");
+    assert_eq!(slack.request("AR-1").await, before);
+
+    assert_eq!(
+        slack.click(ALICE, "gatehouse.approve", "AR-1").await,
+        StatusCode::OK
+    );
+    let told = slack.ephemerals_to(ALICE, 1).await;
+    assert!(told[0].contains("you cannot approve"), "{told:?}");
+    assert_eq!(slack.request("AR-1").await, before);
+
+    slack.click(BOB, "gatehouse.approve", "AR-1").await;
+    slack.click(CAROL, "gatehouse.approve", "AR-1").await;
+    slack.click(CAROL, "gatehouse.approve", "AR-1").await;
+    let told = slack.ephemerals_to(CAROL, 2).await;
+    assert!(
+        told.iter().any(|t| t.contains("already approved")),
+        "{told:?}"
+    );
+    let request = slack.request("AR-1").await;
+    assert_eq!(request["state"]["state"], "approved");
+    let approvals = request["plan"]["stages"][1]["approvals"]
+        .as_array()
+        .unwrap();
+    assert_eq!(approvals.len(), 1, "{request}");
+}
+
+#[tokio::test]
+async fn help_and_an_unknown_slack_user_get_sentences() {
+    let slack = start().await;
+    let (status, body) = slack.command(ALICE, "help").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["response_type"], "ephemeral");
+    assert!(body["text"].as_str().unwrap().contains("/access"), "{body}");
+    assert!(body["blocks"].as_array().is_some_and(|b| !b.is_empty()));
+
+    let (status, body) = slack.command("U0STRANGER", "list").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = body["text"].as_str().unwrap();
+    assert!(text.contains("does not know you yet"), "{text}");
+    assert!(text.contains("U0STRANGER"), "{text}");
+}
+
+#[tokio::test]
+async fn a_typo_is_explained_and_list_and_pending_show_the_request() {
+    let slack = start().await;
+    let (_, body) = slack.command(ALICE, "reqest prod-db read").await;
+    assert!(
+        body["text"].as_str().unwrap().contains("is not a command"),
+        "{body}"
+    );
+    slack
+        .command(
+            ALICE,
+            "request prod-db read for 2h fixing &lt;replica&gt; lag",
+        )
+        .await;
+    let (_, mine) = slack.command(ALICE, "list").await;
+    assert!(mine.to_string().contains("AR-1"), "{mine}");
+    let (_, bobs) = slack.command(BOB, "pending").await;
+    assert!(bobs.to_string().contains("AR-1"), "{bobs}");
+    let (_, carols) = slack.command(CAROL, "pending").await;
+    assert!(!carols.to_string().contains("AR-1"), "{carols}");
+    let request = slack.request("AR-1").await;
+    assert_eq!(request["justification"], "fixing <replica> lag");
+}

@@ -1,0 +1,174 @@
+//! The modal flow, the typeahead and the Events API: `/access` alone opens the request
+//! modal, its submission asks (or says under which input what to fix), Reject opens a modal
+//! whose reason rejects, and opening the Home tab publishes it.
+
+use super::*;
+use crate::fake_slack::Call;
+
+impl Slack {
+    async fn interact(&self, path: &str, payload: Value) -> (StatusCode, Value) {
+        let body = format!("payload={}", encode(&payload.to_string()));
+        self.post(path, &body).await
+    }
+
+    /// The calls to `method`, once there are at least `count`.
+    async fn calls_eventually(&self, method: &str, count: usize) -> Vec<Call> {
+        for _ in 0..200 {
+            let calls = self.fake.calls_to(method);
+            if calls.len() >= count {
+                return calls;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no {count} call(s) to {method}: {:#?}", self.fake.calls());
+    }
+}
+
+fn submission(user: &str, callback_id: &str, metadata: &str, values: Value) -> Value {
+    json!({
+        "type": "view_submission",
+        "user": {"id": user},
+        "trigger_id": trigger(),
+        "view": {"id": "V0001", "callback_id": callback_id, "private_metadata": metadata,
+                 "state": {"values": values}},
+    })
+}
+
+fn request_form(duration: &str) -> Value {
+    let chosen = |v: &str| json!({"type": "static_select", "selected_option": {"value": v}});
+    let typed = |v: &str| json!({"type": "plain_text_input", "value": v});
+    json!({
+        "resource": {"request.resource": chosen("prod-db")},
+        "role": {"request.role": chosen("read")},
+        "duration": {"request.duration": typed(duration)},
+        "justification": {"request.justification": typed("fixing replica lag")},
+    })
+}
+
+#[tokio::test]
+async fn the_request_modal_opens_asks_and_points_at_what_to_fix() {
+    let slack = start().await;
+    let (status, body) = slack.command(ALICE, "").await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, Value::String(String::new()))
+    );
+    let opened = slack.calls_eventually("views.open", 1).await;
+    assert_eq!(opened[0].args["view"]["callback_id"], "gatehouse.request");
+    assert!(opened[0].ok(), "{:?}", opened[0].response);
+
+    let too_long = submission(ALICE, "gatehouse.request", "{}", request_form("9h"));
+    let (status, body) = slack.interact("/slack/interactions", too_long).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["response_action"], "errors", "{body}");
+    assert!(
+        body["errors"]["duration"]
+            .as_str()
+            .unwrap()
+            .contains("at most 8h"),
+        "{body}"
+    );
+
+    let fine = submission(ALICE, "gatehouse.request", "{}", request_form("2h"));
+    let (status, body) = slack.interact("/slack/interactions", fine).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, Value::String(String::new()))
+    );
+    assert_eq!(slack.request("AR-1").await["duration"], "2h");
+    let dm = slack.calls_eventually("chat.postMessage", 1).await;
+    let told: Vec<_> = dm.iter().filter(|c| c.args["channel"] == ALICE).collect();
+    assert!(told[0].args["text"].as_str().unwrap().starts_with("AR-1:"));
+    assert!(
+        slack.fake.violations().is_empty(),
+        "{:#?}",
+        slack.fake.violations()
+    );
+}
+
+#[tokio::test]
+async fn reject_opens_a_modal_whose_reason_rejects_the_request() {
+    let slack = start().await;
+    slack
+        .command(ALICE, "request prod-db read for 2h fixing replica lag")
+        .await;
+    assert_eq!(
+        slack.click(BOB, "gatehouse.reject", "AR-1").await,
+        StatusCode::OK
+    );
+    let opened = slack.calls_eventually("views.open", 1).await;
+    let view = &opened[0].args["view"];
+    assert_eq!(
+        (&view["callback_id"], &view["private_metadata"]),
+        (&json!("gatehouse.reject"), &json!("AR-1"))
+    );
+
+    let empty = json!({"reason": {"reject.reason": {"type": "plain_text_input", "value": ""}}});
+    let (_, body) = slack
+        .interact(
+            "/slack/interactions",
+            submission(BOB, "gatehouse.reject", "AR-1", empty),
+        )
+        .await;
+    assert!(body["errors"]["reason"].is_string(), "{body}");
+
+    let reason =
+        json!({"reason": {"reject.reason": {"type": "plain_text_input", "value": "no ticket"}}});
+    let (status, _) = slack
+        .interact(
+            "/slack/interactions",
+            submission(BOB, "gatehouse.reject", "AR-1", reason),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(slack.request("AR-1").await["state"]["state"], "rejected");
+    assert!(
+        slack.fake.violations().is_empty(),
+        "{:#?}",
+        slack.fake.violations()
+    );
+}
+
+#[tokio::test]
+async fn the_resource_typeahead_offers_what_the_person_may_ask_for() {
+    let slack = start().await;
+    let suggest = |user: &str, typed: &str| {
+        json!({"type": "block_suggestion", "user": {"id": user},
+               "action_id": "request.resource", "value": typed})
+    };
+    let (status, body) = slack.interact("/slack/options", suggest(ALICE, "db")).await;
+    assert_eq!(status, StatusCode::OK);
+    let values: Vec<&str> = body["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["staging-db", "prod-db"]);
+    // Finn is in finance: prod-db is for engineering only.
+    let (_, body) = slack
+        .interact("/slack/options", suggest("U0FINN", "db"))
+        .await;
+    assert_eq!(body["options"], json!([]));
+}
+
+#[tokio::test]
+async fn url_verification_is_echoed_and_opening_home_publishes_it() {
+    let slack = start().await;
+    let challenge = json!({"type": "url_verification", "challenge": "c-123", "token": "x"});
+    let (status, body) = slack.post("/slack/events", &challenge.to_string()).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"challenge": "c-123"}))
+    );
+
+    let opened = json!({
+        "type": "event_callback", "event_id": "Ev001", "team_id": "T0FAKE",
+        "event": {"type": "app_home_opened", "user": ALICE, "tab": "home"},
+    });
+    let (status, _) = slack.post("/slack/events", &opened.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    slack.calls_eventually("views.publish", 1).await;
+    let home = slack.fake.home_view(ALICE).expect("a published Home tab");
+    assert_eq!(home["type"], "home");
+}

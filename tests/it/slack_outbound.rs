@@ -1,0 +1,308 @@
+//! The outbound half of Slack against the fake Slack: the real engine on a temporary store
+//! with the example policy and directory, the outbox worker, and `SlackChat` delivering its
+//! effects. A request goes through three stages and a quorum of two; every card is posted
+//! once, updated without buttons when decided, and nothing breaks a platform rule, even when
+//! Slack answers 429 and 500.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DurationRound, TimeDelta, Utc};
+use gatehouse::chat::render::Templates;
+use gatehouse::config::{Secret, SlackConfig};
+use gatehouse::connector::Connectors;
+use gatehouse::domain::audit::Actor;
+use gatehouse::domain::ids::RequestId;
+use gatehouse::domain::request::Changes;
+use gatehouse::domain::validation::Ask;
+use gatehouse::engine::{Engine, FakeClock};
+use gatehouse::outbox::Worker;
+use gatehouse::slack::Slack;
+use gatehouse::slack::port::SlackChat;
+use gatehouse::store::{SledStore, Store};
+use serde_json::Value;
+
+use crate::fake_slack::{BOT_TOKEN, FakeSlack, Fault, Message};
+
+const SECURITY: &str = "C0SECURITY";
+
+struct Rig {
+    fake: FakeSlack,
+    engine: Arc<Engine<SledStore>>,
+    clock: Arc<FakeClock>,
+    chat: Arc<SlackChat<SledStore>>,
+    worker: Worker<SledStore>,
+}
+
+async fn rig() -> Rig {
+    gatehouse::app::install_tls_provider();
+    let fake = FakeSlack::start().await;
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples/gatehouse.toml");
+    let loaded = gatehouse::app::load(&config).unwrap();
+    let now = Utc::now().duration_trunc(TimeDelta::seconds(1)).unwrap();
+    let clock = Arc::new(FakeClock::at(now));
+    let store = SledStore::temporary().unwrap();
+    let engine = Arc::new(Engine::new(
+        store,
+        loaded.policy,
+        loaded.directory,
+        clock.clone(),
+    ));
+    let slack_config = SlackConfig {
+        enabled: true,
+        bot_token: Some(Secret::new(BOT_TOKEN)),
+        api_url: fake.api_url(),
+        security_channel: Some(SECURITY.to_owned()),
+        ..SlackConfig::default()
+    };
+    let templates = Arc::new(Templates::builtin().unwrap());
+    let slack = Arc::new(Slack::from_config(&slack_config, templates).unwrap());
+    let chat = Arc::new(SlackChat::new(slack, engine.clone()));
+    let connectors = Connectors::from_config(&loaded.config.connectors).unwrap();
+    let worker = Worker::new(engine.clone(), connectors, chat.clone());
+    Rig {
+        fake,
+        engine,
+        clock,
+        chat,
+        worker,
+    }
+}
+
+impl Rig {
+    /// Runs the outbox until nothing more is due now.
+    async fn drain(&self) {
+        while self.worker.run_due().await.unwrap() > 0 {}
+    }
+
+    fn dm(&self, user: &str) -> Vec<Message> {
+        self.fake.messages_in(&FakeSlack::dm_channel(user))
+    }
+
+    fn approve(&self, who: &str, id: RequestId) {
+        let actor = Actor::person(&who.into());
+        self.engine
+            .approve(&actor, id, &Changes::default())
+            .unwrap();
+    }
+
+    fn alice_asks_for_prod_db_admin(&self) -> RequestId {
+        let ask = Ask {
+            requester: "alice".into(),
+            resource: "prod-db".into(),
+            role: "admin".into(),
+            duration: Some("2h".parse().unwrap()),
+            justification: "fixing replica lag".into(),
+            fields: [("ticket".to_owned(), "INC-4211".to_owned())].into(),
+            ..Ask::default()
+        };
+        let actor = Actor::person(&"alice".into());
+        self.engine.submit(&actor, ask).unwrap().request.id
+    }
+}
+
+/// The action ids of every button in a message.
+fn buttons(message: &Message) -> Vec<String> {
+    let mut found = Vec::new();
+    for block in message
+        .blocks
+        .as_ref()
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for element in block["elements"].as_array().into_iter().flatten() {
+            if element["type"] == "button" {
+                found.push(element["action_id"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    found
+}
+
+fn shows(message: &Message, words: &str) -> bool {
+    message
+        .blocks
+        .as_ref()
+        .is_some_and(|b| b.to_string().contains(words))
+}
+
+/// The one card in `user`'s DMs.
+fn only_card(rig: &Rig, user: &str) -> Message {
+    let messages = rig.dm(user);
+    assert_eq!(messages.len(), 1, "{user}: {messages:#?}");
+    messages.into_iter().next().unwrap()
+}
+
+fn assert_open(rig: &Rig, user: &str) {
+    let card = only_card(rig, user);
+    assert_eq!(
+        buttons(&card),
+        [
+            "gatehouse.approve",
+            "gatehouse.reject",
+            "gatehouse.approve_with_changes"
+        ],
+        "{user}"
+    );
+}
+
+fn assert_closed(rig: &Rig, user: &str, words: &str) {
+    let card = only_card(rig, user);
+    assert!(
+        buttons(&card).is_empty(),
+        "{user} still has buttons: {card:#?}"
+    );
+    assert!(
+        shows(&card, words),
+        "{user}'s card lacks {words:?}: {card:#?}"
+    );
+    assert!(card.edits >= 1, "{user}'s card was never updated");
+}
+
+#[tokio::test]
+async fn a_privileged_request_goes_through_three_stages_with_every_card_posted_once_and_closed() {
+    let rig = rig().await;
+    let id = rig.alice_asks_for_prod_db_admin();
+    rig.drain().await;
+    assert_open(&rig, "U0BOB");
+    assert!(shows(&only_card(&rig, "U0BOB"), "INC-4211"));
+    assert!(rig.dm("U0CAROL").is_empty() && rig.dm("U0SAM").is_empty());
+
+    rig.approve("bob", id);
+    rig.drain().await;
+    assert_closed(&rig, "U0BOB", "Approved by Bob Marsh");
+    assert_open(&rig, "U0CAROL");
+    assert_open(&rig, "U0DORA");
+
+    rig.approve("carol", id);
+    rig.drain().await;
+    assert_closed(&rig, "U0CAROL", "Approved by Carol Diaz");
+    assert_closed(&rig, "U0DORA", "Approved by Carol Diaz");
+    for user in ["U0SAM", "U0SUE", "U0SID"] {
+        assert_open(&rig, user);
+    }
+    assert!(shows(
+        &only_card(&rig, "U0SAM"),
+        "Security review — 0 of 2 approvals"
+    ));
+
+    rig.approve("sam", id);
+    rig.drain().await;
+    assert_closed(
+        &rig,
+        "U0SAM",
+        "waiting for Security review — 1 of 2 approvals",
+    );
+    assert_open(&rig, "U0SUE");
+    assert!(shows(&only_card(&rig, "U0SUE"), "1 of 2 approvals"));
+
+    rig.approve("sue", id);
+    rig.drain().await;
+    for user in ["U0BOB", "U0CAROL", "U0DORA", "U0SAM", "U0SUE", "U0SID"] {
+        assert_closed(
+            &rig,
+            user,
+            "Approved by Bob Marsh, Carol Diaz, Sam Patel and Sue Chen",
+        );
+    }
+    let told = rig.dm("U01ALICE");
+    assert!(
+        told.iter()
+            .any(|m| m.text.as_deref().is_some_and(|t| t.contains("approved"))),
+        "alice was not told: {told:#?}"
+    );
+    let alerts = rig.fake.messages_in(SECURITY);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert!(
+        shows(&alerts[0], "Privileged access granted")
+            && shows(&alerts[0], "Production PostgreSQL"),
+        "{alerts:#?}"
+    );
+    assert!(rig.engine.store().outbox(10).unwrap().is_empty());
+    assert!(
+        rig.fake.violations().is_empty(),
+        "{:#?}",
+        rig.fake.violations()
+    );
+}
+
+#[tokio::test]
+async fn slack_answering_429_and_500_still_gets_every_card_exactly_once_after_retry_after() {
+    let rig = rig().await;
+    rig.fake.fail_next(
+        "chat.postMessage",
+        1,
+        Fault::RateLimited {
+            retry_after_secs: 2,
+        },
+    );
+    rig.fake
+        .fail_next("chat.postMessage", 1, Fault::ServerError);
+    rig.fake.fail_next("chat.update", 1, Fault::ServerError);
+    let id = rig.alice_asks_for_prod_db_admin();
+    let before = rig.engine.now();
+    rig.drain().await;
+
+    let outbox = rig.engine.store().outbox(10).unwrap();
+    let limited = outbox.iter().find(|e| {
+        e.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("rate limit"))
+    });
+    let limited = limited.unwrap_or_else(|| panic!("nothing was rate limited: {outbox:#?}"));
+    assert!(
+        limited.next_attempt_at - before >= TimeDelta::seconds(2),
+        "retried before Retry-After: {limited:#?}"
+    );
+
+    for _ in 0..6 {
+        rig.clock.advance(TimeDelta::seconds(30));
+        rig.drain().await;
+    }
+    rig.approve("bob", id);
+    for _ in 0..6 {
+        rig.drain().await;
+        rig.clock.advance(TimeDelta::seconds(30));
+    }
+    assert_closed(&rig, "U0BOB", "Approved by Bob Marsh");
+    assert_open(&rig, "U0CAROL");
+    assert_open(&rig, "U0DORA");
+    let faults = rig
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| c.fault.is_some())
+        .count();
+    assert_eq!(faults, 3, "every scripted fault was met");
+    assert!(rig.engine.store().outbox(10).unwrap().is_empty());
+    assert!(
+        rig.fake.violations().is_empty(),
+        "{:#?}",
+        rig.fake.violations()
+    );
+}
+
+#[tokio::test]
+async fn app_home_lists_the_approvals_waiting_for_the_person() {
+    let rig = rig().await;
+    let id = rig.alice_asks_for_prod_db_admin();
+    rig.chat.publish_home("U0BOB", &"bob".into()).await.unwrap();
+    let home = rig.fake.home_view("U0BOB").unwrap();
+    assert!(home.to_string().contains(&id.to_string()), "{home:#}");
+    assert!(home.to_string().contains("gatehouse.approve"));
+    rig.chat
+        .publish_home("U01ALICE", &"alice".into())
+        .await
+        .unwrap();
+    let home = rig.fake.home_view("U01ALICE").unwrap();
+    assert!(
+        !home.to_string().contains("gatehouse.approve\""),
+        "{home:#}"
+    );
+    assert!(
+        rig.fake.violations().is_empty(),
+        "{:#?}",
+        rig.fake.violations()
+    );
+}
