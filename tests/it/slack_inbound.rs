@@ -205,6 +205,47 @@ async fn a_typed_request_becomes_an_active_grant_after_two_clicked_approvals() {
 }
 
 #[tokio::test]
+async fn a_privileged_request_passes_two_stages_and_a_clicked_quorum_of_two() {
+    let slack = start().await;
+    let (status, body) = slack
+        .command(
+            ALICE,
+            "request prod-db admin for 2h INC-4211 primary is down",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["text"].as_str().unwrap().starts_with("AR-1:"),
+        "{body}"
+    );
+    assert_eq!(slack.request("AR-1").await["fields"]["ticket"], "INC-4211");
+    for approver in [BOB, CAROL, "U0SAM"] {
+        assert_eq!(
+            slack.click(approver, "gatehouse.approve", "AR-1").await,
+            StatusCode::OK
+        );
+    }
+    let request = slack.request("AR-1").await;
+    assert_eq!(
+        request["state"]["state"], "pending",
+        "one of two security approvals: {request}"
+    );
+    assert_eq!(
+        slack.click("U0SUE", "gatehouse.approve", "AR-1").await,
+        StatusCode::OK
+    );
+    let request = slack.request("AR-1").await;
+    assert_eq!(request["state"]["state"], "approved", "{request}");
+    let approvals: Vec<&str> = request["plan"]["stages"][2]["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["by"].as_str().unwrap())
+        .collect();
+    assert_eq!(approvals, ["sam", "sue"]);
+}
+
+#[tokio::test]
 async fn forged_and_stale_requests_are_refused_with_401() {
     let slack = start().await;
     let body = command_body(ALICE, "request prod-db read for 2h fixing replica lag");
