@@ -172,3 +172,34 @@ async fn url_verification_is_echoed_and_opening_home_publishes_it() {
     let home = slack.fake.home_view(ALICE).expect("a published Home tab");
     assert_eq!(home["type"], "home");
 }
+
+#[tokio::test]
+async fn a_request_made_in_the_modal_becomes_an_active_grant_after_two_stages() {
+    let slack = start().await;
+    let fine = submission(ALICE, "gatehouse.request", "{}", request_form("2h"));
+    let (status, _) = slack.interact("/slack/interactions", fine).await;
+    assert_eq!(status, StatusCode::OK);
+    for approver in [BOB, CAROL] {
+        assert_eq!(
+            slack.click(approver, "gatehouse.approve", "AR-1").await,
+            StatusCode::OK
+        );
+    }
+    let request = slack.request("AR-1").await;
+    let grant = request["state"]["grant"].as_str().unwrap().to_owned();
+    let mut state = Value::Null;
+    for _ in 0..200 {
+        let (_, body) = slack.app.get(&format!("/api/v1/grants/{grant}")).await;
+        state = body["grant"]["state"]["state"].clone();
+        if state == "active" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(state, "active");
+    assert!(
+        slack.fake.violations().is_empty(),
+        "{:#?}",
+        slack.fake.violations()
+    );
+}
