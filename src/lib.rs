@@ -8,6 +8,7 @@ pub mod config;
 pub mod connector;
 pub mod domain;
 pub mod engine;
+pub mod hmac;
 pub mod http;
 pub mod outbox;
 pub mod scheduler;

@@ -27,11 +27,9 @@
 use std::sync::Once;
 use std::time::Duration as StdDuration;
 
-use hmac::{Hmac, KeyInit, Mac};
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{
@@ -303,24 +301,7 @@ pub fn verify(
 
 /// HMAC-SHA256(secret, "<timestamp>.<body>").
 fn signature(secret: &[u8], timestamp: &[u8], body: &[u8]) -> [u8; 32] {
-    let mut mac = hmac_sha256(secret);
-    mac.update(timestamp);
-    mac.update(b".");
-    mac.update(body);
-    mac.finalize().into_bytes().into()
-}
-
-/// HMAC keyed with `key` of any length. The key is first brought to one block the way RFC
-/// 2104 says (hashed when longer, zero-padded), so construction cannot fail.
-fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
-    let mut block = [0u8; 64];
-    if key.len() > block.len() {
-        let digest = Sha256::digest(key);
-        block[..digest.len()].copy_from_slice(&digest);
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    Hmac::new(&block.into())
+    crate::hmac::hmac_sha256(secret, &[timestamp, b".", body])
 }
 
 #[cfg(test)]

@@ -9,9 +9,7 @@
 
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// `X-Slack-Signature`: `v0=` and 64 hex digits.
@@ -183,25 +181,7 @@ fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, Rej
 
 /// HMAC-SHA256(secret, "v0:<timestamp>:<body>").
 fn mac(secret: &[u8], timestamp: &[u8], body: &[u8]) -> [u8; 32] {
-    let mut mac = hmac_sha256(secret);
-    mac.update(b"v0:");
-    mac.update(timestamp);
-    mac.update(b":");
-    mac.update(body);
-    mac.finalize().into_bytes().into()
-}
-
-/// HMAC keyed with `key` of any length, brought to one block the way RFC 2104 says (hashed
-/// when longer, zero-padded), so construction cannot fail.
-fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
-    let mut block = [0u8; 64];
-    if key.len() > block.len() {
-        let digest = Sha256::digest(key);
-        block[..digest.len()].copy_from_slice(&digest);
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    Hmac::new(&block.into())
+    crate::hmac::hmac_sha256(secret, &[b"v0:", timestamp, b":", body])
 }
 
 #[cfg(test)]

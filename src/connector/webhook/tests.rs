@@ -254,24 +254,6 @@ fn the_signature_is_hmac_sha256_of_timestamp_dot_body_in_hex() {
 }
 
 #[test]
-fn hmac_matches_rfc_4231() {
-    // Test case 2: a key shorter than the block.
-    let mut mac = hmac_sha256(b"Jefe");
-    mac.update(b"what do ya want for nothing?");
-    assert_eq!(
-        hex::encode(mac.finalize().into_bytes()),
-        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-    );
-    // Test case 6: a key longer than the block, hashed first.
-    let mut mac = hmac_sha256(&[0xaa; 131]);
-    mac.update(b"Test Using Larger Than Block-Size Key - Hash Key First");
-    assert_eq!(
-        hex::encode(mac.finalize().into_bytes()),
-        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
-    );
-}
-
-#[test]
 fn verify_accepts_what_sign_made_within_the_tolerance() {
     let header = sign(b"s3cret", 1_000, b"{}");
     assert_eq!(verify(b"s3cret", &header, b"{}", 1_000, 300), Ok(()));
