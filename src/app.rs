@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
+use futures_util::future::OptionFuture;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, SlackMode};
 use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::domain::directory::Directory;
 use crate::domain::ids::ConnectorId;
@@ -202,7 +203,19 @@ pub async fn serve(
     );
 
     let reloader = Arc::new(FileReloader { config_path });
-    let slack_router = slack.map(|slack| crate::slack::http::router(slack, engine.clone()));
+    // Socket Mode receives over its own websocket; the /slack/* endpoints are for HTTP mode.
+    let (slack_http, slack_socket) = match slack {
+        Some(slack) if slack.mode == SlackMode::Socket => (None, Some(slack)),
+        other => (other, None),
+    };
+    let slack_router = slack_http.map(|slack| crate::slack::http::router(slack, engine.clone()));
+    let socket = slack_socket.map(|slack| {
+        tokio::spawn(crate::slack::socket::run(
+            slack,
+            engine.clone(),
+            stop_rx.clone(),
+        ))
+    });
     let state = ApiState::new(engine, config.admin.clone(), reloader);
     let hangup = tokio::spawn(reload_on_sighup(state.clone(), stop_rx.clone()));
     let address = listener.local_addr()?;
@@ -221,6 +234,9 @@ pub async fn serve(
     }
     if let Err(err) = scheduler.await {
         tracing::error!(%err, "the scheduler ended abnormally");
+    }
+    if let Some(Err(err)) = OptionFuture::from(socket).await {
+        tracing::error!(%err, "Slack Socket Mode ended abnormally");
     }
     hangup.abort();
     served.context("serving HTTP")

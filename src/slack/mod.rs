@@ -7,6 +7,7 @@ pub mod client;
 pub mod http;
 pub mod people;
 pub mod port;
+pub mod socket;
 pub mod verify;
 
 use std::sync::Arc;

@@ -6,4 +6,5 @@ mod daemon;
 mod fake_slack;
 mod slack_inbound;
 mod slack_outbound;
+mod slack_socket;
 mod support;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -24,9 +24,9 @@ use crate::domain::validation::Ask;
 use crate::engine::{Engine, EngineError};
 use crate::store::Store;
 
-/// The fields of Slack's slash-command form that Gatehouse reads.
+/// The fields of Slack's slash-command form (or Socket Mode payload) that Gatehouse reads.
 #[derive(Debug, Deserialize)]
-struct SlashCommand {
+pub(super) struct SlashCommand {
     user_id: String,
     #[serde(default)]
     text: String,
@@ -48,24 +48,34 @@ pub async fn handle<S: Store>(
 ) -> Response {
     match inbound.admit(&headers, &body).await {
         Err(refused) => return refused,
-        Ok(Delivery::Repeat) => {
-            return ephemeral(inbound.reply("That was already handled.", Vec::new()));
-        }
+        Ok(Delivery::Repeat) => return Json(inbound.already_handled()).into_response(),
         Ok(Delivery::First) => {}
     }
     let Some(command) = form::<SlashCommand>(body).await else {
         let text = "Gatehouse could not read that command; try again.";
-        return ephemeral(inbound.reply(text, Vec::new()));
+        return Json(ephemeral(inbound.reply(text, Vec::new()))).into_response();
     };
+    match answer(&inbound, command).await {
+        Some(reply) => Json(reply).into_response(),
+        None => StatusCode::OK.into_response(),
+    }
+}
+
+/// The answer to a slash command already admitted and read: its ephemeral reply, or `None`
+/// when the answer is a modal opened in the background.
+pub(super) async fn answer<S: Store>(
+    inbound: &Arc<Inbound<S>>,
+    command: SlashCommand,
+) -> Option<Value> {
     let person = match inbound.person(&command.user_id).await {
         Ok(person) => person,
-        Err(sentence) => return ephemeral(inbound.reply(&sentence, Vec::new())),
+        Err(sentence) => return Some(ephemeral(inbound.reply(&sentence, Vec::new()))),
     };
     let parsed = match parse(&say::unescape(&command.text)) {
         Ok(parsed) => parsed,
         Err(error) => {
             let sentence = error.render(&inbound.slack.command);
-            return ephemeral(inbound.reply(&sentence, Vec::new()));
+            return Some(ephemeral(inbound.reply(&sentence, Vec::new())));
         }
     };
     let answer = match parsed {
@@ -77,7 +87,7 @@ pub async fn handle<S: Store>(
             .unwrap_or_else(|_| Answer::Say(say::apology("running that command"), Vec::new())),
     };
     match answer {
-        Answer::Say(text, lines) => ephemeral(inbound.reply(&text, lines)),
+        Answer::Say(text, lines) => Some(ephemeral(inbound.reply(&text, lines))),
         Answer::Help => {
             let help = HelpView {
                 command: inbound.slack.command.clone(),
@@ -87,30 +97,32 @@ pub async fn handle<S: Store>(
                 let text = crate::chat::command::help(&inbound.slack.command);
                 inbound.reply(&text, Vec::new())
             };
-            ephemeral(rendered.unwrap_or_else(fallback))
+            Some(ephemeral(rendered.unwrap_or_else(fallback)))
         }
-        Answer::OpenForm => open_form(&inbound, &command.trigger_id),
+        Answer::OpenForm => open_form(inbound, &command.trigger_id),
     }
 }
 
 /// Opens the request modal; the answer to the command itself is empty.
-fn open_form<S: Store>(inbound: &Arc<Inbound<S>>, trigger_id: &str) -> Response {
+fn open_form<S: Store>(inbound: &Arc<Inbound<S>>, trigger_id: &str) -> Option<Value> {
     let world = inbound.engine.world();
     let modal = RequestModalView::new(&world.policy, None, None);
     match inbound.render("slack/request_modal.j2", json!({ "modal": modal })) {
         Some(view) => {
             let args = json!({ "trigger_id": trigger_id, "view": view });
             inbound.spawn_call("views.open", args);
-            axum::http::StatusCode::OK.into_response()
+            None
         }
-        None => ephemeral(inbound.reply(&say::apology("opening the form"), Vec::new())),
+        None => Some(ephemeral(
+            inbound.reply(&say::apology("opening the form"), Vec::new()),
+        )),
     }
 }
 
 /// A slash command's ephemeral answer.
-fn ephemeral(mut reply: Value) -> Response {
+pub(super) fn ephemeral(mut reply: Value) -> Value {
     reply["response_type"] = "ephemeral".into();
-    Json(reply).into_response()
+    reply
 }
 
 /// Runs every command that acts on the engine (blocking).

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Delivery, Inbound};
 use crate::slack::port::SlackChat;
@@ -18,7 +18,7 @@ use crate::store::Store;
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum Envelope {
+pub(super) enum Envelope {
     UrlVerification {
         challenge: String,
     },
@@ -30,7 +30,7 @@ enum Envelope {
 }
 
 #[derive(Debug, Deserialize)]
-struct Event {
+pub(super) struct Event {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
@@ -50,22 +50,30 @@ pub async fn handle<S: Store>(
         Ok(Delivery::First) => {}
     }
     match serde_json::from_slice::<Envelope>(&body) {
-        Ok(Envelope::UrlVerification { challenge }) => {
-            Json(json!({ "challenge": challenge })).into_response()
-        }
-        Ok(Envelope::EventCallback { event })
-            if event.kind == "app_home_opened" && event.tab.as_deref() != Some("messages") =>
-        {
-            // Answer now; the Home tab is published in the background.
-            let inbound = inbound.clone();
-            tokio::spawn(async move { publish_home(&inbound, &event.user).await });
-            StatusCode::OK.into_response()
-        }
-        Ok(_) => StatusCode::OK.into_response(),
+        Ok(envelope) => match answer(&inbound, envelope) {
+            Some(answer) => Json(answer).into_response(),
+            None => StatusCode::OK.into_response(),
+        },
         Err(error) => {
             tracing::warn!(%error, "an Events API body Gatehouse cannot read");
             StatusCode::OK.into_response()
         }
+    }
+}
+
+/// Acts on an Events API body already admitted and read; only `url_verification` has an
+/// answer. The App Home is published in the background, so this returns at once.
+pub(super) fn answer<S: Store>(inbound: &Arc<Inbound<S>>, envelope: Envelope) -> Option<Value> {
+    match envelope {
+        Envelope::UrlVerification { challenge } => Some(json!({ "challenge": challenge })),
+        Envelope::EventCallback { event }
+            if event.kind == "app_home_opened" && event.tab.as_deref() != Some("messages") =>
+        {
+            let inbound = inbound.clone();
+            tokio::spawn(async move { publish_home(&inbound, &event.user).await });
+            None
+        }
+        _ => None,
     }
 }
 

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -148,15 +149,28 @@ pub async fn handle<S: Store>(
         Ok(Delivery::Repeat) => return StatusCode::OK.into_response(),
         Ok(Delivery::First) => {}
     }
-    match payload(body).await {
-        Some(Payload::BlockActions {
+    let answer = match payload(body).await {
+        Some(payload) => answer(&inbound, payload).await,
+        None => None,
+    };
+    match answer {
+        Some(answer) => Json(answer).into_response(),
+        None => StatusCode::OK.into_response(),
+    }
+}
+
+/// Acts on an interaction already admitted and read. The answer is empty (`None`) except
+/// for a modal submission the person must correct (`response_action: errors`).
+pub(super) async fn answer<S: Store>(inbound: &Arc<Inbound<S>>, payload: Payload) -> Option<Value> {
+    match payload {
+        Payload::BlockActions {
             user,
             trigger_id,
             actions,
             channel,
             container,
             view,
-        }) => {
+        } => {
             let channel = channel
                 .map(|c| c.id)
                 .or_else(|| container.and_then(|c| c.channel_id));
@@ -166,14 +180,12 @@ pub async fn handle<S: Store>(
                     channel,
                     trigger_id,
                 };
-                clicked(&inbound, click, action, view).await;
+                clicked(inbound, click, action, view).await;
             }
-            StatusCode::OK.into_response()
+            None
         }
-        Some(Payload::ViewSubmission { user, view }) => {
-            modals::submitted(&inbound, &user.id, view).await
-        }
-        _ => StatusCode::OK.into_response(),
+        Payload::ViewSubmission { user, view } => modals::submitted(inbound, &user.id, view).await,
+        _ => None,
     }
 }
 

@@ -11,6 +11,7 @@ mod events;
 mod interactions;
 mod modals;
 mod options;
+mod parsed;
 mod say;
 
 use std::sync::Arc;

@@ -6,11 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::interactions::View;
 use super::{Inbound, say};
@@ -37,10 +34,10 @@ pub async fn submitted<S: Store>(
     inbound: &Arc<Inbound<S>>,
     slack_user: &str,
     view: View,
-) -> Response {
+) -> Option<Value> {
     let person = match inbound.person(slack_user).await {
         Ok(person) => person,
-        Err(sentence) => return errors(first_block(&view), sentence),
+        Err(sentence) => return Some(errors(first_block(&view), sentence)),
     };
     let callback = view.callback_id.clone();
     let outcome = inbound
@@ -54,19 +51,17 @@ pub async fn submitted<S: Store>(
     match outcome {
         Ok(Ok(Some(sentence))) => {
             inbound.tell(slack_user, None, &sentence);
-            StatusCode::OK.into_response()
+            None
         }
-        Ok(Ok(None)) => StatusCode::OK.into_response(),
-        Ok(Err(errors)) => {
-            Json(json!({"response_action": "errors", "errors": errors})).into_response()
-        }
-        Err(_) => errors("justification", say::apology("sending the form")),
+        Ok(Ok(None)) => None,
+        Ok(Err(errors)) => Some(json!({"response_action": "errors", "errors": errors})),
+        Err(_) => Some(errors("justification", say::apology("sending the form"))),
     }
 }
 
-fn errors(block: &str, sentence: String) -> Response {
+fn errors(block: &str, sentence: String) -> Value {
     let errors = json!({ block: sentence });
-    Json(json!({"response_action": "errors", "errors": errors})).into_response()
+    json!({"response_action": "errors", "errors": errors})
 }
 
 fn first_block(view: &View) -> &'static str {

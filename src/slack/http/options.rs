@@ -30,23 +30,33 @@ pub async fn handle<S: Store>(
         Err(refused) => return refused,
         Ok(Delivery::Repeat | Delivery::First) => {}
     }
-    let Some(Payload::BlockSuggestion {
+    let options = match payload(body).await {
+        Some(payload) => options(&inbound, payload).await,
+        None => Vec::new(),
+    };
+    answer(options)
+}
+
+/// The options for a typeahead (`block_suggestion`) already admitted and read: empty for
+/// anything else, or for a person Gatehouse does not know.
+pub(super) async fn options<S: Store>(inbound: &Arc<Inbound<S>>, payload: Payload) -> Vec<Value> {
+    let Payload::BlockSuggestion {
         user,
         action_id,
         value,
         view,
-    }) = payload(body).await
+    } = payload
     else {
-        return answer(Vec::new());
+        return Vec::new();
     };
     let Ok(person) = inbound.person(&user.id).await else {
-        return answer(Vec::new());
+        return Vec::new();
     };
     let world = inbound.engine.world();
     let Some(person) = world.directory.active_person(&person) else {
-        return answer(Vec::new());
+        return Vec::new();
     };
-    let options = match action_id.as_str() {
+    match action_id.as_str() {
         inputs::RESOURCE => resources(&world.policy, &value, |r| {
             world
                 .policy
@@ -58,8 +68,7 @@ pub async fn handle<S: Store>(
             roles(&world.policy, chosen.as_deref(), &value)
         }
         _ => Vec::new(),
-    };
-    answer(options)
+    }
 }
 
 fn answer(options: Vec<Value>) -> Response {

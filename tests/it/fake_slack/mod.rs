@@ -10,6 +10,7 @@ mod blocks;
 mod killable;
 mod methods;
 mod server;
+pub mod socket;
 mod tests;
 mod tests_morphism;
 mod tests_rules;

@@ -1,0 +1,197 @@
+//! Slack's Socket Mode: instead of Slack calling `/slack/*`, Gatehouse opens a websocket to
+//! Slack and receives the same commands, clicks and events over it as envelopes. [`run`]
+//! asks for a URL with `apps.connections.open` (app-level `xapp-` token, through
+//! `slack.api_url`), connects, and hands each envelope to `envelope::handle`, which
+//! acknowledges it within Slack's 3 s and feeds its payload to the very handlers HTTP mode
+//! uses. When Slack asks for a reconnect (`disconnect`) a fresh URL is fetched at once; when
+//! the connection is lost or cannot be made, the next attempt waits with [`Backoff`]. On
+//! shutdown the websocket is closed with a close handshake and the envelopes in flight are
+//! given a moment to finish.
+//!
+//! No signatures here: the connection itself is authenticated by the app token. `wss://`
+//! uses rustls with the process-wide crypto provider that `main` installs.
+
+mod backoff;
+mod envelope;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+pub use backoff::Backoff;
+
+use super::Slack;
+use super::http::Inbound;
+use crate::engine::Engine;
+use crate::store::Store;
+
+/// How long envelopes still being handled at shutdown may take to finish.
+const FINISH_WITHIN: Duration = Duration::from_secs(5);
+/// How long to wait for Slack's answer to our close frame.
+const CLOSE_WITHIN: Duration = Duration::from_secs(2);
+
+/// Why a connection could not be made or did not last; logged, then retried.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    #[error("slack.app_token is required in socket mode")]
+    NoAppToken,
+    #[error("apps.connections.open failed: {0}")]
+    Open(#[from] SlackClientError),
+    #[error("the websocket failed: {0}")]
+    Socket(#[from] tungstenite::Error),
+}
+
+/// How one connection ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// Shutdown was asked for; the socket is closed.
+    Stopped,
+    /// Slack sent `disconnect`: it wants us on a new connection now.
+    Refresh,
+    /// The connection closed or broke.
+    Lost,
+}
+
+/// Receives Socket Mode envelopes until `stop` turns true (or its sender is gone).
+pub async fn run<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>, stop: watch::Receiver<bool>) {
+    let Some(app_token) = slack.app_token.as_ref() else {
+        tracing::error!("{}; Socket Mode is not started", SocketError::NoAppToken);
+        return;
+    };
+    let token = SlackApiToken::new(SlackApiTokenValue::new(app_token.expose().to_owned()));
+    let inbound = Inbound::new(slack.clone(), engine);
+    let mut tasks = JoinSet::new();
+    let mut backoff = Backoff::new();
+    let mut stop = stop;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let (ended, greeted) = match connect(&slack, &token).await {
+            Ok(url) => match session(&inbound, &url, &mut stop, &mut tasks).await {
+                Ok(outcome) => outcome,
+                Err((error, greeted)) => {
+                    tracing::warn!(%error, "the Socket Mode connection broke");
+                    (Ended::Lost, greeted)
+                }
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot open a Socket Mode connection");
+                (Ended::Lost, false)
+            }
+        };
+        if greeted {
+            backoff.reset();
+        }
+        match ended {
+            Ended::Stopped => break,
+            Ended::Refresh => tracing::info!("Slack asked for a new Socket Mode connection"),
+            Ended::Lost => {
+                let delay = backoff.next_delay();
+                tracing::info!(?delay, "reconnecting to Slack Socket Mode");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stopped(&mut stop) => break,
+                }
+            }
+        }
+    }
+    let finished = tokio::time::timeout(FINISH_WITHIN, tasks.join_all()).await;
+    if finished.is_err() {
+        tracing::warn!("Socket Mode envelopes were still being handled at shutdown");
+    }
+    tracing::info!("Socket Mode stopped");
+}
+
+/// A fresh websocket URL from `apps.connections.open`.
+async fn connect(slack: &Slack, token: &SlackApiToken) -> Result<String, SocketError> {
+    let opened = slack
+        .client
+        .open_session(token)
+        .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
+        .await?;
+    Ok(opened.url.0.to_string())
+}
+
+/// One connection, from the handshake until it ends. Along with how it ended: whether Slack
+/// said `hello`, i.e. the connection really worked (which resets the backoff).
+async fn session<S: Store>(
+    inbound: &Arc<Inbound<S>>,
+    url: &str,
+    stop: &mut watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
+) -> Result<(Ended, bool), (SocketError, bool)> {
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .map_err(|error| (error.into(), false))?;
+    let (acks, mut to_send) = mpsc::unbounded_channel::<String>();
+    let mut greeted = false;
+    let broke = |error: tungstenite::Error, greeted| (SocketError::from(error), greeted);
+    loop {
+        tokio::select! {
+            () = stopped(stop) => {
+                close(&mut socket, &mut to_send).await;
+                return Ok((Ended::Stopped, greeted));
+            }
+            Some(ack) = to_send.recv() => {
+                let sent = socket.send(Message::text(ack)).await;
+                sent.map_err(|error| broke(error, greeted))?;
+            }
+            frame = socket.next() => match frame {
+                Some(Ok(Message::Text(text))) => match envelope::read(&text) {
+                    envelope::Read::Hello => greeted = true,
+                    envelope::Read::Disconnect(reason) => {
+                        tracing::info!(reason, "Slack sent disconnect");
+                        let _ = socket.close(None).await;
+                        return Ok((Ended::Refresh, greeted));
+                    }
+                    envelope::Read::Work(work) => {
+                        tasks.spawn(envelope::handle(inbound.clone(), work, acks.clone()));
+                        while tasks.try_join_next().is_some() {}
+                    }
+                    envelope::Read::Unreadable => {}
+                },
+                Some(Ok(Message::Close(frame))) => {
+                    tracing::info!(?frame, "Slack closed the Socket Mode connection");
+                    return Ok((Ended::Lost, greeted));
+                }
+                // Pings are answered by tungstenite itself; binary frames are not Slack's.
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(broke(error, greeted)),
+                None => return Ok((Ended::Lost, greeted)),
+            }
+        }
+    }
+}
+
+/// Until shutdown is asked for, or nobody can ask any more.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`; it must not live across an await.
+    let _ = stop.wait_for(|stopped| *stopped).await.map(|_| ());
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends the acks still queued, then a close frame, and waits briefly for Slack's close.
+async fn close(socket: &mut Socket, to_send: &mut mpsc::UnboundedReceiver<String>) {
+    while let Ok(ack) = to_send.try_recv() {
+        if socket.send(Message::text(ack)).await.is_err() {
+            return;
+        }
+    }
+    if let Err(error) = socket.close(None).await {
+        tracing::debug!(%error, "closing the Socket Mode connection");
+        return;
+    }
+    let drained = async { while let Some(Ok(_)) = socket.next().await {} };
+    if tokio::time::timeout(CLOSE_WITHIN, drained).await.is_err() {
+        tracing::debug!("Slack did not answer our close frame in time");
+    }
+}
