@@ -2,6 +2,7 @@
 
 mod api;
 mod cli;
+mod conformance;
 mod daemon;
 mod fake_slack;
 mod slack_inbound;

@@ -71,6 +71,12 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
+/// The body of `conversations.open` for a 1:1 DM: `users` as Slack documents it, a string.
+#[derive(serde::Serialize)]
+struct OpenDm<'a> {
+    users: &'a str,
+}
+
 /// A rendered message as slack-morphism content; failing here is a template bug.
 fn content(template: &str, message: serde_json::Value) -> Result<SlackMessageContent, ChatError> {
     serde_json::from_value(message).map_err(|e| {
@@ -81,12 +87,19 @@ fn content(template: &str, message: serde_json::Value) -> Result<SlackMessageCon
 
 impl<S: Store> SlackChat<S> {
     /// The DM channel with `user`, opened if need be.
+    ///
+    /// Slack documents `users` as a comma-separated string (Slack's own SDKs join lists so);
+    /// slack-morphism's typed request would send a JSON array, so the body is written here.
     pub(super) async fn open_dm(&self, user: &str) -> Result<String, ChatError> {
         let session = self.slack.client.open_session(&self.slack.token);
-        let request = SlackApiConversationsOpenRequest::new()
-            .with_users(vec![SlackUserId::new(user.to_owned())]);
-        let opened = session
-            .conversations_open(&request)
+        let request = OpenDm { users: user };
+        let opened: SlackApiConversationsOpenResponse<SlackBasicChannelInfo> = session
+            .http_session_api
+            .http_post(
+                "conversations.open",
+                &request,
+                Some(&SLACK_TIER3_METHOD_CONFIG),
+            )
             .await
             .map_err(|e| classify("conversations.open", e))?;
         Ok(opened.channel.id.to_string())
@@ -179,6 +192,12 @@ mod tests {
             let typed = typed.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(typed["blocks"], rendered["blocks"], "{name}");
         }
+    }
+
+    #[test]
+    fn a_dm_is_opened_with_users_as_the_comma_separated_string_slack_documents() {
+        let body = serde_json::to_value(OpenDm { users: "U0BOB" }).unwrap();
+        assert_eq!(body, serde_json::json!({"users": "U0BOB"}));
     }
 
     #[test]

@@ -1,0 +1,178 @@
+//! The official conformance fake (../shared/conformance/fake_platforms.py) as a child process:
+//! which Python runs it, free ports, waiting until it answers, and the calls it recorded.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+/// The variable naming a Python with ../shared/conformance/requirements.txt installed.
+pub const PYTHON_VAR: &str = "GATEHOUSE_CONFORMANCE_PYTHON";
+
+/// The Python to run the fake with; `None` means skip (said on stderr). Under CI there is no
+/// skipping: a missing variable fails the test, so the check can never silently vanish.
+pub fn python() -> Option<PathBuf> {
+    if let Some(python) = std::env::var_os(PYTHON_VAR).filter(|v| !v.is_empty()) {
+        return Some(python.into());
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"));
+    assert!(
+        !ci,
+        "CI is set but {PYTHON_VAR} is not: .ci/run must create a venv with \
+         ../shared/conformance/requirements.txt installed and export {PYTHON_VAR} to its python; \
+         the conformance test never skips in CI"
+    );
+    eprintln!(
+        "conformance: skipped: set {PYTHON_VAR} to a python with \
+         ../shared/conformance/requirements.txt installed to run it"
+    );
+    None
+}
+
+/// `CARGO_MANIFEST_DIR/../shared/conformance`, read in place and never copied.
+pub fn kit() -> PathBuf {
+    let kit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
+    assert!(
+        kit.join("fake_platforms.py").is_file(),
+        "{PYTHON_VAR} is set but {} has no fake_platforms.py: the conformance kit must be \
+         checked out beside the repository",
+        kit.display()
+    );
+    kit
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The running fake; killed when dropped.
+pub struct OfficialFake {
+    child: Child,
+    slack_port: u16,
+    dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl OfficialFake {
+    pub async fn start(python: &Path) -> OfficialFake {
+        gatehouse::app::install_tls_provider();
+        let kit = kit();
+        let dir = tempfile::tempdir().unwrap();
+        let (slack_port, discord_port) = (free_port(), free_port());
+        let output = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
+        let child = Command::new(python)
+            .arg(kit.join("fake_platforms.py"))
+            .arg("--slack-port")
+            .arg(slack_port.to_string())
+            .arg("--discord-port")
+            .arg(discord_port.to_string())
+            .arg("--log")
+            .arg(dir.path().join("calls.jsonl"))
+            .current_dir(&kit)
+            .stdin(Stdio::null())
+            .stdout(output("stdout"))
+            .stderr(output("stderr"))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{PYTHON_VAR}={} could not be run: {e}", python.display()));
+        let mut fake = OfficialFake {
+            child,
+            slack_port,
+            dir,
+            http: reqwest::Client::new(),
+        };
+        for _ in 0..300 {
+            if let Some(status) = fake.child.try_wait().unwrap() {
+                panic!(
+                    "the conformance fake exited ({status}) before answering:\n{}",
+                    fake.stderr()
+                );
+            }
+            let answer = fake.http.get(fake.url("/__calls")).send().await;
+            if answer.is_ok_and(|a| a.status().is_success()) {
+                return fake;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the conformance fake did not answer in 15 s:\n{}",
+            fake.stderr()
+        );
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.slack_port)
+    }
+
+    /// What Gatehouse's `slack.api_url` is set to.
+    pub fn api_url(&self) -> String {
+        self.url("/api")
+    }
+
+    /// A `response_url` the fake records posts to.
+    pub fn response_url(&self) -> String {
+        self.url("/response_url/1")
+    }
+
+    /// What the fake wrote on stderr (tracebacks, if it broke).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
+    }
+
+    /// Every recorded call, from the --log JSONL: both platforms and `response_url` posts,
+    /// each `{platform, method, path, body, violations, status}`.
+    pub fn logged(&self) -> Vec<Value> {
+        let log = std::fs::read_to_string(self.dir.path().join("calls.jsonl")).unwrap_or_default();
+        log.lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    }
+
+    /// The Slack Web API calls, from `GET /__calls`.
+    pub async fn calls(&self) -> Vec<Value> {
+        let answer = self.http.get(self.url("/__calls")).send().await.unwrap();
+        answer.json().await.unwrap()
+    }
+
+    /// Waits until `done` holds for the Web API calls recorded so far.
+    pub async fn until(&self, what: &str, done: impl Fn(&[Value]) -> bool) {
+        for _ in 0..400 {
+            if done(&self.calls().await) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("never saw {what}: {:#}", Value::Array(self.calls().await));
+    }
+
+    /// Waits until no new call has arrived for `quiet`.
+    pub async fn settle(&self, quiet: Duration) {
+        let mut seen = self.calls().await.len();
+        for _ in 0..100 {
+            tokio::time::sleep(quiet).await;
+            let now = self.calls().await.len();
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
+        panic!("Gatehouse never stopped calling Slack");
+    }
+}
+
+/// The name of a Web API call, from its path `/api/{method}`.
+pub fn method(call: &Value) -> &str {
+    let path = call["path"].as_str().unwrap_or_default();
+    path.strip_prefix("/api/").unwrap_or(path)
+}
+
+/// Whether `call` is to `name` and its arguments mention `words`.
+pub fn is(call: &Value, name: &str, words: &str) -> bool {
+    method(call) == name && call["body"].to_string().contains(words)
+}
