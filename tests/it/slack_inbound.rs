@@ -274,7 +274,7 @@ async fn forged_and_stale_requests_are_refused_with_401() {
 }
 
 #[tokio::test]
-async fn a_replayed_delivery_is_answered_but_asks_only_once() {
+async fn a_replayed_request_is_refused_with_401_and_asks_only_once() {
     let slack = start().await;
     let body = command_body(ALICE, "request prod-db read for 2h fixing replica lag");
     let at = now();
@@ -282,13 +282,57 @@ async fn a_replayed_delivery_is_answered_but_asks_only_once() {
     let (first, _) = slack
         .post_at("/slack/commands", &body, at, &signature)
         .await;
-    let (again, answer) = slack
+    let (again, _) = slack
         .post_at("/slack/commands", &body, at, &signature)
         .await;
-    assert_eq!((first, again), (StatusCode::OK, StatusCode::OK));
-    assert_eq!(answer["response_type"], "ephemeral");
+    assert_eq!((first, again), (StatusCode::OK, StatusCode::UNAUTHORIZED));
     let (_, requests) = slack.app.get("/api/v1/requests").await;
     assert_eq!(requests["requests"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_retried_event_is_acknowledged_once_more_without_acting_twice() {
+    let slack = start().await;
+    let event = json!({
+        "type": "event_callback", "event_id": "Ev0RETRY", "team_id": "T0FAKE",
+        "event": {"type": "app_home_opened", "user": ALICE, "tab": "home"},
+    })
+    .to_string();
+    let send = |retry: Option<&'static str>| {
+        let at = now();
+        let signature = sign(SECRET.as_bytes(), at, event.as_bytes());
+        let mut request = slack
+            .app
+            .http
+            .post(format!("{}/slack/events", slack.app.base))
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", at.to_string())
+            .header("x-slack-signature", signature)
+            .body(event.clone());
+        if let Some(retry) = retry {
+            request = request
+                .header("x-slack-retry-num", retry)
+                .header("x-slack-retry-reason", "http_timeout");
+        }
+        request.send()
+    };
+    assert_eq!(send(None).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        send(Some("1")).await.unwrap().status(),
+        StatusCode::OK,
+        "Slack's retry is acknowledged"
+    );
+    assert_eq!(
+        send(None).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "a bare repeat is a replay"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        slack.fake.calls_to("views.publish").len(),
+        1,
+        "the Home tab was published once"
+    );
 }
 
 #[tokio::test]

@@ -68,7 +68,8 @@ struct Internal;
 
 impl<S: Store> Inbound<S> {
     /// Checks the signature and freshness, then whether this delivery was seen before.
-    /// `Err` is the answer to give instead: 401 for anything not from Slack.
+    /// `Err` is the answer to give instead: 401 for anything not from Slack, and for a replay
+    /// (a repeat that is not one of Slack's announced retries).
     async fn admit(&self, headers: &HeaderMap, body: &Bytes) -> Result<Delivery, Response> {
         let secret = self.slack.signing_secret.as_ref().map(|s| s.expose());
         let now = self.engine.now();
@@ -91,7 +92,13 @@ impl<S: Store> Inbound<S> {
             .await;
         match first {
             Ok(Ok(true)) => Ok(Delivery::First),
-            Ok(Ok(false)) => Ok(Delivery::Repeat),
+            // Slack retries only Events API deliveries, and says so in X-Slack-Retry-Num; any
+            // other repeat of a signed request is a replay of a captured one.
+            Ok(Ok(false)) if headers.contains_key("x-slack-retry-num") => Ok(Delivery::Repeat),
+            Ok(Ok(false)) => {
+                tracing::warn!("refused a replayed request to /slack/*");
+                Err(StatusCode::UNAUTHORIZED.into_response())
+            }
             Ok(Err(error)) => {
                 tracing::error!(%error, "cannot record a Slack delivery; Slack will retry");
                 Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
