@@ -47,6 +47,22 @@ fn universe() -> (Vec<(String, String)>, Vec<PersonId>) {
     (pairs, people)
 }
 
+/// The `pair`-th (resource, role) of the policy, asked by the `requester`-th person for
+/// `hours`, with a ticket that satisfies every template of the example.
+fn nth_ask(pair: usize, requester: usize, hours: u64) -> Ask {
+    let (pairs, people) = universe();
+    let (resource, role) = &pairs[pair % pairs.len()];
+    Ask {
+        requester: people[requester % people.len()].clone(),
+        resource: resource.clone(),
+        role: role.clone(),
+        duration: Some(Duration::from_hours(hours)),
+        justification: "work".into(),
+        fields: [("ticket".to_owned(), "CHG-1".to_owned())].into(),
+        ..Ask::default()
+    }
+}
+
 fn new_request(ask: &Ask, v: super::validation::Validated) -> AccessRequest {
     let now = Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap();
     AccessRequest {
@@ -80,19 +96,10 @@ proptest! {
         hours in 1..10u64,
         actions in proptest::collection::vec(action(), 0..24),
     ) {
-        let (pairs, people) = universe();
+        let (_, people) = universe();
         let policy = example_policy();
         let directory = example_directory();
-        let (resource, role) = &pairs[pair % pairs.len()];
-        let ask = Ask {
-            requester: people[requester % people.len()].clone(),
-            resource: resource.clone(),
-            role: role.clone(),
-            duration: Some(Duration::from_hours(hours)),
-            justification: "work".into(),
-            fields: [("ticket".to_owned(), "CHG-1".to_owned())].into(),
-            ..Ask::default()
-        };
+        let ask = nth_ask(pair, requester, hours);
         let no_grants: Vec<Grant> = Vec::new();
         let holdings = Holdings { pending: &[], grants: &no_grants };
         let Ok(validated) = validate(&ask, &policy, &directory, &holdings) else { return Ok(()) };
@@ -145,19 +152,9 @@ proptest! {
 
     #[test]
     fn every_route_is_completable_without_the_requester(pair in 0..20usize, requester in 0..12usize, hours in 1..10u64) {
-        let (pairs, people) = universe();
         let policy = example_policy();
         let directory = example_directory();
-        let (resource, role) = &pairs[pair % pairs.len()];
-        let ask = Ask {
-            requester: people[requester % people.len()].clone(),
-            resource: resource.clone(),
-            role: role.clone(),
-            duration: Some(Duration::from_hours(hours)),
-            justification: "work".into(),
-            fields: [("ticket".to_owned(), "CHG-1".to_owned())].into(),
-            ..Ask::default()
-        };
+        let ask = nth_ask(pair, requester, hours);
         let holdings = Holdings { pending: &[], grants: &[] };
         if let Ok(v) = validate(&ask, &policy, &directory, &holdings) {
             prop_assert_eq!(first_unreachable(&v.plan, 0, true), None);
