@@ -6,9 +6,11 @@
 use std::collections::BTreeSet;
 
 use super::directory::{Directory, Person};
+use super::duration::Duration;
 use super::grant::Grant;
 use super::ids::{PersonId, ResourceId, RoleId};
-use super::policy::Policy;
+use super::policy::{ApproverSelector, OnTimeout, Policy};
+use super::review::CampaignSpec;
 
 /// Who changed between two directories.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,6 +57,21 @@ pub fn no_longer_eligible<'g>(
                 .is_none_or(|r| !r.is_eligible(person))
         })
         .collect()
+}
+
+/// How long a resource's owners have to review a mover's grants.
+pub const MOVER_REVIEW_DEADLINE: Duration = Duration::from_days(7);
+
+/// The one-off review of a mover's grants under `on_mover = "review"`: each resource's
+/// owners decide within a week, and what nobody keeps is revoked.
+pub fn mover_review(name: &str) -> CampaignSpec<'_> {
+    CampaignSpec {
+        id: name,
+        resources: &[],
+        reviewers: &[ApproverSelector::Owners],
+        deadline: MOVER_REVIEW_DEADLINE,
+        on_timeout: OnTimeout::Revoke,
+    }
 }
 
 /// A grant a bundle gives.

@@ -9,14 +9,13 @@ use chrono::{DateTime, Utc};
 use super::{Engine, EngineError, World};
 use crate::domain::audit::{Actor, AuditAction, AuditEvent};
 use crate::domain::directory::{Directory, Person};
-use crate::domain::duration::Duration;
 use crate::domain::effect::{Effect, Notice};
 use crate::domain::grant::{Grant, GrantState, RevokeReason};
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
-use crate::domain::jml::{Birthright, birthrights, compare, no_longer_eligible};
-use crate::domain::policy::{ApproverSelector, MoverAction, OnTimeout, Policy};
+use crate::domain::jml::{Birthright, birthrights, compare, mover_review, no_longer_eligible};
+use crate::domain::policy::{MoverAction, Policy};
 use crate::domain::request::{AccessRequest, RequestKind, RequestState};
-use crate::domain::review::{Campaign, CampaignSpec};
+use crate::domain::review::Campaign;
 use crate::domain::routing::ApprovalPlan;
 use crate::store::{Commit, Expect, RequestWrite, Sequence, Store};
 
@@ -33,9 +32,6 @@ pub struct ReloadReport {
     /// Grants given by bundles.
     pub bundled: Vec<GrantId>,
 }
-
-/// How long the owners have to review a mover's grants.
-const MOVER_REVIEW: Duration = Duration::from_days(7);
 
 impl<S: Store> Engine<S> {
     /// Puts `policy` and `directory` in force (both already checked) and applies the
@@ -122,13 +118,7 @@ impl<S: Store> Engine<S> {
         let now = self.now();
         let id = CampaignId(self.store.next_id(Sequence::Campaign)?);
         let name = format!("mover:{mover}");
-        let spec = CampaignSpec {
-            id: &name,
-            resources: &[],
-            reviewers: &[ApproverSelector::Owners],
-            deadline: MOVER_REVIEW,
-            on_timeout: OnTimeout::Revoke,
-        };
+        let spec = mover_review(&name);
         let campaign = Campaign::start(id, &spec, &world.policy, &world.directory, lost, now);
         let mut commit = Commit::default();
         commit.events.push(

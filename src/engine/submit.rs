@@ -8,7 +8,7 @@ use crate::domain::audit::{Actor, AuditAction, AuditEvent};
 use crate::domain::effect::{Alert, Effect, Notice};
 use crate::domain::grant::{Grant, GrantState, PostHocReview};
 use crate::domain::ids::{GrantId, RequestId};
-use crate::domain::policy::{RequestFacts, StageSpec};
+use crate::domain::policy::RequestFacts;
 use crate::domain::request::{AccessRequest, RequestKind, RequestState};
 use crate::domain::routing::plan_stage;
 use crate::domain::validation::{Ask, Holdings, Validated, validate};
@@ -180,13 +180,7 @@ impl<S: Store> Engine<S> {
             duration: request.duration,
             request_type: request.request_type(),
         };
-        let spec = StageSpec {
-            name: "Emergency review".to_owned(),
-            approvers: emergency.reviewers.clone(),
-            quorum: crate::domain::policy::Quorum::Count(1),
-            escalate_to: Vec::new(),
-        };
-        let reviewers: Vec<_> = plan_stage(&spec, &facts, &world.directory)
+        let reviewers: Vec<_> = plan_stage(&emergency.review_stage(), &facts, &world.directory)
             .approvers
             .into_iter()
             .collect();

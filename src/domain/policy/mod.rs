@@ -228,6 +228,18 @@ impl Policy {
     }
 }
 
+impl EmergencyPolicy {
+    /// The stage that reviews break-glass access after the fact: one of the reviewers.
+    pub fn review_stage(&self) -> StageSpec {
+        StageSpec {
+            name: "Emergency review".to_owned(),
+            approvers: self.reviewers.clone(),
+            quorum: Quorum::Count(1),
+            escalate_to: Vec::new(),
+        }
+    }
+}
+
 impl Resource {
     pub fn role(&self, id: &RoleId) -> Option<&Role> {
         self.roles.iter().find(|r| &r.id == id)
