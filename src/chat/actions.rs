@@ -38,6 +38,8 @@ pub mod inputs {
     pub const REQUEST_MODAL: &str = "gatehouse.request";
     pub const REJECT_MODAL: &str = "gatehouse.reject";
     pub const CHANGES_MODAL: &str = "gatehouse.changes";
+    /// Asks how much longer a grant should last; private_metadata is the grant id.
+    pub const EXTEND_MODAL: &str = "gatehouse.extend";
     /// The resource typeahead; Slack asks the options endpoint with this action id.
     pub const RESOURCE: &str = "request.resource";
     /// Choosing a role dispatches an action, so the modal can show the role's fields.
@@ -49,6 +51,8 @@ pub mod inputs {
     pub const REJECT_REASON: &str = "reject.reason";
     pub const CHANGES_DURATION: &str = "changes.duration";
     pub const CHANGES_ROLE: &str = "changes.role";
+    pub const EXTEND_DURATION: &str = "extend.duration";
+    pub const EXTEND_REASON: &str = "extend.reason";
 }
 
 impl CardAction {

@@ -32,6 +32,14 @@ pub enum Effect {
     },
     /// Take the access of a grant back through its resource's connector.
     Deprovision { grant: GrantId },
+    /// Update every posted review card of one grant in a campaign to show its decision.
+    RefreshReviewCards {
+        campaign: CampaignId,
+        grant: GrantId,
+    },
+    /// Update every posted message with buttons about a grant (expiry warning, emergency
+    /// review) once its review is done or the grant has ended.
+    RefreshGrantCards { grant: GrantId },
 }
 
 /// What a person is told.
@@ -139,6 +147,10 @@ impl Effect {
                 reviewer,
             } => format!("review:{campaign}:{grant}:{reviewer}"),
             Effect::Deprovision { grant } => format!("deprovision:{grant}:{seq}"),
+            Effect::RefreshReviewCards { campaign, grant } => {
+                format!("refresh-review:{campaign}:{grant}:{seq}")
+            }
+            Effect::RefreshGrantCards { grant } => format!("refresh-grant:{grant}:{seq}"),
             _ => format!("effect:{seq}"),
         }
     }

@@ -43,6 +43,10 @@ impl<S: Store> Engine<S> {
                 .reason(reason.to_string()),
         );
         commit.effects.push(Effect::Deprovision { grant: grant.id });
+        // The holder's Extend / End now buttons no longer apply.
+        commit
+            .effects
+            .push(Effect::RefreshGrantCards { grant: grant.id });
         commit.effects.push(Effect::Notify {
             to: grant.person.clone(),
             notice: Notice::Revoked {
@@ -179,6 +183,9 @@ impl<S: Store> Engine<S> {
                     return Ok(revoked);
                 }
             }
+            // The reviewers' Confirm / Flag buttons no longer apply (a revocation above
+            // queues the same refresh).
+            commit.effects.push(Effect::RefreshGrantCards { grant: id });
             commit
                 .grants
                 .push((grant.clone(), Expect::Version(version)));

@@ -107,6 +107,7 @@ impl<S: Store> Engine<S> {
                 .request(grant.request)
                 .reason(detail),
         );
+        then.effects.push(Effect::RefreshGrantCards { grant: id });
         then.grants.push((grant, Expect::Version(stored.version)));
         Ok(())
     }

@@ -104,6 +104,11 @@ impl<S: Store> Engine<S> {
                     .grant(grant)
                     .policy(format!("review:{}", campaign.review)),
             );
+            // The other reviewers' cards of this item lose their buttons.
+            commit.effects.push(Effect::RefreshReviewCards {
+                campaign: id,
+                grant,
+            });
             if !keep {
                 self.revoke_if_live(
                     grant,
@@ -183,6 +188,12 @@ impl<S: Store> Engine<S> {
                     now,
                     &mut commit,
                 )?;
+            }
+            for grant in outcome.revoke.iter().chain(&outcome.kept) {
+                commit.effects.push(Effect::RefreshReviewCards {
+                    campaign: campaign.id,
+                    grant: *grant,
+                });
             }
             for (grant, added) in &outcome.escalated {
                 for reviewer in added {

@@ -351,6 +351,70 @@ fn a_review_campaign_revokes_what_nobody_kept() {
 }
 
 #[test]
+fn a_review_decision_and_the_deadline_queue_a_refresh_of_the_cards_they_decide() {
+    let (engine, clock) = engine_on(SledStore::temporary().unwrap());
+    let scheduler = Scheduler::new(engine.clone(), WARNING);
+    let grants = vec![
+        (standing_grant(1, "alice", "prod-db", "read"), Expect::New),
+        (standing_grant(2, "dan", "prod-db", "read"), Expect::New),
+    ];
+    engine
+        .store()
+        .commit(Commit {
+            grants,
+            ..Commit::default()
+        })
+        .unwrap();
+    scheduler.wake().unwrap();
+    let quarter = Utc.with_ymd_and_hms(2027, 1, 1, 9, 0, 0).unwrap();
+    clock.set(quarter);
+    scheduler.wake().unwrap();
+    let campaign = engine
+        .store()
+        .campaigns(true)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.value.review == "quarterly-prod")
+        .unwrap()
+        .value;
+    let queued = |effect: &Effect| {
+        engine
+            .store()
+            .outbox(100_000)
+            .unwrap()
+            .iter()
+            .any(|e| &e.effect == effect)
+    };
+    let refresh = |grant| Effect::RefreshReviewCards {
+        campaign: campaign.id,
+        grant: GrantId(grant),
+    };
+    assert!(!queued(&refresh(1)), "nothing is decided yet");
+
+    engine
+        .decide_review(
+            &Actor::person(&"carol".into()),
+            campaign.id,
+            GrantId(1),
+            false,
+        )
+        .unwrap();
+    assert!(
+        queued(&refresh(1)),
+        "the decided item's cards lose their buttons"
+    );
+    assert!(
+        queued(&Effect::RefreshGrantCards { grant: GrantId(1) }),
+        "revoking it also ends its holder's buttons"
+    );
+    assert!(!queued(&refresh(2)));
+
+    clock.set(quarter + TimeDelta::days(7));
+    assert_eq!(scheduler.wake().unwrap().campaigns_timed_out, 1);
+    assert!(queued(&refresh(2)), "the deadline decided the rest");
+}
+
+#[test]
 fn emergency_reviewers_are_reminded_until_one_of_them_decides() {
     let (engine, clock) = engine_on(SledStore::temporary().unwrap());
     let scheduler = Scheduler::new(engine.clone(), WARNING);

@@ -49,7 +49,9 @@ impl ChatError {
 /// Where cards, DMs and alerts go.
 ///
 /// Contract: `key` is the same for every attempt at one effect, so an implementation that
-/// already delivered it (a timeout whose post did arrive) must not deliver it again. A
+/// already delivered it (a timeout whose post did arrive) must not deliver it again.
+/// `attempt` counts from 1; a retry (`attempt > 1`) is when an implementation should look
+/// for a delivery whose answer was lost before delivering again. A
 /// delivery returns the cards it posted (what to update when the request is decided); the
 /// outbox records them with the effect's completion. An
 /// implementation does not retry by itself; it says `Transient` and the outbox retries with
@@ -59,6 +61,7 @@ pub trait ChatPort: Send + Sync + 'static {
         &'a self,
         effect: &'a Effect,
         key: &'a str,
+        attempt: u32,
     ) -> BoxFuture<'a, Result<Posted, ChatError>>;
 }
 
@@ -71,9 +74,10 @@ impl ChatPort for LogChat {
         &'a self,
         effect: &'a Effect,
         key: &'a str,
+        attempt: u32,
     ) -> BoxFuture<'a, Result<Posted, ChatError>> {
         Box::pin(async move {
-            tracing::info!(%key, ?effect, "chat message (no chat platform enabled)");
+            tracing::info!(%key, attempt, ?effect, "chat message (no chat platform enabled)");
             Ok(Vec::new())
         })
     }
@@ -123,6 +127,7 @@ impl ChatPort for RecordingChat {
         &'a self,
         effect: &'a Effect,
         key: &'a str,
+        _attempt: u32,
     ) -> BoxFuture<'a, Result<Posted, ChatError>> {
         Box::pin(async move {
             self.attempts.fetch_add(1, Ordering::SeqCst);

@@ -113,7 +113,7 @@ impl<S: Store> Worker<S> {
                     }
                 }
             }
-            chat => match self.chat.deliver(chat, &entry.key).await {
+            chat => match self.chat.deliver(chat, &entry.key, attempts).await {
                 Ok(posted) => then.cards.extend(posted),
                 Err(ChatError::Transient {
                     message,

@@ -9,6 +9,7 @@
 mod api;
 mod cards;
 mod messages;
+mod refresh;
 
 use std::sync::Arc;
 
@@ -25,6 +26,22 @@ use crate::store::Store;
 
 pub use api::classify;
 
+/// One attempt at delivering an effect: its key (the same for every attempt) and which
+/// attempt this is, from 1. Every message posted carries the key (see [`api`]), so a retry
+/// can find a post whose answer was lost instead of posting it twice.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Delivery<'a> {
+    key: &'a str,
+    attempt: u32,
+}
+
+impl Delivery<'_> {
+    /// Whether an earlier attempt may have posted without hearing back.
+    fn is_retry(&self) -> bool {
+        self.attempt > 1
+    }
+}
+
 /// Delivers the outbox's chat effects to Slack, for an engine on store `S`.
 pub struct SlackChat<S> {
     slack: Arc<Slack>,
@@ -36,24 +53,42 @@ impl<S: Store> SlackChat<S> {
         Self { slack, engine }
     }
 
-    async fn deliver_effect(&self, effect: &Effect, key: &str) -> Result<Posted, ChatError> {
+    async fn deliver_effect(
+        &self,
+        effect: &Effect,
+        delivery: Delivery<'_>,
+    ) -> Result<Posted, ChatError> {
         match effect {
             Effect::ApprovalCard {
                 request,
                 approver,
                 stage,
-            } => self.approval_card(*request, approver, *stage, key).await,
+            } => {
+                self.approval_card(*request, approver, *stage, delivery)
+                    .await
+            }
             Effect::RefreshCards { request } => {
                 self.refresh_cards(*request).await?;
                 Ok(Vec::new())
             }
-            Effect::Notify { to, notice } => self.notify(to, notice, key).await,
-            Effect::Alert { alert } => self.alert(alert).await.map(|()| Vec::new()),
+            Effect::Notify { to, notice } => self.notify(to, notice, delivery).await,
+            Effect::Alert { alert } => self.alert(alert, delivery).await.map(|()| Vec::new()),
             Effect::ReviewCard {
                 campaign,
                 grant,
                 reviewer,
-            } => self.review_card(*campaign, *grant, reviewer, key).await,
+            } => {
+                self.review_card(*campaign, *grant, reviewer, delivery)
+                    .await
+            }
+            Effect::RefreshReviewCards { campaign, grant } => {
+                self.refresh_review_cards(*campaign, *grant).await?;
+                Ok(Vec::new())
+            }
+            Effect::RefreshGrantCards { grant } => {
+                self.refresh_grant_cards(*grant).await?;
+                Ok(Vec::new())
+            }
             // Connector work: never routed to a chat port.
             Effect::Provision { .. } | Effect::Deprovision { .. } => Ok(Vec::new()),
         }
@@ -84,16 +119,16 @@ impl<S: Store> SlackChat<S> {
         slack_user: &str,
         template: &str,
         message: serde_json::Value,
-        key: &str,
+        delivery: Delivery<'_>,
     ) -> Result<PostedCard, ChatError> {
         let channel = self.open_dm(slack_user).await?;
-        let ts = self.post(&channel, template, message).await?;
+        let ts = self.post(&channel, template, message, delivery).await?;
         Ok(PostedCard {
             platform: Platform::Slack,
             channel,
             message: ts,
             recipient: person.id.clone(),
-            effect_key: key.to_owned(),
+            effect_key: delivery.key.to_owned(),
         })
     }
 }
@@ -103,8 +138,10 @@ impl<S: Store> ChatPort for SlackChat<S> {
         &'a self,
         effect: &'a Effect,
         key: &'a str,
+        attempt: u32,
     ) -> BoxFuture<'a, Result<Posted, ChatError>> {
-        Box::pin(self.deliver_effect(effect, key))
+        let delivery = Delivery { key, attempt };
+        Box::pin(self.deliver_effect(effect, delivery))
     }
 }
 

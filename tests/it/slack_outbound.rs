@@ -12,6 +12,7 @@ use gatehouse::chat::render::Templates;
 use gatehouse::config::{Secret, SlackConfig};
 use gatehouse::connector::Connectors;
 use gatehouse::domain::audit::Actor;
+use gatehouse::domain::card::CardKey;
 use gatehouse::domain::ids::RequestId;
 use gatehouse::domain::request::Changes;
 use gatehouse::domain::validation::Ask;
@@ -300,6 +301,178 @@ async fn app_home_lists_the_approvals_waiting_for_the_person() {
         !home.to_string().contains("gatehouse.approve\""),
         "{home:#}"
     );
+    assert!(
+        rig.fake.violations().is_empty(),
+        "{:#?}",
+        rig.fake.violations()
+    );
+}
+
+/// The access-review card in `user`'s DMs.
+fn review_card(rig: &Rig, user: &str) -> Message {
+    let cards: Vec<Message> = rig
+        .dm(user)
+        .into_iter()
+        .filter(|m| shows(m, "Access review"))
+        .collect();
+    assert_eq!(cards.len(), 1, "{user}: {cards:#?}");
+    cards.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn a_review_card_loses_its_buttons_once_a_reviewer_decided() {
+    let rig = rig().await;
+    let ask = Ask {
+        requester: "alice".into(),
+        resource: "prod-db".into(),
+        role: "read".into(),
+        duration: Some("2h".parse().unwrap()),
+        justification: "fixing replica lag".into(),
+        ..Ask::default()
+    };
+    let id = rig
+        .engine
+        .submit(&Actor::person(&"alice".into()), ask)
+        .unwrap()
+        .request
+        .id;
+    rig.approve("bob", id);
+    rig.approve("carol", id);
+    rig.drain().await;
+    let grant = rig.engine.store().request(id).unwrap().unwrap().value;
+    let grant = match grant.state {
+        gatehouse::domain::request::RequestState::Approved { grant, .. } => grant,
+        other => panic!("{id} is {other:?}"),
+    };
+
+    // The quarterly review of prod-db comes round; its owners review alice's grant.
+    rig.engine.start_due_campaigns().unwrap();
+    let campaign = loop {
+        let next = rig.engine.next_review_moment().unwrap().unwrap();
+        rig.clock.set(next);
+        rig.engine.start_due_campaigns().unwrap();
+        let open = rig.engine.store().campaigns(true).unwrap();
+        if let Some(c) = open
+            .into_iter()
+            .find(|c| c.value.review == "quarterly-prod")
+        {
+            break c.value.id;
+        }
+    };
+    rig.drain().await;
+    for user in ["U0CAROL", "U0DORA"] {
+        let card = review_card(&rig, user);
+        assert_eq!(
+            buttons(&card),
+            ["gatehouse.keep", "gatehouse.revoke"],
+            "{user}"
+        );
+    }
+
+    rig.engine
+        .decide_review(&Actor::person(&"carol".into()), campaign, grant, true)
+        .unwrap();
+    rig.drain().await;
+    for user in ["U0CAROL", "U0DORA"] {
+        let card = review_card(&rig, user);
+        assert!(buttons(&card).is_empty(), "{user}: {card:#?}");
+        assert!(shows(&card, "Kept by Carol Diaz"), "{user}: {card:#?}");
+        assert!(card.edits >= 1, "{user}'s card was never updated");
+    }
+    assert!(
+        rig.fake.violations().is_empty(),
+        "{:#?}",
+        rig.fake.violations()
+    );
+}
+
+/// Runs the outbox through a few minutes of retries.
+async fn retry_for_a_while(rig: &Rig) {
+    for _ in 0..6 {
+        rig.drain().await;
+        rig.clock.advance(TimeDelta::seconds(30));
+    }
+    rig.drain().await;
+}
+
+/// The one call that met `fault`.
+fn faulted(rig: &Rig, fault: Fault) -> crate::fake_slack::Call {
+    let met: Vec<_> = rig
+        .fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.fault.as_ref() == Some(&fault))
+        .collect();
+    assert_eq!(met.len(), 1, "{met:#?}");
+    met.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn a_card_whose_post_arrived_but_whose_answer_was_lost_is_posted_once_and_updated() {
+    let rig = rig().await;
+    rig.fake
+        .fail_next("chat.postMessage", 1, Fault::LostResponse);
+    let id = rig.alice_asks_for_prod_db_admin();
+    retry_for_a_while(&rig).await;
+
+    let lost = faulted(&rig, Fault::LostResponse);
+    assert_eq!(
+        lost.args["channel"],
+        FakeSlack::dm_channel("U0BOB"),
+        "{lost:#?}"
+    );
+    assert_open(&rig, "U0BOB");
+    let card = only_card(&rig, "U0BOB");
+    let looked = rig.fake.calls_to("conversations.history");
+    assert_eq!(looked.len(), 1, "only the retry looks: {looked:#?}");
+    assert_eq!(looked[0].args["channel"], FakeSlack::dm_channel("U0BOB"));
+    let recorded = rig.engine.store().cards(&CardKey::Request { request: id });
+    let recorded = recorded.unwrap();
+    assert_eq!(recorded.len(), 1, "{recorded:#?}");
+    assert_eq!(
+        (recorded[0].channel.as_str(), recorded[0].message.as_str()),
+        (card.channel.as_str(), card.ts.as_str())
+    );
+
+    rig.approve("bob", id);
+    retry_for_a_while(&rig).await;
+    assert_closed(&rig, "U0BOB", "Approved by Bob Marsh");
+    let updates = rig.fake.calls_to("chat.update");
+    assert!(
+        updates
+            .iter()
+            .any(|u| u.ok() && u.args["ts"] == card.ts.as_str()),
+        "{updates:#?}"
+    );
+    assert!(rig.engine.store().outbox(10).unwrap().is_empty());
+    assert!(
+        rig.fake.violations().is_empty(),
+        "{:#?}",
+        rig.fake.violations()
+    );
+}
+
+#[tokio::test]
+async fn a_notice_whose_post_arrived_but_whose_answer_was_lost_is_dmed_once() {
+    let rig = rig().await;
+    let id = rig.alice_asks_for_prod_db_admin();
+    rig.drain().await;
+    let before = rig.dm("U01ALICE").len();
+    rig.fake
+        .fail_next("chat.postMessage", 1, Fault::LostResponse);
+    rig.engine
+        .reject(&Actor::person(&"bob".into()), id, "not during the freeze")
+        .unwrap();
+    retry_for_a_while(&rig).await;
+
+    let lost = faulted(&rig, Fault::LostResponse);
+    assert_eq!(lost.args["channel"], FakeSlack::dm_channel("U01ALICE"));
+    let told = rig.dm("U01ALICE");
+    assert_eq!(told.len(), before + 1, "{told:#?}");
+    let rejected = told.iter().filter(|m| shows(m, "not during the freeze"));
+    assert_eq!(rejected.count(), 1, "{told:#?}");
+    assert_eq!(rig.fake.calls_to("conversations.history").len(), 1);
+    assert!(rig.engine.store().outbox(10).unwrap().is_empty());
     assert!(
         rig.fake.violations().is_empty(),
         "{:#?}",

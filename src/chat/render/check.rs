@@ -48,6 +48,10 @@ pub fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
             json!({ "item": samples::sample_campaign_item() }),
         ),
         (
+            "slack/grant_card_decided.j2",
+            json!({ "card": samples::sample_decided_grant_card() }),
+        ),
+        (
             "slack/app_home.j2",
             json!({ "home": samples::sample_home() }),
         ),
@@ -62,6 +66,10 @@ pub fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
         (
             "slack/changes_modal.j2",
             json!({ "modal": samples::sample_changes_modal() }),
+        ),
+        (
+            "slack/extend_modal.j2",
+            json!({ "modal": samples::sample_extend_modal() }),
         ),
         (
             "slack/ephemeral.j2",

@@ -34,10 +34,12 @@ pub const BUILTIN: &[(&str, &str)] = &[
     builtin!("slack/notice.j2"),
     builtin!("slack/alert.j2"),
     builtin!("slack/review_card.j2"),
+    builtin!("slack/grant_card_decided.j2"),
     builtin!("slack/app_home.j2"),
     builtin!("slack/request_modal.j2"),
     builtin!("slack/reject_modal.j2"),
     builtin!("slack/changes_modal.j2"),
+    builtin!("slack/extend_modal.j2"),
     builtin!("slack/ephemeral.j2"),
     builtin!("slack/help.j2"),
 ];

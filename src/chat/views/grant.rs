@@ -85,6 +85,43 @@ impl GrantView {
     }
 }
 
+/// A message with buttons about a grant (an expiry warning to its holder, an emergency
+/// review to a reviewer) once there is nothing left to click: the grant, and what became of
+/// it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GrantCardView {
+    pub grant: GrantView,
+    /// `Ended: ended early`, `Confirmed by Sue Chen`.
+    pub outcome: String,
+}
+
+impl GrantCardView {
+    /// What `recipient`'s card about `grant` becomes, or `None` while its buttons still
+    /// work. The holder's card (Extend, End now) is decided once the access ends; anyone
+    /// else's is an emergency review, decided once it has an outcome.
+    pub fn decided(
+        grant: &Grant,
+        recipient: &PersonId,
+        directory: &Directory,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> Option<Self> {
+        let view = GrantView::new(grant, directory, policy, now);
+        let outcome = if recipient == &grant.person {
+            (!view.live).then(|| match &view.ended {
+                Some(how) => format!("Ended: {how}"),
+                None => "Ended".to_owned(),
+            })?
+        } else {
+            view.review_outcome.clone()?
+        };
+        Some(GrantCardView {
+            grant: view,
+            outcome,
+        })
+    }
+}
+
 /// Time left, to the minute: `1h30m`, `45m`; `1m` when less than a minute is left.
 fn remaining(left: chrono::TimeDelta) -> String {
     let secs = u64::try_from(left.num_seconds()).unwrap_or(0);

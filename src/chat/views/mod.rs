@@ -22,9 +22,12 @@ pub mod samples;
 #[cfg(test)]
 mod tests;
 
-pub use grant::GrantView;
+pub use grant::{GrantCardView, GrantView};
 pub use home::HomeView;
-pub use modals::{ChangesModalView, ModalFieldView, OptionView, RejectModalView, RequestModalView};
+pub use modals::{
+    ChangesModalView, ExtendModalView, ModalFieldView, OptionView, RejectModalView,
+    RequestModalView,
+};
 pub use notice::{
     AlertView, DigestView, NoticeView, alert_grant, alert_kind, notice_kind, notice_subject,
 };

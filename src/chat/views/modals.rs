@@ -1,10 +1,13 @@
 //! Views of the modals: the request form, which offers the chosen resource's roles and the
-//! chosen role's template fields, and the forms for rejecting or approving with changes.
+//! chosen role's template fields, the forms for rejecting or approving with changes, and the
+//! form asking how much longer a grant should last.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::RequestView;
+use super::{GrantView, RequestView};
 use crate::domain::directory::Directory;
+use crate::domain::grant::Grant;
 use crate::domain::ids::{ResourceId, RoleId};
 use crate::domain::policy::{Policy, Role};
 use crate::domain::request::AccessRequest;
@@ -52,6 +55,16 @@ pub struct ChangesModalView {
     pub request: RequestView,
     pub lesser_roles: Vec<OptionView>,
     pub duration_hint: String,
+    pub private_metadata: String,
+}
+
+/// "Extend": how much more time, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExtendModalView {
+    pub grant: GrantView,
+    /// `Like 1h or 30m; at most 8h.`: the role's maximum bounds an extension too.
+    pub duration_hint: String,
+    /// The grant id.
     pub private_metadata: String,
 }
 
@@ -148,6 +161,25 @@ impl ChangesModalView {
                 }
             },
             private_metadata: request.id.to_string(),
+        }
+    }
+}
+
+impl ExtendModalView {
+    pub fn new(grant: &Grant, directory: &Directory, policy: &Policy, now: DateTime<Utc>) -> Self {
+        let role = policy
+            .resource(&grant.resource)
+            .and_then(|r| r.role(&grant.role));
+        ExtendModalView {
+            grant: GrantView::new(grant, directory, policy, now),
+            duration_hint: match role {
+                Some(role) => format!(
+                    "Like 1h or 30m; at most {}.",
+                    role.max_duration(&policy.defaults)
+                ),
+                None => "Like 1h or 30m.".to_owned(),
+            },
+            private_metadata: grant.id.to_string(),
         }
     }
 }

@@ -218,6 +218,22 @@ fn sample_emergency_grant() -> GrantView {
     GrantView::new(&emergency_grant(), &directory(), &policy(), clock())
 }
 
+/// G-7 once Alice ended it early, as her expiry warning shows it.
+pub fn sample_decided_grant_card() -> GrantCardView {
+    let mut ended = grant();
+    ended.state = GrantState::Revoked {
+        reason: RevokeReason::EndedEarly,
+        at: minutes(60),
+    };
+    let alice = PersonId::from("alice");
+    GrantCardView::decided(&ended, &alice, &directory(), &policy(), clock()).unwrap_or(
+        GrantCardView {
+            grant: sample_grant(),
+            outcome: "Ended".to_owned(),
+        },
+    )
+}
+
 pub fn sample_campaign_item() -> CampaignItemView {
     let item = ReviewItem {
         grant: GrantId(7),
@@ -361,6 +377,10 @@ pub fn sample_reject_modal() -> RejectModalView {
 
 pub fn sample_changes_modal() -> ChangesModalView {
     ChangesModalView::new(&access_request(), &directory(), &policy())
+}
+
+pub fn sample_extend_modal() -> ExtendModalView {
+    ExtendModalView::new(&grant(), &directory(), &policy(), clock())
 }
 
 pub fn sample_ephemeral() -> EphemeralView {

@@ -167,3 +167,26 @@ fn names_join_the_way_people_write_them() {
     assert_eq!(names(&["Bob", "Carol"]), "Bob and Carol");
     assert_eq!(names(&["Bob", "Carol", "Dora"]), "Bob, Carol and Dora");
 }
+
+#[test]
+fn a_grant_card_is_decided_for_its_holder_once_the_access_ended_and_for_a_reviewer_once_reviewed() {
+    use crate::domain::grant::RevokeReason;
+    let (directory, policy) = (directory(), policy());
+    let mut grant = grant();
+    let (alice, sue) = ("alice".into(), "sue".into());
+    let decided = |g: &crate::domain::grant::Grant, who: &crate::domain::ids::PersonId| {
+        GrantCardView::decided(g, who, &directory, &policy, clock()).map(|c| c.outcome)
+    };
+    assert_eq!(
+        decided(&grant, &alice),
+        None,
+        "Extend and End now still work"
+    );
+    assert_eq!(decided(&grant, &sue), None, "nothing to review");
+    grant.state = GrantState::Revoked {
+        reason: RevokeReason::EndedEarly,
+        at: clock(),
+    };
+    let ended = decided(&grant, &alice).unwrap();
+    assert!(ended.starts_with("Ended"), "{ended}");
+}

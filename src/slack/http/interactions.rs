@@ -17,16 +17,12 @@ use serde_json::{Value, json};
 
 use super::{Delivery, Inbound, form, modals, say};
 use crate::chat::actions::{CardAction, inputs};
-use crate::chat::views::{ChangesModalView, RejectModalView, RequestModalView};
+use crate::chat::views::{ChangesModalView, ExtendModalView, RejectModalView, RequestModalView};
 use crate::domain::audit::Actor;
-use crate::domain::duration::Duration;
-use crate::domain::ids::{PersonId, RequestId, ResourceId, RoleId};
+use crate::domain::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
 use crate::domain::request::Changes;
 use crate::engine::{Engine, EngineError};
 use crate::store::Store;
-
-/// How much more time the Extend button asks for.
-const EXTEND_BY_SECS: u64 = 3600;
 
 /// The form Slack posts: one field, `payload`, holding JSON.
 #[derive(Debug, Deserialize)]
@@ -216,11 +212,15 @@ async fn clicked<S: Store>(
         Err(sentence) => return inbound.tell(&click.user, click.channel.as_deref(), &sentence),
     };
     let outcome = match card {
-        CardAction::Reject(id) | CardAction::ApproveWithChanges(id) => {
-            let reject = matches!(card, CardAction::Reject(_));
+        CardAction::Reject(_) | CardAction::ApproveWithChanges(_) | CardAction::Extend(_) => {
             let who = person.clone();
             let modal = inbound
-                .blocking(move |engine| decision_modal(engine, &who, id, reject))
+                .blocking(move |engine| match card {
+                    CardAction::Extend(grant) => extend_modal(engine, &who, grant),
+                    CardAction::Reject(id) => decision_modal(engine, &who, id, true),
+                    CardAction::ApproveWithChanges(id) => decision_modal(engine, &who, id, false),
+                    _ => Err(say::apology("opening the form")),
+                })
                 .await;
             match modal {
                 Ok(Ok((template, context))) => match inbound.render(template, context) {
@@ -268,16 +268,11 @@ fn act<S: Store>(engine: &Engine<S>, person: &PersonId, card: CardAction) -> Str
         CardAction::EndNow(grant) => engine
             .end_early(&actor, grant)
             .map(|_| format!("{grant} is being taken back now.")),
-        CardAction::Extend(grant) => engine
-            .extend(
-                &actor,
-                grant,
-                Duration::from_secs(EXTEND_BY_SECS),
-                "more time asked for from Slack",
-            )
-            .map(|s| say::submitted(&s)),
         CardAction::Reject(id) | CardAction::ApproveWithChanges(id) => {
             return format!("{id} needs a form; click the button again.");
+        }
+        CardAction::Extend(grant) => {
+            return format!("{grant} needs a form; click the button again.");
         }
     };
     done.unwrap_or_else(|error| say::refusal(&error))
@@ -309,6 +304,34 @@ fn decision_modal<S: Store>(
         let modal = ChangesModalView::new(&request, directory, policy);
         ("slack/changes_modal.j2", json!({ "modal": modal }))
     })
+}
+
+/// The extend modal for `grant` (template and context), if it is this person's and still
+/// live; else the sentence saying why not.
+fn extend_modal<S: Store>(
+    engine: &Engine<S>,
+    person: &PersonId,
+    id: GrantId,
+) -> Result<(&'static str, Value), String> {
+    let world = engine.world();
+    let grant = match engine.store().grant(id) {
+        Ok(Some(stored)) => stored.value,
+        Ok(None) => return Err(format!("There is no grant {id}.")),
+        Err(error) => return Err(say::refusal(&EngineError::Store(error))),
+    };
+    if &grant.person != person {
+        return Err(format!(
+            "{id} is not yours, so you cannot extend it; only {} can.",
+            grant.person
+        ));
+    }
+    if !grant.is_live() {
+        return Err(format!(
+            "{id} has ended; ask for the access again with `/access`."
+        ));
+    }
+    let modal = ExtendModalView::new(&grant, &world.directory, &world.policy, engine.now());
+    Ok(("slack/extend_modal.j2", json!({ "modal": modal })))
 }
 
 /// views.update of the request modal after a resource or role was chosen.

@@ -1,5 +1,6 @@
-//! Modal submissions (`view_submission`): the request form, the reject form (a reason) and
-//! the changes form (a shorter duration or a lesser role). A mistake the person can fix is
+//! Modal submissions (`view_submission`): the request form, the reject form (a reason), the
+//! changes form (a shorter duration or a lesser role) and the extend form (more time, and
+//! why). A mistake the person can fix is
 //! answered with `response_action: errors` under the input it concerns, so the modal stays
 //! open with what they typed; success closes it, and the outcome arrives as a DM.
 
@@ -14,7 +15,7 @@ use super::{Inbound, say};
 use crate::chat::actions::inputs;
 use crate::domain::audit::Actor;
 use crate::domain::duration::Duration;
-use crate::domain::ids::{PersonId, RequestId, RoleId};
+use crate::domain::ids::{GrantId, PersonId, RequestId, RoleId};
 use crate::domain::request::Changes;
 use crate::domain::validation::{Ask, Refusal};
 use crate::engine::{Engine, EngineError};
@@ -44,6 +45,7 @@ pub async fn submitted<S: Store>(
         .blocking(move |engine| match callback.as_str() {
             inputs::REJECT_MODAL => reject(engine, &person, &view),
             inputs::CHANGES_MODAL => changes(engine, &person, &view),
+            inputs::EXTEND_MODAL => extend(engine, &person, &view),
             inputs::REQUEST_MODAL => request(engine, &person, &view),
             _ => Ok(None),
         })
@@ -67,7 +69,7 @@ fn errors(block: &str, sentence: String) -> Value {
 fn first_block(view: &View) -> &'static str {
     match view.callback_id.as_str() {
         inputs::REJECT_MODAL => "reason",
-        inputs::CHANGES_MODAL => "duration",
+        inputs::CHANGES_MODAL | inputs::EXTEND_MODAL => "duration",
         _ => "justification",
     }
 }
@@ -127,6 +129,56 @@ fn changes<S: Store>(
         .approve(&Actor::person(person), id, &changes)
         .map(|d| Some(say::approved(&d.request, d.progress.as_ref())))
         .map_err(|e| one("duration", say::refusal(&e)))
+}
+
+fn extend<S: Store>(
+    engine: &Engine<S>,
+    person: &PersonId,
+    view: &View,
+) -> Result<Option<String>, Errors> {
+    let grant: GrantId = view.private_metadata.parse().map_err(|_| {
+        one(
+            "duration",
+            "This form is out of date; click Extend again.".to_owned(),
+        )
+    })?;
+    let Some(typed) = view.input("duration", inputs::EXTEND_DURATION) else {
+        return Err(one(
+            "duration",
+            "Say how much more time you need, like 1h.".to_owned(),
+        ));
+    };
+    let more = typed.parse::<Duration>().map_err(|e| {
+        one(
+            "duration",
+            say::refusal(&EngineError::NotAllowed(e.to_string())),
+        )
+    })?;
+    let reason = view
+        .input("reason", inputs::EXTEND_REASON)
+        .unwrap_or_default();
+    match engine.extend(&Actor::person(person), grant, more, &reason) {
+        Ok(submitted) => Ok(Some(say::submitted(&submitted))),
+        Err(EngineError::Refused(refusals)) => {
+            let mut errors = Errors::new();
+            for refusal in &refusals.0 {
+                let block = match refusal {
+                    Refusal::NoJustification => "reason",
+                    _ => "duration",
+                };
+                let sentence = say::refusal(&EngineError::NotAllowed(refusal.to_string()));
+                errors
+                    .entry(block.to_owned())
+                    .and_modify(|s| {
+                        s.push(' ');
+                        s.push_str(&sentence);
+                    })
+                    .or_insert(sentence);
+            }
+            Err(errors)
+        }
+        Err(error) => Err(one("duration", say::refusal(&error))),
+    }
 }
 
 fn request<S: Store>(

@@ -1,11 +1,20 @@
-//! The four Web API calls the outbound half makes (conversations.open, chat.postMessage,
-//! chat.update, views.publish), and how each of slack-morphism's errors is classified for
-//! the outbox. Rendered templates are JSON; they become slack-morphism's typed content here.
+//! The Web API calls the outbound half makes (conversations.open, chat.postMessage,
+//! conversations.history, chat.update, views.publish), and how each of slack-morphism's
+//! errors is classified for the outbox. Rendered templates are JSON; they become
+//! slack-morphism's typed content here.
+//!
+//! Slack has no idempotency key, so every message posted carries its effect key as the
+//! `block_id` of its first block (`gatehouse:<key>`). When a post reached Slack but its
+//! answer was lost, the outbox retries; a retry first reads the channel's recent history
+//! and, finding the key there, takes that message as posted instead of posting it again.
+//! (Slack's message `metadata` would be the documented place, but Slack's published method
+//! descriptions, which our conformance kit checks every call against, know neither
+//! `metadata` nor `include_all_metadata`; a `block_id` is plain Block Kit.)
 
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
-use super::SlackChat;
+use super::{Delivery, SlackChat};
 use crate::outbox::ChatError;
 use crate::store::Store;
 
@@ -77,6 +86,59 @@ struct OpenDm<'a> {
     users: &'a str,
 }
 
+/// How many of a channel's latest messages a retry looks through for its earlier post.
+const HISTORY_LIMIT: &str = "20";
+/// What marks a block as carrying an effect key.
+const MARK: &str = "gatehouse:";
+/// Slack's limit on a `block_id`.
+const BLOCK_ID_MAX: usize = 255;
+
+/// The `block_id` that marks a message as posted for effect `key`, when the key fits.
+fn mark_of(key: &str) -> Option<String> {
+    let mark = format!("{MARK}{key}");
+    (mark.len() <= BLOCK_ID_MAX).then_some(mark)
+}
+
+/// Marks `message` as posted for `mark`: its first block without a `block_id` gets it. A
+/// message whose blocks all have ids already (or that has none) stays unmarked.
+fn mark(message: &mut serde_json::Value, mark: &str) -> bool {
+    let blocks = message.get_mut("blocks").and_then(|b| b.as_array_mut());
+    let free = blocks
+        .into_iter()
+        .flatten()
+        .find(|b| b.is_object() && b.get("block_id").is_none());
+    match free {
+        Some(block) => {
+            block["block_id"] = serde_json::Value::String(mark.to_owned());
+            true
+        }
+        None => false,
+    }
+}
+
+/// What a retry reads of `conversations.history`: just enough to find its earlier post.
+/// (slack-morphism's typed messages would refuse a channel holding a block it does not know.)
+#[derive(serde::Deserialize)]
+struct History {
+    #[serde(default)]
+    messages: Vec<HistoryMessage>,
+}
+
+#[derive(serde::Deserialize)]
+struct HistoryMessage {
+    ts: String,
+    #[serde(default)]
+    blocks: Vec<serde_json::Value>,
+}
+
+impl History {
+    /// The `ts` of the message marked `mark`, if one is here.
+    fn find(&self, mark: &str) -> Option<&str> {
+        let marked = |m: &&HistoryMessage| m.blocks.iter().any(|b| b["block_id"] == mark);
+        self.messages.iter().find(marked).map(|m| m.ts.as_str())
+    }
+}
+
 /// A rendered message as slack-morphism content; failing here is a template bug.
 fn content(template: &str, message: serde_json::Value) -> Result<SlackMessageContent, ChatError> {
     serde_json::from_value(message).map_err(|e| {
@@ -105,13 +167,32 @@ impl<S: Store> SlackChat<S> {
         Ok(opened.channel.id.to_string())
     }
 
-    /// Posts `message` (rendered from `template`) in `channel`; its `ts`.
+    /// Posts `message` (rendered from `template`) in `channel`, marked with the delivery's
+    /// key; its `ts`. A retry first looks for the message an earlier attempt may have posted
+    /// without hearing back, and returns that one's `ts` instead of posting again.
     pub(super) async fn post(
         &self,
         channel: &str,
         template: &str,
-        message: serde_json::Value,
+        mut message: serde_json::Value,
+        delivery: Delivery<'_>,
     ) -> Result<String, ChatError> {
+        let marked = mark_of(delivery.key).filter(|m| mark(&mut message, m));
+        if let Some(marked) = marked.as_deref()
+            && delivery.is_retry()
+        {
+            match self.posted_before(channel, marked).await {
+                Ok(Some(ts)) => {
+                    tracing::info!(key = %delivery.key, channel, %ts, "an earlier attempt did post this message; not posting it again");
+                    return Ok(ts);
+                }
+                Ok(None) => {}
+                // Rather a message twice than none: post anyway.
+                Err(error) => {
+                    tracing::warn!(key = %delivery.key, channel, %error, "cannot tell whether an earlier attempt posted this message; posting it");
+                }
+            }
+        }
         let session = self.slack.client.open_session(&self.slack.token);
         let request = SlackApiChatPostMessageRequest::new(
             SlackChannelId::new(channel.to_owned()),
@@ -122,6 +203,21 @@ impl<S: Store> SlackChat<S> {
             .await
             .map_err(|e| classify("chat.postMessage", e))?;
         Ok(posted.ts.to_string())
+    }
+
+    /// The `ts` of a recent message in `channel` marked `mark`, if there is one.
+    async fn posted_before(&self, channel: &str, mark: &str) -> Result<Option<String>, ChatError> {
+        let session = self.slack.client.open_session(&self.slack.token);
+        let history: History = session
+            .http_session_api
+            .http_get(
+                "conversations.history",
+                &[("channel", Some(channel)), ("limit", Some(HISTORY_LIMIT))],
+                Some(&SLACK_TIER3_METHOD_CONFIG),
+            )
+            .await
+            .map_err(|e| classify("conversations.history", e))?;
+        Ok(history.find(mark).map(str::to_owned))
     }
 
     /// Replaces message `ts` in `channel` with `message`: the same call twice leaves the
@@ -192,6 +288,35 @@ mod tests {
             let typed = typed.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(typed["blocks"], rendered["blocks"], "{name}");
         }
+    }
+
+    #[test]
+    fn a_message_is_marked_with_its_key_and_found_again_in_history_by_it() {
+        let mut message = serde_json::json!({"text": "t", "blocks": [
+            {"type": "section", "block_id": "taken", "text": {"type": "mrkdwn", "text": "a"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "b"}},
+        ]});
+        let marked = mark_of("card:AR-1:0:bob").unwrap();
+        assert!(mark(&mut message, &marked));
+        assert_eq!(message["blocks"][0]["block_id"], "taken");
+        assert_eq!(
+            message["blocks"][1]["block_id"],
+            "gatehouse:card:AR-1:0:bob"
+        );
+        assert!(content("t", message.clone()).is_ok());
+        assert!(!mark(
+            &mut serde_json::json!({"text": "no blocks"}),
+            &marked
+        ));
+        assert_eq!(mark_of(&"k".repeat(300)), None);
+
+        let history: History = serde_json::from_value(serde_json::json!({"ok": true, "messages": [
+            {"type": "message", "ts": "2.0", "text": "other"},
+            {"type": "message", "ts": "1.0", "blocks": message["blocks"]},
+        ]}))
+        .unwrap();
+        assert_eq!(history.find(&marked), Some("1.0"));
+        assert_eq!(history.find("gatehouse:card:AR-1:0:carol"), None);
     }
 
     #[test]

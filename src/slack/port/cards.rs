@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::{SlackChat, missing, slack_id, store_error};
+use super::{Delivery, SlackChat, missing, slack_id, store_error};
 use crate::chat::views::{PersonView, RequestView, join_names};
 use crate::domain::card::{CardKey, PostedCard};
 use crate::domain::directory::Platform;
@@ -24,14 +24,14 @@ impl<S: Store> SlackChat<S> {
         id: RequestId,
         approver: &PersonId,
         stage: usize,
-        key: &str,
+        delivery: Delivery<'_>,
     ) -> Result<Posted, ChatError> {
         let world = self.engine.world();
         let Some((person, user)) = slack_id(world.directory.person(approver)) else {
             return Ok(Vec::new());
         };
         let about = CardKey::Request { request: id };
-        if self.already_posted(&about, key)? {
+        if self.already_posted(&about, delivery.key)? {
             return Ok(Vec::new());
         }
         let request = self.request(id)?;
@@ -40,7 +40,7 @@ impl<S: Store> SlackChat<S> {
             return Ok(Vec::new());
         }
         let (template, message) = self.card_for(&request, &world, stage, approver)?;
-        let posted = self.dm(person, user, template, message, key).await?;
+        let posted = self.dm(person, user, template, message, delivery).await?;
         Ok(vec![(about, posted)])
     }
 

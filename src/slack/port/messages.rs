@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{SlackChat, missing, reachable, slack_id, store_error};
+use super::{Delivery, SlackChat, missing, reachable, slack_id, store_error};
 use crate::chat::views::{
     AlertView, CampaignItemView, GrantView, HomeView, NoticeView, RequestView, alert_grant,
     notice_subject,
@@ -32,7 +32,7 @@ impl<S: Store> SlackChat<S> {
         &self,
         to: &PersonId,
         notice: &Notice,
-        key: &str,
+        delivery: Delivery<'_>,
     ) -> Result<Posted, ChatError> {
         let world = self.engine.world();
         let Some((person, user)) = reachable(world.directory.person(to)) else {
@@ -46,7 +46,7 @@ impl<S: Store> SlackChat<S> {
             _ => None,
         };
         if let Some(about) = &card
-            && self.already_posted(about, key)?
+            && self.already_posted(about, delivery.key)?
         {
             return Ok(Vec::new());
         }
@@ -61,12 +61,16 @@ impl<S: Store> SlackChat<S> {
         let grant = self.grant_view(grant)?;
         let view = NoticeView::new(notice, request, grant, &world.directory);
         let message = self.render(NOTICE, json!({ "notice": view }))?;
-        let posted = self.dm(person, user, NOTICE, message, key).await?;
+        let posted = self.dm(person, user, NOTICE, message, delivery).await?;
         Ok(card.map(|about| (about, posted)).into_iter().collect())
     }
 
     /// Posts an alert in the security channel, when one is configured.
-    pub(super) async fn alert(&self, alert: &Alert) -> Result<(), ChatError> {
+    pub(super) async fn alert(
+        &self,
+        alert: &Alert,
+        delivery: Delivery<'_>,
+    ) -> Result<(), ChatError> {
         let Some(channel) = self.slack.security_channel.as_deref() else {
             tracing::info!(
                 ?alert,
@@ -81,7 +85,9 @@ impl<S: Store> SlackChat<S> {
             &world.directory,
         );
         let message = self.render(ALERT, json!({ "alert": view }))?;
-        self.post(channel, ALERT, message).await.map(|_| ())
+        self.post(channel, ALERT, message, delivery)
+            .await
+            .map(|_| ())
     }
 
     /// DMs a reviewer the card for one grant of an access review.
@@ -90,14 +96,14 @@ impl<S: Store> SlackChat<S> {
         campaign: CampaignId,
         grant: GrantId,
         reviewer: &PersonId,
-        key: &str,
+        delivery: Delivery<'_>,
     ) -> Result<Posted, ChatError> {
         let world = self.engine.world();
         let Some((person, user)) = slack_id(world.directory.person(reviewer)) else {
             return Ok(Vec::new());
         };
         let about = CardKey::Review { campaign, grant };
-        if self.already_posted(&about, key)? {
+        if self.already_posted(&about, delivery.key)? {
             return Ok(Vec::new());
         }
         let store = self.engine.store();
@@ -118,7 +124,7 @@ impl<S: Store> SlackChat<S> {
             self.engine.now(),
         );
         let message = self.render(REVIEW, json!({ "item": view }))?;
-        let posted = self.dm(person, user, REVIEW, message, key).await?;
+        let posted = self.dm(person, user, REVIEW, message, delivery).await?;
         Ok(vec![(about, posted)])
     }
 

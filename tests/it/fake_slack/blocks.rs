@@ -22,6 +22,7 @@ const REQUIRED: &[(&str, &[&str])] = &[
     ("views.update", &["view"]),
     ("views.publish", &["user_id", "view"]),
     ("users.info", &["user"]),
+    ("conversations.history", &["channel"]),
 ];
 
 /// Checks a call's arguments; `Ok` means Slack would act on it.

@@ -10,6 +10,7 @@ use super::{FakeSlack, Message, State, arg};
 pub const METHODS: &[&str] = &[
     "auth.test",
     "conversations.open",
+    "conversations.history",
     "chat.postMessage",
     "chat.update",
     "chat.postEphemeral",
@@ -32,6 +33,7 @@ pub fn apply(state: &mut State, method: &str, args: &Map<String, Value>) -> Valu
             "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID,
         }),
         "conversations.open" => conversations_open(args),
+        "conversations.history" => history(state, args),
         "chat.postMessage" => post_message(state, args),
         "chat.update" => update(state, args),
         "chat.postEphemeral" => json!({"ok": true, "message_ts": next_ts(state)}),
@@ -105,11 +107,53 @@ fn post_message(state: &mut State, args: &Map<String, Value>) -> Value {
         ts: next_ts(state),
         text: args.get("text").and_then(Value::as_str).map(str::to_owned),
         blocks: args.get("blocks").cloned(),
+        metadata: metadata(args),
         edits: 0,
     };
     let answer = json!({"ok": true, "channel": channel, "ts": message.ts, "message": message_json(&message)});
     state.messages.push(message);
     answer
+}
+
+/// `metadata` as sent: a JSON object, or (in a form body) its JSON text.
+fn metadata(args: &Map<String, Value>) -> Option<Value> {
+    match args.get("metadata")? {
+        Value::String(text) => serde_json::from_str(text).ok(),
+        Value::Null => None,
+        value => Some(value.clone()),
+    }
+}
+
+/// The channel's messages, newest first: at most `limit` (100 unless given), none before
+/// `oldest`, with their metadata only when `include_all_metadata` is set, as on Slack.
+fn history(state: &State, args: &Map<String, Value>) -> Value {
+    let channel = arg(args, "channel").unwrap_or_default();
+    let number = |name: &str| match args.get(name) {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.parse::<f64>().ok(),
+        _ => None,
+    };
+    let limit = number("limit").map_or(100, |n| n as usize);
+    let oldest = number("oldest").unwrap_or(0.0);
+    let with_metadata = matches!(args.get("include_all_metadata"), Some(Value::Bool(true)))
+        || matches!(arg(args, "include_all_metadata"), Some("true" | "1"));
+    let messages: Vec<Value> = state
+        .messages
+        .iter()
+        .rev()
+        .filter(|m| m.channel == channel)
+        .filter(|m| m.ts.parse::<f64>().is_ok_and(|ts| ts >= oldest))
+        .take(limit)
+        .map(|m| {
+            let mut shown = message_json(m);
+            if let (true, Some(metadata)) = (with_metadata, &m.metadata) {
+                shown["metadata"] = metadata.clone();
+            }
+            shown
+        })
+        .collect();
+    json!({"ok": true, "messages": messages, "has_more": false, "pin_count": 0,
+        "response_metadata": {"next_cursor": ""}})
 }
 
 fn update(state: &mut State, args: &Map<String, Value>) -> Value {

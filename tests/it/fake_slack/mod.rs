@@ -30,7 +30,7 @@ pub const BOT_TOKEN: &str = "xoxb-fake-bot-token";
 pub const APP_TOKEN: &str = "xapp-fake-app-token";
 
 /// What the next call(s) to a method meet instead of Slack. A faulted call is recorded (with
-/// its fault) and has no effect.
+/// its fault) and has no effect, but for [`Fault::LostResponse`], which has its effect.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// 429 with `Retry-After: <secs>` and `{"ok":false,"error":"ratelimited"}`.
@@ -42,6 +42,9 @@ pub enum Fault {
     Timeout,
     /// The connection is closed without an answer.
     Drop,
+    /// The call is applied (a message is stored, as Slack would have), then the connection
+    /// is closed without an answer: the caller cannot tell it from [`Fault::Drop`].
+    LostResponse,
 }
 
 /// One request the fake received.
@@ -79,6 +82,8 @@ pub struct Message {
     pub ts: String,
     pub text: Option<String>,
     pub blocks: Option<Value>,
+    /// The message metadata it was posted with (`event_type`, `event_payload`).
+    pub metadata: Option<Value>,
     /// How many successful `chat.update`s it has had.
     pub edits: u32,
 }

@@ -1,6 +1,6 @@
 //! The fake's HTTP side: `GET|POST /api/{method}` with JSON, form or query arguments. In order:
-//! a scripted fault (if one is queued for the method), the bearer token, the arguments, the
-//! method's existence, validation ([`super::blocks`]), then the method itself
+//! a scripted fault (if one is queued for the method; a lost response is applied first), the
+//! bearer token, the arguments, the method's existence, validation ([`super::blocks`]), then the method itself
 //! ([`super::methods`]). Every request is recorded, whatever becomes of it.
 
 use std::sync::Arc;
@@ -60,7 +60,8 @@ async fn api(
         .faults
         .get_mut(&method)
         .and_then(|queue| queue.pop_front());
-    if let Some(fault) = fault {
+    let lost = fault == Some(Fault::LostResponse);
+    if let Some(fault) = fault.filter(|_| !lost) {
         return inject(&shared, call, fault, switch).await;
     }
     let mut state = shared.lock();
@@ -86,6 +87,14 @@ async fn api(
         },
     };
     call.response = response.clone();
+    if lost {
+        // Applied, as above; the answer never arrives.
+        call.fault = Some(Fault::LostResponse);
+        call.status = 0;
+        state.calls.push(call);
+        switch.kill();
+        return StatusCode::OK.into_response();
+    }
     state.calls.push(call);
     Json(response).into_response()
 }
@@ -179,10 +188,10 @@ async fn inject(shared: &Shared, mut call: Call, fault: Fault, switch: KillSwitc
             methods::failure("internal_error"),
         ),
         Fault::Timeout => (StatusCode::GATEWAY_TIMEOUT, methods::failure("timeout")),
-        Fault::Drop => (StatusCode::OK, Value::Null),
+        Fault::Drop | Fault::LostResponse => (StatusCode::OK, Value::Null),
     };
     // A dropped connection answers nothing: status 0.
-    call.status = if fault == Fault::Drop {
+    call.status = if matches!(fault, Fault::Drop | Fault::LostResponse) {
         0
     } else {
         status.as_u16()
@@ -204,7 +213,7 @@ async fn inject(shared: &Shared, mut call: Call, fault: Fault, switch: KillSwitc
             tokio::time::sleep(slow_delay).await;
             (status, Json(body)).into_response()
         }
-        Fault::Drop => {
+        Fault::Drop | Fault::LostResponse => {
             // Writing this answer fails, and hyper closes the connection.
             switch.kill();
             status.into_response()

@@ -203,6 +203,45 @@ async fn server_errors_timeouts_and_dropped_connections_are_served_and_change_no
 }
 
 #[tokio::test]
+async fn a_lost_response_posts_and_history_shows_the_message_with_its_metadata() {
+    let fake = FakeSlack::start().await;
+    fake.fail_next("chat.postMessage", 1, Fault::LostResponse);
+    let metadata = json!({"event_type": "gatehouse_effect", "event_payload": {"key": "k1"}});
+    let lost = http(Duration::from_secs(5))
+        .post(format!("{}/chat.postMessage", fake.api_url()))
+        .header(AUTHORIZATION, format!("Bearer {BOT_TOKEN}"))
+        .json(&json!({"channel": "D1", "text": "x", "metadata": metadata}))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(lost.is_request() && lost.status().is_none(), "{lost:?}");
+    call(
+        &fake,
+        "chat.postMessage",
+        json!({"channel": "D1", "text": "y"}),
+    )
+    .await;
+    let calls = fake.calls();
+    assert_eq!(calls[0].fault, Some(Fault::LostResponse));
+    assert_eq!(calls[0].status, 0);
+    let stored = fake.messages_in("D1");
+    assert_eq!(stored.len(), 2, "the lost post was applied");
+    assert_eq!(stored[0].metadata.as_ref(), Some(&metadata));
+
+    let args = json!({"channel": "D1", "limit": 1});
+    let history = call(&fake, "conversations.history", args).await;
+    assert_eq!(history["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(history["messages"][0]["text"], "y", "newest first");
+    let args = json!({"channel": "D1", "include_all_metadata": "true"});
+    let history = call(&fake, "conversations.history", args).await;
+    assert_eq!(history["messages"][1]["ts"], stored[0].ts);
+    assert_eq!(history["messages"][1]["metadata"], metadata);
+    let history = call(&fake, "conversations.history", json!({"channel": "D1"})).await;
+    assert!(history["messages"][1].get("metadata").is_none());
+    assert!(fake.violations().is_empty());
+}
+
+#[tokio::test]
 async fn calls_without_the_right_token_are_refused() {
     let fake = FakeSlack::start().await;
     let args = json!({"channel": "D1", "text": "x"});

@@ -203,3 +203,141 @@ async fn a_request_made_in_the_modal_becomes_an_active_grant_after_two_stages() 
         slack.fake.violations()
     );
 }
+
+fn changes_form(duration: &str) -> Value {
+    json!({"duration": {"changes.duration": {"type": "plain_text_input", "value": duration}}})
+}
+
+#[tokio::test]
+async fn approve_with_changes_opens_a_modal_that_approves_a_shorter_duration_only() {
+    let slack = start().await;
+    slack
+        .command(ALICE, "request prod-db read for 2h fixing replica lag")
+        .await;
+    assert_eq!(
+        slack.click(BOB, "gatehouse.approve", "AR-1").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        slack
+            .click(CAROL, "gatehouse.approve_with_changes", "AR-1")
+            .await,
+        StatusCode::OK
+    );
+    let opened = slack.calls_eventually("views.open", 1).await;
+    let view = &opened[0].args["view"];
+    assert_eq!(
+        (&view["callback_id"], &view["private_metadata"]),
+        (&json!("gatehouse.changes"), &json!("AR-1"))
+    );
+    assert!(opened[0].ok(), "{:?}", opened[0].response);
+
+    let longer = submission(CAROL, "gatehouse.changes", "AR-1", changes_form("3h"));
+    let (status, body) = slack.interact("/slack/interactions", longer).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["response_action"], "errors", "{body}");
+    let said = body["errors"]["duration"].as_str().unwrap_or_default();
+    assert!(said.contains("2h"), "{body}");
+    assert_eq!(slack.request("AR-1").await["duration"], "2h");
+
+    let shorter = submission(CAROL, "gatehouse.changes", "AR-1", changes_form("1h"));
+    let (status, body) = slack.interact("/slack/interactions", shorter).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, Value::String(String::new()))
+    );
+    let request = slack.request("AR-1").await;
+    assert_eq!(request["duration"], "1h", "{request}");
+    assert_eq!(request["state"]["state"], "approved", "{request}");
+    assert!(
+        slack.fake.violations().is_empty(),
+        "{:#?}",
+        slack.fake.violations()
+    );
+}
+
+fn extend_form(duration: &str, reason: &str) -> Value {
+    let typed = |v: &str| json!({"type": "plain_text_input", "value": v});
+    json!({
+        "duration": {"extend.duration": typed(duration)},
+        "reason": {"extend.reason": typed(reason)},
+    })
+}
+
+#[tokio::test]
+async fn extend_asks_how_much_longer_and_why_then_asks_for_that() {
+    let slack = start().await;
+    slack
+        .command(ALICE, "request prod-db read for 2h fixing replica lag")
+        .await;
+    for approver in [BOB, CAROL] {
+        assert_eq!(
+            slack.click(approver, "gatehouse.approve", "AR-1").await,
+            StatusCode::OK
+        );
+    }
+    let grant = slack.request("AR-1").await["state"]["grant"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    assert_eq!(
+        slack.click(BOB, "gatehouse.extend", &grant).await,
+        StatusCode::OK
+    );
+    let told = slack.ephemerals_to(BOB, 2).await;
+    assert!(told.iter().any(|t| t.contains("not yours")), "{told:?}");
+
+    assert_eq!(
+        slack.click(ALICE, "gatehouse.extend", &grant).await,
+        StatusCode::OK
+    );
+    let opened = slack.calls_eventually("views.open", 1).await;
+    let view = &opened[0].args["view"];
+    assert_eq!(
+        (&view["callback_id"], &view["private_metadata"]),
+        (&json!("gatehouse.extend"), &json!(grant))
+    );
+    assert!(view.to_string().contains("at most 8h"), "{view}");
+    assert!(opened[0].ok(), "{:?}", opened[0].response);
+
+    let too_long = submission(
+        ALICE,
+        "gatehouse.extend",
+        &grant,
+        extend_form("9h", "the migration is slow"),
+    );
+    let (status, body) = slack.interact("/slack/interactions", too_long).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["response_action"], "errors", "{body}");
+    assert!(
+        body["errors"]["duration"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("at most 8h"),
+        "{body}"
+    );
+
+    let fine = submission(
+        ALICE,
+        "gatehouse.extend",
+        &grant,
+        extend_form("1h", "the migration is slow"),
+    );
+    let (status, body) = slack.interact("/slack/interactions", fine).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, Value::String(String::new()))
+    );
+    let extension = slack.request("AR-2").await;
+    assert_eq!(extension["duration"], "1h", "{extension}");
+    assert_eq!(
+        extension["justification"], "the migration is slow",
+        "{extension}"
+    );
+    assert!(
+        slack.fake.violations().is_empty(),
+        "{:#?}",
+        slack.fake.violations()
+    );
+}
