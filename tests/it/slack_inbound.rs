@@ -141,6 +141,21 @@ impl Slack {
         body["request"].clone()
     }
 
+    /// The state of `grant` once it is `wanted` (the outbox works in the background), or
+    /// the last state seen after a few seconds.
+    async fn grant_state_becomes(&self, grant: &str, wanted: &str) -> Value {
+        let mut state = Value::Null;
+        for _ in 0..200 {
+            let (_, body) = self.app.get(&format!("/api/v1/grants/{grant}")).await;
+            state = body["grant"]["state"]["state"].clone();
+            if state == wanted {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        state
+    }
+
     /// The ephemeral messages `user` has been shown so far, once `count` have arrived.
     async fn ephemerals_to(&self, user: &str, count: usize) -> Vec<String> {
         for _ in 0..200 {
@@ -185,16 +200,7 @@ async fn a_typed_request_becomes_an_active_grant_after_two_clicked_approvals() {
     assert_eq!(request["state"]["state"], "approved", "{request}");
     let grant = request["state"]["grant"].as_str().unwrap().to_owned();
 
-    let mut state = Value::Null;
-    for _ in 0..200 {
-        let (_, body) = slack.app.get(&format!("/api/v1/grants/{grant}")).await;
-        state = body["grant"]["state"]["state"].clone();
-        if state == "active" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(state, "active");
+    assert_eq!(slack.grant_state_becomes(&grant, "active").await, "active");
     let told = slack.ephemerals_to(CAROL, 1).await;
     assert!(told[0].contains("You approved AR-1"), "{told:?}");
     assert!(

@@ -187,16 +187,7 @@ async fn a_request_made_in_the_modal_becomes_an_active_grant_after_two_stages() 
     }
     let request = slack.request("AR-1").await;
     let grant = request["state"]["grant"].as_str().unwrap().to_owned();
-    let mut state = Value::Null;
-    for _ in 0..200 {
-        let (_, body) = slack.app.get(&format!("/api/v1/grants/{grant}")).await;
-        state = body["grant"]["state"]["state"].clone();
-        if state == "active" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(state, "active");
+    assert_eq!(slack.grant_state_becomes(&grant, "active").await, "active");
     assert!(
         slack.fake.violations().is_empty(),
         "{:#?}",
