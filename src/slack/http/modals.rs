@@ -102,14 +102,9 @@ fn reject<S: Store>(
         .map_err(|e| one("reason", say::refusal(&e)))
 }
 
-fn changes<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    view: &View,
-) -> Result<Option<String>, Errors> {
-    let id = request_id(view)?;
-    let duration = view
-        .input("duration", inputs::CHANGES_DURATION)
+/// The duration typed in the `duration` block, if any; a typo is shown under that input.
+fn duration_input(view: &View, input: &str) -> Result<Option<Duration>, Errors> {
+    view.input("duration", input)
         .map(|text| text.parse::<Duration>())
         .transpose()
         .map_err(|e| {
@@ -117,7 +112,16 @@ fn changes<S: Store>(
                 "duration",
                 say::refusal(&EngineError::NotAllowed(e.to_string())),
             )
-        })?;
+        })
+}
+
+fn changes<S: Store>(
+    engine: &Engine<S>,
+    person: &PersonId,
+    view: &View,
+) -> Result<Option<String>, Errors> {
+    let id = request_id(view)?;
+    let duration = duration_input(view, inputs::CHANGES_DURATION)?;
     let role = view.input("role", inputs::CHANGES_ROLE).map(RoleId::new);
     let changes = Changes { duration, role };
     if changes.is_empty() {
@@ -195,16 +199,7 @@ fn request<S: Store>(
             "Choose a resource, then one of its roles.".to_owned(),
         ));
     };
-    let duration = view
-        .input("duration", inputs::DURATION)
-        .map(|text| text.parse::<Duration>())
-        .transpose()
-        .map_err(|e| {
-            one(
-                "duration",
-                say::refusal(&EngineError::NotAllowed(e.to_string())),
-            )
-        })?;
+    let duration = duration_input(view, inputs::DURATION)?;
     let fields: BTreeMap<String, String> = view
         .state
         .values
