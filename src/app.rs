@@ -193,7 +193,7 @@ pub async fn serve(
     // One Slack adapter for the outbox's chat port and the /slack/* endpoints.
     let slack = slack(&config)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let chat = crate::slack::port::chat_port(slack.clone(), engine.clone());
+    let chat = chat_port(slack.clone(), &engine);
     let worker = crate::outbox::spawn(engine.clone(), connectors, chat, stop_rx.clone());
     let warning = config.scheduler.expiry_warning.to_chrono();
     let scheduler = tokio::spawn(
@@ -253,6 +253,27 @@ fn slack(config: &Config) -> anyhow::Result<Option<Arc<crate::slack::Slack>>> {
     let slack = crate::slack::Slack::from_config(&config.slack, Arc::new(templates))
         .context("setting up [slack] in gatehouse.toml")?;
     Ok(Some(Arc::new(slack)))
+}
+
+/// The chat port the outbox delivers through: every enabled platform, or the log when none is.
+fn chat_port<S: crate::store::Store>(
+    slack: Option<Arc<crate::slack::Slack>>,
+    engine: &Arc<Engine<S>>,
+) -> Arc<dyn crate::outbox::ChatPort> {
+    let mut running = Vec::new();
+    if slack.is_some() {
+        running.push(crate::domain::directory::Platform::Slack);
+    }
+    let mut ports: Vec<Arc<dyn crate::outbox::ChatPort>> = Vec::new();
+    if let Some(slack) = slack {
+        let port = crate::slack::port::SlackChat::among(slack, engine.clone(), running.clone());
+        ports.push(Arc::new(port));
+    }
+    match ports.len() {
+        0 => Arc::new(crate::outbox::LogChat),
+        1 => ports.remove(0),
+        _ => Arc::new(crate::chat::deliver::Fanout::new(ports)),
+    }
 }
 
 /// Reloads the configuration on SIGHUP, the way daemons do, until `stop`.

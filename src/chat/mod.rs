@@ -4,5 +4,9 @@
 
 pub mod actions;
 pub mod command;
+pub mod deliver;
+pub mod forms;
 pub mod render;
+pub mod respond;
+pub mod say;
 pub mod views;

@@ -35,6 +35,27 @@ pub struct Person {
 }
 
 impl Person {
+    /// The person's id on `platform`, if they have one.
+    pub fn id_on(&self, platform: Platform) -> Option<&str> {
+        match platform {
+            Platform::Slack => self.slack.as_deref(),
+            Platform::Discord => self.discord.as_deref(),
+        }
+    }
+
+    /// Whether this person's cards and DMs go to `platform`, given the platforms that are
+    /// running: to each of their `notify` platforms that runs and knows them; when none of
+    /// those runs, to every running platform that knows them, so that nobody misses a
+    /// card because the platform they chose is switched off.
+    pub fn reached_on(&self, platform: Platform, running: &[Platform]) -> bool {
+        let known = |p: &Platform| running.contains(p) && self.id_on(*p).is_some();
+        if !known(&platform) {
+            return false;
+        }
+        let chosen = self.notify.iter().any(known);
+        !chosen || self.notify.contains(&platform)
+    }
+
     pub fn in_group(&self, group: &GroupId) -> bool {
         self.groups.contains(group)
     }
@@ -412,6 +433,33 @@ members = ["carol", "dave"]
             .collect();
         assert_eq!(security, ["carol"]);
         assert!(d.active_person(&"dave".into()).is_none());
+    }
+
+    #[test]
+    fn cards_go_where_the_person_chose_among_the_platforms_that_run() {
+        let both = [Platform::Slack, Platform::Discord];
+        let mut p = Person {
+            id: "pat".into(),
+            name: "Pat".into(),
+            email: None,
+            manager: None,
+            department: None,
+            title: None,
+            groups: BTreeSet::new(),
+            slack: Some("U1".into()),
+            discord: Some("42".into()),
+            notify: vec![Platform::Discord],
+            active: true,
+        };
+        assert!(p.reached_on(Platform::Discord, &both));
+        assert!(!p.reached_on(Platform::Slack, &both));
+        // Discord is off: Slack, which knows Pat, takes over rather than nobody.
+        assert!(p.reached_on(Platform::Slack, &[Platform::Slack]));
+        p.notify = both.to_vec();
+        assert!(p.reached_on(Platform::Slack, &both) && p.reached_on(Platform::Discord, &both));
+        p.slack = None;
+        assert!(!p.reached_on(Platform::Slack, &both), "no id, no message");
+        assert_eq!(p.id_on(Platform::Discord), Some("42"));
     }
 
     #[test]

@@ -12,16 +12,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Delivery, Inbound, form, say};
+use super::{Delivery, Inbound, form};
 use crate::chat::command::{ChatCommand, parse};
+use crate::chat::respond::{self, Answer};
+use crate::chat::say;
 use crate::chat::views::{HelpView, RequestModalView};
-use crate::domain::audit::Actor;
-use crate::domain::duration::Duration;
-use crate::domain::fields::fill_fields;
-use crate::domain::ids::{PersonId, ResourceId, RoleId};
-use crate::domain::request::{AccessRequest, Changes};
-use crate::domain::validation::Ask;
-use crate::engine::{Engine, EngineError};
 use crate::store::Store;
 
 /// The fields of Slack's slash-command form (or Socket Mode payload) that Gatehouse reads.
@@ -32,13 +27,6 @@ pub(super) struct SlashCommand {
     text: String,
     #[serde(default)]
     trigger_id: String,
-}
-
-/// What a command comes to.
-enum Answer {
-    Say(String, Vec<String>),
-    Help,
-    OpenForm,
 }
 
 pub async fn handle<S: Store>(
@@ -71,7 +59,7 @@ pub(super) async fn answer<S: Store>(
         Ok(person) => person,
         Err(sentence) => return Some(ephemeral(inbound.reply(&sentence, Vec::new()))),
     };
-    let parsed = match parse(&say::unescape(&command.text)) {
+    let parsed = match parse(&unescape(&command.text)) {
         Ok(parsed) => parsed,
         Err(error) => {
             let sentence = error.render(&inbound.slack.command);
@@ -82,7 +70,7 @@ pub(super) async fn answer<S: Store>(
         ChatCommand::Help => Answer::Help,
         ChatCommand::OpenForm => Answer::OpenForm,
         other => inbound
-            .blocking(move |engine| run(engine, &person, other))
+            .blocking(move |engine| respond::run(engine, &person, other))
             .await
             .unwrap_or_else(|_| Answer::Say(say::apology("running that command"), Vec::new())),
     };
@@ -125,146 +113,19 @@ pub(super) fn ephemeral(mut reply: Value) -> Value {
     reply
 }
 
-/// Runs every command that acts on the engine (blocking).
-fn run<S: Store>(engine: &Engine<S>, person: &PersonId, command: ChatCommand) -> Answer {
-    let actor = Actor::person(person);
-    let done = match command {
-        ChatCommand::Request {
-            resource,
-            role,
-            duration,
-            words,
-        } => return ask(engine, person, (resource, role, duration, words), false),
-        ChatCommand::Emergency {
-            resource,
-            role,
-            duration,
-            words,
-        } => return ask(engine, person, (resource, role, duration, words), true),
-        ChatCommand::List => return list(engine, person),
-        ChatCommand::Pending => return pending(engine, person),
-        ChatCommand::Cancel(id) => engine
-            .cancel(&actor, id)
-            .map(|_| format!("{id} is cancelled; its approvers are told.")),
-        ChatCommand::Extend { grant, by, reason } => engine
-            .extend(&actor, grant, by, &reason)
-            .map(|s| say::submitted(&s)),
-        ChatCommand::Done(grant) => engine
-            .end_early(&actor, grant)
-            .map(|_| format!("{grant} is being taken back now. Thank you for giving it back.")),
-        ChatCommand::Approve(id) => engine
-            .approve(&actor, id, &Changes::default())
-            .map(|d| say::approved(&d.request, d.progress.as_ref())),
-        ChatCommand::Reject { request, reason } => engine
-            .reject(&actor, request, &reason)
-            .map(|_| format!("You rejected {request}; the requester is told why.")),
-        ChatCommand::Help | ChatCommand::OpenForm => return Answer::Help,
-    };
-    match done {
-        Ok(text) => Answer::Say(text, Vec::new()),
-        Err(error) => refused(&error),
+/// Slack escapes `&`, `<` and `>` in a slash command's text; people typed the characters.
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_escapes_are_undone_ampersand_last() {
+        assert_eq!(unescape("a &lt;b&gt; &amp;lt;"), "a <b> &lt;");
     }
-}
-
-/// An engine refusal: one line per reason when validation gave several.
-fn refused(error: &EngineError) -> Answer {
-    match error {
-        EngineError::Refused(refusals) if refusals.0.len() > 1 => Answer::Say(
-            "Your request was not sent:".to_owned(),
-            refusals.0.iter().map(ToString::to_string).collect(),
-        ),
-        other => Answer::Say(say::refusal(other), Vec::new()),
-    }
-}
-
-/// `request` and `emergency`: template values taken out of the words, then submitted.
-fn ask<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    (resource, role, duration, words): (String, String, Option<Duration>, String),
-    emergency: bool,
-) -> Answer {
-    let world = engine.world();
-    // An unknown resource or role is left for validation to explain.
-    let template = world
-        .policy
-        .resource(&ResourceId::new(resource.as_str()))
-        .and_then(|r| r.role(&RoleId::new(role.as_str())))
-        .and_then(|r| r.template.as_ref())
-        .and_then(|t| world.policy.template(t));
-    let filled = fill_fields(template, &words);
-    let ask = Ask {
-        requester: person.clone(),
-        resource,
-        role,
-        duration,
-        justification: filled.justification,
-        fields: filled.fields,
-        emergency,
-        extends: None,
-    };
-    match engine.submit(&Actor::person(person), ask) {
-        Ok(submitted) => Answer::Say(say::submitted(&submitted), Vec::new()),
-        Err(error) => refused(&error),
-    }
-}
-
-/// My pending requests and live grants.
-fn list<S: Store>(engine: &Engine<S>, person: &PersonId) -> Answer {
-    let store = engine.store();
-    let (requests, grants) = match (store.requests_of(person), store.grants_of(person)) {
-        (Ok(r), Ok(g)) => (r, g),
-        (Err(e), _) | (_, Err(e)) => return refused(&EngineError::Store(e)),
-    };
-    let mut lines: Vec<String> = requests
-        .iter()
-        .filter(|r| r.is_pending())
-        .map(|r| format!("{} {} — {}", r.id, say::asked(r), r.stage_summary()))
-        .collect();
-    lines.extend(grants.iter().filter(|g| g.is_live()).map(|g| {
-        let until = g.expires_at.map_or("standing".to_owned(), |at| {
-            format!("until {}", at.format("%Y-%m-%d %H:%M UTC"))
-        });
-        format!(
-            "{} {}/{} — {}, {until}",
-            g.id,
-            g.resource,
-            g.role,
-            g.state.name()
-        )
-    }));
-    let text = if lines.is_empty() {
-        "You have no pending requests and no access right now."
-    } else {
-        "Your pending requests and access:"
-    };
-    Answer::Say(text.to_owned(), lines)
-}
-
-/// Requests whose current stage this person can decide.
-fn pending<S: Store>(engine: &Engine<S>, person: &PersonId) -> Answer {
-    let distinct = engine.world().defaults().distinct_approvers;
-    let requests = match engine.store().requests(true, 1000) {
-        Ok(requests) => requests,
-        Err(e) => return refused(&EngineError::Store(e)),
-    };
-    let lines: Vec<String> = requests
-        .iter()
-        .filter(|r| r.check_decider(person, distinct).is_ok())
-        .map(|r: &AccessRequest| {
-            format!(
-                "{}: {} asks for {} — {}",
-                r.id,
-                r.requester,
-                say::asked(r),
-                r.justification
-            )
-        })
-        .collect();
-    let text = if lines.is_empty() {
-        "Nothing waits for your decision."
-    } else {
-        "Waiting for your decision (`approve AR-…` or `reject AR-… why`):"
-    };
-    Answer::Say(text.to_owned(), lines)
 }

@@ -15,13 +15,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Delivery, Inbound, form, modals, say};
+use super::{Delivery, Inbound, form, modals};
 use crate::chat::actions::{CardAction, inputs};
-use crate::chat::views::{ChangesModalView, ExtendModalView, RejectModalView, RequestModalView};
-use crate::domain::audit::Actor;
-use crate::domain::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
-use crate::domain::request::Changes;
-use crate::engine::{Engine, EngineError};
+use crate::chat::respond;
+use crate::chat::say;
+use crate::chat::views::RequestModalView;
+use crate::domain::ids::{ResourceId, RoleId};
 use crate::store::Store;
 
 /// The form Slack posts: one field, `payload`, holding JSON.
@@ -211,127 +210,30 @@ async fn clicked<S: Store>(
         Ok(person) => person,
         Err(sentence) => return inbound.tell(&click.user, click.channel.as_deref(), &sentence),
     };
-    let outcome = match card {
-        CardAction::Reject(_) | CardAction::ApproveWithChanges(_) | CardAction::Extend(_) => {
-            let who = person.clone();
-            let modal = inbound
-                .blocking(move |engine| match card {
-                    CardAction::Extend(grant) => extend_modal(engine, &who, grant),
-                    CardAction::Reject(id) => decision_modal(engine, &who, id, true),
-                    CardAction::ApproveWithChanges(id) => decision_modal(engine, &who, id, false),
-                    _ => Err(say::apology("opening the form")),
-                })
-                .await;
-            match modal {
-                Ok(Ok((template, context))) => match inbound.render(template, context) {
-                    Some(view) => {
-                        let args = json!({ "trigger_id": click.trigger_id, "view": view });
-                        inbound.spawn_call("views.open", args);
-                        return;
-                    }
-                    None => say::apology("opening the form"),
-                },
-                Ok(Err(sentence)) => sentence,
-                Err(_) => say::apology("opening the form"),
-            }
-        }
-        other => inbound
-            .blocking(move |engine| act(engine, &person, other))
+    let who = person.clone();
+    let form = inbound
+        .blocking(move |engine| respond::form_for(engine, &who, card))
+        .await;
+    let outcome = match form {
+        Ok(None) => inbound
+            .blocking(move |engine| respond::act(engine, &person, card, "Slack"))
             .await
             .unwrap_or_else(|_| say::apology("recording your click")),
+        Ok(Some(Ok(form))) => {
+            let template = format!("slack/{}.j2", form.stem());
+            match inbound.render(&template, form.context()) {
+                Some(view) => {
+                    let args = json!({ "trigger_id": click.trigger_id, "view": view });
+                    inbound.spawn_call("views.open", args);
+                    return;
+                }
+                None => say::apology("opening the form"),
+            }
+        }
+        Ok(Some(Err(sentence))) => sentence,
+        Err(_) => say::apology("opening the form"),
     };
     inbound.tell(&click.user, click.channel.as_deref(), &outcome);
-}
-
-/// The sentence after a click that acts at once: what happened, or why nothing did.
-fn act<S: Store>(engine: &Engine<S>, person: &PersonId, card: CardAction) -> String {
-    let actor = Actor::person(person);
-    let done: Result<String, EngineError> = match card {
-        CardAction::Approve(id) => engine
-            .approve(&actor, id, &Changes::default())
-            .map(|d| say::approved(&d.request, d.progress.as_ref())),
-        CardAction::Cancel(id) => engine
-            .cancel(&actor, id)
-            .map(|_| format!("{id} is cancelled.")),
-        CardAction::Keep { campaign, grant } => engine
-            .decide_review(&actor, campaign, grant, true)
-            .map(|_| format!("{grant} is kept.")),
-        CardAction::Revoke { campaign, grant } => engine
-            .decide_review(&actor, campaign, grant, false)
-            .map(|_| format!("{grant} is being revoked.")),
-        CardAction::Confirm(grant) => engine
-            .review_emergency(&actor, grant, true, "")
-            .map(|_| format!("You confirmed the emergency access {grant}.")),
-        CardAction::Flag(grant) => engine
-            .review_emergency(&actor, grant, false, "flagged from Slack")
-            .map(|_| format!("You flagged {grant}; it is being revoked and security is told.")),
-        CardAction::EndNow(grant) => engine
-            .end_early(&actor, grant)
-            .map(|_| format!("{grant} is being taken back now.")),
-        CardAction::Reject(id) | CardAction::ApproveWithChanges(id) => {
-            return format!("{id} needs a form; click the button again.");
-        }
-        CardAction::Extend(grant) => {
-            return format!("{grant} needs a form; click the button again.");
-        }
-    };
-    done.unwrap_or_else(|error| say::refusal(&error))
-}
-
-/// The reject or changes modal for `id` (template and context), if this person may decide
-/// it now; else the sentence saying why not.
-fn decision_modal<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    id: RequestId,
-    reject: bool,
-) -> Result<(&'static str, Value), String> {
-    let world = engine.world();
-    let request = match engine.store().request(id) {
-        Ok(Some(stored)) => stored.value,
-        Ok(None) => return Err(format!("There is no request {id}.")),
-        Err(error) => return Err(say::refusal(&EngineError::Store(error))),
-    };
-    let distinct = world.defaults().distinct_approvers;
-    if let Err(refusal) = request.check_decider(person, distinct) {
-        return Err(say::refusal(&EngineError::Decision(refusal)));
-    }
-    let (directory, policy) = (&world.directory, &world.policy);
-    Ok(if reject {
-        let modal = RejectModalView::new(&request, directory, policy);
-        ("slack/reject_modal.j2", json!({ "modal": modal }))
-    } else {
-        let modal = ChangesModalView::new(&request, directory, policy);
-        ("slack/changes_modal.j2", json!({ "modal": modal }))
-    })
-}
-
-/// The extend modal for `grant` (template and context), if it is this person's and still
-/// live; else the sentence saying why not.
-fn extend_modal<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    id: GrantId,
-) -> Result<(&'static str, Value), String> {
-    let world = engine.world();
-    let grant = match engine.store().grant(id) {
-        Ok(Some(stored)) => stored.value,
-        Ok(None) => return Err(format!("There is no grant {id}.")),
-        Err(error) => return Err(say::refusal(&EngineError::Store(error))),
-    };
-    if &grant.person != person {
-        return Err(format!(
-            "{id} is not yours, so you cannot extend it; only {} can.",
-            grant.person
-        ));
-    }
-    if !grant.is_live() {
-        return Err(format!(
-            "{id} has ended; ask for the access again with `/access`."
-        ));
-    }
-    let modal = ExtendModalView::new(&grant, &world.directory, &world.policy, engine.now());
-    Ok(("slack/extend_modal.j2", json!({ "modal": modal })))
 }
 
 /// views.update of the request modal after a resource or role was chosen.

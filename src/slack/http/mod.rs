@@ -12,7 +12,6 @@ mod interactions;
 mod modals;
 mod options;
 mod parsed;
-mod say;
 
 use std::sync::Arc;
 
@@ -137,7 +136,7 @@ impl<S: Store> Inbound<S> {
             }
             Err(error) => {
                 tracing::error!(%error, slack_user, "users.info failed");
-                Err(say::apology("looking you up in Slack"))
+                Err(crate::chat::say::apology("looking you up in Slack"))
             }
         }
     }

@@ -14,9 +14,9 @@
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
-use super::{Delivery, SlackChat};
+use super::SlackTransport;
+use crate::chat::deliver::Delivery;
 use crate::outbox::ChatError;
-use crate::store::Store;
 
 /// API errors that mean "Slack is having trouble; the same call may work later".
 const TRANSIENT_CODES: &[&str] = &[
@@ -147,7 +147,7 @@ fn content(template: &str, message: serde_json::Value) -> Result<SlackMessageCon
     })
 }
 
-impl<S: Store> SlackChat<S> {
+impl SlackTransport {
     /// The DM channel with `user`, opened if need be.
     ///
     /// Slack documents `users` as a comma-separated string (Slack's own SDKs join lists so);
@@ -170,7 +170,7 @@ impl<S: Store> SlackChat<S> {
     /// Posts `message` (rendered from `template`) in `channel`, marked with the delivery's
     /// key; its `ts`. A retry first looks for the message an earlier attempt may have posted
     /// without hearing back, and returns that one's `ts` instead of posting again.
-    pub(super) async fn post(
+    pub(super) async fn post_marked(
         &self,
         channel: &str,
         template: &str,
@@ -222,7 +222,7 @@ impl<S: Store> SlackChat<S> {
 
     /// Replaces message `ts` in `channel` with `message`: the same call twice leaves the
     /// same message, so a retried refresh is harmless.
-    pub(super) async fn update(
+    pub(super) async fn update_message(
         &self,
         channel: &str,
         ts: &str,

@@ -5,20 +5,15 @@
 
 use serde_json::{Value, json};
 
-use super::{SlackChat, missing, store_error};
+use super::{CardPort, Transport, missing, store_error};
 use crate::chat::views::{CampaignItemView, GrantCardView};
 use crate::domain::card::{CardKey, PostedCard};
-use crate::domain::directory::Platform;
-use crate::domain::grant::Grant;
 use crate::domain::ids::{CampaignId, GrantId};
 use crate::outbox::ChatError;
 use crate::store::Store;
 
-const REVIEW: &str = "slack/review_card.j2";
-const GRANT_DECIDED: &str = "slack/grant_card_decided.j2";
-
-impl<S: Store> SlackChat<S> {
-    /// Re-renders every Slack review card of `grant` in `campaign` once the item is decided
+impl<S: Store, T: Transport> CardPort<S, T> {
+    /// Re-renders every review card on this platform of `grant` in `campaign` once the item is decided
     /// or the campaign closed: the outcome, and no Keep / Revoke buttons.
     pub(super) async fn refresh_review_cards(
         &self,
@@ -32,7 +27,7 @@ impl<S: Store> SlackChat<S> {
         let Some(item) = campaign.items.iter().find(|i| i.grant == grant) else {
             return Err(missing(format!("{grant} in {}", campaign.id)));
         };
-        let record = self.stored_grant(grant)?;
+        let record = self.grant(grant)?;
         let view = CampaignItemView::new(
             &campaign,
             item,
@@ -44,21 +39,23 @@ impl<S: Store> SlackChat<S> {
         if !view.decided {
             return Ok(());
         }
-        let message = self.render(REVIEW, json!({ "item": view }))?;
+        let template = self.template("review_card");
+        let message = self.render(&template, json!({ "item": view }))?;
         let about = CardKey::Review {
             campaign: campaign.id,
             grant,
         };
-        self.update_all(&about, |_| Ok(Some((REVIEW, message.clone()))))
+        self.update_all(&about, |_| Ok(Some((template.clone(), message.clone()))))
             .await
     }
 
-    /// Re-renders every Slack message with buttons about `grant` whose buttons no longer
+    /// Re-renders every message with buttons on this platform about `grant` whose buttons no longer
     /// work for its recipient (see [`GrantCardView::decided`]).
     pub(super) async fn refresh_grant_cards(&self, grant: GrantId) -> Result<(), ChatError> {
         let world = self.engine.world();
-        let record = self.stored_grant(grant)?;
+        let record = self.grant(grant)?;
         let now = self.engine.now();
+        let template = self.template("grant_card_decided");
         self.update_all(&CardKey::Grant { grant }, |card| {
             let Some(view) = GrantCardView::decided(
                 &record,
@@ -69,26 +66,28 @@ impl<S: Store> SlackChat<S> {
             ) else {
                 return Ok(None);
             };
-            let message = self.render(GRANT_DECIDED, json!({ "card": view }))?;
-            Ok(Some((GRANT_DECIDED, message)))
+            let message = self.render(&template, json!({ "card": view }))?;
+            Ok(Some((template.clone(), message)))
         })
         .await
     }
 
-    /// chat.update of every Slack card recorded under `about` that `message_for` has a new
+    /// Updates every card on this platform recorded under `about` that `message_for` has a new
     /// message for. One card failing does not stop the others; a transient failure of any
     /// makes the whole refresh retried (updating a card twice changes nothing).
     async fn update_all(
         &self,
         about: &CardKey,
-        message_for: impl Fn(&PostedCard) -> Result<Option<(&'static str, Value)>, ChatError>,
+        message_for: impl Fn(&PostedCard) -> Result<Option<(String, Value)>, ChatError>,
     ) -> Result<(), ChatError> {
         let cards = self.engine.store().cards(about).map_err(store_error)?;
         let mut retry: Option<ChatError> = None;
-        for card in cards.iter().filter(|c| c.platform == Platform::Slack) {
+        let platform = self.transport.platform();
+        for card in cards.iter().filter(|c| c.platform == platform) {
             let updated = match message_for(card) {
                 Ok(Some((template, message))) => {
-                    self.update(&card.channel, &card.message, template, message)
+                    self.transport
+                        .update(&card.channel, &card.message, &template, message)
                         .await
                 }
                 Ok(None) => Ok(()),
@@ -106,10 +105,5 @@ impl<S: Store> SlackChat<S> {
             }
         }
         retry.map_or(Ok(()), Err)
-    }
-
-    fn stored_grant(&self, id: GrantId) -> Result<Grant, ChatError> {
-        let stored = self.engine.store().grant(id).map_err(store_error)?;
-        Ok(stored.ok_or_else(|| missing(id))?.value)
     }
 }

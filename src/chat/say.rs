@@ -1,6 +1,6 @@
-//! The sentences Slack users read after they typed or clicked something: what happened to
-//! their request or decision, the engine's refusal as it words it, or a short apology with a
-//! reference when the fault is ours (the detail goes to the log, once, here).
+//! The sentences people read after they typed or clicked something, on any platform: what
+//! happened to their request or decision, the engine's refusal as it words it, or a short
+//! apology with a reference when the fault is ours (the detail goes to the log, once, here).
 
 use crate::domain::request::{AccessRequest, Progress};
 use crate::engine::{EngineError, Submitted};
@@ -11,17 +11,17 @@ pub fn refusal(error: &EngineError) -> String {
         capitalised(&error.to_string())
     } else {
         let reference = reference();
-        tracing::error!(%error, reference, "a Slack request failed");
+        tracing::error!(%error, reference, "a chat request failed");
         format!(
             "Something went wrong on our side (ref {reference}); nothing was changed. Try again in a minute, or tell your IAM team."
         )
     }
 }
 
-/// The apology for a failure outside the engine (Slack's API, a template).
+/// The apology for a failure outside the engine (a platform's API, a template).
 pub fn apology(doing: &str) -> String {
     let reference = reference();
-    tracing::error!(reference, doing, "a Slack request failed");
+    tracing::error!(reference, doing, "a chat request failed");
     format!(
         "Something went wrong on our side while {doing} (ref {reference}); try again in a minute."
     )
@@ -74,13 +74,6 @@ pub fn asked(request: &AccessRequest) -> String {
     }
 }
 
-/// Slack escapes `&`, `<` and `>` in a slash command's text; people typed the characters.
-pub fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
 fn capitalised(sentence: &str) -> String {
     let mut chars = sentence.chars();
     match chars.next() {
@@ -101,11 +94,6 @@ fn reference() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slack_escapes_are_undone_ampersand_last() {
-        assert_eq!(unescape("a &lt;b&gt; &amp;lt;"), "a <b> &lt;");
-    }
 
     #[test]
     fn a_refusal_reads_as_a_sentence() {

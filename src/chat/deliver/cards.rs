@@ -5,20 +5,16 @@
 
 use serde_json::json;
 
-use super::{Delivery, SlackChat, missing, slack_id, store_error};
+use super::{CardPort, Delivery, Transport, store_error};
 use crate::chat::views::{PersonView, RequestView, join_names};
 use crate::domain::card::{CardKey, PostedCard};
-use crate::domain::directory::Platform;
 use crate::domain::ids::{PersonId, RequestId};
 use crate::domain::request::AccessRequest;
 use crate::engine::World;
 use crate::outbox::{ChatError, Posted};
 use crate::store::Store;
 
-const CARD: &str = "slack/approval_card.j2";
-const DECIDED: &str = "slack/approval_card_decided.j2";
-
-impl<S: Store> SlackChat<S> {
+impl<S: Store, T: Transport> CardPort<S, T> {
     pub(super) async fn approval_card(
         &self,
         id: RequestId,
@@ -27,7 +23,7 @@ impl<S: Store> SlackChat<S> {
         delivery: Delivery<'_>,
     ) -> Result<Posted, ChatError> {
         let world = self.engine.world();
-        let Some((person, user)) = slack_id(world.directory.person(approver)) else {
+        let Some((person, user)) = self.reach(world.directory.person(approver)) else {
             return Ok(Vec::new());
         };
         let about = CardKey::Request { request: id };
@@ -40,11 +36,11 @@ impl<S: Store> SlackChat<S> {
             return Ok(Vec::new());
         }
         let (template, message) = self.card_for(&request, &world, stage, approver)?;
-        let posted = self.dm(person, user, template, message, delivery).await?;
+        let posted = self.dm(person, user, &template, message, delivery).await?;
         Ok(vec![(about, posted)])
     }
 
-    /// Brings every Slack card of the request up to date. One card failing does not stop the
+    /// Brings every card of the request on this platform up to date. One card failing does not stop the
     /// others; a transient failure of any makes the whole refresh retried.
     pub(super) async fn refresh_cards(&self, id: RequestId) -> Result<(), ChatError> {
         let request = self.request(id)?;
@@ -55,11 +51,13 @@ impl<S: Store> SlackChat<S> {
             .cards(&CardKey::Request { request: id })
             .map_err(store_error)?;
         let mut retry: Option<ChatError> = None;
-        for card in cards.iter().filter(|c| c.platform == Platform::Slack) {
+        let platform = self.transport.platform();
+        for card in cards.iter().filter(|c| c.platform == platform) {
             let stage = stage_of(card).unwrap_or(request.current_stage);
             let updated = match self.card_for(&request, &world, stage, &card.recipient) {
                 Ok((template, message)) => {
-                    self.update(&card.channel, &card.message, template, message)
+                    self.transport
+                        .update(&card.channel, &card.message, &template, message)
                         .await
                 }
                 Err(e) => Err(e),
@@ -78,11 +76,6 @@ impl<S: Store> SlackChat<S> {
         retry.map_or(Ok(()), Err)
     }
 
-    pub(super) fn request(&self, id: RequestId) -> Result<AccessRequest, ChatError> {
-        let stored = self.engine.store().request(id).map_err(store_error)?;
-        Ok(stored.ok_or_else(|| missing(id))?.value)
-    }
-
     /// The card `recipient` should see now for `stage` of `request`: with buttons while they
     /// can still decide it, else its outcome.
     fn card_for(
@@ -91,10 +84,12 @@ impl<S: Store> SlackChat<S> {
         world: &World,
         stage: usize,
         recipient: &PersonId,
-    ) -> Result<(&'static str, serde_json::Value), ChatError> {
+    ) -> Result<(String, serde_json::Value), ChatError> {
         let mut view = RequestView::new(request, &world.directory, &world.policy);
+        let decided = self.template("approval_card_decided");
         if request.state.is_terminal() {
-            return Ok((DECIDED, self.render(DECIDED, json!({ "request": view }))?));
+            let message = self.render(&decided, json!({ "request": view }))?;
+            return Ok((decided, message));
         }
         let Some(planned) = request.plan.stages.get(stage) else {
             return Err(ChatError::Permanent(format!(
@@ -106,7 +101,9 @@ impl<S: Store> SlackChat<S> {
             && !planned.is_complete()
             && !planned.has_approved(recipient);
         if open {
-            return Ok((CARD, self.render(CARD, json!({ "request": view }))?));
+            let card = self.template("approval_card");
+            let message = self.render(&card, json!({ "request": view }))?;
+            return Ok((card, message));
         }
         let names: Vec<String> = planned
             .approvals
@@ -128,7 +125,8 @@ impl<S: Store> SlackChat<S> {
         } else {
             format!("Approved by {who}; waiting for {}", request.stage_summary())
         });
-        Ok((DECIDED, self.render(DECIDED, json!({ "request": view }))?))
+        let message = self.render(&decided, json!({ "request": view }))?;
+        Ok((decided, message))
     }
 }
 
@@ -140,7 +138,7 @@ fn stage_of(card: &PostedCard) -> Option<usize> {
 }
 
 /// Of two transient failures, the one asking for the longer wait.
-fn later(kept: Option<ChatError>, new: ChatError) -> ChatError {
+pub(super) fn later(kept: Option<ChatError>, new: ChatError) -> ChatError {
     let wait = |e: &ChatError| match e {
         ChatError::Transient { retry_after, .. } => *retry_after,
         ChatError::Permanent(_) => None,
@@ -154,6 +152,7 @@ fn later(kept: Option<ChatError>, new: ChatError) -> ChatError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::directory::Platform;
     use std::time::Duration;
 
     fn card(key: &str) -> PostedCard {

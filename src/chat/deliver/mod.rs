@@ -1,0 +1,251 @@
+//! The outbound half of chat, once for every platform: [`CardPort`] is the [`ChatPort`] that
+//! turns an effect into messages — approval cards DMed to approvers and brought up to date
+//! as the request moves on, notices to people, alerts in the security channel, review cards —
+//! rendered from the platform's templates. What differs between Slack and Discord is only
+//! how a message is posted, found again and edited: that is the platform's [`Transport`].
+//! [`Fanout`] hands every effect to each running platform, so one organisation can use both.
+//!
+//! Who gets what where is the domain's rule ([`Person::reached_on`]): a person's `notify`
+//! platforms, among those running.
+
+mod cards;
+mod fanout;
+mod messages;
+mod refresh;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use fanout::Fanout;
+
+use crate::chat::render::Templates;
+use crate::connector::BoxFuture;
+use crate::domain::card::{CardKey, PostedCard};
+use crate::domain::directory::{Person, Platform};
+use crate::domain::effect::Effect;
+use crate::domain::grant::Grant;
+use crate::domain::ids::{GrantId, RequestId};
+use crate::domain::request::AccessRequest;
+use crate::engine::Engine;
+use crate::outbox::{ChatError, ChatPort, Posted};
+use crate::store::Store;
+
+/// One attempt at delivering an effect: its key (the same for every attempt) and which
+/// attempt this is, from 1. A transport marks what it posts with the key, so that a retry
+/// can find a post whose answer was lost instead of posting it twice.
+#[derive(Clone, Copy, Debug)]
+pub struct Delivery<'a> {
+    pub key: &'a str,
+    pub attempt: u32,
+}
+
+impl Delivery<'_> {
+    /// Whether an earlier attempt may have posted without hearing back.
+    pub fn is_retry(&self) -> bool {
+        self.attempt > 1
+    }
+}
+
+/// How one platform posts, finds again and edits messages. Messages arrive rendered from
+/// the platform's templates (`{dir}/approval_card.j2` …); `template` is passed along only
+/// to name it in errors.
+///
+/// Contract: `post` and `dm` with the same `delivery.key` post at most one message, even when
+/// an earlier attempt's answer was lost; failures are sorted into `Transient` (retry later,
+/// not before `retry_after` when the platform said) and `Permanent` (never deliverable).
+pub trait Transport: Send + Sync + 'static {
+    fn platform(&self) -> Platform;
+    /// The folder of its templates: `slack` or `discord`.
+    fn template_dir(&self) -> &'static str;
+    fn templates(&self) -> &Templates;
+    /// Where real-time alerts go on this platform, if anywhere.
+    fn security_channel(&self) -> Option<&str>;
+    /// Posts `message` in the DM with `user` (the platform's id); the channel and message id.
+    fn dm<'a>(
+        &'a self,
+        user: &'a str,
+        template: &'a str,
+        message: serde_json::Value,
+        delivery: Delivery<'a>,
+    ) -> BoxFuture<'a, Result<(String, String), ChatError>>;
+    /// Posts `message` in `channel`; the message id.
+    fn post<'a>(
+        &'a self,
+        channel: &'a str,
+        template: &'a str,
+        message: serde_json::Value,
+        delivery: Delivery<'a>,
+    ) -> BoxFuture<'a, Result<String, ChatError>>;
+    /// Replaces message `id` in `channel`; the same call twice leaves the same message.
+    fn update<'a>(
+        &'a self,
+        channel: &'a str,
+        id: &'a str,
+        template: &'a str,
+        message: serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), ChatError>>;
+}
+
+/// Delivers the outbox's chat effects through transport `T`, for an engine on store `S`.
+pub struct CardPort<S, T> {
+    transport: Arc<T>,
+    engine: Arc<Engine<S>>,
+    /// Every platform running in this process, for [`Person::reached_on`].
+    running: Vec<Platform>,
+}
+
+impl<S: Store, T: Transport> CardPort<S, T> {
+    /// A port for `transport` when it is the only platform running.
+    pub fn new(transport: Arc<T>, engine: Arc<Engine<S>>) -> Self {
+        let running = vec![transport.platform()];
+        Self::among(transport, engine, running)
+    }
+
+    /// A port for `transport` beside the other platforms in `running`.
+    pub fn among(transport: Arc<T>, engine: Arc<Engine<S>>, running: Vec<Platform>) -> Self {
+        Self {
+            transport,
+            engine,
+            running,
+        }
+    }
+
+    pub fn transport(&self) -> &Arc<T> {
+        &self.transport
+    }
+
+    pub fn engine(&self) -> &Arc<Engine<S>> {
+        &self.engine
+    }
+
+    async fn deliver_effect(
+        &self,
+        effect: &Effect,
+        delivery: Delivery<'_>,
+    ) -> Result<Posted, ChatError> {
+        match effect {
+            Effect::ApprovalCard {
+                request,
+                approver,
+                stage,
+            } => {
+                self.approval_card(*request, approver, *stage, delivery)
+                    .await
+            }
+            Effect::RefreshCards { request } => {
+                self.refresh_cards(*request).await?;
+                Ok(Vec::new())
+            }
+            Effect::Notify { to, notice } => self.notify(to, notice, delivery).await,
+            Effect::Alert { alert } => self.alert(alert, delivery).await.map(|()| Vec::new()),
+            Effect::ReviewCard {
+                campaign,
+                grant,
+                reviewer,
+            } => {
+                self.review_card(*campaign, *grant, reviewer, delivery)
+                    .await
+            }
+            Effect::RefreshReviewCards { campaign, grant } => {
+                self.refresh_review_cards(*campaign, *grant).await?;
+                Ok(Vec::new())
+            }
+            Effect::RefreshGrantCards { grant } => {
+                self.refresh_grant_cards(*grant).await?;
+                Ok(Vec::new())
+            }
+            // Connector work: never routed to a chat port.
+            Effect::Provision { .. } | Effect::Deprovision { .. } => Ok(Vec::new()),
+        }
+    }
+
+    /// The platform's template `stem` (`approval_card`): `slack/approval_card.j2`.
+    fn template(&self, stem: &str) -> String {
+        format!("{}/{stem}.j2", self.transport.template_dir())
+    }
+
+    /// Renders `template` with `context`; a template that fails is our bug, never the
+    /// platform's.
+    fn render(
+        &self,
+        template: &str,
+        context: impl Serialize,
+    ) -> Result<serde_json::Value, ChatError> {
+        self.transport
+            .templates()
+            .render(template, context)
+            .map_err(|e| {
+                tracing::error!(template, error = %e, "a chat message could not be rendered");
+                ChatError::Permanent(format!("{template} could not be rendered: {e}"))
+            })
+    }
+
+    /// The person and their id here, when their messages go to this platform.
+    fn reach<'p>(&self, person: Option<&'p Person>) -> Option<(&'p Person, &'p str)> {
+        let person = person?;
+        let platform = self.transport.platform();
+        if !person.reached_on(platform, &self.running) {
+            return None;
+        }
+        Some((person, person.id_on(platform)?))
+    }
+
+    /// Whether a card for effect `key` was already posted here and recorded under `about`.
+    fn already_posted(&self, about: &CardKey, key: &str) -> Result<bool, ChatError> {
+        let cards = self.engine.store().cards(about).map_err(store_error)?;
+        let platform = self.transport.platform();
+        Ok(cards
+            .iter()
+            .any(|c| c.effect_key == key && c.platform == platform))
+    }
+
+    /// DMs `message` (rendered from `template`) to `person` and says where it landed.
+    async fn dm(
+        &self,
+        person: &Person,
+        user: &str,
+        template: &str,
+        message: serde_json::Value,
+        delivery: Delivery<'_>,
+    ) -> Result<PostedCard, ChatError> {
+        let (channel, id) = self.transport.dm(user, template, message, delivery).await?;
+        Ok(PostedCard {
+            platform: self.transport.platform(),
+            channel,
+            message: id,
+            recipient: person.id.clone(),
+            effect_key: delivery.key.to_owned(),
+        })
+    }
+
+    fn request(&self, id: RequestId) -> Result<AccessRequest, ChatError> {
+        let stored = self.engine.store().request(id).map_err(store_error)?;
+        Ok(stored.ok_or_else(|| missing(id))?.value)
+    }
+
+    fn grant(&self, id: GrantId) -> Result<Grant, ChatError> {
+        let stored = self.engine.store().grant(id).map_err(store_error)?;
+        Ok(stored.ok_or_else(|| missing(id))?.value)
+    }
+}
+
+impl<S: Store, T: Transport> ChatPort for CardPort<S, T> {
+    fn deliver<'a>(
+        &'a self,
+        effect: &'a Effect,
+        key: &'a str,
+        attempt: u32,
+    ) -> BoxFuture<'a, Result<Posted, ChatError>> {
+        let delivery = Delivery { key, attempt };
+        Box::pin(self.deliver_effect(effect, delivery))
+    }
+}
+
+pub(crate) fn store_error(e: crate::store::StoreError) -> ChatError {
+    ChatError::transient(format!("the store could not be read: {e}"))
+}
+
+pub(crate) fn missing(what: impl std::fmt::Display) -> ChatError {
+    ChatError::Permanent(format!("{what} no longer exists"))
+}
