@@ -30,66 +30,94 @@ impl Templates {
     }
 }
 
-/// The context each template expects, with sample data: one entry per template, and one
-/// per kind for the notice and alert templates.
+/// The context each template expects, with sample data: one entry per template (per
+/// state, for the request modal and the review card), and one per kind for the notice and
+/// alert templates. Slack and Discord templates of the same name take the same context.
 pub fn sample_contexts() -> Vec<(&'static str, serde_json::Value)> {
+    let mut contexts = platform_contexts("slack");
+    contexts.push((
+        "slack/app_home.j2",
+        serde_json::json!({ "home": samples::sample_home() }),
+    ));
+    contexts.extend(platform_contexts("discord"));
+    contexts
+}
+
+/// The contexts of the templates both platforms have, under `platform/`.
+fn platform_contexts(platform: &str) -> Vec<(&'static str, serde_json::Value)> {
     use serde_json::json;
-    let mut contexts = vec![
-        (
-            "slack/approval_card.j2",
-            json!({ "request": samples::sample_request() }),
-        ),
-        (
-            "slack/approval_card_decided.j2",
-            json!({ "request": samples::sample_decided_request() }),
-        ),
-        (
-            "slack/review_card.j2",
-            json!({ "item": samples::sample_campaign_item() }),
-        ),
-        (
-            "slack/grant_card_decided.j2",
-            json!({ "card": samples::sample_decided_grant_card() }),
-        ),
-        (
-            "slack/app_home.j2",
-            json!({ "home": samples::sample_home() }),
-        ),
-        (
-            "slack/request_modal.j2",
-            json!({ "modal": samples::sample_request_modal() }),
-        ),
-        (
-            "slack/reject_modal.j2",
-            json!({ "modal": samples::sample_reject_modal() }),
-        ),
-        (
-            "slack/changes_modal.j2",
-            json!({ "modal": samples::sample_changes_modal() }),
-        ),
-        (
-            "slack/extend_modal.j2",
-            json!({ "modal": samples::sample_extend_modal() }),
-        ),
-        (
-            "slack/ephemeral.j2",
-            json!({ "reply": samples::sample_ephemeral() }),
-        ),
-        ("slack/help.j2", json!({ "help": samples::sample_help() })),
-    ];
     let mut decided = samples::sample_campaign_item();
     decided.decided = true;
     decided.outcome = Some("Kept by Carol Diaz".to_owned());
-    contexts.push(("slack/review_card.j2", json!({ "item": decided })));
+    let mut contexts = vec![
+        (
+            "approval_card.j2",
+            json!({ "request": samples::sample_request() }),
+        ),
+        (
+            "approval_card_decided.j2",
+            json!({ "request": samples::sample_decided_request() }),
+        ),
+        (
+            "review_card.j2",
+            json!({ "item": samples::sample_campaign_item() }),
+        ),
+        ("review_card.j2", json!({ "item": decided })),
+        (
+            "grant_card_decided.j2",
+            json!({ "card": samples::sample_decided_grant_card() }),
+        ),
+        (
+            "request_modal.j2",
+            json!({ "modal": samples::sample_request_modal() }),
+        ),
+        (
+            "request_modal.j2",
+            json!({ "modal": samples::sample_blank_request_modal() }),
+        ),
+        (
+            "request_modal.j2",
+            json!({ "modal": samples::sample_resource_only_request_modal() }),
+        ),
+        (
+            "reject_modal.j2",
+            json!({ "modal": samples::sample_reject_modal() }),
+        ),
+        (
+            "changes_modal.j2",
+            json!({ "modal": samples::sample_changes_modal() }),
+        ),
+        (
+            "extend_modal.j2",
+            json!({ "modal": samples::sample_extend_modal() }),
+        ),
+        (
+            "ephemeral.j2",
+            json!({ "reply": samples::sample_ephemeral() }),
+        ),
+        ("help.j2", json!({ "help": samples::sample_help() })),
+    ];
     contexts.extend(
         samples::sample_notices()
             .into_iter()
-            .map(|n| ("slack/notice.j2", json!({ "notice": n }))),
+            .map(|n| ("notice.j2", json!({ "notice": n }))),
     );
     contexts.extend(
         samples::sample_alerts()
             .into_iter()
-            .map(|a| ("slack/alert.j2", json!({ "alert": a }))),
+            .map(|a| ("alert.j2", json!({ "alert": a }))),
     );
     contexts
+        .into_iter()
+        .map(|(name, context)| (builtin_name(platform, name), context))
+        .collect()
+}
+
+/// `slack/help.j2` as the `&'static str` of [`BUILTIN`]; every name asked for is one.
+fn builtin_name(platform: &str, name: &str) -> &'static str {
+    BUILTIN
+        .iter()
+        .map(|(n, _)| *n)
+        .find(|n| n.strip_prefix(platform).and_then(|n| n.strip_prefix('/')) == Some(name))
+        .unwrap_or("")
 }

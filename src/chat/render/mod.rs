@@ -1,15 +1,18 @@
-//! Messages from templates: templates/slack/*.j2 are compiled in, a file of the same name
-//! under `files.templates` replaces one, and rendering turns a view into Block Kit JSON that
-//! Slack accepts. Two guarantees hold whatever a template (or an override) says: text from
+//! Messages from templates: templates/slack/*.j2 and templates/discord/*.j2 are compiled in,
+//! a file of the same name under `files.templates` replaces one, and rendering turns a view
+//! into JSON the platform accepts: Block Kit for `slack/…`, a message body or a modal for
+//! `discord/…`. Two guarantees hold whatever a template (or an override) says: text from
 //! people cannot break the JSON, because every `{{ … }}` is escaped for the inside of a JSON
-//! string; and a message never exceeds a Block Kit limit, because the result is truncated
-//! to fit (see [`enforce_limits`]) rather than refused by Slack.
+//! string; and a message never exceeds a platform limit, because the result is cut to fit
+//! (see [`enforce_limits`] and [`enforce_discord_limits`]) rather than refused.
 
 use minijinja::value::Serde;
 use minijinja::{Environment, Error, ErrorKind, Value};
 use serde::Serialize;
 
 mod check;
+pub mod discord_ids;
+mod discord_limits;
 mod escape;
 mod limits;
 mod overrides;
@@ -17,7 +20,8 @@ mod overrides;
 mod tests;
 
 pub use check::sample_contexts;
-pub use escape::mrkdwn;
+pub use discord_limits::{LongCustomId, enforce_discord_limits};
+pub use escape::{discord, discord_code, mrkdwn};
 pub use limits::enforce_limits;
 pub use overrides::LoadError;
 
@@ -42,6 +46,18 @@ pub const BUILTIN: &[(&str, &str)] = &[
     builtin!("slack/extend_modal.j2"),
     builtin!("slack/ephemeral.j2"),
     builtin!("slack/help.j2"),
+    builtin!("discord/approval_card.j2"),
+    builtin!("discord/approval_card_decided.j2"),
+    builtin!("discord/notice.j2"),
+    builtin!("discord/alert.j2"),
+    builtin!("discord/review_card.j2"),
+    builtin!("discord/grant_card_decided.j2"),
+    builtin!("discord/request_modal.j2"),
+    builtin!("discord/reject_modal.j2"),
+    builtin!("discord/changes_modal.j2"),
+    builtin!("discord/extend_modal.j2"),
+    builtin!("discord/ephemeral.j2"),
+    builtin!("discord/help.j2"),
 ];
 
 /// Why a message could not be rendered; names the template, and the line when known.
@@ -65,11 +81,22 @@ pub enum RenderError {
         error: String,
         excerpt: String,
     },
-    #[error("template `{name}` rendered a {found}, not a JSON object with `blocks`")]
-    Shape { name: String, found: &'static str },
+    /// `expected` says what the platform takes: Block Kit, or a Discord message or modal.
+    #[error("template `{name}` rendered a {found}, not {expected}")]
+    Shape {
+        name: String,
+        found: &'static str,
+        expected: &'static str,
+    },
     /// Truncating state would corrupt it, so this one is refused.
     #[error("template `{name}` rendered private_metadata of {len} characters; Slack allows 3000")]
     Metadata { name: String, len: usize },
+    /// A cut id would misfire (or name another request), so this one is refused too.
+    #[error(
+        "template `{name}` rendered a custom_id of {} characters ({custom_id}); Discord allows 100",
+        custom_id.chars().count()
+    )]
+    CustomId { name: String, custom_id: String },
 }
 
 fn at_line(line: Option<usize>) -> String {
@@ -110,9 +137,12 @@ impl Templates {
         &self.unknown
     }
 
-    /// Renders `name` (`slack/approval_card.j2`) with `context` into a JSON value within
-    /// Block Kit's limits. An override that fails is logged and the built-in used instead,
-    /// so a mistake in a customised template never stops a card from going out.
+    /// Renders `name` (`slack/approval_card.j2`, `discord/approval_card.j2`) with `context`
+    /// into a JSON value within the platform's limits: Block Kit for `slack/…`; for
+    /// `discord/…` the body of a message (`content`, `embeds`, `components`, without
+    /// `allowed_mentions`) or of a modal (`custom_id`, `title`, `components`). An override
+    /// that fails is logged and the built-in used instead, so a mistake in a customised
+    /// template never stops a card from going out.
     pub fn render(
         &self,
         name: &str,
@@ -158,22 +188,77 @@ fn render_in(
             excerpt,
         }
     })?;
+    if name.starts_with("discord/") {
+        enforce_discord_limits(&mut value).map_err(|e| RenderError::CustomId {
+            name: name.to_owned(),
+            custom_id: e.custom_id,
+        })?;
+        discord_shape(&value).map_err(|found| RenderError::Shape {
+            name: name.to_owned(),
+            found,
+            expected: "a Discord message (`content`, `embeds`, `components`) or modal (`custom_id`, `title`, `components`)",
+        })?;
+        return Ok(value);
+    }
     enforce_limits(&mut value).map_err(|len| RenderError::Metadata {
         name: name.to_owned(),
         len,
     })?;
     if !value.get("blocks").is_some_and(serde_json::Value::is_array) {
-        let found = match value {
-            serde_json::Value::Object(_) => "JSON object without a `blocks` list",
-            serde_json::Value::Array(_) => "JSON list",
-            _ => "JSON scalar",
-        };
         return Err(RenderError::Shape {
             name: name.to_owned(),
-            found,
+            found: not_an_object(&value).unwrap_or("JSON object without a `blocks` list"),
+            expected: "a JSON object with `blocks`",
         });
     }
     Ok(value)
+}
+
+fn not_an_object(value: &serde_json::Value) -> Option<&'static str> {
+    match value {
+        serde_json::Value::Object(_) => None,
+        serde_json::Value::Array(_) => Some("JSON list"),
+        _ => Some("JSON scalar"),
+    }
+}
+
+/// A modal has a `custom_id`, a `title` and components; a message has some content, an
+/// embed or components (an empty `components` list, which removes a card's buttons when
+/// it is edited, counts only beside content or embeds).
+fn discord_shape(value: &serde_json::Value) -> Result<(), &'static str> {
+    use serde_json::Value;
+    if let Some(found) = not_an_object(value) {
+        return Err(found);
+    }
+    let nonempty_str = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    let nonempty_list = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_array)
+            .is_some_and(|l| !l.is_empty())
+    };
+    let is_list = |key: &str| value.get(key).is_none_or(Value::is_array);
+    if value.get("custom_id").is_some() {
+        if !nonempty_str("custom_id") || !nonempty_str("title") {
+            return Err("modal without a `custom_id` or a `title`");
+        }
+        if !nonempty_list("components") {
+            return Err("modal without `components`");
+        }
+        return Ok(());
+    }
+    if !is_list("embeds") || !is_list("components") {
+        return Err("message whose `embeds` or `components` is not a list");
+    }
+    if !nonempty_str("content") && !nonempty_list("embeds") && !nonempty_list("components") {
+        return Err("message with no `content`, `embeds` or `components`");
+    }
+    Ok(())
 }
 
 fn template_error(name: &str, e: &Error) -> RenderError {

@@ -16,7 +16,8 @@ pub struct LoadError {
 
 impl Templates {
     /// The compiled-in templates, with each `*.j2` file under `overrides` (say
-    /// `slack/approval_card.j2`) replacing the built-in of the same name. A file that names
+    /// `slack/approval_card.j2` or `discord/approval_card.j2`) replacing the built-in of the
+    /// same name. A file that names
     /// no template is not an error; [`Templates::unknown_overrides`] lists it.
     pub fn load(overrides: Option<&Path>) -> Result<Self, LoadError> {
         let mut problems = Vec::new();

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{PersonView, ResourceView, RoleView, TimeView, resource_and_role, risk_text};
+use super::{
+    GrantButtons, PersonView, ResourceView, RoleView, TimeView, resource_and_role, risk_text,
+};
 use crate::domain::directory::Directory;
 use crate::domain::duration::Duration;
 use crate::domain::grant::{Grant, GrantState, ReviewOutcome};
@@ -37,6 +39,8 @@ pub struct GrantView {
     pub review_outcome: Option<String>,
     /// How it ended: `expired`, `revoked by sue: left the team`, a provisioning error.
     pub ended: Option<String>,
+    /// Extend, End now, Confirm and Flag, as buttons carry them.
+    pub buttons: GrantButtons,
 }
 
 impl GrantView {
@@ -79,6 +83,7 @@ impl GrantView {
                 GrantState::Failed { error, .. } => Some(format!("provisioning failed: {error}")),
                 GrantState::Provisioning | GrantState::Active { .. } => None,
             },
+            buttons: GrantButtons::new(grant.id),
             resource,
             role,
         }

@@ -11,6 +11,7 @@ use crate::domain::duration::Duration;
 use crate::domain::ids::{PersonId, ResourceId, RoleId};
 use crate::domain::policy::{Policy, Resource, Role};
 
+mod buttons;
 mod grant;
 mod home;
 mod modals;
@@ -22,6 +23,7 @@ pub mod samples;
 #[cfg(test)]
 mod tests;
 
+pub use buttons::{ButtonView, GrantButtons, RequestButtons, ReviewButtons};
 pub use grant::{GrantCardView, GrantView};
 pub use home::HomeView;
 pub use modals::{

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{GrantView, RequestView};
+use crate::chat::render::discord_ids::ModalId;
 use crate::domain::directory::Directory;
 use crate::domain::grant::Grant;
 use crate::domain::ids::{ResourceId, RoleId};
@@ -41,6 +42,9 @@ pub struct RequestModalView {
     pub fields: Vec<ModalFieldView>,
     /// The choices so far, as JSON, carried from one update of the modal to the next.
     pub private_metadata: String,
+    /// Discord's id of the modal, carrying the resource and role once both are chosen:
+    /// `gatehouse.request|prod-db|admin` (see [`ModalId`]).
+    pub custom_id: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -48,6 +52,8 @@ pub struct RejectModalView {
     pub request: RequestView,
     /// The request id.
     pub private_metadata: String,
+    /// Discord's id of the modal: `gatehouse.reject|AR-12`.
+    pub custom_id: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -56,6 +62,8 @@ pub struct ChangesModalView {
     pub lesser_roles: Vec<OptionView>,
     pub duration_hint: String,
     pub private_metadata: String,
+    /// Discord's id of the modal: `gatehouse.changes|AR-12`.
+    pub custom_id: String,
 }
 
 /// "Extend": how much more time, and why.
@@ -66,6 +74,8 @@ pub struct ExtendModalView {
     pub duration_hint: String,
     /// The grant id.
     pub private_metadata: String,
+    /// Discord's id of the modal: `gatehouse.extend|G-7`.
+    pub custom_id: String,
 }
 
 fn option(value: &str, text: &str) -> OptionView {
@@ -126,6 +136,12 @@ impl RequestModalView {
                 "role": role.map(|r| r.id.as_str()),
             })
             .to_string(),
+            custom_id: ModalId::Request {
+                chosen: resource
+                    .zip(role)
+                    .map(|(res, r)| (res.id.clone(), r.id.clone())),
+            }
+            .custom_id(),
         }
     }
 }
@@ -135,6 +151,7 @@ impl RejectModalView {
         RejectModalView {
             request: RequestView::new(request, directory, policy),
             private_metadata: request.id.to_string(),
+            custom_id: ModalId::Reject(request.id).custom_id(),
         }
     }
 }
@@ -161,6 +178,7 @@ impl ChangesModalView {
                 }
             },
             private_metadata: request.id.to_string(),
+            custom_id: ModalId::Changes(request.id).custom_id(),
         }
     }
 }
@@ -180,6 +198,7 @@ impl ExtendModalView {
                 None => "Like 1h or 30m.".to_owned(),
             },
             private_metadata: grant.id.to_string(),
+            custom_id: ModalId::Extend(grant.id).custom_id(),
         }
     }
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{
-    FieldView, PersonView, ResourceView, RoleView, TimeView, duration_text, join_names,
-    resource_and_role, risk_text,
+    FieldView, PersonView, RequestButtons, ResourceView, RoleView, TimeView, duration_text,
+    join_names, resource_and_role, risk_text,
 };
 use crate::domain::directory::Directory;
 use crate::domain::ids::PersonId;
@@ -48,6 +48,8 @@ pub struct RequestView {
     pub submitted_at: TimeView,
     /// When a pending request lapses.
     pub expires_at: TimeView,
+    /// Approve, Reject, Approve with changes and Cancel, as buttons carry them.
+    pub buttons: RequestButtons,
 }
 
 impl RequestView {
@@ -92,6 +94,7 @@ impl RequestView {
             approvers,
             submitted_at: TimeView::new(request.submitted_at),
             expires_at: TimeView::new(request.expires_at),
+            buttons: RequestButtons::new(request.id),
             resource,
             role,
         }

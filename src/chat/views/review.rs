@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{GrantView, PersonView, TimeView};
+use super::{GrantView, PersonView, ReviewButtons, TimeView};
 use crate::domain::directory::Directory;
 use crate::domain::grant::Grant;
 use crate::domain::ids::PersonId;
@@ -24,6 +24,8 @@ pub struct CampaignItemView {
     pub decided: bool,
     /// `Kept by Carol Diaz`, `Revoked: nobody kept it by the deadline`.
     pub outcome: Option<String>,
+    /// Keep and Revoke, as buttons carry them.
+    pub buttons: ReviewButtons,
 }
 
 impl CampaignItemView {
@@ -58,6 +60,7 @@ impl CampaignItemView {
                 .map(|p| PersonView::new(p, directory))
                 .collect(),
             decided: outcome.is_some() || !campaign.is_open(),
+            buttons: ReviewButtons::new(campaign.id, grant.id),
             outcome,
         }
     }

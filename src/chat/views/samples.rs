@@ -371,6 +371,16 @@ pub fn sample_request_modal() -> RequestModalView {
     RequestModalView::new(&policy(), Some(&"prod-db".into()), Some(&"admin".into()))
 }
 
+/// The request modal before anything was chosen.
+pub fn sample_blank_request_modal() -> RequestModalView {
+    RequestModalView::new(&policy(), None, None)
+}
+
+/// The request modal once prod-db, but no role, was chosen.
+pub fn sample_resource_only_request_modal() -> RequestModalView {
+    RequestModalView::new(&policy(), Some(&"prod-db".into()), None)
+}
+
 pub fn sample_reject_modal() -> RejectModalView {
     RejectModalView::new(&access_request(), &directory(), &policy())
 }

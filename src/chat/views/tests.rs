@@ -190,3 +190,39 @@ fn a_grant_card_is_decided_for_its_holder_once_the_access_ended_and_for_a_review
     let ended = decided(&grant, &alice).unwrap();
     assert!(ended.starts_with("Ended"), "{ended}");
 }
+
+#[test]
+fn cards_carry_their_buttons_as_every_platform_names_them() {
+    let request = sample_request();
+    assert_eq!(
+        (
+            request.buttons.approve.action_id,
+            request.buttons.approve.value.as_str(),
+            request.buttons.approve.custom_id.as_str()
+        ),
+        ("gatehouse.approve", "AR-12", "gatehouse.approve|AR-12")
+    );
+    assert_eq!(request.buttons.cancel.custom_id, "gatehouse.cancel|AR-12");
+    let grant = sample_grant();
+    assert_eq!(grant.buttons.extend.custom_id, "gatehouse.extend|G-7");
+    assert_eq!(grant.buttons.flag.custom_id, "gatehouse.flag|G-7");
+    let item = sample_campaign_item();
+    assert_eq!(item.buttons.revoke.custom_id, "gatehouse.revoke|RC-3:G-7");
+}
+
+#[test]
+fn a_modal_names_for_discord_what_it_is_about() {
+    assert_eq!(
+        sample_request_modal().custom_id,
+        "gatehouse.request|prod-db|admin"
+    );
+    assert_eq!(sample_blank_request_modal().custom_id, "gatehouse.request");
+    assert_eq!(
+        sample_resource_only_request_modal().custom_id,
+        "gatehouse.request",
+        "the resource is an input until a role is chosen too"
+    );
+    assert_eq!(sample_reject_modal().custom_id, "gatehouse.reject|AR-12");
+    assert_eq!(sample_changes_modal().custom_id, "gatehouse.changes|AR-12");
+    assert_eq!(sample_extend_modal().custom_id, "gatehouse.extend|G-7");
+}
