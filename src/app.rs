@@ -14,7 +14,7 @@ use anyhow::Context;
 use chrono::Utc;
 use futures_util::future::OptionFuture;
 
-use crate::config::{Config, ConfigError, SlackMode};
+use crate::config::{Config, ConfigError, DiscordMode, SlackMode};
 use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::domain::directory::Directory;
 use crate::domain::ids::ConnectorId;
@@ -191,9 +191,14 @@ pub async fn serve(
     let connectors = crate::connector::Connectors::from_config(&config.connectors)
         .context("setting up the connectors of gatehouse.toml")?;
     // One Slack adapter for the outbox's chat port and the /slack/* endpoints.
-    let slack = slack(&config)?;
+    let templates = Arc::new(
+        crate::chat::render::Templates::load(config.templates_path().as_deref())
+            .context("loading the message templates (files.templates)")?,
+    );
+    let slack = slack(&config, &templates)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let chat = chat_port(slack.clone(), &engine);
+    let discord = discord(&config, &templates)?;
+    let chat = chat_port(slack.clone(), discord.clone(), &engine);
     let worker = crate::outbox::spawn(engine.clone(), connectors, chat, stop_rx.clone());
     let warning = config.scheduler.expiry_warning.to_chrono();
     let scheduler = tokio::spawn(
@@ -216,6 +221,28 @@ pub async fn serve(
             stop_rx.clone(),
         ))
     });
+    let discord_responder =
+        discord.map(|discord| crate::discord::respond::Responder::new(discord, engine.clone()));
+    let discord_gateway = match &discord_responder {
+        Some(responder) if responder.discord().mode == DiscordMode::Gateway => {
+            let responder = responder.clone();
+            let connected = Arc::new(crate::discord::gateway::Connected::default());
+            let stop = stop_rx.clone();
+            Some(tokio::spawn(async move {
+                register_discord_commands(responder.discord()).await;
+                crate::discord::gateway::run(responder, connected, stop).await;
+            }))
+        }
+        Some(responder) => {
+            let discord = responder.discord().clone();
+            tokio::spawn(async move { register_discord_commands(&discord).await });
+            None
+        }
+        None => None,
+    };
+    let discord_router = discord_responder
+        .filter(|r| r.discord().mode == DiscordMode::Http)
+        .map(crate::discord::http::router);
     let state = ApiState::new(engine, config.admin.clone(), reloader);
     let hangup = tokio::spawn(reload_on_sighup(state.clone(), stop_rx.clone()));
     let address = listener.local_addr()?;
@@ -223,6 +250,9 @@ pub async fn serve(
     let mut router = crate::http::router(state);
     if let Some(slack_router) = slack_router {
         router = router.merge(slack_router);
+    }
+    if let Some(discord_router) = discord_router {
+        router = router.merge(discord_router);
     }
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
@@ -238,35 +268,89 @@ pub async fn serve(
     if let Some(Err(err)) = OptionFuture::from(socket).await {
         tracing::error!(%err, "Slack Socket Mode ended abnormally");
     }
+    if let Some(Err(err)) = OptionFuture::from(discord_gateway).await {
+        tracing::error!(%err, "the Discord gateway ended abnormally");
+    }
     hangup.abort();
     served.context("serving HTTP")
 }
 
 /// The Slack adapter when `[slack]` is enabled, built once and shared by its inbound
 /// endpoints and its outbound chat port.
-fn slack(config: &Config) -> anyhow::Result<Option<Arc<crate::slack::Slack>>> {
+fn slack(
+    config: &Config,
+    templates: &Arc<crate::chat::render::Templates>,
+) -> anyhow::Result<Option<Arc<crate::slack::Slack>>> {
     if !config.slack.enabled {
         return Ok(None);
     }
-    let templates = crate::chat::render::Templates::load(config.templates_path().as_deref())
-        .context("loading the message templates (files.templates)")?;
-    let slack = crate::slack::Slack::from_config(&config.slack, Arc::new(templates))
+    let slack = crate::slack::Slack::from_config(&config.slack, templates.clone())
         .context("setting up [slack] in gatehouse.toml")?;
     Ok(Some(Arc::new(slack)))
+}
+
+/// The Discord adapter when `[discord]` is enabled, shared by its inbound side and its
+/// outbound transport.
+fn discord(
+    config: &Config,
+    templates: &Arc<crate::chat::render::Templates>,
+) -> anyhow::Result<Option<Arc<crate::discord::Discord>>> {
+    if !config.discord.enabled {
+        return Ok(None);
+    }
+    let discord = crate::discord::Discord::from_config(&config.discord, templates.clone())
+        .context("setting up [discord] in gatehouse.toml")?;
+    Ok(Some(Arc::new(discord)))
+}
+
+/// Registers `/access` with Discord, retrying while Discord cannot be reached; a refusal
+/// (a wrong application id or token) is logged for the operator and not retried.
+async fn register_discord_commands(discord: &crate::discord::Discord) {
+    let mut wait = std::time::Duration::from_secs(1);
+    loop {
+        match discord.register_commands().await {
+            Ok(()) => {
+                tracing::info!(command = %discord.slash_command(), "registered the Discord command");
+                return;
+            }
+            Err(error) => match error.clone().classify() {
+                crate::outbox::ChatError::Transient { retry_after, .. } => {
+                    tracing::warn!(%error, "cannot register the Discord command yet; retrying");
+                    tokio::time::sleep(retry_after.unwrap_or(wait)).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(300));
+                }
+                crate::outbox::ChatError::Permanent(_) => {
+                    tracing::error!(%error, "Discord refused the command registration; check discord.application_id, discord.guild_id and the bot token");
+                    return;
+                }
+            },
+        }
+    }
 }
 
 /// The chat port the outbox delivers through: every enabled platform, or the log when none is.
 fn chat_port<S: crate::store::Store>(
     slack: Option<Arc<crate::slack::Slack>>,
+    discord: Option<Arc<crate::discord::Discord>>,
     engine: &Arc<Engine<S>>,
 ) -> Arc<dyn crate::outbox::ChatPort> {
+    use crate::domain::directory::Platform;
     let mut running = Vec::new();
     if slack.is_some() {
-        running.push(crate::domain::directory::Platform::Slack);
+        running.push(Platform::Slack);
+    }
+    if discord.is_some() {
+        running.push(Platform::Discord);
     }
     let mut ports: Vec<Arc<dyn crate::outbox::ChatPort>> = Vec::new();
     if let Some(slack) = slack {
         let port = crate::slack::port::SlackChat::among(slack, engine.clone(), running.clone());
+        ports.push(Arc::new(port));
+    }
+    if let Some(discord) = discord {
+        let transport = Arc::new(crate::discord::transport::DiscordTransport::new(discord));
+        let port =
+            crate::chat::deliver::CardPort::among(transport, engine.clone(), running.clone());
         ports.push(Arc::new(port));
     }
     match ports.len() {

@@ -6,6 +6,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod connector;
+pub mod discord;
 pub mod domain;
 pub mod engine;
 pub mod hmac;

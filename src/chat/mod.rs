@@ -9,4 +9,5 @@ pub mod forms;
 pub mod render;
 pub mod respond;
 pub mod say;
+pub mod suggest;
 pub mod views;

@@ -164,21 +164,21 @@ impl Checker<'_, '_, '_, '_> {
             "discord.bot_token",
             "when discord is enabled",
         );
-        if discord.mode == DiscordMode::Http {
-            if discord.public_key.is_none() {
-                self.error(
-                    "discord.public_key",
-                    "discord.public_key is required when discord is enabled in http mode",
-                    "copy the public key from the developer portal (General Information)",
-                );
-            }
-            if discord.application_id.is_none() {
-                self.error(
-                    "discord.application_id",
-                    "discord.application_id is required when discord is enabled in http mode",
-                    "copy the application id from the developer portal (General Information)",
-                );
-            }
+        if discord.mode == DiscordMode::Http && discord.public_key.is_none() {
+            self.error(
+                "discord.public_key",
+                "discord.public_key is required when discord is enabled in http mode",
+                "copy the public key from the developer portal (General Information)",
+            );
+        }
+        // Both modes register the command, and HTTP mode answers late work through
+        // webhooks, under the application's id.
+        if discord.application_id.is_none() {
+            self.error(
+                "discord.application_id",
+                "discord.application_id is required when discord is enabled",
+                "copy the application id from the developer portal (General Information)",
+            );
         }
         if let Some(key) = &discord.public_key
             && !(key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()))

@@ -9,6 +9,7 @@
 //! Needs `GATEHOUSE_CONFORMANCE_PYTHON` (a Python with the kit's requirements.txt); without
 //! it the test says it skipped, except under CI, where it fails.
 
+mod discord;
 mod fake;
 mod signed;
 

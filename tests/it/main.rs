@@ -4,6 +4,8 @@ mod api;
 mod cli;
 mod conformance;
 mod daemon;
+mod discord;
+mod fake_discord;
 mod fake_slack;
 mod slack_inbound;
 mod slack_outbound;

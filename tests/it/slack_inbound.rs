@@ -15,7 +15,7 @@ use crate::support::{TestApp, read, spawn_app_with};
 
 mod modal;
 
-const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const ALICE: &str = "U01ALICE";
 const BOB: &str = "U0BOB";
 const CAROL: &str = "U0CAROL";
@@ -42,11 +42,11 @@ async fn start() -> Slack {
     Slack { app, fake }
 }
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn encode(text: &str) -> String {
+pub fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -58,7 +58,7 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
-fn trigger() -> String {
+pub fn trigger() -> String {
     format!("trigger-{}", TRIGGERS.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -72,7 +72,7 @@ fn command_body(user: &str, text: &str) -> String {
 }
 
 /// A click on a card button, as Slack sends it.
-fn click_body(user: &str, action_id: &str, value: &str) -> String {
+pub fn click_body(user: &str, action_id: &str, value: &str) -> String {
     let payload = json!({
         "type": "block_actions",
         "user": {"id": user},

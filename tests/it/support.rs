@@ -71,6 +71,23 @@ impl Files {
         });
     }
 
+    /// Turns `[discord]` on in `mode` ("gateway" or "http"), talking to a fake Discord at
+    /// `api_url`; `public_key` is the hex key HTTP mode verifies with.
+    pub fn enable_discord(&self, api_url: &str, mode: &str, public_key: &str) {
+        self.edit("gatehouse.toml", |text| {
+            let from = text.find("[discord]").unwrap();
+            let to = from + text[from..].find("\n[[connectors]]").unwrap();
+            let discord = format!(
+                "[discord]\nenabled = true\nmode = \"{mode}\"\nbot_token = \"{}\"\napplication_id = \"{}\"\npublic_key = \"{public_key}\"\nguild_id = \"{}\"\napi_url = \"{api_url}\"\nsecurity_channel = \"{}\"\ncommand = \"access\"\n",
+                crate::fake_discord::BOT_TOKEN,
+                crate::fake_discord::APPLICATION_ID,
+                crate::fake_discord::GUILD_ID,
+                crate::fake_discord::CHANNEL_ID,
+            );
+            format!("{}{discord}{}", &text[..from], &text[to..])
+        });
+    }
+
     /// Rewrites one of the files through `edit`.
     pub fn edit(&self, name: &str, edit: impl FnOnce(String) -> String) {
         let text = std::fs::read_to_string(self.path(name)).unwrap();

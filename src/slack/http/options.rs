@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 use super::interactions::{Payload, payload};
 use super::{Delivery, Inbound};
 use crate::chat::actions::inputs;
-use crate::domain::ids::ResourceId;
-use crate::domain::policy::Policy;
+use crate::chat::suggest::{self, Suggestion};
 use crate::store::Store;
 
 /// Slack shows at most 100 options.
@@ -57,52 +56,23 @@ pub(super) async fn options<S: Store>(inbound: &Arc<Inbound<S>>, payload: Payloa
         return Vec::new();
     };
     match action_id.as_str() {
-        inputs::RESOURCE => resources(&world.policy, &value, |r| {
-            world
-                .policy
-                .resource(r)
-                .is_some_and(|r| r.is_eligible(person))
-        }),
+        inputs::RESOURCE => suggest::resources(&world.policy, person, &value, MAX_OPTIONS),
         inputs::ROLE => {
             let chosen = view.and_then(|v| v.input("resource", inputs::RESOURCE));
-            roles(&world.policy, chosen.as_deref(), &value)
+            suggest::roles(&world.policy, chosen.as_deref(), &value, MAX_OPTIONS)
         }
         _ => Vec::new(),
     }
+    .iter()
+    .map(option)
+    .collect()
 }
 
 fn answer(options: Vec<Value>) -> Response {
     Json(json!({ "options": options })).into_response()
 }
 
-fn option(value: &str, text: &str) -> Value {
-    json!({"text": {"type": "plain_text", "text": text}, "value": value})
-}
-
-fn matches(typed: &str, id: &str, name: &str) -> bool {
-    let typed = typed.trim().to_lowercase();
-    typed.is_empty() || id.to_lowercase().contains(&typed) || name.to_lowercase().contains(&typed)
-}
-
-/// The resources matching `typed` that `eligible` lets through, as `Name (id)`.
-fn resources(policy: &Policy, typed: &str, eligible: impl Fn(&ResourceId) -> bool) -> Vec<Value> {
-    policy
-        .resources
-        .iter()
-        .filter(|r| matches(typed, r.id.as_str(), &r.name) && eligible(&r.id))
-        .take(MAX_OPTIONS)
-        .map(|r| option(r.id.as_str(), &format!("{} ({})", r.name, r.id)))
-        .collect()
-}
-
-fn roles(policy: &Policy, resource: Option<&str>, typed: &str) -> Vec<Value> {
-    let Some(resource) = resource.and_then(|id| policy.resource(&ResourceId::new(id))) else {
-        return Vec::new();
-    };
-    resource
-        .roles
-        .iter()
-        .filter(|r| matches(typed, r.id.as_str(), &r.name))
-        .map(|r| option(r.id.as_str(), &r.name))
-        .collect()
+fn option(suggestion: &Suggestion) -> Value {
+    let Suggestion { value, label } = suggestion;
+    json!({"text": {"type": "plain_text", "text": label}, "value": value})
 }

@@ -55,6 +55,7 @@ fn free_port() -> u16 {
 pub struct OfficialFake {
     child: Child,
     slack_port: u16,
+    discord_port: u16,
     dir: tempfile::TempDir,
     http: reqwest::Client,
 }
@@ -84,6 +85,7 @@ impl OfficialFake {
         let mut fake = OfficialFake {
             child,
             slack_port,
+            discord_port,
             dir,
             http: reqwest::Client::new(),
         };
@@ -113,6 +115,42 @@ impl OfficialFake {
     /// What Gatehouse's `slack.api_url` is set to.
     pub fn api_url(&self) -> String {
         self.url("/api")
+    }
+
+    /// What Gatehouse's `discord.api_url` is set to.
+    pub fn discord_api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.discord_port)
+    }
+
+    /// The Discord REST calls, from `GET /__calls` on the Discord port.
+    pub async fn discord_calls(&self) -> Vec<Value> {
+        let url = format!("{}/__calls", self.discord_api_url());
+        let answer = self.http.get(url).send().await.unwrap();
+        answer.json().await.unwrap()
+    }
+
+    /// Waits until `done` holds for the Discord calls recorded so far.
+    pub async fn until_discord(&self, what: &str, done: impl Fn(&[Value]) -> bool) {
+        for _ in 0..400 {
+            if done(&self.discord_calls().await) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "never saw {what}: {:#}",
+            Value::Array(self.discord_calls().await)
+        );
+    }
+
+    /// Sends an interaction response Gatehouse gave (HTTP mode answers in the HTTP response)
+    /// to the fake's callback endpoint, so the kit checks it like every other call.
+    pub async fn check_callback(&self, interaction: &str, token: &str, callback: &Value) {
+        let url = format!(
+            "{}/api/v10/interactions/{interaction}/{token}/callback",
+            self.discord_api_url()
+        );
+        self.http.post(url).json(callback).send().await.unwrap();
     }
 
     /// A `response_url` the fake records posts to.
