@@ -342,3 +342,31 @@ async fn a_discord_user_gatehouse_does_not_know_is_told_how_to_get_mapped() {
     let help = rig.answer(Interaction::command(DAN, "help", &[])).await;
     assert_eq!(help["type"], 4, "{help}");
 }
+
+#[tokio::test]
+async fn approve_with_changes_opens_a_form_and_approves_for_less_time() {
+    let rig = Rig::gateway().await;
+    rig.say(request("staging-db", "write", "a schema change"))
+        .await;
+    let changes = "gatehouse.approve_with_changes|AR-1";
+    let card = rig.card_with(BOB, changes).await;
+    let sent = Interaction::button(BOB, &card.channel_id, &card.id, changes);
+    let callback = rig.answer(sent).await;
+    assert_eq!(callback["type"], 9, "a modal: {callback}");
+    let custom_id = callback["data"]["custom_id"].as_str().unwrap().to_owned();
+    assert_eq!(custom_id, "gatehouse.changes|AR-1");
+
+    let typo = Interaction::modal_submit(BOB, &custom_id, &[("changes.duration", "an hour")]);
+    let said = rig.say(typo).await;
+    assert!(said.contains("Nothing was sent"), "{said}");
+    let fixed = Interaction::modal_submit(BOB, &custom_id, &[("changes.duration", "1h")]);
+    let said = rig.say(fixed).await;
+    assert!(said.contains("You approved AR-1"), "{said}");
+    let (_, body) = rig.app.get("/api/v1/requests/AR-1").await;
+    assert_eq!(body["request"]["duration"], "1h", "{body}");
+
+    // Dan may not use a form meant for approvers.
+    let by_dan = Interaction::modal_submit(DAN, &custom_id, &[("changes.duration", "30m")]);
+    let said = rig.say(by_dan).await;
+    assert!(!said.contains("You approved"), "{said}");
+}
