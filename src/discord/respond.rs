@@ -99,8 +99,24 @@ impl<S: Store> Responder<S> {
     pub async fn callback(self: &Arc<Self>, incoming: Incoming) -> Value {
         let token = incoming.token.clone();
         let this = self.clone();
-        let mut work = tokio::spawn(async move { this.reply(incoming).await });
-        match tokio::time::timeout(DEFER_AFTER, &mut work).await {
+        self.within(
+            DEFER_AFTER,
+            token,
+            async move { this.reply(incoming).await },
+        )
+        .await
+    }
+
+    /// `work`'s reply as a callback if it comes within `deadline`; else a deferred
+    /// (ephemeral) response now, and the reply edited into it when it comes.
+    async fn within(
+        self: &Arc<Self>,
+        deadline: StdDuration,
+        token: String,
+        work: impl Future<Output = Reply> + Send + 'static,
+    ) -> Value {
+        let mut work = tokio::spawn(work);
+        match tokio::time::timeout(deadline, &mut work).await {
             Ok(Ok(reply)) => self.callback_of(reply),
             Ok(Err(panicked)) => {
                 tracing::error!(error = %panicked, "answering a Discord interaction panicked");
@@ -552,6 +568,9 @@ fn clip(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DiscordConfig;
+    use crate::engine::testing::engine_on;
+    use crate::store::SledStore;
 
     fn options(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -631,5 +650,67 @@ mod tests {
     fn long_labels_are_clipped_for_discord() {
         assert_eq!(clip("abc", 3), "abc");
         assert_eq!(clip("abcd", 3), "ab…");
+    }
+
+    /// A responder whose REST calls go to a local server that records each PATCH body.
+    async fn responder_with_recorder() -> (
+        Arc<Responder<SledStore>>,
+        tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
+    ) {
+        use axum::extract::{OriginalUri, State};
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let record = |State(tx): State<tokio::sync::mpsc::UnboundedSender<(String, Value)>>,
+                      OriginalUri(uri): OriginalUri,
+                      axum::Json(body): axum::Json<Value>| async move {
+            let _ = tx.send((uri.path().to_owned(), body));
+            axum::Json(json!({"id": "1"}))
+        };
+        let app = axum::Router::new()
+            .fallback(axum::routing::patch(record))
+            .with_state(tx);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let config = DiscordConfig {
+            enabled: true,
+            bot_token: Some(crate::config::Secret::new("token")),
+            application_id: Some("42".to_owned()),
+            api_url,
+            ..DiscordConfig::default()
+        };
+        let templates = Arc::new(crate::chat::render::Templates::builtin().unwrap());
+        let discord = Arc::new(Discord::from_config(&config, templates).unwrap());
+        let (engine, _clock) = engine_on(SledStore::temporary().unwrap());
+        (Responder::new(discord, engine), rx)
+    }
+
+    #[tokio::test]
+    async fn slow_work_is_deferred_at_once_and_its_message_edited_in_when_ready() {
+        let (responder, mut patches) = responder_with_recorder().await;
+        let quick = responder
+            .within(StdDuration::from_secs(5), "t1".into(), async {
+                Reply::Message(json!({"content": "at once"}))
+            })
+            .await;
+        assert_eq!(quick["type"], MESSAGE);
+        assert_eq!(quick["data"]["flags"], EPHEMERAL);
+
+        let slow = responder
+            .within(StdDuration::from_millis(20), "t2".into(), async {
+                tokio::time::sleep(StdDuration::from_millis(200)).await;
+                Reply::Message(json!({"content": "later"}))
+            })
+            .await;
+        assert_eq!(
+            slow,
+            json!({"type": DEFERRED_MESSAGE, "data": {"flags": EPHEMERAL}})
+        );
+        let (path, body) = tokio::time::timeout(StdDuration::from_secs(5), patches.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(path, "/api/v10/webhooks/42/t2/messages/@original");
+        assert_eq!(body["content"], "later");
+        assert_eq!(body["allowed_mentions"], json!({"parse": []}));
     }
 }
