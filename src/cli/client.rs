@@ -125,7 +125,7 @@ fn token_from(config: &Config) -> anyhow::Result<String> {
 }
 
 /// Where to connect to reach a server listening on `listen`.
-fn connectable(listen: SocketAddr) -> SocketAddr {
+pub(super) fn connectable(listen: SocketAddr) -> SocketAddr {
     match listen.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::from((Ipv4Addr::LOCALHOST, listen.port()))

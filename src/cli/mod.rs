@@ -4,6 +4,7 @@
 
 mod audit;
 mod client;
+mod health;
 mod offline;
 mod output;
 mod remote;
@@ -140,6 +141,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Exit 0 if the running server answers /healthz (or /readyz with --ready), else 1.
+    Healthcheck {
+        /// Check readiness (store open, chat platforms connected) instead of liveness.
+        #[arg(long)]
+        ready: bool,
+    },
 }
 
 /// Who the action is done for; audited together with the admin token's name.
@@ -250,6 +257,7 @@ pub async fn run(
         Command::Check => offline::check(global),
         Command::Explain(args) => offline::explain(global, &args),
         Command::Audit { command } => audit::run(global, command).await,
+        Command::Healthcheck { ready } => health::run(global, ready).await,
         command => remote::run(global, command).await,
     }
 }

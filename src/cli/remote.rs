@@ -183,7 +183,11 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Serve | Command::Check | Command::Explain(_) | Command::Audit { .. } => {
+        Command::Serve
+        | Command::Check
+        | Command::Explain(_)
+        | Command::Audit { .. }
+        | Command::Healthcheck { .. } => {
             anyhow::bail!("this command does not use the admin API")
         }
     }

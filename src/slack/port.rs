@@ -24,7 +24,7 @@ use crate::engine::Engine;
 use crate::outbox::{ChatError, ChatPort, Posted};
 use crate::store::Store;
 
-pub use api::classify;
+pub use api::{call_outcome, classify};
 
 /// One attempt at delivering an effect: its key (the same for every attempt) and which
 /// attempt this is, from 1. Every message posted carries the key (see [`api`]), so a retry

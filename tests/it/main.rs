@@ -5,6 +5,7 @@ mod cli;
 mod conformance;
 mod daemon;
 mod fake_slack;
+mod ops;
 mod slack_inbound;
 mod slack_outbound;
 mod slack_socket;
