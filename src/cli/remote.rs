@@ -187,7 +187,9 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
         | Command::Check
         | Command::Explain(_)
         | Command::Audit { .. }
-        | Command::Healthcheck { .. } => {
+        | Command::Healthcheck { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. } => {
             anyhow::bail!("this command does not use the admin API")
         }
     }

@@ -5,6 +5,7 @@
 
 mod admin;
 mod auth;
+mod backup;
 mod error;
 mod grants;
 mod health;
@@ -140,6 +141,7 @@ pub fn router<S: Store>(state: Arc<ApiState<S>>) -> Router {
         .route("/audit", get(admin::audit::<S>))
         .route("/audit/verify", get(admin::verify::<S>))
         .route("/reload", post(admin::reload::<S>))
+        .route("/backup", get(backup::backup::<S>))
         .route_layer(from_fn_with_state(state.clone(), auth::require_token::<S>))
         .fallback(|| async {
             ApiError::new(

@@ -1,6 +1,7 @@
 //! The one integration-test binary: each area is a module, so the suite links once.
 
 mod api;
+mod backup;
 mod cli;
 mod conformance;
 mod daemon;
