@@ -5,6 +5,7 @@ mod backup;
 mod cli;
 mod conformance;
 mod daemon;
+mod deploy;
 mod fake_slack;
 mod ops;
 mod slack_inbound;
