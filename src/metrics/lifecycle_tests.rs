@@ -87,6 +87,29 @@ async fn a_request_is_measured_from_submission_to_revocation() {
     assert_eq!(metrics.counter(&REQUESTS, &refused), 1);
 }
 
+#[test]
+fn emergency_and_auto_approved_requests_are_counted_by_type() {
+    let (engine, _clock) = engine_on(SledStore::temporary().unwrap());
+    let emergency = crate::domain::validation::Ask {
+        emergency: true,
+        ..ask("alice", "prod-db", "read", "30m")
+    };
+    engine.submit(&who("alice"), emergency).unwrap();
+    engine
+        .submit(&who("dan"), ask("dan", "grafana", "editor", "30m"))
+        .unwrap();
+    let metrics = engine.metrics();
+    let emergency = [("type", "emergency"), ("outcome", "emergency")];
+    assert_eq!(metrics.counter(&REQUESTS, &emergency), 1);
+    let auto = [("type", "temporary"), ("outcome", "auto_approved")];
+    assert_eq!(metrics.counter(&REQUESTS, &auto), 1);
+    assert_eq!(
+        metrics.observations(&DECISION_SECONDS, &[("outcome", "approved")]),
+        0,
+        "no human decided"
+    );
+}
+
 #[tokio::test]
 async fn a_retried_effect_is_counted_and_left_waiting() {
     let (engine, _clock) = engine_on(SledStore::temporary().unwrap());
