@@ -124,6 +124,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// The post-hoc review of emergency access: confirm it, or flag it and take it back.
+    #[tracing::instrument(name = "review_emergency", skip_all, fields(grant = %id, request = tracing::field::Empty))]
     pub fn review_emergency(
         &self,
         actor: &Actor,

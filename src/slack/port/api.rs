@@ -359,6 +359,30 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_counts_as_rate_limited_transient_or_permanent_as_the_outbox_treats_it() {
+        let limited = SlackClientError::RateLimitError(SlackRateLimitError::new());
+        assert_eq!(call_outcome(&limited), CallOutcome::RateLimited);
+        let api = |code: &str| SlackClientError::ApiError(SlackClientApiError::new(code.into()));
+        assert_eq!(call_outcome(&api("ratelimited")), CallOutcome::RateLimited);
+        assert_eq!(
+            call_outcome(&api("internal_error")),
+            CallOutcome::TransientError
+        );
+        assert_eq!(
+            call_outcome(&api("channel_not_found")),
+            CallOutcome::PermanentError
+        );
+        let http = |code: u16| {
+            SlackClientError::HttpError(SlackClientHttpError::new(
+                axum::http::StatusCode::from_u16(code)
+                    .unwrap_or(axum::http::StatusCode::IM_A_TEAPOT),
+            ))
+        };
+        assert_eq!(call_outcome(&http(502)), CallOutcome::TransientError);
+        assert_eq!(call_outcome(&http(403)), CallOutcome::PermanentError);
+    }
+
+    #[test]
     fn rate_limits_carry_their_retry_after_and_refusals_are_permanent() {
         let limited = SlackClientError::RateLimitError(
             SlackRateLimitError::new().with_retry_after(std::time::Duration::from_secs(2)),
