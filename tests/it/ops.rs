@@ -99,6 +99,10 @@ fn spans(line: &serde_json::Value) -> Vec<serde_json::Value> {
 async fn json_logs_carry_the_request_id_through_decisions_deliveries_and_the_connector() {
     use crate::support::{Files, TOKEN};
     let files = Files::copy_examples();
+    // `[log] format` (the README's walkthrough runs the `--log-format json` flag).
+    files.edit("gatehouse.toml", |text| {
+        text.replace("format = \"human\"", "format = \"json\"")
+    });
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -108,9 +112,10 @@ async fn json_logs_carry_the_request_id_through_decisions_deliveries_and_the_con
     let log = std::fs::File::create(&log_path).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(["--config", files.config().to_str().unwrap()])
-        .args(["--log-format", "json", "serve"])
+        .arg("serve")
         .env("GATEHOUSE_SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "info")
+        .env_remove("GATEHOUSE_LOG_FORMAT")
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
