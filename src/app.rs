@@ -197,7 +197,7 @@ pub async fn serve(
     );
     let slack = slack(&config, &templates)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let discord = discord(&config, &templates)?;
+    let discord = discord(&config, &templates, engine.metrics())?;
     let chat = chat_port(slack.clone(), discord.clone(), &engine);
     let worker = crate::outbox::spawn(engine.clone(), connectors, chat, stop_rx.clone());
     let warning = config.scheduler.expiry_warning.to_chrono();
@@ -226,11 +226,10 @@ pub async fn serve(
     let discord_gateway = match &discord_responder {
         Some(responder) if responder.discord().mode == DiscordMode::Gateway => {
             let responder = responder.clone();
-            let connected = Arc::new(crate::discord::gateway::Connected::default());
             let stop = stop_rx.clone();
             Some(tokio::spawn(async move {
                 register_discord_commands(responder.discord()).await;
-                crate::discord::gateway::run(responder, connected, stop).await;
+                crate::discord::gateway::run(responder, stop).await;
             }))
         }
         Some(responder) => {
@@ -294,12 +293,14 @@ fn slack(
 fn discord(
     config: &Config,
     templates: &Arc<crate::chat::render::Templates>,
+    metrics: &Arc<crate::metrics::Metrics>,
 ) -> anyhow::Result<Option<Arc<crate::discord::Discord>>> {
     if !config.discord.enabled {
         return Ok(None);
     }
-    let discord = crate::discord::Discord::from_config(&config.discord, templates.clone())
-        .context("setting up [discord] in gatehouse.toml")?;
+    let discord =
+        crate::discord::Discord::from_config(&config.discord, templates.clone(), metrics.clone())
+            .context("setting up [discord] in gatehouse.toml")?;
     Ok(Some(Arc::new(discord)))
 }
 

@@ -58,7 +58,23 @@ impl Client {
         format!("{}/api/v1{path}", self.base)
     }
 
+    /// The raw body of a successful GET, such as a backup.
+    pub async fn download(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let response = self.answer(self.http.get(self.url(path))).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .with_context(|| format!("reading the answer of Gatehouse at {}", self.base))?;
+        Ok(bytes.to_vec())
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let response = self.answer(request).await?;
+        Ok(response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends `request` with the token; a successful answer, or the server's sentence.
+    async fn answer(&self, request: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
         let response = request
             .bearer_auth(&self.token)
             .send()
@@ -76,10 +92,10 @@ impl Client {
                 }
             })?;
         let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
-            return Ok(body);
+            return Ok(response);
         }
+        let body: Value = response.json().await.unwrap_or(Value::Null);
         let mut message = body
             .get("error")
             .and_then(Value::as_str)
@@ -125,7 +141,7 @@ fn token_from(config: &Config) -> anyhow::Result<String> {
 }
 
 /// Where to connect to reach a server listening on `listen`.
-fn connectable(listen: SocketAddr) -> SocketAddr {
+pub(super) fn connectable(listen: SocketAddr) -> SocketAddr {
     match listen.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::from((Ipv4Addr::LOCALHOST, listen.port()))

@@ -1,9 +1,11 @@
 //! The command line. `serve` runs Gatehouse; `check` and `explain` work offline on the
-//! files; `audit verify|export` read a stopped data directory (or ask the running server);
-//! everything else is a client of the admin API of the running server.
+//! files; `audit verify|export` and `backup` read a stopped data directory (or ask the
+//! running server); `restore` writes a stopped one; `healthcheck` polls; everything else is a client of the admin API of the running server.
 
 mod audit;
+mod backup;
 mod client;
+mod health;
 mod offline;
 mod output;
 mod remote;
@@ -140,6 +142,28 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Write a consistent backup: from the running server (admin API) or, when none holds
+    /// the data directory, from the directory itself. Its audit chain is verified.
+    Backup {
+        /// Where to write it (JSON Lines).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into server.data_dir, with the server stopped; the backup's audit
+    /// chain must verify.
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Replace a data directory that is not empty (its contents are moved aside).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Exit 0 if the running server answers /healthz (or /readyz with --ready), else 1.
+    Healthcheck {
+        /// Check readiness (store open, chat platforms connected) instead of liveness.
+        #[arg(long)]
+        ready: bool,
+    },
 }
 
 /// Who the action is done for; audited together with the admin token's name.
@@ -250,6 +274,9 @@ pub async fn run(
         Command::Check => offline::check(global),
         Command::Explain(args) => offline::explain(global, &args),
         Command::Audit { command } => audit::run(global, command).await,
+        Command::Healthcheck { ready } => health::run(global, ready).await,
+        Command::Backup { out } => backup::backup(global, &out).await,
+        Command::Restore { from, force } => backup::restore(global, &from, force).await,
         command => remote::run(global, command).await,
     }
 }

@@ -183,7 +183,13 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Serve | Command::Check | Command::Explain(_) | Command::Audit { .. } => {
+        Command::Serve
+        | Command::Check
+        | Command::Explain(_)
+        | Command::Audit { .. }
+        | Command::Healthcheck { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. } => {
             anyhow::bail!("this command does not use the admin API")
         }
     }

@@ -7,7 +7,6 @@
 //! outage it gave up on), it is started again with backoff until shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serenity::all::{
@@ -29,29 +28,15 @@ const RESTART_BACKOFF: [Duration; 5] = [
     Duration::from_secs(60),
 ];
 
-/// Whether the gateway session is up (READY received and not lost since), for readiness.
-#[derive(Debug, Default)]
-pub struct Connected(AtomicBool);
-
-impl Connected {
-    pub fn get(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    fn set(&self, up: bool) {
-        self.0.store(up, Ordering::SeqCst);
-    }
-}
-
 struct Handler<S> {
     responder: Arc<Responder<S>>,
-    connected: Arc<Connected>,
 }
 
 #[async_trait]
 impl<S: Store> EventHandler for Handler<S> {
     async fn ready(&self, _: Context, ready: Ready) {
-        self.connected.set(true);
+        let readiness = self.responder.engine().metrics().readiness();
+        readiness.connected("discord");
         tracing::info!(user = %ready.user.name, "connected to the Discord gateway");
     }
 
@@ -82,11 +67,10 @@ impl<S: Store> EventHandler for Handler<S> {
 }
 
 /// Runs the gateway client until `stop`.
-pub async fn run<S: Store>(
-    responder: Arc<Responder<S>>,
-    connected: Arc<Connected>,
-    mut stop: watch::Receiver<bool>,
-) {
+/// `/readyz` counts Discord as ready only while the session is up (READY received).
+pub async fn run<S: Store>(responder: Arc<Responder<S>>, mut stop: watch::Receiver<bool>) {
+    let readiness = responder.engine().metrics().clone();
+    readiness.readiness().expect("discord");
     let mut failures = 0usize;
     loop {
         let discord = responder.discord().clone();
@@ -96,7 +80,6 @@ pub async fn run<S: Store>(
             .build();
         let handler = Handler {
             responder: responder.clone(),
-            connected: connected.clone(),
         };
         let built = ClientBuilder::new_with_http(http, GatewayIntents::empty())
             .event_handler(handler)
@@ -114,7 +97,7 @@ pub async fn run<S: Store>(
             }
             Err(error) => Some(Err(error)),
         };
-        connected.set(false);
+        readiness.readiness().disconnected("discord");
         match outcome {
             None => {
                 tracing::info!("Discord gateway client stopped");

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use crate::chat::render::Templates;
 use crate::config::{DiscordConfig, DiscordMode, Secret};
+use crate::metrics::Metrics;
 
 /// Everything the Discord adapter needs, built once from `[discord]`.
 pub struct Discord {
@@ -58,9 +59,11 @@ pub enum SetupError {
 }
 
 impl Discord {
+    /// The adapter for `[discord]`, counting its API calls in `metrics`.
     pub fn from_config(
         config: &DiscordConfig,
         templates: Arc<Templates>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, SetupError> {
         let bot_token = config.bot_token.clone().ok_or(SetupError::NoBotToken)?;
         let application_id = config
@@ -75,7 +78,7 @@ impl Discord {
             (None, DiscordMode::Gateway) => None,
         };
         let api_url = config.api_url.trim_end_matches('/').to_owned();
-        let rest = rest::Rest::new(&api_url, bot_token.expose())?;
+        let rest = rest::Rest::new(&api_url, bot_token.expose(), metrics)?;
         Ok(Self {
             rest,
             bot_token,

@@ -679,8 +679,9 @@ mod tests {
             ..DiscordConfig::default()
         };
         let templates = Arc::new(crate::chat::render::Templates::builtin().unwrap());
-        let discord = Arc::new(Discord::from_config(&config, templates).unwrap());
         let (engine, _clock) = engine_on(SledStore::temporary().unwrap());
+        let metrics = engine.metrics().clone();
+        let discord = Arc::new(Discord::from_config(&config, templates, metrics).unwrap());
         (Responder::new(discord, engine), rx)
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::metrics::{CallOutcome, Metrics};
 use crate::outbox::ChatError;
 
 /// How long one call may take before it counts as failed (and is retried by the outbox).
@@ -19,6 +20,8 @@ pub struct Rest {
     client: reqwest::Client,
     base: String,
     authorization: String,
+    /// Every call is counted here, by route and outcome.
+    metrics: std::sync::Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Rest {
@@ -56,15 +59,14 @@ impl RestError {
     /// retrying; anything else Discord refused will be refused again.
     pub fn classify(self) -> ChatError {
         let text = self.to_string();
+        let transient = self.is_transient();
         match self {
             RestError::Status {
                 status: 429,
                 retry_after,
                 ..
             } => ChatError::rate_limited(text, retry_after),
-            RestError::Status { status, .. } if status >= 500 || status == 408 => {
-                ChatError::transient(text)
-            }
+            _ if transient => ChatError::transient(text),
             RestError::Status { code, .. } => {
                 // 50035 is "Invalid Form Body": something Gatehouse built, not the person.
                 if code == Some(50035) {
@@ -74,6 +76,19 @@ impl RestError {
             }
             RestError::Network { .. } => ChatError::transient(text),
         }
+    }
+
+    /// Whether the same call may work later: a rate limit, a 5xx or 408, or no answer.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RestError::Status { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            RestError::Network { .. } => true,
+        }
+    }
+
+    /// Whether Discord said to slow down (429).
+    pub fn is_rate_limit(&self) -> bool {
+        matches!(self, RestError::Status { status: 429, .. })
     }
 
     /// Discord's JSON error code, when it gave one (10008 Unknown Message, …).
@@ -86,8 +101,13 @@ impl RestError {
 }
 
 impl Rest {
-    /// A client for `{api_url}/api/v10` authenticated with `bot_token`.
-    pub fn new(api_url: &str, bot_token: &str) -> Result<Self, RestSetupError> {
+    /// A client for `{api_url}/api/v10` authenticated with `bot_token`, counting its calls
+    /// in `metrics`.
+    pub fn new(
+        api_url: &str,
+        bot_token: &str,
+        metrics: std::sync::Arc<Metrics>,
+    ) -> Result<Self, RestSetupError> {
         crate::app::install_tls_provider();
         let client = reqwest::Client::builder()
             .timeout(TIMEOUT)
@@ -103,6 +123,7 @@ impl Rest {
             client,
             base: format!("{}/api/v10", api_url.trim_end_matches('/')),
             authorization: format!("Bot {bot_token}"),
+            metrics,
         })
     }
 
@@ -130,6 +151,25 @@ impl Rest {
         body: Option<&Value>,
     ) -> Result<Value, RestError> {
         let route = format!("{method} {}", route_of(path));
+        let result = self.send(method, path, body, &route).await;
+        let outcome = match &result {
+            Ok(_) => CallOutcome::Ok,
+            Err(error) if error.is_rate_limit() => CallOutcome::RateLimited,
+            Err(error) if error.is_transient() => CallOutcome::TransientError,
+            Err(_) => CallOutcome::PermanentError,
+        };
+        self.metrics.platform_call("discord", &route, outcome);
+        result
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        route: &str,
+    ) -> Result<Value, RestError> {
+        let route = route.to_owned();
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.base))

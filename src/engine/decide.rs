@@ -27,6 +27,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// Approves the current stage of a request, with `changes` when not empty.
+    #[tracing::instrument(name = "approve", skip_all, fields(request = %id))]
     pub fn approve(
         &self,
         actor: &Actor,
@@ -173,6 +174,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// Rejects a request; any approver of its current stage may.
+    #[tracing::instrument(name = "reject", skip_all, fields(request = %id))]
     pub fn reject(
         &self,
         actor: &Actor,
@@ -226,6 +228,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// Withdraws a pending request: its requester may, and so may an admin.
+    #[tracing::instrument(name = "cancel", skip_all, fields(request = %id))]
     pub fn cancel(&self, actor: &Actor, id: RequestId) -> Result<Decided, EngineError> {
         self.with_retries(|| {
             let world = self.world();

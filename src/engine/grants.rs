@@ -20,9 +20,13 @@ pub struct Offboarded {
 
 impl<S: Store> Engine<S> {
     fn load_grant(&self, id: GrantId) -> Result<Versioned<Grant>, EngineError> {
-        self.store
+        let stored = self
+            .store
             .grant(id)?
-            .ok_or_else(|| EngineError::NotFound(format!("there is no grant {id}")))
+            .ok_or_else(|| EngineError::NotFound(format!("there is no grant {id}")))?;
+        // Every line about a grant names the request it came from (when the span asks).
+        tracing::Span::current().record("request", tracing::field::display(stored.value.request));
+        Ok(stored)
     }
 
     /// Queues the revocation of a live grant into `commit`.
@@ -61,6 +65,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// The holder is done with their access.
+    #[tracing::instrument(name = "end_early", skip_all, fields(grant = %id, request = tracing::field::Empty))]
     pub fn end_early(&self, actor: &Actor, id: GrantId) -> Result<Grant, EngineError> {
         self.with_retries(|| {
             let world = self.world();
@@ -86,6 +91,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// An admin or an owner of the resource takes access away.
+    #[tracing::instrument(name = "revoke", skip_all, fields(grant = %id, request = tracing::field::Empty))]
     pub fn revoke(&self, actor: &Actor, id: GrantId, why: &str) -> Result<Grant, EngineError> {
         self.with_retries(|| {
             let world = self.world();
@@ -118,6 +124,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// The post-hoc review of emergency access: confirm it, or flag it and take it back.
+    #[tracing::instrument(name = "review_emergency", skip_all, fields(grant = %id, request = tracing::field::Empty))]
     pub fn review_emergency(
         &self,
         actor: &Actor,
@@ -290,6 +297,8 @@ impl<S: Store> Engine<S> {
         let now = self.now();
         let mut done = 0;
         for (_, id) in self.store.grants_expiring(now, limit)? {
+            let _span = tracing::info_span!("expire", grant = %id, request = tracing::field::Empty)
+                .entered();
             let result = self.with_retries(|| {
                 let stored = self.load_grant(id)?;
                 if !stored.value.is_live() || stored.value.expires_at.is_none_or(|e| e > now) {

@@ -38,6 +38,7 @@ use crate::domain::ids::PersonId;
 use crate::domain::policy::{Defaults, Policy};
 use crate::domain::request::DecisionError;
 use crate::domain::validation::Refusals;
+use crate::metrics::{Metrics, Observed};
 use crate::store::{Commit, Receipt, Store, StoreError};
 
 /// The policy and directory in force; replaced whole on reload.
@@ -53,6 +54,8 @@ pub struct Engine<S> {
     clock: Arc<dyn Clock>,
     /// Bumped after every commit, so the outbox worker and the scheduler wake.
     changes: watch::Sender<u64>,
+    /// What this Gatehouse counts; every commit is reported to it.
+    metrics: Arc<Metrics>,
 }
 
 /// How a use case can fail. Everything but `Store` is the person's to fix, and its
@@ -90,7 +93,13 @@ impl<S: Store> Engine<S> {
             world: RwLock::new(Arc::new(World { policy, directory })),
             clock,
             changes: watch::Sender::new(0),
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// The metrics of this Gatehouse, for `/metrics` and for adapters to count into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn store(&self) -> &S {
@@ -108,7 +117,9 @@ impl<S: Store> Engine<S> {
 
     /// Commits through the store and wakes whoever waits for changes.
     pub fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
+        let observed = Observed::of(&commit);
         let receipt = self.store.commit(commit)?;
+        self.metrics.record(observed);
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
         Ok(receipt)
     }

@@ -58,6 +58,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// Does what is due for one pending request, and re-files it under its next due time.
+    #[tracing::instrument(name = "due", skip_all, fields(request = %id))]
     fn advance_pending(
         &self,
         id: RequestId,

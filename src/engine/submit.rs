@@ -23,6 +23,7 @@ pub struct Submitted {
 
 impl<S: Store> Engine<S> {
     /// Submits a request for `ask.requester`; `actor` is who typed it.
+    #[tracing::instrument(name = "submit", skip_all, fields(request = tracing::field::Empty))]
     pub fn submit(&self, actor: &Actor, ask: Ask) -> Result<Submitted, EngineError> {
         let world = self.world();
         if actor
@@ -72,10 +73,12 @@ impl<S: Store> Engine<S> {
                         ..Commit::default()
                     })?;
                 }
+                self.metrics.request_refused(ask_type(&ask));
                 return Err(EngineError::Refused(refusals));
             }
         };
         let id = RequestId(self.store.next_id(Sequence::Request)?);
+        tracing::Span::current().record("request", tracing::field::display(id));
         let request = new_request(id, &ask, actor, validated.clone(), &world, now);
         let mut commit = Commit::default();
         commit.events.push(
@@ -373,5 +376,16 @@ impl<S: Store> Engine<S> {
             ..Ask::default()
         };
         self.submit(actor, ask)
+    }
+}
+
+/// The type of a request being asked for, as workflows' `request_type` sees it.
+fn ask_type(ask: &Ask) -> crate::domain::policy::RequestType {
+    use crate::domain::policy::RequestType;
+    match (ask.emergency, ask.extends, ask.duration) {
+        (true, _, _) => RequestType::Emergency,
+        (false, Some(_), _) => RequestType::Extension,
+        (false, None, None) => RequestType::Standard,
+        (false, None, Some(_)) => RequestType::Temporary,
     }
 }

@@ -1,21 +1,21 @@
-//! The HTTP front end: health checks and the admin API (`/api/v1`, JSON, bearer tokens).
+//! The HTTP front end: health checks, metrics and the admin API (`/api/v1`, JSON, bearer tokens).
 //! Handlers parse at the edge, act "as" a person through the engine, and map the engine's
 //! errors to statuses (see the `error` module). The engine is synchronous (sled), so every call to it
 //! runs on the blocking pool. Generic over the store: only `app` names the concrete one.
 
 mod admin;
 mod auth;
+mod backup;
 mod error;
 mod grants;
+mod health;
 mod requests;
 
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::json;
 
@@ -141,6 +141,7 @@ pub fn router<S: Store>(state: Arc<ApiState<S>>) -> Router {
         .route("/audit", get(admin::audit::<S>))
         .route("/audit/verify", get(admin::verify::<S>))
         .route("/reload", post(admin::reload::<S>))
+        .route("/backup", get(backup::backup::<S>))
         .route_layer(from_fn_with_state(state.clone(), auth::require_token::<S>))
         .fallback(|| async {
             ApiError::new(
@@ -149,22 +150,9 @@ pub fn router<S: Store>(state: Arc<ApiState<S>>) -> Router {
             )
         });
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz::<S>))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz::<S>))
+        .route("/metrics", get(health::metrics::<S>))
         .nest("/api/v1", api)
         .with_state(state)
-}
-
-/// Ready when the store answers.
-async fn readyz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> impl IntoResponse {
-    let answered = state
-        .blocking(|engine| engine.store().requests(true, 1).map_err(ApiError::internal))
-        .await;
-    match answered {
-        Ok(_) => (StatusCode::OK, axum::Json(json!({ "store": "ok" }))),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "store": "unavailable" })),
-        ),
-    }
 }

@@ -12,6 +12,7 @@
 //! messages are retried until delivered, without ever holding up a decision.
 
 mod chat;
+mod span;
 mod worker;
 
 use std::hash::{BuildHasher, RandomState};

@@ -5,6 +5,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::{ChatError, ChatPort, PROVISION_ATTEMPTS, REVOKE_ATTEMPTS, backoff};
 use crate::connector::{Action, ConnectorCall, ConnectorError, Connectors, PersonRef};
@@ -12,6 +13,7 @@ use crate::domain::effect::Effect;
 use crate::domain::grant::{Grant, GrantState};
 use crate::domain::ids::GrantId;
 use crate::engine::{Engine, EngineError};
+use crate::metrics::{CallOutcome, Observed};
 use crate::store::{Commit, OutboxEntry, SledStore, Store};
 
 /// How much of the outbox one pass takes.
@@ -48,22 +50,37 @@ impl<S: Store> Worker<S> {
         let now = self.engine.now();
         let mut completed = 0;
         for entry in self.engine.store().due_effects(now, BATCH)? {
-            match self.attempt(&entry, now).await? {
-                Next::Complete(then) => {
-                    match self.engine.store().complete_effect(entry.seq, then) {
-                        Ok(()) => completed += 1,
-                        // Someone completed it meanwhile, or its record changed: look again next pass.
-                        Err(crate::store::StoreError::Conflict) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                Next::Retry(at, error) => {
-                    tracing::warn!(key = %entry.key, attempts = entry.attempts + 1, %error, "effect failed; will retry");
-                    self.engine.store().retry_effect(entry.seq, at, &error)?;
-                }
+            let span = super::span::delivery_span(&entry);
+            if self.run_one(&entry, now).instrument(span).await? {
+                completed += 1;
             }
         }
         Ok(completed)
+    }
+
+    /// One attempt at `entry`, and its result stored; whether it left the outbox.
+    async fn run_one(&self, entry: &OutboxEntry, now: DateTime<Utc>) -> Result<bool, EngineError> {
+        match self.attempt(entry, now).await? {
+            Next::Complete(then) => {
+                let observed = Observed::of(&then);
+                match self.engine.store().complete_effect(entry.seq, then) {
+                    Ok(()) => {
+                        self.engine.metrics().record(observed);
+                        Ok(true)
+                    }
+                    // Someone completed it meanwhile, or its record changed: look again next pass.
+                    Err(crate::store::StoreError::Conflict) => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Next::Retry(at, error) => {
+                tracing::warn!(key = %entry.key, attempts = entry.attempts + 1, %error, "effect failed; will retry");
+                let kind = super::span::kind(&entry.effect);
+                self.engine.metrics().outbox_retry(kind);
+                self.engine.store().retry_effect(entry.seq, at, &error)?;
+                Ok(false)
+            }
+        }
     }
 
     pub(super) async fn attempt(
@@ -132,12 +149,11 @@ impl<S: Store> Worker<S> {
         id: GrantId,
         state: fn(&GrantState) -> bool,
     ) -> Result<Option<Grant>, EngineError> {
-        Ok(self
-            .engine
-            .store()
-            .grant(id)?
-            .map(|g| g.value)
-            .filter(|g| state(&g.state)))
+        let grant = self.engine.store().grant(id)?.map(|g| g.value);
+        if let Some(grant) = &grant {
+            tracing::Span::current().record("request", tracing::field::display(grant.request));
+        }
+        Ok(grant.filter(|g| state(&g.state)))
     }
 
     /// Calls the grant's connector; a resource without one has nothing to provision.
@@ -173,7 +189,15 @@ impl<S: Store> Worker<S> {
             },
         };
         let call = ConnectorCall::for_grant(action, grant, person, key);
-        connector.execute(&call).await.map(|outcome| outcome.detail)
+        let result = connector.execute(&call).await.map(|outcome| outcome.detail);
+        let outcome = match &result {
+            Ok(_) => CallOutcome::Ok,
+            Err(ConnectorError::Transient(_)) => CallOutcome::TransientError,
+            Err(ConnectorError::Permanent(_)) => CallOutcome::PermanentError,
+        };
+        let metrics = self.engine.metrics();
+        metrics.connector_call(connector_id.as_str(), action.as_str(), outcome);
+        result
     }
 
     /// Runs until `shutdown` turns true: a pass, then sleep until the next attempt is due

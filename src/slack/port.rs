@@ -16,19 +16,21 @@ use crate::connector::BoxFuture;
 use crate::domain::directory::Platform;
 use crate::domain::effect::Effect;
 use crate::engine::Engine;
+use crate::metrics::Metrics;
 use crate::outbox::{ChatError, ChatPort, Posted};
 use crate::store::Store;
 
-pub use api::classify;
+pub use api::{call_outcome, classify};
 
-/// Slack's Web API as a [`Transport`].
+/// Slack's Web API as a [`Transport`]; every call is counted in `metrics`.
 pub struct SlackTransport {
     slack: Arc<Slack>,
+    metrics: Arc<Metrics>,
 }
 
 impl SlackTransport {
-    pub fn new(slack: Arc<Slack>) -> Self {
-        Self { slack }
+    pub fn new(slack: Arc<Slack>, metrics: Arc<Metrics>) -> Self {
+        Self { slack, metrics }
     }
 }
 
@@ -100,7 +102,7 @@ impl<S: Store> SlackChat<S> {
 
     /// Slack beside the other platforms in `running`.
     pub fn among(slack: Arc<Slack>, engine: Arc<Engine<S>>, running: Vec<Platform>) -> Self {
-        let transport = Arc::new(SlackTransport::new(slack));
+        let transport = Arc::new(SlackTransport::new(slack, engine.metrics().clone()));
         Self {
             port: CardPort::among(transport, engine, running),
         }

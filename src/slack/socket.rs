@@ -29,7 +29,11 @@ pub use backoff::Backoff;
 use super::Slack;
 use super::http::Inbound;
 use crate::engine::Engine;
+use crate::metrics::{CallOutcome, Metrics};
 use crate::store::Store;
+
+/// The platform's name in metrics and readiness.
+const PLATFORM: &str = "slack";
 
 /// How long envelopes still being handled at shutdown may take to finish.
 const FINISH_WITHIN: Duration = Duration::from_secs(5);
@@ -65,6 +69,9 @@ pub async fn run<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>, stop: watc
         return;
     };
     let token = SlackApiToken::new(SlackApiTokenValue::new(app_token.expose().to_owned()));
+    // `/readyz` says not ready until Slack greets us, and again whenever the connection is down.
+    let metrics = engine.metrics().clone();
+    metrics.readiness().expect(PLATFORM);
     let inbound = Inbound::new(slack.clone(), engine);
     let mut tasks = JoinSet::new();
     let mut backoff = Backoff::new();
@@ -73,8 +80,8 @@ pub async fn run<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>, stop: watc
         if *stop.borrow() {
             break;
         }
-        let (ended, greeted) = match connect(&slack, &token).await {
-            Ok(url) => match session(&inbound, &url, &mut stop, &mut tasks).await {
+        let (ended, greeted) = match connect(&slack, &token, &metrics).await {
+            Ok(url) => match session(&inbound, &url, &mut stop, &mut tasks, &metrics).await {
                 Ok(outcome) => outcome,
                 Err((error, greeted)) => {
                     tracing::warn!(%error, "the Socket Mode connection broke");
@@ -86,6 +93,7 @@ pub async fn run<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>, stop: watc
                 (Ended::Lost, false)
             }
         };
+        metrics.readiness().disconnected(PLATFORM);
         if greeted {
             backoff.reset();
         }
@@ -110,13 +118,22 @@ pub async fn run<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>, stop: watc
 }
 
 /// A fresh websocket URL from `apps.connections.open`.
-async fn connect(slack: &Slack, token: &SlackApiToken) -> Result<String, SocketError> {
+async fn connect(
+    slack: &Slack,
+    token: &SlackApiToken,
+    metrics: &Metrics,
+) -> Result<String, SocketError> {
     let opened = slack
         .client
         .open_session(token)
         .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
-        .await?;
-    Ok(opened.url.0.to_string())
+        .await;
+    let outcome = match &opened {
+        Ok(_) => CallOutcome::Ok,
+        Err(error) => crate::slack::port::call_outcome(error),
+    };
+    metrics.platform_call(PLATFORM, "apps.connections.open", outcome);
+    Ok(opened?.url.0.to_string())
 }
 
 /// One connection, from the handshake until it ends. Along with how it ended: whether Slack
@@ -126,6 +143,7 @@ async fn session<S: Store>(
     url: &str,
     stop: &mut watch::Receiver<bool>,
     tasks: &mut JoinSet<()>,
+    metrics: &Metrics,
 ) -> Result<(Ended, bool), (SocketError, bool)> {
     let (mut socket, _) = tokio_tungstenite::connect_async(url)
         .await
@@ -145,7 +163,10 @@ async fn session<S: Store>(
             }
             frame = socket.next() => match frame {
                 Some(Ok(Message::Text(text))) => match envelope::read(&text) {
-                    envelope::Read::Hello => greeted = true,
+                    envelope::Read::Hello => {
+                        greeted = true;
+                        metrics.readiness().connected(PLATFORM);
+                    }
                     envelope::Read::Disconnect(reason) => {
                         tracing::info!(reason, "Slack sent disconnect");
                         let _ = socket.close(None).await;

@@ -6,6 +6,7 @@
 //! or the completed effect is no longer queued (someone else completed it).
 //! A successful `commit` is durable: it has been flushed to disk before it returns.
 
+pub mod backup;
 pub mod export;
 mod sled_store;
 
@@ -20,7 +21,7 @@ use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
 
-pub use sled_store::SledStore;
+pub use sled_store::{SledStore, verify_backup};
 
 /// The schema version this build writes; a data directory with a newer one is refused.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -209,4 +210,10 @@ pub trait Store: Send + Sync + 'static {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError>;
+
+    /// Everything stored, read in one consistent view, for `GET /api/v1/backup` (see
+    /// [`crate::store::backup`]). A backend that cannot answers [`backup::BackupError::Unsupported`].
+    fn backup(&self) -> Result<backup::Backup, backup::BackupError> {
+        Err(backup::BackupError::Unsupported)
+    }
 }

@@ -6,6 +6,8 @@
 //! seq-ordered list). Byte layouts are in `keys`; the single write path is in `write`.
 //! sled locks the directory, so one process owns it.
 
+mod backup;
+pub use backup::verify as verify_backup;
 mod keys;
 mod read;
 #[cfg(test)]
@@ -19,6 +21,7 @@ use chrono::{DateTime, Utc};
 
 use self::keys::*;
 use self::write::{fail, from_tx, read_counter};
+use super::backup::{Backup, BackupError};
 use super::{Commit, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned};
 use crate::domain::audit::{AuditRecord, verify_chain};
 use crate::domain::card::{CardKey, PostedCard};
@@ -77,25 +80,28 @@ impl Trees {
         })
     }
 
-    fn all_empty(&self) -> bool {
+    /// Every tree with its name, in the order of `TREE_NAMES`.
+    fn named(&self) -> [(&'static str, &sled::Tree); 14] {
         [
-            &self.requests,
-            &self.requests_by_person,
-            &self.pending_by_due,
-            &self.grants,
-            &self.grants_by_expiry,
-            &self.grants_by_person,
-            &self.audit,
-            &self.outbox,
-            &self.outbox_keys,
-            &self.campaigns,
-            &self.reviews_by_due,
-            &self.cards,
-            &self.seen,
-            &self.meta,
+            (REQUESTS, &self.requests),
+            (REQUESTS_BY_PERSON, &self.requests_by_person),
+            (PENDING_BY_DUE, &self.pending_by_due),
+            (GRANTS, &self.grants),
+            (GRANTS_BY_EXPIRY, &self.grants_by_expiry),
+            (GRANTS_BY_PERSON, &self.grants_by_person),
+            (AUDIT, &self.audit),
+            (OUTBOX, &self.outbox),
+            (OUTBOX_KEYS, &self.outbox_keys),
+            (CAMPAIGNS, &self.campaigns),
+            (REVIEWS_BY_DUE, &self.reviews_by_due),
+            (CARDS, &self.cards),
+            (SEEN, &self.seen),
+            (META, &self.meta),
         ]
-        .iter()
-        .all(|t| t.is_empty())
+    }
+
+    fn all_empty(&self) -> bool {
+        self.named().iter().all(|(_, t)| t.is_empty())
     }
 }
 
@@ -433,6 +439,10 @@ impl Store for SledStore {
 
     fn complete_effect(&self, seq: u64, then: Commit) -> Result<(), StoreError> {
         self.apply(&then, Some(seq)).map(|_| ())
+    }
+
+    fn backup(&self) -> Result<Backup, BackupError> {
+        SledStore::backup(self)
     }
 
     fn retry_effect(

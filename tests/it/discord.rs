@@ -229,6 +229,34 @@ async fn the_command_is_registered_in_the_guild_and_autocomplete_answers_from_th
     })
     .await;
     assert_eq!(commands[0]["name"], "access");
+    let ready = rig.app.http.get(format!("{}/readyz", rig.app.base));
+    let mut status = ready.try_clone().unwrap().send().await.unwrap().status();
+    for _ in 0..200 {
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        status = ready.try_clone().unwrap().send().await.unwrap().status();
+    }
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "ready once the gateway session is up"
+    );
+    let (_, metrics) = crate::support::read(
+        rig.app
+            .http
+            .get(format!("{}/metrics", rig.app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(
+        metrics.contains("platform=\"discord\""),
+        "Discord's calls are counted: {metrics}"
+    );
 
     let typed =
         Interaction::autocomplete(DAN, "request", &[("resource", json!("stag"))], "resource");

@@ -1,12 +1,15 @@
 //! The one integration-test binary: each area is a module, so the suite links once.
 
 mod api;
+mod backup;
 mod cli;
 mod conformance;
 mod daemon;
+mod deploy;
 mod discord;
 mod fake_discord;
 mod fake_slack;
+mod ops;
 mod slack_inbound;
 mod slack_outbound;
 mod slack_socket;

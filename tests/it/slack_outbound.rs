@@ -277,6 +277,19 @@ async fn slack_answering_429_and_500_still_gets_every_card_exactly_once_after_re
         .count();
     assert_eq!(faults, 3, "every scripted fault was met");
     assert!(rig.engine.store().outbox(10).unwrap().is_empty());
+    let metrics = rig.engine.metrics();
+    let calls = |method, outcome| {
+        let labels = [
+            ("platform", "slack"),
+            ("method", method),
+            ("outcome", outcome),
+        ];
+        metrics.counter(&gatehouse::metrics::PLATFORM_CALLS, &labels)
+    };
+    assert_eq!(calls("chat.postMessage", "rate_limited"), 1, "the 429");
+    assert_eq!(calls("chat.postMessage", "transient_error"), 1, "the 500");
+    assert_eq!(calls("chat.update", "transient_error"), 1);
+    assert!(calls("chat.postMessage", "ok") >= 3, "every card posted");
     assert!(
         rig.fake.violations().is_empty(),
         "{:#?}",

@@ -236,3 +236,63 @@ async fn shutdown_closes_the_socket_cleanly() {
     assert_eq!(socket.clean_closes(), 1);
     assert_eq!(socket.connections(), 1);
 }
+
+/// Polls `/readyz` until it answers `status`; its body.
+async fn ready_becomes(app: &TestApp, status: StatusCode) -> Value {
+    let mut last = (StatusCode::IM_A_TEAPOT, Value::Null);
+    for _ in 0..100 {
+        last = app.get("/readyz").await;
+        if last.0 == status {
+            return last.1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("/readyz stayed {} {}", last.0, last.1);
+}
+
+#[tokio::test]
+async fn ready_once_slack_said_hello_and_counted_in_metrics() {
+    let slack = start().await;
+    let body = ready_becomes(&slack.app, StatusCode::OK).await;
+    assert_eq!(body["platforms"]["slack"], "connected", "{body}");
+    let (_, metrics) = slack.app.get("/metrics").await;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("gatehouse_platform_connected{platform=\"slack\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gatehouse_platform_calls_total{platform=\"slack\",method=\"apps.connections.open\",outcome=\"ok\"} 1\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn not_ready_while_the_socket_cannot_connect() {
+    let fake = FakeSlack::start().await;
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    fake.set_socket_url(&format!("ws://{}/", nowhere.local_addr().unwrap()));
+    drop(nowhere);
+    let api_url = fake.api_url();
+    let app = spawn_app_with(|files| {
+        files.enable_slack(&api_url, "unused-in-socket-mode");
+        files.edit("gatehouse.toml", |text| {
+            let http = "[slack]\nenabled = true\nmode = \"http\"\n";
+            let socket = "[slack]\nenabled = true\nmode = \"socket\"\napp_token = \"xapp-test\"\n";
+            text.replacen(http, socket, 1)
+        });
+    })
+    .await;
+    // Give it time to try (and fail) at least once.
+    for _ in 0..100 {
+        if !fake.calls_to("apps.connections.open").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body = ready_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["store"], "ok", "{body}");
+    assert_eq!(body["platforms"]["slack"], "disconnected", "{body}");
+    let (status, _) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK, "alive all the same");
+}

@@ -112,6 +112,12 @@ pub async fn spawn_app_with(prepare: impl FnOnce(&Files)) -> TestApp {
     gatehouse::app::install_tls_provider();
     let files = Files::copy_examples();
     prepare(&files);
+    serve_files(files).await
+}
+
+/// The real server on `files` as they are (a restart on the same data directory).
+pub async fn serve_files(files: Files) -> TestApp {
+    gatehouse::app::install_tls_provider();
     let loaded = gatehouse::app::load(&files.config()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -150,6 +156,16 @@ impl TestApp {
             .await
             .unwrap();
         read(response).await
+    }
+
+    /// Stops the server like [`TestApp::stop`], and hands its files back for another start.
+    pub async fn stop_keeping_files(mut self) -> Files {
+        let empty = Files {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let files = std::mem::replace(&mut self.files, empty);
+        self.stop().await;
+        files
     }
 
     /// Stops the server the way SIGTERM does and waits for it.

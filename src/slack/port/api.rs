@@ -16,6 +16,7 @@ use slack_morphism::prelude::*;
 
 use super::SlackTransport;
 use crate::chat::deliver::Delivery;
+use crate::metrics::CallOutcome;
 use crate::outbox::ChatError;
 
 /// API errors that mean "Slack is having trouble; the same call may work later".
@@ -44,34 +45,47 @@ const OUR_BUGS: &[&str] = &[
     "missing_post_type",
 ];
 
-/// What a failed call to `method` means for the outbox.
-pub fn classify(method: &str, error: SlackClientError) -> ChatError {
-    let message = format!("Slack {method}: {}", first_line(&error.to_string()));
+/// How a failed call counts in `gatehouse_platform_calls_total`, and whether the outbox
+/// may retry it: rate limits, 5xx, 408, Slack's own trouble and the network are worth
+/// another attempt; any other refusal is not.
+pub fn call_outcome(error: &SlackClientError) -> CallOutcome {
     match error {
-        SlackClientError::RateLimitError(limit) => {
-            ChatError::rate_limited(message, limit.retry_after)
-        }
+        SlackClientError::RateLimitError(_) => CallOutcome::RateLimited,
+        SlackClientError::ApiError(e) if e.code == "ratelimited" => CallOutcome::RateLimited,
         SlackClientError::HttpError(e)
             if e.status_code.is_server_error() || e.status_code.as_u16() == 408 =>
         {
-            ChatError::transient(message)
+            CallOutcome::TransientError
         }
-        SlackClientError::HttpError(_) => ChatError::Permanent(message),
+        SlackClientError::HttpError(_) => CallOutcome::PermanentError,
         SlackClientError::ApiError(e) if TRANSIENT_CODES.contains(&e.code.as_str()) => {
-            ChatError::transient(message)
+            CallOutcome::TransientError
         }
-        SlackClientError::ApiError(e) => {
-            if OUR_BUGS.contains(&e.code.as_str()) {
-                tracing::error!(method, code = %e.code, errors = ?e.errors, "Slack refused a message Gatehouse built: a bug in a template or in Gatehouse");
-            }
-            ChatError::Permanent(message)
-        }
+        SlackClientError::ApiError(_) => CallOutcome::PermanentError,
         // The network, the connection or an answer that was not Slack's: try again later.
         SlackClientError::HttpProtocolError(_)
         | SlackClientError::EndOfStream(_)
         | SlackClientError::SystemError(_)
         | SlackClientError::ProtocolError(_)
-        | SlackClientError::SocketModeProtocolError(_) => ChatError::transient(message),
+        | SlackClientError::SocketModeProtocolError(_) => CallOutcome::TransientError,
+    }
+}
+
+/// What a failed call to `method` means for the outbox.
+pub fn classify(method: &str, error: SlackClientError) -> ChatError {
+    let message = format!("Slack {method}: {}", first_line(&error.to_string()));
+    match (call_outcome(&error), error) {
+        (_, SlackClientError::RateLimitError(limit)) => {
+            ChatError::rate_limited(message, limit.retry_after)
+        }
+        (CallOutcome::PermanentError, SlackClientError::ApiError(e)) => {
+            if OUR_BUGS.contains(&e.code.as_str()) {
+                tracing::error!(method, code = %e.code, errors = ?e.errors, "Slack refused a message Gatehouse built: a bug in a template or in Gatehouse");
+            }
+            ChatError::Permanent(message)
+        }
+        (CallOutcome::PermanentError, _) => ChatError::Permanent(message),
+        _ => ChatError::transient(message),
     }
 }
 
@@ -148,6 +162,27 @@ fn content(template: &str, message: serde_json::Value) -> Result<SlackMessageCon
 }
 
 impl SlackTransport {
+    /// Counts the call to `method` and sorts its failure for the outbox.
+    fn counted<T>(
+        &self,
+        method: &str,
+        result: Result<T, SlackClientError>,
+    ) -> Result<T, ChatError> {
+        let metrics = &self.metrics;
+        match result {
+            Ok(answer) => {
+                metrics.platform_call("slack", method, CallOutcome::Ok);
+                Ok(answer)
+            }
+            Err(error) => {
+                let outcome = call_outcome(&error);
+                let sorted = classify(method, error);
+                metrics.platform_call("slack", method, outcome);
+                Err(sorted)
+            }
+        }
+    }
+
     /// The DM channel with `user`, opened if need be.
     ///
     /// Slack documents `users` as a comma-separated string (Slack's own SDKs join lists so);
@@ -155,15 +190,17 @@ impl SlackTransport {
     pub(super) async fn open_dm(&self, user: &str) -> Result<String, ChatError> {
         let session = self.slack.client.open_session(&self.slack.token);
         let request = OpenDm { users: user };
-        let opened: SlackApiConversationsOpenResponse<SlackBasicChannelInfo> = session
-            .http_session_api
-            .http_post(
-                "conversations.open",
-                &request,
-                Some(&SLACK_TIER3_METHOD_CONFIG),
-            )
-            .await
-            .map_err(|e| classify("conversations.open", e))?;
+        let opened: SlackApiConversationsOpenResponse<SlackBasicChannelInfo> = self.counted(
+            "conversations.open",
+            session
+                .http_session_api
+                .http_post(
+                    "conversations.open",
+                    &request,
+                    Some(&SLACK_TIER3_METHOD_CONFIG),
+                )
+                .await,
+        )?;
         Ok(opened.channel.id.to_string())
     }
 
@@ -198,25 +235,27 @@ impl SlackTransport {
             SlackChannelId::new(channel.to_owned()),
             content(template, message)?,
         );
-        let posted = session
-            .chat_post_message(&request)
-            .await
-            .map_err(|e| classify("chat.postMessage", e))?;
+        let posted = self.counted(
+            "chat.postMessage",
+            session.chat_post_message(&request).await,
+        )?;
         Ok(posted.ts.to_string())
     }
 
     /// The `ts` of a recent message in `channel` marked `mark`, if there is one.
     async fn posted_before(&self, channel: &str, mark: &str) -> Result<Option<String>, ChatError> {
         let session = self.slack.client.open_session(&self.slack.token);
-        let history: History = session
-            .http_session_api
-            .http_get(
-                "conversations.history",
-                &[("channel", Some(channel)), ("limit", Some(HISTORY_LIMIT))],
-                Some(&SLACK_TIER3_METHOD_CONFIG),
-            )
-            .await
-            .map_err(|e| classify("conversations.history", e))?;
+        let history: History = self.counted(
+            "conversations.history",
+            session
+                .http_session_api
+                .http_get(
+                    "conversations.history",
+                    &[("channel", Some(channel)), ("limit", Some(HISTORY_LIMIT))],
+                    Some(&SLACK_TIER3_METHOD_CONFIG),
+                )
+                .await,
+        )?;
         Ok(history.find(mark).map(str::to_owned))
     }
 
@@ -235,10 +274,7 @@ impl SlackTransport {
             content(template, message)?,
             SlackTs::new(ts.to_owned()),
         );
-        session
-            .chat_update(&request)
-            .await
-            .map_err(|e| classify("chat.update", e))?;
+        self.counted("chat.update", session.chat_update(&request).await)?;
         Ok(())
     }
 
@@ -255,10 +291,7 @@ impl SlackTransport {
         })?;
         let session = self.slack.client.open_session(&self.slack.token);
         let request = SlackApiViewsPublishRequest::new(SlackUserId::new(user.to_owned()), view);
-        session
-            .views_publish(&request)
-            .await
-            .map_err(|e| classify("views.publish", e))?;
+        self.counted("views.publish", session.views_publish(&request).await)?;
         Ok(())
     }
 }
@@ -323,6 +356,30 @@ mod tests {
     fn a_dm_is_opened_with_users_as_the_comma_separated_string_slack_documents() {
         let body = serde_json::to_value(OpenDm { users: "U0BOB" }).unwrap();
         assert_eq!(body, serde_json::json!({"users": "U0BOB"}));
+    }
+
+    #[test]
+    fn a_failure_counts_as_rate_limited_transient_or_permanent_as_the_outbox_treats_it() {
+        let limited = SlackClientError::RateLimitError(SlackRateLimitError::new());
+        assert_eq!(call_outcome(&limited), CallOutcome::RateLimited);
+        let api = |code: &str| SlackClientError::ApiError(SlackClientApiError::new(code.into()));
+        assert_eq!(call_outcome(&api("ratelimited")), CallOutcome::RateLimited);
+        assert_eq!(
+            call_outcome(&api("internal_error")),
+            CallOutcome::TransientError
+        );
+        assert_eq!(
+            call_outcome(&api("channel_not_found")),
+            CallOutcome::PermanentError
+        );
+        let http = |code: u16| {
+            SlackClientError::HttpError(SlackClientHttpError::new(
+                axum::http::StatusCode::from_u16(code)
+                    .unwrap_or(axum::http::StatusCode::IM_A_TEAPOT),
+            ))
+        };
+        assert_eq!(call_outcome(&http(502)), CallOutcome::TransientError);
+        assert_eq!(call_outcome(&http(403)), CallOutcome::PermanentError);
     }
 
     #[test]

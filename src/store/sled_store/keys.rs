@@ -34,6 +34,24 @@ pub(super) const SEEN: &str = "seen";
 pub(super) const REVIEWS_BY_DUE: &str = "reviews_by_due";
 pub(super) const META: &str = "meta";
 
+/// Every tree, in the order backups list them.
+pub(super) const TREE_NAMES: [&str; 14] = [
+    REQUESTS,
+    REQUESTS_BY_PERSON,
+    PENDING_BY_DUE,
+    GRANTS,
+    GRANTS_BY_EXPIRY,
+    GRANTS_BY_PERSON,
+    AUDIT,
+    OUTBOX,
+    OUTBOX_KEYS,
+    CAMPAIGNS,
+    REVIEWS_BY_DUE,
+    CARDS,
+    SEEN,
+    META,
+];
+
 /// `meta` keys.
 pub(super) const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
 pub(super) const AUDIT_HEAD_KEY: &[u8] = b"audit_head";

@@ -1,6 +1,7 @@
 //! Tests of the sled store on temporary databases; helpers build plain domain records.
 
 mod audit;
+mod backup;
 mod cards;
 mod concurrency;
 mod open;

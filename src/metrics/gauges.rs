@@ -1,0 +1,67 @@
+//! Gauges read from the store when `/metrics` is scraped: nothing to keep in step, and
+//! right after a restart too. Pending requests are found through the `pending_by_due`
+//! index (proportional to what is pending); live grants and the outbox are scanned.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::Labels;
+use crate::store::{Store, StoreError};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreGauges {
+    /// Pending requests by the (1-based) stage deciding now.
+    pub pending_by_stage: BTreeMap<usize, u64>,
+    /// Live grants by state name.
+    pub grants_by_state: BTreeMap<&'static str, u64>,
+    pub outbox_depth: u64,
+    pub outbox_retrying: u64,
+}
+
+impl StoreGauges {
+    /// Reads them from `store` (blocking: call on the blocking pool).
+    pub fn read<S: Store>(store: &S) -> Result<Self, StoreError> {
+        let mut gauges = StoreGauges::default();
+        for (_, id) in store.pending_due(DateTime::<Utc>::MAX_UTC, usize::MAX)? {
+            if let Some(request) = store.request(id)?.map(|v| v.value)
+                && request.is_pending()
+            {
+                *gauges
+                    .pending_by_stage
+                    .entry(request.current_stage + 1)
+                    .or_default() += 1;
+            }
+        }
+        for state in ["provisioning", "active", "revoking"] {
+            gauges.grants_by_state.insert(state, 0);
+        }
+        for grant in store.grants(true, usize::MAX)? {
+            *gauges
+                .grants_by_state
+                .entry(grant.state.name())
+                .or_default() += 1;
+        }
+        for entry in store.outbox(usize::MAX)? {
+            gauges.outbox_depth += 1;
+            if entry.attempts > 0 {
+                gauges.outbox_retrying += 1;
+            }
+        }
+        Ok(gauges)
+    }
+
+    pub(super) fn pending(&self) -> Vec<(Labels, f64)> {
+        self.pending_by_stage
+            .iter()
+            .map(|(stage, n)| (vec![("stage", stage.to_string())], *n as f64))
+            .collect()
+    }
+
+    pub(super) fn grants(&self) -> Vec<(Labels, f64)> {
+        self.grants_by_state
+            .iter()
+            .map(|(state, n)| (vec![("state", (*state).to_owned())], *n as f64))
+            .collect()
+    }
+}

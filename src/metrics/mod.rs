@@ -1,0 +1,335 @@
+//! Metrics for operators, served at `/metrics` in the Prometheus text format.
+//!
+//! One [`Metrics`] lives in each [`crate::engine::Engine`] (`engine.metrics()`), so everything
+//! that holds the engine — the admin API, the outbox worker, the chat adapters — counts into
+//! it, and two servers in one process (tests) never mix their numbers. There is no global.
+//!
+//! - What decisions do is counted from the commits themselves ([`Observed`]): the engine
+//!   and the outbox worker hand every commit over after it is durable, so a use case needs
+//!   no metrics code of its own.
+//! - Adapters report their calls to a platform with [`Metrics::platform_call`] and their
+//!   connection with [`Metrics::readiness`]; the outbox reports connector calls and retries.
+//! - What the store holds now (pending requests, live grants, outbox depth) is read when
+//!   `/metrics` is scraped ([`StoreGauges`]), so it is never out of date.
+//!
+//! Every family is listed in [`FAMILIES`], with its help text; the README lists them too.
+
+mod commits;
+mod gauges;
+mod readiness;
+mod registry;
+
+use std::sync::Mutex;
+
+pub use commits::{Observed, request_type};
+pub use gauges::StoreGauges;
+pub use readiness::Readiness;
+pub use registry::{Family, Kind, Labels};
+
+use crate::domain::policy::RequestType;
+use registry::{Exposition, Series};
+
+/// Requests by type (standard, temporary, extension, emergency) and how they ended:
+/// refused (by policy, never stored), approved, auto_approved, emergency (granted at
+/// once), rejected, cancelled, expired.
+pub const REQUESTS: Family = Family {
+    name: "gatehouse_requests_total",
+    help: "Access requests by type and outcome.",
+    kind: Kind::Counter,
+};
+/// From submission to the decision of the last stage (approved) or a rejection.
+pub const DECISION_SECONDS: Family = Family {
+    name: "gatehouse_request_decision_seconds",
+    help: "Time from submission to the final human decision, by outcome (approved, rejected).",
+    kind: Kind::Histogram(&[
+        60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259200.0,
+    ]),
+};
+pub const PENDING: Family = Family {
+    name: "gatehouse_requests_pending",
+    help: "Pending requests by the approval stage deciding now (1 is the first).",
+    kind: Kind::Gauge,
+};
+pub const GRANTS_LIVE: Family = Family {
+    name: "gatehouse_grants_live",
+    help: "Grants that are held or being given or taken back, by state (provisioning, active, revoking).",
+    kind: Kind::Gauge,
+};
+/// From a grant's `expires_at` to its revocation confirmed by the connector.
+pub const REVOCATION_LAG_SECONDS: Family = Family {
+    name: "gatehouse_revocation_lag_seconds",
+    help: "Time from a grant's expiry to its confirmed revocation.",
+    kind: Kind::Histogram(&[1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0]),
+};
+pub const OUTBOX_DEPTH: Family = Family {
+    name: "gatehouse_outbox_depth",
+    help: "Effects waiting in the outbox (messages to send, connector calls to make).",
+    kind: Kind::Gauge,
+};
+pub const OUTBOX_RETRYING: Family = Family {
+    name: "gatehouse_outbox_retrying",
+    help: "Effects in the outbox that failed at least once and wait for another attempt.",
+    kind: Kind::Gauge,
+};
+pub const OUTBOX_RETRIES: Family = Family {
+    name: "gatehouse_outbox_retries_total",
+    help: "Failed attempts at an effect that will be tried again, by effect kind.",
+    kind: Kind::Counter,
+};
+pub const PLATFORM_CALLS: Family = Family {
+    name: "gatehouse_platform_calls_total",
+    help: "Calls to a chat platform's API by platform, method and outcome (ok, rate_limited, transient_error, permanent_error).",
+    kind: Kind::Counter,
+};
+pub const PLATFORM_CONNECTED: Family = Family {
+    name: "gatehouse_platform_connected",
+    help: "1 while a platform that keeps a connection (Slack Socket Mode, Discord gateway) is connected, else 0.",
+    kind: Kind::Gauge,
+};
+pub const CONNECTOR_CALLS: Family = Family {
+    name: "gatehouse_connector_calls_total",
+    help: "Provisioning connector calls by connector, action (grant, revoke) and outcome (ok, transient_error, permanent_error).",
+    kind: Kind::Counter,
+};
+pub const BUILD_INFO: Family = Family {
+    name: "gatehouse_build_info",
+    help: "Always 1; the version label says which Gatehouse is running.",
+    kind: Kind::Gauge,
+};
+
+/// Every family `/metrics` writes, in order.
+pub const FAMILIES: &[Family] = &[
+    REQUESTS,
+    DECISION_SECONDS,
+    PENDING,
+    GRANTS_LIVE,
+    REVOCATION_LAG_SECONDS,
+    OUTBOX_DEPTH,
+    OUTBOX_RETRYING,
+    OUTBOX_RETRIES,
+    PLATFORM_CALLS,
+    PLATFORM_CONNECTED,
+    CONNECTOR_CALLS,
+    BUILD_INFO,
+];
+
+/// How a call to a platform or a connector went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallOutcome {
+    Ok,
+    /// Refused for now with a 429 (or the platform's equivalent); retried after its wait.
+    RateLimited,
+    /// Failed in a way that may pass: retried.
+    TransientError,
+    /// Failed for good: not retried.
+    PermanentError,
+}
+
+impl CallOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::RateLimited => "rate_limited",
+            CallOutcome::TransientError => "transient_error",
+            CallOutcome::PermanentError => "permanent_error",
+        }
+    }
+}
+
+/// The counters, histograms and readiness of one running Gatehouse.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    series: Mutex<Series>,
+    readiness: Readiness,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn series(&self) -> std::sync::MutexGuard<'_, Series> {
+        self.series
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A chat adapter called `method` of `platform`'s API ("slack", "chat.postMessage").
+    pub fn platform_call(&self, platform: &str, method: &str, outcome: CallOutcome) {
+        let labels = vec![
+            ("platform", platform.to_owned()),
+            ("method", method.to_owned()),
+            ("outcome", outcome.as_str().to_owned()),
+        ];
+        self.series().add(&PLATFORM_CALLS, labels, 1);
+    }
+
+    /// The outbox called `connector` to `action` ("grant" or "revoke") a grant.
+    pub fn connector_call(&self, connector: &str, action: &str, outcome: CallOutcome) {
+        let labels = vec![
+            ("connector", connector.to_owned()),
+            ("action", action.to_owned()),
+            ("outcome", outcome.as_str().to_owned()),
+        ];
+        self.series().add(&CONNECTOR_CALLS, labels, 1);
+    }
+
+    /// An attempt at an effect (`provision`, `approval_card`, …) failed and will be retried.
+    pub fn outbox_retry(&self, effect: &str) {
+        self.series()
+            .add(&OUTBOX_RETRIES, vec![("effect", effect.to_owned())], 1);
+    }
+
+    /// A request was refused by policy at submission (it is never stored).
+    pub fn request_refused(&self, kind: RequestType) {
+        let labels = requests_labels(kind, "refused");
+        self.series().add(&REQUESTS, labels, 1);
+    }
+
+    /// Records what a commit did, once it is durable.
+    pub fn record(&self, observed: Observed) {
+        let mut series = self.series();
+        for (kind, outcome) in observed.outcomes {
+            series.add(&REQUESTS, requests_labels(kind, outcome), 1);
+        }
+        for (outcome, seconds) in observed.decisions {
+            series.observe(
+                &DECISION_SECONDS,
+                vec![("outcome", outcome.to_owned())],
+                seconds,
+            );
+        }
+        for seconds in observed.revocation_lags {
+            series.observe(&REVOCATION_LAG_SECONDS, Vec::new(), seconds);
+        }
+    }
+
+    /// Which platforms are connected; see [`Readiness`].
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// The current value of a counter series (for tests and diagnostics).
+    pub fn counter(&self, family: &Family, labels: &[(&'static str, &str)]) -> u64 {
+        self.series().counter(family, &own(labels))
+    }
+
+    /// How many values a histogram series has observed (for tests and diagnostics).
+    pub fn observations(&self, family: &Family, labels: &[(&'static str, &str)]) -> u64 {
+        self.series().histogram_count(family, &own(labels))
+    }
+
+    /// Everything, in the Prometheus text format, with the store's gauges as read now.
+    pub fn render(&self, store: &StoreGauges) -> String {
+        let series = self.series();
+        let connected: Vec<(Labels, f64)> = self
+            .readiness
+            .platforms()
+            .into_iter()
+            .map(|(platform, up)| (vec![("platform", platform)], if up { 1.0 } else { 0.0 }))
+            .collect();
+        let build = vec![(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)];
+        let mut out = Exposition::new();
+        for family in FAMILIES {
+            let gauges: Vec<(Labels, f64)> = match family.name {
+                n if n == PENDING.name => store.pending(),
+                n if n == GRANTS_LIVE.name => store.grants(),
+                n if n == OUTBOX_DEPTH.name => vec![(Vec::new(), store.outbox_depth as f64)],
+                n if n == OUTBOX_RETRYING.name => {
+                    vec![(Vec::new(), store.outbox_retrying as f64)]
+                }
+                n if n == PLATFORM_CONNECTED.name => connected.clone(),
+                n if n == BUILD_INFO.name => build.clone(),
+                _ => Vec::new(),
+            };
+            out.family(family, &series, &gauges);
+        }
+        out.finish()
+    }
+}
+
+fn requests_labels(kind: RequestType, outcome: &str) -> Labels {
+    vec![
+        ("type", type_name(kind).to_owned()),
+        ("outcome", outcome.to_owned()),
+    ]
+}
+
+/// The `type` label: the words workflows' `request_type` uses.
+pub fn type_name(kind: RequestType) -> &'static str {
+    match kind {
+        RequestType::Standard => "standard",
+        RequestType::Temporary => "temporary",
+        RequestType::Extension => "extension",
+        RequestType::Emergency => "emergency",
+    }
+}
+
+fn own(labels: &[(&'static str, &str)]) -> Labels {
+    labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_named_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        for family in FAMILIES {
+            assert!(
+                readme.contains(family.name),
+                "README.md does not list {}",
+                family.name
+            );
+        }
+    }
+
+    #[test]
+    fn platform_calls_are_counted_by_platform_method_and_outcome() {
+        let metrics = Metrics::new();
+        metrics.platform_call("slack", "chat.postMessage", CallOutcome::Ok);
+        metrics.platform_call("slack", "chat.postMessage", CallOutcome::RateLimited);
+        metrics.platform_call("slack", "chat.postMessage", CallOutcome::RateLimited);
+        let limited = [
+            ("platform", "slack"),
+            ("method", "chat.postMessage"),
+            ("outcome", "rate_limited"),
+        ];
+        assert_eq!(metrics.counter(&PLATFORM_CALLS, &limited), 2);
+        let text = metrics.render(&StoreGauges::default());
+        assert!(
+            text.contains(
+                "gatehouse_platform_calls_total{platform=\"slack\",method=\"chat.postMessage\",outcome=\"rate_limited\"} 2\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_family_is_written_even_before_anything_happened() {
+        let text = Metrics::new().render(&StoreGauges::default());
+        for family in FAMILIES {
+            assert!(
+                text.contains(&format!("# TYPE {} ", family.name)),
+                "{}",
+                family.name
+            );
+        }
+        assert!(text.contains("gatehouse_outbox_depth 0\n"), "{text}");
+        assert!(text.contains("gatehouse_build_info{version=\""), "{text}");
+    }
+
+    #[test]
+    fn a_connected_platform_shows_as_one() {
+        let metrics = Metrics::new();
+        metrics.readiness().expect("discord");
+        metrics.readiness().connected("slack");
+        let text = metrics.render(&StoreGauges::default());
+        assert!(text.contains("gatehouse_platform_connected{platform=\"discord\"} 0\n"));
+        assert!(text.contains("gatehouse_platform_connected{platform=\"slack\"} 1\n"));
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests;

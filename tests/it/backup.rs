@@ -1,0 +1,289 @@
+//! `gatehouse backup` and `restore` with the real binary: a running server backed up through
+//! the admin API, restored into a fresh directory and started again with the same state; a
+//! stopped one backed up offline; a tampered backup refused, saying where its chain breaks.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::support::{Files, TestApp, spawn_app, spawn_app_with};
+
+fn gatehouse_now(config: &Path, listen: Option<&str>, args: &[&str]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("GATEHOUSE_CONFIG")
+        .env_remove("GATEHOUSE_URL")
+        .env_remove("GATEHOUSE_TOKEN");
+    if let Some(listen) = listen {
+        command.env("GATEHOUSE_SERVER__LISTEN", listen);
+    }
+    command.output().unwrap()
+}
+
+/// [`gatehouse_now`] off the runtime, so that a server on this runtime can answer it.
+async fn gatehouse(config: &Path, listen: Option<&str>, args: &[&str]) -> Output {
+    let config = config.to_owned();
+    let listen = listen.map(str::to_owned);
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        gatehouse_now(&config, listen.as_deref(), &args)
+    })
+    .await
+    .unwrap()
+}
+
+fn said(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Requests and grants as the admin API lists them, and the audit verification.
+async fn state(app: &TestApp) -> (Value, Value, Value) {
+    let (_, requests) = app.get("/api/v1/requests?limit=100").await;
+    let (_, grants) = app.get("/api/v1/grants?limit=100").await;
+    let (_, audit) = app.get("/api/v1/audit/verify").await;
+    (requests, grants, audit)
+}
+
+async fn grant_becomes(app: &TestApp, id: &str, state: &str) {
+    for _ in 0..100 {
+        let (_, shown) = app.get(&format!("/api/v1/grants/{id}")).await;
+        if shown["grant"]["state"]["state"] == state {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{id} never became {state}");
+}
+
+/// A server with a granted, a pending and a revoked request behind it.
+async fn busy_server() -> TestApp {
+    let app = spawn_app().await;
+    let asks = [
+        json!({"as": "dan", "resource": "grafana", "role": "editor", "duration": "30m", "reason": "dashboards"}),
+        json!({"as": "alice", "resource": "prod-db", "role": "read", "duration": "2h", "reason": "replica lag"}),
+        json!({"as": "erin", "resource": "grafana", "role": "editor", "duration": "1h", "reason": "alerts"}),
+    ];
+    for ask in asks {
+        let (status, body) = app.post("/api/v1/requests", ask).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    grant_becomes(&app, "G-1", "active").await;
+    grant_becomes(&app, "G-2", "active").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/grants/G-2/revoke",
+            json!({"as": "sue", "reason": "done"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    grant_becomes(&app, "G-2", "revoked").await;
+    app
+}
+
+#[tokio::test]
+async fn a_running_server_is_backed_up_and_restored_into_a_fresh_directory_with_the_same_state() {
+    let app = busy_server().await;
+    let before = state(&app).await;
+    let listen = app.base.trim_start_matches("http://").to_owned();
+    let backups = tempfile::tempdir().unwrap();
+    let file = backups.path().join("gatehouse.backup.jsonl");
+    let file_arg = file.to_str().unwrap().to_owned();
+
+    // The server holds the data directory, so the backup comes through the admin API.
+    let out = gatehouse(
+        &app.files.config(),
+        Some(&listen),
+        &["backup", "--out", &file_arg],
+    )
+    .await;
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(
+        said(&out).contains("from the running server"),
+        "{}",
+        said(&out)
+    );
+    assert!(
+        said(&out).contains("3 requests, 2 grants"),
+        "{}",
+        said(&out)
+    );
+
+    // A restore into the directory of a running server is refused.
+    let refused = gatehouse(
+        &app.files.config(),
+        None,
+        &["restore", "--from", &file_arg, "--force"],
+    )
+    .await;
+    assert!(!refused.status.success());
+    assert!(
+        said(&refused).contains("another Gatehouse running"),
+        "{}",
+        said(&refused)
+    );
+    app.stop().await;
+
+    let restored = spawn_app_with(|files| {
+        let out = gatehouse_now(&files.config(), None, &["restore", "--from", &file_arg]);
+        assert!(out.status.success(), "{}", said(&out));
+        assert!(
+            said(&out).contains("restored 3 requests, 2 grants"),
+            "{}",
+            said(&out)
+        );
+    })
+    .await;
+    let after = state(&restored).await;
+    assert_eq!(after.0, before.0, "the same requests");
+    assert_eq!(after.1, before.1, "the same grants");
+    assert_eq!(after.2, before.2, "the same audit log, intact");
+    assert_eq!(after.2["ok"], true);
+
+    // It goes on from there: the next request is AR-4.
+    let ask = json!({"as": "dan", "resource": "grafana", "role": "viewer", "duration": "30m", "reason": "more"});
+    let (status, body) = restored.post("/api/v1/requests", ask).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["request"]["id"], "AR-4");
+    restored.stop().await;
+}
+
+#[tokio::test]
+async fn a_stopped_data_directory_is_backed_up_offline_and_restore_needs_force_to_replace_one() {
+    let app = busy_server().await;
+    let files_dir = app.files.dir.path().to_owned();
+    let config = app.files.config();
+    let before = state(&app).await;
+    // Keep the files: stop the server but not its temporary directory.
+    let files = app.stop_keeping_files().await;
+    let file = files_dir.join("offline.backup.jsonl");
+    let file_arg = file.to_str().unwrap();
+    // No server anywhere: a port nobody listens on.
+    let out = gatehouse(&config, Some("127.0.0.1:9"), &["backup", "--out", file_arg]).await;
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(
+        said(&out).contains("from the data directory"),
+        "{}",
+        said(&out)
+    );
+
+    let out = gatehouse(&config, None, &["restore", "--from", file_arg]).await;
+    assert!(!out.status.success());
+    assert!(said(&out).contains("not empty"), "{}", said(&out));
+    let out = gatehouse(&config, None, &["restore", "--from", file_arg, "--force"]).await;
+    assert!(out.status.success(), "{}", said(&out));
+    let kept_aside = std::fs::read_dir(&files_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("data.before-restore-")
+        });
+    assert!(kept_aside, "the replaced data directory is kept");
+
+    let again = crate::support::serve_files(files).await;
+    assert_eq!(state(&again).await, before);
+    again.stop().await;
+}
+
+/// `text` with one audit event's reason changed and the checksum made to match again, as
+/// someone covering their tracks would.
+fn tamper(text: &str) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let end = lines.pop().unwrap();
+    assert!(end.starts_with("{\"end\""), "{end}");
+    let audit = lines
+        .iter()
+        .position(|l| l.contains("\"tree\":\"audit\"") && l.contains("replica lag"))
+        .expect("an audit line with alice's reason");
+    lines[audit] = lines[audit].replace("replica lag", "routine check");
+    let mut hasher = Sha256::new();
+    for line in &lines {
+        hasher.update(line.as_bytes());
+        hasher.update(b"\n");
+    }
+    let end =
+        json!({"end": {"entries": lines.len() - 1, "sha256": hex::encode(hasher.finalize())}});
+    lines.push(end.to_string());
+    lines.join("\n") + "\n"
+}
+
+#[tokio::test]
+async fn a_tampered_backup_is_refused_saying_where_the_audit_chain_breaks() {
+    let app = busy_server().await;
+    let listen = app.base.trim_start_matches("http://").to_owned();
+    let file = app.files.path("good.backup.jsonl");
+    let out = gatehouse(
+        &app.files.config(),
+        Some(&listen),
+        &["backup", "--out", file.to_str().unwrap()],
+    )
+    .await;
+    assert!(out.status.success(), "{}", said(&out));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let fresh = Files::copy_examples();
+
+    let edited = fresh.path("edited.backup.jsonl");
+    std::fs::write(&edited, text.replace("replica lag", "routine check")).unwrap();
+    let out = gatehouse(
+        &fresh.config(),
+        None,
+        &["restore", "--from", edited.to_str().unwrap()],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        said(&out).contains("checksum does not match"),
+        "{}",
+        said(&out)
+    );
+
+    let tampered = fresh.path("tampered.backup.jsonl");
+    std::fs::write(&tampered, tamper(&text)).unwrap();
+    let out = gatehouse(
+        &fresh.config(),
+        None,
+        &["restore", "--from", tampered.to_str().unwrap()],
+    )
+    .await;
+    assert!(!out.status.success());
+    let said = said(&out);
+    assert!(said.contains("audit log does not verify"), "{said}");
+    let edited_seq = said
+        .split("audit event ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no event named: {said}"));
+    assert!(said.contains("was edited"), "{said}");
+    assert!(edited_seq.parse::<u64>().is_ok(), "{said}");
+    assert!(!fresh.path("data").exists(), "nothing was restored");
+
+    let truncated = fresh.path("truncated.backup.jsonl");
+    let half: String = text.lines().take(10).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&truncated, half).unwrap();
+    let out = gatehouse(
+        &fresh.config(),
+        None,
+        &["restore", "--from", truncated.to_str().unwrap()],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        self::said(&out).contains("incomplete"),
+        "{}",
+        self::said(&out)
+    );
+    app.stop().await;
+}
