@@ -398,3 +398,49 @@ async fn approve_with_changes_opens_a_form_and_approves_for_less_time() {
     let said = rig.say(by_dan).await;
     assert!(!said.contains("You approved"), "{said}");
 }
+
+#[tokio::test]
+async fn emergency_access_is_granted_at_once_alerted_and_flagged_by_a_reviewer_in_discord() {
+    const SAM: &str = "334455667788990011";
+    let rig = Rig::gateway().await;
+    let asked = Interaction::command(
+        DAN,
+        "emergency",
+        &[
+            ("resource", json!("prod-db")),
+            ("role", json!("read")),
+            ("reason", json!("INC-4300 primary down")),
+            ("duration", json!("1h")),
+        ],
+    );
+    let said = rig.say(asked).await;
+    assert!(said.contains("G-1"), "{said}");
+    rig.grant_state_becomes("G-1", "active").await;
+
+    let alert = eventually("the alert in the security channel", || {
+        let posted = rig.fake.messages(crate::fake_discord::CHANNEL_ID);
+        posted.into_iter().find(|m| shown(m).contains("G-1"))
+    })
+    .await;
+    assert!(
+        shown(&alert).to_lowercase().contains("emergency"),
+        "{}",
+        shown(&alert)
+    );
+
+    let review = rig.card_with(SAM, "gatehouse.flag|G-1").await;
+    let said = rig.click(SAM, &review, "gatehouse.flag|G-1").await;
+    assert!(said.contains("You flagged G-1"), "{said}");
+    rig.grant_state_becomes("G-1", "revoked").await;
+    eventually("the review card closed", || {
+        let now = rig.fake.message(&review.channel_id, &review.id)?;
+        buttons(&now).is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(
+        rig.fake.violations().len(),
+        0,
+        "{:?}",
+        rig.fake.violations()
+    );
+}
