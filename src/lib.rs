@@ -10,6 +10,7 @@ pub mod domain;
 pub mod engine;
 pub mod hmac;
 pub mod http;
+pub mod ldap;
 pub mod outbox;
 pub mod scheduler;
 pub mod slack;

@@ -28,6 +28,7 @@
 //! Secrets are [`Secret`]s: `{:?}` of a whole [`Config`] shows none of them.
 
 mod check;
+mod directory;
 pub mod env;
 mod file_secrets;
 mod interpolate;
@@ -48,11 +49,13 @@ use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
 use locate::{Origin, Spans};
 
 pub use check::MIN_ADMIN_TOKEN_CHARS;
+pub use directory::{DirectoryConfig, DirectorySource, LdapAttributes};
 pub use env::{Env, process_env};
 pub use secret::Secret;
 pub use sections::{
     AdminConfig, AdminToken, ConnectorConfig, ConnectorKind, DiscordConfig, DiscordMode,
     FilesConfig, LogConfig, LogFormat, SchedulerConfig, ServerConfig, SlackConfig, SlackMode,
+    SslMode,
 };
 
 /// gatehouse.toml, loaded and checked.
@@ -61,6 +64,7 @@ pub use sections::{
 pub struct Config {
     pub server: ServerConfig,
     pub files: FilesConfig,
+    pub directory: DirectoryConfig,
     pub slack: SlackConfig,
     pub discord: DiscordConfig,
     pub connectors: Vec<ConnectorConfig>,
