@@ -310,3 +310,72 @@ async fn leavers_deactivated_or_removed_in_ldap_lose_their_database_role() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn ldaps_and_starttls_check_the_server_against_the_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificates = crate::real::tls::certificates(dir.path());
+    let Some(slapd) = Slapd::start_with(Some(&certificates)).await else {
+        return;
+    };
+    slapd.add_person("alice", &[]).await;
+    let vpn = group_dn("vpn");
+    slapd
+        .add_group("vpn", "groupOfNames", "member", &[&person_dn("bob")])
+        .await;
+    let ca = certificates.ca.display();
+    let tls_port = slapd.tls_port.unwrap();
+    let over = |url: String, settings: &str| {
+        let text = format!(
+            "[[connectors]]\nid = \"vpn\"\nkind = \"ldap\"\nurl = \"{url}\"\nbind_dn = \"{ADMIN_DN}\"\nbind_password = \"{ADMIN_PASSWORD}\"\nuser_dn = \"uid={{{{ id }}}},{PEOPLE}\"\nroles = {{ member = \"{vpn}\" }}\n{settings}"
+        );
+        Connectors::from_config(&config(&text).connectors)
+            .unwrap()
+            .get(&"vpn".into())
+            .unwrap()
+    };
+
+    let ldaps = over(
+        format!("ldaps://localhost:{tls_port}"),
+        &format!("ca_file = \"{ca}\"\n"),
+    );
+    ldaps.grant(&call(Action::Grant, "alice")).await.unwrap();
+    assert_eq!(
+        slapd.values(&vpn, "member").await,
+        [person_dn("alice"), person_dn("bob")]
+    );
+
+    let untrusted = over(format!("ldaps://localhost:{tls_port}"), "");
+    let err = untrusted
+        .revoke(&call(Action::Revoke, "alice"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("certificate verify failed"),
+        "{err}"
+    );
+
+    // StartTLS really upgrades: without the CA, the server's certificate is refused.
+    let starttls_untrusted = over(
+        format!("ldap://localhost:{}", slapd.port),
+        "starttls = true\n",
+    );
+    let err = starttls_untrusted
+        .revoke(&call(Action::Revoke, "alice"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("certificate verify failed"),
+        "{err}"
+    );
+
+    let starttls = over(
+        format!("ldap://localhost:{}", slapd.port),
+        &format!("starttls = true\nca_file = \"{ca}\"\n"),
+    );
+    starttls
+        .revoke(&call(Action::Revoke, "alice"))
+        .await
+        .unwrap();
+    assert_eq!(slapd.values(&vpn, "member").await, [person_dn("bob")]);
+}

@@ -59,8 +59,11 @@ pub const PG_MAPPING: &str =
     "login = \"{{ email | split(\\\"@\\\") | first }}\"\nroles = { read = \"app_read\" }\n";
 
 fn connector(pg: &Postgres, extra: &str) -> Arc<dyn Connector> {
-    let text = format!("{}{extra}", pg.connector_toml("pg"));
-    let config = Config::parse("gatehouse.toml", &text, Path::new("/"), &Env::new())
+    connector_from(&format!("{}{extra}", pg.connector_toml("pg")))
+}
+
+fn connector_from(text: &str) -> Arc<dyn Connector> {
+    let config = Config::parse("gatehouse.toml", text, Path::new("/"), &Env::new())
         .unwrap_or_else(|e| panic!("{e}"));
     Connectors::from_config(&config.connectors)
         .unwrap()
@@ -258,4 +261,57 @@ async fn an_expired_grant_is_revoked_in_the_database_when_the_scheduler_runs() {
         "{:?}",
         stored.state
     );
+}
+
+#[tokio::test]
+async fn verify_full_checks_the_server_against_the_ca_file_and_plain_connections_are_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificates = crate::real::tls::certificates(dir.path());
+    let Some(pg) = Postgres::start_with(Some(&certificates)).await else {
+        return;
+    };
+    pg.execute(
+        "CREATE ROLE gatehouse LOGIN SUPERUSER; CREATE ROLE alice LOGIN; CREATE ROLE app_read;",
+    )
+    .await;
+    let over_tls = |settings: &str| {
+        let text = pg
+            .connector_toml("pg")
+            .replace("user = \"postgres\"", "user = \"gatehouse\"")
+            .replace("sslmode = \"disable\"\n", settings);
+        connector_from(&format!("{text}{PG_MAPPING}"))
+    };
+    let ca = certificates.ca.display();
+
+    let verified = over_tls(&format!("sslmode = \"verify-full\"\nca_file = \"{ca}\"\n"));
+    verified
+        .grant(&call(Action::Grant, "alice@example.com", None))
+        .await
+        .unwrap();
+    assert_eq!(pg.members_of("app_read").await, ["alice"]);
+
+    let unknown_ca = over_tls("sslmode = \"verify-full\"\n");
+    let err = unknown_ca
+        .revoke(&call(Action::Revoke, "alice@example.com", None))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("certificate verify failed"),
+        "{err}"
+    );
+    assert_eq!(pg.members_of("app_read").await, ["alice"]);
+
+    let plain = over_tls("sslmode = \"disable\"\n");
+    let err = plain
+        .revoke(&call(Action::Revoke, "alice@example.com", None))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("pg_hba.conf"), "{err}");
+
+    let encrypted_only = over_tls("sslmode = \"require\"\n");
+    encrypted_only
+        .revoke(&call(Action::Revoke, "alice@example.com", None))
+        .await
+        .unwrap();
+    assert!(pg.members_of("app_read").await.is_empty());
 }

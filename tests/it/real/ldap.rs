@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use ldap3::{Ldap, LdapConnAsync, Mod, Scope, SearchEntry};
 
+use super::tls::Certificates;
 use super::{log_tail, program, stop};
 
 pub const BASE: &str = "dc=example,dc=com";
@@ -20,6 +21,8 @@ pub const ADMIN_PASSWORD: &str = "admin-secret";
 
 pub struct Slapd {
     pub port: u16,
+    /// The `ldaps://` port, when started with certificates.
+    pub tls_port: Option<u16>,
     _dir: tempfile::TempDir,
     child: Child,
 }
@@ -35,6 +38,11 @@ pub fn group_dn(cn: &str) -> String {
 impl Slapd {
     /// A running server with the base entries, or `None` (skip) outside CI without slapd.
     pub async fn start() -> Option<Slapd> {
+        Self::start_with(None).await
+    }
+
+    /// [`Slapd::start`], also serving `ldaps://` and StartTLS with `certificates` when given.
+    pub async fn start_with(certificates: Option<&Certificates>) -> Option<Slapd> {
         let slapd = program(
             "OpenLDAP (slapd)",
             "slapd",
@@ -45,8 +53,16 @@ impl Slapd {
         std::fs::create_dir(&data).unwrap();
         let conf = dir.path().join("slapd.conf");
         let schema = |name: &str| format!("include /etc/ldap/schema/{name}.schema\n");
+        let tls = certificates.map_or(String::new(), |c| {
+            format!(
+                "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                c.ca.display(),
+                c.cert.display(),
+                c.key.display()
+            )
+        });
         let text = format!(
-            "{}{}{}{}modulepath /usr/lib/ldap\nmoduleload back_mdb\nmoduleload memberof\n\
+            "{}{}{}{}{tls}modulepath /usr/lib/ldap\nmoduleload back_mdb\nmoduleload memberof\n\
              pidfile {dir}/slapd.pid\nargsfile {dir}/slapd.args\n\
              database mdb\nmaxsize 67108864\nsuffix \"{BASE}\"\nrootdn \"{ADMIN_DN}\"\n\
              rootpw {ADMIN_PASSWORD}\ndirectory {data}\noverlay memberof\n",
@@ -60,10 +76,15 @@ impl Slapd {
         std::fs::write(&conf, text).unwrap();
         let log = dir.path().join("slapd.log");
         let port = super::free_port();
+        let tls_port = certificates.map(|_| super::free_port());
+        let mut urls = format!("ldap://127.0.0.1:{port}/");
+        if let Some(tls_port) = tls_port {
+            urls = format!("{urls} ldaps://127.0.0.1:{tls_port}/");
+        }
         let child = Command::new(&slapd)
             .arg("-f")
             .arg(&conf)
-            .args(["-h", &format!("ldap://127.0.0.1:{port}/")])
+            .args(["-h", &urls])
             // A debug level keeps slapd in the foreground, as our child.
             .args(["-d", "none"])
             .stdin(Stdio::null())
@@ -73,6 +94,7 @@ impl Slapd {
             .expect("slapd starts");
         let mut server = Slapd {
             port,
+            tls_port,
             _dir: dir,
             child,
         };

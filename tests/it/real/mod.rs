@@ -6,6 +6,7 @@
 
 pub mod ldap;
 pub mod postgres;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::Child;

@@ -2,6 +2,7 @@
 //! `postgres` binary on a free loopback port, with trust authentication for the superuser
 //! `postgres` and no Unix socket.
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, NoTls};
 
+use super::tls::Certificates;
 use super::{give_to, log_tail, program, stop, unprivileged_user};
 
 pub struct Postgres {
@@ -38,6 +40,11 @@ fn binary(name: &str) -> Vec<PathBuf> {
 impl Postgres {
     /// A running server, or `None` (skip) when PostgreSQL is not installed outside CI.
     pub async fn start() -> Option<Postgres> {
+        Self::start_with(None).await
+    }
+
+    /// [`Postgres::start`], also accepting TLS with `certificates` when given.
+    pub async fn start_with(certificates: Option<&Certificates>) -> Option<Postgres> {
         let initdb = program("PostgreSQL (initdb)", "postgresql", &binary("initdb"))?;
         let postgres = initdb.with_file_name("postgres");
         let user = unprivileged_user();
@@ -49,6 +56,21 @@ impl Postgres {
         let data = dir.path().join("data");
         let log = dir.path().join("postgres.log");
         std::fs::File::create(&log).unwrap();
+        let mut tls = Vec::new();
+        if let Some(certificates) = certificates {
+            // PostgreSQL wants its key owned by the server's user and private.
+            let key = dir.path().join("server.key");
+            std::fs::copy(&certificates.key, &key).unwrap();
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            tls = vec![
+                "-c".to_owned(),
+                "ssl=on".to_owned(),
+                "-c".to_owned(),
+                format!("ssl_cert_file={}", certificates.cert.display()),
+                "-c".to_owned(),
+                format!("ssl_key_file={}", key.display()),
+            ];
+        }
         give_to(dir.path(), user);
         let as_user = |command: &mut Command| {
             command.current_dir(dir.path());
@@ -75,6 +97,15 @@ impl Postgres {
             String::from_utf8_lossy(&output.stderr)
         );
 
+        if certificates.is_some() {
+            // The superuser may come in plain (for the test's own checks); the role
+            // `gatehouse` only over TLS, so a connector that gets in proves TLS was used.
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "hostssl all gatehouse 127.0.0.1/32 trust\nhostnossl all postgres 127.0.0.1/32 trust\n",
+            )
+            .unwrap();
+        }
         let port = super::free_port();
         let mut server = Command::new(&postgres);
         server
@@ -84,6 +115,7 @@ impl Postgres {
             .args(["-c", "listen_addresses=127.0.0.1"])
             .args(["-c", "unix_socket_directories="])
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+            .args(&tls)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap());
