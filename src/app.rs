@@ -135,6 +135,10 @@ fn load_policy(
     };
     let (policy, warnings) = parse_policy(&Source::new(&policy_name, &policy_text), &context)
         .map_err(LoadError::Invalid)?;
+    let unprovisionable = crate::config::roles_without_target(config, &policy, &policy_name);
+    if !unprovisionable.is_empty() {
+        return Err(LoadError::Invalid(Diagnostics(unprovisionable)));
+    }
     Ok((policy, directory, warnings))
 }
 

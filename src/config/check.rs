@@ -4,6 +4,8 @@
 
 mod targets;
 
+pub use targets::roles_without_target;
+
 use std::collections::BTreeMap;
 
 use super::locate::{Origin, Spans};

@@ -48,7 +48,7 @@ use toml::de::{DeTable, DeValue};
 use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
 use locate::{Origin, Spans};
 
-pub use check::MIN_ADMIN_TOKEN_CHARS;
+pub use check::{MIN_ADMIN_TOKEN_CHARS, roles_without_target};
 pub use directory::{DirectoryConfig, DirectorySource, LdapAttributes};
 pub use env::{Env, process_env};
 pub use secret::Secret;

@@ -5,9 +5,11 @@
 use std::str::FromStr;
 
 use super::Checker;
-use crate::config::{Config, DirectorySource, Secret};
+use crate::config::{Config, ConnectorKind, DirectorySource, Secret};
 use crate::config::{ConnectorConfig, SslMode};
 use crate::connector::template::{Escape, PersonTemplate};
+use crate::domain::diagnostic::{Diagnostic, Severity};
+use crate::domain::policy::Policy;
 
 impl Checker<'_, '_, '_, '_> {
     pub(super) fn postgres(&mut self, index: usize, connector: &ConnectorConfig) {
@@ -289,4 +291,54 @@ fn postgres_keys(c: &ConnectorConfig) -> Vec<&'static str> {
         }
     }
     keys
+}
+
+/// Roles of the policy that a `postgres` or `ldap` connector with a `roles` table cannot
+/// provision, because the table does not name them: each would fail at its first grant.
+/// Reported against the policy file, which names the role.
+pub fn roles_without_target(
+    config: &Config,
+    policy: &Policy,
+    policy_file: &str,
+) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    for resource in &policy.resources {
+        let Some(connector) = resource
+            .connector
+            .as_ref()
+            .and_then(|id| config.connectors.iter().find(|c| &c.id == id))
+        else {
+            continue;
+        };
+        let mapped = matches!(
+            connector.kind,
+            ConnectorKind::Postgres | ConnectorKind::Ldap
+        );
+        if !mapped || (connector.roles.is_empty() && connector.kind == ConnectorKind::Postgres) {
+            continue;
+        }
+        for role in &resource.roles {
+            if !connector.roles.contains_key(&role.id) {
+                found.push(Diagnostic {
+                    severity: Severity::Error,
+                    file: policy_file.to_owned(),
+                    line: None,
+                    message: format!(
+                        "resource `{}` role `{}` is provisioned by connector `{}`, whose roles table in gatehouse.toml does not name it",
+                        resource.id, role.id, connector.id
+                    ),
+                    help: Some(format!(
+                        "add {} = \"…\" to the roles of connector `{}` (the {} it stands for)",
+                        role.id,
+                        connector.id,
+                        match connector.kind {
+                            ConnectorKind::Ldap => "group DN",
+                            _ => "database role",
+                        }
+                    )),
+                });
+            }
+        }
+    }
+    found
 }
