@@ -161,8 +161,13 @@ pub async fn sync_once<S: Store>(
     for note in &mapped.notes {
         tracing::warn!("LDAP directory: {note}");
     }
-    let directory = keep_leavers(&state.engine.world().directory, mapped.directory);
+    let in_force = state.engine.world();
+    let directory = keep_leavers(&in_force.directory, mapped.directory);
     synced.replace(Some(directory.clone()));
+    if directory == in_force.directory {
+        // Nobody joined, moved or left: the files are not read again for nothing.
+        return Ok(serde_json::json!({ "ok": true, "unchanged": true }));
+    }
     let worker = state.clone();
     tokio::task::spawn_blocking(move || match worker.reload_files() {
         Err(ReloadError::Invalid(problems)) => {
@@ -198,6 +203,9 @@ pub async fn run<S: Store>(
 ) {
     loop {
         match sync_once(&source, &synced, &state).await {
+            Ok(summary) if summary["unchanged"] == true => {
+                tracing::debug!("directory read from LDAP: no change")
+            }
             Ok(summary) => {
                 tracing::info!(access = %summary["access"], "directory synced from LDAP")
             }
