@@ -173,7 +173,7 @@ pub async fn sync_once<S: Store>(
         Err(ReloadError::Invalid(problems)) => {
             for problem in &problems {
                 tracing::error!(
-                    "the policy does not check against the directory read from LDAP: {problem}"
+                    "the configuration does not pass the checks with the directory read from LDAP: {problem}"
                 );
             }
             tracing::error!(

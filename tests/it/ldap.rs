@@ -264,6 +264,10 @@ async fn leavers_deactivated_or_removed_in_ldap_lose_their_database_role() {
     slapd
         .add_person("bob", &[("mail", &["bob@example.com"])])
         .await;
+    slapd
+        .add_group("sre", "groupOfNames", "member", &[&person_dn("bob")])
+        .await;
+    let groups = format!("group_base_dn = \"{GROUPS}\"\n");
     let app = spawn_app_with(|files| {
         std::fs::write(files.path("policy.toml"), POLICY).unwrap();
         std::fs::write(files.path("directory.toml"), DIRECTORY).unwrap();
@@ -271,7 +275,7 @@ async fn leavers_deactivated_or_removed_in_ldap_lose_their_database_role() {
             format!(
                 "{text}\n{}{PG_MAPPING}\n{}",
                 pg.connector_toml("pg"),
-                directory_section(&slapd, "")
+                directory_section(&slapd, &groups)
             )
         });
     })
@@ -297,8 +301,8 @@ async fn leavers_deactivated_or_removed_in_ldap_lose_their_database_role() {
         .await;
     wait_for_members(&pg, "app_read", &["bob"]).await;
 
-    // bob owns app-db, so the policy no longer checks once he is gone: he is offboarded
-    // all the same.
+    // bob is all of group sre, which the policy names: without him the policy no longer
+    // checks, and he is offboarded all the same.
     slapd.delete(&person_dn("bob")).await;
     wait_for_members(&pg, "app_read", &[]).await;
 

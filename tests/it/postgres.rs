@@ -20,7 +20,8 @@ use gatehouse::store::{SledStore, Store};
 
 use crate::real::postgres::Postgres;
 
-/// One low-risk resource on the `pg` connector, granted without approval.
+/// One low-risk resource on the `pg` connector, granted without approval, and a workflow
+/// that names the group `sre`.
 pub const POLICY: &str = r#"
 [defaults]
 pending_ttl = "24h"
@@ -35,6 +36,12 @@ risk = "low"
 connector = "pg"
   [[resources.roles]]
   id = "read"
+
+# Names group `sre`, so that the policy stops checking when the group goes away.
+[[workflows]]
+id = "sre-long"
+when = { groups = ["sre"], duration_over = "6h" }
+stages = [ { approvers = ["owners"], quorum = 1 } ]
 
 [[workflows]]
 id = "low-risk"
@@ -51,6 +58,7 @@ manager = "bob"
 [[people]]
 id = "bob"
 email = "bob@example.com"
+groups = ["sre"]
 "#;
 
 /// What the `pg` connector adds to the server's connector lines: logins are the local part
