@@ -223,3 +223,6 @@ impl Connector for LdapConnector {
         Box::pin(self.run(call, Action::Revoke))
     }
 }
+
+#[cfg(test)]
+mod tests;
