@@ -39,6 +39,10 @@ use crate::domain::ids::{ConnectorId, RoleId};
 /// PostgreSQL cuts longer identifiers, which would name a different role.
 const MAX_IDENTIFIER_BYTES: usize = 63;
 const DEFAULT_LOGIN: &str = "{{ id }}";
+/// Whether login $2 is a direct member of role $1.
+const MEMBERSHIP: &str = "SELECT EXISTS (SELECT 1 FROM pg_auth_members a \
+     JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member \
+     WHERE r.rolname = $1 AND m.rolname = $2)";
 
 pub struct PostgresConnector {
     id: ConnectorId,
@@ -202,6 +206,17 @@ impl PostgresConnector {
                     .batch_execute(&format!("REVOKE {role_sql} FROM {login_sql}"))
                     .await
                     .map_err(db)?;
+                // PostgreSQL 16 and later revoke only the grants Gatehouse's own role made:
+                // a membership someone else granted survives, and must not pass for revoked.
+                let still = client
+                    .query_one(MEMBERSHIP, &[&role, &login])
+                    .await
+                    .map_err(db)?;
+                if still.get::<_, bool>(0) {
+                    return Err(permanent(format!(
+                        "login {login} still holds {role} after REVOKE: another role granted it; revoke it as that role (GRANTED BY), or let Gatehouse's role grant it"
+                    )));
+                }
                 format!("revoked database role {role} from login {login}")
             }
         };
@@ -242,14 +257,15 @@ impl PostgresConnector {
     }
 
     async fn connect(&self) -> Result<Client, ConnectorError> {
-        let failed = |e: tokio_postgres::Error| {
-            let error = self.db_error(e);
-            match error {
-                ConnectorError::Transient(text) => {
-                    ConnectorError::Transient(format!("could not connect: {text}"))
-                }
-                other => other,
-            }
+        let failed = |e: tokio_postgres::Error| match e.as_db_error() {
+            // Refused by the server (bad password, no such database): as any database error.
+            Some(_) => self.db_error(e),
+            None => ConnectorError::Transient(format!(
+                "postgres `{}` could not connect to {}: {} (will retry)",
+                self.id,
+                self.shown,
+                super::webhook::error_chain(&e)
+            )),
         };
         let client = match &self.tls {
             None => {
