@@ -103,6 +103,16 @@ impl Checker<'_, '_, '_, '_> {
     pub(super) fn directory(&mut self, config: &Config) {
         let directory = &config.directory;
         if directory.source != DirectorySource::Ldap {
+            if directory.url.is_some() || directory.base_dn.is_some() {
+                let warning = self
+                    .origin
+                    .warning(
+                        self.spans.of("directory.source"),
+                        "[directory] has LDAP settings but source is \"file\": LDAP is not read",
+                    )
+                    .with_help("add source = \"ldap\" to read people from LDAP");
+                self.found.push(warning);
+            }
             return;
         }
         self.ldap_url(

@@ -202,3 +202,12 @@ fn the_directory_url_can_be_overridden_from_the_environment() {
     .unwrap();
     assert_eq!(config.directory.url.as_deref(), Some("ldap://other:389"));
 }
+
+#[test]
+fn ldap_settings_without_source_ldap_are_pointed_out() {
+    let config = parse("[directory]\nurl = \"ldaps://ldap\"\n", &[]).unwrap();
+    let warning = &config.warnings()[0];
+    assert!(!warning.is_error());
+    assert_eq!(warning.line, Some(1));
+    assert!(warning.message.contains("LDAP is not read"), "{warning}");
+}
