@@ -6,6 +6,7 @@ mod conformance;
 mod daemon;
 mod fake_slack;
 mod ldap;
+mod ldap_directory;
 mod postgres;
 mod real;
 mod slack_inbound;
