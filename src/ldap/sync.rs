@@ -202,7 +202,12 @@ pub async fn run<S: Store>(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        match sync_once(&source, &synced, &state).await {
+        // Stopping does not wait for LDAP; a reload already handed to the engine finishes.
+        let synced_once = tokio::select! {
+            result = sync_once(&source, &synced, &state) => result,
+            _ = stop.changed() => return,
+        };
+        match synced_once {
             Ok(summary) if summary["unchanged"] == true => {
                 tracing::debug!("directory read from LDAP: no change")
             }
