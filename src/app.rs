@@ -1,6 +1,7 @@
 //! Wiring: the one place that names concrete types. [`load`] reads gatehouse.toml, the
 //! policy and the directory and checks them together; [`serve`] opens the sled store, builds
-//! the engine, starts the outbox worker and serves HTTP until shutdown.
+//! the engine, starts the outbox worker, the scheduler and (with `[directory] source =
+//! "ldap"`) the LDAP directory sync, and serves HTTP until shutdown.
 //!
 //! Relative paths in gatehouse.toml (`files.*`, `server.data_dir`, `*_file` secrets) are
 //! relative to the directory holding gatehouse.toml, not to the working directory, so that
@@ -14,13 +15,14 @@ use anyhow::Context;
 use chrono::Utc;
 use futures_util::future::OptionFuture;
 
-use crate::config::{Config, ConfigError, DiscordMode, SlackMode};
+use crate::config::{Config, ConfigError, DirectorySource, DiscordMode, SlackMode};
 use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::domain::directory::Directory;
 use crate::domain::ids::ConnectorId;
 use crate::domain::policy::{Policy, PolicyContext, parse_policy};
 use crate::engine::{Engine, SystemClock};
 use crate::http::{ApiState, Reloaded, Reloader};
+use crate::ldap::sync::{LdapDirectory, SyncedDirectory};
 use crate::store::{SledStore, StoreError};
 
 /// Everything Gatehouse runs on, loaded and checked.
@@ -82,8 +84,20 @@ fn problems_summary(d: &Diagnostics) -> String {
 
 /// Loads gatehouse.toml at `config_path`, then the policy and directory it names.
 pub fn load(config_path: &Path) -> Result<Loaded, LoadError> {
+    load_with(config_path, &SyncedDirectory::default())
+}
+
+/// [`load`], except that with `[directory] source = "ldap"` the directory last read from
+/// LDAP, when there is one, is used instead of `files.directory`.
+fn load_with(config_path: &Path, synced: &SyncedDirectory) -> Result<Loaded, LoadError> {
     let config = Config::load(config_path)?;
-    let (policy, directory, warnings) = load_world(&config)?;
+    let from_ldap = synced
+        .get()
+        .filter(|_| config.directory.source == DirectorySource::Ldap);
+    let (policy, directory, warnings) = match from_ldap {
+        Some(directory) => load_policy(&config, directory)?,
+        None => load_world(&config)?,
+    };
     let mut all = config.warnings().to_vec();
     all.extend(warnings);
     Ok(Loaded {
@@ -102,7 +116,14 @@ pub fn load_world(config: &Config) -> Result<(Policy, Directory, Vec<Diagnostic>
     let directory_name = directory_path.display().to_string();
     let directory = Directory::parse(&Source::new(&directory_name, &directory_text))
         .map_err(LoadError::Invalid)?;
+    load_policy(config, directory)
+}
 
+/// Reads the policy named by `config` and checks it against `directory`.
+fn load_policy(
+    config: &Config,
+    directory: Directory,
+) -> Result<(Policy, Directory, Vec<Diagnostic>), LoadError> {
     let policy_path = config.policy_path();
     let policy_text = read(&policy_path, "files.policy")?;
     let policy_name = policy_path.display().to_string();
@@ -114,6 +135,10 @@ pub fn load_world(config: &Config) -> Result<(Policy, Directory, Vec<Diagnostic>
     };
     let (policy, warnings) = parse_policy(&Source::new(&policy_name, &policy_text), &context)
         .map_err(LoadError::Invalid)?;
+    let unprovisionable = crate::config::roles_without_target(config, &policy, &policy_name);
+    if !unprovisionable.is_empty() {
+        return Err(LoadError::Invalid(Diagnostics(unprovisionable)));
+    }
     Ok((policy, directory, warnings))
 }
 
@@ -128,6 +153,7 @@ fn read(path: &Path, key: &'static str) -> Result<String, LoadError> {
 /// `POST /api/v1/reload`: gatehouse.toml, the policy and the directory read again.
 struct FileReloader {
     config_path: PathBuf,
+    synced: SyncedDirectory,
 }
 
 impl Reloader for FileReloader {
@@ -136,7 +162,7 @@ impl Reloader for FileReloader {
             Some(d) => d.0.iter().map(ToString::to_string).collect(),
             None => vec![err.to_string()],
         };
-        let loaded = load(&self.config_path).map_err(describe)?;
+        let loaded = load_with(&self.config_path, &self.synced).map_err(describe)?;
         Ok(Reloaded {
             policy: loaded.policy,
             directory: loaded.directory,
@@ -207,7 +233,12 @@ pub async fn serve(
             .run(stop_rx.clone()),
     );
 
-    let reloader = Arc::new(FileReloader { config_path });
+    let synced = SyncedDirectory::default();
+    let ldap_directory = LdapDirectory::from_config(&config.directory);
+    let reloader = Arc::new(FileReloader {
+        config_path,
+        synced: synced.clone(),
+    });
     // Socket Mode receives over its own websocket; the /slack/* endpoints are for HTTP mode.
     let (slack_http, slack_socket) = match slack {
         Some(slack) if slack.mode == SlackMode::Socket => (None, Some(slack)),
@@ -244,6 +275,15 @@ pub async fn serve(
         .map(crate::discord::http::router);
     let state = ApiState::new(engine, config.admin.clone(), reloader);
     let hangup = tokio::spawn(reload_on_sighup(state.clone(), stop_rx.clone()));
+    let directory_sync = ldap_directory.map(|source| {
+        tracing::info!(every = ?source.every(), "the directory is read from LDAP");
+        tokio::spawn(crate::ldap::sync::run(
+            source,
+            synced,
+            state.clone(),
+            stop_rx.clone(),
+        ))
+    });
     let address = listener.local_addr()?;
     tracing::info!(%address, data_dir = %data_dir.display(), "gatehouse is serving");
     let mut router = crate::http::router(state);
@@ -269,6 +309,9 @@ pub async fn serve(
     }
     if let Some(Err(err)) = OptionFuture::from(discord_gateway).await {
         tracing::error!(%err, "the Discord gateway ended abnormally");
+    }
+    if let Some(Err(err)) = OptionFuture::from(directory_sync).await {
+        tracing::error!(%err, "the LDAP directory sync ended abnormally");
     }
     hangup.abort();
     served.context("serving HTTP")

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod engine;
 pub mod hmac;
 pub mod http;
+pub mod ldap;
 pub mod metrics;
 pub mod outbox;
 pub mod scheduler;

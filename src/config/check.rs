@@ -1,5 +1,10 @@
 //! Checks that need more than one value: what an enabled platform requires, connector ids,
-//! admin token strength, and whether the admin API is exposed.
+//! admin token strength, and whether the admin API is exposed. What the PostgreSQL and LDAP
+//! settings need is in [`targets`].
+
+mod targets;
+
+pub use targets::roles_without_target;
 
 use std::collections::BTreeMap;
 
@@ -36,6 +41,7 @@ pub(super) fn check(
         checker.discord(config);
     }
     checker.connectors(config);
+    checker.directory(config);
     checker.admin(config);
     checker.scheduler(config);
     checker.found
@@ -265,6 +271,8 @@ impl Checker<'_, '_, '_, '_> {
                         );
                     }
                 }
+                ConnectorKind::Postgres => self.postgres(index, connector),
+                ConnectorKind::Ldap => self.ldap_connector(index, connector),
                 ConnectorKind::Log => {}
             }
             if connector.timeout.as_secs() == 0 {

@@ -1,6 +1,7 @@
 //! The runtime configuration, gatehouse.toml: where to listen, where the policy and directory
-//! files are, how to reach Slack, Discord and the provisioning connectors, who may use the
-//! admin API. The keys are described in CONFIG.md; unknown keys are errors, at their line.
+//! files are (and whether people come from LDAP instead, `[directory]`), how to reach Slack,
+//! Discord and the provisioning connectors, who may use the admin API. The keys are described
+//! in CONFIG.md and the README; unknown keys are errors, at their line.
 //!
 //! Loading goes: parse the TOML (keeping spans) → apply environment overrides → expand
 //! variables in string values → read `X_file` secrets → deserialize → check what needs
@@ -28,6 +29,7 @@
 //! Secrets are [`Secret`]s: `{:?}` of a whole [`Config`] shows none of them.
 
 mod check;
+mod directory;
 pub mod env;
 mod file_secrets;
 mod interpolate;
@@ -47,12 +49,14 @@ use toml::de::{DeTable, DeValue};
 use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
 use locate::{Origin, Spans};
 
-pub use check::MIN_ADMIN_TOKEN_CHARS;
+pub use check::{MIN_ADMIN_TOKEN_CHARS, roles_without_target};
+pub use directory::{DirectoryConfig, DirectorySource, LdapAttributes};
 pub use env::{Env, process_env};
 pub use secret::Secret;
 pub use sections::{
     AdminConfig, AdminToken, ConnectorConfig, ConnectorKind, DiscordConfig, DiscordMode,
     FilesConfig, LogConfig, LogFormat, SchedulerConfig, ServerConfig, SlackConfig, SlackMode,
+    SslMode,
 };
 
 /// gatehouse.toml, loaded and checked.
@@ -61,6 +65,7 @@ pub use sections::{
 pub struct Config {
     pub server: ServerConfig,
     pub files: FilesConfig,
+    pub directory: DirectoryConfig,
     pub slack: SlackConfig,
     pub discord: DiscordConfig,
     pub connectors: Vec<ConnectorConfig>,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::secret::Secret;
 use crate::domain::duration::Duration;
-use crate::domain::ids::{ConnectorId, PersonId};
+use crate::domain::ids::{ConnectorId, PersonId, RoleId};
 
 /// `[server]`: where the HTTP server listens and where data lives.
 #[derive(Clone, Debug, Deserialize)]
@@ -150,6 +150,23 @@ pub enum ConnectorKind {
     Command,
     /// Only write to the log: for trying policies out.
     Log,
+    /// Grant a PostgreSQL role to a login (`GRANT role TO login`).
+    Postgres,
+    /// Add the person's entry to an LDAP group.
+    Ldap,
+}
+
+/// `sslmode` of a `postgres` connector, as libpq names them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Plain TCP: only for a database on the same host or a trusted network.
+    Disable,
+    /// TLS without checking the server's certificate (protects against listeners only).
+    Require,
+    /// TLS, the certificate checked against the system roots (plus `ca`) and the host name.
+    #[default]
+    VerifyFull,
 }
 
 /// One `[[connectors]]` entry: a provisioning target referenced by resources.
@@ -167,6 +184,39 @@ pub struct ConnectorConfig {
     /// Extra environment for `kind = "command"`; values are secrets because they usually are.
     #[serde(default)]
     pub env: BTreeMap<String, Secret>,
+    /// `postgres` and `ldap`: what each Gatehouse role id becomes at the target (a database
+    /// role, a group DN). For `postgres` an empty table means "the role id itself".
+    #[serde(default)]
+    pub roles: BTreeMap<RoleId, String>,
+    /// `postgres`: the server, when `url` does not say it.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    pub dbname: Option<String>,
+    #[serde(default)]
+    pub sslmode: SslMode,
+    /// `postgres` and `ldap`: extra CA certificates to trust, as PEM text; usually written
+    /// `ca_file = "/etc/ssl/…/ca.pem"`, which the `X_file` rule reads into `ca`.
+    pub ca: Option<String>,
+    /// `postgres`: the login a person has, a template over `id`, `email`, `slack`, `discord`.
+    pub login: Option<String>,
+    /// `postgres`: also set `VALID UNTIL` on the login to the grant's end.
+    #[serde(default)]
+    pub valid_until: bool,
+    /// `ldap`: upgrade an `ldap://` connection with StartTLS.
+    #[serde(default)]
+    pub starttls: bool,
+    /// `ldap`: who Gatehouse binds as.
+    pub bind_dn: Option<String>,
+    pub bind_password: Option<Secret>,
+    /// `ldap`: `member` (groupOfNames) or `uniqueMember` (groupOfUniqueNames).
+    pub member_attribute: Option<String>,
+    /// `ldap`: the person's DN, a template (values are DN-escaped).
+    pub user_dn: Option<String>,
+    /// `ldap`: or where to search for it, with `user_filter` (values are filter-escaped).
+    pub user_base_dn: Option<String>,
+    pub user_filter: Option<String>,
 }
 
 fn default_connector_timeout() -> Duration {

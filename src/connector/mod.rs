@@ -1,11 +1,17 @@
 //! Provisioning connectors: the port through which approved access is really given and taken
 //! back. The outbox worker calls a [`Connector`] for each `Provision` and `Deprovision` effect;
-//! three kinds are built in — [`LogConnector`] (dry run), [`WebhookConnector`] (a signed
-//! HTTP POST) and [`CommandConnector`] (a program with arguments and environment) — and
-//! [`Connectors`] builds them from the `[[connectors]]` tables of gatehouse.toml.
+//! five kinds are built in — [`LogConnector`] (dry run), [`WebhookConnector`] (a signed
+//! HTTP POST), [`CommandConnector`] (a program with arguments and environment),
+//! [`PostgresConnector`] (a database role granted to a login) and [`LdapConnector`] (a DN
+//! added to a group) — and [`Connectors`] builds them from the `[[connectors]]` tables of
+//! gatehouse.toml.
 
 mod command;
+mod ldap;
 mod log;
+mod postgres;
+pub mod template;
+pub(crate) mod tls;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -18,7 +24,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use command::CommandConnector;
+pub use ldap::LdapConnector;
 pub use log::LogConnector;
+pub use postgres::{PostgresConnector, quote_ident};
 pub use webhook::{WebhookConnector, sign, verify};
 
 use crate::config::{ConnectorConfig, ConnectorKind};
@@ -213,6 +221,19 @@ pub enum ConnectorSetupError {
     Duplicate { id: ConnectorId },
     #[error("connector `{id}` could not be set up: {reason}")]
     Client { id: ConnectorId, reason: String },
+    #[error("connector `{id}` ({kind}) has no {key}; add {example}")]
+    MissingKey {
+        id: ConnectorId,
+        kind: &'static str,
+        key: &'static str,
+        example: &'static str,
+    },
+    #[error("connector `{id}`: {key} {reason}")]
+    Invalid {
+        id: ConnectorId,
+        key: &'static str,
+        reason: String,
+    },
 }
 
 /// Every connector of the config, by id.
@@ -240,6 +261,8 @@ impl Connectors {
                 ConnectorKind::Log => Arc::new(LogConnector::new(config.id.clone())),
                 ConnectorKind::Webhook => Arc::new(WebhookConnector::from_config(config)?),
                 ConnectorKind::Command => Arc::new(CommandConnector::from_config(config)?),
+                ConnectorKind::Postgres => Arc::new(PostgresConnector::from_config(config)?),
+                ConnectorKind::Ldap => Arc::new(LdapConnector::from_config(config)?),
             };
             connectors.by_id.insert(config.id.clone(), connector);
         }

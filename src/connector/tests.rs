@@ -28,7 +28,7 @@ pub(crate) fn sample_call(action: Action) -> ConnectorCall {
     }
 }
 
-fn config(id: &str, kind: ConnectorKind) -> ConnectorConfig {
+pub(crate) fn config(id: &str, kind: ConnectorKind) -> ConnectorConfig {
     ConnectorConfig {
         id: id.into(),
         kind,
@@ -37,6 +37,23 @@ fn config(id: &str, kind: ConnectorKind) -> ConnectorConfig {
         timeout: Duration::from_secs(10),
         command: None,
         env: BTreeMap::new(),
+        roles: BTreeMap::new(),
+        host: None,
+        port: None,
+        user: None,
+        password: None,
+        dbname: None,
+        sslmode: crate::config::SslMode::default(),
+        ca: None,
+        login: None,
+        valid_until: false,
+        starttls: false,
+        bind_dn: None,
+        bind_password: None,
+        member_attribute: None,
+        user_dn: None,
+        user_base_dn: None,
+        user_filter: None,
     }
 }
 

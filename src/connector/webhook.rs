@@ -234,7 +234,7 @@ fn install_crypto_provider() {
 }
 
 /// An error and its causes, which reqwest keeps out of its own `Display`.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

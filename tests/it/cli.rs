@@ -37,6 +37,47 @@ fn check_passes_on_the_example_configuration() {
     );
 }
 
+/// The example configuration with a PostgreSQL connector and an LDAP directory that nothing
+/// serves: `check` must judge them without connecting.
+fn with_unreachable_postgres_and_ldap(roles: &str) -> Files {
+    let files = Files::copy_examples();
+    std::fs::write(files.path("policy.toml"), crate::postgres::POLICY).unwrap();
+    std::fs::write(files.path("directory.toml"), crate::postgres::DIRECTORY).unwrap();
+    files.edit("gatehouse.toml", |text| {
+        format!(
+            "{text}\n[[connectors]]\nid = \"pg\"\nkind = \"postgres\"\nhost = \"db.invalid\"\nuser = \"gatehouse\"\n{roles}\n\n[directory]\nsource = \"ldap\"\nurl = \"ldaps://ldap.invalid\"\nbase_dn = \"ou=people,dc=example,dc=com\"\n"
+        )
+    });
+    files
+}
+
+#[test]
+fn check_judges_postgres_and_ldap_settings_without_connecting() {
+    let files = with_unreachable_postgres_and_ldap("roles = { read = \"app_read\" }");
+    let out = gatehouse(&["--config", files.config().to_str().unwrap(), "check"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn check_refuses_a_role_that_the_connectors_roles_table_does_not_name() {
+    let files = with_unreachable_postgres_and_ldap("roles = { write = \"app_write\" }");
+    let out = gatehouse(&["--config", files.config().to_str().unwrap(), "check"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "policy.toml: error: resource `app-db` role `read` is provisioned by connector `pg`, whose roles table in gatehouse.toml does not name it"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("help: add read = "), "{stderr}");
+}
+
 #[test]
 fn check_names_the_file_and_line_of_an_unknown_group() {
     let files = Files::copy_examples();

@@ -77,8 +77,12 @@ fn an_unknown_connector_kind_is_an_error_with_a_suggestion() {
         (d.line, d.help.as_deref()),
         (Some(3), Some("did you mean `webhook`?"))
     );
-    let d = only_error("[[connectors]]\nid = \"a\"\nkind = \"postgres\"\n", &[]);
-    assert!(d.message.contains("`webhook`, `command`, `log`"), "{d}");
+    let d = only_error("[[connectors]]\nid = \"a\"\nkind = \"oracle\"\n", &[]);
+    assert!(
+        d.message
+            .contains("`webhook`, `command`, `log`, `postgres`, `ldap`"),
+        "{d}"
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod checks;
 mod sources;
+mod targets;
 
 use std::path::Path;
 

@@ -1,0 +1,354 @@
+//! What the `postgres` and `ldap` connectors and the LDAP directory source need, checked
+//! without connecting to anything: `gatehouse check` must work with no server reachable.
+//! Templates are compiled and CA files read, so a typo shows at its key, not at 3 a.m.
+
+use std::str::FromStr;
+
+use super::Checker;
+use crate::config::{Config, ConnectorKind, DirectorySource, Secret};
+use crate::config::{ConnectorConfig, SslMode};
+use crate::connector::template::{Escape, PersonTemplate};
+use crate::domain::diagnostic::{Diagnostic, Severity};
+use crate::domain::policy::Policy;
+
+impl Checker<'_, '_, '_, '_> {
+    pub(super) fn postgres(&mut self, index: usize, connector: &ConnectorConfig) {
+        let at = |key: &str| format!("connectors.{index}.{key}");
+        let id = connector.id.as_str();
+        let mut host = connector.host.is_some();
+        let mut user = connector.user.is_some();
+        if let Some(url) = &connector.url {
+            match tokio_postgres::Config::from_str(url) {
+                Err(e) => self.error(
+                    &at("url"),
+                    format!("connector `{id}`: url is not a PostgreSQL URL: {e}"),
+                    "write it like postgres://gatehouse@db.internal:5432/postgres, or use host, port, user and dbname",
+                ),
+                Ok(parsed) => {
+                    host |= !parsed.get_hosts().is_empty();
+                    user |= parsed.get_user().is_some();
+                    if parsed.get_password().is_some() {
+                        self.error(
+                            &at("url"),
+                            format!("connector `{id}`: url holds a password"),
+                            "urls are shown in messages; move the password to password = \"${PG_PASSWORD}\" or password_file",
+                        );
+                    }
+                }
+            }
+        }
+        if !host {
+            self.error(
+                &at("host"),
+                format!("connector `{id}` (postgres) has no host"),
+                "add host = \"db.internal\" (or url = \"postgres://gatehouse@db.internal/postgres\")",
+            );
+        }
+        if !user {
+            self.error(
+                &at("user"),
+                format!("connector `{id}` (postgres) has no user to connect as"),
+                "add user = \"gatehouse\", a role that may GRANT the database roles",
+            );
+        }
+        if connector.sslmode == SslMode::Disable && connector.ca.is_some() {
+            self.error(
+                &at("ca"),
+                format!("connector `{id}` has a CA but sslmode = \"disable\""),
+                "use sslmode = \"verify-full\" to check the server with that CA, or drop ca_file",
+            );
+        }
+        self.ca(connector.ca.as_deref(), &at("ca"));
+        if let Some(login) = &connector.login {
+            self.template(login, Escape::Plain, &at("login"), id);
+        }
+        self.roles(index, connector, false);
+        self.only_for(index, connector, "postgres", &ldap_keys(connector));
+    }
+
+    pub(super) fn ldap_connector(&mut self, index: usize, connector: &ConnectorConfig) {
+        let at = |key: &str| format!("connectors.{index}.{key}");
+        let id = connector.id.as_str();
+        self.ldap_url(connector.url.as_deref(), connector.starttls, &at("url"), id);
+        self.ldap_bind(
+            connector.bind_dn.as_deref(),
+            connector.bind_password.as_ref(),
+            &at("bind_password"),
+        );
+        self.ca(connector.ca.as_deref(), &at("ca"));
+        match (&connector.user_dn, &connector.user_base_dn, &connector.user_filter) {
+            (Some(dn), None, None) => self.template(dn, Escape::Dn, &at("user_dn"), id),
+            (None, Some(_), Some(filter)) => {
+                self.template(filter, Escape::Filter, &at("user_filter"), id)
+            }
+            _ => self.error(
+                &at("user_dn"),
+                format!("connector `{id}` (ldap) needs one way to find a person's DN"),
+                "give either user_dn = \"uid={{ id }},ou=people,dc=example,dc=com\", or both user_base_dn and user_filter = \"(mail={{ email }})\"",
+            ),
+        }
+        if let Some(attribute) = &connector.member_attribute
+            && attribute.trim().is_empty()
+        {
+            self.error(
+                &at("member_attribute"),
+                format!("connector `{id}` has an empty member_attribute"),
+                "use member (groupOfNames) or uniqueMember (groupOfUniqueNames)",
+            );
+        }
+        self.roles(index, connector, true);
+        self.only_for(index, connector, "ldap", &postgres_keys(connector));
+    }
+
+    pub(super) fn directory(&mut self, config: &Config) {
+        let directory = &config.directory;
+        if directory.source != DirectorySource::Ldap {
+            if directory.url.is_some() || directory.base_dn.is_some() {
+                let warning = self
+                    .origin
+                    .warning(
+                        self.spans.of("directory.source"),
+                        "[directory] has LDAP settings but source is \"file\": LDAP is not read",
+                    )
+                    .with_help("add source = \"ldap\" to read people from LDAP");
+                self.found.push(warning);
+            }
+            return;
+        }
+        self.ldap_url(
+            directory.url.as_deref(),
+            directory.starttls,
+            "directory.url",
+            "directory",
+        );
+        self.ldap_bind(
+            directory.bind_dn.as_deref(),
+            directory.bind_password.as_ref(),
+            "directory.bind_password",
+        );
+        self.ca(directory.ca.as_deref(), "directory.ca");
+        if directory
+            .base_dn
+            .as_deref()
+            .is_none_or(|b| b.trim().is_empty())
+        {
+            self.error(
+                "directory.base_dn",
+                "directory.base_dn is required when directory.source = \"ldap\"",
+                "add base_dn = \"ou=people,dc=example,dc=com\", where the people are",
+            );
+        }
+        for (key, value) in [
+            ("directory.sync_every", directory.sync_every),
+            ("directory.timeout", directory.timeout),
+        ] {
+            if value.as_secs() == 0 {
+                self.error(
+                    key,
+                    format!("{key} is zero"),
+                    "give it a duration, e.g. \"5m\"",
+                );
+            }
+        }
+        for (key, filter) in [
+            ("directory.filter", &directory.filter),
+            ("directory.group_filter", &directory.group_filter),
+        ] {
+            let balanced = filter.starts_with('(')
+                && filter.chars().filter(|c| *c == '(').count()
+                    == filter.chars().filter(|c| *c == ')').count();
+            if !balanced {
+                self.error(
+                    key,
+                    format!("{key} `{filter}` is not an LDAP filter"),
+                    "write it in parentheses, e.g. \"(objectClass=inetOrgPerson)\"",
+                );
+            }
+        }
+    }
+
+    fn ldap_url(&mut self, url: Option<&str>, starttls: bool, path: &str, owner: &str) {
+        match url {
+            None => self.error(
+                path,
+                format!("{owner} reads LDAP but has no url"),
+                "add url = \"ldaps://ldap.example.com\" (or ldap:// with starttls = true)",
+            ),
+            Some(url) if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) => self
+                .error(
+                    path,
+                    format!("{path} `{url}` is not an ldap:// or ldaps:// URL"),
+                    "write it like ldaps://ldap.example.com:636",
+                ),
+            Some(url) if starttls && url.starts_with("ldaps://") => self.error(
+                path,
+                format!("{path} is ldaps:// and starttls is on: the connection is TLS already"),
+                "use ldap:// with starttls = true, or ldaps:// without starttls",
+            ),
+            Some(_) => {}
+        }
+    }
+
+    fn ldap_bind(&mut self, dn: Option<&str>, password: Option<&Secret>, path: &str) {
+        if dn.is_some() && password.is_none_or(Secret::is_empty) {
+            self.error(
+                path,
+                format!("{path} is required with a bind_dn"),
+                "a bind with an empty password is anonymous; write bind_password = \"${LDAP_BIND_PASSWORD}\" or bind_password_file = \"/run/secrets/…\"",
+            );
+        }
+    }
+
+    fn ca(&mut self, pem: Option<&str>, path: &str) {
+        if let Some(Err(problem)) = pem.map(crate::connector::tls::certificate) {
+            self.error(
+                path,
+                format!("{path}: {problem}"),
+                "point ca_file at the PEM file of the CA that signed the server's certificate",
+            );
+        }
+    }
+
+    fn template(&mut self, source: &str, escape: Escape, path: &str, id: &str) {
+        if let Err(e) = PersonTemplate::parse(source, escape) {
+            self.error(
+                path,
+                format!("connector `{id}`: {path} is not a template: {e}"),
+                "templates see id, email, slack and discord, e.g. \"{{ email | split(\\\"@\\\") | first }}\"",
+            );
+        }
+    }
+
+    fn roles(&mut self, index: usize, connector: &ConnectorConfig, required: bool) {
+        let path = format!("connectors.{index}.roles");
+        let id = connector.id.as_str();
+        if required && connector.roles.is_empty() {
+            self.error(
+                &path,
+                format!("connector `{id}` (ldap) has no roles table"),
+                "map each role id to its group: roles = { member = \"cn=vpn,ou=groups,dc=example,dc=com\" }",
+            );
+        }
+        for (role, target) in &connector.roles {
+            if target.trim().is_empty() {
+                self.error(
+                    &format!("{path}.{role}"),
+                    format!("connector `{id}` maps role `{role}` to nothing"),
+                    "name the database role or group DN the role stands for",
+                );
+            }
+        }
+    }
+
+    /// Keys of the other kind are refused, so that `bind_dn` on a postgres connector (say)
+    /// does not look like it does something.
+    fn only_for(
+        &mut self,
+        index: usize,
+        connector: &ConnectorConfig,
+        kind: &str,
+        foreign: &[&str],
+    ) {
+        let id = connector.id.as_str();
+        for key in foreign {
+            self.error(
+                &format!("connectors.{index}.{key}"),
+                format!("connector `{id}` is kind = \"{kind}\", which has no {key}"),
+                format!("remove {key}, or check the connector's kind"),
+            );
+        }
+        if connector.secret.is_some() || connector.command.is_some() || !connector.env.is_empty() {
+            self.error(
+                &format!("connectors.{index}"),
+                format!("connector `{id}` is kind = \"{kind}\" but has secret, command or env, which it does not use"),
+                "remove them; secrets of this kind are password or bind_password",
+            );
+        }
+    }
+}
+
+fn ldap_keys(c: &ConnectorConfig) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    for (set, key) in [
+        (c.starttls, "starttls"),
+        (c.bind_dn.is_some(), "bind_dn"),
+        (c.bind_password.is_some(), "bind_password"),
+        (c.member_attribute.is_some(), "member_attribute"),
+        (c.user_dn.is_some(), "user_dn"),
+        (c.user_base_dn.is_some(), "user_base_dn"),
+        (c.user_filter.is_some(), "user_filter"),
+    ] {
+        if set {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+fn postgres_keys(c: &ConnectorConfig) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    for (set, key) in [
+        (c.host.is_some(), "host"),
+        (c.port.is_some(), "port"),
+        (c.user.is_some(), "user"),
+        (c.password.is_some(), "password"),
+        (c.dbname.is_some(), "dbname"),
+        (c.login.is_some(), "login"),
+        (c.valid_until, "valid_until"),
+    ] {
+        if set {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// Roles of the policy that a `postgres` or `ldap` connector with a `roles` table cannot
+/// provision, because the table does not name them: each would fail at its first grant.
+/// Reported against the policy file, which names the role.
+pub fn roles_without_target(
+    config: &Config,
+    policy: &Policy,
+    policy_file: &str,
+) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    for resource in &policy.resources {
+        let Some(connector) = resource
+            .connector
+            .as_ref()
+            .and_then(|id| config.connectors.iter().find(|c| &c.id == id))
+        else {
+            continue;
+        };
+        let mapped = matches!(
+            connector.kind,
+            ConnectorKind::Postgres | ConnectorKind::Ldap
+        );
+        if !mapped || (connector.roles.is_empty() && connector.kind == ConnectorKind::Postgres) {
+            continue;
+        }
+        for role in &resource.roles {
+            if !connector.roles.contains_key(&role.id) {
+                found.push(Diagnostic {
+                    severity: Severity::Error,
+                    file: policy_file.to_owned(),
+                    line: None,
+                    message: format!(
+                        "resource `{}` role `{}` is provisioned by connector `{}`, whose roles table in gatehouse.toml does not name it",
+                        resource.id, role.id, connector.id
+                    ),
+                    help: Some(format!(
+                        "add {} = \"…\" to the roles of connector `{}` (the {} it stands for)",
+                        role.id,
+                        connector.id,
+                        match connector.kind {
+                            ConnectorKind::Ldap => "group DN",
+                            _ => "database role",
+                        }
+                    )),
+                });
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,114 @@
+//! `[directory]`: where the people come from. By default from `files.directory`; with
+//! `source = "ldap"` from an LDAP server, read again every `sync_every`, each read going
+//! through the same joiners / movers / leavers handling as a reload. The LDAP keys are flat
+//! so that `GATEHOUSE_DIRECTORY__URL` and friends can override them; only the attribute
+//! names live in the nested `[directory.attributes]` table.
+
+use serde::Deserialize;
+
+use super::secret::Secret;
+use crate::domain::duration::Duration;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectorySource {
+    /// `files.directory` is the directory.
+    #[default]
+    File,
+    /// LDAP is the directory; `files.directory` is only what Gatehouse starts with.
+    Ldap,
+}
+
+/// `[directory]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    pub source: DirectorySource,
+    /// How often LDAP is read again.
+    pub sync_every: Duration,
+    /// `ldap://host:389` or `ldaps://host:636`.
+    pub url: Option<String>,
+    /// Upgrade an `ldap://` connection with StartTLS before binding.
+    pub starttls: bool,
+    /// Extra CA certificates to trust, as PEM text; usually `ca_file = "…/ca.pem"`.
+    pub ca: Option<String>,
+    /// Who Gatehouse binds as; anonymous when absent.
+    pub bind_dn: Option<String>,
+    pub bind_password: Option<Secret>,
+    /// Where people are searched (whole subtree).
+    pub base_dn: Option<String>,
+    /// Which entries under `base_dn` are people.
+    pub filter: String,
+    /// Where groups are searched; without it, groups come from each person's `memberOf`.
+    pub group_base_dn: Option<String>,
+    pub group_filter: String,
+    /// A person whose entry has this attribute (with one of `inactive_values`, when any are
+    /// given) is a leaver. People no longer found at all are leavers too.
+    pub inactive_attribute: Option<String>,
+    pub inactive_values: Vec<String>,
+    /// Bounds connecting, binding and each search.
+    pub timeout: Duration,
+    pub attributes: LdapAttributes,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            source: DirectorySource::File,
+            sync_every: Duration::from_mins(5),
+            url: None,
+            starttls: false,
+            ca: None,
+            bind_dn: None,
+            bind_password: None,
+            base_dn: None,
+            filter: "(objectClass=inetOrgPerson)".to_owned(),
+            group_base_dn: None,
+            group_filter: "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
+                .to_owned(),
+            inactive_attribute: None,
+            inactive_values: Vec::new(),
+            timeout: Duration::from_secs(10),
+            attributes: LdapAttributes::default(),
+        }
+    }
+}
+
+/// `[directory.attributes]`: which LDAP attribute holds which field of a person.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LdapAttributes {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    /// A DN, as the standard `manager` attribute holds.
+    pub manager: String,
+    pub department: String,
+    pub title: String,
+    pub slack: Option<String>,
+    pub discord: Option<String>,
+    /// On a person: the DNs of their groups (used without `group_base_dn`).
+    pub member_of: String,
+    /// On a group: its id.
+    pub group_id: String,
+    /// On a group: its members' DNs (`member` and `uniqueMember` are both read by default).
+    pub group_members: Vec<String>,
+}
+
+impl Default for LdapAttributes {
+    fn default() -> Self {
+        Self {
+            id: "uid".to_owned(),
+            name: "cn".to_owned(),
+            email: "mail".to_owned(),
+            manager: "manager".to_owned(),
+            department: "departmentNumber".to_owned(),
+            title: "title".to_owned(),
+            slack: None,
+            discord: None,
+            member_of: "memberOf".to_owned(),
+            group_id: "cn".to_owned(),
+            group_members: vec!["member".to_owned(), "uniqueMember".to_owned()],
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The `postgres` and `ldap` connectors and `[directory] source = "ldap"`, as `check` sees
+//! them: every problem found without connecting, at the key to fix.
+
+use super::*;
+use crate::config::{DirectorySource, SslMode};
+
+const POSTGRES: &str = r#"
+[[connectors]]
+id = "prod-db"
+kind = "postgres"
+host = "db.internal"
+user = "gatehouse"
+password = "${PG_PASSWORD}"
+login = "{{ email | split('@') | first }}"
+valid_until = true
+roles = { read = "app_read", admin = "app_admin" }
+"#;
+
+const LDAP: &str = r#"
+[[connectors]]
+id = "vpn"
+kind = "ldap"
+url = "ldap://ldap.internal"
+starttls = true
+bind_dn = "cn=gatehouse,dc=example,dc=com"
+bind_password = "${LDAP_PASSWORD}"
+user_base_dn = "ou=people,dc=example,dc=com"
+user_filter = "(mail={{ email }})"
+member_attribute = "uniqueMember"
+roles = { member = "cn=vpn,ou=groups,dc=example,dc=com" }
+"#;
+
+const DIRECTORY: &str = r#"
+[directory]
+source = "ldap"
+sync_every = "10m"
+url = "ldaps://ldap.internal"
+bind_dn = "cn=gatehouse,dc=example,dc=com"
+bind_password = "${LDAP_PASSWORD}"
+base_dn = "ou=people,dc=example,dc=com"
+group_base_dn = "ou=groups,dc=example,dc=com"
+inactive_attribute = "employeeType"
+inactive_values = ["terminated"]
+
+[directory.attributes]
+department = "ou"
+slack = "slackId"
+"#;
+
+const VARS: &[(&str, &str)] = &[("PG_PASSWORD", "pw"), ("LDAP_PASSWORD", "pw")];
+
+#[test]
+fn the_documented_postgres_ldap_and_directory_settings_load() {
+    let text = format!("{POSTGRES}{LDAP}{DIRECTORY}");
+    let config = parse(&text, VARS).unwrap();
+    let pg = &config.connectors[0];
+    assert_eq!(pg.kind, ConnectorKind::Postgres);
+    assert_eq!(pg.sslmode, SslMode::VerifyFull);
+    assert_eq!(pg.roles[&"admin".into()], "app_admin");
+    assert_eq!(pg.password.as_ref().unwrap().expose(), "pw");
+    assert_eq!(
+        config.connectors[1].member_attribute.as_deref(),
+        Some("uniqueMember")
+    );
+    let directory = &config.directory;
+    assert_eq!(directory.source, DirectorySource::Ldap);
+    assert_eq!(directory.sync_every, Duration::from_mins(10));
+    assert_eq!(directory.attributes.department, "ou");
+    assert_eq!(directory.attributes.id, "uid");
+    assert!(!format!("{config:?}").contains("\"pw\""));
+}
+
+#[test]
+fn a_directory_left_to_the_file_needs_no_ldap_settings() {
+    let config = parse("", &[]).unwrap();
+    assert_eq!(config.directory.source, DirectorySource::File);
+    assert_eq!(config.directory.sync_every, Duration::from_mins(5));
+}
+
+#[test]
+fn a_postgres_connector_without_host_or_user_is_reported_at_its_table() {
+    let found = errors(
+        "[[connectors]]\nid = \"db\"\nkind = \"postgres\"\nsslmode = \"disable\"\n",
+        &[],
+    );
+    let messages: Vec<&str> = found.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "connector `db` (postgres) has no host",
+            "connector `db` (postgres) has no user to connect as"
+        ]
+    );
+    assert_eq!(found[0].line, Some(1));
+}
+
+#[test]
+fn a_password_in_a_postgres_url_is_refused() {
+    let d = only_error(
+        "[[connectors]]\nid = \"db\"\nkind = \"postgres\"\nurl = \"postgres://gh:secret@db/app\"\n",
+        &[],
+    );
+    assert_eq!(d.line, Some(4));
+    assert!(d.message.contains("url holds a password"), "{d}");
+}
+
+#[test]
+fn a_login_template_that_does_not_compile_is_reported_at_its_line() {
+    let text = POSTGRES.replace("first }}", "first }");
+    let d = only_error(&text, VARS);
+    assert_eq!(d.line, Some(8));
+    assert!(
+        d.message.contains("connectors.0.login is not a template"),
+        "{d}"
+    );
+}
+
+#[test]
+fn an_unknown_sslmode_is_refused_with_the_modes_there_are() {
+    let text = format!("{POSTGRES}sslmode = \"prefer\"\n");
+    let d = only_error(&text, VARS);
+    assert!(
+        d.message
+            .contains("expected one of `disable`, `require`, `verify-full`"),
+        "{d}"
+    );
+}
+
+#[test]
+fn a_ca_file_is_read_at_load_and_must_hold_a_certificate() {
+    let text = format!("{POSTGRES}ca_file = \"no-such-ca.pem\"\n");
+    let d = only_error(&text, VARS);
+    assert!(
+        d.message
+            .starts_with("connectors[0].ca_file: cannot read /etc/gatehouse/no-such-ca.pem"),
+        "{d}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "not a certificate\n").unwrap();
+    let text = format!("{POSTGRES}ca_file = \"ca.pem\"\n");
+    let d = match parse_in(dir.path(), &text, VARS) {
+        Ok(_) => panic!("a file without a certificate passed"),
+        Err(d) => d.0.into_iter().find(Diagnostic::is_error).unwrap(),
+    };
+    assert!(
+        d.message
+            .starts_with("connectors.0.ca: ca is not a PEM certificate"),
+        "{d}"
+    );
+    assert_eq!(d.line, Some(11));
+}
+
+#[test]
+fn an_ldap_connector_needs_roles_a_way_to_find_the_dn_and_a_password_with_its_bind_dn() {
+    let text = "[[connectors]]\nid = \"vpn\"\nkind = \"ldap\"\nurl = \"ldaps://ldap\"\nstarttls = true\nbind_dn = \"cn=gh\"\n";
+    let found = errors(text, &[]);
+    let messages: Vec<&str> = found.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "connectors.0.url is ldaps:// and starttls is on: the connection is TLS already",
+            "connectors.0.bind_password is required with a bind_dn",
+            "connector `vpn` (ldap) needs one way to find a person's DN",
+            "connector `vpn` (ldap) has no roles table",
+        ]
+    );
+}
+
+#[test]
+fn keys_of_another_kind_are_refused_rather_than_ignored() {
+    let text = format!("{POSTGRES}bind_dn = \"cn=x\"\n");
+    let d = only_error(&text, VARS);
+    assert_eq!(
+        d.message,
+        "connector `prod-db` is kind = \"postgres\", which has no bind_dn"
+    );
+}
+
+#[test]
+fn an_ldap_directory_needs_a_url_and_a_base_dn() {
+    let found = errors("[directory]\nsource = \"ldap\"\nfilter = \"uid=*\"\n", &[]);
+    let messages: Vec<&str> = found.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "directory reads LDAP but has no url",
+            "directory.base_dn is required when directory.source = \"ldap\"",
+            "directory.filter `uid=*` is not an LDAP filter",
+        ]
+    );
+}
+
+#[test]
+fn the_directory_url_can_be_overridden_from_the_environment() {
+    let config = parse(
+        DIRECTORY,
+        &[
+            ("LDAP_PASSWORD", "pw"),
+            ("GATEHOUSE_DIRECTORY__URL", "ldap://other:389"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.directory.url.as_deref(), Some("ldap://other:389"));
+}
+
+#[test]
+fn ldap_settings_without_source_ldap_are_pointed_out() {
+    let config = parse("[directory]\nurl = \"ldaps://ldap\"\n", &[]).unwrap();
+    let warning = &config.warnings()[0];
+    assert!(!warning.is_error());
+    assert_eq!(warning.line, Some(1));
+    assert!(warning.message.contains("LDAP is not read"), "{warning}");
+}

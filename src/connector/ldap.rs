@@ -1,0 +1,228 @@
+//! The `ldap` connector: adds the person's entry to a group (`member` of a groupOfNames, or
+//! `uniqueMember` of a groupOfUniqueNames: `member_attribute`) and removes it.
+//!
+//! **Which group.** The connector's `roles` table maps each Gatehouse role id to a group DN;
+//! a role missing from it is a permanent failure. **Whose DN.** Either `user_dn`, a template
+//! (`uid={{ email | split("@") | first }},ou=people,dc=example,dc=com`), or a search:
+//! `user_filter` (`(mail={{ email }})`) under `user_base_dn`, which must find exactly one
+//! entry. Values printed into either are escaped, so they cannot change the DN or the filter.
+//!
+//! **Idempotent.** Adding a member already there (attributeOrValueExists) and removing one
+//! not there (noSuchAttribute) are successes. Busy or unavailable servers, lost connections
+//! and timeouts are transient; everything else (bad credentials, no such group, a schema
+//! that refuses removing a groupOfNames' last member) is permanent.
+
+use std::collections::{BTreeMap, HashSet};
+
+use ldap3::{Mod, Scope};
+
+use super::template::{Escape, PersonTemplate};
+use super::{
+    Action, BoxFuture, Connector, ConnectorCall, ConnectorError, ConnectorSetupError, Outcome,
+    check_action,
+};
+use crate::config::ConnectorConfig;
+use crate::domain::ids::{ConnectorId, RoleId};
+use crate::ldap::client::{LdapFailure, LdapServer};
+
+const ATTRIBUTE_OR_VALUE_EXISTS: u32 = 20;
+const NO_SUCH_ATTRIBUTE: u32 = 16;
+const OBJECT_CLASS_VIOLATION: u32 = 65;
+
+/// How the person's DN is found.
+enum UserDn {
+    Template(PersonTemplate),
+    Search {
+        base: String,
+        filter: PersonTemplate,
+    },
+}
+
+pub struct LdapConnector {
+    id: ConnectorId,
+    server: LdapServer,
+    member_attribute: String,
+    roles: BTreeMap<RoleId, String>,
+    user: UserDn,
+}
+
+impl LdapConnector {
+    pub(super) fn from_config(config: &ConnectorConfig) -> Result<Self, ConnectorSetupError> {
+        let id = config.id.clone();
+        let missing = |key, example| ConnectorSetupError::MissingKey {
+            id: id.clone(),
+            kind: "ldap",
+            key,
+            example,
+        };
+        let invalid = |key, reason: String| ConnectorSetupError::Invalid {
+            id: id.clone(),
+            key,
+            reason,
+        };
+        let url = config
+            .url
+            .clone()
+            .ok_or_else(|| missing("url", "url = \"ldaps://ldap.example.com\""))?;
+        if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
+            return Err(invalid(
+                "url",
+                format!("`{url}` is not ldap:// or ldaps://"),
+            ));
+        }
+        if config.roles.is_empty() {
+            return Err(missing(
+                "roles",
+                "roles = { member = \"cn=vpn,ou=groups,dc=example,dc=com\" } (role id = group DN)",
+            ));
+        }
+        let user = match (&config.user_dn, &config.user_base_dn, &config.user_filter) {
+            (Some(dn), None, None) => UserDn::Template(
+                PersonTemplate::parse(dn, Escape::Dn)
+                    .map_err(|e| invalid("user_dn", format!("is not a template: {e}")))?,
+            ),
+            (None, Some(base), Some(filter)) => UserDn::Search {
+                base: base.clone(),
+                filter: PersonTemplate::parse(filter, Escape::Filter)
+                    .map_err(|e| invalid("user_filter", format!("is not a template: {e}")))?,
+            },
+            _ => {
+                return Err(missing(
+                    "way to find the person's DN",
+                    "either user_dn = \"uid={{ id }},ou=people,dc=example,dc=com\", or user_base_dn and user_filter = \"(mail={{ email }})\"",
+                ));
+            }
+        };
+        Ok(Self {
+            server: LdapServer {
+                url,
+                starttls: config.starttls,
+                ca: config.ca.clone(),
+                bind_dn: config.bind_dn.clone(),
+                bind_password: config.bind_password.clone(),
+                timeout: config.timeout.to_std(),
+            },
+            member_attribute: config
+                .member_attribute
+                .clone()
+                .unwrap_or_else(|| "member".to_owned()),
+            roles: config.roles.clone(),
+            user,
+            id,
+        })
+    }
+
+    async fn run(&self, call: &ConnectorCall, method: Action) -> Result<Outcome, ConnectorError> {
+        check_action(&self.id, call, method)?;
+        let what = format!("the {} of {}", call.action, call.grant);
+        self.server
+            .within(self.change(call), &what)
+            .await
+            .map_err(|failure| {
+                let text = format!("ldap `{}`: {failure}", self.id);
+                if failure.transient {
+                    ConnectorError::Transient(format!("{text} (will retry)"))
+                } else {
+                    ConnectorError::Permanent(text)
+                }
+            })
+    }
+
+    async fn change(&self, call: &ConnectorCall) -> Result<Outcome, LdapFailure> {
+        let group = self.roles.get(&call.role).ok_or_else(|| {
+            LdapFailure::permanent(format!(
+                "role `{}` has no group; add it to this connector's roles table",
+                call.role
+            ))
+        })?;
+        let mut ldap = self.server.connect().await?;
+        let dn = self.person_dn(&mut ldap, call).await?;
+        let values = HashSet::from([dn.as_str()]);
+        let attribute = self.member_attribute.as_str();
+        let (change, ignored, done) = match call.action {
+            Action::Grant => (
+                Mod::Add(attribute, values),
+                ATTRIBUTE_OR_VALUE_EXISTS,
+                format!("added {dn} to {group}"),
+            ),
+            Action::Revoke => (
+                Mod::Delete(attribute, values),
+                NO_SUCH_ATTRIBUTE,
+                format!("removed {dn} from {group}"),
+            ),
+        };
+        let result = ldap
+            .modify(group, vec![change])
+            .await
+            .map_err(|e| LdapFailure::from_ldap(&format!("changing {group}"), e))?;
+        let _ = ldap.unbind().await;
+        match result.rc {
+            0 => Ok(Outcome { detail: done }),
+            rc if rc == ignored => Ok(Outcome {
+                detail: format!("{done} (it already was)"),
+            }),
+            OBJECT_CLASS_VIOLATION if call.action == Action::Revoke => {
+                Err(LdapFailure::permanent(format!(
+                    "{group} refused to lose {dn}: {} (a groupOfNames must keep one member; add a placeholder member)",
+                    result.text
+                )))
+            }
+            _ => Err(LdapFailure::from_ldap(
+                &format!("changing {group}"),
+                ldap3::LdapError::LdapResult { result },
+            )),
+        }
+    }
+
+    async fn person_dn(
+        &self,
+        ldap: &mut ldap3::Ldap,
+        call: &ConnectorCall,
+    ) -> Result<String, LdapFailure> {
+        let person = &call.person.id;
+        let unnamed =
+            |e: String| LdapFailure::permanent(format!("cannot name the entry of {person}: {e}"));
+        match &self.user {
+            UserDn::Template(template) => template.render(&call.person).map_err(unnamed),
+            UserDn::Search { base, filter } => {
+                let filter = filter.render(&call.person).map_err(unnamed)?;
+                let (entries, _) = ldap
+                    .search(base, Scope::Subtree, &filter, vec!["1.1"])
+                    .await
+                    .and_then(ldap3::SearchResult::success)
+                    .map_err(|e| {
+                        LdapFailure::from_ldap(&format!("searching {base} for {filter}"), e)
+                    })?;
+                match entries.as_slice() {
+                    [entry] => Ok(ldap3::SearchEntry::construct(entry.clone()).dn),
+                    [] => Err(LdapFailure::permanent(format!(
+                        "no entry under {base} matches {filter} (the entry of {person})"
+                    ))),
+                    more => Err(LdapFailure::permanent(format!(
+                        "{} entries under {base} match {filter}; the filter must find only {person}",
+                        more.len()
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+impl Connector for LdapConnector {
+    fn grant<'a>(
+        &'a self,
+        call: &'a ConnectorCall,
+    ) -> BoxFuture<'a, Result<Outcome, ConnectorError>> {
+        Box::pin(self.run(call, Action::Grant))
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        call: &'a ConnectorCall,
+    ) -> BoxFuture<'a, Result<Outcome, ConnectorError>> {
+        Box::pin(self.run(call, Action::Revoke))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,375 @@
+//! The `postgres` connector: `GRANT <database role> TO <login>` and `REVOKE` it, over one
+//! short connection per call.
+//!
+//! **Who and what.** The login is the `login` template rendered for the person (default
+//! `{{ id }}`), e.g. `{{ email | split("@") | first }}`. The database role is the Gatehouse
+//! role id looked up in the connector's `roles` table; without a table, the role id itself.
+//! Both are quoted as identifiers, never pasted into SQL, and both must exist: a missing
+//! login or database role is a permanent failure (retrying cannot create them), for a
+//! revocation too, since a login that cannot be found may be one the template misnames.
+//!
+//! **Idempotent.** Granting a role already held and revoking one not held both succeed
+//! (PostgreSQL answers with a notice, not an error).
+//!
+//! **`valid_until = true`** also sets `VALID UNTIL` on the login to the grant's end
+//! (`infinity` for standing access), never moving it earlier than it already is, so that a
+//! login whose revocation failed cannot log in with its password after the grant was due to
+//! end. It acts on the whole login: use it for logins that exist only for Gatehouse's grants.
+//!
+//! **Errors.** Connection problems, timeouts and the SQLSTATE classes 08 (connection),
+//! 40 (rollback), 53 (resources), 57 (operator intervention) and 58 (system) are transient;
+//! every other database error (no privilege, bad password, unknown object) is permanent.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration as StdDuration;
+
+use chrono::SecondsFormat;
+use postgres_native_tls::MakeTlsConnector;
+use tokio_postgres::Client;
+
+use super::template::{Escape, PersonTemplate};
+use super::{
+    Action, BoxFuture, Connector, ConnectorCall, ConnectorError, ConnectorSetupError, Outcome,
+    check_action,
+};
+use crate::config::{ConnectorConfig, SslMode};
+use crate::domain::ids::{ConnectorId, RoleId};
+
+/// PostgreSQL cuts longer identifiers, which would name a different role.
+const MAX_IDENTIFIER_BYTES: usize = 63;
+const DEFAULT_LOGIN: &str = "{{ id }}";
+/// Whether login $2 is a direct member of role $1.
+const MEMBERSHIP: &str = "SELECT EXISTS (SELECT 1 FROM pg_auth_members a \
+     JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member \
+     WHERE r.rolname = $1 AND m.rolname = $2)";
+
+pub struct PostgresConnector {
+    id: ConnectorId,
+    pg: tokio_postgres::Config,
+    tls: Option<MakeTlsConnector>,
+    /// `host:port/dbname`, for messages.
+    shown: String,
+    login: PersonTemplate,
+    roles: BTreeMap<RoleId, String>,
+    valid_until: bool,
+    timeout: StdDuration,
+}
+
+impl PostgresConnector {
+    pub(super) fn from_config(config: &ConnectorConfig) -> Result<Self, ConnectorSetupError> {
+        let id = config.id.clone();
+        let invalid = |key: &'static str, reason: String| ConnectorSetupError::Invalid {
+            id: id.clone(),
+            key,
+            reason,
+        };
+        let mut pg = match &config.url {
+            Some(url) => tokio_postgres::Config::from_str(url)
+                .map_err(|e| invalid("url", format!("is not a PostgreSQL URL: {e}")))?,
+            None => tokio_postgres::Config::new(),
+        };
+        if pg.get_password().is_some() {
+            return Err(invalid(
+                "url",
+                "holds a password; move it to password or password_file, which are never shown"
+                    .to_owned(),
+            ));
+        }
+        if let Some(host) = &config.host {
+            pg.host(host);
+        }
+        if let Some(port) = config.port {
+            pg.port(port);
+        }
+        if let Some(user) = &config.user {
+            pg.user(user);
+        }
+        if let Some(dbname) = &config.dbname {
+            pg.dbname(dbname);
+        }
+        if let Some(password) = &config.password {
+            pg.password(password.expose());
+        }
+        if pg.get_hosts().is_empty() {
+            return Err(missing(&id, "host", "host = \"db.internal\" (or url)"));
+        }
+        if pg.get_user().is_none() {
+            return Err(missing(&id, "user", "user = \"gatehouse\" (or url)"));
+        }
+        pg.connect_timeout(config.timeout.to_std());
+        let tls = match config.sslmode {
+            SslMode::Disable => {
+                pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                None
+            }
+            mode => {
+                pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+                let verify = mode == SslMode::VerifyFull;
+                let connector = super::tls::native_connector(config.ca.as_deref(), verify)
+                    .map_err(|reason| invalid("ca", reason))?;
+                Some(MakeTlsConnector::new(connector))
+            }
+        };
+        let login = config.login.as_deref().unwrap_or(DEFAULT_LOGIN);
+        let login = PersonTemplate::parse(login, Escape::Plain)
+            .map_err(|e| invalid("login", format!("is not a template: {e}")))?;
+        let shown = shown(&pg);
+        Ok(Self {
+            id,
+            pg,
+            tls,
+            shown,
+            login,
+            roles: config.roles.clone(),
+            valid_until: config.valid_until,
+            timeout: config.timeout.to_std(),
+        })
+    }
+
+    async fn run(&self, call: &ConnectorCall, method: Action) -> Result<Outcome, ConnectorError> {
+        check_action(&self.id, call, method)?;
+        let what = format!("the {} of {}", call.action, call.grant);
+        match tokio::time::timeout(self.timeout, self.change(call)).await {
+            Ok(result) => result,
+            Err(_) => Err(ConnectorError::Transient(format!(
+                "postgres `{}` at {} did not finish {what} within {:?} (will retry)",
+                self.id, self.shown, self.timeout
+            ))),
+        }
+    }
+
+    async fn change(&self, call: &ConnectorCall) -> Result<Outcome, ConnectorError> {
+        let permanent = |text: String| {
+            ConnectorError::Permanent(format!("postgres `{}` at {}: {text}", self.id, self.shown))
+        };
+        let login = self
+            .login
+            .render(&call.person)
+            .map_err(|e| permanent(format!("cannot name the login of {}: {e}", call.person.id)))?;
+        let role = match self.roles.get(&call.role) {
+            Some(role) => role.clone(),
+            None if self.roles.is_empty() => call.role.to_string(),
+            None => {
+                return Err(permanent(format!(
+                    "role `{}` has no database role; add it to this connector's roles table",
+                    call.role
+                )));
+            }
+        };
+        let (login_sql, role_sql) = (
+            quote_ident(&login).map_err(&permanent)?,
+            quote_ident(&role).map_err(&permanent)?,
+        );
+        let client = self.connect().await?;
+        let db = |e| self.db_error(e);
+        for (kind, name, help) in [
+            (
+                "login",
+                &login,
+                "create it first, or fix the connector's login template",
+            ),
+            (
+                "database role",
+                &role,
+                "create it, or fix the connector's roles table",
+            ),
+        ] {
+            let found = client
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[name])
+                .await
+                .map_err(db)?;
+            if found.is_none() {
+                return Err(permanent(format!(
+                    "{kind} `{name}` does not exist (for {} of {}); {help}",
+                    call.action, call.person.id
+                )));
+            }
+        }
+        let detail = match call.action {
+            Action::Grant => {
+                client
+                    .batch_execute(&format!("GRANT {role_sql} TO {login_sql}"))
+                    .await
+                    .map_err(db)?;
+                let mut detail = format!("granted database role {role} to login {login}");
+                if self.valid_until {
+                    let until = self
+                        .extend_validity(&client, &login, &login_sql, call)
+                        .await?;
+                    detail = format!("{detail}; login valid until {until}");
+                }
+                detail
+            }
+            Action::Revoke => {
+                client
+                    .batch_execute(&format!("REVOKE {role_sql} FROM {login_sql}"))
+                    .await
+                    .map_err(db)?;
+                // PostgreSQL 16 and later revoke only the grants Gatehouse's own role made:
+                // a membership someone else granted survives, and must not pass for revoked.
+                let still = client
+                    .query_one(MEMBERSHIP, &[&role, &login])
+                    .await
+                    .map_err(db)?;
+                if still.get::<_, bool>(0) {
+                    return Err(permanent(format!(
+                        "login {login} still holds {role} after REVOKE: another role granted it; revoke it as that role (GRANTED BY), or let Gatehouse's role grant it"
+                    )));
+                }
+                format!("revoked database role {role} from login {login}")
+            }
+        };
+        Ok(Outcome { detail })
+    }
+
+    /// Sets `VALID UNTIL` to the grant's end unless the login is already valid longer.
+    async fn extend_validity(
+        &self,
+        client: &Client,
+        login: &str,
+        login_sql: &str,
+        call: &ConnectorCall,
+    ) -> Result<String, ConnectorError> {
+        let until = call.expires_at.map_or_else(
+            || "infinity".to_owned(),
+            |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+        );
+        let row = client
+            .query_one(
+                "SELECT coalesce(rolvaliduntil >= $2::text::timestamptz, false) \
+                 FROM pg_roles WHERE rolname = $1",
+                &[&login, &until],
+            )
+            .await
+            .map_err(|e| self.db_error(e))?;
+        if row.get::<_, bool>(0) {
+            return Ok("unchanged (already later)".to_owned());
+        }
+        client
+            .batch_execute(&format!(
+                "ALTER ROLE {login_sql} VALID UNTIL {}",
+                quote_literal(&until)
+            ))
+            .await
+            .map_err(|e| self.db_error(e))?;
+        Ok(until)
+    }
+
+    async fn connect(&self) -> Result<Client, ConnectorError> {
+        let failed = |e: tokio_postgres::Error| match e.as_db_error() {
+            // Refused by the server (bad password, no such database): as any database error.
+            Some(_) => self.db_error(e),
+            None => ConnectorError::Transient(format!(
+                "postgres `{}` could not connect to {}: {} (will retry)",
+                self.id,
+                self.shown,
+                super::webhook::error_chain(&e)
+            )),
+        };
+        let client = match &self.tls {
+            None => {
+                let (client, connection) = self
+                    .pg
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(failed)?;
+                tokio::spawn(drive(connection));
+                client
+            }
+            Some(tls) => {
+                let (client, connection) = self.pg.connect(tls.clone()).await.map_err(failed)?;
+                tokio::spawn(drive(connection));
+                client
+            }
+        };
+        Ok(client)
+    }
+
+    fn db_error(&self, error: tokio_postgres::Error) -> ConnectorError {
+        let (id, shown) = (&self.id, &self.shown);
+        match error.as_db_error() {
+            Some(db) => {
+                let code = db.code().code();
+                let text = format!(
+                    "postgres `{id}` at {shown}: {} (SQLSTATE {code})",
+                    db.message()
+                );
+                if ["08", "40", "53", "57", "58"].contains(&&code[..2.min(code.len())]) {
+                    ConnectorError::Transient(format!("{text} (will retry)"))
+                } else {
+                    ConnectorError::Permanent(text)
+                }
+            }
+            None => ConnectorError::Transient(format!(
+                "postgres `{id}` at {shown}: {} (will retry)",
+                super::webhook::error_chain(&error)
+            )),
+        }
+    }
+}
+
+async fn drive<C: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: C) {
+    if let Err(error) = connection.await {
+        tracing::debug!(%error, "postgres connection ended");
+    }
+}
+
+impl Connector for PostgresConnector {
+    fn grant<'a>(
+        &'a self,
+        call: &'a ConnectorCall,
+    ) -> BoxFuture<'a, Result<Outcome, ConnectorError>> {
+        Box::pin(self.run(call, Action::Grant))
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        call: &'a ConnectorCall,
+    ) -> BoxFuture<'a, Result<Outcome, ConnectorError>> {
+        Box::pin(self.run(call, Action::Revoke))
+    }
+}
+
+fn missing(id: &ConnectorId, key: &'static str, example: &'static str) -> ConnectorSetupError {
+    ConnectorSetupError::MissingKey {
+        id: id.clone(),
+        kind: "postgres",
+        key,
+        example,
+    }
+}
+
+/// `host:port/dbname` without the user or password.
+fn shown(pg: &tokio_postgres::Config) -> String {
+    let host = match pg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => String::new(),
+    };
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    let dbname = pg.get_dbname().or(pg.get_user()).unwrap_or_default();
+    format!("{host}:{port}/{dbname}")
+}
+
+/// `name` as a PostgreSQL identifier: in double quotes, inner quotes doubled, so any name
+/// (spaces, capitals, quotes) stays one identifier and nothing in it is SQL.
+pub fn quote_ident(name: &str) -> Result<String, String> {
+    if name.is_empty() || name.contains('\0') {
+        return Err(format!("`{name}` cannot be a PostgreSQL name"));
+    }
+    if name.len() > MAX_IDENTIFIER_BYTES {
+        return Err(format!(
+            "`{name}` is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES} bytes for a name, which would cut it to another name"
+        ));
+    }
+    Ok(format!("\"{}\"", name.replace('"', "\"\"")))
+}
+
+/// `text` as an SQL string literal.
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+//! Templates that turn the person of a call into a name at the target: a database login
+//! (`{{ email | split("@") | first }}`), an LDAP DN or search filter. They see the fields of
+//! [`PersonRef`]: `id`, `email`, `slack`, `discord`.
+//!
+//! Every value a template prints is escaped for where it goes (a DN, a search filter), so a
+//! person's email cannot change the structure of a DN or widen a filter. A value that is
+//! missing (a person without an email) is an error, never the text `none`.
+
+use minijinja::{Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value};
+
+use super::PersonRef;
+
+/// How printed values are escaped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Escape {
+    /// As they are: the caller quotes the result (a PostgreSQL identifier).
+    Plain,
+    /// For a distinguished name (RFC 4514).
+    Dn,
+    /// For a search filter (RFC 4515).
+    Filter,
+}
+
+/// A compiled template.
+pub struct PersonTemplate {
+    env: Environment<'static>,
+}
+
+const NAME: &str = "template";
+
+impl PersonTemplate {
+    /// Compiles `source`; the error says what is wrong with it.
+    pub fn parse(source: &str, escape: Escape) -> Result<Self, String> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_formatter(
+            move |out: &mut Output<'_>, _: &mut State<'_, '_>, value: &Value| {
+                if value.is_none() || value.is_undefined() {
+                    return Err(Error::new(
+                        ErrorKind::UndefinedError,
+                        "a value the template prints is missing for this person",
+                    ));
+                }
+                let text = value.to_string();
+                let escaped = match escape {
+                    Escape::Plain => text,
+                    Escape::Dn => ldap3::dn_escape(text.as_str()).into_owned(),
+                    Escape::Filter => ldap3::ldap_escape(text.as_str()).into_owned(),
+                };
+                out.write_str(&escaped).map_err(Error::from)
+            },
+        );
+        env.add_template_owned(NAME, source.to_owned())
+            .map_err(|e| describe(&e))?;
+        Ok(Self { env })
+    }
+
+    /// The template's text for `person`, trimmed; empty output is an error.
+    pub fn render(&self, person: &PersonRef) -> Result<String, String> {
+        let template = self.env.get_template(NAME).map_err(|e| describe(&e))?;
+        let rendered = template
+            .render(minijinja::context! {
+                id => person.id.as_str(),
+                email => person.email.as_deref(),
+                slack => person.slack.as_deref(),
+                discord => person.discord.as_deref(),
+            })
+            .map_err(|e| describe(&e))?;
+        let rendered = rendered.trim();
+        if rendered.is_empty() {
+            return Err("the template printed nothing for this person".to_owned());
+        }
+        Ok(rendered.to_owned())
+    }
+}
+
+/// minijinja's error with its detail, on one line.
+fn describe(error: &Error) -> String {
+    match error.detail() {
+        Some(detail) => format!("{}: {detail}", error.kind()),
+        None => error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> PersonRef {
+        PersonRef {
+            id: "alice".into(),
+            email: Some("alice.ng@example.com".to_owned()),
+            slack: None,
+            discord: None,
+        }
+    }
+
+    #[test]
+    fn a_login_is_the_local_part_of_the_email() {
+        let t = PersonTemplate::parse(r#"{{ email | split("@") | first }}"#, Escape::Plain);
+        assert_eq!(t.unwrap().render(&alice()).unwrap(), "alice.ng");
+    }
+
+    #[test]
+    fn a_missing_value_is_an_error_not_the_word_none() {
+        let t = PersonTemplate::parse("u_{{ slack }}", Escape::Plain).unwrap();
+        let err = t.render(&alice()).unwrap_err();
+        assert!(err.contains("missing"), "{err}");
+        let t = PersonTemplate::parse("{{ nickname }}", Escape::Plain).unwrap();
+        assert!(t.render(&alice()).is_err());
+    }
+
+    #[test]
+    fn values_are_escaped_for_dns_and_filters_but_the_template_text_is_not() {
+        let mut person = alice();
+        person.id = "x,ou=admins".into();
+        let dn = PersonTemplate::parse("uid={{ id }},ou=people,dc=example", Escape::Dn).unwrap();
+        assert_eq!(
+            dn.render(&person).unwrap(),
+            r"uid=x\2cou\3dadmins,ou=people,dc=example"
+        );
+        person.email = Some("*)(uid=*".to_owned());
+        let filter = PersonTemplate::parse("(mail={{ email }})", Escape::Filter).unwrap();
+        assert_eq!(filter.render(&person).unwrap(), r"(mail=\2a\29\28uid=\2a)");
+    }
+
+    #[test]
+    fn a_template_that_does_not_compile_says_why() {
+        let err = PersonTemplate::parse("{{ email | split(", Escape::Plain)
+            .err()
+            .unwrap();
+        assert!(err.contains("syntax"), "{err}");
+    }
+}

@@ -1,0 +1,211 @@
+//! The `ldap` connector against a real OpenLDAP server: every observation is read back from
+//! the server itself.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use gatehouse::config::{Config, Env};
+use gatehouse::connector::{Action, Connector, ConnectorCall, Connectors, PersonRef};
+use gatehouse::domain::ids::GrantId;
+
+use crate::real::ldap::{ADMIN_DN, ADMIN_PASSWORD, PEOPLE, Slapd, group_dn, person_dn};
+
+pub fn config(text: &str) -> Config {
+    Config::parse("gatehouse.toml", text, Path::new("/"), &Env::new())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn connector(slapd: &Slapd, extra: &str) -> Arc<dyn Connector> {
+    let text = format!(
+        "[[connectors]]\nid = \"vpn\"\nkind = \"ldap\"\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\nbind_password = \"{ADMIN_PASSWORD}\"\n{extra}",
+        slapd.url()
+    );
+    Connectors::from_config(&config(&text).connectors)
+        .unwrap()
+        .get(&"vpn".into())
+        .unwrap()
+}
+
+fn call(action: Action, id: &str) -> ConnectorCall {
+    ConnectorCall {
+        action,
+        grant: GrantId(3),
+        person: PersonRef {
+            id: id.into(),
+            email: Some(format!("{id}@example.com")),
+            slack: None,
+            discord: None,
+        },
+        resource: "vpn".into(),
+        role: "member".into(),
+        expires_at: None,
+        idempotency_key: format!("{action}:G-3"),
+    }
+}
+
+#[tokio::test]
+async fn a_person_joins_and_leaves_a_group_of_names_and_repeats_change_nothing() {
+    let Some(slapd) = Slapd::start().await else {
+        return;
+    };
+    slapd.add_person("alice", &[]).await;
+    slapd.add_person("bob", &[]).await;
+    let vpn = group_dn("vpn");
+    slapd
+        .add_group("vpn", "groupOfNames", "member", &[&person_dn("bob")])
+        .await;
+    let connector = connector(
+        &slapd,
+        &format!("user_dn = \"uid={{{{ id }}}},{PEOPLE}\"\nroles = {{ member = \"{vpn}\" }}\n"),
+    );
+
+    let outcome = connector
+        .grant(&call(Action::Grant, "alice"))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.detail,
+        format!("added {} to {vpn}", person_dn("alice"))
+    );
+    let again = connector
+        .grant(&call(Action::Grant, "alice"))
+        .await
+        .unwrap();
+    assert!(
+        again.detail.ends_with("(it already was)"),
+        "{}",
+        again.detail
+    );
+    assert_eq!(
+        slapd.values(&vpn, "member").await,
+        [person_dn("alice"), person_dn("bob")]
+    );
+
+    connector
+        .revoke(&call(Action::Revoke, "alice"))
+        .await
+        .unwrap();
+    connector
+        .revoke(&call(Action::Revoke, "alice"))
+        .await
+        .expect("removing an absent member succeeds");
+    assert_eq!(slapd.values(&vpn, "member").await, [person_dn("bob")]);
+}
+
+#[tokio::test]
+async fn a_person_found_by_email_joins_a_group_of_unique_names_and_a_stranger_is_refused() {
+    let Some(slapd) = Slapd::start().await else {
+        return;
+    };
+    slapd
+        .add_person("alice", &[("mail", &["alice@example.com"])])
+        .await;
+    let admins = group_dn("admins");
+    // groupOfUniqueNames must keep a member: a placeholder, as deployments do.
+    let placeholder = person_dn("nobody");
+    slapd
+        .add_group(
+            "admins",
+            "groupOfUniqueNames",
+            "uniqueMember",
+            &[&placeholder],
+        )
+        .await;
+    let connector = connector(
+        &slapd,
+        &format!(
+            "user_base_dn = \"{PEOPLE}\"\nuser_filter = \"(mail={{{{ email }}}})\"\nmember_attribute = \"uniqueMember\"\nroles = {{ member = \"{admins}\" }}\n"
+        ),
+    );
+
+    connector
+        .grant(&call(Action::Grant, "alice"))
+        .await
+        .unwrap();
+    assert_eq!(
+        slapd.values(&admins, "uniqueMember").await,
+        [person_dn("alice"), placeholder.clone()]
+    );
+
+    let err = connector
+        .grant(&call(Action::Grant, "mallory"))
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    assert!(err.to_string().contains("no entry under"), "{err}");
+
+    connector
+        .revoke(&call(Action::Revoke, "alice"))
+        .await
+        .unwrap();
+    assert_eq!(slapd.values(&admins, "uniqueMember").await, [placeholder]);
+}
+
+#[tokio::test]
+async fn ldaps_and_starttls_check_the_server_against_the_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificates = crate::real::tls::certificates(dir.path());
+    let Some(slapd) = Slapd::start_with(Some(&certificates)).await else {
+        return;
+    };
+    slapd.add_person("alice", &[]).await;
+    let vpn = group_dn("vpn");
+    slapd
+        .add_group("vpn", "groupOfNames", "member", &[&person_dn("bob")])
+        .await;
+    let ca = certificates.ca.display();
+    let tls_port = slapd.tls_port.unwrap();
+    let over = |url: String, settings: &str| {
+        let text = format!(
+            "[[connectors]]\nid = \"vpn\"\nkind = \"ldap\"\nurl = \"{url}\"\nbind_dn = \"{ADMIN_DN}\"\nbind_password = \"{ADMIN_PASSWORD}\"\nuser_dn = \"uid={{{{ id }}}},{PEOPLE}\"\nroles = {{ member = \"{vpn}\" }}\n{settings}"
+        );
+        Connectors::from_config(&config(&text).connectors)
+            .unwrap()
+            .get(&"vpn".into())
+            .unwrap()
+    };
+
+    let ldaps = over(
+        format!("ldaps://localhost:{tls_port}"),
+        &format!("ca_file = \"{ca}\"\n"),
+    );
+    ldaps.grant(&call(Action::Grant, "alice")).await.unwrap();
+    assert_eq!(
+        slapd.values(&vpn, "member").await,
+        [person_dn("alice"), person_dn("bob")]
+    );
+
+    let untrusted = over(format!("ldaps://localhost:{tls_port}"), "");
+    let err = untrusted
+        .revoke(&call(Action::Revoke, "alice"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("certificate verify failed"),
+        "{err}"
+    );
+
+    // StartTLS really upgrades: without the CA, the server's certificate is refused.
+    let starttls_untrusted = over(
+        format!("ldap://localhost:{}", slapd.port),
+        "starttls = true\n",
+    );
+    let err = starttls_untrusted
+        .revoke(&call(Action::Revoke, "alice"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("certificate verify failed"),
+        "{err}"
+    );
+
+    let starttls = over(
+        format!("ldap://localhost:{}", slapd.port),
+        &format!("starttls = true\nca_file = \"{ca}\"\n"),
+    );
+    starttls
+        .revoke(&call(Action::Revoke, "alice"))
+        .await
+        .unwrap();
+    assert_eq!(slapd.values(&vpn, "member").await, [person_dn("bob")]);
+}

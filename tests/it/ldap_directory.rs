@@ -1,0 +1,239 @@
+//! The LDAP directory source against a real OpenLDAP server: what a read gives, and, through
+//! the running server, leavers in LDAP losing a real PostgreSQL role and reloads keeping the
+//! directory read from LDAP. Every observation is read back from the servers themselves.
+
+use std::time::{Duration, Instant};
+
+use gatehouse::ldap::sync::LdapDirectory;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::ldap::config;
+use crate::postgres::{DIRECTORY, PG_MAPPING, POLICY};
+use crate::real::ldap::{ADMIN_DN, ADMIN_PASSWORD, GROUPS, PEOPLE, Slapd, person_dn};
+use crate::real::postgres::Postgres;
+use crate::support::spawn_app_with;
+
+async fn example_people(slapd: &Slapd) {
+    slapd
+        .add_person(
+            "bob",
+            &[("mail", &["bob@example.com"]), ("title", &["Head of SRE"])],
+        )
+        .await;
+    let bob = person_dn("bob");
+    slapd
+        .add_person(
+            "alice",
+            &[
+                ("mail", &["alice@example.com"]),
+                ("manager", &[&bob]),
+                ("departmentNumber", &["engineering"]),
+                ("employeeType", &["staff"]),
+            ],
+        )
+        .await;
+    slapd
+        .add_person("carol", &[("employeeType", &["terminated"])])
+        .await;
+    slapd
+        .add_group(
+            "security",
+            "groupOfNames",
+            "member",
+            &[&bob, &person_dn("alice")],
+        )
+        .await;
+}
+
+fn directory_section(slapd: &Slapd, extra: &str) -> String {
+    format!(
+        "[directory]\nsource = \"ldap\"\nsync_every = \"1s\"\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\nbind_password = \"{ADMIN_PASSWORD}\"\nbase_dn = \"{PEOPLE}\"\ninactive_attribute = \"employeeType\"\ninactive_values = [\"terminated\"]\n{extra}",
+        slapd.url()
+    )
+}
+
+#[tokio::test]
+async fn the_directory_read_from_ldap_has_managers_groups_and_leavers() {
+    let Some(slapd) = Slapd::start().await else {
+        return;
+    };
+    example_people(&slapd).await;
+
+    for groups in ["", &format!("group_base_dn = \"{GROUPS}\"\n")] {
+        let config = config(&directory_section(&slapd, groups));
+        let source = LdapDirectory::from_config(&config.directory).unwrap();
+        let mapped = source.read().await.unwrap();
+        let directory = &mapped.directory;
+        let alice = directory.person(&"alice".into()).unwrap();
+        assert_eq!(alice.manager, Some("bob".into()), "{groups}");
+        assert_eq!(alice.email.as_deref(), Some("alice@example.com"));
+        assert_eq!(alice.department.as_deref(), Some("engineering"));
+        assert!(alice.active);
+        let security: Vec<&str> = directory
+            .members(&"security".into())
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(security, ["alice", "bob"], "groups {groups:?}");
+        let bob = directory.person(&"bob".into()).unwrap();
+        assert_eq!(bob.title.as_deref(), Some("Head of SRE"));
+        assert!(!directory.person(&"carol".into()).unwrap().active);
+    }
+}
+
+#[tokio::test]
+async fn a_failing_ldap_read_says_why_and_changes_nothing() {
+    let Some(slapd) = Slapd::start().await else {
+        return;
+    };
+    let wrong = directory_section(&slapd, "").replace(ADMIN_PASSWORD, "not-the-password");
+    let source = LdapDirectory::from_config(&config(&wrong).directory).unwrap();
+    let err = source.read().await.unwrap_err();
+    assert!(err.to_string().contains("invalidCredentials"), "{err}");
+
+    let empty =
+        LdapDirectory::from_config(&config(&directory_section(&slapd, "")).directory).unwrap();
+    let err = empty.read().await.unwrap_err();
+    assert!(err.to_string().contains("found no people"), "{err}");
+}
+
+/// Polls `members_of(role)` until it is `expected`, failing after 30 s.
+async fn wait_for_members(pg: &Postgres, role: &str, expected: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let members = pg.members_of(role).await;
+        if members == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{role} has members {members:?}, expected {expected:?} within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn leavers_deactivated_or_removed_in_ldap_lose_their_database_role() {
+    let Some(pg) = Postgres::start().await else {
+        return;
+    };
+    let Some(slapd) = Slapd::start().await else {
+        return;
+    };
+    pg.execute("CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN; CREATE ROLE app_read;")
+        .await;
+    slapd
+        .add_person("alice", &[("mail", &["alice@example.com"])])
+        .await;
+    slapd
+        .add_person("bob", &[("mail", &["bob@example.com"])])
+        .await;
+    slapd
+        .add_group("sre", "groupOfNames", "member", &[&person_dn("bob")])
+        .await;
+    let groups = format!("group_base_dn = \"{GROUPS}\"\n");
+    let app = spawn_app_with(|files| {
+        std::fs::write(files.path("policy.toml"), POLICY).unwrap();
+        std::fs::write(files.path("directory.toml"), DIRECTORY).unwrap();
+        files.edit("gatehouse.toml", |text| {
+            format!(
+                "{text}\n{}{PG_MAPPING}\n{}",
+                pg.connector_toml("pg"),
+                directory_section(&slapd, &groups)
+            )
+        });
+    })
+    .await;
+
+    for person in ["alice", "bob"] {
+        let (status, body) = app
+            .post(
+                "/api/v1/requests",
+                json!({
+                    "as": person, "resource": "app-db", "role": "read",
+                    "duration": "4h", "reason": "reading the orders table",
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["request"]["state"]["state"], "approved", "{body}");
+    }
+    wait_for_members(&pg, "app_read", &["alice", "bob"]).await;
+
+    slapd
+        .replace(&person_dn("alice"), "employeeType", &["terminated"])
+        .await;
+    wait_for_members(&pg, "app_read", &["bob"]).await;
+
+    // bob is all of group sre, which the policy names: without him the policy no longer
+    // checks, and he is offboarded all the same.
+    slapd.delete(&person_dn("bob")).await;
+    wait_for_members(&pg, "app_read", &[]).await;
+
+    let (_, live) = app.get("/api/v1/grants?live=true").await;
+    assert_eq!(
+        live["grants"],
+        json!([]),
+        "every grant is recorded as ended"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_reload_keeps_the_directory_read_from_ldap_rather_than_the_file() {
+    let Some(pg) = Postgres::start().await else {
+        return;
+    };
+    let Some(slapd) = Slapd::start().await else {
+        return;
+    };
+    pg.execute("CREATE ROLE carol LOGIN; CREATE ROLE app_read;")
+        .await;
+    for uid in ["alice", "bob", "carol"] {
+        let mail = format!("{uid}@example.com");
+        slapd.add_person(uid, &[("mail", &[&mail])]).await;
+    }
+    slapd
+        .add_group("sre", "groupOfNames", "member", &[&person_dn("bob")])
+        .await;
+    let groups = format!("group_base_dn = \"{GROUPS}\"\n");
+    let app = spawn_app_with(|files| {
+        std::fs::write(files.path("policy.toml"), POLICY).unwrap();
+        // carol is only in LDAP.
+        std::fs::write(files.path("directory.toml"), DIRECTORY).unwrap();
+        files.edit("gatehouse.toml", |text| {
+            format!(
+                "{text}\n{}{PG_MAPPING}\n{}",
+                pg.connector_toml("pg"),
+                directory_section(&slapd, &groups)
+            )
+        });
+    })
+    .await;
+
+    let carol_asks = json!({
+        "as": "carol", "resource": "app-db", "role": "read",
+        "duration": "4h", "reason": "reading the orders table",
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = app.post("/api/v1/requests", carol_asks.clone()).await;
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "carol, who is only in LDAP, could not ask within 30 s: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for_members(&pg, "app_read", &["carol"]).await;
+
+    let (status, body) = app.post("/api/v1/reload", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["people"], 3, "the reload kept LDAP's people: {body}");
+    assert_eq!(body["access"]["leavers"], json!([]), "{body}");
+    assert_eq!(pg.members_of("app_read").await, ["carol"]);
+    app.stop().await;
+}

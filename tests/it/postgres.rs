@@ -1,0 +1,325 @@
+//! The `postgres` connector against a real PostgreSQL server: every observation is made in
+//! the server itself, in pg_auth_members and pg_roles.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use gatehouse::config::{Config, Env};
+use gatehouse::connector::{Action, Connector, ConnectorCall, Connectors, PersonRef};
+use gatehouse::domain::audit::Actor;
+use gatehouse::domain::diagnostic::Source;
+use gatehouse::domain::directory::Directory;
+use gatehouse::domain::grant::GrantState;
+use gatehouse::domain::ids::GrantId;
+use gatehouse::domain::policy::{PolicyContext, parse_policy};
+use gatehouse::domain::validation::Ask;
+use gatehouse::engine::{Engine, FakeClock};
+use gatehouse::outbox::{LogChat, Worker};
+use gatehouse::store::{SledStore, Store};
+
+use crate::real::postgres::Postgres;
+
+/// One low-risk resource on the `pg` connector, granted without approval, and a workflow
+/// that names the group `sre`.
+pub const POLICY: &str = r#"
+[defaults]
+pending_ttl = "24h"
+max_duration = "8h"
+
+[[resources]]
+id = "app-db"
+name = "App database"
+kind = "database"
+owners = ["bob"]
+risk = "low"
+connector = "pg"
+  [[resources.roles]]
+  id = "read"
+
+# Names group `sre`, so that the policy stops checking when the group goes away.
+[[workflows]]
+id = "sre-long"
+when = { groups = ["sre"], duration_over = "6h" }
+stages = [ { approvers = ["owners"], quorum = 1 } ]
+
+[[workflows]]
+id = "low-risk"
+when = { risk_at_most = "low" }
+auto_approve = true
+"#;
+
+pub const DIRECTORY: &str = r#"
+[[people]]
+id = "alice"
+email = "alice@example.com"
+manager = "bob"
+
+[[people]]
+id = "bob"
+email = "bob@example.com"
+groups = ["sre"]
+"#;
+
+/// What the `pg` connector adds to the server's connector lines: logins are the local part
+/// of the email, and Gatehouse's `read` is the database role `app_read`.
+pub const PG_MAPPING: &str =
+    "login = \"{{ email | split(\\\"@\\\") | first }}\"\nroles = { read = \"app_read\" }\n";
+
+fn connector(pg: &Postgres, extra: &str) -> Arc<dyn Connector> {
+    connector_from(&format!("{}{extra}", pg.connector_toml("pg")))
+}
+
+fn connector_from(text: &str) -> Arc<dyn Connector> {
+    let config = Config::parse("gatehouse.toml", text, Path::new("/"), &Env::new())
+        .unwrap_or_else(|e| panic!("{e}"));
+    Connectors::from_config(&config.connectors)
+        .unwrap()
+        .get(&"pg".into())
+        .unwrap()
+}
+
+fn call(action: Action, email: &str, expires_at: Option<DateTime<Utc>>) -> ConnectorCall {
+    ConnectorCall {
+        action,
+        grant: GrantId(1),
+        person: PersonRef {
+            id: email.split('@').next().unwrap().into(),
+            email: Some(email.to_owned()),
+            slack: None,
+            discord: None,
+        },
+        resource: "app-db".into(),
+        role: "read".into(),
+        expires_at,
+        idempotency_key: format!("{action}:G-1"),
+    }
+}
+
+async fn alice_and_app_read(pg: &Postgres) {
+    pg.execute("CREATE ROLE alice LOGIN; CREATE ROLE app_read NOLOGIN;")
+        .await;
+}
+
+#[tokio::test]
+async fn granting_and_revoking_twice_each_leaves_pg_auth_members_as_asked() {
+    let Some(pg) = Postgres::start().await else {
+        return;
+    };
+    alice_and_app_read(&pg).await;
+    let connector = connector(&pg, PG_MAPPING);
+    let grant = call(Action::Grant, "alice@example.com", None);
+
+    let outcome = connector.grant(&grant).await.unwrap();
+    assert_eq!(
+        outcome.detail,
+        "granted database role app_read to login alice"
+    );
+    connector
+        .grant(&grant)
+        .await
+        .expect("granting again succeeds");
+    assert_eq!(pg.members_of("app_read").await, ["alice"]);
+
+    let revoke = call(Action::Revoke, "alice@example.com", None);
+    connector.revoke(&revoke).await.unwrap();
+    connector
+        .revoke(&revoke)
+        .await
+        .expect("revoking again succeeds");
+    assert!(pg.members_of("app_read").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_login_is_a_permanent_failure_that_names_it() {
+    let Some(pg) = Postgres::start().await else {
+        return;
+    };
+    alice_and_app_read(&pg).await;
+    let connector = connector(&pg, PG_MAPPING);
+    let err = connector
+        .grant(&call(Action::Grant, "mallory@example.com", None))
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    assert!(
+        err.to_string().contains("login `mallory` does not exist"),
+        "{err}"
+    );
+    assert!(pg.members_of("app_read").await.is_empty());
+}
+
+#[tokio::test]
+async fn odd_role_and_login_names_are_quoted_and_inject_nothing() {
+    let Some(pg) = Postgres::start().await else {
+        return;
+    };
+    pg.execute(r#"CREATE ROLE "o'brien; DROP ROLE bob" LOGIN; CREATE ROLE bob; CREATE ROLE "App ""Read""";"#)
+        .await;
+    let connector = connector(&pg, "roles = { read = 'App \"Read\"' }\n");
+    let mut grant = call(Action::Grant, "x@example.com", None);
+    grant.person.id = "o'brien; DROP ROLE bob".into();
+    connector.grant(&grant).await.unwrap();
+    assert_eq!(
+        pg.members_of("App \"Read\"").await,
+        ["o'brien; DROP ROLE bob"]
+    );
+    assert_eq!(pg.members_of("bob").await, Vec::<String>::new());
+    let exists = pg
+        .admin()
+        .await
+        .query("SELECT 1 FROM pg_roles WHERE rolname = 'bob'", &[])
+        .await
+        .unwrap();
+    assert_eq!(exists.len(), 1, "bob must still exist");
+}
+
+#[tokio::test]
+async fn valid_until_follows_the_grant_and_is_never_moved_earlier() {
+    let Some(pg) = Postgres::start().await else {
+        return;
+    };
+    alice_and_app_read(&pg).await;
+    let connector = connector(&pg, &format!("{PG_MAPPING}valid_until = true\n"));
+    let late = Utc.with_ymd_and_hms(2031, 1, 1, 12, 0, 0).unwrap();
+    let early = Utc.with_ymd_and_hms(2030, 6, 1, 8, 30, 0).unwrap();
+
+    connector
+        .grant(&call(Action::Grant, "alice@example.com", Some(late)))
+        .await
+        .unwrap();
+    assert_eq!(
+        pg.valid_until("alice").await.as_deref(),
+        Some("2031-01-01T12:00:00")
+    );
+    let outcome = connector
+        .grant(&call(Action::Grant, "alice@example.com", Some(early)))
+        .await
+        .unwrap();
+    assert!(
+        outcome
+            .detail
+            .ends_with("login valid until unchanged (already later)"),
+        "{}",
+        outcome.detail
+    );
+    assert_eq!(
+        pg.valid_until("alice").await.as_deref(),
+        Some("2031-01-01T12:00:00")
+    );
+    assert_eq!(pg.members_of("app_read").await, ["alice"]);
+}
+
+/// The engine, with a fake clock, the test policy and directory, on a store in `dir`.
+pub fn engine_in(dir: &Path, start: DateTime<Utc>) -> (Arc<Engine<SledStore>>, Arc<FakeClock>) {
+    let directory = Directory::parse(&Source::new("directory.toml", DIRECTORY)).unwrap();
+    let context = PolicyContext {
+        directory: &directory,
+        connectors: None,
+        now: start,
+    };
+    let (policy, _) = parse_policy(&Source::new("policy.toml", POLICY), &context)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let clock = Arc::new(FakeClock::at(start));
+    let store = SledStore::open(dir).unwrap();
+    let engine = Engine::new(store, policy, directory, clock.clone());
+    (Arc::new(engine), clock)
+}
+
+#[tokio::test]
+async fn an_expired_grant_is_revoked_in_the_database_when_the_scheduler_runs() {
+    let Some(pg) = Postgres::start().await else {
+        return;
+    };
+    alice_and_app_read(&pg).await;
+    let mut connectors = Connectors::default();
+    connectors.insert("pg".into(), connector(&pg, PG_MAPPING));
+    let (engine, clock) = engine_in(&pg.dir().join("store"), Utc::now());
+    let worker = Worker::new(engine.clone(), connectors, Arc::new(LogChat));
+
+    let ask = Ask {
+        requester: "alice".into(),
+        resource: "app-db".into(),
+        role: "read".into(),
+        duration: Some("1h".parse().unwrap()),
+        justification: "reading the orders table".into(),
+        ..Ask::default()
+    };
+    let grant = engine
+        .submit(&Actor::person(&"alice".into()), ask)
+        .unwrap()
+        .grant
+        .expect("a low-risk request is approved at once");
+    worker.run_due().await.unwrap();
+    assert_eq!(pg.members_of("app_read").await, ["alice"]);
+
+    clock.advance(TimeDelta::minutes(59));
+    engine.run_due(TimeDelta::zero()).unwrap();
+    worker.run_due().await.unwrap();
+    assert_eq!(pg.members_of("app_read").await, ["alice"], "not due yet");
+
+    clock.advance(TimeDelta::minutes(2));
+    let pass = engine.run_due(TimeDelta::zero()).unwrap();
+    assert_eq!(pass.revoked, 1);
+    worker.run_due().await.unwrap();
+    assert!(pg.members_of("app_read").await.is_empty());
+    let stored = engine.store().grant(grant.id).unwrap().unwrap().value;
+    assert!(
+        matches!(stored.state, GrantState::Revoked { .. }),
+        "{:?}",
+        stored.state
+    );
+}
+
+#[tokio::test]
+async fn verify_full_checks_the_server_against_the_ca_file_and_plain_connections_are_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificates = crate::real::tls::certificates(dir.path());
+    let Some(pg) = Postgres::start_with(Some(&certificates)).await else {
+        return;
+    };
+    pg.execute(
+        "CREATE ROLE gatehouse LOGIN SUPERUSER; CREATE ROLE alice LOGIN; CREATE ROLE app_read;",
+    )
+    .await;
+    let over_tls = |settings: &str| {
+        let text = pg
+            .connector_toml("pg")
+            .replace("user = \"postgres\"", "user = \"gatehouse\"")
+            .replace("sslmode = \"disable\"\n", settings);
+        connector_from(&format!("{text}{PG_MAPPING}"))
+    };
+    let ca = certificates.ca.display();
+
+    let verified = over_tls(&format!("sslmode = \"verify-full\"\nca_file = \"{ca}\"\n"));
+    verified
+        .grant(&call(Action::Grant, "alice@example.com", None))
+        .await
+        .unwrap();
+    assert_eq!(pg.members_of("app_read").await, ["alice"]);
+
+    let unknown_ca = over_tls("sslmode = \"verify-full\"\n");
+    let err = unknown_ca
+        .revoke(&call(Action::Revoke, "alice@example.com", None))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("certificate verify failed"),
+        "{err}"
+    );
+    assert_eq!(pg.members_of("app_read").await, ["alice"]);
+
+    let plain = over_tls("sslmode = \"disable\"\n");
+    let err = plain
+        .revoke(&call(Action::Revoke, "alice@example.com", None))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("pg_hba.conf"), "{err}");
+
+    let encrypted_only = over_tls("sslmode = \"require\"\n");
+    encrypted_only
+        .revoke(&call(Action::Revoke, "alice@example.com", None))
+        .await
+        .unwrap();
+    assert!(pg.members_of("app_read").await.is_empty());
+}
