@@ -7,6 +7,7 @@ mod conformance;
 mod daemon;
 mod deploy;
 mod discord;
+mod docs;
 mod fake_discord;
 mod fake_slack;
 mod ldap;
