@@ -52,7 +52,8 @@ pub use env::{Env, process_env};
 pub use secret::Secret;
 pub use sections::{
     AdminConfig, AdminToken, ConnectorConfig, ConnectorKind, DiscordConfig, DiscordMode,
-    FilesConfig, LogConfig, LogFormat, SchedulerConfig, ServerConfig, SlackConfig, SlackMode,
+    FilesConfig, LogConfig, LogFormat, OutboxConfig, SchedulerConfig, ServerConfig, SlackConfig,
+    SlackMode,
 };
 
 /// gatehouse.toml, loaded and checked.
@@ -66,6 +67,7 @@ pub struct Config {
     pub connectors: Vec<ConnectorConfig>,
     pub admin: AdminConfig,
     pub scheduler: SchedulerConfig,
+    pub outbox: OutboxConfig,
     pub log: LogConfig,
     /// The directory relative paths start from: the one holding gatehouse.toml.
     #[serde(skip)]

@@ -385,3 +385,13 @@ async fn a_crash_between_the_call_and_its_result_loses_nothing_and_repeats_nothi
     );
     assert_eq!(target.deliveries(), 2);
 }
+
+#[test]
+fn max_backoff_caps_every_wait_jitter_included() {
+    let max = TimeDelta::seconds(1);
+    for attempts in 0..30 {
+        let wait = backoff_within(attempts, 7, max);
+        assert!(wait <= TimeDelta::milliseconds(1500), "{attempts}: {wait}");
+        assert!(wait >= TimeDelta::milliseconds(500), "{attempts}: {wait}");
+    }
+}

@@ -7,7 +7,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::{ChatError, ChatPort, PROVISION_ATTEMPTS, REVOKE_ATTEMPTS, backoff};
+use super::{
+    ChatError, ChatPort, MAX_BACKOFF, PROVISION_ATTEMPTS, REVOKE_ATTEMPTS, backoff_within,
+};
 use crate::connector::{Action, ConnectorCall, ConnectorError, Connectors, PersonRef};
 use crate::domain::effect::Effect;
 use crate::domain::grant::{Grant, GrantState};
@@ -26,6 +28,7 @@ pub struct Worker<S> {
     engine: Arc<Engine<S>>,
     connectors: Connectors,
     chat: Arc<dyn ChatPort>,
+    max_backoff: TimeDelta,
 }
 
 /// What to do with an entry after one attempt.
@@ -42,7 +45,14 @@ impl<S: Store> Worker<S> {
             engine,
             connectors,
             chat,
+            max_backoff: MAX_BACKOFF,
         }
+    }
+
+    /// Waits at most `max` between two attempts (`[outbox] max_backoff`).
+    pub fn with_max_backoff(mut self, max: TimeDelta) -> Self {
+        self.max_backoff = max;
+        self
     }
 
     /// Attempts every effect due now, oldest first; how many were completed.
@@ -89,7 +99,7 @@ impl<S: Store> Worker<S> {
         now: DateTime<Utc>,
     ) -> Result<Next, EngineError> {
         let attempts = entry.attempts + 1;
-        let retry_at = now + backoff(entry.attempts, entry.seq);
+        let retry_at = now + backoff_within(entry.attempts, entry.seq, self.max_backoff);
         let mut then = Commit::default();
         match &entry.effect {
             Effect::Provision { grant } => {
@@ -244,14 +254,16 @@ fn not_before(
     asked.map_or(backoff_at, |asked| asked.max(backoff_at))
 }
 
-/// Starts the worker for a served Gatehouse.
+/// Starts the worker for a served Gatehouse, waiting at most `max_backoff` between attempts.
 pub fn spawn(
     engine: Arc<Engine<SledStore>>,
     connectors: Connectors,
     chat: Arc<dyn ChatPort>,
+    max_backoff: TimeDelta,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(Worker::new(engine, connectors, chat).run(shutdown))
+    let worker = Worker::new(engine, connectors, chat).with_max_backoff(max_backoff);
+    tokio::spawn(worker.run(shutdown))
 }
 
 #[cfg(test)]
