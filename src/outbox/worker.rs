@@ -29,6 +29,9 @@ pub struct Worker<S> {
     connectors: Connectors,
     chat: Arc<dyn ChatPort>,
     max_backoff: TimeDelta,
+    /// The last effect queued before this worker started: an earlier process may have been
+    /// attempting any effect up to it when it died, without recording the attempt.
+    resumed: Option<u64>,
 }
 
 /// What to do with an entry after one attempt.
@@ -46,6 +49,26 @@ impl<S: Store> Worker<S> {
             connectors,
             chat,
             max_backoff: MAX_BACKOFF,
+            resumed: None,
+        }
+    }
+
+    /// Treats every effect now in the outbox as possibly attempted already: a process that
+    /// was killed while delivering one recorded no attempt, and its answer was lost with it.
+    /// Chat ports then look for that delivery before delivering again.
+    pub fn resume(&mut self) -> Result<(), EngineError> {
+        let queued = self.engine.store().outbox(usize::MAX)?;
+        self.resumed = queued.iter().map(|e| e.seq).max();
+        Ok(())
+    }
+
+    /// The attempt to tell a chat port: a first attempt at an effect queued before this
+    /// worker started counts as a retry.
+    fn chat_attempt(&self, entry: &OutboxEntry) -> u32 {
+        let attempt = entry.attempts + 1;
+        match self.resumed {
+            Some(last) if entry.seq <= last => attempt.max(2),
+            _ => attempt,
         }
     }
 
@@ -140,7 +163,11 @@ impl<S: Store> Worker<S> {
                     }
                 }
             }
-            chat => match self.chat.deliver(chat, &entry.key, attempts).await {
+            chat => match self
+                .chat
+                .deliver(chat, &entry.key, self.chat_attempt(entry))
+                .await
+            {
                 Ok(posted) => then.cards.extend(posted),
                 Err(ChatError::Transient {
                     message,
@@ -262,7 +289,10 @@ pub fn spawn(
     max_backoff: TimeDelta,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let worker = Worker::new(engine, connectors, chat).with_max_backoff(max_backoff);
+    let mut worker = Worker::new(engine, connectors, chat).with_max_backoff(max_backoff);
+    if let Err(e) = worker.resume() {
+        tracing::error!(error = %e, "the outbox could not be read at start; a message whose answer a crash lost may be posted twice");
+    }
     tokio::spawn(worker.run(shutdown))
 }
 
