@@ -25,6 +25,8 @@ use serde_json::Value;
 
 use crate::fake_slack::{BOT_TOKEN, FakeSlack, Fault, Message};
 
+mod retries;
+
 const SECURITY: &str = "C0SECURITY";
 
 struct Rig {

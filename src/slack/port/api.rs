@@ -224,7 +224,11 @@ impl SlackTransport {
                     return Ok(ts);
                 }
                 Ok(None) => {}
-                // Rather a message twice than none: post anyway.
+                // Slack is having trouble: look again on the next attempt rather than post
+                // what may be there already (the outbox retries messages until delivered).
+                Err(error @ ChatError::Transient { .. }) => return Err(error),
+                // The history can never be read here (a channel the bot may post in but not
+                // read): rather a message twice than none, post anyway.
                 Err(error) => {
                     tracing::warn!(key = %delivery.key, channel, %error, "cannot tell whether an earlier attempt posted this message; posting it");
                 }

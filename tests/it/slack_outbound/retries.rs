@@ -1,0 +1,19 @@
+//! Retries that meet a request which moved on, and Slack trouble while a retry looks for its
+//! earlier post: still one message per effect, and every card closed in the end.
+
+use super::*;
+
+#[tokio::test]
+async fn a_retry_that_cannot_read_the_history_waits_rather_than_post_again() {
+    let rig = rig().await;
+    rig.fake
+        .fail_next("chat.postMessage", 1, Fault::LostResponse);
+    rig.fake
+        .fail_next("conversations.history", 1, Fault::ServerError);
+    rig.alice_asks_for_prod_db_admin();
+    retry_for_a_while(&rig).await;
+
+    assert_open(&rig, "U0BOB");
+    assert_eq!(rig.fake.calls_to("conversations.history").len(), 2);
+    assert!(rig.engine.store().outbox(10).unwrap().is_empty());
+}
