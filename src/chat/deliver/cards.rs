@@ -57,7 +57,13 @@ impl<S: Store, T: Transport> CardPort<S, T> {
             let updated = match self.card_for(&request, &world, stage, &card.recipient) {
                 Ok((template, message)) => {
                     self.transport
-                        .update(&card.channel, &card.message, &template, message)
+                        .update(
+                            &card.channel,
+                            &card.message,
+                            &card.effect_key,
+                            &template,
+                            message,
+                        )
                         .await
                 }
                 Err(e) => Err(e),

@@ -17,3 +17,19 @@ async fn a_retry_that_cannot_read_the_history_waits_rather_than_post_again() {
     assert_eq!(rig.fake.calls_to("conversations.history").len(), 2);
     assert!(rig.engine.store().outbox(10).unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_updated_card_keeps_the_mark_a_retry_of_its_post_looks_for() {
+    let rig = rig().await;
+    let id = rig.alice_asks_for_prod_db_admin();
+    rig.drain().await;
+    rig.approve("bob", id);
+    rig.drain().await;
+    let card = only_card(&rig, "U0BOB");
+    assert!(card.edits >= 1, "{card:#?}");
+    let mark = format!("gatehouse:card:{id}:0:bob");
+    assert!(
+        card.blocks.as_ref().unwrap().to_string().contains(&mark),
+        "{card:#?}"
+    );
+}
