@@ -11,6 +11,7 @@ use super::{
     ChatError, ChatPort, MAX_BACKOFF, PROVISION_ATTEMPTS, REVOKE_ATTEMPTS, backoff_within,
 };
 use crate::connector::{Action, ConnectorCall, ConnectorError, Connectors, PersonRef};
+use crate::domain::card::CardKey;
 use crate::domain::effect::Effect;
 use crate::domain::grant::{Grant, GrantState};
 use crate::domain::ids::GrantId;
@@ -122,6 +123,7 @@ impl<S: Store> Worker<S> {
         now: DateTime<Utc>,
     ) -> Result<Next, EngineError> {
         let attempts = entry.attempts + 1;
+        let attempts_told = self.chat_attempt(entry);
         let retry_at = now + backoff_within(entry.attempts, entry.seq, self.max_backoff);
         let mut then = Commit::default();
         match &entry.effect {
@@ -163,12 +165,16 @@ impl<S: Store> Worker<S> {
                     }
                 }
             }
-            chat => match self
-                .chat
-                .deliver(chat, &entry.key, self.chat_attempt(entry))
-                .await
-            {
-                Ok(posted) => then.cards.extend(posted),
+            chat => match self.chat.deliver(chat, &entry.key, attempts_told).await {
+                Ok(posted) => {
+                    if attempts_told > 1 {
+                        // An earlier attempt may have posted some of these cards (its answer
+                        // lost, or another platform failing) before a refresh that could
+                        // not know them: refresh them once they are recorded.
+                        then.effects.extend(refreshes(&posted));
+                    }
+                    then.cards.extend(posted)
+                }
                 Err(ChatError::Transient {
                     message,
                     retry_after,
@@ -266,6 +272,20 @@ impl<S: Store> Worker<S> {
             }
         }
     }
+}
+
+/// The refresh of every kind of card in `posted`, once each.
+fn refreshes(posted: &super::Posted) -> Vec<Effect> {
+    let mut keys: Vec<&CardKey> = posted.iter().map(|(key, _)| key).collect();
+    keys.sort_by_key(|k| k.to_string());
+    keys.dedup();
+    keys.into_iter()
+        .map(|key| match *key {
+            CardKey::Request { request } => Effect::RefreshCards { request },
+            CardKey::Grant { grant } => Effect::RefreshGrantCards { grant },
+            CardKey::Review { campaign, grant } => Effect::RefreshReviewCards { campaign, grant },
+        })
+        .collect()
 }
 
 /// The later of the backoff's moment and the wait the platform asked for (a 429's

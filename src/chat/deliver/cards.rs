@@ -31,11 +31,14 @@ impl<S: Store, T: Transport> CardPort<S, T> {
             return Ok(Vec::new());
         }
         let request = self.request(id)?;
-        if request.state.is_terminal() || request.current_stage != stage {
+        let moved_on = request.state.is_terminal() || request.current_stage != stage;
+        if moved_on && !delivery.is_retry() {
             // Decided before the card went out: a card now would only be stale.
             return Ok(Vec::new());
         }
         let (template, message) = self.card_for(&request, &world, stage, approver)?;
+        // On a retry, a card an earlier attempt posted is found again, as it was posted; the
+        // outbox brings it up to date once it is recorded.
         let posted = self.dm(person, user, &template, message, delivery).await?;
         Ok(vec![(about, posted)])
     }

@@ -4,6 +4,29 @@
 use super::*;
 
 #[tokio::test]
+async fn a_card_whose_answer_was_lost_is_closed_when_the_request_was_decided_before_its_retry() {
+    let rig = rig().await;
+    rig.fake
+        .fail_next("chat.postMessage", 1, Fault::LostResponse);
+    let id = rig.alice_asks_for_prod_db_admin();
+    rig.drain().await;
+    // Bob's card is in Slack, but Gatehouse does not know it; the retry waits for its time.
+    assert_eq!(rig.dm("U0BOB").len(), 1);
+    rig.engine
+        .reject(&Actor::person(&"bob".into()), id, "not now")
+        .unwrap();
+    retry_for_a_while(&rig).await;
+
+    assert_closed(&rig, "U0BOB", "Rejected by Bob Marsh");
+    assert!(rig.engine.store().outbox(10).unwrap().is_empty());
+    assert!(
+        rig.fake.violations().is_empty(),
+        "{:#?}",
+        rig.fake.violations()
+    );
+}
+
+#[tokio::test]
 async fn a_retry_that_cannot_read_the_history_waits_rather_than_post_again() {
     let rig = rig().await;
     rig.fake
