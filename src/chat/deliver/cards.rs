@@ -56,7 +56,13 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         let mut retry: Option<ChatError> = None;
         let platform = self.transport.platform();
         for card in cards.iter().filter(|c| c.platform == platform) {
-            let stage = stage_of(card).unwrap_or(request.current_stage);
+            let stage = match stage_of(card) {
+                Some(stage) => stage,
+                // A notice with buttons (the requester's Cancel, a reminder's Approve…):
+                // left as it is while the request is pending, closed once it is over.
+                None if request.state.is_terminal() => request.current_stage,
+                None => continue,
+            };
             let updated = match self.card_for(&request, &world, stage, &card.recipient) {
                 Ok((template, message)) => {
                     self.transport

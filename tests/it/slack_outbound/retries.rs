@@ -42,6 +42,31 @@ async fn a_retry_that_cannot_read_the_history_waits_rather_than_post_again() {
 }
 
 #[tokio::test]
+async fn the_requesters_cancel_button_goes_once_the_request_is_decided() {
+    let rig = rig().await;
+    let id = rig.alice_asks_for_prod_db_admin();
+    rig.drain().await;
+    let with_cancel = |rig: &Rig| {
+        let told = rig.dm("U01ALICE");
+        told.into_iter()
+            .filter(|m| buttons(m).iter().any(|b| b == "gatehouse.cancel"))
+            .count()
+    };
+    assert_eq!(with_cancel(&rig), 1, "{:#?}", rig.dm("U01ALICE"));
+    rig.engine
+        .reject(&Actor::person(&"bob".into()), id, "not now")
+        .unwrap();
+    rig.drain().await;
+    assert_eq!(with_cancel(&rig), 0, "{:#?}", rig.dm("U01ALICE"));
+    let told = rig.dm("U01ALICE");
+    assert!(
+        told.iter()
+            .any(|m| m.edits >= 1 && shows(m, "Rejected by Bob Marsh")),
+        "{told:#?}"
+    );
+}
+
+#[tokio::test]
 async fn an_updated_card_keeps_the_mark_a_retry_of_its_post_looks_for() {
     let rig = rig().await;
     let id = rig.alice_asks_for_prod_db_admin();
