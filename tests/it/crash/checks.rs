@@ -206,16 +206,24 @@ pub async fn every_slack_message_was_posted_once(life: &Life, slack: &FakeSlack)
         if buttons(message) == 0 {
             continue;
         }
+        // Approval cards name their request in their mark; the requester's notice (Cancel)
+        // and reminders name it in their text, and no grant (expiry warnings and emergency
+        // reviews keep their buttons while the grant lives).
         let card = posts.iter().find(|(_, ts)| ts.contains(&message.ts));
-        let Some(((_, mark), _)) = card else { continue };
-        let Some(request) = mark.strip_prefix("card:").and_then(|k| k.split(':').next()) else {
-            continue;
+        let mark = card.map(|((_, mark), _)| mark.clone()).unwrap_or_default();
+        let said = message.text.clone().unwrap_or_default();
+        let request = match mark.strip_prefix("card:") {
+            Some(key) => key.split(':').next().map(str::to_owned),
+            None if !said.contains("G-") => request_in(&said),
+            None => None,
         };
+        let Some(request) = request else { continue };
         let Some((StatusCode::OK, body)) = life.get(&format!("/requests/{request}")).await else {
             continue;
         };
         if body["request"]["state"]["state"] != "pending" {
-            wrong.push(format!("{mark} in {} still has buttons", message.channel));
+            let what = if mark.is_empty() { &said } else { &mark };
+            wrong.push(format!("{what} in {} still has buttons", message.channel));
         }
     }
     assert!(
@@ -226,6 +234,16 @@ pub async fn every_slack_message_was_posted_once(life: &Life, slack: &FakeSlack)
     let violations = slack.violations();
     assert!(violations.is_empty(), "{violations:#?}");
     messages.len()
+}
+
+/// The first `AR-<n>` in `text`.
+fn request_in(text: &str) -> Option<String> {
+    let at = text.find("AR-")?;
+    let digits: String = text[at + 3..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    (!digits.is_empty()).then(|| format!("AR-{digits}"))
 }
 
 pub async fn the_audit_chain_is_intact(life: &Life) -> u64 {
