@@ -225,7 +225,14 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let discord = discord(&config, &templates, engine.metrics())?;
     let chat = chat_port(slack.clone(), discord.clone(), &engine);
-    let worker = crate::outbox::spawn(engine.clone(), connectors, chat, stop_rx.clone());
+    let max_backoff = config.outbox.max_backoff.to_chrono();
+    let worker = crate::outbox::spawn(
+        engine.clone(),
+        connectors,
+        chat,
+        max_backoff,
+        stop_rx.clone(),
+    );
     let warning = config.scheduler.expiry_warning.to_chrono();
     let scheduler = tokio::spawn(
         crate::scheduler::Scheduler::new(engine.clone(), warning)

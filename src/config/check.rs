@@ -44,6 +44,7 @@ pub(super) fn check(
     checker.directory(config);
     checker.admin(config);
     checker.scheduler(config);
+    checker.outbox(config);
     checker.found
 }
 
@@ -79,6 +80,16 @@ impl Checker<'_, '_, '_, '_> {
                 path,
                 format!("{path} `{url}` is not an http or https URL"),
                 "write the full URL, e.g. https://gatehouse.example.com",
+            );
+        }
+    }
+
+    fn outbox(&mut self, config: &Config) {
+        if config.outbox.max_backoff.as_secs() == 0 {
+            self.error(
+                "outbox.max_backoff",
+                "outbox.max_backoff is 0s: failed effects would be retried without a pause",
+                "write at least 1s; the default is 10m",
             );
         }
     }

@@ -55,8 +55,8 @@ pub use env::{Env, process_env};
 pub use secret::Secret;
 pub use sections::{
     AdminConfig, AdminToken, ConnectorConfig, ConnectorKind, DiscordConfig, DiscordMode,
-    FilesConfig, LogConfig, LogFormat, SchedulerConfig, ServerConfig, SlackConfig, SlackMode,
-    SslMode,
+    FilesConfig, LogConfig, LogFormat, OutboxConfig, SchedulerConfig, ServerConfig, SlackConfig,
+    SlackMode, SslMode,
 };
 
 /// gatehouse.toml, loaded and checked.
@@ -71,6 +71,7 @@ pub struct Config {
     pub connectors: Vec<ConnectorConfig>,
     pub admin: AdminConfig,
     pub scheduler: SchedulerConfig,
+    pub outbox: OutboxConfig,
     pub log: LogConfig,
     /// The directory relative paths start from: the one holding gatehouse.toml.
     #[serde(skip)]

@@ -250,6 +250,23 @@ impl AdminToken {
     }
 }
 
+/// `[outbox]`: how the outbox worker retries what failed.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// The longest wait between two attempts at an effect (the waits double from 1 s up to
+    /// it, with jitter). Daily revocation retries are not affected.
+    pub max_backoff: Duration,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            max_backoff: Duration::from_mins(10),
+        }
+    }
+}
+
 /// `[scheduler]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -136,6 +136,8 @@ impl Transport for DiscordTransport {
         &'a self,
         channel: &'a str,
         id: &'a str,
+        // A message keeps the nonce it was created with.
+        _key: &'a str,
         template: &'a str,
         message: Value,
     ) -> BoxFuture<'a, Result<(), ChatError>> {

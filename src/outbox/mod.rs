@@ -32,7 +32,12 @@ pub const MAX_BACKOFF: TimeDelta = TimeDelta::minutes(10);
 /// The wait before attempt `attempts + 1`: 2^attempts seconds, at most [`MAX_BACKOFF`], times
 /// a jitter between 0.5 and 1.5 so that effects failing together do not retry together.
 pub fn backoff(attempts: u32, seq: u64) -> TimeDelta {
-    let base = TimeDelta::seconds(1_i64 << attempts.min(20)).min(MAX_BACKOFF);
+    backoff_within(attempts, seq, MAX_BACKOFF)
+}
+
+/// [`backoff`] with `max` instead of [`MAX_BACKOFF`] (`[outbox] max_backoff`).
+pub fn backoff_within(attempts: u32, seq: u64, max: TimeDelta) -> TimeDelta {
+    let base = TimeDelta::seconds(1_i64 << attempts.min(20)).min(max);
     let jitter = RandomState::new().hash_one((seq, attempts)) % 1000;
     base * (500 + jitter as i32) / 1000
 }

@@ -385,3 +385,68 @@ async fn a_crash_between_the_call_and_its_result_loses_nothing_and_repeats_nothi
     );
     assert_eq!(target.deliveries(), 2);
 }
+
+#[test]
+fn max_backoff_caps_every_wait_jitter_included() {
+    let max = TimeDelta::seconds(1);
+    for attempts in 0..30 {
+        let wait = backoff_within(attempts, 7, max);
+        assert!(wait <= TimeDelta::milliseconds(1500), "{attempts}: {wait}");
+        assert!(wait >= TimeDelta::milliseconds(500), "{attempts}: {wait}");
+    }
+}
+
+/// Records the attempt number each delivery was given.
+#[derive(Default)]
+struct Attempts(Mutex<Vec<(String, u32)>>);
+
+impl ChatPort for Attempts {
+    fn deliver<'a>(
+        &'a self,
+        _effect: &'a Effect,
+        key: &'a str,
+        attempt: u32,
+    ) -> crate::connector::BoxFuture<'a, Result<Posted, ChatError>> {
+        self.0.lock().unwrap().push((key.to_owned(), attempt));
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_a_message_queued_before_it_is_delivered_as_a_retry() {
+    let clock = Arc::new(FakeClock::at(
+        Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap(),
+    ));
+    let store = SledStore::temporary().unwrap();
+    let engine = Arc::new(Engine::new(
+        store,
+        example_policy(),
+        example_directory(),
+        clock,
+    ));
+    let ask = |requester: &str| Ask {
+        requester: requester.into(),
+        resource: "prod-db".into(),
+        role: "read".into(),
+        duration: Some("1h".parse().unwrap()),
+        justification: "x".into(),
+        ..Ask::default()
+    };
+    // Queued by a process that may have been posting bob's card when it was killed.
+    let before = engine
+        .submit(&who("alice"), ask("alice"))
+        .unwrap()
+        .request
+        .id;
+    let chat = Arc::new(Attempts::default());
+    let mut worker = Worker::new(engine.clone(), Connectors::default(), chat.clone());
+    worker.resume().unwrap();
+    let after = engine.submit(&who("dan"), ask("dan")).unwrap().request.id;
+    worker.run_due().await.unwrap();
+
+    let given = chat.0.lock().unwrap().clone();
+    let card = |id: RequestId| format!("card:{id}:0:bob");
+    let attempt = |key: &str| given.iter().find(|(k, _)| k == key).map(|(_, a)| *a);
+    assert_eq!(attempt(&card(before)), Some(2), "{given:?}");
+    assert_eq!(attempt(&card(after)), Some(1), "{given:?}");
+}

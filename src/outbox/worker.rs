@@ -7,8 +7,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::{ChatError, ChatPort, PROVISION_ATTEMPTS, REVOKE_ATTEMPTS, backoff};
+use super::{
+    ChatError, ChatPort, MAX_BACKOFF, PROVISION_ATTEMPTS, REVOKE_ATTEMPTS, backoff_within,
+};
 use crate::connector::{Action, ConnectorCall, ConnectorError, Connectors, PersonRef};
+use crate::domain::card::CardKey;
 use crate::domain::effect::Effect;
 use crate::domain::grant::{Grant, GrantState};
 use crate::domain::ids::GrantId;
@@ -26,6 +29,10 @@ pub struct Worker<S> {
     engine: Arc<Engine<S>>,
     connectors: Connectors,
     chat: Arc<dyn ChatPort>,
+    max_backoff: TimeDelta,
+    /// The last effect queued before this worker started: an earlier process may have been
+    /// attempting any effect up to it when it died, without recording the attempt.
+    resumed: Option<u64>,
 }
 
 /// What to do with an entry after one attempt.
@@ -42,7 +49,34 @@ impl<S: Store> Worker<S> {
             engine,
             connectors,
             chat,
+            max_backoff: MAX_BACKOFF,
+            resumed: None,
         }
+    }
+
+    /// Treats every effect now in the outbox as possibly attempted already: a process that
+    /// was killed while delivering one recorded no attempt, and its answer was lost with it.
+    /// Chat ports then look for that delivery before delivering again.
+    pub fn resume(&mut self) -> Result<(), EngineError> {
+        let queued = self.engine.store().outbox(usize::MAX)?;
+        self.resumed = queued.iter().map(|e| e.seq).max();
+        Ok(())
+    }
+
+    /// The attempt to tell a chat port: a first attempt at an effect queued before this
+    /// worker started counts as a retry.
+    fn chat_attempt(&self, entry: &OutboxEntry) -> u32 {
+        let attempt = entry.attempts + 1;
+        match self.resumed {
+            Some(last) if entry.seq <= last => attempt.max(2),
+            _ => attempt,
+        }
+    }
+
+    /// Waits at most `max` between two attempts (`[outbox] max_backoff`).
+    pub fn with_max_backoff(mut self, max: TimeDelta) -> Self {
+        self.max_backoff = max;
+        self
     }
 
     /// Attempts every effect due now, oldest first; how many were completed.
@@ -89,7 +123,8 @@ impl<S: Store> Worker<S> {
         now: DateTime<Utc>,
     ) -> Result<Next, EngineError> {
         let attempts = entry.attempts + 1;
-        let retry_at = now + backoff(entry.attempts, entry.seq);
+        let attempts_told = self.chat_attempt(entry);
+        let retry_at = now + backoff_within(entry.attempts, entry.seq, self.max_backoff);
         let mut then = Commit::default();
         match &entry.effect {
             Effect::Provision { grant } => {
@@ -130,8 +165,16 @@ impl<S: Store> Worker<S> {
                     }
                 }
             }
-            chat => match self.chat.deliver(chat, &entry.key, attempts).await {
-                Ok(posted) => then.cards.extend(posted),
+            chat => match self.chat.deliver(chat, &entry.key, attempts_told).await {
+                Ok(posted) => {
+                    if attempts_told > 1 {
+                        // An earlier attempt may have posted some of these cards (its answer
+                        // lost, or another platform failing) before a refresh that could
+                        // not know them: refresh them once they are recorded.
+                        then.effects.extend(refreshes(&posted));
+                    }
+                    then.cards.extend(posted)
+                }
                 Err(ChatError::Transient {
                     message,
                     retry_after,
@@ -231,6 +274,20 @@ impl<S: Store> Worker<S> {
     }
 }
 
+/// The refresh of every kind of card in `posted`, once each.
+fn refreshes(posted: &super::Posted) -> Vec<Effect> {
+    let mut keys: Vec<&CardKey> = posted.iter().map(|(key, _)| key).collect();
+    keys.sort_by_key(|k| k.to_string());
+    keys.dedup();
+    keys.into_iter()
+        .map(|key| match *key {
+            CardKey::Request { request } => Effect::RefreshCards { request },
+            CardKey::Grant { grant } => Effect::RefreshGrantCards { grant },
+            CardKey::Review { campaign, grant } => Effect::RefreshReviewCards { campaign, grant },
+        })
+        .collect()
+}
+
 /// The later of the backoff's moment and the wait the platform asked for (a 429's
 /// Retry-After): retrying sooner would only be refused again.
 fn not_before(
@@ -244,14 +301,19 @@ fn not_before(
     asked.map_or(backoff_at, |asked| asked.max(backoff_at))
 }
 
-/// Starts the worker for a served Gatehouse.
+/// Starts the worker for a served Gatehouse, waiting at most `max_backoff` between attempts.
 pub fn spawn(
     engine: Arc<Engine<SledStore>>,
     connectors: Connectors,
     chat: Arc<dyn ChatPort>,
+    max_backoff: TimeDelta,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(Worker::new(engine, connectors, chat).run(shutdown))
+    let mut worker = Worker::new(engine, connectors, chat).with_max_backoff(max_backoff);
+    if let Err(e) = worker.resume() {
+        tracing::error!(error = %e, "the outbox could not be read at start; a message whose answer a crash lost may be posted twice");
+    }
+    tokio::spawn(worker.run(shutdown))
 }
 
 #[cfg(test)]

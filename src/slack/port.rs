@@ -81,10 +81,11 @@ impl Transport for SlackTransport {
         &'a self,
         channel: &'a str,
         id: &'a str,
+        key: &'a str,
         template: &'a str,
         message: serde_json::Value,
     ) -> BoxFuture<'a, Result<(), ChatError>> {
-        Box::pin(self.update_message(channel, id, template, message))
+        Box::pin(self.update_message(channel, id, key, template, message))
     }
 }
 

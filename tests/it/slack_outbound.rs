@@ -25,6 +25,8 @@ use serde_json::Value;
 
 use crate::fake_slack::{BOT_TOKEN, FakeSlack, Fault, Message};
 
+mod retries;
+
 const SECURITY: &str = "C0SECURITY";
 
 struct Rig {
@@ -440,7 +442,9 @@ async fn a_card_whose_post_arrived_but_whose_answer_was_lost_is_posted_once_and_
     assert_eq!(looked.len(), 1, "only the retry looks: {looked:#?}");
     assert_eq!(looked[0].args["channel"], FakeSlack::dm_channel("U0BOB"));
     let recorded = rig.engine.store().cards(&CardKey::Request { request: id });
-    let recorded = recorded.unwrap();
+    let mut recorded = recorded.unwrap();
+    // alice's notice (with its Cancel button) is recorded too.
+    recorded.retain(|c| c.effect_key.starts_with("card:"));
     assert_eq!(recorded.len(), 1, "{recorded:#?}");
     assert_eq!(
         (recorded[0].channel.as_str(), recorded[0].message.as_str()),
@@ -482,8 +486,13 @@ async fn a_notice_whose_post_arrived_but_whose_answer_was_lost_is_dmed_once() {
     assert_eq!(lost.args["channel"], FakeSlack::dm_channel("U01ALICE"));
     let told = rig.dm("U01ALICE");
     assert_eq!(told.len(), before + 1, "{told:#?}");
+    // The notice, and her first message, which now shows the outcome instead of Cancel.
     let rejected = told.iter().filter(|m| shows(m, "not during the freeze"));
-    assert_eq!(rejected.count(), 1, "{told:#?}");
+    assert_eq!(rejected.count(), 2, "{told:#?}");
+    let notices = told
+        .iter()
+        .filter(|m| m.text.as_deref() == Some("AR-1 rejected"));
+    assert_eq!(notices.count(), 1, "{told:#?}");
     assert_eq!(rig.fake.calls_to("conversations.history").len(), 1);
     assert!(rig.engine.store().outbox(10).unwrap().is_empty());
     assert!(

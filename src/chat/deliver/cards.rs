@@ -31,11 +31,14 @@ impl<S: Store, T: Transport> CardPort<S, T> {
             return Ok(Vec::new());
         }
         let request = self.request(id)?;
-        if request.state.is_terminal() || request.current_stage != stage {
+        let moved_on = request.state.is_terminal() || request.current_stage != stage;
+        if moved_on && !delivery.is_retry() {
             // Decided before the card went out: a card now would only be stale.
             return Ok(Vec::new());
         }
         let (template, message) = self.card_for(&request, &world, stage, approver)?;
+        // On a retry, a card an earlier attempt posted is found again, as it was posted; the
+        // outbox brings it up to date once it is recorded.
         let posted = self.dm(person, user, &template, message, delivery).await?;
         Ok(vec![(about, posted)])
     }
@@ -53,11 +56,23 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         let mut retry: Option<ChatError> = None;
         let platform = self.transport.platform();
         for card in cards.iter().filter(|c| c.platform == platform) {
-            let stage = stage_of(card).unwrap_or(request.current_stage);
+            let stage = match stage_of(card) {
+                Some(stage) => stage,
+                // A notice with buttons (the requester's Cancel, a reminder's Approve…):
+                // left as it is while the request is pending, closed once it is over.
+                None if request.state.is_terminal() => request.current_stage,
+                None => continue,
+            };
             let updated = match self.card_for(&request, &world, stage, &card.recipient) {
                 Ok((template, message)) => {
                     self.transport
-                        .update(&card.channel, &card.message, &template, message)
+                        .update(
+                            &card.channel,
+                            &card.message,
+                            &card.effect_key,
+                            &template,
+                            message,
+                        )
                         .await
                 }
                 Err(e) => Err(e),

@@ -31,6 +31,11 @@ impl<S: Store, T: Transport> CardPort<S, T> {
             Notice::ExpiryWarning { grant, .. } | Notice::EmergencyReview { grant } => {
                 Some(CardKey::Grant { grant: *grant })
             }
+            // Their buttons (Cancel; Approve, Reject…) stop working once the request is
+            // over: recorded with its cards, they are closed with them.
+            Notice::Submitted { request } | Notice::ApprovalReminder { request } => {
+                Some(CardKey::Request { request: *request })
+            }
             _ => None,
         };
         if let Some(about) = &card

@@ -78,10 +78,13 @@ pub trait Transport: Send + Sync + 'static {
         delivery: Delivery<'a>,
     ) -> BoxFuture<'a, Result<String, ChatError>>;
     /// Replaces message `id` in `channel`; the same call twice leaves the same message.
+    /// `key` is the key of the effect that posted it: the message stays marked with it, so
+    /// that a retry of that effect still finds it.
     fn update<'a>(
         &'a self,
         channel: &'a str,
         id: &'a str,
+        key: &'a str,
         template: &'a str,
         message: serde_json::Value,
     ) -> BoxFuture<'a, Result<(), ChatError>>;

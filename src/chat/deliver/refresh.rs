@@ -87,7 +87,13 @@ impl<S: Store, T: Transport> CardPort<S, T> {
             let updated = match message_for(card) {
                 Ok(Some((template, message))) => {
                     self.transport
-                        .update(&card.channel, &card.message, &template, message)
+                        .update(
+                            &card.channel,
+                            &card.message,
+                            &card.effect_key,
+                            &template,
+                            message,
+                        )
                         .await
                 }
                 Ok(None) => Ok(()),

@@ -224,7 +224,11 @@ impl SlackTransport {
                     return Ok(ts);
                 }
                 Ok(None) => {}
-                // Rather a message twice than none: post anyway.
+                // Slack is having trouble: look again on the next attempt rather than post
+                // what may be there already (the outbox retries messages until delivered).
+                Err(error @ ChatError::Transient { .. }) => return Err(error),
+                // The history can never be read here (a channel the bot may post in but not
+                // read): rather a message twice than none, post anyway.
                 Err(error) => {
                     tracing::warn!(key = %delivery.key, channel, %error, "cannot tell whether an earlier attempt posted this message; posting it");
                 }
@@ -259,15 +263,20 @@ impl SlackTransport {
         Ok(history.find(mark).map(str::to_owned))
     }
 
-    /// Replaces message `ts` in `channel` with `message`: the same call twice leaves the
-    /// same message, so a retried refresh is harmless.
+    /// Replaces message `ts` in `channel` with `message`, still marked with `key`: the same
+    /// call twice leaves the same message, so a retried refresh is harmless, and a retry of
+    /// the post that an update overtook still finds it.
     pub(super) async fn update_message(
         &self,
         channel: &str,
         ts: &str,
+        key: &str,
         template: &str,
-        message: serde_json::Value,
+        mut message: serde_json::Value,
     ) -> Result<(), ChatError> {
+        if let Some(marked) = mark_of(key) {
+            mark(&mut message, &marked);
+        }
         let session = self.slack.client.open_session(&self.slack.token);
         let request = SlackApiChatUpdateRequest::new(
             SlackChannelId::new(channel.to_owned()),

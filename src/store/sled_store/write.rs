@@ -169,10 +169,13 @@ impl Tx<'_> {
             let key = card_key(about);
             let mut posted: Vec<PostedCard> =
                 get_decoded(self.cards, CARDS, &key)?.unwrap_or_default();
-            if !posted
-                .iter()
-                .any(|p| p.effect_key == card.effect_key && p.recipient == card.recipient)
-            {
+            // One effect posts one card per recipient on each platform that reaches them.
+            let known = |p: &PostedCard| {
+                p.effect_key == card.effect_key
+                    && p.recipient == card.recipient
+                    && p.platform == card.platform
+            };
+            if !posted.iter().any(known) {
                 posted.push(card.clone());
             }
             put(self.cards, CARDS, &key, &posted)?;

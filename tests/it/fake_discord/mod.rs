@@ -217,6 +217,11 @@ impl FakeDiscord {
         here.cloned().collect()
     }
 
+    /// Every message in every channel, oldest first, as they stand after edits.
+    pub fn all_messages(&self) -> Vec<Message> {
+        self.shared.lock().messages.clone()
+    }
+
     /// One message as it stands now.
     pub fn message(&self, channel_id: &str, message_id: &str) -> Option<Message> {
         self.shared.lock().message(channel_id, message_id).cloned()

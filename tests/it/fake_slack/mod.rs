@@ -7,7 +7,7 @@
 //! independent second opinion.
 
 mod blocks;
-mod killable;
+pub mod killable;
 mod methods;
 mod server;
 pub mod socket;
@@ -102,6 +102,33 @@ struct State {
     /// User id → id of their published App Home view.
     homes: HashMap<String, String>,
     counter: u64,
+    random: Option<RandomFaults>,
+}
+
+/// Faults drawn for any call from a seeded generator (see [`FakeSlack::fail_at_random`]).
+struct RandomFaults {
+    seed: u64,
+    percent: u32,
+    faults: Vec<Fault>,
+}
+
+impl State {
+    /// The fault a call to `method` meets: a queued one first, else maybe a random one.
+    fn next_fault(&mut self, method: &str) -> Option<Fault> {
+        if let Some(fault) = self.faults.get_mut(method).and_then(|q| q.pop_front()) {
+            return Some(fault);
+        }
+        let random = self.random.as_mut()?;
+        // splitmix64, as the fake Discord draws its faults.
+        random.seed = random.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = random.seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let draw = z ^ (z >> 31);
+        let hit = (draw % 100) < u64::from(random.percent);
+        let faults = &random.faults;
+        hit.then(|| faults[((draw >> 32) % faults.len() as u64) as usize].clone())
+    }
 }
 
 struct Shared {
@@ -159,6 +186,18 @@ impl FakeSlack {
         queue.extend(std::iter::repeat_n(fault, n));
     }
 
+    /// From now on each call (to any method) fails with probability `percent`/100 with one of
+    /// `faults`, drawn from a generator seeded with `seed` so a failing run can be replayed.
+    /// Queued [`FakeSlack::fail_next`] faults go first.
+    pub fn fail_at_random(&self, seed: u64, percent: u32, faults: &[Fault]) {
+        assert!(!faults.is_empty() && percent <= 100);
+        self.shared.lock().random = Some(RandomFaults {
+            seed,
+            percent,
+            faults: faults.to_vec(),
+        });
+    }
+
     /// How long a [`Fault::Timeout`] keeps the caller waiting.
     pub fn set_slow_delay(&self, delay: Duration) {
         self.shared.lock().slow_delay = Some(delay);
@@ -202,6 +241,11 @@ impl FakeSlack {
         let state = self.shared.lock();
         let here = state.messages.iter().filter(|m| m.channel == channel);
         here.cloned().collect()
+    }
+
+    /// Every message in every channel, oldest first, as they stand after updates.
+    pub fn all_messages(&self) -> Vec<Message> {
+        self.shared.lock().messages.clone()
     }
 
     /// The App Home view last published for `user`.

@@ -1,5 +1,5 @@
 //! The fake's HTTP side: `GET|POST /api/{method}` with JSON, form or query arguments. In order:
-//! a scripted fault (if one is queued for the method; a lost response is applied first), the
+//! a scripted or random fault (a lost response is applied first), the
 //! bearer token, the arguments, the method's existence, validation ([`super::blocks`]), then the method itself
 //! ([`super::methods`]). Every request is recorded, whatever becomes of it.
 
@@ -55,11 +55,7 @@ async fn api(
         status: 200,
         response: Value::Null,
     };
-    let fault = shared
-        .lock()
-        .faults
-        .get_mut(&method)
-        .and_then(|queue| queue.pop_front());
+    let fault = shared.lock().next_fault(&method);
     let lost = fault == Some(Fault::LostResponse);
     if let Some(fault) = fault.filter(|_| !lost) {
         return inject(&shared, call, fault, switch).await;

@@ -49,6 +49,32 @@ fn cards_are_remembered_per_request_in_posting_order_and_once() {
 }
 
 #[test]
+fn one_effects_cards_for_one_person_on_two_platforms_are_both_remembered() {
+    let store = SledStore::temporary().unwrap();
+    let key = CardKey::Request {
+        request: RequestId(1),
+    };
+    let on_discord = PostedCard {
+        platform: Platform::Discord,
+        channel: "1300".into(),
+        message: "1301".into(),
+        ..card("sam", "1.1")
+    };
+    let commit = Commit {
+        cards: vec![(key, card("sam", "1.1")), (key, on_discord)],
+        ..Commit::default()
+    };
+    store.commit(commit).unwrap();
+    let platforms: Vec<Platform> = store
+        .cards(&key)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.platform)
+        .collect();
+    assert_eq!(platforms, [Platform::Slack, Platform::Discord]);
+}
+
+#[test]
 fn a_delivery_is_first_only_once_until_it_is_forgotten() {
     let store = SledStore::temporary().unwrap();
     assert!(store.first_delivery("slack:Ev123", at(300)).unwrap());
