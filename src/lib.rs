@@ -9,6 +9,7 @@ pub mod connector;
 pub mod discord;
 pub mod domain;
 pub mod engine;
+pub mod fuzz;
 pub mod hmac;
 pub mod http;
 pub mod ldap;

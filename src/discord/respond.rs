@@ -396,7 +396,7 @@ fn message_of(reply: Reply) -> Value {
 }
 
 /// A subcommand and its options as a chat command; a sentence for what cannot be read.
-fn read_command(
+pub(crate) fn read_command(
     subcommand: &str,
     options: &BTreeMap<String, String>,
 ) -> Result<ChatCommand, String> {
@@ -508,7 +508,10 @@ fn own_ids<S: Store>(
 
 /// A submitted modal as a form: its kind, and inputs renamed to the form's input names
 /// (`request.field.ticket` → `field.ticket`, `reject.reason` → `reason`).
-fn submission(modal: ModalId, inputs: BTreeMap<String, String>) -> (FormKind, Submission) {
+pub(crate) fn submission(
+    modal: ModalId,
+    inputs: BTreeMap<String, String>,
+) -> (FormKind, Submission) {
     let inputs = inputs
         .into_iter()
         .map(|(id, value)| {

@@ -59,7 +59,8 @@ pub fn verify(
     };
     let at: i64 = timestamp.parse().map_err(|_| Rejection::BadTimestamp)?;
     let skew = now.saturating_sub(at);
-    if skew.abs() > WINDOW_SECONDS {
+    // unsigned_abs: a saturated skew (i64::MIN) has no i64 absolute value.
+    if skew.unsigned_abs() > WINDOW_SECONDS.unsigned_abs() {
         return Err(Rejection::Stale(skew));
     }
     let bytes: [u8; 64] = hex::decode(signature)
@@ -141,6 +142,20 @@ mod tests {
             verify(&key(), &signed(&future, body), body, NOW),
             Err(Rejection::Stale(_))
         ));
+    }
+
+    /// Found writing the `signatures` fuzz target (its inputs choose the clock too): with
+    /// the clock before 1970 (a broken clock, or a test's), a timestamp near i64::MAX
+    /// saturated the skew to i64::MIN and `abs` overflowed: a panic in debug builds, and a
+    /// pass of the window check in release ones (the signature was still checked).
+    #[test]
+    fn a_timestamp_as_far_as_can_be_is_stale_whatever_the_clock() {
+        let body = b"{}";
+        for (now, at) in [(-2, i64::MAX), (i64::MIN, i64::MAX), (i64::MAX, i64::MIN)] {
+            let headers = signed(&at.to_string(), body);
+            let refused = verify(&key(), &headers, body, now);
+            assert!(matches!(refused, Err(Rejection::Stale(_))), "{refused:?}");
+        }
     }
 
     #[test]

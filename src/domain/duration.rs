@@ -12,6 +12,10 @@ pub struct Duration(u64);
 impl Duration {
     pub const ZERO: Duration = Duration(0);
 
+    /// The longest duration read from text: a century. Anything a person or a file can give
+    /// fits in date arithmetic (`now + duration`) with room to spare.
+    pub const MAX: Duration = Duration::from_days(36_500);
+
     pub const fn from_secs(secs: u64) -> Self {
         Self(secs)
     }
@@ -32,8 +36,12 @@ impl Duration {
         self.0
     }
 
+    /// As a `TimeDelta`; one too long for chrono (never one that was parsed) saturates.
     pub fn to_chrono(self) -> chrono::TimeDelta {
-        chrono::TimeDelta::seconds(i64::try_from(self.0).unwrap_or(i64::MAX / 1000))
+        i64::try_from(self.0)
+            .ok()
+            .and_then(chrono::TimeDelta::try_seconds)
+            .unwrap_or(chrono::TimeDelta::MAX)
     }
 
     pub fn to_std(self) -> std::time::Duration {
@@ -43,14 +51,19 @@ impl Duration {
 
 /// A duration that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a duration; write it like 90s, 15m, 2h, 1h30m or 7d")]
-pub struct DurationError(String);
+pub enum DurationError {
+    #[error("`{0}` is not a duration; write it like 90s, 15m, 2h, 1h30m or 7d")]
+    Unreadable(String),
+    #[error("`{0}` is longer than Gatehouse counts; write at most 36500d (100 years)")]
+    TooLong(String),
+}
 
 impl FromStr for Duration {
     type Err = DurationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || DurationError(s.to_owned());
+        let bad = || DurationError::Unreadable(s.to_owned());
+        let too_long = || DurationError::TooLong(s.to_owned());
         let text = s.trim();
         if text.is_empty() {
             return Err(bad());
@@ -63,7 +76,7 @@ impl FromStr for Duration {
                 number = Some(
                     n.checked_mul(10)
                         .and_then(|n| n.checked_add(u64::from(digit)))
-                        .ok_or_else(bad)?,
+                        .ok_or_else(too_long)?,
                 );
                 continue;
             }
@@ -79,11 +92,14 @@ impl FromStr for Duration {
             total = n
                 .checked_mul(unit)
                 .and_then(|secs| total.checked_add(secs))
-                .ok_or_else(bad)?;
+                .ok_or_else(too_long)?;
         }
         if number.is_some() {
             // A bare trailing number ("90") is ambiguous: say the unit.
             return Err(bad());
+        }
+        if total > Self::MAX.0 {
+            return Err(too_long());
         }
         Ok(Duration(total))
     }
@@ -143,6 +159,31 @@ mod tests {
         assert!("99999999999999999999s".parse::<Duration>().is_err());
     }
 
+    /// Found by the `duration` fuzz target: `34913304w` (244393128d) parsed, and adding it
+    /// to a date overflows, which chrono's `+` answers with a panic; from 10675199167d on,
+    /// `to_chrono` itself panicked. A policy's `remind_every` or `pending_ttl`, or the
+    /// config's `expiry_warning`, that long would have crashed the scheduler or the start.
+    #[test]
+    fn a_duration_longer_than_a_century_is_refused_and_every_other_fits_a_date() {
+        let err = "34913304w".parse::<Duration>().unwrap_err();
+        assert!(
+            err.to_string().contains("at most 36500d (100 years)"),
+            "{err}"
+        );
+        assert!("99999999999999999999s".parse::<Duration>().is_err());
+        assert!("1000000000000000s".parse::<Duration>().is_err());
+        assert_eq!("36500d".parse(), Ok(Duration::MAX));
+        assert!("36500d1s".parse::<Duration>().is_err());
+        let late = chrono::DateTime::<chrono::Utc>::MAX_UTC - chrono::TimeDelta::days(200 * 365);
+        assert!(late.checked_add_signed(Duration::MAX.to_chrono()).is_some());
+        assert_eq!(
+            Duration::from_secs(u64::MAX).to_chrono(),
+            chrono::TimeDelta::MAX
+        );
+        let unit_too_long = Duration::from_secs(10_u64.pow(16)).to_chrono();
+        assert_eq!(unit_too_long, chrono::TimeDelta::MAX);
+    }
+
     #[test]
     fn durations_show_in_their_shortest_form() {
         assert_eq!(Duration::from_mins(90).to_string(), "1h30m");
@@ -151,7 +192,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn display_parses_back(secs in 0u64..10_000_000_000) {
+        fn display_parses_back(secs in 0..=Duration::MAX.as_secs()) {
             let d = Duration::from_secs(secs);
             prop_assert_eq!(d.to_string().parse::<Duration>(), Ok(d));
         }

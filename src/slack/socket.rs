@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 pub use backoff::Backoff;
+pub use envelope::fuzz_envelope;
 
 use super::Slack;
 use super::http::Inbound;

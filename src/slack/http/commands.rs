@@ -22,11 +22,11 @@ use crate::store::Store;
 /// The fields of Slack's slash-command form (or Socket Mode payload) that Gatehouse reads.
 #[derive(Debug, Deserialize)]
 pub(super) struct SlashCommand {
-    user_id: String,
+    pub(super) user_id: String,
     #[serde(default)]
-    text: String,
+    pub(super) text: String,
     #[serde(default)]
-    trigger_id: String,
+    pub(super) trigger_id: String,
 }
 
 pub async fn handle<S: Store>(
@@ -114,7 +114,7 @@ pub(super) fn ephemeral(mut reply: Value) -> Value {
 }
 
 /// Slack escapes `&`, `<` and `>` in a slash command's text; people typed the characters.
-fn unescape(text: &str) -> String {
+pub(super) fn unescape(text: &str) -> String {
     text.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")

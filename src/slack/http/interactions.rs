@@ -66,11 +66,11 @@ pub(super) struct User {
 
 #[derive(Debug, Deserialize)]
 pub(super) struct Action {
-    action_id: String,
+    pub(super) action_id: String,
     #[serde(default)]
-    value: Option<String>,
+    pub(super) value: Option<String>,
     #[serde(default)]
-    selected_option: Option<SelectedOption>,
+    pub(super) selected_option: Option<SelectedOption>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,6 +8,7 @@
 
 mod commands;
 mod events;
+pub mod fuzz;
 mod interactions;
 mod modals;
 mod options;

@@ -64,7 +64,7 @@ fn errors(mistakes: &forms::Errors) -> Value {
 
 /// What was typed, by block id (the input names [`crate::chat::forms`] uses), and what the
 /// modal carried in `private_metadata`.
-fn submission(kind: FormKind, view: &View) -> Submission {
+pub(super) fn submission(kind: FormKind, view: &View) -> Submission {
     let inputs = view
         .state
         .values

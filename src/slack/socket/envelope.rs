@@ -224,6 +224,25 @@ fn text(payload: &Value, key: &str) -> String {
     payload[key].as_str().unwrap_or_default().to_owned()
 }
 
+/// The `slack_socket` fuzz target (see [`crate::fuzz`]): a text frame is read as one thing,
+/// and the key a delivery gets is the one HTTP mode gives the same delivery, whatever the
+/// ids hold (percent-encoding them for the form body loses nothing).
+pub fn fuzz_envelope(data: &[u8]) {
+    let frame = String::from_utf8_lossy(data);
+    let Read::Work(envelope) = read(&frame) else {
+        return;
+    };
+    let id = |key: &str| Some(text(&envelope.payload, key)).filter(|id| !id.is_empty());
+    let key = http_key(&envelope);
+    match envelope.kind.as_str() {
+        "slash_commands" => assert_eq!(key, id("trigger_id").map(|t| format!("command:{t}"))),
+        "events_api" => assert_eq!(key, id("event_id").map(|e| format!("event:{e}"))),
+        "interactive" if envelope.payload["type"] == "block_suggestion" => assert_eq!(key, None),
+        "interactive" | "hello" | "disconnect" => {}
+        _ => assert_eq!(key, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

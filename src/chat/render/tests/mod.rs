@@ -249,6 +249,37 @@ fn text_people_type_cannot_break_the_json_or_ping_anyone() {
     }
 }
 
+/// Found by the `render` fuzz target: the `text` beside the blocks (what notifications
+/// show, which Slack reads as mrkdwn too) carried names and outcomes unescaped.
+#[test]
+fn a_slack_cards_notification_text_cannot_ping_anyone() {
+    let nasty = "Mallory <!channel> <@U0BOSS>";
+    let mut request = samples::sample_request();
+    request.requester.name = nasty.to_owned();
+    let mut decided = samples::sample_decided_request();
+    decided.outcome = Some(nasty.to_owned());
+    let mut item = samples::sample_campaign_item();
+    item.grant.person.name = nasty.to_owned();
+    let mut card = samples::sample_decided_grant_card();
+    card.outcome = nasty.to_owned();
+    let rendered = [
+        render("slack/approval_card.j2", json!({ "request": request })),
+        render(
+            "slack/approval_card_decided.j2",
+            json!({ "request": decided }),
+        ),
+        render("slack/review_card.j2", json!({ "item": item })),
+        render("slack/grant_card_decided.j2", json!({ "card": card })),
+    ];
+    for message in &rendered {
+        let text = message["text"].as_str().unwrap_or_default();
+        assert!(
+            text.contains("Mallory &lt;!channel&gt; &lt;@U0BOSS&gt;"),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn mrkdwn_escapes_the_characters_slack_gives_meaning_to() {
     assert_eq!(

@@ -1,0 +1,6 @@
+//! `cargo fuzz run directory`: see `gatehouse::fuzz`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    gatehouse::fuzz::run("directory", data);
+});
