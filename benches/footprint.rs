@@ -4,7 +4,7 @@
 //! from /proc/<pid>/status.
 //!
 //! `cargo bench --bench footprint` (a few minutes: building 1M grants dominates);
-//! `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1`.
+//! `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1`; `GATEHOUSE_BENCH_GRANTS=100000` for another size.
 
 mod support;
 
@@ -28,6 +28,9 @@ fn main() {
     } else {
         (1_000_000, vec![16, 64])
     };
+    let grants = support::sizes_from_env("GATEHOUSE_BENCH_GRANTS")
+        .and_then(|n| n.first().copied())
+        .unwrap_or(grants);
     println!(
         "# footprint bench{}\n{}",
         if smoke { " (smoke)" } else { "" },

@@ -28,6 +28,13 @@ pub fn smoke() -> bool {
         || std::env::var("GATEHOUSE_BENCH_SMOKE").is_ok_and(|v| v == "1")
 }
 
+/// Numbers from the environment variable `name` (comma-separated), to run a bench at other
+/// sizes than its own, e.g. `GATEHOUSE_BENCH_SIZES=10000,100000`.
+pub fn sizes_from_env(name: &str) -> Option<Vec<u64>> {
+    let text = std::env::var(name).ok()?;
+    text.split(',').map(|n| n.trim().parse().ok()).collect()
+}
+
 /// The lines every bench prints first, and again with each table: where and when it ran.
 pub fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
