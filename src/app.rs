@@ -181,10 +181,11 @@ pub fn install_tls_provider() {
     }
 }
 
-/// Opens the sled store at `server.data_dir`. Fails with [`StoreError::Open`] while another
-/// process (a running server) holds it.
+/// Opens the sled store at `server.data_dir` with a cache of `server.cache_mb`. Fails with
+/// [`StoreError::Open`] while another process (a running server) holds it.
 pub fn open_store(config: &Config) -> Result<SledStore, StoreError> {
-    SledStore::open(&config.data_dir())
+    let cache_bytes = config.server.cache_mb.saturating_mul(1024 * 1024);
+    SledStore::open_with(&config.data_dir(), cache_bytes)
 }
 
 /// Serves Gatehouse on `listener` until `shutdown` completes: HTTP stops taking new

@@ -117,6 +117,20 @@ impl Checker<'_, '_, '_, '_> {
 
     fn server(&mut self, config: &Config) {
         self.url(config.server.public_url.as_deref(), "server.public_url");
+        let cache_mb = config.server.cache_mb;
+        if !(1..=super::sections::MAX_CACHE_MB).contains(&cache_mb) {
+            self.error(
+                "server.cache_mb",
+                format!(
+                    "server.cache_mb is {cache_mb}; it must be between 1 and {} (MiB)",
+                    super::sections::MAX_CACHE_MB
+                ),
+                format!(
+                    "leave it out for the default of {} MiB, or give the store's cache in MiB, e.g. cache_mb = 32",
+                    super::sections::DEFAULT_CACHE_MB
+                ),
+            );
+        }
         let listen = config.server.listen;
         if !config.admin.tokens.is_empty() && !listen.ip().is_loopback() {
             let diagnostic = self

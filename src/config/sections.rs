@@ -23,7 +23,17 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Base of links inside messages.
     pub public_url: Option<String>,
+    /// The sled page cache, in MiB: an upper bound on the store's cached pages, the biggest
+    /// part of Gatehouse's memory once many grants are stored.
+    #[serde(deserialize_with = "mebibytes")]
+    pub cache_mb: u64,
 }
+
+/// `server.cache_mb` when not set: enough for the working set of a busy Gatehouse (pending
+/// requests, live grants' index entries, the outbox) without holding every record in memory.
+pub const DEFAULT_CACHE_MB: u64 = 64;
+/// The largest `server.cache_mb` accepted (64 GiB): larger is surely a unit mistake.
+pub const MAX_CACHE_MB: u64 = 64 * 1024;
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -31,6 +41,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             data_dir: PathBuf::from("./data"),
             public_url: None,
+            cache_mb: DEFAULT_CACHE_MB,
         }
     }
 }
@@ -331,6 +342,16 @@ fn socket_addr<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr,
              127.0.0.1:8080 or 0.0.0.0:8080 (host names are not resolved)"
         ))
     })
+}
+
+/// A whole number of MiB, also as text (`GATEHOUSE_SERVER__CACHE_MB=32` overrides with a string).
+fn mebibytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let found = match toml::Value::deserialize(deserializer)? {
+        toml::Value::Integer(n) => u64::try_from(n).ok(),
+        toml::Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    };
+    found.ok_or_else(|| serde::de::Error::custom("expected a whole number of MiB, such as 64"))
 }
 
 /// An instant written as an RFC 3339 string or a TOML offset date-time.

@@ -72,6 +72,10 @@ impl Person {
 pub struct Directory {
     people: BTreeMap<PersonId, Person>,
     groups: BTreeMap<GroupId, BTreeSet<PersonId>>,
+    /// Chat platform ids → people, so that mapping the sender of every Slack or Discord
+    /// request does not walk the whole directory. Built from `people` once it is complete.
+    slack_ids: BTreeMap<String, PersonId>,
+    discord_ids: BTreeMap<String, PersonId>,
 }
 
 #[derive(Deserialize)]
@@ -253,6 +257,7 @@ impl Directory {
         }
 
         if problems.is_empty() {
+            directory.index_platform_ids();
             Ok(directory)
         } else {
             Err(Diagnostics(problems))
@@ -272,7 +277,25 @@ impl Directory {
             }
             directory.people.insert(person.id.clone(), person);
         }
+        directory.index_platform_ids();
         directory
+    }
+
+    /// Fills the platform id indexes; like a walk in id order, the first person wins when two
+    /// share an id.
+    fn index_platform_ids(&mut self) {
+        for person in self.people.values() {
+            if let Some(slack) = &person.slack {
+                self.slack_ids
+                    .entry(slack.clone())
+                    .or_insert_with(|| person.id.clone());
+            }
+            if let Some(discord) = &person.discord {
+                self.discord_ids
+                    .entry(discord.clone())
+                    .or_insert_with(|| person.id.clone());
+            }
+        }
     }
 
     fn chain_loops(&self, start: &PersonId) -> bool {
@@ -349,15 +372,13 @@ impl Directory {
     }
 
     pub fn by_slack(&self, user: &str) -> Option<&Person> {
-        self.people
-            .values()
-            .find(|p| p.slack.as_deref() == Some(user))
+        self.slack_ids.get(user).and_then(|id| self.people.get(id))
     }
 
     pub fn by_discord(&self, user: &str) -> Option<&Person> {
-        self.people
-            .values()
-            .find(|p| p.discord.as_deref() == Some(user))
+        self.discord_ids
+            .get(user)
+            .and_then(|id| self.people.get(id))
     }
 
     pub fn by_email(&self, email: &str) -> Option<&Person> {
@@ -478,6 +499,23 @@ members = ["carol", "dave"]
             d.by_email("ALICE@example.com").unwrap().id.as_str(),
             "alice"
         );
+        assert!(d.by_slack("U0NOBODY").is_none() && d.by_discord("7").is_none());
+    }
+
+    #[test]
+    fn a_platform_id_two_people_share_finds_the_first_by_id() {
+        let d = directory();
+        let mut people: Vec<Person> = ["zed", "amy"]
+            .iter()
+            .map(|id| {
+                let mut p = d.person(&"alice".into()).unwrap().clone();
+                p.id = PersonId::new(*id);
+                p
+            })
+            .collect();
+        people[1].slack = Some("U01ALICE".into());
+        let shared = Directory::from_people(people);
+        assert_eq!(shared.by_slack("U01ALICE").unwrap().id.as_str(), "amy");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod backup;
 pub use backup::verify as verify_backup;
+mod durable;
 mod keys;
 mod read;
 #[cfg(test)]
@@ -41,6 +42,8 @@ pub struct SledStore {
     trees: Trees,
     /// Held for the length of every write transaction, so audit seqs follow commit order.
     writer: Mutex<()>,
+    /// Flushes shared by concurrent writers (group commit); see [`SledStore::durable`].
+    flushes: durable::GroupFlush,
 }
 
 struct Trees {
@@ -148,6 +151,7 @@ impl SledStore {
             db,
             trees,
             writer: Mutex::new(()),
+            flushes: durable::GroupFlush::default(),
         };
         store.check_schema(path)?;
         Ok(store)
@@ -187,6 +191,20 @@ impl SledStore {
         Ok(())
     }
 
+    /// Returns once everything this thread wrote is on disk. Concurrent writers share the
+    /// flush (group commit), so a write is never acknowledged before it is durable, yet a
+    /// busy store does not queue one fsync per commit.
+    fn durable(&self) -> Result<(), StoreError> {
+        self.flushes.durable(|| self.db.flush().map(drop))?;
+        Ok(())
+    }
+
+    /// How many flushes have been started, for tests of group commit.
+    #[cfg(test)]
+    pub(crate) fn flushes(&self) -> u64 {
+        self.flushes.flushes()
+    }
+
     /// A raw tree, for tests that tamper with what is stored.
     #[cfg(test)]
     pub(crate) fn tree(&self, name: &str) -> sled::Tree {
@@ -210,7 +228,7 @@ impl Store for SledStore {
                 Ok(next)
             })
             .map_err(from_tx)?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(id)
     }
 
@@ -312,7 +330,7 @@ impl Store for SledStore {
             .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(&value[..]))?
             .is_ok();
         if first {
-            self.db.flush()?;
+            self.durable()?;
         }
         Ok(first)
     }
@@ -471,7 +489,7 @@ impl Store for SledStore {
         });
         drop(guard);
         result.map_err(from_tx)?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(())
     }
 }

@@ -166,3 +166,21 @@ fn the_digest_schedule_is_a_cron_line_that_fires_or_off() {
     let d = only_error("[scheduler]\ndigest = \"0 0 9 30 2 *\"\n", &[]);
     assert!(d.message.contains("never fires"), "{d}");
 }
+
+#[test]
+fn the_store_cache_is_read_in_mib_and_checked() {
+    assert_eq!(parse("", &[]).unwrap().server.cache_mb, 64);
+    let config = parse("[server]\ncache_mb = 16\n", &[]).unwrap();
+    assert_eq!(config.server.cache_mb, 16);
+    let d = only_error("[server]\ncache_mb = 0\n", &[]);
+    assert_eq!(d.line, Some(2));
+    assert!(d.message.contains("between 1 and 65536"), "{d}");
+    assert!(
+        d.help.as_deref().is_some_and(|h| h.contains("64 MiB")),
+        "{d}"
+    );
+    let overridden = parse("", &[("GATEHOUSE_SERVER__CACHE_MB", "32")]).unwrap();
+    assert_eq!(overridden.server.cache_mb, 32, "the environment gives text");
+    let d = only_error("[server]\ncache_mb = \"lots\"\n", &[]);
+    assert!(d.message.contains("whole number of MiB"), "{d}");
+}

@@ -35,7 +35,8 @@ pub(super) struct Tx<'a> {
 
 impl super::SledStore {
     /// Applies `commit`, first removing the completed outbox entry `done` if given. Commits are
-    /// serialized by `writer` so that the audit chain grows one commit at a time.
+    /// serialized by `writer` so that the audit chain grows one commit at a time; their
+    /// flushes are not: the commit returns once a flush started after it has succeeded.
     pub(super) fn apply(&self, commit: &Commit, done: Option<u64>) -> Result<Receipt, StoreError> {
         // Effects are due as soon as they are queued: at the time of the change when it says
         // (the engine's clock), else now.
@@ -83,7 +84,7 @@ impl super::SledStore {
             });
         drop(guard);
         let receipt = result.map_err(from_tx)?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(receipt)
     }
 }

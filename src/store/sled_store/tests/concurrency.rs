@@ -114,3 +114,54 @@ fn concurrent_commits_keep_the_audit_chain_linear() {
     );
     assert_eq!(store.outbox(1_000).unwrap().len(), (WRITERS * 20) as usize);
 }
+
+/// Copies a data directory as it is on disk now, while its store is still open.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn concurrent_commits_share_flushes_and_each_is_on_disk_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(&dir.path().join("data")).unwrap());
+    let before = store.flushes();
+    let start = Arc::new(Barrier::new(WRITERS as usize));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|n| {
+            let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+            thread::spawn(move || {
+                start.wait();
+                for i in 0..20 {
+                    let id = n * 100 + i + 1;
+                    store.commit(submit(request(id, "ann"), id as i64)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let commits = WRITERS * 20;
+    let flushes = store.flushes() - before;
+    assert!(
+        (1..=commits).contains(&flushes),
+        "{flushes} flushes for {commits} commits"
+    );
+    // What the files hold right now, without closing the store: every acknowledged commit.
+    copy_dir(&dir.path().join("data"), &dir.path().join("copy"));
+    let copy = SledStore::open(&dir.path().join("copy")).unwrap();
+    assert_eq!(copy.verify_audit().unwrap(), commits);
+    assert_eq!(
+        copy.requests_of(&PersonId::new("ann")).unwrap().len(),
+        commits as usize
+    );
+}

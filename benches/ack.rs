@@ -1,0 +1,319 @@
+//! Ack latency of signed Slack slash commands (`/access request app read …`, each a durable
+//! submission) over real HTTP to the real server, open-loop at fixed rates, next to two
+//! ceilings built here under the same load: a bare axum handler answering 200 (HTTP ceiling),
+//! and one that verifies the Slack signature and appends the body to a file with group commit
+//! (durable-ack ceiling: one fdatasync per batch of waiting requests).
+//!
+//! `cargo bench --bench ack` (about 3 minutes); `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1` for
+//! a few seconds that only show it runs; `-- --only-gatehouse` leaves the ceilings out.
+
+mod support;
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use support::fake_slack::{FakeSlack, request_number};
+use support::load::{Make, Summary, open_loop};
+use support::{
+    Server, Table, World, machine, ms, requester_slack, slack_headers, slash_command, smoke,
+};
+
+const RATES: [f64; 7] = [100.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0];
+/// Requests sent before each measured step, at a low rate, so connections and caches are warm.
+const WARM: usize = 50;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Http,
+    Durable,
+    Gatehouse,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Http => "HTTP ceiling (bare axum 200)",
+            Target::Durable => "durable-ack ceiling (verify + group-committed append)",
+            Target::Gatehouse => "Gatehouse /slack/commands",
+        }
+    }
+}
+
+fn main() {
+    let smoke = smoke();
+    let (rates, secs) = if smoke {
+        (vec![50.0, 100.0], 0.4)
+    } else {
+        (RATES.to_vec(), 5.0)
+    };
+    let step = Duration::from_secs_f64(secs);
+    println!(
+        "# ack bench{}\n{}",
+        if smoke { " (smoke)" } else { "" },
+        machine()
+    );
+    let most = rates.iter().map(|r| (r * secs) as usize).max().unwrap_or(0);
+    let slack = FakeSlack::start();
+    let world = World::new(most + WARM + 10, Some(&slack.api_url), 64);
+
+    let mut results = Vec::new();
+    // `-- --only-gatehouse` skips the ceilings (for a before/after of a change in Gatehouse).
+    let only_gatehouse = std::env::args().any(|a| a == "--only-gatehouse");
+    for target in [Target::Http, Target::Durable, Target::Gatehouse] {
+        if only_gatehouse && target != Target::Gatehouse {
+            results.push((target, rates.iter().map(|r| (*r, None)).collect()));
+            continue;
+        }
+        let mut rows: Vec<(f64, Option<Summary>)> = Vec::new();
+        let mut overloaded = false;
+        for &rate in &rates {
+            if overloaded {
+                rows.push((rate, None));
+                continue;
+            }
+            let summary = run_step(target, &world, rate, step);
+            eprintln!(
+                "{} at {rate}/s: p50 {} ms, p99 {} ms, failed {} ({})",
+                target.name(),
+                ms(summary.p50),
+                ms(summary.p99),
+                summary.failed,
+                support::load()
+            );
+            overloaded =
+                summary.p99 > Duration::from_secs(1) || summary.failed * 100 > summary.sent;
+            rows.push((rate, Some(summary)));
+        }
+        results.push((target, rows));
+    }
+
+    let mut table = Table::new(
+        &format!("ack latency, open loop, {secs} s per rate (ms from the scheduled send)"),
+        &["rate/s", "target", "sent", "failed", "p50", "p99", "max"],
+    );
+    for (i, &rate) in rates.iter().enumerate() {
+        for (target, rows) in &results {
+            let cells = match &rows[i].1 {
+                Some(s) => vec![
+                    s.sent.to_string(),
+                    s.failed.to_string(),
+                    ms(s.p50),
+                    ms(s.p99),
+                    ms(s.max),
+                ],
+                None => vec![
+                    "—".into(),
+                    "not run".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ],
+            };
+            let mut row = vec![format!("{rate}"), short(*target).to_owned()];
+            row.extend(cells);
+            table.row(row);
+        }
+    }
+    table.print();
+
+    let sustained = |target: Target| -> f64 {
+        results
+            .iter()
+            .find(|(t, _)| *t == target)
+            .map(|(_, rows)| {
+                rows.iter()
+                    .filter(|(_, s)| s.as_ref().is_some_and(Summary::sustained))
+                    .map(|(rate, _)| *rate)
+                    .fold(0.0, f64::max)
+            })
+            .unwrap_or(0.0)
+    };
+    let gatehouse = sustained(Target::Gatehouse);
+    let mut summary = Table::new(
+        "highest sustained rate (every request answered, p99 < 100 ms)",
+        &["target", "sustained/s", "Gatehouse ÷ it"],
+    );
+    for target in [Target::Gatehouse, Target::Durable, Target::Http] {
+        let rate = sustained(target);
+        let ratio = if rate > 0.0 {
+            format!("{:.2}", gatehouse / rate)
+        } else {
+            "—".into()
+        };
+        summary.row(vec![target.name().to_owned(), format!("{rate}"), ratio]);
+    }
+    summary.print();
+    if rates
+        .last()
+        .is_some_and(|top| sustained(Target::Durable) >= *top)
+    {
+        println!(
+            "\n(the ceilings sustained the highest rate tried: their real ceiling is higher, so the ratios are upper bounds)"
+        );
+    }
+}
+
+fn short(target: Target) -> &'static str {
+    match target {
+        Target::Http => "http ceiling",
+        Target::Durable => "durable ceiling",
+        Target::Gatehouse => "gatehouse",
+    }
+}
+
+fn run_step(target: Target, world: &World, rate: f64, step: Duration) -> Summary {
+    match target {
+        Target::Gatehouse => {
+            let _ = std::fs::remove_dir_all(world.data_dir());
+            let server = Server::start(&world.config());
+            let url = format!("{}/slack/commands", server.base);
+            let make = submission(0);
+            let warm = open_loop(
+                &url,
+                100.0,
+                Duration::from_secs_f64(WARM as f64 / 100.0),
+                &*make,
+            );
+            assert!(
+                warm.iter().all(|o| o.ok),
+                "warm-up failed: {}",
+                warm[0].body
+            );
+            let make = submission(WARM);
+            let mut outcomes = open_loop(&url, rate, step, &*make);
+            // A 200 that is not a submission (a refusal) is a failure too.
+            for outcome in &mut outcomes {
+                outcome.ok &= request_number(&outcome.body).is_some();
+            }
+            server.stop();
+            Summary::of(&outcomes)
+        }
+        Target::Http | Target::Durable => {
+            let ceiling = Ceiling::start(target, world);
+            let url = format!("{}/slack/commands", ceiling.base);
+            let make = submission(0);
+            let _ = open_loop(
+                &url,
+                100.0,
+                Duration::from_secs_f64(WARM as f64 / 100.0),
+                &*make,
+            );
+            let outcomes = open_loop(&url, rate, step, &*make);
+            Summary::of(&outcomes)
+        }
+    }
+}
+
+/// Signed `/access request app read for 1h …` from requester `offset + i`.
+fn submission(offset: usize) -> Box<Make> {
+    Box::new(move |i| {
+        let n = offset + i as usize;
+        let body = slash_command(
+            &requester_slack(n),
+            "request app read for 1h load test of the ack path",
+            &format!("trigger-{n}"),
+        );
+        let headers = slack_headers(&body).to_vec();
+        (body, headers)
+    })
+}
+
+/// A ceiling server on its own runtime; stops when dropped (the runtime with it).
+struct Ceiling {
+    base: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Ceiling {
+    fn start(target: Target, world: &World) -> Ceiling {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let router = match target {
+            Target::Http => axum::Router::new().route("/slack/commands", post(bare)),
+            _ => {
+                let log = world.dir.path().join("ceiling.log");
+                let appender = Appender::start(&log);
+                axum::Router::new()
+                    .route("/slack/commands", post(durable))
+                    .with_state(appender)
+            }
+        };
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        runtime.spawn(async move { axum::serve(listener, router).await });
+        Ceiling {
+            base,
+            _runtime: runtime,
+        }
+    }
+}
+
+async fn bare(_body: Bytes) -> StatusCode {
+    StatusCode::OK
+}
+
+async fn durable(
+    State(appender): State<Arc<Appender>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let now = chrono::Utc::now().timestamp();
+    if gatehouse::slack::verify::verify(support::SIGNING_SECRET.as_bytes(), &headers, &body, now)
+        .is_err()
+    {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let (done, durable) = tokio::sync::oneshot::channel();
+    if appender.queue.send((body, done)).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    match durable.await {
+        Ok(true) => StatusCode::OK,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Appends bodies to a file; one thread takes everything queued, writes it, calls
+/// fdatasync once, and only then answers each writer.
+struct Appender {
+    queue: std::sync::mpsc::Sender<(Bytes, tokio::sync::oneshot::Sender<bool>)>,
+}
+
+impl Appender {
+    fn start(path: &std::path::Path) -> Arc<Appender> {
+        let (queue, waiting) =
+            std::sync::mpsc::channel::<(Bytes, tokio::sync::oneshot::Sender<bool>)>();
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        std::thread::spawn(move || {
+            while let Ok(first) = waiting.recv() {
+                let mut batch = vec![first];
+                batch.extend(waiting.try_iter());
+                let mut written = true;
+                for (body, _) in &batch {
+                    written &= file
+                        .write_all(body)
+                        .and_then(|()| file.write_all(b"\n"))
+                        .is_ok();
+                }
+                written &= file.sync_data().is_ok();
+                for (_, done) in batch {
+                    let _ = done.send(written);
+                }
+            }
+        });
+        Arc::new(Appender { queue })
+    }
+}

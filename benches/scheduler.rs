@@ -1,0 +1,267 @@
+//! The scheduler at 10k, 100k and 1M live grants (built in bulk through the `Store` trait):
+//! the cost of one wake against the number of grants, and the revocation lag of grants
+//! expiring during the run — from `expires_at` to the grant revoked, i.e. its `Deprovision`
+//! done through the `log` connector and committed — with the real scheduler and outbox worker.
+//! Then a restart with 100k overdue grants: the time until every one is revoked.
+//!
+//! `cargo bench --bench scheduler` (several minutes: building 1M grants dominates);
+//! `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1`; `GATEHOUSE_BENCH_SIZES=10000,100000` and
+//! `GATEHOUSE_BENCH_OVERDUE=20000` run other sizes.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use gatehouse::connector::Connectors;
+use gatehouse::domain::grant::GrantState;
+use gatehouse::domain::ids::GrantId;
+use gatehouse::engine::{Engine, SystemClock};
+use gatehouse::outbox::{LogChat, Worker};
+use gatehouse::scheduler::Scheduler;
+use gatehouse::store::{SledStore, Store};
+use support::{Table, World, bulk_grants, machine, percentile, smoke};
+
+/// Requesters the grants are spread over.
+const PEOPLE: usize = 1000;
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+fn main() {
+    let smoke = smoke();
+    let (sizes, expiring, window, overdue) = if smoke {
+        (vec![2_000_u64], 50_u64, Duration::from_secs(1), 500_u64)
+    } else {
+        (
+            vec![10_000, 100_000, 1_000_000],
+            1_000,
+            Duration::from_secs(10),
+            100_000,
+        )
+    };
+    let sizes = support::sizes_from_env("GATEHOUSE_BENCH_SIZES").unwrap_or(sizes);
+    let overdue = support::sizes_from_env("GATEHOUSE_BENCH_OVERDUE")
+        .and_then(|n| n.first().copied())
+        .unwrap_or(overdue);
+    println!(
+        "# scheduler bench{}\n{}",
+        if smoke { " (smoke)" } else { "" },
+        machine()
+    );
+    let world = World::new(PEOPLE, None, 64);
+
+    let mut table = Table::new(
+        &format!(
+            "revocation lag ({expiring} grants expiring evenly over {} s; the rest expire in 30 days) and cost of a wake",
+            window.as_secs()
+        ),
+        &[
+            "live grants",
+            "built in",
+            "wake p50",
+            "wake p99",
+            "revoked",
+            "lag p50",
+            "lag p99",
+            "lag max",
+        ],
+    );
+    for &size in &sizes {
+        let row = lag_run(&world, size, expiring, window);
+        table.row(row);
+        eprintln!("{size} grants done ({})", support::load());
+    }
+    table.print();
+
+    let mut restart = Table::new(
+        "restart with overdue grants: catch-up through the log connector",
+        &[
+            "overdue grants",
+            "store opened in",
+            "all revocations started",
+            "all revoked",
+            "revoked/s",
+        ],
+    );
+    restart.row(restart_run(&world, overdue));
+    restart.print();
+}
+
+fn engine(world: &World, store: SledStore) -> (Arc<Engine<SledStore>>, Connectors) {
+    let loaded = gatehouse::app::load(&world.config()).unwrap();
+    let connectors = Connectors::from_config(&loaded.config.connectors).unwrap();
+    let engine = Engine::new(
+        store,
+        loaded.policy,
+        loaded.directory,
+        Arc::new(SystemClock),
+    );
+    (Arc::new(engine), connectors)
+}
+
+/// Runs the real scheduler and outbox worker until `done`, on their own runtime.
+fn run_until(
+    engine: &Arc<Engine<SledStore>>,
+    connectors: Connectors,
+    timeout: Duration,
+    done: impl Fn(&SledStore) -> bool,
+) -> bool {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let scheduler = Scheduler::new(engine.clone(), TimeDelta::minutes(15));
+    let worker = Worker::new(engine.clone(), connectors, Arc::new(LogChat));
+    let tasks = [
+        runtime.spawn(scheduler.run(stopped.clone())),
+        runtime.spawn(worker.run(stopped)),
+    ];
+    let deadline = Instant::now() + timeout;
+    let finished = loop {
+        if done(engine.store()) {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = stop.send(true);
+    for task in tasks {
+        let _ = runtime.block_on(task);
+    }
+    finished
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open_with(dir.path(), CACHE_BYTES).unwrap();
+    let built = Instant::now();
+    let now = Utc::now();
+    let later = now + TimeDelta::days(30);
+    bulk_grants(&store, 1, size - expiring, PEOPLE, |i| {
+        later + TimeDelta::milliseconds(i as i64)
+    });
+    // The measured grants expire from a few seconds after the build, evenly over `window`.
+    let first_expiry = Utc::now() + TimeDelta::seconds(3);
+    let step = window.as_secs_f64() / expiring as f64;
+    let expiry =
+        move |i: u64| first_expiry + TimeDelta::microseconds((i as f64 * step * 1e6) as i64);
+    let first_id = size - expiring + 1;
+    bulk_grants(&store, first_id, expiring, PEOPLE, expiry);
+    let built = built.elapsed();
+
+    let (engine, connectors) = engine(world, store);
+    // The cost of a wake with nothing due: a pass (what is due, from the indexes) and the
+    // next wake-up time, as the scheduler does each time it wakes.
+    let scheduler = Scheduler::new(engine.clone(), TimeDelta::minutes(15));
+    let mut wakes = Vec::new();
+    for _ in 0..200 {
+        let start = Instant::now();
+        let pass = scheduler.wake().unwrap();
+        engine.next_wake(TimeDelta::minutes(15)).unwrap();
+        wakes.push(start.elapsed());
+        assert_eq!(pass.revoked, 0, "nothing is due yet");
+    }
+    wakes.sort();
+
+    let last_id = size;
+    let revoked = |store: &SledStore| {
+        (first_id..=last_id)
+            .rev()
+            .step_by(97)
+            .all(|id| is_revoked(store, id))
+            && store
+                .grants_expiring(DateTime::<Utc>::MAX_UTC, 1)
+                .unwrap()
+                .first()
+                .is_none_or(|(at, _)| *at > later - TimeDelta::days(1))
+            && store.outbox(1).unwrap().is_empty()
+    };
+    let timeout = window + Duration::from_secs(120);
+    let finished = run_until(&engine, connectors, timeout, revoked);
+    let mut lags = Vec::new();
+    let mut count = 0;
+    for id in first_id..=last_id {
+        let grant = engine.store().grant(GrantId(id)).unwrap().unwrap().value;
+        if let (GrantState::Revoked { at, .. }, Some(expires)) = (&grant.state, grant.expires_at) {
+            count += 1;
+            lags.push((*at - expires).to_std().unwrap_or_default());
+        }
+    }
+    lags.sort();
+    let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    vec![
+        size.to_string(),
+        format!("{:.1} s", built.as_secs_f64()),
+        micros(percentile(&wakes, 50.0)),
+        micros(percentile(&wakes, 99.0)),
+        format!(
+            "{count}/{expiring}{}",
+            if finished { "" } else { " (timed out)" }
+        ),
+        ms(percentile(&lags, 50.0)),
+        ms(percentile(&lags, 99.0)),
+        ms(lags.last().copied().unwrap_or_default()),
+    ]
+}
+
+fn is_revoked(store: &SledStore, id: u64) -> bool {
+    store
+        .grant(GrantId(id))
+        .unwrap()
+        .is_some_and(|g| matches!(g.value.state, GrantState::Revoked { .. }))
+}
+
+fn restart_run(world: &World, overdue: u64) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open_with(dir.path(), CACHE_BYTES).unwrap();
+        let past = Utc::now() - TimeDelta::hours(2);
+        bulk_grants(&store, 1, overdue, PEOPLE, |i| {
+            past + TimeDelta::milliseconds(i as i64)
+        });
+    }
+    let opened = Instant::now();
+    let store = SledStore::open_with(dir.path(), CACHE_BYTES).unwrap();
+    let opened = opened.elapsed();
+    let (engine, connectors) = engine(world, store);
+    let started = Instant::now();
+    let all_started = std::sync::Mutex::new(None);
+    let done = |store: &SledStore| {
+        let none_live = store
+            .grants_expiring(DateTime::<Utc>::MAX_UTC, 1)
+            .unwrap()
+            .is_empty();
+        if none_live {
+            all_started.lock().unwrap().get_or_insert(started.elapsed());
+        }
+        none_live && store.outbox(1).unwrap().is_empty() && is_revoked(store, overdue)
+    };
+    // Past this the table says how many were revoked by then, and at what rate.
+    let finished = run_until(&engine, connectors, Duration::from_secs(180), done);
+    let total = started.elapsed();
+    let revoked = (1..=overdue)
+        .filter(|id| is_revoked(engine.store(), *id))
+        .count();
+    let secs = |d: Duration| format!("{:.1} s", d.as_secs_f64());
+    vec![
+        overdue.to_string(),
+        secs(opened),
+        all_started.lock().unwrap().map_or("—".into(), secs),
+        format!(
+            "{}{}",
+            secs(total),
+            if finished { "" } else { " (timed out)" }
+        ),
+        format!(
+            "{:.0} ({revoked} revoked)",
+            revoked as f64 / total.as_secs_f64()
+        ),
+    ]
+}
