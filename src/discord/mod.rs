@@ -98,3 +98,9 @@ impl Discord {
         format!("/{}", self.command)
     }
 }
+
+/// Makes `message` ping nobody, whatever a template or a person's text says: every message
+/// Gatehouse sends Discord goes through here.
+pub fn no_pings(message: &mut serde_json::Value) {
+    message["allowed_mentions"] = serde_json::json!({ "parse": [] });
+}

@@ -35,8 +35,6 @@ const MAX_CHOICE_NAME: usize = 100;
 /// How long an interaction id is remembered, to refuse a replay: well past the signature
 /// window and Discord's 15-minute interaction lifetime.
 const REMEMBER_INTERACTIONS: TimeDelta = TimeDelta::minutes(20);
-/// Messages never ping anyone, whatever a template or a person's text says.
-const NO_PINGS: &str = r#"{"parse": []}"#;
 /// Interaction callback types and the ephemeral flag, as Discord numbers them.
 const PONG: u8 = 1;
 const MESSAGE: u8 = 4;
@@ -358,7 +356,7 @@ impl<S: Store> Responder<S> {
             self.discord.application_id
         );
         let mut body = message;
-        body["allowed_mentions"] = serde_json::from_str(NO_PINGS).unwrap_or_default();
+        super::no_pings(&mut body);
         if let Err(error) = self.discord.rest.patch(&path, &body).await {
             tracing::warn!(%error, "a deferred Discord answer could not be shown");
         }
@@ -384,7 +382,7 @@ impl<S: Store> Responder<S> {
 /// A message shown only to whoever asked, pinging nobody.
 fn ephemeral(mut message: Value) -> Value {
     message["flags"] = EPHEMERAL.into();
-    message["allowed_mentions"] = serde_json::from_str(NO_PINGS).unwrap_or_default();
+    super::no_pings(&mut message);
     message
 }
 

@@ -152,7 +152,7 @@ fn outgoing(template: &str, mut message: Value) -> Result<Value, ChatError> {
             "{template} did not render a Discord message"
         )));
     }
-    message["allowed_mentions"] = json!({ "parse": [] });
+    super::no_pings(&mut message);
     Ok(message)
 }
 
