@@ -257,6 +257,13 @@ impl Grant {
             .and_then(|r| r.next_reminder)
     }
 
+    /// The expiry a warning is still owed for: the grant is live, ends, and its grantee has
+    /// not been warned since it was given or last extended.
+    pub fn warning_owed(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+            .filter(|_| self.is_live() && self.warned_at.is_none())
+    }
+
     /// Whether the review of emergency access is still waiting.
     pub fn review_pending(&self) -> bool {
         self.review.as_ref().is_some_and(|r| r.outcome.is_none())

@@ -196,14 +196,15 @@ impl<S: Store> Engine<S> {
         Ok(reminded)
     }
 
-    /// Warns every grantee whose access ends within `window`, once per grant.
+    /// Warns every grantee whose access ends within `window`, once per grant: each grant
+    /// still owed a warning is read once, when it comes due, however many were warned before.
     pub fn warn_expiring(
         &self,
         window: TimeDelta,
         now: DateTime<Utc>,
     ) -> Result<usize, EngineError> {
         let mut warned = 0;
-        for (_, id) in self.store.grants_expiring(now + window, PASS_LIMIT)? {
+        for (_, id) in self.store.warnings_due(now, now + window, PASS_LIMIT)? {
             let done = self.with_retries(|| {
                 let Some(stored) = self.store.grant(id)? else {
                     return Ok(false);
@@ -248,9 +249,7 @@ impl<S: Store> Engine<S> {
                 .grants_expiring(DateTime::<Utc>::MAX_UTC, 1)?
                 .first()
                 .map(|(at, _)| *at),
-            self.store
-                .next_expiry_after(now + warning)?
-                .map(|at| at - warning),
+            self.store.next_warning_after(now)?.map(|at| at - warning),
             self.next_review_moment()?,
             self.store.next_review_due()?,
         ];

@@ -12,6 +12,7 @@ use crate::domain::grant::{Grant, GrantState};
 use crate::domain::ids::{GrantId, RequestId};
 use crate::domain::policy::tests::{example_directory, example_policy};
 use crate::domain::request::RequestState;
+use crate::engine::schedule::PASS_LIMIT;
 use crate::scheduler::Scheduler;
 use crate::store::{Commit, Expect, SledStore, Store};
 
@@ -194,6 +195,53 @@ fn a_restart_with_a_thousand_overdue_grants_revokes_them_all_first() {
     assert_eq!(deprovisions, 1000);
     let monthly = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
     assert_eq!(engine.next_wake(WARNING).unwrap(), Some(monthly));
+}
+
+#[test]
+fn every_grant_ending_soon_is_warned_even_more_than_a_pass_takes() {
+    let (engine, clock) = engine_on(SledStore::temporary().unwrap());
+    let count = PASS_LIMIT as u64 + 500;
+    let ending = start() + TimeDelta::minutes(20);
+    for chunk in (1..=count).collect::<Vec<_>>().chunks(250) {
+        let grants = chunk
+            .iter()
+            .map(|&id| {
+                let mut grant = overdue_grant(id, start());
+                grant.expires_at = Some(ending + TimeDelta::milliseconds(100 * id as i64));
+                (grant, Expect::New)
+            })
+            .collect();
+        engine
+            .store()
+            .commit(Commit {
+                grants,
+                ..Commit::default()
+            })
+            .unwrap();
+    }
+    assert_eq!(
+        engine.next_wake(WARNING).unwrap(),
+        Some(ending + TimeDelta::milliseconds(100) - WARNING)
+    );
+    // Every one of them is inside the warning window, more than one pass reads.
+    clock.set(ending);
+    let scheduler = Scheduler::new(engine.clone(), WARNING);
+    assert_eq!(
+        scheduler.wake().unwrap().warned,
+        500,
+        "the last pass of the wake"
+    );
+    let warned = notices(&engine)
+        .iter()
+        .filter(|(_, n)| matches!(n, Notice::ExpiryWarning { .. }))
+        .count();
+    assert_eq!(warned as u64, count, "each grantee warned once");
+    assert_eq!(scheduler.wake().unwrap().warned, 0);
+    assert_eq!(
+        engine.next_wake(WARNING).unwrap(),
+        Some(ending + TimeDelta::milliseconds(100)),
+        "next: the first expiry, no warning is owed"
+    );
 }
 
 #[tokio::test(start_paused = true)]

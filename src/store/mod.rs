@@ -24,7 +24,7 @@ use crate::domain::review::Campaign;
 pub use sled_store::{SledStore, verify_backup};
 
 /// The schema version this build writes; a data directory with a newer one is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A record with the version it was read at, for compare-and-swap.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,7 +130,8 @@ pub enum StoreError {
 }
 
 pub trait Store: Send + Sync + 'static {
-    /// The next id of a sequence; never handed out twice, even after a crash.
+    /// The next id of a sequence; never handed out twice, even after a crash, to anything
+    /// committed: it is durable once the commit that uses it is.
     fn next_id(&self, seq: Sequence) -> Result<u64, StoreError>;
 
     fn request(&self, id: RequestId) -> Result<Option<Versioned<AccessRequest>>, StoreError>;
@@ -168,8 +169,17 @@ pub trait Store: Send + Sync + 'static {
     fn next_review_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// The earliest `due` of any pending request, for the scheduler's next wake.
     fn next_pending_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
-    /// The earliest expiry of a live grant strictly after `after` (expiry warnings).
-    fn next_expiry_after(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Live grants whose grantee is still owed an expiry warning ([`Grant::warning_owed`]),
+    /// expiring after `after` and at or before `until`, earliest first.
+    fn warnings_due(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, GrantId)>, StoreError>;
+    /// The earliest expiry strictly after `after` of a grant still owed a warning.
+    fn next_warning_after(&self, after: DateTime<Utc>)
+    -> Result<Option<DateTime<Utc>>, StoreError>;
     /// The earliest `next_attempt_at` in the outbox.
     fn next_effect_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
@@ -183,7 +193,8 @@ pub trait Store: Send + Sync + 'static {
     fn cards(&self, key: &CardKey) -> Result<Vec<PostedCard>, StoreError>;
 
     /// Records a platform delivery id (a Slack retry, a repeated interaction) and says
-    /// whether it is the first time it is seen; it is remembered until `until`.
+    /// whether it is the first time it is seen; it is remembered until `until`, and is
+    /// durable once a commit made after it is (the commit the delivery leads to).
     fn first_delivery(&self, key: &str, until: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Forgets delivery ids remembered until before `now`; how many.
     fn forget_deliveries(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
@@ -196,9 +207,23 @@ pub trait Store: Send + Sync + 'static {
     /// Walks the whole chain; the number of events when intact.
     fn verify_audit(&self) -> Result<u64, StoreError>;
 
-    /// Outbox entries whose next attempt is due at or before `now`, oldest first.
+    /// Outbox entries whose next attempt is due at or before `now`: the `limit` that have
+    /// been due longest, oldest (queued first) first.
     fn due_effects(&self, now: DateTime<Utc>, limit: usize)
     -> Result<Vec<OutboxEntry>, StoreError>;
+    /// [`Store::due_effects`] without the entries whose seq `skip` names (those under way),
+    /// which are passed over without being read.
+    fn due_effects_except(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        skip: &dyn Fn(u64) -> bool,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// The earliest `next_attempt_at` in the outbox strictly after `after`.
+    fn next_effect_due_after(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Every outbox entry, oldest first (for tests and the admin API).
     fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
     /// The effect is done: remove it (together with `then`, applied atomically).

@@ -19,6 +19,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use sled::Transactional as _;
 
 use self::keys::*;
 use self::write::{fail, from_tx, read_counter};
@@ -61,6 +62,8 @@ struct Trees {
     cards: sled::Tree,
     seen: sled::Tree,
     meta: sled::Tree,
+    outbox_by_due: sled::Tree,
+    warnings_by_due: sled::Tree,
 }
 
 impl Trees {
@@ -80,11 +83,13 @@ impl Trees {
             cards: db.open_tree(CARDS)?,
             seen: db.open_tree(SEEN)?,
             meta: db.open_tree(META)?,
+            outbox_by_due: db.open_tree(OUTBOX_BY_DUE)?,
+            warnings_by_due: db.open_tree(WARNINGS_BY_DUE)?,
         })
     }
 
     /// Every tree with its name, in the order of `TREE_NAMES`.
-    fn named(&self) -> [(&'static str, &sled::Tree); 14] {
+    fn named(&self) -> [(&'static str, &sled::Tree); 16] {
         [
             (REQUESTS, &self.requests),
             (REQUESTS_BY_PERSON, &self.requests_by_person),
@@ -100,6 +105,8 @@ impl Trees {
             (CARDS, &self.cards),
             (SEEN, &self.seen),
             (META, &self.meta),
+            (OUTBOX_BY_DUE, &self.outbox_by_due),
+            (WARNINGS_BY_DUE, &self.warnings_by_due),
         ]
     }
 
@@ -188,6 +195,37 @@ impl SledStore {
                 supported: SCHEMA_VERSION,
             });
         }
+        if found < SCHEMA_VERSION {
+            self.migrate(found)?;
+        }
+        Ok(())
+    }
+
+    /// Brings a data directory of schema `from` up to [`SCHEMA_VERSION`]. Schema 2 added two
+    /// indexes (`outbox_by_due`, `warnings_by_due`), built here from the records they index.
+    /// The version is written only once they are flushed, so a crash midway starts over.
+    fn migrate(&self, from: u32) -> Result<(), StoreError> {
+        tracing::info!(from, to = SCHEMA_VERSION, "upgrading the data directory");
+        let t = &self.trees;
+        t.outbox_by_due.clear()?;
+        for entry in self.outbox_entries() {
+            let entry = entry?;
+            t.outbox_by_due
+                .insert(time_key(millis(entry.next_attempt_at), entry.seq), EMPTY)?;
+        }
+        t.warnings_by_due.clear()?;
+        for item in t.grants.iter() {
+            let (key, bytes) = item?;
+            let stored: Stored<Grant> = decode(GRANTS, &key, &bytes)?;
+            if let Some(expires_at) = stored.r.warning_owed() {
+                t.warnings_by_due
+                    .insert(time_key(millis(expires_at), stored.r.id.0), EMPTY)?;
+            }
+        }
+        self.db.flush()?;
+        t.meta
+            .insert(SCHEMA_VERSION_KEY, &SCHEMA_VERSION.to_be_bytes()[..])?;
+        self.db.flush()?;
         Ok(())
     }
 
@@ -228,7 +266,9 @@ impl Store for SledStore {
                 Ok(next)
             })
             .map_err(from_tx)?;
-        self.durable()?;
+        // Not flushed here: the commit that uses the id is, and its flush covers this write.
+        // An id whose commit never happened may be handed out again after a crash, which is
+        // harmless, since nothing durable or acknowledged ever carried it.
         Ok(id)
     }
 
@@ -329,9 +369,10 @@ impl Store for SledStore {
             .seen
             .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(&value[..]))?
             .is_ok();
-        if first {
-            self.durable()?;
-        }
+        // Not flushed here, for the same reason as `next_id`: a delivery that changes
+        // something commits, and that commit's flush covers this write before the change
+        // is acknowledged; one that changes nothing may be forgotten in a crash, and a
+        // repeat of it after the restart changes nothing either.
         Ok(first)
     }
 
@@ -355,21 +396,39 @@ impl Store for SledStore {
         }
     }
 
-    fn next_expiry_after(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let mut later = self.trees.grants_by_expiry.range(time_key_upper(after)..);
+    fn warnings_due(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, GrantId)>, StoreError> {
+        self.trees
+            .warnings_by_due
+            .range(time_key_upper(after)..=time_key_upper(until))
+            .take(limit)
+            .map(|item| {
+                let (at, id) = split_time_key(WARNINGS_BY_DUE, &item?.0)?;
+                Ok((at, GrantId(id)))
+            })
+            .collect()
+    }
+
+    fn next_warning_after(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut later = self.trees.warnings_by_due.range(time_key_upper(after)..);
         match later.next().transpose()? {
-            Some((key, _)) => Ok(Some(split_time_key(GRANTS_BY_EXPIRY, &key)?.0)),
+            Some((key, _)) => Ok(Some(split_time_key(WARNINGS_BY_DUE, &key)?.0)),
             None => Ok(None),
         }
     }
 
     fn next_effect_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let mut earliest: Option<DateTime<Utc>> = None;
-        for entry in self.outbox_entries() {
-            let at = entry?.next_attempt_at;
-            earliest = Some(earliest.map_or(at, |e| e.min(at)));
+        match self.trees.outbox_by_due.first()? {
+            Some((key, _)) => Ok(Some(split_time_key(OUTBOX_BY_DUE, &key)?.0)),
+            None => Ok(None),
         }
-        Ok(earliest)
     }
 
     fn campaign(&self, id: CampaignId) -> Result<Option<Versioned<Campaign>>, StoreError> {
@@ -438,17 +497,43 @@ impl Store for SledStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.due_effects_except(now, limit, &|_| false)
+    }
+
+    fn due_effects_except(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        skip: &dyn Fn(u64) -> bool,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut due = Vec::new();
-        for entry in self.outbox_entries() {
+        for item in self.trees.outbox_by_due.range(..=time_key_upper(now)) {
             if due.len() >= limit {
                 break;
             }
-            let entry = entry?;
-            if entry.next_attempt_at <= now {
-                due.push(entry);
+            let (_, seq) = split_time_key(OUTBOX_BY_DUE, &item?.0)?;
+            if skip(seq) {
+                continue;
+            }
+            let key = id_key(seq);
+            // Completed since the index was read: the entry went with its index key.
+            if let Some(bytes) = self.trees.outbox.get(key)? {
+                due.push(decode::<OutboxEntry>(OUTBOX, &key, &bytes)?);
             }
         }
+        due.sort_by_key(|entry| entry.seq);
         Ok(due)
+    }
+
+    fn next_effect_due_after(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut later = self.trees.outbox_by_due.range(time_key_upper(after)..);
+        match later.next().transpose()? {
+            Some((key, _)) => Ok(Some(split_time_key(OUTBOX_BY_DUE, &key)?.0)),
+            None => Ok(None),
+        }
     }
 
     fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
@@ -474,17 +559,20 @@ impl Store for SledStore {
             .writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let result = self.trees.outbox.transaction(|outbox| {
+        let t = &self.trees;
+        let result = (&t.outbox, &t.outbox_by_due).transaction(|(outbox, by_due)| {
             // Already completed by someone else: nothing left to retry.
             let Some(bytes) = outbox.get(key)? else {
                 return Ok(());
             };
             let mut entry: OutboxEntry = decode(OUTBOX, &key, &bytes).or_else(fail)?;
+            by_due.remove(&time_key(millis(entry.next_attempt_at), seq)[..])?;
             entry.attempts = entry.attempts.saturating_add(1);
             entry.next_attempt_at = next_attempt_at;
             entry.last_error = Some(error.to_owned());
             let bytes = encode(OUTBOX, &key, &entry).or_else(fail)?;
             outbox.insert(&key[..], bytes)?;
+            by_due.insert(&time_key(millis(next_attempt_at), seq)[..], EMPTY)?;
             Ok(())
         });
         drop(guard);

@@ -33,9 +33,14 @@ pub(super) const SEEN: &str = "seen";
 /// Emergency grants whose post-hoc review waits, by when its reviewers are reminded next.
 pub(super) const REVIEWS_BY_DUE: &str = "reviews_by_due";
 pub(super) const META: &str = "meta";
+/// Outbox entries by their next attempt (`time_key(next_attempt_at, seq)`), so that finding
+/// what is due reads only that, however many entries wait for a later retry.
+pub(super) const OUTBOX_BY_DUE: &str = "outbox_by_due";
+/// Live grants whose grantee is still owed an expiry warning, by expiry.
+pub(super) const WARNINGS_BY_DUE: &str = "warnings_by_due";
 
 /// Every tree, in the order backups list them.
-pub(super) const TREE_NAMES: [&str; 14] = [
+pub(super) const TREE_NAMES: [&str; 16] = [
     REQUESTS,
     REQUESTS_BY_PERSON,
     PENDING_BY_DUE,
@@ -50,6 +55,8 @@ pub(super) const TREE_NAMES: [&str; 14] = [
     CARDS,
     SEEN,
     META,
+    OUTBOX_BY_DUE,
+    WARNINGS_BY_DUE,
 ];
 
 /// `meta` keys.

@@ -3,7 +3,7 @@
 //! Either all of it lands or none of it does.
 
 use chrono::{DateTime, Utc};
-use sled::Transactional;
+use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::keys::*;
@@ -31,6 +31,8 @@ pub(super) struct Tx<'a> {
     pub reviews_by_due: &'a TransactionalTree,
     pub cards: &'a TransactionalTree,
     pub meta: &'a TransactionalTree,
+    pub outbox_by_due: &'a TransactionalTree,
+    pub warnings_by_due: &'a TransactionalTree,
 }
 
 impl super::SledStore {
@@ -46,7 +48,7 @@ impl super::SledStore {
             .writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let result = (
+        let trees = [
             &t.requests,
             &t.requests_by_person,
             &t.pending_by_due,
@@ -60,28 +62,35 @@ impl super::SledStore {
             &t.reviews_by_due,
             &t.cards,
             &t.meta,
-        )
-            .transaction(|(r, rp, pd, g, ge, gp, a, o, ok, c, rd, cd, m)| {
-                let tx = Tx {
-                    requests: r,
-                    requests_by_person: rp,
-                    pending_by_due: pd,
-                    grants: g,
-                    grants_by_expiry: ge,
-                    grants_by_person: gp,
-                    audit: a,
-                    outbox: o,
-                    outbox_keys: ok,
-                    campaigns: c,
-                    reviews_by_due: rd,
-                    cards: cd,
-                    meta: m,
-                };
-                if let Some(seq) = done {
-                    tx.remove_effect(seq)?;
-                }
-                tx.write(commit, queued_at)
-            });
+            &t.outbox_by_due,
+            &t.warnings_by_due,
+        ];
+        let result = trees[..].transaction(|view| {
+            let [r, rp, pd, g, ge, gp, a, o, ok, c, rd, cd, m, od, wd] = &view[..] else {
+                unreachable!("one view per tree of the transaction");
+            };
+            let tx = Tx {
+                requests: r,
+                requests_by_person: rp,
+                pending_by_due: pd,
+                grants: g,
+                grants_by_expiry: ge,
+                grants_by_person: gp,
+                audit: a,
+                outbox: o,
+                outbox_keys: ok,
+                campaigns: c,
+                reviews_by_due: rd,
+                cards: cd,
+                meta: m,
+                outbox_by_due: od,
+                warnings_by_due: wd,
+            };
+            if let Some(seq) = done {
+                tx.remove_effect(seq)?;
+            }
+            tx.write(commit, queued_at)
+        });
         drop(guard);
         let receipt = result.map_err(from_tx)?;
         self.durable()?;
@@ -233,6 +242,10 @@ impl Tx<'_> {
                     self.reviews_by_due
                         .remove(&time_key(millis(reminder), grant.id.0)[..])?;
                 }
+                if let Some(expires_at) = old.r.warning_owed() {
+                    self.warnings_by_due
+                        .remove(&time_key(millis(expires_at), grant.id.0)[..])?;
+                }
             }
             None => {
                 self.grants_by_person
@@ -246,6 +259,10 @@ impl Tx<'_> {
         if let Some(reminder) = grant.review_reminder() {
             self.reviews_by_due
                 .insert(&time_key(millis(reminder), grant.id.0)[..], EMPTY)?;
+        }
+        if let Some(expires_at) = grant.warning_owed() {
+            self.warnings_by_due
+                .insert(&time_key(millis(expires_at), grant.id.0)[..], EMPTY)?;
         }
         put(
             self.grants,
@@ -300,6 +317,8 @@ impl Tx<'_> {
                 last_error: None,
             };
             put(self.outbox, OUTBOX, &id_key(seq), &entry)?;
+            self.outbox_by_due
+                .insert(&time_key(millis(queued_at), seq)[..], EMPTY)?;
             self.outbox_keys
                 .insert(entry.key.as_bytes(), &id_key(seq)[..])?;
             last = seq;
@@ -317,6 +336,8 @@ impl Tx<'_> {
         };
         self.outbox.remove(&key[..])?;
         self.outbox_keys.remove(entry.key.as_bytes())?;
+        self.outbox_by_due
+            .remove(&time_key(millis(entry.next_attempt_at), seq)[..])?;
         Ok(())
     }
 }

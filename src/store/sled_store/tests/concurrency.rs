@@ -165,3 +165,30 @@ fn concurrent_commits_share_flushes_and_each_is_on_disk_when_it_returns() {
         commits as usize
     );
 }
+
+#[test]
+fn a_submission_flushes_once_and_its_id_and_delivery_are_on_disk_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("data")).unwrap();
+    let before = store.flushes();
+    // What a slash command does: note Slack's delivery, take an id, commit the request.
+    assert!(store.first_delivery("slack:cmd-1", at(300)).unwrap());
+    let id = store.next_id(Sequence::Request).unwrap();
+    store.commit(submit(request(id, "ann"), 100)).unwrap();
+    assert_eq!(store.flushes() - before, 1, "one flush per submission");
+
+    // The files as they are now, as a crash would leave them.
+    copy_dir(&dir.path().join("data"), &dir.path().join("copy"));
+    drop(store);
+    let copy = SledStore::open(&dir.path().join("copy")).unwrap();
+    assert!(copy.request(RequestId(id)).unwrap().is_some());
+    assert!(
+        !copy.first_delivery("slack:cmd-1", at(300)).unwrap(),
+        "a replay after the restart is known"
+    );
+    assert_eq!(
+        copy.next_id(Sequence::Request).unwrap(),
+        id + 1,
+        "the id is never handed out again"
+    );
+}

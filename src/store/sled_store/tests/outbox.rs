@@ -164,3 +164,58 @@ fn a_failed_effect_waits_until_its_next_attempt() {
 
     store.retry_effect(9, at(0), "gone").unwrap();
 }
+
+#[test]
+fn a_schema_1_directory_gets_its_due_indexes_built_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.commit(effects(vec![card(1), card(2)])).unwrap();
+        store.retry_effect(1, at(500), "slack said 503").unwrap();
+        let grants = vec![
+            (grant(1, "ann", Some(50)), Expect::New),
+            (grant(2, "bob", None), Expect::New),
+        ];
+        store
+            .commit(Commit {
+                grants,
+                ..Commit::default()
+            })
+            .unwrap();
+        // What a schema 1 directory holds: the records, without the indexes schema 2 added.
+        store.tree("outbox_by_due").clear().unwrap();
+        store.tree("warnings_by_due").clear().unwrap();
+        store
+            .tree("meta")
+            .insert("schema_version", &1u32.to_be_bytes()[..])
+            .unwrap();
+        store.tree("meta").flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store
+            .tree("meta")
+            .get("schema_version")
+            .unwrap()
+            .unwrap()
+            .as_ref(),
+        SCHEMA_VERSION.to_be_bytes()
+    );
+    let due: Vec<u64> = store
+        .due_effects(at(100), 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(
+        due,
+        vec![2],
+        "the retried effect waits for its next attempt"
+    );
+    assert_eq!(store.next_effect_due_after(at(100)).unwrap(), Some(at(500)));
+    assert_eq!(
+        store.warnings_due(at(0), at(100), 10).unwrap(),
+        vec![(at(50), GrantId(1))],
+        "a grant that ends is owed a warning; standing access is not"
+    );
+}
