@@ -96,27 +96,32 @@ impl<S: Store> Scheduler<S> {
         })
     }
 
-    /// Runs until `shutdown` turns true.
+    /// Runs until `shutdown` turns true. A commit does not start a pass: it may only have
+    /// brought the next due moment closer, so the scheduler recomputes that moment and goes
+    /// back to sleep until then (at once when it has come). Under a stream of commits this
+    /// costs a few index reads each, not a pass.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>)
     where
         S: Store,
     {
         let this = Arc::new(self);
         let mut changes = this.engine.subscribe();
+        // The first pass catches up with what came due while Gatehouse was down.
+        let mut due = true;
         loop {
             let worker = this.clone();
-            let pass = tokio::task::spawn_blocking(move || {
-                let pass = worker.wake()?;
-                Ok::<_, EngineError>((pass, worker.sleep_time()?))
-            })
-            .await;
-            let sleep = match pass {
-                Ok(Ok((pass, sleep))) => {
+            let planned = tokio::task::spawn_blocking(move || {
+                if due {
+                    let pass = worker.wake()?;
                     if !pass.is_empty() {
                         tracing::info!(?pass, "scheduler pass");
                     }
-                    sleep
                 }
+                worker.sleep_time()
+            })
+            .await;
+            let sleep = match planned {
+                Ok(Ok(sleep)) => sleep,
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "scheduler pass failed; trying again shortly");
                     AFTER_FAILURE
@@ -127,11 +132,12 @@ impl<S: Store> Scheduler<S> {
                 }
             };
             tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
+                _ = tokio::time::sleep(sleep) => due = true,
                 changed = changes.changed() => {
                     if changed.is_err() {
                         break;
                     }
+                    due = false;
                 }
                 _ = shutdown.changed() => break,
             }

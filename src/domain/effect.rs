@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::card::CardKey;
 use super::ids::{CampaignId, GrantId, PersonId, RequestId};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,7 +132,63 @@ pub enum Alert {
     },
 }
 
+/// Effects that must happen one after the other. Effects of different lanes are independent
+/// and may run at once; within a lane they run in the order they were queued.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Everything that posts or updates the messages recorded under one key: a refresh
+    /// running beside a post could miss the card being posted and leave it stale.
+    Cards(CardKey),
+    /// The connector calls of one grant: a revocation never overtakes its provisioning.
+    Access(GrantId),
+    /// DMs to one person that are recorded nowhere, so that they read in order.
+    Person(PersonId),
+    /// The security channel's alerts, in order.
+    Security,
+}
+
+impl Notice {
+    /// The messages this notice's DM is recorded with, when it carries buttons that must
+    /// stop working later: an expiry warning's Extend and an emergency review's Keep/Revoke
+    /// close with the grant; a submission's Cancel and a reminder's Approve/Reject close
+    /// with the request's cards.
+    pub fn card(&self) -> Option<CardKey> {
+        match self {
+            Notice::ExpiryWarning { grant, .. } | Notice::EmergencyReview { grant } => {
+                Some(CardKey::Grant { grant: *grant })
+            }
+            Notice::Submitted { request } | Notice::ApprovalReminder { request } => {
+                Some(CardKey::Request { request: *request })
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Effect {
+    /// The lane this effect runs in.
+    pub fn lane(&self) -> Lane {
+        match self {
+            Effect::ApprovalCard { request, .. } | Effect::RefreshCards { request } => {
+                Lane::Cards(CardKey::Request { request: *request })
+            }
+            Effect::ReviewCard {
+                campaign, grant, ..
+            }
+            | Effect::RefreshReviewCards { campaign, grant } => Lane::Cards(CardKey::Review {
+                campaign: *campaign,
+                grant: *grant,
+            }),
+            Effect::RefreshGrantCards { grant } => Lane::Cards(CardKey::Grant { grant: *grant }),
+            Effect::Notify { to, notice } => match notice.card() {
+                Some(key) => Lane::Cards(key),
+                None => Lane::Person(to.clone()),
+            },
+            Effect::Alert { .. } => Lane::Security,
+            Effect::Provision { grant } | Effect::Deprovision { grant } => Lane::Access(*grant),
+        }
+    }
+
     /// A key that names this effect uniquely, so that a retry never repeats it.
     pub fn idempotency_key(&self, seq: u64) -> String {
         match self {

@@ -5,6 +5,11 @@
 //! on start; the effect's idempotency key, passed to the platform or connector, makes that
 //! repeat harmless.
 //!
+//! Effects run concurrently, in lanes ([`crate::domain::effect::Lane`]): one at a time per
+//! lane (the cards of one request, the connector calls of one grant, the DMs of one person,
+//! the security channel), up to [`CONCURRENT`] lanes at once. Their completions share the
+//! store's flushes (group commit), so a slow platform call holds up only its own lane.
+//!
 //! Failures are retried with exponential backoff and jitter. A grant that still cannot be
 //! provisioned after [`PROVISION_ATTEMPTS`] (or fails permanently) is marked failed and
 //! alerted. A revocation that still fails after [`REVOKE_ATTEMPTS`] is alerted as possibly
@@ -20,7 +25,7 @@ use std::hash::{BuildHasher, RandomState};
 use chrono::TimeDelta;
 
 pub use chat::{ChatError, ChatPort, LogChat, Posted, RecordingChat};
-pub use worker::{Worker, spawn};
+pub use worker::{CONCURRENT, Worker, spawn};
 
 /// Attempts at provisioning before the grant is marked failed.
 pub const PROVISION_ATTEMPTS: u32 = 8;
@@ -42,5 +47,7 @@ pub fn backoff_within(attempts: u32, seq: u64, max: TimeDelta) -> TimeDelta {
     base * (500 + jitter as i32) / 1000
 }
 
+#[cfg(test)]
+mod lanes_tests;
 #[cfg(test)]
 mod tests;

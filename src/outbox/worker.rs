@@ -1,10 +1,12 @@
 //! The worker loop: run what is due, sleep until the next attempt or the next commit.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::{
@@ -12,7 +14,7 @@ use super::{
 };
 use crate::connector::{Action, ConnectorCall, ConnectorError, Connectors, PersonRef};
 use crate::domain::card::CardKey;
-use crate::domain::effect::Effect;
+use crate::domain::effect::{Effect, Lane};
 use crate::domain::grant::{Grant, GrantState};
 use crate::domain::ids::GrantId;
 use crate::engine::{Engine, EngineError};
@@ -92,26 +94,30 @@ impl<S: Store> Worker<S> {
         Ok(completed)
     }
 
-    /// One attempt at `entry`, and its result stored; whether it left the outbox.
+    /// One attempt at `entry`, and its result stored; whether it left the outbox. The store
+    /// writes run on the blocking pool: they wait for a flush, which must not stall the
+    /// runtime's threads while other effects and the HTTP server run on them.
     async fn run_one(&self, entry: &OutboxEntry, now: DateTime<Utc>) -> Result<bool, EngineError> {
+        let engine = self.engine.clone();
+        let seq = entry.seq;
         match self.attempt(entry, now).await? {
             Next::Complete(then) => {
                 let observed = Observed::of(&then);
-                match self.engine.store().complete_effect(entry.seq, then) {
+                match blocking(move || engine.store().complete_effect(seq, then)).await {
                     Ok(()) => {
                         self.engine.metrics().record(observed);
                         Ok(true)
                     }
                     // Someone completed it meanwhile, or its record changed: look again next pass.
-                    Err(crate::store::StoreError::Conflict) => Ok(false),
-                    Err(e) => Err(e.into()),
+                    Err(EngineError::Store(crate::store::StoreError::Conflict)) => Ok(false),
+                    Err(e) => Err(e),
                 }
             }
             Next::Retry(at, error) => {
                 tracing::warn!(key = %entry.key, attempts = entry.attempts + 1, %error, "effect failed; will retry");
                 let kind = super::span::kind(&entry.effect);
                 self.engine.metrics().outbox_retry(kind);
-                self.engine.store().retry_effect(entry.seq, at, &error)?;
+                blocking(move || engine.store().retry_effect(seq, at, &error)).await?;
                 Ok(false)
             }
         }
@@ -243,17 +249,18 @@ impl<S: Store> Worker<S> {
         result
     }
 
-    /// Runs until `shutdown` turns true: a pass, then sleep until the next attempt is due
-    /// or a commit queues something new.
+    /// Runs until `shutdown` turns true. Effects of different lanes ([`Effect::lane`]) run
+    /// at once, up to [`CONCURRENT`]; within a lane, one at a time, oldest first. The loop
+    /// starts what is due and free, then sleeps until an effect finishes, the next attempt
+    /// is due, or a commit queues something new. On shutdown, effects under way get
+    /// [`SHUTDOWN_GRACE`] to finish; one cut short is found again on start ([`Self::resume`]).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut changes = self.engine.subscribe();
+        let this = Arc::new(self);
+        let mut changes = this.engine.subscribe();
+        let mut running = Running::default();
         loop {
-            let sleep = match self
-                .run_due()
-                .await
-                .and_then(|_| Ok(self.engine.store().next_effect_due()?))
-            {
-                Ok(Some(at)) => (at - self.engine.now())
+            let sleep = match this.start_due(&mut running).await {
+                Ok(Some(at)) => (at - this.engine.now())
                     .to_std()
                     .unwrap_or(StdDuration::ZERO),
                 Ok(None) => IDLE,
@@ -263,6 +270,12 @@ impl<S: Store> Worker<S> {
                 }
             };
             tokio::select! {
+                Some(done) = running.tasks.join_next_with_id(), if !running.tasks.is_empty() => {
+                    running.finish(done);
+                    while let Some(done) = running.tasks.try_join_next_with_id() {
+                        running.finish(done);
+                    }
+                }
                 _ = tokio::time::sleep(sleep) => {}
                 changed = changes.changed() => if changed.is_err() { break },
                 _ = shutdown.changed() => break,
@@ -271,6 +284,109 @@ impl<S: Store> Worker<S> {
                 break;
             }
         }
+        let finishing = async { while running.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, finishing)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = running.tasks.len(),
+                "effects still under way at shutdown; they are attempted again on start"
+            );
+        }
+    }
+
+    /// Starts every due effect whose lane is free, as long as fewer than [`CONCURRENT`] run;
+    /// when the next one not yet due is due (`None`: nothing waits). Effects due but not
+    /// started (lane busy, or too many running) start when a running one finishes.
+    async fn start_due(
+        self: &Arc<Self>,
+        running: &mut Running,
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
+        let now = self.engine.now();
+        let engine = self.engine.clone();
+        let skip = running.seqs();
+        let (due, next) = blocking(move || {
+            let store = engine.store();
+            let due = store.due_effects_except(now, BATCH, &|seq| skip.contains(&seq))?;
+            Ok((due, store.next_effect_due_after(now)?))
+        })
+        .await?;
+        for entry in due {
+            if running.tasks.len() >= CONCURRENT {
+                break;
+            }
+            let lane = entry.effect.lane();
+            if running.lane_busy(&lane) {
+                continue;
+            }
+            let worker = self.clone();
+            let seq = entry.seq;
+            let task = running.tasks.spawn(async move {
+                let span = super::span::delivery_span(&entry);
+                let now = worker.engine.now();
+                if let Err(e) = worker.run_one(&entry, now).instrument(span).await {
+                    tracing::error!(key = %entry.key, error = %e, "outbox attempt failed; trying again shortly");
+                    // Hold the lane a while: the store may need time to recover.
+                    tokio::time::sleep(AFTER_FAILURE).await;
+                }
+            });
+            running.start(task.id(), seq, lane);
+        }
+        Ok(next)
+    }
+}
+
+/// How many effects run at once, at most.
+pub const CONCURRENT: usize = 32;
+/// How long effects under way may take to finish at shutdown.
+const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(5);
+
+/// The effects under way: their tasks, and which outbox entry and lane each holds.
+#[derive(Default)]
+struct Running {
+    tasks: JoinSet<()>,
+    held: HashMap<tokio::task::Id, (u64, Lane)>,
+}
+
+impl Running {
+    fn start(&mut self, task: tokio::task::Id, seq: u64, lane: Lane) {
+        self.held.insert(task, (seq, lane));
+    }
+
+    fn lane_busy(&self, lane: &Lane) -> bool {
+        self.held.values().any(|(_, held)| held == lane)
+    }
+
+    fn seqs(&self) -> HashSet<u64> {
+        self.held.values().map(|(seq, _)| *seq).collect()
+    }
+
+    /// Frees the lane of a finished task, even one that panicked.
+    fn finish(&mut self, done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let id = match done {
+            Ok((id, ())) => id,
+            Err(e) => {
+                tracing::error!(error = %e, "an outbox attempt panicked; it is attempted again later");
+                e.id()
+            }
+        };
+        self.held.remove(&id);
+    }
+}
+
+/// Runs a store call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, EngineError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => Ok(result?),
+        Err(e) => Err(
+            crate::store::StoreError::Sled(sled::Error::ReportableBug(format!(
+                "a store call panicked: {e}"
+            )))
+            .into(),
+        ),
     }
 }
 

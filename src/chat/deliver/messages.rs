@@ -14,8 +14,8 @@ use crate::outbox::{ChatError, Posted};
 use crate::store::Store;
 
 impl<S: Store, T: Transport> CardPort<S, T> {
-    /// DMs a notice. Notices with buttons (expiry warning, emergency review) are recorded
-    /// under their grant, so they can be found again.
+    /// DMs a notice. Notices with buttons are recorded under what they are about
+    /// ([`Notice::card`]), so they can be found again and closed with it.
     pub(super) async fn notify(
         &self,
         to: &PersonId,
@@ -27,17 +27,7 @@ impl<S: Store, T: Transport> CardPort<S, T> {
             return Ok(Vec::new());
         };
         let (request, grant) = notice_subject(notice);
-        let card = match notice {
-            Notice::ExpiryWarning { grant, .. } | Notice::EmergencyReview { grant } => {
-                Some(CardKey::Grant { grant: *grant })
-            }
-            // Their buttons (Cancel; Approve, Reject…) stop working once the request is
-            // over: recorded with its cards, they are closed with them.
-            Notice::Submitted { request } | Notice::ApprovalReminder { request } => {
-                Some(CardKey::Request { request: *request })
-            }
-            _ => None,
-        };
+        let card = notice.card();
         if let Some(about) = &card
             && self.already_posted(about, delivery.key)?
         {
