@@ -1,32 +1,38 @@
 //! The `log` connector: a dry run for trying policies out. It writes what it would do to the
-//! log, remembers every call (so tests can assert on them, as a recording fake) and always
-//! succeeds.
+//! log, remembers the last [`REMEMBERED`] calls (so tests can assert on them, as a recording
+//! fake, while a long dry run does not grow without end) and always succeeds.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use super::{Action, BoxFuture, Connector, ConnectorCall, ConnectorError, Outcome, check_action};
 use crate::domain::ids::ConnectorId;
 
+/// How many calls a log connector remembers.
+pub const REMEMBERED: usize = 1000;
+
 #[derive(Debug)]
 pub struct LogConnector {
     id: ConnectorId,
-    calls: Mutex<Vec<ConnectorCall>>,
+    calls: Mutex<VecDeque<ConnectorCall>>,
 }
 
 impl LogConnector {
     pub fn new(id: ConnectorId) -> Self {
         Self {
             id,
-            calls: Mutex::new(Vec::new()),
+            calls: Mutex::new(VecDeque::new()),
         }
     }
 
-    /// Every call so far, oldest first.
+    /// The last [`REMEMBERED`] calls, oldest first.
     pub fn calls(&self) -> Vec<ConnectorCall> {
         self.calls
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+            .iter()
+            .cloned()
+            .collect()
     }
 
     fn record(&self, call: &ConnectorCall, method: Action) -> Result<Outcome, ConnectorError> {
@@ -37,10 +43,15 @@ impl LogConnector {
             expires_at = ?call.expires_at, key = %call.idempotency_key,
             "log connector: would {} access", call.action
         );
-        self.calls
+        let mut calls = self
+            .calls
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(call.clone());
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if calls.len() == REMEMBERED {
+            calls.pop_front();
+        }
+        calls.push_back(call.clone());
+        drop(calls);
         Ok(Outcome {
             detail: format!(
                 "dry run: would {} {} role {} on {}",
@@ -85,6 +96,23 @@ mod tests {
         connector.execute(&revoke).await.unwrap();
 
         assert_eq!(connector.calls(), [grant, revoke]);
+    }
+
+    #[tokio::test]
+    async fn only_the_last_calls_are_remembered() {
+        let connector = LogConnector::new("dry".into());
+        for n in 0..REMEMBERED + 5 {
+            let mut call = sample_call(Action::Grant);
+            call.idempotency_key = format!("provision:G-{n}");
+            connector.grant(&call).await.unwrap();
+        }
+        let calls = connector.calls();
+        assert_eq!(calls.len(), REMEMBERED);
+        assert_eq!(calls[0].idempotency_key, "provision:G-5");
+        assert_eq!(
+            calls[REMEMBERED - 1].idempotency_key,
+            format!("provision:G-{}", REMEMBERED + 4)
+        );
     }
 
     #[tokio::test]
