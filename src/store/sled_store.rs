@@ -43,6 +43,8 @@ pub struct SledStore {
     trees: Trees,
     /// Held for the length of every write transaction, so audit seqs follow commit order.
     writer: Mutex<()>,
+    /// Commits waiting for `writer`, applied together by the next writer to take it.
+    waiting: Mutex<Vec<std::sync::Arc<write::Job>>>,
     /// Flushes shared by concurrent writers (group commit); see [`SledStore::durable`].
     flushes: durable::GroupFlush,
 }
@@ -158,6 +160,7 @@ impl SledStore {
             db,
             trees,
             writer: Mutex::new(()),
+            waiting: Mutex::new(Vec::new()),
             flushes: durable::GroupFlush::default(),
         };
         store.check_schema(path)?;
@@ -459,7 +462,7 @@ impl Store for SledStore {
     }
 
     fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
-        self.apply(&commit, None)
+        self.apply(commit, None)
     }
 
     fn audit(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
@@ -541,7 +544,7 @@ impl Store for SledStore {
     }
 
     fn complete_effect(&self, seq: u64, then: Commit) -> Result<(), StoreError> {
-        self.apply(&then, Some(seq)).map(|_| ())
+        self.apply(then, Some(seq)).map(|_| ())
     }
 
     fn backup(&self) -> Result<Backup, BackupError> {

@@ -2,6 +2,8 @@
 //! touches — records with their version check, indexes, the audit chain and the outbox.
 //! Either all of it lands or none of it does.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use chrono::{DateTime, Utc};
 use sled::Transactional as _;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
@@ -35,19 +37,121 @@ pub(super) struct Tx<'a> {
     pub warnings_by_due: &'a TransactionalTree,
 }
 
-impl super::SledStore {
-    /// Applies `commit`, first removing the completed outbox entry `done` if given. Commits are
-    /// serialized by `writer` so that the audit chain grows one commit at a time; their
-    /// flushes are not: the commit returns once a flush started after it has succeeded.
-    pub(super) fn apply(&self, commit: &Commit, done: Option<u64>) -> Result<Receipt, StoreError> {
+/// A commit waiting for the writer lock. Whichever writer takes the lock applies every
+/// commit queued by then, in one transaction (see [`super::SledStore::apply`]).
+pub(super) struct Job {
+    commit: Commit,
+    done: Option<u64>,
+    queued_at: DateTime<Utc>,
+    result: Mutex<Option<Result<Receipt, StoreError>>>,
+}
+
+impl Job {
+    pub(super) fn new(commit: Commit, done: Option<u64>) -> Arc<Self> {
         // Effects are due as soon as they are queued: at the time of the change when it says
         // (the engine's clock), else now.
         let queued_at = commit.events.first().map_or_else(Utc::now, |e| e.at);
-        let t = &self.trees;
-        let guard = self
-            .writer
+        Arc::new(Job {
+            commit,
+            done,
+            queued_at,
+            result: Mutex::new(None),
+        })
+    }
+
+    fn finish(&self, result: Result<Receipt, StoreError>) {
+        *self.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+    }
+
+    pub(super) fn take(&self) -> Option<Result<Receipt, StoreError>> {
+        self.result
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl super::SledStore {
+    /// Applies `commit`, first removing the completed outbox entry `done` if given, and
+    /// returns once it is durable.
+    ///
+    /// Commits are applied one transaction at a time under `writer`, so that the audit chain
+    /// grows in commit order. Writers that arrive while the lock is held queue their commit;
+    /// the next to take the lock applies all of them in one transaction (a commit that finds
+    /// a record changed is left out of it with `Conflict`, as it would be alone), and the
+    /// others find their result done when they get the lock. Under load, one transaction and
+    /// one lock hand-off then serve many commits, and one flush covers them all.
+    pub(super) fn apply(&self, commit: Commit, done: Option<u64>) -> Result<Receipt, StoreError> {
+        let job = Job::new(commit, done);
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(job.clone());
+        let guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        // Still unapplied: it is in the queue, since only a writer holding the lock empties
+        // it, and that writer records every result before letting go.
+        let result = match job.take() {
+            Some(result) => result,
+            None => {
+                let batch = std::mem::take(
+                    &mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner),
+                );
+                self.apply_batch(&batch);
+                job.take()
+                    .expect("a writer's own commit is in the batch it applies")
+            }
+        };
+        drop(guard);
+        let receipt = result?;
+        self.durable()?;
+        Ok(receipt)
+    }
+
+    /// Applies `batch` and records each job's result. Together in one transaction when they
+    /// can be; when that fails (a record that cannot be read or written), each alone, so that
+    /// one bad commit fails only itself.
+    pub(super) fn apply_batch(&self, batch: &[Arc<Job>]) {
+        if let [job] = batch {
+            let result = self.in_transaction(|tx| {
+                if let Some(seq) = job.done {
+                    tx.remove_effect(seq)?;
+                }
+                tx.write(&job.commit, job.queued_at)
+            });
+            job.finish(result);
+            return;
+        }
+        let together = self.in_transaction(|tx| {
+            let mut results = Vec::with_capacity(batch.len());
+            for job in batch {
+                if tx.conflicts(&job.commit, job.done)? {
+                    results.push(Err(StoreError::Conflict));
+                    continue;
+                }
+                if let Some(seq) = job.done {
+                    tx.remove_effect(seq)?;
+                }
+                results.push(Ok(tx.write(&job.commit, job.queued_at)?));
+            }
+            Ok(results)
+        });
+        match together {
+            Ok(results) => {
+                for (job, result) in batch.iter().zip(results) {
+                    job.finish(result);
+                }
+            }
+            Err(_) => {
+                for job in batch {
+                    self.apply_batch(std::slice::from_ref(job));
+                }
+            }
+        }
+    }
+
+    /// Runs `work` in one transaction over every tree a commit writes.
+    fn in_transaction<T>(&self, work: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, StoreError> {
+        let t = &self.trees;
         let trees = [
             &t.requests,
             &t.requests_by_person,
@@ -65,36 +169,30 @@ impl super::SledStore {
             &t.outbox_by_due,
             &t.warnings_by_due,
         ];
-        let result = trees[..].transaction(|view| {
-            let [r, rp, pd, g, ge, gp, a, o, ok, c, rd, cd, m, od, wd] = &view[..] else {
-                unreachable!("one view per tree of the transaction");
-            };
-            let tx = Tx {
-                requests: r,
-                requests_by_person: rp,
-                pending_by_due: pd,
-                grants: g,
-                grants_by_expiry: ge,
-                grants_by_person: gp,
-                audit: a,
-                outbox: o,
-                outbox_keys: ok,
-                campaigns: c,
-                reviews_by_due: rd,
-                cards: cd,
-                meta: m,
-                outbox_by_due: od,
-                warnings_by_due: wd,
-            };
-            if let Some(seq) = done {
-                tx.remove_effect(seq)?;
-            }
-            tx.write(commit, queued_at)
-        });
-        drop(guard);
-        let receipt = result.map_err(from_tx)?;
-        self.durable()?;
-        Ok(receipt)
+        trees[..]
+            .transaction(|view| {
+                let [r, rp, pd, g, ge, gp, a, o, ok, c, rd, cd, m, od, wd] = &view[..] else {
+                    unreachable!("one view per tree of the transaction");
+                };
+                work(&Tx {
+                    requests: r,
+                    requests_by_person: rp,
+                    pending_by_due: pd,
+                    grants: g,
+                    grants_by_expiry: ge,
+                    grants_by_person: gp,
+                    audit: a,
+                    outbox: o,
+                    outbox_keys: ok,
+                    campaigns: c,
+                    reviews_by_due: rd,
+                    cards: cd,
+                    meta: m,
+                    outbox_by_due: od,
+                    warnings_by_due: wd,
+                })
+            })
+            .map_err(from_tx)
     }
 }
 
@@ -152,7 +250,46 @@ fn put<T: serde::Serialize>(
     Ok(())
 }
 
+/// Only the version of a stored record, without reading the record itself.
+#[derive(serde::Deserialize)]
+struct VersionOnly {
+    v: u64,
+}
+
 impl Tx<'_> {
+    /// Whether `commit` would fail with `Conflict` now: a record it expects is at another
+    /// version, or the effect it completes is no longer queued. Checked before any of its
+    /// writes, so that a commit left out of a batch leaves nothing behind.
+    fn conflicts(&self, commit: &Commit, done: Option<u64>) -> TxResult<bool> {
+        if let Some(seq) = done
+            && self.outbox.get(id_key(seq))?.is_none()
+        {
+            return Ok(true);
+        }
+        let stale =
+            |tree: &TransactionalTree, name: &str, id: u64, expect: Expect| -> TxResult<bool> {
+                let key = id_key(id);
+                let stored: Option<VersionOnly> = get_decoded(tree, name, &key)?;
+                Ok(next_version(expect, stored.map(|s| s.v)).is_err())
+            };
+        for write in &commit.requests {
+            if stale(self.requests, REQUESTS, write.request.id.0, write.expect)? {
+                return Ok(true);
+            }
+        }
+        for (grant, expect) in &commit.grants {
+            if stale(self.grants, GRANTS, grant.id.0, *expect)? {
+                return Ok(true);
+            }
+        }
+        for (campaign, expect) in &commit.campaigns {
+            if stale(self.campaigns, CAMPAIGNS, campaign.id.0, *expect)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn write(&self, commit: &Commit, queued_at: DateTime<Utc>) -> TxResult<Receipt> {
         for write in &commit.requests {
             self.write_request(write)?;

@@ -192,3 +192,71 @@ fn a_submission_flushes_once_and_its_id_and_delivery_are_on_disk_with_it() {
         "the id is never handed out again"
     );
 }
+
+#[test]
+fn a_batch_applies_each_commit_as_if_alone() {
+    use super::super::write::Job;
+    let store = SledStore::temporary().unwrap();
+    store.commit(submit(request(1, "ann"), 100)).unwrap();
+    let current = store.request(RequestId(1)).unwrap().unwrap();
+    let mut changed = current.value.clone();
+    changed.fields.insert("first".into(), "yes".into());
+    let mut late = current.value.clone();
+    late.fields.insert("second".into(), "lost".into());
+    let batch = vec![
+        Job::new(update(changed, current.version, Some(100)), None),
+        // A double click: the same expected version, after the first changed it.
+        Job::new(update(late, current.version, Some(100)), None),
+        Job::new(submit(request(2, "bo"), 200), None),
+    ];
+    store.apply_batch(&batch);
+    let results: Vec<_> = batch.iter().map(|job| job.take().unwrap()).collect();
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(
+        matches!(results[1], Err(StoreError::Conflict)),
+        "{:?}",
+        results[1]
+    );
+    assert!(results[2].is_ok(), "{:?}", results[2]);
+    let stored = store.request(RequestId(1)).unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert!(
+        !stored.value.fields.contains_key("second"),
+        "nothing of the loser is written"
+    );
+    assert!(store.request(RequestId(2)).unwrap().is_some());
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        2,
+        "its events follow in order"
+    );
+}
+
+#[test]
+fn a_commit_that_fails_halfway_fails_alone_and_the_rest_of_its_batch_lands() {
+    use super::super::write::Job;
+    let store = SledStore::temporary().unwrap();
+    // Two new requests with one id: the second write of this commit finds the first.
+    let mut twice = submit(request(5, "ann"), 100);
+    twice.requests.push(twice.requests[0].clone());
+    let batch = vec![
+        Job::new(submit(request(3, "bo"), 100), None),
+        Job::new(twice, None),
+        Job::new(submit(request(4, "cy"), 100), None),
+    ];
+    store.apply_batch(&batch);
+    let results: Vec<_> = batch.iter().map(|job| job.take().unwrap()).collect();
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(
+        matches!(results[1], Err(StoreError::Conflict)),
+        "{:?}",
+        results[1]
+    );
+    assert!(
+        store.request(RequestId(5)).unwrap().is_none(),
+        "nothing of it is written"
+    );
+    assert!(store.request(RequestId(3)).unwrap().is_some());
+    assert!(store.request(RequestId(4)).unwrap().is_some());
+    assert_eq!(store.verify_audit().unwrap(), 2);
+}
