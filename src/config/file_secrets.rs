@@ -16,6 +16,25 @@ use super::locate::Origin;
 use crate::domain::diagnostic::Diagnostic;
 
 const SUFFIX: &str = "_file";
+/// The largest secret file read: a token, a key or a certificate is far smaller, and a
+/// path that names a device or a log by mistake must not be read to the end.
+pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// The contents of a secret file, as UTF-8, refusing one larger than [`MAX_SECRET_BYTES`].
+fn read_secret(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut contents = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SECRET_BYTES + 1)
+        .read_to_string(&mut contents)?;
+    if contents.len() as u64 > MAX_SECRET_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} KiB; a secret file holds one secret",
+            MAX_SECRET_BYTES / 1024
+        )));
+    }
+    Ok(contents)
+}
 
 pub(super) fn resolve_document(
     root: &mut DeTable<'_>,
@@ -89,7 +108,7 @@ impl Resolver<'_> {
                 continue;
             };
             let full = self.base_dir.join(file.as_ref());
-            match std::fs::read_to_string(&full) {
+            match read_secret(&full) {
                 Ok(contents) => {
                     let contents = contents.trim_end_matches(['\n', '\r']).to_owned();
                     table.insert(

@@ -122,6 +122,21 @@ fn a_missing_secret_file_names_the_key_and_the_path() {
 }
 
 #[test]
+fn a_secret_file_too_large_to_be_a_secret_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = vec![b'x'; super::super::file_secrets::MAX_SECRET_BYTES as usize + 1];
+    std::fs::write(dir.path().join("bot"), big).unwrap();
+    let text = "[slack]\nenabled = true\nsigning_secret = \"s\"\nbot_token_file = \"bot\"\n";
+    let found = parse_in(dir.path(), text, &[]).unwrap_err().0;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].message.contains("larger than 64 KiB"),
+        "{}",
+        found[0]
+    );
+}
+
+#[test]
 fn giving_both_a_value_and_its_file_is_an_error() {
     let d = only_error(
         "[server]\npublic_url = \"https://a\"\npublic_url_file = \"url\"\n",
