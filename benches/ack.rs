@@ -23,7 +23,9 @@ use support::{
     Server, Table, World, machine, ms, requester_slack, slack_headers, slash_command, smoke,
 };
 
-const RATES: [f64; 7] = [100.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0];
+const RATES: [f64; 9] = [
+    100.0, 250.0, 500.0, 1000.0, 2000.0, 3000.0, 4000.0, 8000.0, 16000.0,
+];
 /// Requests sent before each measured step, at a low rate, so connections and caches are warm.
 const WARM: usize = 50;
 
