@@ -306,9 +306,18 @@ impl<S: Store> Worker<S> {
         let now = self.engine.now();
         let engine = self.engine.clone();
         let skip = running.seqs();
+        // Read only about as many as can start: with a long queue (a restart with many
+        // revocations), reading a full batch at every completion would cost more than the
+        // effects. The extra `CONCURRENT` leaves room for entries whose lane is busy.
+        let free = CONCURRENT.saturating_sub(running.tasks.len());
         let (due, next) = blocking(move || {
             let store = engine.store();
-            let due = store.due_effects_except(now, BATCH, &|seq| skip.contains(&seq))?;
+            let due = match free {
+                0 => Vec::new(),
+                free => {
+                    store.due_effects_except(now, free + CONCURRENT, &|seq| skip.contains(&seq))?
+                }
+            };
             Ok((due, store.next_effect_due_after(now)?))
         })
         .await?;
