@@ -1,5 +1,5 @@
 //! The `log` connector: a dry run for trying policies out. It writes what it would do to the
-//! log, remembers the last [`REMEMBERED`] calls (so tests can assert on them, as a recording
+//! log, remembers the last `REMEMBERED` calls (so tests can assert on them, as a recording
 //! fake, while a long dry run does not grow without end) and always succeeds.
 
 use std::collections::VecDeque;
@@ -25,7 +25,7 @@ impl LogConnector {
         }
     }
 
-    /// The last [`REMEMBERED`] calls, oldest first.
+    /// The last `REMEMBERED` calls, oldest first.
     pub fn calls(&self) -> Vec<ConnectorCall> {
         self.calls
             .lock()

@@ -253,7 +253,7 @@ impl<S: Store> Worker<S> {
     /// at once, up to [`CONCURRENT`]; within a lane, one at a time, oldest first. The loop
     /// starts what is due and free, then sleeps until an effect finishes, the next attempt
     /// is due, or a commit queues something new. On shutdown, effects under way get
-    /// [`SHUTDOWN_GRACE`] to finish; one cut short is found again on start ([`Self::resume`]).
+    /// `SHUTDOWN_GRACE` (5 s) to finish; one cut short is found again on start ([`Self::resume`]).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
         let mut changes = this.engine.subscribe();
