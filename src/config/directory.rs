@@ -19,6 +19,9 @@ pub enum DirectorySource {
     Ldap,
 }
 
+/// How many people one LDAP read may make leavers at once, unless `max_leavers` says.
+pub const DEFAULT_MAX_LEAVERS: usize = 100;
+
 /// `[directory]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -48,6 +51,9 @@ pub struct DirectoryConfig {
     pub inactive_values: Vec<String>,
     /// Bounds connecting, binding and each search.
     pub timeout: Duration,
+    /// A read that would make more people leavers at once than this is not applied (and is
+    /// logged as an error at every sync until the limit is raised); 0: no limit.
+    pub max_leavers: usize,
     pub attributes: LdapAttributes,
 }
 
@@ -69,6 +75,7 @@ impl Default for DirectoryConfig {
             inactive_attribute: None,
             inactive_values: Vec::new(),
             timeout: Duration::from_secs(10),
+            max_leavers: DEFAULT_MAX_LEAVERS,
             attributes: LdapAttributes::default(),
         }
     }

@@ -37,6 +37,53 @@ pub fn compare(old: &Directory, new: &Directory) -> People {
     people
 }
 
+/// A directory change that would make more people leavers at once than the operator allows:
+/// a wrong base DN or filter, an OU moved, looks like everyone leaving, and taking everyone's
+/// access away is not something to do on a guess.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MassLeaving {
+    pub leavers: Vec<PersonId>,
+    pub max: usize,
+}
+
+impl MassLeaving {
+    /// `Some` when `people` has more than `max` leavers; `max = 0` allows any number.
+    pub fn of(people: &People, max: usize) -> Option<Self> {
+        (max > 0 && people.leavers.len() > max).then(|| MassLeaving {
+            leavers: people.leavers.clone(),
+            max,
+        })
+    }
+}
+
+impl std::fmt::Display for MassLeaving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: usize = 5;
+        let shown: Vec<&str> = self
+            .leavers
+            .iter()
+            .take(SHOWN)
+            .map(|p| p.as_str())
+            .collect();
+        let more = self.leavers.len().saturating_sub(SHOWN);
+        write!(
+            f,
+            "the directory read would make {} people leavers at once ({}{}), more than \
+             directory.max_leavers = {}; nothing was changed and everyone keeps their access. \
+             If they did leave, raise max_leavers (0: no limit) and restart; if not, check \
+             base_dn and filter",
+            self.leavers.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+            self.max
+        )
+    }
+}
+
 fn moved(before: &Person, after: &Person) -> bool {
     let department = |p: &Person| p.department.as_deref().map(str::to_lowercase);
     department(before) != department(after) || before.groups != after.groups
@@ -132,6 +179,34 @@ mod tests {
             &EXAMPLE_DIRECTORY.replacen(from, to, 1),
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn more_leavers_at_once_than_allowed_is_mass_leaving() {
+        let people = |n: usize| People {
+            leavers: (0..n)
+                .map(|i| PersonId::from(format!("p{i}").as_str()))
+                .collect(),
+            ..People::default()
+        };
+        assert_eq!(
+            MassLeaving::of(&people(3), 3),
+            None,
+            "up to the limit is allowed"
+        );
+        let held = MassLeaving::of(&people(8), 3).unwrap();
+        assert_eq!(held.leavers.len(), 8);
+        let said = held.to_string();
+        assert!(
+            said.contains("8 people leavers at once (p0, p1, p2, p3, p4 and 3 more)"),
+            "{said}"
+        );
+        assert!(said.contains("directory.max_leavers = 3"), "{said}");
+        assert_eq!(
+            MassLeaving::of(&people(10_000), 0),
+            None,
+            "0 allows any number"
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The LDAP directory source: read people (and groups) from LDAP every `sync_every` and put
 //! the result in force through the reload path, so that every sync applies joiners, movers
 //! and leavers exactly as `gatehouse reload` does. A read that fails — server down, bad
-//! credentials, nobody found — changes nothing and says why in the log; the next one tries
-//! again.
+//! credentials, nobody found, more leavers at once than `max_leavers` — changes nothing and
+//! says why in the log; the next one tries again.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration as StdDuration;
@@ -15,6 +15,7 @@ use super::client::{LdapFailure, LdapServer};
 use super::people::{Entry, Mapped, directory_from_entries, keep_leavers};
 use crate::config::DirectoryConfig;
 use crate::domain::directory::Directory;
+use crate::domain::jml::{self, MassLeaving};
 use crate::http::{ApiState, ReloadError};
 use crate::store::Store;
 
@@ -36,6 +37,8 @@ pub enum SyncError {
     Mapping(#[from] super::people::MappingError),
     #[error("putting the directory read from LDAP in force failed: {0}")]
     Engine(String),
+    #[error("{0}")]
+    MassLeaving(MassLeaving),
 }
 
 impl LdapDirectory {
@@ -163,6 +166,10 @@ pub async fn sync_once<S: Store>(
     }
     let in_force = state.engine.world();
     let directory = keep_leavers(&in_force.directory, mapped.directory);
+    let people = jml::compare(&in_force.directory, &directory);
+    if let Some(held) = MassLeaving::of(&people, source.config.max_leavers) {
+        return Err(SyncError::MassLeaving(held));
+    }
     synced.replace(Some(directory.clone()));
     if directory == in_force.directory {
         // Nobody joined, moved or left: the files are not read again for nothing.

@@ -237,3 +237,82 @@ async fn a_reload_keeps_the_directory_read_from_ldap_rather_than_the_file() {
     assert_eq!(pg.members_of("app_read").await, ["carol"]);
     app.stop().await;
 }
+
+/// The people with a live grant, sorted.
+async fn holders(app: &crate::support::TestApp) -> Vec<String> {
+    let (_, live) = app.get("/api/v1/grants?live=true").await;
+    let mut people: Vec<String> = live["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["person"].as_str().unwrap().to_owned())
+        .collect();
+    people.sort();
+    people
+}
+
+#[tokio::test]
+async fn a_read_that_would_make_more_leavers_than_max_leavers_changes_nothing() {
+    let Some(slapd) = Slapd::start().await else {
+        return;
+    };
+    for uid in ["alice", "bob", "carol"] {
+        let mail = format!("{uid}@example.com");
+        slapd.add_person(uid, &[("mail", &[&mail])]).await;
+    }
+    slapd
+        .add_group("sre", "groupOfNames", "member", &[&person_dn("bob")])
+        .await;
+    let groups = format!("group_base_dn = \"{GROUPS}\"\nmax_leavers = 1\n");
+    let app = spawn_app_with(|files| {
+        let policy = POLICY.replace("connector = \"pg\"", "connector = \"log\"");
+        std::fs::write(files.path("policy.toml"), policy).unwrap();
+        std::fs::write(files.path("directory.toml"), DIRECTORY).unwrap();
+        files.edit("gatehouse.toml", |text| {
+            format!("{text}\n{}", directory_section(&slapd, &groups))
+        });
+    })
+    .await;
+    let ask = |person: &str| {
+        json!({
+            "as": person, "resource": "app-db", "role": "read",
+            "duration": "4h", "reason": "reading the orders table",
+        })
+    };
+    // carol is only in LDAP: once she can ask, the first sync is in force.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.post("/api/v1/requests", ask("carol")).await.0 != StatusCode::CREATED {
+        assert!(Instant::now() < deadline, "the first sync never came");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for person in ["alice", "bob"] {
+        let (status, body) = app.post("/api/v1/requests", ask(person)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while holders(&app).await != ["alice", "bob", "carol"] {
+        assert!(Instant::now() < deadline, "{:?}", holders(&app).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Two people gone at once, with max_leavers = 1: a wrong filter would look like this.
+    slapd.delete(&person_dn("alice")).await;
+    slapd.delete(&person_dn("bob")).await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // three syncs
+    assert_eq!(
+        holders(&app).await,
+        ["alice", "bob", "carol"],
+        "nobody lost access"
+    );
+
+    // One leaver is within the limit: the next sync applies it.
+    slapd
+        .add_person("alice", &[("mail", &["alice@example.com"])])
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while holders(&app).await != ["alice", "carol"] {
+        assert!(Instant::now() < deadline, "{:?}", holders(&app).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}

@@ -41,6 +41,7 @@ base_dn = "ou=people,dc=example,dc=com"
 group_base_dn = "ou=groups,dc=example,dc=com"
 inactive_attribute = "employeeType"
 inactive_values = ["terminated"]
+max_leavers = 25
 
 [directory.attributes]
 department = "ou"
@@ -65,6 +66,7 @@ fn the_documented_postgres_ldap_and_directory_settings_load() {
     let directory = &config.directory;
     assert_eq!(directory.source, DirectorySource::Ldap);
     assert_eq!(directory.sync_every, Duration::from_mins(10));
+    assert_eq!(directory.max_leavers, 25);
     assert_eq!(directory.attributes.department, "ou");
     assert_eq!(directory.attributes.id, "uid");
     assert!(!format!("{config:?}").contains("\"pw\""));
@@ -75,6 +77,7 @@ fn a_directory_left_to_the_file_needs_no_ldap_settings() {
     let config = parse("", &[]).unwrap();
     assert_eq!(config.directory.source, DirectorySource::File);
     assert_eq!(config.directory.sync_every, Duration::from_mins(5));
+    assert_eq!(config.directory.max_leavers, 100);
 }
 
 #[test]
