@@ -351,10 +351,7 @@ impl Store for SledStore {
     }
 
     fn next_review_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        match self.trees.reviews_by_due.first()? {
-            Some((key, _)) => Ok(Some(split_time_key(REVIEWS_BY_DUE, &key)?.0)),
-            None => Ok(None),
-        }
+        Self::first_time(&self.trees.reviews_by_due, REVIEWS_BY_DUE, None)
     }
 
     fn cards(&self, key: &CardKey) -> Result<Vec<PostedCard>, StoreError> {
@@ -393,10 +390,7 @@ impl Store for SledStore {
     }
 
     fn next_pending_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        match self.trees.pending_by_due.first()? {
-            Some((key, _)) => Ok(Some(split_time_key(PENDING_BY_DUE, &key)?.0)),
-            None => Ok(None),
-        }
+        Self::first_time(&self.trees.pending_by_due, PENDING_BY_DUE, None)
     }
 
     fn warnings_due(
@@ -420,18 +414,11 @@ impl Store for SledStore {
         &self,
         after: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let mut later = self.trees.warnings_by_due.range(time_key_upper(after)..);
-        match later.next().transpose()? {
-            Some((key, _)) => Ok(Some(split_time_key(WARNINGS_BY_DUE, &key)?.0)),
-            None => Ok(None),
-        }
+        Self::first_time(&self.trees.warnings_by_due, WARNINGS_BY_DUE, Some(after))
     }
 
     fn next_effect_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        match self.trees.outbox_by_due.first()? {
-            Some((key, _)) => Ok(Some(split_time_key(OUTBOX_BY_DUE, &key)?.0)),
-            None => Ok(None),
-        }
+        Self::first_time(&self.trees.outbox_by_due, OUTBOX_BY_DUE, None)
     }
 
     fn campaign(&self, id: CampaignId) -> Result<Option<Versioned<Campaign>>, StoreError> {
@@ -532,11 +519,7 @@ impl Store for SledStore {
         &self,
         after: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let mut later = self.trees.outbox_by_due.range(time_key_upper(after)..);
-        match later.next().transpose()? {
-            Some((key, _)) => Ok(Some(split_time_key(OUTBOX_BY_DUE, &key)?.0)),
-            None => Ok(None),
-        }
+        Self::first_time(&self.trees.outbox_by_due, OUTBOX_BY_DUE, Some(after))
     }
 
     fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {

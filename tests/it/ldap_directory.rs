@@ -46,6 +46,17 @@ async fn example_people(slapd: &Slapd) {
         .await;
 }
 
+/// alice, bob and carol with their emails, and group `sre` of bob alone.
+async fn alice_bob_and_carol(slapd: &Slapd) {
+    for uid in ["alice", "bob", "carol"] {
+        let mail = format!("{uid}@example.com");
+        slapd.add_person(uid, &[("mail", &[&mail])]).await;
+    }
+    slapd
+        .add_group("sre", "groupOfNames", "member", &[&person_dn("bob")])
+        .await;
+}
+
 fn directory_section(slapd: &Slapd, extra: &str) -> String {
     format!(
         "[directory]\nsource = \"ldap\"\nsync_every = \"1s\"\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\nbind_password = \"{ADMIN_PASSWORD}\"\nbase_dn = \"{PEOPLE}\"\ninactive_attribute = \"employeeType\"\ninactive_values = [\"terminated\"]\n{extra}",
@@ -190,13 +201,7 @@ async fn a_reload_keeps_the_directory_read_from_ldap_rather_than_the_file() {
     };
     pg.execute("CREATE ROLE carol LOGIN; CREATE ROLE app_read;")
         .await;
-    for uid in ["alice", "bob", "carol"] {
-        let mail = format!("{uid}@example.com");
-        slapd.add_person(uid, &[("mail", &[&mail])]).await;
-    }
-    slapd
-        .add_group("sre", "groupOfNames", "member", &[&person_dn("bob")])
-        .await;
+    alice_bob_and_carol(&slapd).await;
     let groups = format!("group_base_dn = \"{GROUPS}\"\n");
     let app = spawn_app_with(|files| {
         std::fs::write(files.path("policy.toml"), POLICY).unwrap();
@@ -256,13 +261,7 @@ async fn a_read_that_would_make_more_leavers_than_max_leavers_changes_nothing() 
     let Some(slapd) = Slapd::start().await else {
         return;
     };
-    for uid in ["alice", "bob", "carol"] {
-        let mail = format!("{uid}@example.com");
-        slapd.add_person(uid, &[("mail", &[&mail])]).await;
-    }
-    slapd
-        .add_group("sre", "groupOfNames", "member", &[&person_dn("bob")])
-        .await;
+    alice_bob_and_carol(&slapd).await;
     let groups = format!("group_base_dn = \"{GROUPS}\"\nmax_leavers = 1\n");
     let app = spawn_app_with(|files| {
         let policy = POLICY.replace("connector = \"pg\"", "connector = \"log\"");

@@ -82,6 +82,22 @@ impl SledStore {
             .collect()
     }
 
+    /// The time of a time index's first entry strictly after `after`, or of its very first
+    /// entry when `after` is `None`.
+    pub(super) fn first_time(
+        tree: &sled::Tree,
+        name: &str,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let first = match after {
+            None => tree.first()?,
+            Some(after) => tree.range(time_key_upper(after)..).next().transpose()?,
+        };
+        first
+            .map(|(key, _)| Ok(split_time_key(name, &key)?.0))
+            .transpose()
+    }
+
     pub(super) fn outbox_entries(
         &self,
     ) -> impl Iterator<Item = Result<OutboxEntry, StoreError>> + '_ {
