@@ -97,8 +97,12 @@ impl super::SledStore {
                     &mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner),
                 );
                 self.apply_batch(&batch);
-                job.take()
-                    .expect("a writer's own commit is in the batch it applies")
+                // Only a writer that panicked while applying it can have lost it.
+                job.take().unwrap_or_else(|| {
+                    Err(StoreError::Sled(sled::Error::ReportableBug(
+                        "a commit was lost by a writer that panicked while applying it".to_owned(),
+                    )))
+                })
             }
         };
         drop(guard);
