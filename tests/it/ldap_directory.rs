@@ -12,7 +12,7 @@ use crate::ldap::config;
 use crate::postgres::{DIRECTORY, PG_MAPPING, POLICY};
 use crate::real::ldap::{ADMIN_DN, ADMIN_PASSWORD, GROUPS, PEOPLE, Slapd, person_dn};
 use crate::real::postgres::Postgres;
-use crate::support::spawn_app_with;
+use crate::support::{TestApp, spawn_app_with};
 
 async fn example_people(slapd: &Slapd) {
     slapd
@@ -55,6 +55,28 @@ async fn alice_bob_and_carol(slapd: &Slapd) {
     slapd
         .add_group("sre", "groupOfNames", "member", &[&person_dn("bob")])
         .await;
+}
+
+/// The server on the PostgreSQL tests' policy and directory.toml, with `connectors` added
+/// and the directory read from `slapd`, its groups searched under `GROUPS`.
+async fn serve_with_ldap(slapd: &Slapd, policy: &str, connectors: &str, extra: &str) -> TestApp {
+    let section = directory_section(slapd, &format!("group_base_dn = \"{GROUPS}\"\n{extra}"));
+    spawn_app_with(|files| {
+        std::fs::write(files.path("policy.toml"), policy).unwrap();
+        std::fs::write(files.path("directory.toml"), DIRECTORY).unwrap();
+        files.edit("gatehouse.toml", |text| {
+            format!("{text}\n{connectors}\n{section}")
+        });
+    })
+    .await
+}
+
+/// `person` asks for app-db read for 4 hours (auto-approved by the policy).
+fn asks(person: &str) -> serde_json::Value {
+    json!({
+        "as": person, "resource": "app-db", "role": "read",
+        "duration": "4h", "reason": "reading the orders table",
+    })
 }
 
 fn directory_section(slapd: &Slapd, extra: &str) -> String {
@@ -143,30 +165,11 @@ async fn leavers_deactivated_or_removed_in_ldap_lose_their_database_role() {
     slapd
         .add_group("sre", "groupOfNames", "member", &[&person_dn("bob")])
         .await;
-    let groups = format!("group_base_dn = \"{GROUPS}\"\n");
-    let app = spawn_app_with(|files| {
-        std::fs::write(files.path("policy.toml"), POLICY).unwrap();
-        std::fs::write(files.path("directory.toml"), DIRECTORY).unwrap();
-        files.edit("gatehouse.toml", |text| {
-            format!(
-                "{text}\n{}{PG_MAPPING}\n{}",
-                pg.connector_toml("pg"),
-                directory_section(&slapd, &groups)
-            )
-        });
-    })
-    .await;
+    let connectors = format!("{}{PG_MAPPING}", pg.connector_toml("pg"));
+    let app = serve_with_ldap(&slapd, POLICY, &connectors, "").await;
 
     for person in ["alice", "bob"] {
-        let (status, body) = app
-            .post(
-                "/api/v1/requests",
-                json!({
-                    "as": person, "resource": "app-db", "role": "read",
-                    "duration": "4h", "reason": "reading the orders table",
-                }),
-            )
-            .await;
+        let (status, body) = app.post("/api/v1/requests", asks(person)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         assert_eq!(body["request"]["state"]["state"], "approved", "{body}");
     }
@@ -202,28 +205,13 @@ async fn a_reload_keeps_the_directory_read_from_ldap_rather_than_the_file() {
     pg.execute("CREATE ROLE carol LOGIN; CREATE ROLE app_read;")
         .await;
     alice_bob_and_carol(&slapd).await;
-    let groups = format!("group_base_dn = \"{GROUPS}\"\n");
-    let app = spawn_app_with(|files| {
-        std::fs::write(files.path("policy.toml"), POLICY).unwrap();
-        // carol is only in LDAP.
-        std::fs::write(files.path("directory.toml"), DIRECTORY).unwrap();
-        files.edit("gatehouse.toml", |text| {
-            format!(
-                "{text}\n{}{PG_MAPPING}\n{}",
-                pg.connector_toml("pg"),
-                directory_section(&slapd, &groups)
-            )
-        });
-    })
-    .await;
+    let connectors = format!("{}{PG_MAPPING}", pg.connector_toml("pg"));
+    // carol is only in LDAP.
+    let app = serve_with_ldap(&slapd, POLICY, &connectors, "").await;
 
-    let carol_asks = json!({
-        "as": "carol", "resource": "app-db", "role": "read",
-        "duration": "4h", "reason": "reading the orders table",
-    });
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (status, body) = app.post("/api/v1/requests", carol_asks.clone()).await;
+        let (status, body) = app.post("/api/v1/requests", asks("carol")).await;
         if status == StatusCode::CREATED {
             break;
         }
@@ -244,7 +232,7 @@ async fn a_reload_keeps_the_directory_read_from_ldap_rather_than_the_file() {
 }
 
 /// The people with a live grant, sorted.
-async fn holders(app: &crate::support::TestApp) -> Vec<String> {
+async fn holders(app: &TestApp) -> Vec<String> {
     let (_, live) = app.get("/api/v1/grants?live=true").await;
     let mut people: Vec<String> = live["grants"]
         .as_array()
@@ -262,30 +250,16 @@ async fn a_read_that_would_make_more_leavers_than_max_leavers_changes_nothing() 
         return;
     };
     alice_bob_and_carol(&slapd).await;
-    let groups = format!("group_base_dn = \"{GROUPS}\"\nmax_leavers = 1\n");
-    let app = spawn_app_with(|files| {
-        let policy = POLICY.replace("connector = \"pg\"", "connector = \"log\"");
-        std::fs::write(files.path("policy.toml"), policy).unwrap();
-        std::fs::write(files.path("directory.toml"), DIRECTORY).unwrap();
-        files.edit("gatehouse.toml", |text| {
-            format!("{text}\n{}", directory_section(&slapd, &groups))
-        });
-    })
-    .await;
-    let ask = |person: &str| {
-        json!({
-            "as": person, "resource": "app-db", "role": "read",
-            "duration": "4h", "reason": "reading the orders table",
-        })
-    };
+    let policy = POLICY.replace("connector = \"pg\"", "connector = \"log\"");
+    let app = serve_with_ldap(&slapd, &policy, "", "max_leavers = 1\n").await;
     // carol is only in LDAP: once she can ask, the first sync is in force.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while app.post("/api/v1/requests", ask("carol")).await.0 != StatusCode::CREATED {
+    while app.post("/api/v1/requests", asks("carol")).await.0 != StatusCode::CREATED {
         assert!(Instant::now() < deadline, "the first sync never came");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for person in ["alice", "bob"] {
-        let (status, body) = app.post("/api/v1/requests", ask(person)).await;
+        let (status, body) = app.post("/api/v1/requests", asks(person)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let deadline = Instant::now() + Duration::from_secs(30);
