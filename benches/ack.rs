@@ -48,11 +48,19 @@ impl Target {
 
 fn main() {
     let smoke = smoke();
-    let (rates, secs) = if smoke {
+    let (mut rates, mut secs) = if smoke {
         (vec![50.0, 100.0], 0.4)
     } else {
         (RATES.to_vec(), 5.0)
     };
+    // `GATEHOUSE_BENCH_RATES=2000 GATEHOUSE_BENCH_SECS=20`: other rates, or longer steps (to
+    // profile one rate).
+    if let Some(chosen) = support::sizes_from_env("GATEHOUSE_BENCH_RATES") {
+        rates = chosen.into_iter().map(|r| r as f64).collect();
+    }
+    if let Some(&[chosen]) = support::sizes_from_env("GATEHOUSE_BENCH_SECS").as_deref() {
+        secs = chosen as f64;
+    }
     let step = Duration::from_secs_f64(secs);
     println!(
         "# ack bench{}\n{}",
@@ -80,11 +88,12 @@ fn main() {
             }
             let summary = run_step(target, &world, rate, step);
             eprintln!(
-                "{} at {rate}/s: p50 {} ms, p99 {} ms, failed {} ({})",
+                "{} at {rate}/s: p50 {} ms, p99 {} ms, failed {}, {} µs CPU/request ({})",
                 target.name(),
                 ms(summary.p50),
                 ms(summary.p99),
                 summary.failed,
+                summary.cpu_per_request.unwrap_or_default().as_micros(),
                 support::load()
             );
             overloaded =
@@ -96,7 +105,16 @@ fn main() {
 
     let mut table = Table::new(
         &format!("ack latency, open loop, {secs} s per rate (ms from the scheduled send)"),
-        &["rate/s", "target", "sent", "failed", "p50", "p99", "max"],
+        &[
+            "rate/s",
+            "target",
+            "sent",
+            "failed",
+            "p50",
+            "p99",
+            "max",
+            "cpu µs/req",
+        ],
     );
     for (i, &rate) in rates.iter().enumerate() {
         for (target, rows) in &results {
@@ -107,10 +125,13 @@ fn main() {
                     ms(s.p50),
                     ms(s.p99),
                     ms(s.max),
+                    s.cpu_per_request
+                        .map_or_else(String::new, |c| c.as_micros().to_string()),
                 ],
                 None => vec![
                     "—".into(),
                     "not run".into(),
+                    String::new(),
                     String::new(),
                     String::new(),
                     String::new(),
@@ -187,13 +208,17 @@ fn run_step(target: Target, world: &World, rate: f64, step: Duration) -> Summary
                 warm[0].body
             );
             let make = submission(WARM);
+            let cpu = support::process_cpu();
             let mut outcomes = open_loop(&url, rate, step, &*make);
+            let cpu = support::process_cpu() - cpu;
             // A 200 that is not a submission (a refusal) is a failure too.
             for outcome in &mut outcomes {
                 outcome.ok &= request_number(&outcome.body).is_some();
             }
             server.stop();
-            Summary::of(&outcomes)
+            let mut summary = Summary::of(&outcomes);
+            summary.cpu_per_request = Some(cpu / outcomes.len().max(1) as u32);
+            summary
         }
         Target::Http | Target::Durable => {
             let ceiling = Ceiling::start(target, world);
@@ -205,8 +230,12 @@ fn run_step(target: Target, world: &World, rate: f64, step: Duration) -> Summary
                 Duration::from_secs_f64(WARM as f64 / 100.0),
                 &*make,
             );
+            let cpu = support::process_cpu();
             let outcomes = open_loop(&url, rate, step, &*make);
-            Summary::of(&outcomes)
+            let cpu = support::process_cpu() - cpu;
+            let mut summary = Summary::of(&outcomes);
+            summary.cpu_per_request = Some(cpu / outcomes.len().max(1) as u32);
+            summary
         }
     }
 }

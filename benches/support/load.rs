@@ -76,6 +76,9 @@ pub struct Summary {
     pub p50: Duration,
     pub p99: Duration,
     pub max: Duration,
+    /// CPU the whole process used per request while they were sent and answered (the
+    /// generator, the server, and what runs beside it), when measured.
+    pub cpu_per_request: Option<Duration>,
 }
 
 impl Summary {
@@ -88,6 +91,7 @@ impl Summary {
             p50: super::percentile(&latencies, 50.0),
             p99: super::percentile(&latencies, 99.0),
             max: latencies.last().copied().unwrap_or_default(),
+            cpu_per_request: None,
         }
     }
 

@@ -4,14 +4,13 @@
 //! `enforce_nonce`, so Discord itself returns the message already posted when a retry follows
 //! a post whose answer was lost, instead of posting it twice. No message pings anyone.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::Discord;
-use crate::chat::deliver::{Delivery, Transport};
+use crate::chat::deliver::{Delivery, DmChannels, Transport};
 use crate::chat::render::Templates;
 use crate::connector::BoxFuture;
 use crate::domain::directory::Platform;
@@ -23,36 +22,29 @@ const NONCE_LEN: usize = 25;
 /// Discord's REST API as a [`Transport`].
 pub struct DiscordTransport {
     discord: Arc<Discord>,
-    /// User id → their DM channel with the bot.
-    dm_channels: Mutex<HashMap<String, String>>,
+    dm_channels: DmChannels,
 }
 
 impl DiscordTransport {
     pub fn new(discord: Arc<Discord>) -> Self {
         Self {
             discord,
-            dm_channels: Mutex::new(HashMap::new()),
+            dm_channels: DmChannels::default(),
         }
-    }
-
-    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.dm_channels.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The DM channel with `user`, opened if need be (opening twice gives the same one).
     async fn open_dm(&self, user: &str) -> Result<String, ChatError> {
-        if let Some(channel) = self.channels().get(user) {
-            return Ok(channel.clone());
-        }
-        let opened = self
-            .discord
-            .rest
-            .post("/users/@me/channels", &json!({ "recipient_id": user }))
-            .await
-            .map_err(super::rest::RestError::classify)?;
-        let channel = id_of(&opened, "a DM channel")?;
-        self.channels().insert(user.to_owned(), channel.clone());
-        Ok(channel)
+        let open = async {
+            let opened = self
+                .discord
+                .rest
+                .post("/users/@me/channels", &json!({ "recipient_id": user }))
+                .await
+                .map_err(super::rest::RestError::classify)?;
+            id_of(&opened, "a DM channel")
+        };
+        self.dm_channels.get_or_open(user, open).await
     }
 
     async fn create(

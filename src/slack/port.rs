@@ -10,7 +10,7 @@ mod home;
 use std::sync::Arc;
 
 use super::Slack;
-use crate::chat::deliver::{CardPort, Delivery, Transport};
+use crate::chat::deliver::{CardPort, Delivery, DmChannels, Transport};
 use crate::chat::render::Templates;
 use crate::connector::BoxFuture;
 use crate::domain::directory::Platform;
@@ -26,11 +26,16 @@ pub use api::{call_outcome, classify};
 pub struct SlackTransport {
     slack: Arc<Slack>,
     metrics: Arc<Metrics>,
+    dm_channels: DmChannels,
 }
 
 impl SlackTransport {
     pub fn new(slack: Arc<Slack>, metrics: Arc<Metrics>) -> Self {
-        Self { slack, metrics }
+        Self {
+            slack,
+            metrics,
+            dm_channels: DmChannels::default(),
+        }
     }
 }
 

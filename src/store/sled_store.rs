@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use sled::Transactional as _;
 
 use self::keys::*;
-use self::write::{fail, from_tx, read_counter};
+use self::write::{fail, from_tx};
 use super::backup::{Backup, BackupError};
 use super::{Commit, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned};
 use crate::domain::audit::{AuditRecord, verify_chain};
@@ -260,15 +260,25 @@ impl Store for SledStore {
             Sequence::Grant => LAST_GRANT_ID,
             Sequence::Campaign => LAST_CAMPAIGN_ID,
         };
-        let id = self
-            .trees
-            .meta
-            .transaction(|meta| {
-                let next = read_counter(meta, key)? + 1;
-                meta.insert(key, &id_key(next)[..])?;
-                Ok(next)
-            })
-            .map_err(from_tx)?;
+        // One key, so a compare-and-swap loop: a transaction would make sled write two log
+        // buffers of its own for it.
+        let meta = &self.trees.meta;
+        let id = loop {
+            let current = meta.get(key)?;
+            let last = match &current {
+                None => 0,
+                Some(bytes) => {
+                    be_u64(bytes).ok_or_else(|| corrupt(META, key, "a counter must be 8 bytes"))?
+                }
+            };
+            let next = last + 1;
+            if meta
+                .compare_and_swap(key, current, Some(&id_key(next)[..]))?
+                .is_ok()
+            {
+                break next;
+            }
+        };
         // Not flushed here: the commit that uses the id is, and its flush covers this write.
         // An id whose commit never happened may be handed out again after a crash, which is
         // harmless, since nothing durable or acknowledged ever carried it.

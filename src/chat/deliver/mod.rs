@@ -9,6 +9,7 @@
 //! platforms, among those running.
 
 mod cards;
+mod dm_channels;
 mod fanout;
 mod messages;
 mod refresh;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use dm_channels::DmChannels;
 pub use fanout::Fanout;
 
 use crate::chat::render::Templates;

@@ -183,25 +183,29 @@ impl SlackTransport {
         }
     }
 
-    /// The DM channel with `user`, opened if need be.
+    /// The DM channel with `user`, opened if need be (once per user: Slack gives the same
+    /// channel every time).
     ///
     /// Slack documents `users` as a comma-separated string (Slack's own SDKs join lists so);
     /// slack-morphism's typed request would send a JSON array, so the body is written here.
     pub(super) async fn open_dm(&self, user: &str) -> Result<String, ChatError> {
-        let session = self.slack.client.open_session(&self.slack.token);
-        let request = OpenDm { users: user };
-        let opened: SlackApiConversationsOpenResponse<SlackBasicChannelInfo> = self.counted(
-            "conversations.open",
-            session
-                .http_session_api
-                .http_post(
-                    "conversations.open",
-                    &request,
-                    Some(&SLACK_TIER3_METHOD_CONFIG),
-                )
-                .await,
-        )?;
-        Ok(opened.channel.id.to_string())
+        let open = async {
+            let session = self.slack.client.open_session(&self.slack.token);
+            let request = OpenDm { users: user };
+            let opened: SlackApiConversationsOpenResponse<SlackBasicChannelInfo> = self.counted(
+                "conversations.open",
+                session
+                    .http_session_api
+                    .http_post(
+                        "conversations.open",
+                        &request,
+                        Some(&SLACK_TIER3_METHOD_CONFIG),
+                    )
+                    .await,
+            )?;
+            Ok(opened.channel.id.to_string())
+        };
+        self.dm_channels.get_or_open(user, open).await
     }
 
     /// Posts `message` (rendered from `template`) in `channel`, marked with the delivery's

@@ -260,3 +260,37 @@ fn a_commit_that_fails_halfway_fails_alone_and_the_rest_of_its_batch_lands() {
     assert!(store.request(RequestId(4)).unwrap().is_some());
     assert_eq!(store.verify_audit().unwrap(), 2);
 }
+
+#[test]
+fn ids_handed_out_at_once_are_all_different_and_none_is_skipped() {
+    let store = Arc::new(SledStore::temporary().unwrap());
+    let start = Arc::new(Barrier::new(WRITERS as usize));
+    let takers: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+            thread::spawn(move || {
+                start.wait();
+                (0..200)
+                    .map(|_| store.next_id(Sequence::Grant).unwrap())
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut ids: Vec<u64> = takers.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=WRITERS * 200).collect::<Vec<u64>>());
+    // Each sequence counts on its own.
+    assert_eq!(store.next_id(Sequence::Request).unwrap(), 1);
+}
+
+#[test]
+fn a_damaged_id_counter_is_an_error_that_names_it() {
+    let store = SledStore::temporary().unwrap();
+    store
+        .tree("meta")
+        .insert(b"last_id/request", &b"xyz"[..])
+        .unwrap();
+    let error = store.next_id(Sequence::Request).unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+    assert!(error.to_string().contains("last_id/request"), "{error}");
+}
