@@ -208,7 +208,10 @@ pub trait Store: Send + Sync + 'static {
     fn verify_audit(&self) -> Result<u64, StoreError>;
 
     /// Outbox entries whose next attempt is due at or before `now`: the `limit` that have
-    /// been due longest, oldest (queued first) first.
+    /// been due longest, oldest (queued first) first. Only entries whose commit is durable:
+    /// one applied but not yet flushed is left for when it is, since an effect carried out
+    /// for a commit a crash then loses (a grant provisioned that Gatehouse never knew of)
+    /// could not be taken back.
     fn due_effects(&self, now: DateTime<Utc>, limit: usize)
     -> Result<Vec<OutboxEntry>, StoreError>;
     /// [`Store::due_effects`] without the entries whose seq `skip` names (those under way),

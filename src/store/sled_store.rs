@@ -17,6 +17,7 @@ mod write;
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use sled::Transactional as _;
@@ -47,6 +48,10 @@ pub struct SledStore {
     waiting: Mutex<Vec<std::sync::Arc<write::Job>>>,
     /// Flushes shared by concurrent writers (group commit); see [`SledStore::durable`].
     flushes: durable::GroupFlush,
+    /// The last outbox seq known to be on disk. Entries after it were applied by a commit
+    /// whose flush has not finished, and are not handed out to run: an effect carried out
+    /// before its commit is durable could be for a grant a crash then forgets.
+    durable_outbox: AtomicU64,
 }
 
 struct Trees {
@@ -162,8 +167,13 @@ impl SledStore {
             writer: Mutex::new(()),
             waiting: Mutex::new(Vec::new()),
             flushes: durable::GroupFlush::default(),
+            durable_outbox: AtomicU64::new(0),
         };
         store.check_schema(path)?;
+        // Everything opened is on disk already.
+        store
+            .durable_outbox
+            .store(store.last_outbox_seq()?, Ordering::SeqCst);
         Ok(store)
     }
 
@@ -236,8 +246,20 @@ impl SledStore {
     /// flush (group commit), so a write is never acknowledged before it is durable, yet a
     /// busy store does not queue one fsync per commit.
     fn durable(&self) -> Result<(), StoreError> {
+        // Outbox entries applied by now are covered by the flush `durable` waits for.
+        let applied = self.last_outbox_seq()?;
         self.flushes.durable(|| self.db.flush().map(drop))?;
+        self.durable_outbox.fetch_max(applied, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// The seq of the last outbox entry applied (0 when none ever was).
+    fn last_outbox_seq(&self) -> Result<u64, StoreError> {
+        match self.trees.meta.get(LAST_OUTBOX_SEQ)? {
+            None => Ok(0),
+            Some(bytes) => be_u64(&bytes)
+                .ok_or_else(|| corrupt(META, LAST_OUTBOX_SEQ, "a counter must be 8 bytes")),
+        }
     }
 
     /// How many flushes have been started, for tests of group commit.
@@ -507,12 +529,15 @@ impl Store for SledStore {
         skip: &dyn Fn(u64) -> bool,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut due = Vec::new();
+        let durable = self.durable_outbox.load(Ordering::SeqCst);
         for item in self.trees.outbox_by_due.range(..=time_key_upper(now)) {
             if due.len() >= limit {
                 break;
             }
             let (_, seq) = split_time_key(OUTBOX_BY_DUE, &item?.0)?;
-            if skip(seq) {
+            // Not durable yet: it runs once its commit's flush is done (the commit then
+            // wakes the worker).
+            if skip(seq) || seq > durable {
                 continue;
             }
             let key = id_key(seq);

@@ -86,6 +86,36 @@ fn new_effects_are_due_from_the_time_of_the_change() {
 }
 
 #[test]
+fn an_effect_is_not_handed_out_before_its_commit_is_durable() {
+    use super::super::write::Job;
+    let store = SledStore::temporary().unwrap();
+    store.commit(effects(vec![card(1)])).unwrap();
+    // Applied but not flushed, as a commit is between its transaction and its flush.
+    let job = Job::new(effects(vec![card(2)]), None);
+    store.apply_batch(std::slice::from_ref(&job));
+    job.take().unwrap().unwrap();
+    assert_eq!(store.outbox(10).unwrap().len(), 2, "both are queued");
+    let due = |store: &SledStore| -> Vec<Effect> {
+        let entries = store.due_effects(at(5), 10).unwrap();
+        entries.into_iter().map(|e| e.effect).collect()
+    };
+    assert_eq!(due(&store), vec![card(1)], "only the durable one runs");
+    store.durable().unwrap();
+    assert_eq!(due(&store), vec![card(1), card(2)]);
+}
+
+#[test]
+fn effects_queued_before_a_restart_are_handed_out_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.commit(effects(vec![card(1), card(2)])).unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.due_effects(at(5), 10).unwrap().len(), 2);
+}
+
+#[test]
 fn complete_effect_removes_the_entry_and_applies_then() {
     let store = SledStore::temporary().unwrap();
     store.commit(effects(vec![card(1), card(2)])).unwrap();
