@@ -75,11 +75,39 @@ fn commit() -> String {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .is_ok_and(|out| !out.stdout.is_empty());
-    if dirty {
+    let head = if dirty {
         format!("{head}+changes")
     } else {
         head
+    };
+    if built_before_head() {
+        format!("{head} (binary older than this commit)")
+    } else {
+        head
     }
+}
+
+/// Whether this bench binary was built before HEAD was committed: a table it prints then
+/// comes from an earlier tree than the commit named.
+fn built_before_head() -> bool {
+    let committed = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .and_then(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<u64>()
+                .ok()
+        });
+    let built = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs());
+    matches!((built, committed), (Some(built), Some(committed)) if built < committed)
 }
 
 /// A plain text table, columns right-aligned but the first.
