@@ -255,11 +255,8 @@ impl SledStore {
 
     /// The seq of the last outbox entry applied (0 when none ever was).
     fn last_outbox_seq(&self) -> Result<u64, StoreError> {
-        match self.trees.meta.get(LAST_OUTBOX_SEQ)? {
-            None => Ok(0),
-            Some(bytes) => be_u64(&bytes)
-                .ok_or_else(|| corrupt(META, LAST_OUTBOX_SEQ, "a counter must be 8 bytes")),
-        }
+        let value = self.trees.meta.get(LAST_OUTBOX_SEQ)?;
+        counter(LAST_OUTBOX_SEQ, value.as_deref())
     }
 
     /// How many flushes have been started, for tests of group commit.
@@ -287,12 +284,7 @@ impl Store for SledStore {
         let meta = &self.trees.meta;
         let id = loop {
             let current = meta.get(key)?;
-            let last = match &current {
-                None => 0,
-                Some(bytes) => {
-                    be_u64(bytes).ok_or_else(|| corrupt(META, key, "a counter must be 8 bytes"))?
-                }
-            };
+            let last = counter(key, current.as_deref())?;
             let next = last + 1;
             if meta
                 .compare_and_swap(key, current, Some(&id_key(next)[..]))?

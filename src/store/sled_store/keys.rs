@@ -195,6 +195,14 @@ pub(super) fn encode<T: Serialize>(
 }
 
 /// A record that is not JSON-shaped but still wrong (a key of the wrong length).
+/// The u64 counter `key` of `meta` holds, read as `value` (0 when absent).
+pub(super) fn counter(key: &[u8], value: Option<&[u8]>) -> Result<u64, StoreError> {
+    match value {
+        None => Ok(0),
+        Some(bytes) => be_u64(bytes).ok_or_else(|| corrupt(META, key, "a counter must be 8 bytes")),
+    }
+}
+
 pub(super) fn corrupt(tree: &str, key: &[u8], why: &str) -> StoreError {
     StoreError::Corrupt {
         what: describe(tree, key),

@@ -223,13 +223,7 @@ fn next_version(expect: Expect, stored: Option<u64>) -> TxResult<u64> {
 
 /// Reads a u64 counter of `meta` (0 when absent).
 pub(super) fn read_counter(meta: &TransactionalTree, key: &[u8]) -> TxResult<u64> {
-    match meta.get(key)? {
-        None => Ok(0),
-        Some(bytes) => match be_u64(&bytes) {
-            Some(n) => Ok(n),
-            None => fail(corrupt(META, key, "a counter must be 8 bytes")),
-        },
-    }
+    counter(key, meta.get(key)?.as_deref()).or_else(fail)
 }
 
 fn get_decoded<T: serde::de::DeserializeOwned>(
