@@ -182,6 +182,13 @@ fn main() {
     }
 }
 
+/// What `work` returns, and the CPU the whole process used meanwhile.
+fn with_cpu<T>(work: impl FnOnce() -> T) -> (T, Duration) {
+    let before = support::process_cpu();
+    let done = work();
+    (done, support::process_cpu().saturating_sub(before))
+}
+
 /// Lets the disk write back what the last step left dirty (the durable ceiling appends tens
 /// of MB at its top rates) before the next step measures: measured in one run, Gatehouse's
 /// p99 at 2,000/s was 438 ms right after the ceilings' steps and 65 ms alone.
@@ -219,17 +226,13 @@ fn run_step(target: Target, world: &World, rate: f64, step: Duration) -> Summary
                 warm[0].body
             );
             let make = submission(WARM);
-            let cpu = support::process_cpu();
-            let mut outcomes = open_loop(&url, rate, step, &*make);
-            let cpu = support::process_cpu() - cpu;
+            let (mut outcomes, cpu) = with_cpu(|| open_loop(&url, rate, step, &*make));
             // A 200 that is not a submission (a refusal) is a failure too.
             for outcome in &mut outcomes {
                 outcome.ok &= request_number(&outcome.body).is_some();
             }
             server.stop();
-            let mut summary = Summary::of(&outcomes);
-            summary.cpu_per_request = Some(cpu / outcomes.len().max(1) as u32);
-            summary
+            Summary::of(&outcomes).with_cpu(cpu)
         }
         Target::Http | Target::Durable => {
             let ceiling = Ceiling::start(target, world);
@@ -241,12 +244,8 @@ fn run_step(target: Target, world: &World, rate: f64, step: Duration) -> Summary
                 Duration::from_secs_f64(WARM as f64 / 100.0),
                 &*make,
             );
-            let cpu = support::process_cpu();
-            let outcomes = open_loop(&url, rate, step, &*make);
-            let cpu = support::process_cpu() - cpu;
-            let mut summary = Summary::of(&outcomes);
-            summary.cpu_per_request = Some(cpu / outcomes.len().max(1) as u32);
-            summary
+            let (outcomes, cpu) = with_cpu(|| open_loop(&url, rate, step, &*make));
+            Summary::of(&outcomes).with_cpu(cpu)
         }
     }
 }

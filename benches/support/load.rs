@@ -95,6 +95,12 @@ impl Summary {
         }
     }
 
+    /// The same, with `cpu` (used while the requests were sent and answered) per request.
+    pub fn with_cpu(mut self, cpu: Duration) -> Summary {
+        self.cpu_per_request = Some(cpu / self.sent.max(1) as u32);
+        self
+    }
+
     /// Sustained: every request answered, p99 under 100 ms.
     pub fn sustained(&self) -> bool {
         self.failed == 0 && self.p99 < Duration::from_millis(100)

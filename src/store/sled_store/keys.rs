@@ -194,7 +194,6 @@ pub(super) fn encode<T: Serialize>(
     })
 }
 
-/// A record that is not JSON-shaped but still wrong (a key of the wrong length).
 /// The u64 counter `key` of `meta` holds, read as `value` (0 when absent).
 pub(super) fn counter(key: &[u8], value: Option<&[u8]>) -> Result<u64, StoreError> {
     match value {
@@ -203,6 +202,7 @@ pub(super) fn counter(key: &[u8], value: Option<&[u8]>) -> Result<u64, StoreErro
     }
 }
 
+/// A record that is not JSON-shaped but still wrong (a key of the wrong length).
 pub(super) fn corrupt(tree: &str, key: &[u8], why: &str) -> StoreError {
     StoreError::Corrupt {
         what: describe(tree, key),
