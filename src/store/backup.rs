@@ -1,7 +1,7 @@
 //! Backups: one consistent snapshot of everything stored, as a versioned JSON Lines file.
 //!
 //! ```text
-//! {"gatehouse_backup":1,"schema":2,"created_at":"2026-11-26T09:00:00Z","version":"0.1.0"}
+//! {"gatehouse_backup":1,"schema":3,"created_at":"2026-11-26T09:00:00Z","version":"0.1.0"}
 //! {"tree":"requests","key":"0000000000000001","value":"{\"v\":3,\"r\":{…}}"}
 //! {"tree":"grants_by_expiry","key":"0000019ac2…","value":""}
 //! {"tree":"meta","key":"6c6173745f69642f72657175657374","value_hex":"0000000000000001"}

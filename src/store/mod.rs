@@ -24,7 +24,7 @@ use crate::domain::review::Campaign;
 pub use sled_store::{SledStore, verify_backup};
 
 /// The schema version this build writes; a data directory with a newer one is refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A record with the version it was read at, for compare-and-swap.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,6 +118,10 @@ pub enum StoreError {
     },
     #[error("cannot open the data directory {path}: {source}; is another Gatehouse running on it?")]
     Open { path: String, source: sled::Error },
+    #[error(
+        "writing stopped after a storage error left a batch half applied ({0}); restart Gatehouse, which completes the batch from its journal as it opens the data directory"
+    )]
+    Halted(String),
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
     #[error("a stored record could not be read ({what}): {source}")]

@@ -9,6 +9,7 @@
 mod backup;
 pub use backup::verify as verify_backup;
 mod durable;
+mod journal;
 mod keys;
 mod read;
 #[cfg(test)]
@@ -16,14 +17,14 @@ mod tests;
 mod write;
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
-use sled::Transactional as _;
 
+use self::journal::JOURNAL_KEY;
 use self::keys::*;
-use self::write::{fail, from_tx};
+use self::write::Work;
 use super::backup::{Backup, BackupError};
 use super::{Commit, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned};
 use crate::domain::audit::{AuditRecord, verify_chain};
@@ -42,9 +43,11 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 pub struct SledStore {
     db: sled::Db,
     trees: Trees,
-    /// Held for the length of every write transaction, so audit seqs follow commit order.
+    /// The batch being applied (see `journal`).
+    journal: sled::Tree,
+    /// Held while a batch of commits is applied, so audit seqs follow commit order.
     writer: Mutex<()>,
-    /// Commits waiting for `writer`, applied together by the next writer to take it.
+    /// Work waiting for `writer`, applied together by the next writer to take it.
     waiting: Mutex<Vec<std::sync::Arc<write::Job>>>,
     /// Flushes shared by concurrent writers (group commit); see [`SledStore::durable`].
     flushes: durable::GroupFlush,
@@ -52,6 +55,9 @@ pub struct SledStore {
     /// whose flush has not finished, and are not handed out to run: an effect carried out
     /// before its commit is durable could be for a grant a crash then forgets.
     durable_outbox: AtomicU64,
+    /// Why writing stopped: a batch reached the journal but not all of its trees. Only a
+    /// restart, which completes the batch from the journal, writes again.
+    halted: OnceLock<String>,
 }
 
 struct Trees {
@@ -117,6 +123,13 @@ impl Trees {
         ]
     }
 
+    /// The tree called `name`.
+    fn by_name(&self, name: &str) -> Option<&sled::Tree> {
+        self.named()
+            .into_iter()
+            .find_map(|(known, tree)| (known == name).then_some(tree))
+    }
+
     fn all_empty(&self) -> bool {
         self.named().iter().all(|(_, t)| t.is_empty())
     }
@@ -156,20 +169,23 @@ impl SledStore {
                 _ => break,
             }
         }
-        let opened = opened.and_then(|db| Ok((Trees::open(&db)?, db)));
-        let (trees, db) = opened.map_err(|source| StoreError::Open {
+        let opened = opened.and_then(|db| Ok((Trees::open(&db)?, db.open_tree(JOURNAL)?, db)));
+        let (trees, journal, db) = opened.map_err(|source| StoreError::Open {
             path: path.clone(),
             source,
         })?;
         let store = Self {
             db,
             trees,
+            journal,
             writer: Mutex::new(()),
             waiting: Mutex::new(Vec::new()),
             flushes: durable::GroupFlush::default(),
             durable_outbox: AtomicU64::new(0),
+            halted: OnceLock::new(),
         };
         store.check_schema(path)?;
+        store.replay_journal()?;
         // Everything opened is on disk already.
         store
             .durable_outbox
@@ -216,9 +232,22 @@ impl SledStore {
 
     /// Brings a data directory of schema `from` up to [`SCHEMA_VERSION`]. Schema 2 added two
     /// indexes (`outbox_by_due`, `warnings_by_due`), built here from the records they index.
-    /// The version is written only once they are flushed, so a crash midway starts over.
+    /// Schema 3 added the journal, which needs nothing built: the version says that the
+    /// directory may hold a batch to complete, which an older build would not do.
+    /// The version is written only once the indexes are flushed, so a crash midway starts over.
     fn migrate(&self, from: u32) -> Result<(), StoreError> {
         tracing::info!(from, to = SCHEMA_VERSION, "upgrading the data directory");
+        if from < 2 {
+            self.build_schema_2_indexes()?;
+        }
+        self.trees
+            .meta
+            .insert(SCHEMA_VERSION_KEY, &SCHEMA_VERSION.to_be_bytes()[..])?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn build_schema_2_indexes(&self) -> Result<(), StoreError> {
         let t = &self.trees;
         t.outbox_by_due.clear()?;
         for entry in self.outbox_entries() {
@@ -236,10 +265,38 @@ impl SledStore {
             }
         }
         self.db.flush()?;
-        t.meta
-            .insert(SCHEMA_VERSION_KEY, &SCHEMA_VERSION.to_be_bytes()[..])?;
+        Ok(())
+    }
+
+    /// Completes the batch a crash interrupted, if any: applies the journal's writes again
+    /// (see `journal` for why that is safe) and flushes them.
+    fn replay_journal(&self) -> Result<(), StoreError> {
+        let Some(bytes) = self.journal.get(JOURNAL_KEY)? else {
+            return Ok(());
+        };
+        let ops = journal::decode(&bytes)?;
+        tracing::info!(
+            writes = ops.len(),
+            "completing the last batch of writes from the journal"
+        );
+        for op in ops {
+            self.write_op(op.tree, &op.key, op.value)?;
+        }
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Stops all writing after a batch was journaled but not applied in full.
+    fn halt(&self, error: &sled::Error) {
+        tracing::error!(%error, "a batch was journaled but not fully applied; writes stop until a restart");
+        let _ = self.halted.set(error.to_string());
+    }
+
+    fn check_not_halted(&self) -> Result<(), StoreError> {
+        match self.halted.get() {
+            None => Ok(()),
+            Some(why) => Err(StoreError::Halted(why.clone())),
+        }
     }
 
     /// Returns once everything this thread wrote is on disk. Concurrent writers share the
@@ -473,7 +530,7 @@ impl Store for SledStore {
     }
 
     fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
-        self.apply(commit, None)
+        self.apply(Work::Commit { commit, done: None })
     }
 
     fn audit(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
@@ -554,7 +611,11 @@ impl Store for SledStore {
     }
 
     fn complete_effect(&self, seq: u64, then: Commit) -> Result<(), StoreError> {
-        self.apply(then, Some(seq)).map(|_| ())
+        self.apply(Work::Commit {
+            commit: then,
+            done: Some(seq),
+        })
+        .map(drop)
     }
 
     fn backup(&self) -> Result<Backup, BackupError> {
@@ -567,30 +628,23 @@ impl Store for SledStore {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError> {
-        let key = id_key(seq);
-        let guard = self
-            .writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let t = &self.trees;
-        let result = (&t.outbox, &t.outbox_by_due).transaction(|(outbox, by_due)| {
-            // Already completed by someone else: nothing left to retry.
-            let Some(bytes) = outbox.get(key)? else {
-                return Ok(());
-            };
-            let mut entry: OutboxEntry = decode(OUTBOX, &key, &bytes).or_else(fail)?;
-            by_due.remove(&time_key(millis(entry.next_attempt_at), seq)[..])?;
-            entry.attempts = entry.attempts.saturating_add(1);
-            entry.next_attempt_at = next_attempt_at;
-            entry.last_error = Some(error.to_owned());
-            let bytes = encode(OUTBOX, &key, &entry).or_else(fail)?;
-            outbox.insert(&key[..], bytes)?;
-            by_due.insert(&time_key(millis(next_attempt_at), seq)[..], EMPTY)?;
-            Ok(())
-        });
-        drop(guard);
-        result.map_err(from_tx)?;
-        self.durable()?;
-        Ok(())
+        self.apply(Work::Retry {
+            seq,
+            at: next_attempt_at,
+            error: error.to_owned(),
+        })
+        .map(drop)
+    }
+}
+
+impl Drop for SledStore {
+    /// A clean close: every batch is applied, so the journal has nothing left to complete.
+    /// (sled flushes as the database closes.)
+    fn drop(&mut self) {
+        if self.halted.get().is_none()
+            && let Err(error) = self.journal.remove(JOURNAL_KEY)
+        {
+            tracing::warn!(%error, "could not clear the journal; the next start applies it again");
+        }
     }
 }

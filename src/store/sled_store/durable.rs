@@ -1,5 +1,5 @@
 //! Group commit: every write is acknowledged only once it is on disk, but concurrent writers
-//! share their fsyncs. A writer that has applied its transaction calls [`GroupFlush::durable`]
+//! share their fsyncs. A writer that has applied its batch calls [`GroupFlush::durable`]
 //! and returns only after a flush that *started after that call* has succeeded; flushes run
 //! one at a time, each done by one of the waiting writers on behalf of all who arrived before
 //! it started. Under load one fsync then covers many commits, instead of one fsync each in a

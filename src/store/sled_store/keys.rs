@@ -39,6 +39,10 @@ pub(super) const OUTBOX_BY_DUE: &str = "outbox_by_due";
 /// Live grants whose grantee is still owed an expiry warning, by expiry.
 pub(super) const WARNINGS_BY_DUE: &str = "warnings_by_due";
 
+/// The batch being applied, kept until the next one so that a crash midway is completed
+/// when the store opens again (see `journal`). Not part of a backup.
+pub(super) const JOURNAL: &str = "journal";
+
 /// Every tree, in the order backups list them.
 pub(super) const TREE_NAMES: [&str; 16] = [
     REQUESTS,

@@ -1,6 +1,8 @@
 //! Read helpers shared by the `Store` methods: versioned records, person indexes, newest-first
 //! listings and time-index range scans. Reads take no lock; sled gives each a consistent view
-//! of a single key, and every index points at records written in the same transaction.
+//! of a single key. A reader may see a batch half applied (see `journal`), but a record is
+//! always written before the index entries that point at it, and readers skip an index entry
+//! whose record has gone.
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;

@@ -4,6 +4,7 @@ mod audit;
 mod backup;
 mod cards;
 mod concurrency;
+mod journal;
 mod open;
 mod outbox;
 

@@ -1,14 +1,15 @@
-//! The one write path: a `Commit` applied in a single sled transaction over every tree it
-//! touches — records with their version check, indexes, the audit chain and the outbox.
-//! Either all of it lands or none of it does.
+//! The one write path: commits applied under one writer lock, a batch at a time, each batch
+//! made atomic by the journal (see `journal`) — records with their version check, indexes,
+//! the audit chain and the outbox. Either all of a commit lands or none of it does.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
-use sled::Transactional as _;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::IVec;
 
+use super::journal::{self, JOURNAL_KEY, Staged};
 use super::keys::*;
+use super::{SledStore, Trees};
 use crate::domain::audit::AuditRecord;
 use crate::domain::card::PostedCard;
 use crate::domain::grant::Grant;
@@ -16,47 +17,61 @@ use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
 use crate::store::{Commit, Expect, OutboxEntry, Receipt, RequestWrite, StoreError};
 
-pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
-/// The trees of one transaction, by name.
-pub(super) struct Tx<'a> {
-    pub requests: &'a TransactionalTree,
-    pub requests_by_person: &'a TransactionalTree,
-    pub pending_by_due: &'a TransactionalTree,
-    pub grants: &'a TransactionalTree,
-    pub grants_by_expiry: &'a TransactionalTree,
-    pub grants_by_person: &'a TransactionalTree,
-    pub audit: &'a TransactionalTree,
-    pub outbox: &'a TransactionalTree,
-    pub outbox_keys: &'a TransactionalTree,
-    pub campaigns: &'a TransactionalTree,
-    pub reviews_by_due: &'a TransactionalTree,
-    pub cards: &'a TransactionalTree,
-    pub meta: &'a TransactionalTree,
-    pub outbox_by_due: &'a TransactionalTree,
-    pub warnings_by_due: &'a TransactionalTree,
+/// What a writer asks for.
+pub(super) enum Work {
+    /// Apply `commit`, first removing the completed outbox entry `done` if given.
+    Commit { commit: Commit, done: Option<u64> },
+    /// Try the outbox entry `seq` again at `at`, after it failed with `error`.
+    Retry {
+        seq: u64,
+        at: DateTime<Utc>,
+        error: String,
+    },
 }
 
-/// A commit waiting for the writer lock. Whichever writer takes the lock applies every
-/// commit queued by then, in one transaction (see [`super::SledStore::apply`]).
+/// Work waiting for the writer lock. Whichever writer takes the lock applies all the work
+/// queued by then, as one batch (see [`SledStore::apply`]).
 pub(super) struct Job {
-    commit: Commit,
-    done: Option<u64>,
+    work: Work,
     queued_at: DateTime<Utc>,
     result: Mutex<Option<Result<Receipt, StoreError>>>,
 }
 
 impl Job {
-    pub(super) fn new(commit: Commit, done: Option<u64>) -> Arc<Self> {
+    pub(super) fn new(work: Work) -> Arc<Self> {
         // Effects are due as soon as they are queued: at the time of the change when it says
         // (the engine's clock), else now.
-        let queued_at = commit.events.first().map_or_else(Utc::now, |e| e.at);
+        let queued_at = match &work {
+            Work::Commit { commit, .. } => commit.events.first().map_or_else(Utc::now, |e| e.at),
+            Work::Retry { .. } => Utc::now(),
+        };
         Arc::new(Job {
-            commit,
-            done,
+            work,
             queued_at,
             result: Mutex::new(None),
         })
+    }
+
+    /// A commit, for tests of batches.
+    #[cfg(test)]
+    pub(super) fn commit(commit: Commit) -> Arc<Self> {
+        Self::new(Work::Commit { commit, done: None })
+    }
+
+    /// Stages the job's writes in `tx`; an error leaves the job out of the batch.
+    fn stage(&self, tx: &mut Tx<'_>) -> Result<Receipt, StoreError> {
+        match &self.work {
+            Work::Commit { commit, done } => {
+                if let Some(seq) = done {
+                    tx.remove_effect(*seq)?;
+                }
+                tx.write(commit, self.queued_at)
+            }
+            Work::Retry { seq, at, error } => {
+                tx.retry_effect(*seq, *at, error)?;
+                Ok(Receipt::default())
+            }
+        }
     }
 
     fn finish(&self, result: Result<Receipt, StoreError>) {
@@ -71,18 +86,17 @@ impl Job {
     }
 }
 
-impl super::SledStore {
-    /// Applies `commit`, first removing the completed outbox entry `done` if given, and
-    /// returns once it is durable.
+impl SledStore {
+    /// Does `work` and returns once it is durable.
     ///
-    /// Commits are applied one transaction at a time under `writer`, so that the audit chain
-    /// grows in commit order. Writers that arrive while the lock is held queue their commit;
-    /// the next to take the lock applies all of them in one transaction (a commit that finds
-    /// a record changed is left out of it with `Conflict`, as it would be alone), and the
-    /// others find their result done when they get the lock. Under load, one transaction and
-    /// one lock hand-off then serve many commits, and one flush covers them all.
-    pub(super) fn apply(&self, commit: Commit, done: Option<u64>) -> Result<Receipt, StoreError> {
-        let job = Job::new(commit, done);
+    /// Work is applied one batch at a time under `writer`, so that the audit chain grows in
+    /// commit order. Writers that arrive while the lock is held queue their work; the next
+    /// to take the lock applies all of it in one batch (a commit that finds a record changed
+    /// is left out of it with `Conflict`, as it would be alone), and the others find their
+    /// result done when they get the lock. Under load, one journal write and one lock
+    /// hand-off then serve many commits, and one flush covers them all.
+    pub(super) fn apply(&self, work: Work) -> Result<Receipt, StoreError> {
+        let job = Job::new(work);
         self.waiting
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -111,184 +125,178 @@ impl super::SledStore {
         Ok(receipt)
     }
 
-    /// Applies `batch` and records each job's result. Together in one transaction when they
-    /// can be; when that fails (a record that cannot be read or written), each alone, so that
-    /// one bad commit fails only itself.
+    /// Applies `batch` and records each job's result. Each job is staged on top of what the
+    /// jobs before it staged; one that fails is left out and fails alone.
     pub(super) fn apply_batch(&self, batch: &[Arc<Job>]) {
-        if let [job] = batch {
-            let result = self.in_transaction(|tx| {
-                if let Some(seq) = job.done {
-                    tx.remove_effect(seq)?;
+        let mut staged = Staged::default();
+        let mut landing = Vec::new();
+        for job in batch {
+            if let Err(e) = self.check_not_halted() {
+                job.finish(Err(e));
+                continue;
+            }
+            let mut tx = Tx {
+                trees: &self.trees,
+                batch: &staged,
+                mine: Staged::default(),
+            };
+            match job.stage(&mut tx) {
+                Ok(receipt) => {
+                    let mine = tx.mine;
+                    staged.absorb(mine);
+                    landing.push((job, receipt));
                 }
-                tx.write(&job.commit, job.queued_at)
+                Err(e) => job.finish(Err(e)),
+            }
+            if staged.bytes() >= journal::LAND_AT_BYTES {
+                self.land_jobs(&std::mem::take(&mut staged), &mut landing);
+            }
+        }
+        self.land_jobs(&staged, &mut landing);
+    }
+
+    /// Lands `staged` and gives the jobs that staged it their result.
+    fn land_jobs(&self, staged: &Staged, jobs: &mut Vec<(&Arc<Job>, Receipt)>) {
+        let landed = self.land(staged);
+        for (job, receipt) in jobs.drain(..) {
+            job.finish(match &landed {
+                Ok(()) => Ok(receipt),
+                Err(e) => Err(StoreError::Sled(e.clone())),
             });
-            job.finish(result);
-            return;
-        }
-        let together = self.in_transaction(|tx| {
-            let mut results = Vec::with_capacity(batch.len());
-            for job in batch {
-                if tx.conflicts(&job.commit, job.done)? {
-                    results.push(Err(StoreError::Conflict));
-                    continue;
-                }
-                if let Some(seq) = job.done {
-                    tx.remove_effect(seq)?;
-                }
-                results.push(Ok(tx.write(&job.commit, job.queued_at)?));
-            }
-            Ok(results)
-        });
-        match together {
-            Ok(results) => {
-                for (job, result) in batch.iter().zip(results) {
-                    job.finish(result);
-                }
-            }
-            Err(_) => {
-                for job in batch {
-                    self.apply_batch(std::slice::from_ref(job));
-                }
-            }
         }
     }
 
-    /// Runs `work` in one transaction over every tree a commit writes.
-    fn in_transaction<T>(&self, work: impl Fn(&Tx<'_>) -> TxResult<T>) -> Result<T, StoreError> {
-        let t = &self.trees;
-        let trees = [
-            &t.requests,
-            &t.requests_by_person,
-            &t.pending_by_due,
-            &t.grants,
-            &t.grants_by_expiry,
-            &t.grants_by_person,
-            &t.audit,
-            &t.outbox,
-            &t.outbox_keys,
-            &t.campaigns,
-            &t.reviews_by_due,
-            &t.cards,
-            &t.meta,
-            &t.outbox_by_due,
-            &t.warnings_by_due,
-        ];
-        trees[..]
-            .transaction(|view| {
-                let [r, rp, pd, g, ge, gp, a, o, ok, c, rd, cd, m, od, wd] = &view[..] else {
-                    unreachable!("one view per tree of the transaction");
-                };
-                work(&Tx {
-                    requests: r,
-                    requests_by_person: rp,
-                    pending_by_due: pd,
-                    grants: g,
-                    grants_by_expiry: ge,
-                    grants_by_person: gp,
-                    audit: a,
-                    outbox: o,
-                    outbox_keys: ok,
-                    campaigns: c,
-                    reviews_by_due: rd,
-                    cards: cd,
-                    meta: m,
-                    outbox_by_due: od,
-                    warnings_by_due: wd,
-                })
-            })
-            .map_err(from_tx)
+    /// Writes `staged` to the journal, then to its trees. Once the journal is written the
+    /// batch must land: a failure after that halts the store, and the next open completes
+    /// the batch from the journal.
+    fn land(&self, staged: &Staged) -> Result<(), sled::Error> {
+        if staged.is_empty() {
+            return Ok(());
+        }
+        self.journal.insert(JOURNAL_KEY, staged.encode())?;
+        for op in staged.ops() {
+            if let Err(e) = self.write_op(op.tree, &op.key, op.value.clone()) {
+                self.halt(&e);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stages `job` and journals it, but applies only its first `applied` writes, as a crash
+    /// midway would leave it once they reached the disk; then flushes. How many writes the
+    /// job has.
+    #[cfg(test)]
+    pub(super) fn land_partly(&self, job: &Arc<Job>, applied: usize) -> usize {
+        let mut tx = Tx {
+            trees: &self.trees,
+            batch: &Staged::default(),
+            mine: Staged::default(),
+        };
+        job.stage(&mut tx).expect("the job stages");
+        let ops = tx.mine.ops();
+        self.journal
+            .insert(JOURNAL_KEY, tx.mine.encode())
+            .expect("journal written");
+        for op in &ops[..applied] {
+            self.write_op(op.tree, &op.key, op.value.clone())
+                .expect("write applied");
+        }
+        self.db.flush().expect("flushed");
+        ops.len()
+    }
+
+    /// One write of a batch, to its tree.
+    pub(super) fn write_op(
+        &self,
+        tree: &'static str,
+        key: &[u8],
+        value: Option<IVec>,
+    ) -> Result<(), sled::Error> {
+        let tree = self.trees.by_name(tree).ok_or_else(|| {
+            sled::Error::ReportableBug(format!("a write to the unknown tree {tree}"))
+        })?;
+        match value {
+            Some(value) => tree.insert(key, value).map(drop),
+            None => tree.remove(key).map(drop),
+        }
     }
 }
 
-/// Unwraps an aborted transaction into the store error it aborted with.
-pub(super) fn from_tx(err: TransactionError<StoreError>) -> StoreError {
-    match err {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => StoreError::Sled(e),
-    }
-}
-
-pub(super) fn fail<T>(err: StoreError) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(err))
-}
-
-/// The version a write produces, or `Conflict` when the stored one is not what was expected.
-fn next_version(expect: Expect, stored: Option<u64>) -> TxResult<u64> {
-    match (expect, stored) {
-        (Expect::New, None) => Ok(1),
-        (Expect::Version(v), Some(s)) if v == s => Ok(v + 1),
-        _ => fail(StoreError::Conflict),
-    }
-}
-
-/// Reads a u64 counter of `meta` (0 when absent).
-pub(super) fn read_counter(meta: &TransactionalTree, key: &[u8]) -> TxResult<u64> {
-    counter(key, meta.get(key)?.as_deref()).or_else(fail)
-}
-
-fn get_decoded<T: serde::de::DeserializeOwned>(
-    tree: &TransactionalTree,
-    name: &str,
-    key: &[u8],
-) -> TxResult<Option<T>> {
-    match tree.get(key)? {
-        None => Ok(None),
-        Some(bytes) => decode(name, key, &bytes).map(Some).or_else(fail),
-    }
-}
-
-fn put<T: serde::Serialize>(
-    tree: &TransactionalTree,
-    name: &str,
-    key: &[u8],
-    value: &T,
-) -> TxResult<()> {
-    let bytes = encode(name, key, value).or_else(fail)?;
-    tree.insert(key, bytes)?;
-    Ok(())
-}
-
-/// Only the version of a stored record, without reading the record itself.
-#[derive(serde::Deserialize)]
-struct VersionOnly {
-    v: u64,
+/// The writes of one job, staged on top of those of the jobs before it in its batch.
+pub(super) struct Tx<'a> {
+    trees: &'a Trees,
+    batch: &'a Staged,
+    mine: Staged,
 }
 
 impl Tx<'_> {
-    /// Whether `commit` would fail with `Conflict` now: a record it expects is at another
-    /// version, or the effect it completes is no longer queued. Checked before any of its
-    /// writes, so that a commit left out of a batch leaves nothing behind.
-    fn conflicts(&self, commit: &Commit, done: Option<u64>) -> TxResult<bool> {
-        if let Some(seq) = done
-            && self.outbox.get(id_key(seq))?.is_none()
+    /// The value of `key` as the job sees it: what it staged, else what the batch staged,
+    /// else what is stored.
+    fn get(&self, tree: &'static str, key: &[u8]) -> Result<Option<IVec>, StoreError> {
+        if let Some(staged) = self
+            .mine
+            .get(tree, key)
+            .or_else(|| self.batch.get(tree, key))
         {
-            return Ok(true);
+            return Ok(staged.cloned());
         }
-        let stale =
-            |tree: &TransactionalTree, name: &str, id: u64, expect: Expect| -> TxResult<bool> {
-                let key = id_key(id);
-                let stored: Option<VersionOnly> = get_decoded(tree, name, &key)?;
-                Ok(next_version(expect, stored.map(|s| s.v)).is_err())
-            };
-        for write in &commit.requests {
-            if stale(self.requests, REQUESTS, write.request.id.0, write.expect)? {
-                return Ok(true);
-            }
-        }
-        for (grant, expect) in &commit.grants {
-            if stale(self.grants, GRANTS, grant.id.0, *expect)? {
-                return Ok(true);
-            }
-        }
-        for (campaign, expect) in &commit.campaigns {
-            if stale(self.campaigns, CAMPAIGNS, campaign.id.0, *expect)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let stored = self
+            .trees
+            .by_name(tree)
+            .ok_or_else(|| corrupt(tree, key, "no such tree"))?;
+        Ok(stored.get(key)?)
     }
 
-    fn write(&self, commit: &Commit, queued_at: DateTime<Utc>) -> TxResult<Receipt> {
+    fn insert(&mut self, tree: &'static str, key: &[u8], value: impl Into<IVec>) {
+        self.mine.set(tree, key.to_vec(), Some(value.into()));
+    }
+
+    fn remove(&mut self, tree: &'static str, key: &[u8]) {
+        self.mine.set(tree, key.to_vec(), None);
+    }
+
+    fn get_decoded<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: &'static str,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        match self.get(tree, key)? {
+            None => Ok(None),
+            Some(bytes) => decode(tree, key, &bytes).map(Some),
+        }
+    }
+
+    fn put<T: serde::Serialize>(
+        &mut self,
+        tree: &'static str,
+        key: &[u8],
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = encode(tree, key, value)?;
+        self.insert(tree, key, bytes);
+        Ok(())
+    }
+
+    /// A u64 counter of `meta` (0 when absent).
+    fn counter(&self, key: &'static [u8]) -> Result<u64, StoreError> {
+        counter(key, self.get(META, key)?.as_deref())
+    }
+}
+
+/// The version a write produces, or `Conflict` when the stored one is not what was expected.
+fn next_version(expect: Expect, stored: Option<u64>) -> Result<u64, StoreError> {
+    match (expect, stored) {
+        (Expect::New, None) => Ok(1),
+        (Expect::Version(v), Some(s)) if v == s => Ok(v + 1),
+        _ => Err(StoreError::Conflict),
+    }
+}
+
+// Within a job, a record is staged before the index entries that point at it, so that a
+// reader, which may see a batch half applied, never follows an index to a missing record.
+impl Tx<'_> {
+    fn write(&mut self, commit: &Commit, queued_at: DateTime<Utc>) -> Result<Receipt, StoreError> {
         for write in &commit.requests {
             self.write_request(write)?;
         }
@@ -297,23 +305,18 @@ impl Tx<'_> {
         }
         for (campaign, expect) in &commit.campaigns {
             let key = id_key(campaign.id.0);
-            let old: Option<Stored<Campaign>> = get_decoded(self.campaigns, CAMPAIGNS, &key)?;
+            let old: Option<Stored<Campaign>> = self.get_decoded(CAMPAIGNS, &key)?;
             let v = next_version(*expect, old.map(|o| o.v))?;
-            put(
-                self.campaigns,
-                CAMPAIGNS,
-                &key,
-                &Stored {
-                    v,
-                    due: None,
-                    r: campaign,
-                },
-            )?;
+            let stored = Stored {
+                v,
+                due: None,
+                r: campaign,
+            };
+            self.put(CAMPAIGNS, &key, &stored)?;
         }
         for (about, card) in &commit.cards {
             let key = card_key(about);
-            let mut posted: Vec<PostedCard> =
-                get_decoded(self.cards, CARDS, &key)?.unwrap_or_default();
+            let mut posted: Vec<PostedCard> = self.get_decoded(CARDS, &key)?.unwrap_or_default();
             // One effect posts one card per recipient on each platform that reaches them.
             let known = |p: &PostedCard| {
                 p.effect_key == card.effect_key
@@ -323,124 +326,128 @@ impl Tx<'_> {
             if !posted.iter().any(known) {
                 posted.push(card.clone());
             }
-            put(self.cards, CARDS, &key, &posted)?;
+            self.put(CARDS, &key, &posted)?;
         }
         for (name, at) in &commit.marks {
-            put(self.meta, META, &mark_key(name), at)?;
+            self.put(META, &mark_key(name), at)?;
         }
         let audit_seqs = self.append_events(commit)?;
         self.queue_effects(commit, queued_at)?;
         Ok(Receipt { audit_seqs })
     }
 
-    fn write_request(&self, write: &RequestWrite) -> TxResult<()> {
+    fn write_request(&mut self, write: &RequestWrite) -> Result<(), StoreError> {
         let request = &write.request;
         let key = id_key(request.id.0);
-        let old: Option<Stored<AccessRequest>> = get_decoded(self.requests, REQUESTS, &key)?;
+        let old: Option<Stored<AccessRequest>> = self.get_decoded(REQUESTS, &key)?;
         let v = next_version(write.expect, old.as_ref().map(|o| o.v))?;
+        let due = write.due.map(millis);
+        self.put(REQUESTS, &key, &Stored { v, due, r: request })?;
         match &old {
             Some(old) => {
                 if let Some(due) = old.due {
-                    self.pending_by_due
-                        .remove(&time_key(due, request.id.0)[..])?;
+                    self.remove(PENDING_BY_DUE, &time_key(due, request.id.0));
                 }
             }
-            None => {
-                self.requests_by_person
-                    .insert(person_key(&request.requester, request.id.0), EMPTY)?;
-            }
+            None => self.insert(
+                REQUESTS_BY_PERSON,
+                &person_key(&request.requester, request.id.0),
+                EMPTY,
+            ),
         }
-        let due = write.due.map(millis);
         if let Some(due) = due {
-            self.pending_by_due
-                .insert(&time_key(due, request.id.0)[..], EMPTY)?;
+            self.insert(PENDING_BY_DUE, &time_key(due, request.id.0), EMPTY);
         }
-        put(
-            self.requests,
-            REQUESTS,
-            &key,
-            &Stored { v, due, r: request },
-        )
+        Ok(())
     }
 
-    fn write_grant(&self, grant: &Grant, expect: Expect) -> TxResult<()> {
+    fn write_grant(&mut self, grant: &Grant, expect: Expect) -> Result<(), StoreError> {
         let key = id_key(grant.id.0);
-        let old: Option<Stored<Grant>> = get_decoded(self.grants, GRANTS, &key)?;
+        let old: Option<Stored<Grant>> = self.get_decoded(GRANTS, &key)?;
         let v = next_version(expect, old.as_ref().map(|o| o.v))?;
+        let stored = Stored {
+            v,
+            due: None,
+            r: grant,
+        };
+        self.put(GRANTS, &key, &stored)?;
         match &old {
             Some(old) => {
                 if let Some(expires_at) = old.r.expires_at {
-                    self.grants_by_expiry
-                        .remove(&time_key(millis(expires_at), grant.id.0)[..])?;
+                    self.remove(GRANTS_BY_EXPIRY, &time_key(millis(expires_at), grant.id.0));
                 }
                 if let Some(reminder) = old.r.review_reminder() {
-                    self.reviews_by_due
-                        .remove(&time_key(millis(reminder), grant.id.0)[..])?;
+                    self.remove(REVIEWS_BY_DUE, &time_key(millis(reminder), grant.id.0));
                 }
                 if let Some(expires_at) = old.r.warning_owed() {
-                    self.warnings_by_due
-                        .remove(&time_key(millis(expires_at), grant.id.0)[..])?;
+                    self.remove(WARNINGS_BY_DUE, &time_key(millis(expires_at), grant.id.0));
                 }
             }
-            None => {
-                self.grants_by_person
-                    .insert(person_key(&grant.person, grant.id.0), EMPTY)?;
-            }
+            None => self.insert(
+                GRANTS_BY_PERSON,
+                &person_key(&grant.person, grant.id.0),
+                EMPTY,
+            ),
         }
         if let (true, Some(expires_at)) = (grant.state.is_live(), grant.expires_at) {
-            self.grants_by_expiry
-                .insert(&time_key(millis(expires_at), grant.id.0)[..], EMPTY)?;
+            self.insert(
+                GRANTS_BY_EXPIRY,
+                &time_key(millis(expires_at), grant.id.0),
+                EMPTY,
+            );
         }
         if let Some(reminder) = grant.review_reminder() {
-            self.reviews_by_due
-                .insert(&time_key(millis(reminder), grant.id.0)[..], EMPTY)?;
+            self.insert(
+                REVIEWS_BY_DUE,
+                &time_key(millis(reminder), grant.id.0),
+                EMPTY,
+            );
         }
         if let Some(expires_at) = grant.warning_owed() {
-            self.warnings_by_due
-                .insert(&time_key(millis(expires_at), grant.id.0)[..], EMPTY)?;
+            self.insert(
+                WARNINGS_BY_DUE,
+                &time_key(millis(expires_at), grant.id.0),
+                EMPTY,
+            );
         }
-        put(
-            self.grants,
-            GRANTS,
-            &key,
-            &Stored {
-                v,
-                due: None,
-                r: grant,
-            },
-        )
+        Ok(())
     }
 
-    fn append_events(&self, commit: &Commit) -> TxResult<Vec<u64>> {
+    fn append_events(&mut self, commit: &Commit) -> Result<Vec<u64>, StoreError> {
         if commit.events.is_empty() {
             return Ok(Vec::new());
         }
-        let mut head: AuditHead =
-            get_decoded(self.meta, META, AUDIT_HEAD_KEY)?.unwrap_or_else(AuditHead::genesis);
+        let mut head: AuditHead = self
+            .get_decoded(META, AUDIT_HEAD_KEY)?
+            .unwrap_or_else(AuditHead::genesis);
         let mut seqs = Vec::with_capacity(commit.events.len());
         for event in &commit.events {
             let seq = head.seq + 1;
             let record = AuditRecord::chain(seq, &head.hash, event.clone());
-            put(self.audit, AUDIT, &id_key(seq), &record)?;
+            self.put(AUDIT, &id_key(seq), &record)?;
             head = AuditHead {
                 seq,
                 hash: record.hash,
             };
             seqs.push(seq);
         }
-        put(self.meta, META, AUDIT_HEAD_KEY, &head)?;
+        self.put(META, AUDIT_HEAD_KEY, &head)?;
         Ok(seqs)
     }
 
-    fn queue_effects(&self, commit: &Commit, queued_at: DateTime<Utc>) -> TxResult<()> {
+    fn queue_effects(
+        &mut self,
+        commit: &Commit,
+        queued_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         if commit.effects.is_empty() {
             return Ok(());
         }
-        let mut last = read_counter(self.meta, LAST_OUTBOX_SEQ)?;
+        let mut last = self.counter(LAST_OUTBOX_SEQ)?;
         for effect in &commit.effects {
             let seq = last + 1;
             let key = effect.idempotency_key(seq);
-            if self.outbox_keys.get(key.as_bytes())?.is_some() {
+            if self.get(OUTBOX_KEYS, key.as_bytes())?.is_some() {
                 continue;
             }
             let entry = OutboxEntry {
@@ -451,28 +458,50 @@ impl Tx<'_> {
                 next_attempt_at: queued_at,
                 last_error: None,
             };
-            put(self.outbox, OUTBOX, &id_key(seq), &entry)?;
-            self.outbox_by_due
-                .insert(&time_key(millis(queued_at), seq)[..], EMPTY)?;
-            self.outbox_keys
-                .insert(entry.key.as_bytes(), &id_key(seq)[..])?;
+            self.put(OUTBOX, &id_key(seq), &entry)?;
+            self.insert(OUTBOX_BY_DUE, &time_key(millis(queued_at), seq), EMPTY);
+            self.insert(OUTBOX_KEYS, entry.key.as_bytes(), &id_key(seq)[..]);
             last = seq;
         }
-        self.meta.insert(LAST_OUTBOX_SEQ, &id_key(last)[..])?;
+        self.insert(META, LAST_OUTBOX_SEQ, &id_key(last)[..]);
         Ok(())
     }
 
     /// Removes a completed effect and its key; `Conflict` when it is no longer queued
     /// (another worker completed it), so its outcome is not recorded twice.
-    fn remove_effect(&self, seq: u64) -> TxResult<()> {
+    fn remove_effect(&mut self, seq: u64) -> Result<(), StoreError> {
         let key = id_key(seq);
-        let Some(entry) = get_decoded::<OutboxEntry>(self.outbox, OUTBOX, &key)? else {
-            return fail(StoreError::Conflict);
+        let Some(entry) = self.get_decoded::<OutboxEntry>(OUTBOX, &key)? else {
+            return Err(StoreError::Conflict);
         };
-        self.outbox.remove(&key[..])?;
-        self.outbox_keys.remove(entry.key.as_bytes())?;
-        self.outbox_by_due
-            .remove(&time_key(millis(entry.next_attempt_at), seq)[..])?;
+        self.remove(OUTBOX_BY_DUE, &time_key(millis(entry.next_attempt_at), seq));
+        self.remove(OUTBOX_KEYS, entry.key.as_bytes());
+        self.remove(OUTBOX, &key);
+        Ok(())
+    }
+
+    /// Records a failed attempt of an effect and when to try again; nothing when it was
+    /// completed meanwhile (by someone else).
+    fn retry_effect(
+        &mut self,
+        seq: u64,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let key = id_key(seq);
+        let Some(mut entry) = self.get_decoded::<OutboxEntry>(OUTBOX, &key)? else {
+            return Ok(());
+        };
+        self.remove(OUTBOX_BY_DUE, &time_key(millis(entry.next_attempt_at), seq));
+        entry.attempts = entry.attempts.saturating_add(1);
+        entry.next_attempt_at = next_attempt_at;
+        entry.last_error = Some(error.to_owned());
+        self.put(OUTBOX, &key, &entry)?;
+        self.insert(
+            OUTBOX_BY_DUE,
+            &time_key(millis(next_attempt_at), seq),
+            EMPTY,
+        );
         Ok(())
     }
 }

@@ -116,7 +116,7 @@ fn concurrent_commits_keep_the_audit_chain_linear() {
 }
 
 /// Copies a data directory as it is on disk now, while its store is still open.
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+pub(super) fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -204,10 +204,10 @@ fn a_batch_applies_each_commit_as_if_alone() {
     let mut late = current.value.clone();
     late.fields.insert("second".into(), "lost".into());
     let batch = vec![
-        Job::new(update(changed, current.version, Some(100)), None),
+        Job::commit(update(changed, current.version, Some(100))),
         // A double click: the same expected version, after the first changed it.
-        Job::new(update(late, current.version, Some(100)), None),
-        Job::new(submit(request(2, "bo"), 200), None),
+        Job::commit(update(late, current.version, Some(100))),
+        Job::commit(submit(request(2, "bo"), 200)),
     ];
     store.apply_batch(&batch);
     let results: Vec<_> = batch.iter().map(|job| job.take().unwrap()).collect();
@@ -240,9 +240,9 @@ fn a_commit_that_fails_halfway_fails_alone_and_the_rest_of_its_batch_lands() {
     let mut twice = submit(request(5, "ann"), 100);
     twice.requests.push(twice.requests[0].clone());
     let batch = vec![
-        Job::new(submit(request(3, "bo"), 100), None),
-        Job::new(twice, None),
-        Job::new(submit(request(4, "cy"), 100), None),
+        Job::commit(submit(request(3, "bo"), 100)),
+        Job::commit(twice),
+        Job::commit(submit(request(4, "cy"), 100)),
     ];
     store.apply_batch(&batch);
     let results: Vec<_> = batch.iter().map(|job| job.take().unwrap()).collect();

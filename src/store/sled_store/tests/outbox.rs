@@ -90,8 +90,8 @@ fn an_effect_is_not_handed_out_before_its_commit_is_durable() {
     use super::super::write::Job;
     let store = SledStore::temporary().unwrap();
     store.commit(effects(vec![card(1)])).unwrap();
-    // Applied but not flushed, as a commit is between its transaction and its flush.
-    let job = Job::new(effects(vec![card(2)]), None);
+    // Applied but not flushed, as a commit is between landing and its flush.
+    let job = Job::commit(effects(vec![card(2)]));
     store.apply_batch(std::slice::from_ref(&job));
     job.take().unwrap().unwrap();
     assert_eq!(store.outbox(10).unwrap().len(), 2, "both are queued");

@@ -1,0 +1,215 @@
+//! The journal that makes a batch of commits atomic without a sled transaction.
+//!
+//! Why not a transaction: each sled transaction (and each `apply_batch`) seals the log
+//! buffer twice, which costs two writes and wakes every idle sled IO thread twice; and from
+//! the first transaction on, every read in the process takes a global lock that a
+//! transaction holds exclusively while it runs. Under load that was most of a commit's cost.
+//!
+//! How a batch lands instead, under the writer lock:
+//! 1. its writes are staged ([`Staged`]): final values by tree and key, in order, and the
+//!    reads of the batch see what it staged before them;
+//! 2. the whole batch, encoded as one value, replaces the single key of the `journal` tree:
+//!    one sled insert, atomic on its own;
+//! 3. each write is applied to its tree.
+//!
+//! After a crash sled recovers a prefix of its log. If any write of step 3 survived, the
+//! journal value of its batch did too, and every earlier batch survived whole. Opening the
+//! store therefore applies the journal's batch again ([`super::SledStore::replay_journal`]):
+//! a write is a final value, not an increment, so applying it twice is applying it once.
+//! Nothing else writes the keys a batch writes (ids and delivery ids live in keys of their
+//! own). A clean close removes the journal.
+
+use std::collections::HashMap;
+
+use sled::IVec;
+
+use super::keys::{TREE_NAMES, corrupt};
+use crate::store::StoreError;
+
+/// The one key of the `journal` tree.
+pub(super) const JOURNAL_KEY: &[u8] = b"batch";
+
+/// The first bytes of an encoded batch: the format, should it ever change.
+const MAGIC: &[u8] = b"GHJ1";
+
+/// A batch lands once it has staged this much, and the rest of it goes into the next: a
+/// sled value over about an eighth of a log segment is written as a file of its own.
+pub(super) const LAND_AT_BYTES: usize = 48 * 1024;
+
+/// One staged write: `value` `None` removes the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Op {
+    pub tree: &'static str,
+    pub key: Vec<u8>,
+    pub value: Option<IVec>,
+}
+
+/// Writes staged in order, with the last value staged for each key.
+#[derive(Default)]
+pub(super) struct Staged {
+    ops: Vec<Op>,
+    /// The position in `ops` of the last write of each key.
+    last: HashMap<(&'static str, Vec<u8>), usize>,
+    bytes: usize,
+}
+
+impl Staged {
+    /// What the batch staged for `key`: `None` when nothing, `Some(None)` when a removal.
+    pub fn get(&self, tree: &'static str, key: &[u8]) -> Option<Option<&IVec>> {
+        self.last
+            .get(&(tree, key.to_vec()))
+            .map(|&at| self.ops[at].value.as_ref())
+    }
+
+    pub fn set(&mut self, tree: &'static str, key: Vec<u8>, value: Option<IVec>) {
+        self.bytes += tree.len() + key.len() + value.as_ref().map_or(0, |v| v.len()) + 10;
+        self.last.insert((tree, key.clone()), self.ops.len());
+        self.ops.push(Op { tree, key, value });
+    }
+
+    /// Stages everything `later` staged, after what is staged here.
+    pub fn absorb(&mut self, later: Staged) {
+        for op in later.ops {
+            self.set(op.tree, op.key, op.value);
+        }
+    }
+
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// About how many bytes the encoded batch takes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The batch as one journal value: the magic, then per write the tree name's length
+    /// (1 byte) and name, the key's length (4 bytes, big-endian) and key, then 0 for a
+    /// removal or 1, the value's length (4 bytes) and the value.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(MAGIC.len() + self.bytes);
+        out.extend_from_slice(MAGIC);
+        for op in &self.ops {
+            out.push(op.tree.len() as u8);
+            out.extend_from_slice(op.tree.as_bytes());
+            put_bytes(&mut out, &op.key);
+            match &op.value {
+                None => out.push(0),
+                Some(value) => {
+                    out.push(1);
+                    put_bytes(&mut out, value);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u32::try_from(bytes.len()).expect("a key or value under 4 GiB");
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// The writes of an encoded batch, in order; a journal that does not decode is corrupt.
+pub(super) fn decode(bytes: &[u8]) -> Result<Vec<Op>, StoreError> {
+    let damaged = |why: &str| corrupt(super::keys::JOURNAL, JOURNAL_KEY, why);
+    let mut rest = bytes
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| damaged("the journal does not start with GHJ1"))?;
+    let mut ops = Vec::new();
+    while let Some((&len, after)) = rest.split_first() {
+        let (name, after) = take(after, usize::from(len)).ok_or_else(|| damaged("cut short"))?;
+        let tree = TREE_NAMES
+            .into_iter()
+            .find(|known| known.as_bytes() == name)
+            .ok_or_else(|| damaged("a write names a tree this build does not know"))?;
+        let (key, after) = take_sized(after).ok_or_else(|| damaged("cut short"))?;
+        let (value, after) = match after.split_first() {
+            Some((0, after)) => (None, after),
+            Some((1, after)) => {
+                let (value, after) = take_sized(after).ok_or_else(|| damaged("cut short"))?;
+                (Some(IVec::from(value)), after)
+            }
+            _ => return Err(damaged("a write is neither a value nor a removal")),
+        };
+        ops.push(Op {
+            tree,
+            key: key.to_vec(),
+            value,
+        });
+        rest = after;
+    }
+    Ok(ops)
+}
+
+fn take(bytes: &[u8], len: usize) -> Option<(&[u8], &[u8])> {
+    (bytes.len() >= len).then(|| bytes.split_at(len))
+}
+
+fn take_sized(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = take(bytes, 4)?;
+    let len = u32::from_be_bytes(len.try_into().ok()?);
+    take(rest, usize::try_from(len).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sled_store::keys::{GRANTS, META, OUTBOX};
+
+    fn staged() -> Staged {
+        let mut staged = Staged::default();
+        staged.set(GRANTS, vec![0, 1], Some(IVec::from(&b"first"[..])));
+        staged.set(OUTBOX, vec![9; 8], None);
+        staged.set(META, b"audit_head".to_vec(), Some(IVec::from(&[][..])));
+        staged.set(GRANTS, vec![0, 1], Some(IVec::from(&b"second"[..])));
+        staged
+    }
+
+    #[test]
+    fn a_batch_reads_back_the_last_value_it_staged() {
+        let staged = staged();
+        assert_eq!(
+            staged.get(GRANTS, &[0, 1]),
+            Some(Some(&IVec::from(&b"second"[..])))
+        );
+        assert_eq!(staged.get(OUTBOX, &[9; 8]), Some(None));
+        assert_eq!(staged.get(OUTBOX, &[8; 8]), None);
+    }
+
+    #[test]
+    fn a_batch_decodes_to_the_writes_it_staged_in_order() {
+        let staged = staged();
+        assert_eq!(decode(&staged.encode()).unwrap(), staged.ops());
+
+        let mut later = Staged::default();
+        later.set(OUTBOX, vec![9; 8], Some(IVec::from(&b"back"[..])));
+        let mut both = staged;
+        both.absorb(later);
+        assert_eq!(both.ops().len(), 5);
+        assert_eq!(
+            both.get(OUTBOX, &[9; 8]),
+            Some(Some(&IVec::from(&b"back"[..])))
+        );
+        assert_eq!(decode(&both.encode()).unwrap(), both.ops());
+    }
+
+    #[test]
+    fn a_damaged_journal_is_an_error_that_names_it() {
+        let encoded = staged().encode();
+        for damaged in [
+            &encoded[..encoded.len() - 1],
+            &encoded[4..],
+            &[b"GHJ1".as_slice(), &[4], b"nope", &[0, 0, 0, 0, 0]].concat(),
+            &[b"GHJ1".as_slice(), &[4], b"meta", &[0, 0, 0, 0, 7]].concat(),
+        ] {
+            let err = decode(damaged).unwrap_err();
+            assert!(err.to_string().contains("journal key \"batch\""), "{err}");
+        }
+    }
+}
