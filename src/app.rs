@@ -1,7 +1,8 @@
 //! Wiring: the one place that names concrete types. [`load`] reads gatehouse.toml, the
 //! policy and the directory and checks them together; [`serve`] opens the sled store, builds
-//! the engine, starts the outbox worker, the scheduler and (with `[directory] source =
-//! "ldap"`) the LDAP directory sync, and serves HTTP until shutdown.
+//! the engine, starts the outbox worker, the scheduler and the directory sync (which reads
+//! LDAP while `[directory] source = "ldap"`, following reloads), and serves HTTP until
+//! shutdown.
 //!
 //! Relative paths in gatehouse.toml (`files.*`, `server.data_dir`, `*_file` secrets) are
 //! relative to the directory holding gatehouse.toml, not to the working directory, so that
@@ -15,7 +16,9 @@ use anyhow::Context;
 use chrono::Utc;
 use futures_util::future::OptionFuture;
 
-use crate::config::{Config, ConfigError, DirectorySource, DiscordMode, SlackMode};
+use crate::config::{
+    Config, ConfigError, DirectoryConfig, DirectorySource, DiscordMode, SlackMode,
+};
 use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::domain::directory::Directory;
 use crate::domain::ids::ConnectorId;
@@ -154,6 +157,8 @@ fn read(path: &Path, key: &'static str) -> Result<String, LoadError> {
 struct FileReloader {
     config_path: PathBuf,
     synced: SyncedDirectory,
+    /// `[directory]` as last loaded, for the directory sync to follow.
+    directory: tokio::sync::watch::Sender<DirectoryConfig>,
 }
 
 impl Reloader for FileReloader {
@@ -163,6 +168,14 @@ impl Reloader for FileReloader {
             None => vec![err.to_string()],
         };
         let loaded = load_with(&self.config_path, &self.synced).map_err(describe)?;
+        let directory = &loaded.config.directory;
+        self.directory.send_if_modified(|current| {
+            let changed = current != directory;
+            if changed {
+                *current = directory.clone();
+            }
+            changed
+        });
         Ok(Reloaded {
             policy: loaded.policy,
             directory: loaded.directory,
@@ -242,10 +255,11 @@ pub async fn serve(
     );
 
     let synced = SyncedDirectory::default();
-    let ldap_directory = LdapDirectory::from_config(&config.directory);
+    let (directory_tx, directory_rx) = tokio::sync::watch::channel(config.directory.clone());
     let reloader = Arc::new(FileReloader {
         config_path,
         synced: synced.clone(),
+        directory: directory_tx,
     });
     // Socket Mode receives over its own websocket; the /slack/* endpoints are for HTTP mode.
     let (slack_http, slack_socket) = match slack {
@@ -283,15 +297,16 @@ pub async fn serve(
         .map(crate::discord::http::router);
     let state = ApiState::new(engine, config.admin.clone(), reloader);
     let hangup = tokio::spawn(reload_on_sighup(state.clone(), stop_rx.clone()));
-    let directory_sync = ldap_directory.map(|source| {
+    if let Some(source) = LdapDirectory::from_config(&config.directory) {
         tracing::info!(every = ?source.every(), "the directory is read from LDAP");
-        tokio::spawn(crate::ldap::sync::run(
-            source,
-            synced,
-            state.clone(),
-            stop_rx.clone(),
-        ))
-    });
+    }
+    // Always running: a reload may turn LDAP on.
+    let directory_sync = tokio::spawn(crate::ldap::sync::run(
+        directory_rx,
+        synced,
+        state.clone(),
+        stop_rx.clone(),
+    ));
     let address = listener.local_addr()?;
     tracing::info!(%address, data_dir = %data_dir.display(), "gatehouse is serving");
     let mut router = crate::http::router(state);
@@ -318,7 +333,7 @@ pub async fn serve(
     if let Some(Err(err)) = OptionFuture::from(discord_gateway).await {
         tracing::error!(%err, "the Discord gateway ended abnormally");
     }
-    if let Some(Err(err)) = OptionFuture::from(directory_sync).await {
+    if let Err(err) = directory_sync.await {
         tracing::error!(%err, "the LDAP directory sync ended abnormally");
     }
     hangup.abort();

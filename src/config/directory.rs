@@ -81,8 +81,54 @@ impl Default for DirectoryConfig {
     }
 }
 
+/// Whether a reload changed `[directory]`. Every field is named, so that a new one cannot be
+/// forgotten here; the password is compared with [`Secret::eq_str`], as every secret is.
+impl PartialEq for DirectoryConfig {
+    fn eq(&self, other: &Self) -> bool {
+        let Self {
+            source,
+            sync_every,
+            url,
+            starttls,
+            ca,
+            bind_dn,
+            bind_password,
+            base_dn,
+            filter,
+            group_base_dn,
+            group_filter,
+            inactive_attribute,
+            inactive_values,
+            timeout,
+            max_leavers,
+            attributes,
+        } = self;
+        let same_password = match (bind_password, &other.bind_password) {
+            (None, None) => true,
+            (Some(mine), Some(theirs)) => mine.eq_str(theirs.expose()),
+            _ => false,
+        };
+        same_password
+            && *source == other.source
+            && *sync_every == other.sync_every
+            && *url == other.url
+            && *starttls == other.starttls
+            && *ca == other.ca
+            && *bind_dn == other.bind_dn
+            && *base_dn == other.base_dn
+            && *filter == other.filter
+            && *group_base_dn == other.group_base_dn
+            && *group_filter == other.group_filter
+            && *inactive_attribute == other.inactive_attribute
+            && *inactive_values == other.inactive_values
+            && *timeout == other.timeout
+            && *max_leavers == other.max_leavers
+            && *attributes == other.attributes
+    }
+}
+
 /// `[directory.attributes]`: which LDAP attribute holds which field of a person.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LdapAttributes {
     pub id: String,

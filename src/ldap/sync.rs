@@ -201,30 +201,65 @@ pub async fn sync_once<S: Store>(
     .map_err(|e| SyncError::Engine(e.to_string()))?
 }
 
-/// Syncs at once, then every `sync_every`, until `stop`.
+/// Syncs while `[directory]` says LDAP: at once, then every `sync_every`, and at once again
+/// when a reload changes `[directory]` (`config`), with the new settings; until `stop`.
+/// When a reload turns LDAP off, the directory of `files.directory`, which that reload put
+/// in force, stays.
 pub async fn run<S: Store>(
-    source: LdapDirectory,
+    mut config: watch::Receiver<DirectoryConfig>,
     synced: SyncedDirectory,
     state: Arc<ApiState<S>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Whether reloads can still change `[directory]` (their sender is alive).
+    let mut reloads = true;
     loop {
-        // Stopping does not wait for LDAP; a reload already handed to the engine finishes.
-        let synced_once = tokio::select! {
-            result = sync_once(&source, &synced, &state) => result,
-            _ = stop.changed() => return,
+        let source = LdapDirectory::from_config(&config.borrow_and_update());
+        let next = match source {
+            None => {
+                synced.replace(None);
+                None
+            }
+            Some(source) => {
+                // Stopping does not wait for LDAP; a reload already handed to the engine
+                // finishes.
+                let synced_once = tokio::select! {
+                    result = sync_once(&source, &synced, &state) => result,
+                    _ = stop.changed() => return,
+                };
+                match synced_once {
+                    Ok(summary) if summary["unchanged"] == true => {
+                        tracing::debug!("directory read from LDAP: no change")
+                    }
+                    Ok(summary) => {
+                        tracing::info!(access = %summary["access"], "directory synced from LDAP")
+                    }
+                    Err(error) => tracing::error!("{error}"),
+                }
+                Some(source.every())
+            }
         };
-        match synced_once {
-            Ok(summary) if summary["unchanged"] == true => {
-                tracing::debug!("directory read from LDAP: no change")
+        let sleep = async {
+            match next {
+                Some(every) => tokio::time::sleep(every).await,
+                None => std::future::pending().await,
             }
-            Ok(summary) => {
-                tracing::info!(access = %summary["access"], "directory synced from LDAP")
+        };
+        let changed = async {
+            if reloads {
+                config.changed().await.is_ok()
+            } else {
+                std::future::pending().await
             }
-            Err(error) => tracing::error!("{error}"),
-        }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(source.every()) => {}
+            () = sleep => {}
+            changed = changed => {
+                reloads = changed;
+                if changed {
+                    tracing::info!("[directory] changed; the directory source follows it");
+                }
+            }
             _ = stop.changed() => return,
         }
     }

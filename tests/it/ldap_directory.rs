@@ -289,3 +289,56 @@ async fn a_read_that_would_make_more_leavers_than_max_leavers_changes_nothing() 
     }
     app.stop().await;
 }
+
+/// Polls until `person` can ask (201) or cannot, failing after 30 s.
+async fn wait_until_can_ask(app: &TestApp, person: &str, can: bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = app.post("/api/v1/requests", asks(person)).await;
+        if (status == StatusCode::CREATED) == can {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{person} can ask: {}, expected {can} within 30 s: {status} {body}",
+            !can
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_the_directory_section_takes_effect_without_a_restart() {
+    let Some(slapd) = Slapd::start().await else {
+        return;
+    };
+    alice_bob_and_carol(&slapd).await;
+    let policy = POLICY.replace("connector = \"pg\"", "connector = \"log\"");
+    let app = spawn_app_with(|files| {
+        std::fs::write(files.path("policy.toml"), &policy).unwrap();
+        std::fs::write(files.path("directory.toml"), DIRECTORY).unwrap();
+    })
+    .await;
+    // carol is only in LDAP, which is not read yet.
+    let refused = wait_until_can_ask(&app, "carol", false).await;
+    assert!(refused.to_string().contains("carol"), "{refused}");
+
+    let section = directory_section(&slapd, &format!("group_base_dn = \"{GROUPS}\"\n"));
+    let file_config = std::fs::read_to_string(app.files.path("gatehouse.toml")).unwrap();
+    app.files
+        .edit("gatehouse.toml", |text| format!("{text}\n{section}"));
+    let (status, body) = app.post("/api/v1/reload", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_until_can_ask(&app, "carol", true).await;
+
+    // And back to the file: carol, whom it does not have, is a leaver again.
+    std::fs::write(app.files.path("gatehouse.toml"), file_config).unwrap();
+    let (status, body) = app.post("/api/v1/reload", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["access"]["leavers"], json!(["carol"]), "{body}");
+    wait_until_can_ask(&app, "carol", false).await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // two sync periods, were it still syncing
+    let (status, _) = app.post("/api/v1/requests", asks("carol")).await;
+    assert_ne!(status, StatusCode::CREATED, "LDAP is no longer read");
+    app.stop().await;
+}

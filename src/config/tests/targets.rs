@@ -214,3 +214,21 @@ fn ldap_settings_without_source_ldap_are_pointed_out() {
     assert_eq!(warning.line, Some(1));
     assert!(warning.message.contains("LDAP is not read"), "{warning}");
 }
+
+#[test]
+fn a_reload_sees_any_change_of_the_directory_section_including_its_password() {
+    let directory = |password: &str, filter: &str| {
+        let text = format!(
+            "[directory]\nsource = \"ldap\"\nurl = \"ldap://ldap\"\nbase_dn = \"dc=x\"\nbind_password = \"{password}\"\nfilter = \"{filter}\"\n"
+        );
+        parse(&text, &[]).unwrap().directory
+    };
+    assert_eq!(directory("pw", "(uid=*)"), directory("pw", "(uid=*)"));
+    assert_ne!(directory("pw", "(uid=*)"), directory("other", "(uid=*)"));
+    assert_ne!(directory("pw", "(uid=*)"), directory("pw", "(cn=*)"));
+    assert_ne!(
+        directory("pw", "(uid=*)"),
+        parse("", &[]).unwrap().directory,
+        "LDAP turned off"
+    );
+}
