@@ -1,7 +1,8 @@
 //! Memory and start-up of the real binary (`gatehouse serve`, spawned): resident memory idle
 //! on an empty data directory and with 1M live grants, for a few `server.cache_mb`, and the
-//! time from process start to `/healthz` answering. Memory is VmRSS (now) and VmHWM (peak)
-//! from /proc/<pid>/status.
+//! time from process start to `/healthz` answering; then one backup through
+//! `GET /api/v1/backup`, read to the end, and the peak memory after it. Memory is VmRSS (now)
+//! and VmHWM (peak) from /proc/<pid>/status.
 //!
 //! `cargo bench --bench footprint` (a few minutes: building 1M grants dominates);
 //! `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1`; `GATEHOUSE_BENCH_GRANTS=100000` for another size.
@@ -44,6 +45,8 @@ fn main() {
             "start → /healthz",
             "VmRSS idle",
             "VmHWM (peak)",
+            "backup",
+            "VmHWM after it",
             "data dir",
         ],
     );
@@ -110,6 +113,10 @@ fn measure(world: &World, what: &str, cache: u64) -> Vec<String> {
     };
     std::thread::sleep(SETTLE);
     let (rss, hwm) = memory(child.id());
+    let backup = Instant::now();
+    let backed_up = backup_size(port);
+    let backup = backup.elapsed();
+    let (_, hwm_after) = memory(child.id());
     stop(&mut child);
     let size = dir_size(&world.data_dir());
     vec![
@@ -120,6 +127,12 @@ fn measure(world: &World, what: &str, cache: u64) -> Vec<String> {
         }),
         format!("{:.1} MB", rss as f64 / 1024.0),
         format!("{:.1} MB", hwm as f64 / 1024.0),
+        format!(
+            "{:.0} MB in {:.1} s",
+            backed_up as f64 / 1e6,
+            backup.as_secs_f64()
+        ),
+        format!("{:.1} MB", hwm_after as f64 / 1024.0),
         format!("{:.0} MB", size as f64 / 1e6),
     ]
 }
@@ -140,6 +153,30 @@ fn healthy(port: u16) -> bool {
     stream
         .read(&mut answer)
         .is_ok_and(|n| answer[..n].starts_with(b"HTTP/1.1 200"))
+}
+
+/// Takes a backup through `GET /api/v1/backup` and reads it to the end, as `gatehouse
+/// backup` does; its size in bytes (0 when it failed).
+fn backup_size(port: u16) -> u64 {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let request = format!(
+        "GET /api/v1/backup HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        support::ADMIN_TOKEN
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut answer = Vec::new();
+    if stream.read_to_end(&mut answer).is_err() || !answer.starts_with(b"HTTP/1.1 200") {
+        return 0;
+    }
+    let body = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |at| answer.len() - at - 4);
+    body as u64
 }
 
 /// VmRSS and VmHWM of a process, in KiB.

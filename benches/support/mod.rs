@@ -199,6 +199,9 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// The admin API token of a [`World`]'s server.
+pub const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef";
+
 /// A directory with files for Gatehouse: policy, `people` requesters, gatehouse.toml.
 pub struct World {
     pub dir: tempfile::TempDir,
@@ -242,7 +245,7 @@ impl World {
             None => "[slack]\nenabled = false\n".to_owned(),
         };
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"./data\"\ncache_mb = {cache_mb}\n\n[files]\npolicy = \"policy.toml\"\ndirectory = \"directory.toml\"\n\n{slack}\n[discord]\nenabled = false\n\n[[connectors]]\nid = \"log\"\nkind = \"log\"\n\n[scheduler]\nexpiry_warning = \"15m\"\ndigest = \"off\"\n\n[log]\nlevel = \"error\"\n"
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"./data\"\ncache_mb = {cache_mb}\n\n[files]\npolicy = \"policy.toml\"\ndirectory = \"directory.toml\"\n\n{slack}\n[discord]\nenabled = false\n\n[[connectors]]\nid = \"log\"\nkind = \"log\"\n\n[scheduler]\nexpiry_warning = \"15m\"\ndigest = \"off\"\n\n[log]\nlevel = \"error\"\n\n[[admin.tokens]]\nname = \"bench\"\ntoken = \"{ADMIN_TOKEN}\"\n"
         );
         std::fs::write(dir.path().join("gatehouse.toml"), config).unwrap();
         World { dir }

@@ -126,34 +126,75 @@ impl std::fmt::Display for Summary {
 
 /// Writes `backup` in the format above.
 pub fn write(backup: &Backup, out: &mut impl Write) -> Result<(), BackupError> {
-    let mut hasher = Sha256::new();
-    let mut line = |value: &Value, out: &mut dyn Write| -> Result<(), BackupError> {
+    let mut writer = Writer::new(out, &backup.header)?;
+    for entry in &backup.entries {
+        writer.entry(&entry.tree, &entry.key, &entry.value)?;
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+/// Writes a backup line by line as its entries are read, hashing as it goes, so that a
+/// store can write one of any size without holding it in memory.
+pub struct Writer<W: Write> {
+    out: W,
+    hasher: Sha256,
+    entries: usize,
+}
+
+impl<W: Write> Writer<W> {
+    /// Starts a backup with its header line.
+    pub fn new(out: W, header: &Header) -> Result<Self, BackupError> {
+        let mut writer = Self {
+            out,
+            hasher: Sha256::new(),
+            entries: 0,
+        };
+        let header = serde_json::to_value(header).map_err(std::io::Error::other)?;
+        writer.line(&header)?;
+        Ok(writer)
+    }
+
+    /// One stored key and its value.
+    pub fn entry(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<(), BackupError> {
+        let line = match std::str::from_utf8(value) {
+            Ok(text) => json!({"tree": tree, "key": hex::encode(key), "value": text}),
+            Err(_) => {
+                json!({"tree": tree, "key": hex::encode(key), "value_hex": hex::encode(value)})
+            }
+        };
+        self.line(&line)?;
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// Ends the backup with the count and checksum line; the output and the entry count.
+    pub fn finish(mut self) -> Result<(W, usize), BackupError> {
+        let sum = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        let end = json!({"end": {"entries": self.entries, "sha256": sum}});
+        let mut bytes = serde_json::to_vec(&end).map_err(std::io::Error::other)?;
+        bytes.push(b'\n');
+        self.out.write_all(&bytes)?;
+        self.out.flush()?;
+        Ok((self.out, self.entries))
+    }
+
+    fn line(&mut self, value: &Value) -> Result<(), BackupError> {
         let mut bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
         bytes.push(b'\n');
-        hasher.update(&bytes);
-        out.write_all(&bytes)?;
+        self.hasher.update(&bytes);
+        self.out.write_all(&bytes)?;
         Ok(())
-    };
-    let header = serde_json::to_value(&backup.header).map_err(std::io::Error::other)?;
-    line(&header, out)?;
-    for entry in &backup.entries {
-        let value = match std::str::from_utf8(&entry.value) {
-            Ok(text) => json!({"tree": entry.tree, "key": hex::encode(&entry.key), "value": text}),
-            Err(_) => json!({
-                "tree": entry.tree,
-                "key": hex::encode(&entry.key),
-                "value_hex": hex::encode(&entry.value),
-            }),
-        };
-        line(&value, out)?;
     }
-    let end =
-        json!({"end": {"entries": backup.entries.len(), "sha256": hex::encode(hasher.finalize())}});
-    let mut bytes = serde_json::to_vec(&end).map_err(std::io::Error::other)?;
-    bytes.push(b'\n');
-    out.write_all(&bytes)?;
-    out.flush()?;
-    Ok(())
+}
+
+/// A backup written to a file that has no name (it goes when closed), positioned at its
+/// start, with what it holds.
+#[derive(Debug)]
+pub struct Spooled {
+    pub file: std::fs::File,
+    pub header: Header,
+    pub entries: usize,
 }
 
 /// Reads a backup, refusing one that is not complete, was damaged, or is too new. The

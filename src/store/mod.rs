@@ -244,8 +244,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// Everything stored, read in one consistent view, for `GET /api/v1/backup` (see
-    /// [`crate::store::backup`]). A backend that cannot answers [`backup::BackupError::Unsupported`].
-    fn backup(&self) -> Result<backup::Backup, backup::BackupError> {
+    /// [`crate::store::backup`]), written to a file as it is read so that a backup of any
+    /// size takes a line of memory, not the whole store. A backend that cannot answers
+    /// [`backup::BackupError::Unsupported`].
+    fn backup_file(&self) -> Result<backup::Spooled, backup::BackupError> {
         Err(backup::BackupError::Unsupported)
     }
 }

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use self::journal::JOURNAL_KEY;
 use self::keys::*;
 use self::write::Work;
-use super::backup::{Backup, BackupError};
+use super::backup::{BackupError, Spooled};
 use super::{Commit, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned};
 use crate::domain::audit::{AuditRecord, verify_chain};
 use crate::domain::card::{CardKey, PostedCard};
@@ -42,6 +42,8 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct SledStore {
     db: sled::Db,
+    /// The data directory; `None` for a temporary store.
+    dir: Option<std::path::PathBuf>,
     trees: Trees,
     /// The batch being applied (see `journal`).
     journal: sled::Tree,
@@ -145,7 +147,7 @@ impl SledStore {
     pub fn open_with(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         let path = dir.display().to_string();
         let config = sled::Config::new().path(dir).cache_capacity(cache_bytes);
-        Self::from_config(&config, path)
+        Self::from_config(&config, path, Some(dir.to_owned()))
     }
 
     /// A store that lives in a temporary directory removed on drop, for tests.
@@ -153,10 +155,15 @@ impl SledStore {
         Self::from_config(
             &sled::Config::new().temporary(true),
             "(temporary)".to_owned(),
+            None,
         )
     }
 
-    fn from_config(config: &sled::Config, path: String) -> Result<Self, StoreError> {
+    fn from_config(
+        config: &sled::Config,
+        path: String,
+        dir: Option<std::path::PathBuf>,
+    ) -> Result<Self, StoreError> {
         // A process that just let go of the directory (a restart, or a store dropped a moment
         // ago in this process) may hold its lock a little longer: wait for it briefly.
         let mut opened = config.open();
@@ -176,6 +183,7 @@ impl SledStore {
         })?;
         let store = Self {
             db,
+            dir,
             trees,
             journal,
             writer: Mutex::new(()),
@@ -618,8 +626,8 @@ impl Store for SledStore {
         .map(drop)
     }
 
-    fn backup(&self) -> Result<Backup, BackupError> {
-        SledStore::backup(self)
+    fn backup_file(&self) -> Result<Spooled, BackupError> {
+        self.spool_backup()
     }
 
     fn retry_effect(

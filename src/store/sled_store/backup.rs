@@ -3,47 +3,99 @@
 //! A snapshot is consistent because it is read while holding the writer lock every commit
 //! takes: no commit lands halfway through it. (Only the id counters and the delivery-dedup
 //! tree are written outside that lock; a snapshot may hold an id counter a step ahead of the
-//! records, which merely skips an id.) The lock is held while the trees are copied into
-//! memory, not while the copy is written out, so a slow reader never holds up commits.
+//! records, which merely skips an id.) The lock is held while the trees are copied, into
+//! memory or into a spool file on local disk, never while a client downloads the copy, so a
+//! slow reader never holds up commits.
 //!
 //! A restore verifies the backup's audit chain before it touches anything, builds the new
 //! database beside the data directory, checks it opens and verifies, and only then moves it
 //! into place; with `force`, what was there is moved aside, never deleted.
 
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Utc;
 
 use super::SledStore;
 use super::keys::*;
 use crate::domain::audit::{AuditRecord, verify_chain};
-use crate::store::backup::{Backup, BackupError, Entry, Header, Summary};
+use crate::store::backup::{Backup, BackupError, Entry, Header, Spooled, Summary, Writer};
+
+/// Backups spooled so far by this process, to name their files apart.
+static SPOOLS: AtomicU64 = AtomicU64::new(0);
 use crate::store::{SCHEMA_VERSION, Store, StoreError};
 
 impl SledStore {
-    /// Everything stored, read in one consistent view.
+    /// Everything stored, read in one consistent view, in memory.
     pub fn backup(&self) -> Result<Backup, BackupError> {
-        let guard = self
-            .writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let header = Header::now(self.schema()?);
         let mut entries = Vec::new();
+        self.each_entry(|tree, key, value| {
+            entries.push(Entry {
+                tree: tree.to_owned(),
+                key: key.to_vec(),
+                value: value.to_vec(),
+            });
+            Ok(())
+        })?;
+        drop(guard);
+        Ok(Backup { header, entries })
+    }
+
+    /// Everything stored, read in one consistent view and written to `out` as it is read;
+    /// the output, the header written and the number of entries.
+    pub fn write_backup<W: Write>(&self, out: W) -> Result<(W, Header, usize), BackupError> {
+        let guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let header = Header::now(self.schema()?);
+        let mut writer = Writer::new(out, &header)?;
+        self.each_entry(|tree, key, value| writer.entry(tree, key, value))?;
+        drop(guard);
+        let (out, entries) = writer.finish()?;
+        Ok((out, header, entries))
+    }
+
+    /// [`SledStore::write_backup`] to a file without a name in the data directory (the
+    /// temporary directory for a temporary store), which goes when it is closed: a backup
+    /// of any size then costs disk for as long as it is being sent, and no memory.
+    pub(super) fn spool_backup(&self) -> Result<Spooled, BackupError> {
+        let dir = self.dir.clone().unwrap_or_else(std::env::temp_dir);
+        let path = dir.join(format!(
+            ".backup-{}-{}",
+            std::process::id(),
+            SPOOLS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        std::fs::remove_file(&path)?;
+        let (out, header, entries) = self.write_backup(BufWriter::new(file))?;
+        let mut file = out.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(Spooled {
+            file,
+            header,
+            entries,
+        })
+    }
+
+    /// Calls `visit` with every stored key of every tree, in the order of `TREE_NAMES`.
+    /// The caller holds the writer lock, so that no commit lands halfway through.
+    fn each_entry(
+        &self,
+        mut visit: impl FnMut(&str, &[u8], &[u8]) -> Result<(), BackupError>,
+    ) -> Result<(), BackupError> {
         for (name, tree) in self.trees.named() {
             for item in tree.iter() {
                 let (key, value) = item.map_err(StoreError::from)?;
-                entries.push(Entry {
-                    tree: name.to_owned(),
-                    key: key.to_vec(),
-                    value: value.to_vec(),
-                });
+                visit(name, &key, &value)?;
             }
         }
-        drop(guard);
-        let schema = self.schema()?;
-        Ok(Backup {
-            header: Header::now(schema),
-            entries,
-        })
+        Ok(())
     }
 
     fn schema(&self) -> Result<u32, StoreError> {

@@ -64,3 +64,31 @@ fn a_tree_gatehouse_does_not_keep_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_spooled_backup_holds_what_an_in_memory_one_does_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    for id in 1..=50 {
+        store.commit(submit(request(id, "ann"), 300)).unwrap();
+    }
+    let listing = || -> Vec<std::ffi::OsString> {
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    let mut spooled = Store::backup_file(&store).unwrap();
+    assert_eq!(listing(), before, "the spool file has no name");
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut spooled.file, &mut bytes).unwrap();
+    let from_file = read(&bytes[..]).unwrap();
+    let in_memory = store.backup().unwrap();
+    assert_eq!(from_file.header, spooled.header);
+    assert_eq!(from_file.entries, in_memory.entries);
+    assert_eq!(spooled.entries, in_memory.entries.len());
+    assert_eq!(verify(&from_file).unwrap().requests, 50);
+}
