@@ -1,5 +1,5 @@
-//! What operators and orchestrators poll, without a token: `/healthz` (the process answers),
-//! `/readyz` (the store answers and every platform that keeps a connection is connected;
+//! What operators and orchestrators poll, without a token: `/healthz` (the process answers
+//! and its store can still write), `/readyz` (the store answers and every platform that keeps a connection is connected;
 //! see [`crate::metrics::Readiness`]) and `/metrics` (Prometheus text format).
 
 use std::sync::Arc;
@@ -18,19 +18,29 @@ use crate::store::Store;
 /// The content type of the Prometheus text exposition format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Alive: the process serves HTTP. Nothing else is looked at, so a slow store or a lost
-/// chat connection never gets a healthy process restarted.
-pub async fn healthz() -> &'static str {
-    "ok"
+/// Alive: the process serves HTTP, and its store has not stopped writing after a write that
+/// failed halfway, which only a restart mends (the restart completes the write from the
+/// journal). Nothing else is looked at, and nothing is read, so a slow store or a lost chat
+/// connection never gets a healthy process restarted.
+pub async fn healthz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (StatusCode, String) {
+    match state.engine.store().halted() {
+        None => (StatusCode::OK, "ok".to_owned()),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the store stopped writing ({why}); restart Gatehouse"),
+        ),
+    }
 }
 
 /// Ready for traffic: 200 when the store answers and every connecting platform is
 /// connected, else 503; the body says which part is not.
 pub async fn readyz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (StatusCode, Json<Value>) {
-    let store = state
-        .blocking(|engine| engine.store().requests(true, 1).map_err(ApiError::internal))
-        .await
-        .is_ok();
+    let halted = state.engine.store().halted().is_some();
+    let store = !halted
+        && state
+            .blocking(|engine| engine.store().requests(true, 1).map_err(ApiError::internal))
+            .await
+            .is_ok();
     let platforms = state.engine.metrics().readiness().platforms();
     let connected = platforms.values().all(|up| *up);
     let platforms: serde_json::Map<String, Value> = platforms
@@ -38,7 +48,7 @@ pub async fn readyz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (StatusC
         .map(|(name, up)| (name, json!(if up { "connected" } else { "disconnected" })))
         .collect();
     let body = json!({
-        "store": if store { "ok" } else { "unavailable" },
+        "store": if halted { "halted" } else if store { "ok" } else { "unavailable" },
         "platforms": platforms,
     });
     let status = if store && connected {
@@ -60,5 +70,42 @@ pub async fn metrics<S: Store>(State(state): State<Arc<ApiState<S>>>) -> Respons
             ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], text).into_response()
         }
         Err(error) => error.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AdminConfig;
+    use crate::engine::testing::engine_on;
+    use crate::http::{Reloaded, Reloader};
+    use crate::store::SledStore;
+
+    struct NoReload;
+
+    impl Reloader for NoReload {
+        fn reload(&self) -> Result<Reloaded, Vec<String>> {
+            Err(vec!["not in this test".to_owned()])
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_stopped_writing_fails_liveness_and_readiness() {
+        let (engine, _) = engine_on(SledStore::temporary().unwrap());
+        let state = ApiState::new(engine, AdminConfig::default(), Arc::new(NoReload));
+        assert_eq!(healthz(State(state.clone())).await.0, StatusCode::OK);
+        assert_eq!(readyz(State(state.clone())).await.0, StatusCode::OK);
+
+        let disk = sled::Error::Unsupported("the disk went away".to_owned());
+        state.engine.store().halt(&disk);
+        let (status, text) = healthz(State(state.clone())).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            text.contains("the disk went away") && text.contains("restart"),
+            "{text}"
+        );
+        let (status, Json(body)) = readyz(State(state)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["store"], "halted", "{body}");
     }
 }

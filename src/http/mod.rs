@@ -150,7 +150,7 @@ pub fn router<S: Store>(state: Arc<ApiState<S>>) -> Router {
             )
         });
     Router::new()
-        .route("/healthz", get(health::healthz))
+        .route("/healthz", get(health::healthz::<S>))
         .route("/readyz", get(health::readyz::<S>))
         .route("/metrics", get(health::metrics::<S>))
         .nest("/api/v1", api)

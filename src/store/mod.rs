@@ -250,4 +250,10 @@ pub trait Store: Send + Sync + 'static {
     fn backup_file(&self) -> Result<backup::Spooled, backup::BackupError> {
         Err(backup::BackupError::Unsupported)
     }
+
+    /// Why the store can no longer write, when it cannot: a write failed halfway
+    /// ([`StoreError::Halted`]), and only a restart mends it. Cheap: it reads no data.
+    fn halted(&self) -> Option<String> {
+        None
+    }
 }

@@ -295,7 +295,7 @@ impl SledStore {
     }
 
     /// Stops all writing after a batch was journaled but not applied in full.
-    fn halt(&self, error: &sled::Error) {
+    pub(crate) fn halt(&self, error: &sled::Error) {
         tracing::error!(%error, "a batch was journaled but not fully applied; writes stop until a restart");
         let _ = self.halted.set(error.to_string());
     }
@@ -628,6 +628,10 @@ impl Store for SledStore {
 
     fn backup_file(&self) -> Result<Spooled, BackupError> {
         self.spool_backup()
+    }
+
+    fn halted(&self) -> Option<String> {
+        self.halted.get().cloned()
     }
 
     fn retry_effect(
