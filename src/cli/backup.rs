@@ -4,7 +4,7 @@
 //! only: it refuses a data directory a server holds, and one that is not empty unless
 //! `--force` (which moves the old contents aside).
 
-use std::io::{BufReader, Write};
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
@@ -19,59 +19,79 @@ use crate::store::{SledStore, StoreError, verify_backup};
 pub async fn backup(global: &Global, out: &Path) -> anyhow::Result<()> {
     let config = Config::load(&global.config)?;
     let dir = config.data_dir();
-    // With --url the server named is asked, wherever the data directory is.
-    let offline = if global.url.is_none() && dir.exists() {
-        tokio::task::spawn_blocking(move || match app::open_store(&config) {
-            Ok(store) => store.backup().map(Ok).map_err(anyhow::Error::from),
-            Err(busy @ StoreError::Open { .. }) => Ok(Err(busy)),
-            Err(other) => Err(other.into()),
-        })
-        .await??
-    } else {
-        Err(StoreError::Conflict)
-    };
-    let (bytes, source) = match offline {
-        Ok(snapshot) => {
-            let mut bytes = Vec::new();
-            backup::write(&snapshot, &mut bytes)?;
-            (bytes, format!("the data directory {}", dir.display()))
-        }
-        Err(why) => {
-            let client = Client::from_global(global)?;
-            let bytes = client.download("/backup").await.map_err(|err| {
-                if err.to_string().starts_with("cannot reach")
-                    && matches!(why, StoreError::Open { .. })
-                {
-                    anyhow!("{why}; and {err}")
-                } else {
-                    err
-                }
-            })?;
-            (bytes, "the running server".to_owned())
+    // Written beside `out` and renamed once verified, so that an interrupted or bad backup
+    // never lies under the name asked for.
+    let partial = partial_path(out);
+    let mut file = std::fs::File::create(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let taken = take(global, config, &dir, &mut file).await;
+    let taken = taken.and_then(|source| {
+        file.sync_all()
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+        // Read back exactly as a restore will, so a bad backup is found now, not on the bad day.
+        let written = std::fs::File::open(&partial)?;
+        let read = backup::read(BufReader::new(written))
+            .context("the backup just taken does not read back")?;
+        let summary = verify_backup(&read).context("the backup just taken does not verify")?;
+        Ok((source, summary))
+    });
+    let (source, summary) = match taken {
+        Ok(taken) => taken,
+        Err(err) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(err);
         }
     };
-    // Read back exactly as a restore will, so a bad backup is found now, not on the bad day.
-    let taken = backup::read(&bytes[..]).context("the backup just taken does not read back")?;
-    let summary = verify_backup(&taken).context("the backup just taken does not verify")?;
-    write_atomically(out, &bytes)?;
+    std::fs::rename(&partial, out)
+        .with_context(|| format!("cannot move the backup to {}", out.display()))?;
     println!("backed up {summary} from {source} to {}", out.display());
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file beside it, so that an interrupted
-/// backup never leaves a half-written file under the name asked for.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Writes a backup to `file`, from the data directory itself when no server holds it, else
+/// from the running server; where it came from.
+async fn take(
+    global: &Global,
+    config: Config,
+    dir: &Path,
+    file: &mut std::fs::File,
+) -> anyhow::Result<String> {
+    // With --url the server named is asked, wherever the data directory is.
+    let offline = global.url.is_none() && dir.exists();
+    let busy = if offline {
+        let mut out = file.try_clone()?;
+        let written = tokio::task::spawn_blocking(move || match app::open_store(&config) {
+            Ok(store) => store
+                .write_backup(BufWriter::new(&mut out))
+                .map(|_| Ok(()))
+                .map_err(anyhow::Error::from),
+            Err(busy @ StoreError::Open { .. }) => Ok(Err(busy)),
+            Err(other) => Err(other.into()),
+        })
+        .await??;
+        match written {
+            Ok(()) => return Ok(format!("the data directory {}", dir.display())),
+            Err(busy) => Some(busy),
+        }
+    } else {
+        None
+    };
+    let client = Client::from_global(global)?;
+    client
+        .download("/backup", file)
+        .await
+        .map_err(|err| match &busy {
+            Some(why) if err.to_string().starts_with("cannot reach") => anyhow!("{why}; and {err}"),
+            _ => err,
+        })?;
+    Ok("the running server".to_owned())
+}
+
+/// `<path>.partial`, where a backup is written until it is verified.
+fn partial_path(path: &Path) -> PathBuf {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let mut file = std::fs::File::create(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, path)
-        .with_context(|| format!("cannot move the backup to {}", path.display()))?;
-    Ok(())
+    PathBuf::from(partial)
 }
 
 pub async fn restore(global: &Global, from: &Path, force: bool) -> anyhow::Result<()> {

@@ -14,6 +14,9 @@ use serde_json::Value;
 use super::Global;
 use crate::config::Config;
 
+/// How long a download (a backup of a big store) may take in all; other calls get 30 s.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
 pub struct Client {
     http: reqwest::Client,
     base: String,
@@ -58,14 +61,21 @@ impl Client {
         format!("{}/api/v1{path}", self.base)
     }
 
-    /// The raw body of a successful GET, such as a backup.
-    pub async fn download(&self, path: &str) -> anyhow::Result<Vec<u8>> {
-        let response = self.answer(self.http.get(self.url(path))).await?;
-        let bytes = response
-            .bytes()
+    /// Writes the body of a successful GET, such as a backup, to `out` as it arrives; how
+    /// many bytes. The whole download may take up to [`DOWNLOAD_TIMEOUT`].
+    pub async fn download(&self, path: &str, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
+        let request = self.http.get(self.url(path)).timeout(DOWNLOAD_TIMEOUT);
+        let mut response = self.answer(request).await?;
+        let mut written = 0;
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .with_context(|| format!("reading the answer of Gatehouse at {}", self.base))?;
-        Ok(bytes.to_vec())
+            .with_context(|| format!("reading the answer of Gatehouse at {}", self.base))?
+        {
+            out.write_all(&chunk)?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {

@@ -101,6 +101,19 @@ async fn a_running_server_is_backed_up_and_restored_into_a_fresh_directory_with_
     let file = backups.path().join("gatehouse.backup.jsonl");
     let file_arg = file.to_str().unwrap().to_owned();
 
+    // The data directory is held and the server asked for is not there: nothing is left
+    // behind, not even the partial file.
+    let out = gatehouse(
+        &app.files.config(),
+        Some("127.0.0.1:9"),
+        &["backup", "--out", &file_arg],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(said(&out).contains("cannot reach"), "{}", said(&out));
+    let left: Vec<_> = std::fs::read_dir(backups.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+
     // The server holds the data directory, so the backup comes through the admin API.
     let out = gatehouse(
         &app.files.config(),
@@ -119,6 +132,11 @@ async fn a_running_server_is_backed_up_and_restored_into_a_fresh_directory_with_
         "{}",
         said(&out)
     );
+    let names: Vec<_> = std::fs::read_dir(backups.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["gatehouse.backup.jsonl"], "no partial file is left");
 
     // A restore into the directory of a running server is refused.
     let refused = gatehouse(
