@@ -209,18 +209,7 @@ async fn a_reload_keeps_the_directory_read_from_ldap_rather_than_the_file() {
     // carol is only in LDAP.
     let app = serve_with_ldap(&slapd, POLICY, &connectors, "").await;
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = app.post("/api/v1/requests", asks("carol")).await;
-        if status == StatusCode::CREATED {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "carol, who is only in LDAP, could not ask within 30 s: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_can_ask(&app, "carol", true).await;
     wait_for_members(&pg, "app_read", &["carol"]).await;
 
     let (status, body) = app.post("/api/v1/reload", json!({})).await;
@@ -253,11 +242,7 @@ async fn a_read_that_would_make_more_leavers_than_max_leavers_changes_nothing() 
     let policy = POLICY.replace("connector = \"pg\"", "connector = \"log\"");
     let app = serve_with_ldap(&slapd, &policy, "", "max_leavers = 1\n").await;
     // carol is only in LDAP: once she can ask, the first sync is in force.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while app.post("/api/v1/requests", asks("carol")).await.0 != StatusCode::CREATED {
-        assert!(Instant::now() < deadline, "the first sync never came");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_can_ask(&app, "carol", true).await;
     for person in ["alice", "bob"] {
         let (status, body) = app.post("/api/v1/requests", asks(person)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
