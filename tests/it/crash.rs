@@ -3,10 +3,11 @@
 //! against it (submissions through the admin API and signed Slack commands, approvals by API
 //! and by Slack clicks, rejections, cancellations, grants ended early and revoked, emergency
 //! access, all with JIT durations of seconds so that grants expire during the test, some
-//! while no process runs). The fake Slack and a signed webhook receiver, the provisioning
-//! target of every resource, live in the test process across lives. After the last start and
-//! once everything is due, nothing acknowledged may be lost, no grant provisioned or
-//! deprovisioned twice, no Slack message posted twice, nothing overdue held, and the audit
+//! while no process runs). The fake Slack, the fake Discord (HTTP mode: the people with a
+//! Discord id get their cards and notices there too) and a signed webhook receiver, the
+//! provisioning target of every resource, live in the test process across lives. After the
+//! last start and once everything is due, nothing acknowledged may be lost, no grant
+//! provisioned or deprovisioned twice, no Slack or Discord message posted twice, nothing overdue held, and the audit
 //! chain must verify. `CRASH_SEED` replays a run; `CRASH_LIVES` changes how many kills.
 
 pub mod checks;
@@ -17,6 +18,7 @@ pub mod rng;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::fake_discord::{FakeDiscord, public_key_hex};
 use crate::fake_slack::FakeSlack;
 use crate::provisioner::Provisioner;
 use crate::support::Files;
@@ -46,9 +48,11 @@ async fn killed_at_random_fifty_times_gatehouse_loses_nothing_and_does_nothing_t
         .unwrap_or(55);
     let mut rng = Rng::new(seed);
     let slack = FakeSlack::start().await;
+    let discord = FakeDiscord::start().await;
     let receiver = Provisioner::start(Duration::from_secs(3)).await;
     let files = Files::copy_examples();
     configure(&files, &slack, &receiver, "2s");
+    files.enable_discord(&discord.api_url(), "http", &public_key_hex());
     let log = files.path("gatehouse.log");
     let ledger = Mutex::new(Ledger::default());
     let started = Instant::now();
@@ -98,9 +102,10 @@ async fn killed_at_random_fifty_times_gatehouse_loses_nothing_and_does_nothing_t
     checks::nothing_acknowledged_was_lost(&life, &ledger).await;
     let grants = checks::every_grant_was_provisioned_once(&life, &receiver).await;
     let messages = checks::every_slack_message_was_posted_once(&life, &slack).await;
+    let discord_messages = checks::every_discord_message_was_posted_once(&life, &discord).await;
     let events = checks::the_audit_chain_is_intact(&life).await;
     println!(
-        "seed {seed}: {lives} kills in {killed_after:?}, settled after {:?}; {} requests and {} approvals acknowledged, {grants} grants, {} webhook calls, {messages} Slack messages, {events} audit events; calls: {:?}",
+        "seed {seed}: {lives} kills in {killed_after:?}, settled after {:?}; {} requests and {} approvals acknowledged, {grants} grants, {} webhook calls, {messages} Slack messages, {discord_messages} Discord messages, {events} audit events; calls: {:?}",
         started.elapsed(),
         ledger.requests.len(),
         ledger.approvals.len(),

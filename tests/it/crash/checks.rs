@@ -1,6 +1,6 @@
 //! What must hold after the last life has settled: nothing acknowledged lost, every grant
-//! provisioned once and deprovisioned once, every Slack message posted once, every card of a
-//! decided request closed, nothing overdue still held, the audit chain intact.
+//! provisioned once and deprovisioned once, every Slack and Discord message posted once,
+//! every card of a decided request closed, nothing overdue still held, the audit chain intact.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::daemon::Life;
 use super::driver::{Ledger, text};
+use crate::fake_discord::FakeDiscord;
 use crate::fake_slack::{FakeSlack, Message};
 use crate::provisioner::Provisioner;
 
@@ -232,6 +233,55 @@ pub async fn every_slack_message_was_posted_once(life: &Life, slack: &FakeSlack)
         wrong.join("\n")
     );
     let violations = slack.violations();
+    assert!(violations.is_empty(), "{violations:#?}");
+    messages.len()
+}
+
+/// Every Discord message posted once for its effect (one per channel and nonce, and none
+/// without a nonce); every button of a request that is over gone. The number of messages.
+pub async fn every_discord_message_was_posted_once(life: &Life, discord: &FakeDiscord) -> usize {
+    let mut wrong = Vec::new();
+    let mut posted: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let messages = discord.all_messages();
+    for message in &messages {
+        let Some(nonce) = &message.nonce else {
+            wrong.push(format!(
+                "{} in {} has no nonce: {}",
+                message.id,
+                message.channel_id,
+                crate::discord::shown(message)
+            ));
+            continue;
+        };
+        *posted
+            .entry((message.channel_id.clone(), nonce.to_string()))
+            .or_default() += 1;
+        // Buttons name what they act on: `gatehouse.approve|AR-12`, `gatehouse.extend|G-3`.
+        let buttons = crate::discord::buttons(message);
+        let Some(request) = buttons.iter().find_map(|id| request_in(id)) else {
+            continue;
+        };
+        let Some((StatusCode::OK, body)) = life.get(&format!("/requests/{request}")).await else {
+            continue;
+        };
+        if body["request"]["state"]["state"] != "pending" {
+            wrong.push(format!(
+                "{nonce} in {} still has buttons {buttons:?}",
+                message.channel_id
+            ));
+        }
+    }
+    for ((channel, nonce), n) in &posted {
+        if *n > 1 {
+            wrong.push(format!("{nonce} posted {n} times in {channel}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "Discord messages went wrong:\n{}",
+        wrong.join("\n")
+    );
+    let violations = discord.violations();
     assert!(violations.is_empty(), "{violations:#?}");
     messages.len()
 }
