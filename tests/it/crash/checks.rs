@@ -219,10 +219,7 @@ pub async fn every_slack_message_was_posted_once(life: &Life, slack: &FakeSlack)
             None => None,
         };
         let Some(request) = request else { continue };
-        let Some((StatusCode::OK, body)) = life.get(&format!("/requests/{request}")).await else {
-            continue;
-        };
-        if body["request"]["state"]["state"] != "pending" {
+        if is_over(life, &request).await {
             let what = if mark.is_empty() { &said } else { &mark };
             wrong.push(format!("{what} in {} still has buttons", message.channel));
         }
@@ -261,10 +258,7 @@ pub async fn every_discord_message_was_posted_once(life: &Life, discord: &FakeDi
         let Some(request) = buttons.iter().find_map(|id| request_in(id)) else {
             continue;
         };
-        let Some((StatusCode::OK, body)) = life.get(&format!("/requests/{request}")).await else {
-            continue;
-        };
-        if body["request"]["state"]["state"] != "pending" {
+        if is_over(life, &request).await {
             wrong.push(format!(
                 "{nonce} in {} still has buttons {buttons:?}",
                 message.channel_id
@@ -284,6 +278,15 @@ pub async fn every_discord_message_was_posted_once(life: &Life, discord: &FakeDi
     let violations = discord.violations();
     assert!(violations.is_empty(), "{violations:#?}");
     messages.len()
+}
+
+/// Whether the server has `request` and it is no longer pending, so that no card of it may
+/// keep its buttons.
+async fn is_over(life: &Life, request: &str) -> bool {
+    match life.get(&format!("/requests/{request}")).await {
+        Some((StatusCode::OK, body)) => body["request"]["state"]["state"] != "pending",
+        _ => false,
+    }
 }
 
 /// The first `AR-<n>` in `text`.
