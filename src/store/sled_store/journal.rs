@@ -48,8 +48,9 @@ pub(super) struct Op {
 #[derive(Default)]
 pub(super) struct Staged {
     ops: Vec<Op>,
-    /// The position in `ops` of the last write of each key.
-    last: HashMap<(&'static str, Vec<u8>), usize>,
+    /// The position in `ops` of the last write of each key, by tree (so that a lookup
+    /// borrows the key instead of copying it).
+    last: HashMap<&'static str, HashMap<Vec<u8>, usize>>,
     bytes: usize,
 }
 
@@ -57,13 +58,17 @@ impl Staged {
     /// What the batch staged for `key`: `None` when nothing, `Some(None)` when a removal.
     pub fn get(&self, tree: &'static str, key: &[u8]) -> Option<Option<&IVec>> {
         self.last
-            .get(&(tree, key.to_vec()))
+            .get(tree)?
+            .get(key)
             .map(|&at| self.ops[at].value.as_ref())
     }
 
     pub fn set(&mut self, tree: &'static str, key: Vec<u8>, value: Option<IVec>) {
         self.bytes += tree.len() + key.len() + value.as_ref().map_or(0, |v| v.len()) + 10;
-        self.last.insert((tree, key.clone()), self.ops.len());
+        self.last
+            .entry(tree)
+            .or_default()
+            .insert(key.clone(), self.ops.len());
         self.ops.push(Op { tree, key, value });
     }
 
