@@ -6,7 +6,7 @@
 //! transaction holds exclusively while it runs. Under load that was most of a commit's cost.
 //!
 //! How a batch lands instead, under the writer lock:
-//! 1. its writes are staged ([`Staged`]): final values by tree and key, in order, and the
+//! 1. its writes are staged ([`Staged`]): the final value of each key it writes, and the
 //!    reads of the batch see what it staged before them;
 //! 2. the whole batch, encoded as one value, replaces the single key of the `journal` tree:
 //!    one sled insert, atomic on its own;
@@ -44,31 +44,39 @@ pub(super) struct Op {
     pub value: Option<IVec>,
 }
 
-/// Writes staged in order, with the last value staged for each key.
+/// Writes staged, one per key: each key where it was first written, with the last value
+/// written to it. A batch of commits rewrites some keys in every commit (the audit head,
+/// the outbox counter), and only their last value needs to land; keeping the first place
+/// keeps a record ahead of the index entries that a later write put after it.
 #[derive(Default)]
 pub(super) struct Staged {
     ops: Vec<Op>,
-    /// The position in `ops` of the last write of each key, by tree (so that a lookup
-    /// borrows the key instead of copying it).
-    last: HashMap<&'static str, HashMap<Vec<u8>, usize>>,
+    /// The position in `ops` of each key, by tree (so that a lookup borrows the key
+    /// instead of copying it).
+    at: HashMap<&'static str, HashMap<Vec<u8>, usize>>,
     bytes: usize,
 }
 
 impl Staged {
     /// What the batch staged for `key`: `None` when nothing, `Some(None)` when a removal.
     pub fn get(&self, tree: &'static str, key: &[u8]) -> Option<Option<&IVec>> {
-        self.last
+        self.at
             .get(tree)?
             .get(key)
             .map(|&at| self.ops[at].value.as_ref())
     }
 
     pub fn set(&mut self, tree: &'static str, key: Vec<u8>, value: Option<IVec>) {
-        self.bytes += tree.len() + key.len() + value.as_ref().map_or(0, |v| v.len()) + 10;
-        self.last
-            .entry(tree)
-            .or_default()
-            .insert(key.clone(), self.ops.len());
+        let size = |value: &Option<IVec>| value.as_ref().map_or(0, |v| v.len());
+        let positions = self.at.entry(tree).or_default();
+        if let Some(&at) = positions.get(&key) {
+            let op = &mut self.ops[at];
+            self.bytes = self.bytes - size(&op.value) + size(&value);
+            op.value = value;
+            return;
+        }
+        self.bytes += tree.len() + key.len() + size(&value) + 10;
+        positions.insert(key.clone(), self.ops.len());
         self.ops.push(Op { tree, key, value });
     }
 
@@ -188,7 +196,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_decodes_to_the_writes_it_staged_in_order() {
+    fn a_batch_decodes_to_its_last_write_of_each_key_in_first_written_order() {
         let staged = staged();
         assert_eq!(decode(&staged.encode()).unwrap(), staged.ops());
 
@@ -196,7 +204,10 @@ mod tests {
         later.set(OUTBOX, vec![9; 8], Some(IVec::from(&b"back"[..])));
         let mut both = staged;
         both.absorb(later);
-        assert_eq!(both.ops().len(), 5);
+        // One write per key, where it was first written, with its last value.
+        let keys: Vec<_> = both.ops().iter().map(|op| op.key.clone()).collect();
+        assert_eq!(keys, [vec![0, 1], vec![9; 8], b"audit_head".to_vec()]);
+        assert_eq!(both.ops()[0].value, Some(IVec::from(&b"second"[..])));
         assert_eq!(
             both.get(OUTBOX, &[9; 8]),
             Some(Some(&IVec::from(&b"back"[..])))
