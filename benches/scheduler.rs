@@ -64,6 +64,7 @@ fn main() {
             "lag p50",
             "lag p99",
             "lag max",
+            "/metrics gauges",
         ],
     );
     for &size in &sizes {
@@ -169,6 +170,10 @@ fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<Str
         assert_eq!(pass.revoked, 0, "nothing is due yet");
     }
     wakes.sort();
+    // What a `/metrics` scrape reads from the store.
+    let scrape = Instant::now();
+    gatehouse::metrics::StoreGauges::read(engine.store()).unwrap();
+    let scrape = scrape.elapsed();
 
     let last_id = size;
     let revoked = |store: &SledStore| {
@@ -208,6 +213,7 @@ fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<Str
         ms(percentile(&lags, 50.0)),
         ms(percentile(&lags, 99.0)),
         ms(lags.last().copied().unwrap_or_default()),
+        ms(scrape),
     ]
 }
 

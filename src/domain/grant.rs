@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
 
+/// Attempts at revoking before the security channel is alerted; retries go on daily.
+pub const REVOKE_ATTEMPTS: u32 = 10;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub id: GrantId,
@@ -267,5 +270,63 @@ impl Grant {
     /// Whether the review of emergency access is still waiting.
     pub fn review_pending(&self) -> bool {
         self.review.as_ref().is_some_and(|r| r.outcome.is_none())
+    }
+
+    /// Whether taking the access back has failed [`REVOKE_ATTEMPTS`] times or more: the
+    /// person may still hold it.
+    pub fn revocation_failing(&self) -> bool {
+        matches!(self.state, GrantState::Revoking { attempts, .. } if attempts >= REVOKE_ATTEMPTS)
+    }
+}
+
+/// Counts over every stored grant, for the daily digest and `/metrics`: the store keeps
+/// them up to date as grants are written, so that neither reads a million grants to count
+/// them. A grant counts in the field of its state while live or revoking, and in
+/// `review_pending` and `revocations_failing` while those hold for it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantTally {
+    pub provisioning: u64,
+    pub active: u64,
+    pub revoking: u64,
+    pub review_pending: u64,
+    pub revocations_failing: u64,
+}
+
+impl GrantTally {
+    /// What one grant adds to the tally.
+    pub fn of(grant: &Grant) -> Self {
+        let state = |name: &str| u64::from(grant.state.name() == name);
+        GrantTally {
+            provisioning: state("provisioning"),
+            active: state("active"),
+            revoking: state("revoking"),
+            review_pending: u64::from(grant.review_pending()),
+            revocations_failing: u64::from(grant.revocation_failing()),
+        }
+    }
+
+    /// Grants that give access now (provisioning or active).
+    pub fn live(&self) -> u64 {
+        self.provisioning + self.active
+    }
+
+    /// The tally after a grant went from counting as `before` to counting as `after`.
+    pub fn moved(self, before: GrantTally, after: GrantTally) -> GrantTally {
+        let field = |total: u64, before: u64, after: u64| (total + after).saturating_sub(before);
+        GrantTally {
+            provisioning: field(self.provisioning, before.provisioning, after.provisioning),
+            active: field(self.active, before.active, after.active),
+            revoking: field(self.revoking, before.revoking, after.revoking),
+            review_pending: field(
+                self.review_pending,
+                before.review_pending,
+                after.review_pending,
+            ),
+            revocations_failing: field(
+                self.revocations_failing,
+                before.revocations_failing,
+                after.revocations_failing,
+            ),
+        }
     }
 }

@@ -5,8 +5,6 @@ use chrono::{DateTime, Utc};
 
 use super::{Engine, EngineError};
 use crate::domain::effect::{Alert, Effect};
-use crate::domain::grant::{Grant, GrantState};
-use crate::outbox::REVOKE_ATTEMPTS;
 use crate::store::{Commit, Store};
 
 const MARK: &str = "digest";
@@ -26,15 +24,17 @@ impl<S: Store> Engine<S> {
         if schedule.after(&last).next().is_none_or(|next| next > now) {
             return Ok(false);
         }
-        let grants: Vec<Grant> = self.store.grants(false, usize::MAX)?;
+        // Counted by the store as grants are written: the digest reads no grant.
+        let tally = self.store.grant_tally()?;
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         let alert = Alert::Digest {
-            pending_requests: self.store.requests(true, usize::MAX)?.len(),
-            live_grants: grants.iter().filter(|g| g.is_live()).count(),
-            emergency_unreviewed: grants.iter().filter(|g| g.review_pending()).count(),
-            revocations_failing: grants
-                .iter()
-                .filter(|g| matches!(g.state, GrantState::Revoking { attempts, .. } if attempts >= REVOKE_ATTEMPTS))
-                .count(),
+            pending_requests: self
+                .store
+                .pending_due(DateTime::<Utc>::MAX_UTC, usize::MAX)?
+                .len(),
+            live_grants: count(tally.live()),
+            emergency_unreviewed: count(tally.review_pending),
+            revocations_failing: count(tally.revocations_failing),
         };
         self.commit(Commit {
             effects: vec![Effect::Alert { alert }],

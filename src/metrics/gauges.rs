@@ -1,6 +1,8 @@
 //! Gauges read from the store when `/metrics` is scraped: nothing to keep in step, and
 //! right after a restart too. Pending requests are found through the `pending_by_due`
-//! index (proportional to what is pending); live grants and the outbox are scanned.
+//! index (proportional to what is pending), live grants are the store's grant tally (kept
+//! as grants are written: a scrape reads no grant), and the outbox is scanned (it holds
+//! only what is waiting).
 
 use std::collections::BTreeMap;
 
@@ -33,15 +35,12 @@ impl StoreGauges {
                     .or_default() += 1;
             }
         }
-        for state in ["provisioning", "active", "revoking"] {
-            gauges.grants_by_state.insert(state, 0);
-        }
-        for grant in store.grants(true, usize::MAX)? {
-            *gauges
-                .grants_by_state
-                .entry(grant.state.name())
-                .or_default() += 1;
-        }
+        let tally = store.grant_tally()?;
+        gauges.grants_by_state = BTreeMap::from([
+            ("provisioning", tally.provisioning),
+            ("active", tally.active),
+            ("revoking", tally.revoking),
+        ]);
         for entry in store.outbox(usize::MAX)? {
             gauges.outbox_depth += 1;
             if entry.attempts > 0 {

@@ -65,6 +65,12 @@ async fn a_request_is_measured_from_submission_to_revocation() {
         .expires_at;
     clock.set(expires_at.unwrap() + TimeDelta::seconds(45));
     assert_eq!(engine.revoke_expired_grants(10).unwrap(), 1);
+    let revoking = StoreGauges::read(engine.store()).unwrap();
+    assert_eq!(
+        revoking.grants_by_state.get("revoking"),
+        Some(&1),
+        "a grant being taken back is still held"
+    );
     worker.run_due().await.unwrap();
     assert_eq!(metrics.observations(&REVOCATION_LAG_SECONDS, &[]), 1);
     let text = metrics.render(&StoreGauges::read(engine.store()).unwrap());

@@ -27,10 +27,10 @@ use chrono::TimeDelta;
 pub use chat::{ChatError, ChatPort, LogChat, Posted, RecordingChat};
 pub use worker::{CONCURRENT, Worker, spawn};
 
+pub use crate::domain::grant::REVOKE_ATTEMPTS;
+
 /// Attempts at provisioning before the grant is marked failed.
 pub const PROVISION_ATTEMPTS: u32 = 8;
-/// Attempts at revoking before the security channel is alerted; retries go on daily.
-pub const REVOKE_ATTEMPTS: u32 = 10;
 /// The longest wait between two attempts (but for daily revocation retries).
 pub const MAX_BACKOFF: TimeDelta = TimeDelta::minutes(10);
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::audit::{AuditEvent, AuditRecord, ChainError};
 use crate::domain::card::{CardKey, PostedCard};
 use crate::domain::effect::Effect;
-use crate::domain::grant::Grant;
+use crate::domain::grant::{Grant, GrantTally};
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
@@ -24,7 +24,7 @@ use crate::domain::review::Campaign;
 pub use sled_store::{SledStore, verify_backup};
 
 /// The schema version this build writes; a data directory with a newer one is refused.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// A record with the version it was read at, for compare-and-swap.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,6 +149,8 @@ pub trait Store: Send + Sync + 'static {
     fn requests(&self, pending_only: bool, limit: usize) -> Result<Vec<AccessRequest>, StoreError>;
     /// Grants newest first; only live ones (provisioning, active) when `live_only`.
     fn grants(&self, live_only: bool, limit: usize) -> Result<Vec<Grant>, StoreError>;
+    /// Counts over every stored grant, kept up to date by `commit` (not counted on read).
+    fn grant_tally(&self) -> Result<GrantTally, StoreError>;
 
     /// Pending requests due at or before `until`, earliest first (from `pending_by_due`).
     fn pending_due(

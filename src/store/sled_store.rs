@@ -29,7 +29,7 @@ use super::backup::{BackupError, Spooled};
 use super::{Commit, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned};
 use crate::domain::audit::{AuditRecord, verify_chain};
 use crate::domain::card::{CardKey, PostedCard};
-use crate::domain::grant::Grant;
+use crate::domain::grant::{Grant, GrantTally};
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
@@ -242,11 +242,16 @@ impl SledStore {
     /// indexes (`outbox_by_due`, `warnings_by_due`), built here from the records they index.
     /// Schema 3 added the journal, which needs nothing built: the version says that the
     /// directory may hold a batch to complete, which an older build would not do.
-    /// The version is written only once the indexes are flushed, so a crash midway starts over.
+    /// Schema 4 added the grant tally, counted here from every grant once; an older build
+    /// would not keep it up to date.
+    /// The version is written only once the rest is flushed, so a crash midway starts over.
     fn migrate(&self, from: u32) -> Result<(), StoreError> {
         tracing::info!(from, to = SCHEMA_VERSION, "upgrading the data directory");
         if from < 2 {
             self.build_schema_2_indexes()?;
+        }
+        if from < 4 {
+            self.count_grants()?;
         }
         self.trees
             .meta
@@ -272,6 +277,19 @@ impl SledStore {
                     .insert(time_key(millis(expires_at), stored.r.id.0), EMPTY)?;
             }
         }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn count_grants(&self) -> Result<(), StoreError> {
+        let mut tally = GrantTally::default();
+        for item in self.trees.grants.iter() {
+            let (key, bytes) = item?;
+            let stored: Stored<Grant> = decode(GRANTS, &key, &bytes)?;
+            tally = tally.moved(GrantTally::default(), GrantTally::of(&stored.r));
+        }
+        let bytes = encode(META, GRANT_TALLY_KEY, &tally)?;
+        self.trees.meta.insert(GRANT_TALLY_KEY, bytes)?;
         self.db.flush()?;
         Ok(())
     }
@@ -407,6 +425,13 @@ impl Store for SledStore {
         Self::newest(&self.trees.grants, GRANTS, limit, |g: &Grant| {
             !live_only || g.is_live()
         })
+    }
+
+    fn grant_tally(&self) -> Result<GrantTally, StoreError> {
+        match self.trees.meta.get(GRANT_TALLY_KEY)? {
+            Some(bytes) => decode(META, GRANT_TALLY_KEY, &bytes),
+            None => Ok(GrantTally::default()),
+        }
     }
 
     fn pending_due(

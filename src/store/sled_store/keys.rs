@@ -70,6 +70,8 @@ pub(super) const LAST_REQUEST_ID: &[u8] = b"last_id/request";
 pub(super) const LAST_GRANT_ID: &[u8] = b"last_id/grant";
 pub(super) const LAST_OUTBOX_SEQ: &[u8] = b"last_seq/outbox";
 pub(super) const LAST_CAMPAIGN_ID: &[u8] = b"last_id/campaign";
+/// The [`crate::domain::grant::GrantTally`] of every stored grant (schema 4).
+pub(super) const GRANT_TALLY_KEY: &[u8] = b"grant_tally";
 
 /// The `cards` key of what a set of cards is about.
 pub(super) fn card_key(key: &crate::domain::card::CardKey) -> Vec<u8> {

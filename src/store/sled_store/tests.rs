@@ -7,6 +7,7 @@ mod concurrency;
 mod journal;
 mod open;
 mod outbox;
+mod tally;
 
 use std::collections::BTreeMap;
 

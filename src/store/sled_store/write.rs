@@ -12,7 +12,7 @@ use super::keys::*;
 use super::{SledStore, Trees};
 use crate::domain::audit::AuditRecord;
 use crate::domain::card::PostedCard;
-use crate::domain::grant::Grant;
+use crate::domain::grant::{Grant, GrantTally};
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
 use crate::store::{Commit, Expect, OutboxEntry, Receipt, RequestWrite, StoreError};
@@ -371,6 +371,15 @@ impl Tx<'_> {
             r: grant,
         };
         self.put(GRANTS, &key, &stored)?;
+        let before = old
+            .as_ref()
+            .map(|o| GrantTally::of(&o.r))
+            .unwrap_or_default();
+        let after = GrantTally::of(grant);
+        if before != after {
+            let tally: GrantTally = self.get_decoded(META, GRANT_TALLY_KEY)?.unwrap_or_default();
+            self.put(META, GRANT_TALLY_KEY, &tally.moved(before, after))?;
+        }
         match &old {
             Some(old) => {
                 if let Some(expires_at) = old.r.expires_at {
