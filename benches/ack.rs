@@ -72,6 +72,8 @@ fn main() {
     let world = World::new(most + WARM + 10, Some(&slack.api_url), 64);
 
     let mut results = Vec::new();
+    // Gatehouse's store writer at each rate (from its `/metrics`).
+    let mut writers: Vec<(f64, WriterShare)> = Vec::new();
     // `-- --only-gatehouse` skips the ceilings (for a before/after of a change in Gatehouse).
     let only_gatehouse = std::env::args().any(|a| a == "--only-gatehouse");
     for target in [Target::Http, Target::Durable, Target::Gatehouse] {
@@ -87,7 +89,10 @@ fn main() {
                 continue;
             }
             settle(smoke);
-            let summary = run_step(target, &world, rate, step);
+            let (summary, writer) = run_step(target, &world, rate, step);
+            if let Some(writer) = writer {
+                writers.push((rate, writer));
+            }
             eprintln!(
                 "{} at {rate}/s: p50 {} ms, p99 {} ms, failed {}, {} µs CPU/request ({})",
                 target.name(),
@@ -144,6 +149,27 @@ fn main() {
         }
     }
     table.print();
+
+    let mut store = Table::new(
+        "Gatehouse's store writer during each step (from /metrics): the one writer applies every commit",
+        &[
+            "rate/s",
+            "writer busy",
+            "writes/submission",
+            "writes/batch",
+            "flushes/s",
+        ],
+    );
+    for (rate, w) in &writers {
+        store.row(vec![
+            format!("{rate}"),
+            format!("{:.0}%", w.busy * 100.0),
+            format!("{:.1}", w.writes_per_submission),
+            format!("{:.1}", w.writes_per_batch),
+            format!("{:.0}", w.flushes_per_second),
+        ]);
+    }
+    store.print();
 
     let sustained = |target: Target| -> f64 {
         results
@@ -207,7 +233,44 @@ fn short(target: Target) -> &'static str {
     }
 }
 
-fn run_step(target: Target, world: &World, rate: f64, step: Duration) -> Summary {
+/// How busy Gatehouse's store writer was during a step.
+struct WriterShare {
+    /// Of the step's time, the share the writer spent applying batches.
+    busy: f64,
+    writes_per_submission: f64,
+    writes_per_batch: f64,
+    flushes_per_second: f64,
+}
+
+/// The store's counters from `/metrics` at `base`: busy seconds, writes, batches, flushes.
+fn store_counters(base: &str) -> [f64; 4] {
+    let address = base.trim_start_matches("http://");
+    let mut text = String::new();
+    if let Ok(mut stream) = std::net::TcpStream::connect(address) {
+        let request =
+            format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        let _ = stream.write_all(request.as_bytes());
+        let _ = std::io::Read::read_to_string(&mut stream, &mut text);
+    }
+    [
+        "gatehouse_store_writer_busy_seconds_total",
+        "gatehouse_store_commits_total",
+        "gatehouse_store_batches_total",
+        "gatehouse_store_flushes_total",
+    ]
+    .map(|name| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    })
+}
+
+fn run_step(
+    target: Target,
+    world: &World,
+    rate: f64,
+    step: Duration,
+) -> (Summary, Option<WriterShare>) {
     match target {
         Target::Gatehouse => {
             let _ = std::fs::remove_dir_all(world.data_dir());
@@ -226,13 +289,24 @@ fn run_step(target: Target, world: &World, rate: f64, step: Duration) -> Summary
                 warm[0].body
             );
             let make = submission(WARM);
+            let before = store_counters(&server.base);
+            let started = std::time::Instant::now();
             let (mut outcomes, cpu) = with_cpu(|| open_loop(&url, rate, step, &*make));
+            let took = started.elapsed().as_secs_f64();
+            let after = store_counters(&server.base);
             // A 200 that is not a submission (a refusal) is a failure too.
             for outcome in &mut outcomes {
                 outcome.ok &= request_number(&outcome.body).is_some();
             }
             server.stop();
-            Summary::of(&outcomes).with_cpu(cpu)
+            let [busy, writes, batches, flushes] = [0, 1, 2, 3].map(|i| after[i] - before[i]);
+            let writer = WriterShare {
+                busy: busy / took,
+                writes_per_submission: writes / outcomes.len().max(1) as f64,
+                writes_per_batch: writes / batches.max(1.0),
+                flushes_per_second: flushes / took,
+            };
+            (Summary::of(&outcomes).with_cpu(cpu), Some(writer))
         }
         Target::Http | Target::Durable => {
             let ceiling = Ceiling::start(target, world);
@@ -245,7 +319,7 @@ fn run_step(target: Target, world: &World, rate: f64, step: Duration) -> Summary
                 &*make,
             );
             let (outcomes, cpu) = with_cpu(|| open_loop(&url, rate, step, &*make));
-            Summary::of(&outcomes).with_cpu(cpu)
+            (Summary::of(&outcomes).with_cpu(cpu), None)
         }
     }
 }

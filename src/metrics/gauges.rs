@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::Labels;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, WriteStats};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoreGauges {
@@ -19,6 +19,8 @@ pub struct StoreGauges {
     pub grants_by_state: BTreeMap<&'static str, u64>,
     pub outbox_depth: u64,
     pub outbox_retrying: u64,
+    /// The store writer's counters (counters, read at the same time as the gauges).
+    pub writes: WriteStats,
 }
 
 impl StoreGauges {
@@ -35,6 +37,7 @@ impl StoreGauges {
                     .or_default() += 1;
             }
         }
+        gauges.writes = store.write_stats();
         let tally = store.grant_tally()?;
         gauges.grants_by_state = BTreeMap::from([
             ("provisioning", tally.provisioning),

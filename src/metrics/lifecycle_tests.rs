@@ -86,6 +86,22 @@ async fn a_request_is_measured_from_submission_to_revocation() {
         text.contains("gatehouse_grants_live{state=\"active\"} 0\n"),
         "{text}"
     );
+    let writes = engine.store().write_stats();
+    assert!(writes.commits >= 5, "{writes:?}");
+    assert!(
+        text.contains(&format!(
+            "gatehouse_store_commits_total {}\n",
+            writes.commits
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "gatehouse_store_flushes_total {}\n",
+            writes.flushes
+        )),
+        "{text}"
+    );
 
     let refused = engine.submit(&who("alice"), ask("alice", "prod-db", "read", "90d"));
     assert!(refused.is_err());

@@ -91,6 +91,33 @@ pub const CONNECTOR_CALLS: Family = Family {
     help: "Provisioning connector calls by connector, action (grant, revoke) and outcome (ok, transient_error, permanent_error).",
     kind: Kind::Counter,
 };
+/// The store's one writer (see [`crate::store::WriteStats`]): `busy` seconds per second near
+/// 1 means the store, not the CPU or the disk, limits how many commits Gatehouse takes.
+pub const STORE_COMMITS: Family = Family {
+    name: "gatehouse_store_commits_total",
+    help: "Writes the store applied (commits, outbox completions and retries).",
+    kind: Kind::Counter,
+};
+pub const STORE_BATCHES: Family = Family {
+    name: "gatehouse_store_batches_total",
+    help: "Batches the store's single writer applied those writes in (writes arriving together share one).",
+    kind: Kind::Counter,
+};
+pub const STORE_BUSY: Family = Family {
+    name: "gatehouse_store_writer_busy_seconds_total",
+    help: "Time the store's single writer spent applying batches; a rate near 1 means the store limits throughput.",
+    kind: Kind::Counter,
+};
+pub const STORE_FLUSHES: Family = Family {
+    name: "gatehouse_store_flushes_total",
+    help: "Flushes to disk, each making every write applied before it started durable.",
+    kind: Kind::Counter,
+};
+pub const STORE_FLUSH_SECONDS: Family = Family {
+    name: "gatehouse_store_flush_seconds_total",
+    help: "Time spent flushing to disk.",
+    kind: Kind::Counter,
+};
 pub const BUILD_INFO: Family = Family {
     name: "gatehouse_build_info",
     help: "Always 1; the version label says which Gatehouse is running.",
@@ -110,6 +137,11 @@ pub const FAMILIES: &[Family] = &[
     PLATFORM_CALLS,
     PLATFORM_CONNECTED,
     CONNECTOR_CALLS,
+    STORE_COMMITS,
+    STORE_BATCHES,
+    STORE_BUSY,
+    STORE_FLUSHES,
+    STORE_FLUSH_SECONDS,
     BUILD_INFO,
 ];
 
@@ -239,6 +271,11 @@ impl Metrics {
                     vec![(Vec::new(), store.outbox_retrying as f64)]
                 }
                 n if n == PLATFORM_CONNECTED.name => connected.clone(),
+                n if n == STORE_COMMITS.name => one(store.writes.commits as f64),
+                n if n == STORE_BATCHES.name => one(store.writes.batches as f64),
+                n if n == STORE_BUSY.name => one(store.writes.busy.as_secs_f64()),
+                n if n == STORE_FLUSHES.name => one(store.writes.flushes as f64),
+                n if n == STORE_FLUSH_SECONDS.name => one(store.writes.flushing.as_secs_f64()),
                 n if n == BUILD_INFO.name => build.clone(),
                 _ => Vec::new(),
             };
@@ -246,6 +283,11 @@ impl Metrics {
         }
         out.finish()
     }
+}
+
+/// A family's one unlabelled value.
+fn one(value: f64) -> Vec<(Labels, f64)> {
+    vec![(Vec::new(), value)]
 }
 
 fn requests_labels(kind: RequestType, outcome: &str) -> Labels {

@@ -92,9 +92,9 @@ impl Exposition {
         Self { out: String::new() }
     }
 
-    /// Writes `family` with the recorded series of `series`, then `gauges` (label sets and
-    /// values computed now), for a gauge family.
-    pub fn family(&mut self, family: &Family, series: &Series, gauges: &[(Labels, f64)]) {
+    /// Writes `family` with the recorded series of `series`, then `now` (label sets and
+    /// values read now: a gauge's, or a counter kept elsewhere, such as the store's).
+    pub fn family(&mut self, family: &Family, series: &Series, now: &[(Labels, f64)]) {
         let kind = match family.kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
@@ -107,9 +107,12 @@ impl Exposition {
                 for ((_, labels), value) in series.counters.range(range_of(family.name)) {
                     self.sample(family.name, labels, None, *value as f64);
                 }
+                for (labels, value) in now {
+                    self.sample(family.name, labels, None, *value);
+                }
             }
             Kind::Gauge => {
-                for (labels, value) in gauges {
+                for (labels, value) in now {
                     self.sample(family.name, labels, None, *value);
                 }
             }

@@ -258,4 +258,26 @@ pub trait Store: Send + Sync + 'static {
     fn halted(&self) -> Option<String> {
         None
     }
+
+    /// What the store's writer has done since the store opened (for `/metrics`).
+    fn write_stats(&self) -> WriteStats {
+        WriteStats::default()
+    }
+}
+
+/// What a store's writer has done since it opened. Commits are applied by one writer at a
+/// time, in batches: how busy that writer is tells whether the store, rather than the CPU
+/// or the disk, is what limits how many commits a second Gatehouse can take.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Writes applied: commits, outbox completions and retries.
+    pub commits: u64,
+    /// Batches those were applied in (commits that arrive together share one).
+    pub batches: u64,
+    /// Time the writer spent applying batches.
+    pub busy: std::time::Duration,
+    /// Flushes to disk, each covering every batch applied before it started.
+    pub flushes: u64,
+    /// Time spent in those flushes.
+    pub flushing: std::time::Duration,
 }

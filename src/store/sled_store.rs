@@ -26,7 +26,10 @@ use self::journal::JOURNAL_KEY;
 use self::keys::*;
 use self::write::Work;
 use super::backup::{BackupError, Spooled};
-use super::{Commit, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned};
+use super::{
+    Commit, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned,
+    WriteStats,
+};
 use crate::domain::audit::{AuditRecord, verify_chain};
 use crate::domain::card::{CardKey, PostedCard};
 use crate::domain::grant::{Grant, GrantTally};
@@ -53,6 +56,8 @@ pub struct SledStore {
     waiting: Mutex<Vec<std::sync::Arc<write::Job>>>,
     /// Flushes shared by concurrent writers (group commit); see [`SledStore::durable`].
     flushes: durable::GroupFlush,
+    /// What the writer applied so far.
+    applied: write::Applied,
     /// The last outbox seq known to be on disk. Entries after it were applied by a commit
     /// whose flush has not finished, and are not handed out to run: an effect carried out
     /// before its commit is durable could be for a grant a crash then forgets.
@@ -189,6 +194,7 @@ impl SledStore {
             writer: Mutex::new(()),
             waiting: Mutex::new(Vec::new()),
             flushes: durable::GroupFlush::default(),
+            applied: write::Applied::default(),
             durable_outbox: AtomicU64::new(0),
             halted: OnceLock::new(),
         };
@@ -425,6 +431,18 @@ impl Store for SledStore {
         Self::newest(&self.trees.grants, GRANTS, limit, |g: &Grant| {
             !live_only || g.is_live()
         })
+    }
+
+    fn write_stats(&self) -> WriteStats {
+        let (commits, batches, busy) = self.applied.read();
+        let (flushes, flushing) = self.flushes.done();
+        WriteStats {
+            commits,
+            batches,
+            busy,
+            flushes,
+            flushing,
+        }
     }
 
     fn grant_tally(&self) -> Result<GrantTally, StoreError> {

@@ -5,13 +5,23 @@
 //! it started. Under load one fsync then covers many commits, instead of one fsync each in a
 //! queue; alone, a writer pays exactly the one flush it paid before.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// A duration in whole microseconds, for counters.
+pub(super) fn micros(took: Duration) -> u64 {
+    u64::try_from(took.as_micros()).unwrap_or(u64::MAX)
+}
 
 /// Flushes shared between writers; see the module documentation.
 #[derive(Default)]
 pub(super) struct GroupFlush {
     state: Mutex<State>,
     finished: Condvar,
+    /// Flushes run, and the microseconds they took, for [`crate::store::WriteStats`].
+    ran: AtomicU64,
+    micros: AtomicU64,
 }
 
 #[derive(Default)]
@@ -62,10 +72,23 @@ impl GroupFlush {
                 number,
                 result: Err(sled::Error::ReportableBug("the flush panicked".to_owned())),
             };
+            let started = Instant::now();
             ending.result = flush();
+            self.ran.fetch_add(1, Ordering::Relaxed);
+            self.micros
+                .fetch_add(micros(started.elapsed()), Ordering::Relaxed);
             drop(ending);
             state = self.lock();
         }
+    }
+
+    /// How many flushes ran, and how long they took in all.
+    pub fn done(&self) -> (u64, Duration) {
+        let micros = self.micros.load(Ordering::Relaxed);
+        (
+            self.ran.load(Ordering::Relaxed),
+            Duration::from_micros(micros),
+        )
     }
 
     /// How many flushes have been started, to show that writers share them.

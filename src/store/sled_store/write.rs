@@ -2,11 +2,14 @@
 //! made atomic by the journal (see `journal`) — records with their version check, indexes,
 //! the audit chain and the outbox. Either all of a commit lands or none of it does.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sled::IVec;
 
+use super::durable::micros;
 use super::journal::{self, JOURNAL_KEY, Staged};
 use super::keys::*;
 use super::{SledStore, Trees};
@@ -27,6 +30,31 @@ pub(super) enum Work {
         at: DateTime<Utc>,
         error: String,
     },
+}
+
+/// What the writer applied, for [`crate::store::WriteStats`].
+#[derive(Default)]
+pub(super) struct Applied {
+    commits: AtomicU64,
+    batches: AtomicU64,
+    busy_micros: AtomicU64,
+}
+
+impl Applied {
+    fn count(&self, commits: usize, took: Duration) {
+        self.commits.fetch_add(commits as u64, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.busy_micros.fetch_add(micros(took), Ordering::Relaxed);
+    }
+
+    /// Commits and batches applied, and the time applying them took.
+    pub(super) fn read(&self) -> (u64, u64, Duration) {
+        (
+            self.commits.load(Ordering::Relaxed),
+            self.batches.load(Ordering::Relaxed),
+            Duration::from_micros(self.busy_micros.load(Ordering::Relaxed)),
+        )
+    }
 }
 
 /// Work waiting for the writer lock. Whichever writer takes the lock applies all the work
@@ -110,7 +138,9 @@ impl SledStore {
                 let batch = std::mem::take(
                     &mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner),
                 );
+                let started = Instant::now();
                 self.apply_batch(&batch);
+                self.applied.count(batch.len(), started.elapsed());
                 // Only a writer that panicked while applying it can have lost it.
                 job.take().unwrap_or_else(|| {
                     Err(StoreError::Sled(sled::Error::ReportableBug(

@@ -156,6 +156,15 @@ fn concurrent_commits_share_flushes_and_each_is_on_disk_when_it_returns() {
         (1..=commits).contains(&flushes),
         "{flushes} flushes for {commits} commits"
     );
+    // What `/metrics` shows of it.
+    let stats = store.write_stats();
+    assert_eq!(stats.commits, commits);
+    assert!((1..=commits).contains(&stats.batches), "{stats:?}");
+    assert_eq!(stats.flushes, store.flushes(), "{stats:?}");
+    assert!(
+        !stats.busy.is_zero() && !stats.flushing.is_zero(),
+        "{stats:?}"
+    );
     // What the files hold right now, without closing the store: every acknowledged commit.
     copy_dir(&dir.path().join("data"), &dir.path().join("copy"));
     let copy = SledStore::open(&dir.path().join("copy")).unwrap();
