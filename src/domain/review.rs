@@ -65,6 +65,13 @@ pub struct CampaignSpec<'a> {
     pub on_timeout: OnTimeout,
 }
 
+impl CampaignSpec<'_> {
+    /// Whether a campaign of this spec reviews `grant`: a live grant on one of its resources.
+    pub fn covers(&self, grant: &Grant) -> bool {
+        grant.is_live() && (self.resources.is_empty() || self.resources.contains(&grant.resource))
+    }
+}
+
 impl ReviewCampaign {
     pub fn spec(&self) -> CampaignSpec<'_> {
         CampaignSpec {
@@ -127,9 +134,7 @@ impl Campaign {
             .collect();
         let items = grants
             .iter()
-            .filter(|g| {
-                g.is_live() && (spec.resources.is_empty() || spec.resources.contains(&g.resource))
-            })
+            .filter(|g| spec.covers(g))
             .map(|g| {
                 let mut reviewers = reviewers_of(g, spec, policy, directory);
                 if reviewers.is_empty() {
@@ -324,6 +329,30 @@ mod tests {
             &grants,
             now(),
         )
+    }
+
+    #[test]
+    fn a_spec_covers_live_grants_on_its_resources_and_every_resource_when_it_names_none() {
+        let policy = example_policy();
+        let quarterly = policy
+            .reviews
+            .iter()
+            .find(|r| r.id == "quarterly-prod")
+            .unwrap();
+        let spec = quarterly.spec();
+        assert!(spec.covers(&grant(1, "alice", "prod-db", "read")));
+        assert!(!spec.covers(&grant(2, "dan", "grafana", "viewer")));
+        let mut ended = grant(3, "alice", "prod-db", "read");
+        ended.state = GrantState::Revoked {
+            reason: crate::domain::grant::RevokeReason::Expired,
+            at: now(),
+        };
+        assert!(!spec.covers(&ended), "only live grants are reviewed");
+        let everything = CampaignSpec {
+            resources: &[],
+            ..spec
+        };
+        assert!(everything.covers(&grant(2, "dan", "grafana", "viewer")));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{Engine, EngineError};
 use crate::domain::audit::{Actor, AuditAction, AuditEvent};
 use crate::domain::effect::Effect;
-use crate::domain::grant::{Grant, RevokeReason};
+use crate::domain::grant::RevokeReason;
 use crate::domain::ids::{CampaignId, GrantId, PersonId};
 use crate::domain::review::Campaign;
 use crate::store::{Commit, Expect, Sequence, Store};
@@ -42,16 +42,12 @@ impl<S: Store> Engine<S> {
             {
                 continue;
             }
-            let live: Vec<Grant> = self.store.grants(true, usize::MAX)?;
+            let scope = spec.spec();
+            // Only the grants it covers are read into memory, not every live grant.
+            let covered = self.store.grants_where(&|g| scope.covers(g), usize::MAX)?;
             let id = CampaignId(self.store.next_id(Sequence::Campaign)?);
-            let campaign = Campaign::start(
-                id,
-                &spec.spec(),
-                &world.policy,
-                &world.directory,
-                &live,
-                now,
-            );
+            let campaign =
+                Campaign::start(id, &scope, &world.policy, &world.directory, &covered, now);
             let mut commit = Commit::default();
             commit.events.push(
                 AuditEvent::new(

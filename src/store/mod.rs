@@ -149,6 +149,12 @@ pub trait Store: Send + Sync + 'static {
     fn requests(&self, pending_only: bool, limit: usize) -> Result<Vec<AccessRequest>, StoreError>;
     /// Grants newest first; only live ones (provisioning, active) when `live_only`.
     fn grants(&self, live_only: bool, limit: usize) -> Result<Vec<Grant>, StoreError>;
+    /// Grants newest first that pass `keep`, at most `limit`; only those are held in memory.
+    fn grants_where(
+        &self,
+        keep: &dyn Fn(&Grant) -> bool,
+        limit: usize,
+    ) -> Result<Vec<Grant>, StoreError>;
     /// Counts over every stored grant, kept up to date by `commit` (not counted on read).
     fn grant_tally(&self) -> Result<GrantTally, StoreError>;
 

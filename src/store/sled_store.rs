@@ -433,6 +433,14 @@ impl Store for SledStore {
         })
     }
 
+    fn grants_where(
+        &self,
+        keep: &dyn Fn(&Grant) -> bool,
+        limit: usize,
+    ) -> Result<Vec<Grant>, StoreError> {
+        Self::newest(&self.trees.grants, GRANTS, limit, keep)
+    }
+
     fn write_stats(&self) -> WriteStats {
         let (commits, batches, busy) = self.applied.read();
         let (flushes, flushing) = self.flushes.done();

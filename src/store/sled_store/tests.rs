@@ -251,6 +251,11 @@ fn a_grant_is_in_the_expiry_index_only_while_live() {
         .map(|g| g.id.0)
         .collect();
     assert_eq!(grants_of, vec![2, 1], "newest first");
+    let ids = |grants: Vec<Grant>| grants.iter().map(|g| g.id.0).collect::<Vec<_>>();
+    let kept = store.grants_where(&|g| g.id.0 == 1, 10).unwrap();
+    assert_eq!(ids(kept), vec![1], "only what passes is kept");
+    let newest = store.grants_where(&|_| true, 1).unwrap();
+    assert_eq!(ids(newest), vec![2], "at most the limit, newest first");
 }
 
 #[test]
