@@ -60,8 +60,9 @@ impl<S: Store> Worker<S> {
     /// was killed while delivering one recorded no attempt, and its answer was lost with it.
     /// Chat ports then look for that delivery before delivering again.
     pub fn resume(&mut self) -> Result<(), EngineError> {
-        let queued = self.engine.store().outbox(usize::MAX)?;
-        self.resumed = queued.iter().map(|e| e.seq).max();
+        // Seqs only grow, so "queued before now" is "at most the newest seq now": no entry
+        // need be read (a restart may find a long queue).
+        self.resumed = self.engine.store().newest_effect()?;
         Ok(())
     }
 

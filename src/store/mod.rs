@@ -241,6 +241,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Every outbox entry, oldest first (for tests and the admin API).
     fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// The seq of the newest entry in the outbox; `None` when it is empty.
+    fn newest_effect(&self) -> Result<Option<u64>, StoreError>;
     /// The effect is done: remove it (together with `then`, applied atomically).
     fn complete_effect(&self, seq: u64, then: Commit) -> Result<(), StoreError>;
     /// The effect failed: try again at `next_attempt_at`.

@@ -669,6 +669,15 @@ impl Store for SledStore {
         self.outbox_entries().take(limit).collect()
     }
 
+    fn newest_effect(&self) -> Result<Option<u64>, StoreError> {
+        match self.trees.outbox.last()? {
+            Some((key, _)) => be_u64(&key)
+                .map(Some)
+                .ok_or_else(|| corrupt(OUTBOX, &key, "an outbox key must be 8 bytes")),
+            None => Ok(None),
+        }
+    }
+
     fn complete_effect(&self, seq: u64, then: Commit) -> Result<(), StoreError> {
         self.apply(Work::Commit {
             commit: then,

@@ -50,6 +50,20 @@ fn duplicate_effect_keys_are_not_queued_twice() {
 }
 
 #[test]
+fn the_newest_effect_is_the_highest_seq_still_queued() {
+    let store = SledStore::temporary().unwrap();
+    assert_eq!(store.newest_effect().unwrap(), None);
+    store.commit(effects(vec![card(1), card(2)])).unwrap();
+    store.commit(effects(vec![card(3)])).unwrap();
+    assert_eq!(store.newest_effect().unwrap(), Some(3));
+    store.complete_effect(3, Commit::default()).unwrap();
+    assert_eq!(store.newest_effect().unwrap(), Some(2));
+    store.complete_effect(1, Commit::default()).unwrap();
+    store.complete_effect(2, Commit::default()).unwrap();
+    assert_eq!(store.newest_effect().unwrap(), None);
+}
+
+#[test]
 fn effects_without_a_natural_key_are_all_queued() {
     let store = SledStore::temporary().unwrap();
     let refresh = Effect::RefreshCards {
