@@ -2,7 +2,8 @@
 //! approver's card arriving at the fake Slack (chat.postMessage to the manager's DM): the
 //! submission's commit, the outbox worker, rendering and the Web API call.
 //!
-//! `cargo bench --bench e2e` (about a minute); `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1`.
+//! `cargo bench --bench e2e` (about two minutes); `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1`;
+//! `GATEHOUSE_BENCH_RATES=1000,2000` for other rates.
 
 mod support;
 
@@ -17,11 +18,15 @@ use support::{
 
 fn main() {
     let smoke = smoke();
-    let (rates, secs) = if smoke {
+    let (mut rates, secs) = if smoke {
         (vec![20.0], 1.0)
     } else {
-        (vec![100.0, 200.0, 500.0], 10.0)
+        // The higher rates show where cards stop keeping up with submissions.
+        (vec![100.0, 200.0, 500.0, 1000.0, 2000.0], 10.0)
     };
+    if let Some(chosen) = support::sizes_from_env("GATEHOUSE_BENCH_RATES") {
+        rates = chosen.into_iter().map(|r| r as f64).collect();
+    }
     println!(
         "# e2e bench{}\n{}",
         if smoke { " (smoke)" } else { "" },

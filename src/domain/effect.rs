@@ -189,6 +189,17 @@ impl Effect {
         }
     }
 
+    /// Whether this effect must happen once however often it is queued (a card per
+    /// approver and stage, one provisioning per grant, a review card per reviewer): its
+    /// idempotency key does not depend on its seq. Other effects happen each time they are
+    /// queued; their key embeds the seq, so no other entry can have it.
+    pub fn once_per_key(&self) -> bool {
+        matches!(
+            self,
+            Effect::ApprovalCard { .. } | Effect::Provision { .. } | Effect::ReviewCard { .. }
+        )
+    }
+
     /// A key that names this effect uniquely, so that a retry never repeats it.
     pub fn idempotency_key(&self, seq: u64) -> String {
         match self {
@@ -209,6 +220,52 @@ impl Effect {
             }
             Effect::RefreshGrantCards { grant } => format!("refresh-grant:{grant}:{seq}"),
             _ => format!("effect:{seq}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_effect_is_once_per_key_exactly_when_its_key_does_not_depend_on_its_seq() {
+        let grant = GrantId(7);
+        let person = PersonId::new("ann");
+        let every_kind = [
+            Effect::ApprovalCard {
+                request: RequestId(1),
+                approver: person.clone(),
+                stage: 0,
+            },
+            Effect::RefreshCards {
+                request: RequestId(1),
+            },
+            Effect::Notify {
+                to: person.clone(),
+                notice: Notice::Submitted {
+                    request: RequestId(1),
+                },
+            },
+            Effect::Alert {
+                alert: Alert::EmergencyGranted { grant },
+            },
+            Effect::Provision { grant },
+            Effect::ReviewCard {
+                campaign: CampaignId(1),
+                grant,
+                reviewer: person,
+            },
+            Effect::Deprovision { grant },
+            Effect::RefreshReviewCards {
+                campaign: CampaignId(1),
+                grant,
+            },
+            Effect::RefreshGrantCards { grant },
+        ];
+        for effect in every_kind {
+            let same = effect.idempotency_key(1) == effect.idempotency_key(2);
+            assert_eq!(effect.once_per_key(), same, "{effect:?}");
         }
     }
 }

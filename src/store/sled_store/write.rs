@@ -486,7 +486,10 @@ impl Tx<'_> {
         for effect in &commit.effects {
             let seq = last + 1;
             let key = effect.idempotency_key(seq);
-            if self.get(OUTBOX_KEYS, key.as_bytes())?.is_some() {
+            // Only effects that happen once per key are looked up and indexed by it; the
+            // others' keys embed their seq, so none can be queued twice.
+            let once = effect.once_per_key();
+            if once && self.get(OUTBOX_KEYS, key.as_bytes())?.is_some() {
                 continue;
             }
             let entry = OutboxEntry {
@@ -499,7 +502,9 @@ impl Tx<'_> {
             };
             self.put(OUTBOX, &id_key(seq), &entry)?;
             self.insert(OUTBOX_BY_DUE, &time_key(millis(queued_at), seq), EMPTY);
-            self.insert(OUTBOX_KEYS, entry.key.as_bytes(), &id_key(seq)[..]);
+            if once {
+                self.insert(OUTBOX_KEYS, entry.key.as_bytes(), &id_key(seq)[..]);
+            }
             last = seq;
         }
         self.insert(META, LAST_OUTBOX_SEQ, &id_key(last)[..]);
@@ -514,6 +519,8 @@ impl Tx<'_> {
             return Err(StoreError::Conflict);
         };
         self.remove(OUTBOX_BY_DUE, &time_key(millis(entry.next_attempt_at), seq));
+        // Removed whatever the effect: entries queued by older builds indexed every key
+        // (removing a key that is not there costs sled a lookup, no write).
         self.remove(OUTBOX_KEYS, entry.key.as_bytes());
         self.remove(OUTBOX, &key);
         Ok(())

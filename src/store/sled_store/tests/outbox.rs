@@ -80,6 +80,16 @@ fn effects_without_a_natural_key_are_all_queued() {
         .map(|e| e.key)
         .collect();
     assert_eq!(keys, vec!["effect:1", "effect:2", "effect:3"]);
+    assert!(
+        store.tree("outbox_keys").is_empty(),
+        "keys that embed their seq need no index"
+    );
+    store.commit(effects(vec![card(1)])).unwrap();
+    assert_eq!(
+        store.tree("outbox_keys").len(),
+        1,
+        "a card is indexed by its key"
+    );
 }
 
 #[test]
