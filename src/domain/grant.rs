@@ -295,11 +295,11 @@ pub struct GrantTally {
 impl GrantTally {
     /// What one grant adds to the tally.
     pub fn of(grant: &Grant) -> Self {
-        let state = |name: &str| u64::from(grant.state.name() == name);
+        let state = &grant.state;
         GrantTally {
-            provisioning: state("provisioning"),
-            active: state("active"),
-            revoking: state("revoking"),
+            provisioning: u64::from(matches!(state, GrantState::Provisioning)),
+            active: u64::from(matches!(state, GrantState::Active { .. })),
+            revoking: u64::from(matches!(state, GrantState::Revoking { .. })),
             review_pending: u64::from(grant.review_pending()),
             revocations_failing: u64::from(grant.revocation_failing()),
         }
