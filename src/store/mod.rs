@@ -275,7 +275,7 @@ pub trait Store: Send + Sync + 'static {
 
 /// What a store's writer has done since it opened. Commits are applied by one writer at a
 /// time, in batches: how busy that writer is tells whether the store, rather than the CPU
-/// or the disk, is what limits how many commits a second Gatehouse can take.
+/// or the disk, is what limits how many commits per second Gatehouse can take.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriteStats {
     /// Writes applied: commits, outbox completions and retries.

@@ -428,9 +428,7 @@ impl Store for SledStore {
     }
 
     fn grants(&self, live_only: bool, limit: usize) -> Result<Vec<Grant>, StoreError> {
-        Self::newest(&self.trees.grants, GRANTS, limit, |g: &Grant| {
-            !live_only || g.is_live()
-        })
+        self.grants_where(&|g| !live_only || g.is_live(), limit)
     }
 
     fn grants_where(
