@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Runs the commands of README.md, so that the README never shows one that does not work.
+"""Runs the commands of README.md and of the pages under docs/, so that the documentation never
+shows one that does not work.
 
 Usage: .ci/readme-commands.py path/to/gatehouse-binary
 
-Every ```sh block of the README is preceded by an HTML comment saying how CI treats it:
+The pages are read in the order of PAGES (the README's walkthrough first, then the pages that
+continue it), against one server and one scratch copy of the examples. Every ```sh block of a
+page is preceded by an HTML comment saying how CI treats it:
 
   <!-- ci: serving -->      run each command while `gatehouse serve` runs
   <!-- ci: stopped -->      stop the server first, then run each command
@@ -14,12 +17,14 @@ Every ```sh block of the README is preceded by an HTML comment saying how CI tre
   <!-- ci: elsewhere -->    run by other CI steps (the quick start: `cargo test` is CI's own
                             test command, and the serve command is the `start` block's)
 
-A block without a tag fails this check. Commands run with bash in a scratch directory holding
-a copy of deploy/examples, with `gatehouse` on PATH meaning "this binary with
---config <copy>/gatehouse.toml" (what the README's alias does from a clone), and with the
-server on a free port instead of 8080 (the port in commands is rewritten to match).
+A block without a tag fails this check, and so does a page under docs/ that is missing from
+PAGES. Commands run with bash in a scratch directory laid out like a clone (deploy/examples/
+holds a copy of the examples), with `gatehouse` on PATH meaning "this binary with
+--config deploy/examples/gatehouse.toml" (what the README's alias does from a clone), and with
+the server on a free port instead of 8080 (the port in commands is rewritten to match).
 """
 
+import glob
 import os
 import re
 import shutil
@@ -32,28 +37,50 @@ import time
 
 binary = os.path.abspath(sys.argv[1])
 root = os.getcwd()
-with open("README.md") as f:
-    readme = f.read()
+
+# The walkthrough first; operations.md continues it (logs, backup and restore).
+PAGES = [
+    "README.md",
+    "docs/operations.md",
+    "docs/slack.md",
+    "docs/discord.md",
+    "docs/configuration.md",
+    "docs/policy-cookbook.md",
+    "docs/directory.md",
+    "docs/connectors/README.md",
+    "docs/connectors/postgres.md",
+    "docs/connectors/ldap.md",
+    "docs/security.md",
+    "docs/performance.md",
+    "docs/architecture.md",
+    "docs/contributing.md",
+]
+unlisted = sorted(set(glob.glob("docs/**/*.md", recursive=True)) - set(PAGES))
+if unlisted:
+    sys.exit(f"{', '.join(unlisted)}: add to PAGES in .ci/readme-commands.py, in reading order")
 
 blocks = []
-for match in re.finditer(r"(?:<!-- ci: ([a-z-]+) -->\n+)?```sh\n(.*?)```", readme, re.S):
-    tag, body = match.group(1), match.group(2)
-    line = readme[: match.start()].count("\n") + 1
-    if tag is None:
-        sys.exit(f"README.md:{line}: a ```sh block without a <!-- ci: … --> tag")
-    commands, current = [], ""
-    for text in body.splitlines():
-        text = text.strip()
-        if not text or text.startswith("#"):
-            continue
-        # Trailing comments explain a command; they are not part of it.
-        text = re.sub(r"\s+#\s.*$", "", text)
-        if text.endswith("\\"):
-            current += text[:-1] + " "
-            continue
-        commands.append(current + text)
-        current = ""
-    blocks.append((line, tag, commands))
+for page in PAGES:
+    with open(page) as f:
+        text = f.read()
+    for match in re.finditer(r"(?:<!-- ci: ([a-z-]+) -->\n+)?```sh\n(.*?)```", text, re.S):
+        tag, body = match.group(1), match.group(2)
+        line = f"{page}:{text[: match.start()].count(chr(10)) + 1}"
+        if tag is None:
+            sys.exit(f"{line}: a ```sh block without a <!-- ci: … --> tag")
+        commands, current = [], ""
+        for row in body.splitlines():
+            row = row.strip()
+            if not row or row.startswith("#"):
+                continue
+            # Trailing comments explain a command; they are not part of it.
+            row = re.sub(r"\s+#\s.*$", "", row)
+            if row.endswith("\\"):
+                current += row[:-1] + " "
+                continue
+            commands.append(current + row)
+            current = ""
+        blocks.append((line, tag, commands))
 
 sock = socket.socket()
 sock.bind(("127.0.0.1", 0))
@@ -61,12 +88,14 @@ port = sock.getsockname()[1]
 sock.close()
 
 scratch = tempfile.mkdtemp(prefix="gatehouse-readme-")
+examples = os.path.join(scratch, "deploy", "examples")
+os.makedirs(examples)
 for name in ("gatehouse.toml", "policy.toml", "directory.toml"):
-    shutil.copy(os.path.join(root, "deploy/examples", name), scratch)
+    shutil.copy(os.path.join(root, "deploy/examples", name), examples)
 bindir = os.path.join(scratch, "bin")
 os.mkdir(bindir)
 with open(os.path.join(bindir, "gatehouse"), "w") as f:
-    f.write(f'#!/bin/sh\nexec "{binary}" --config "{scratch}/gatehouse.toml" "$@"\n')
+    f.write(f'#!/bin/sh\nexec "{binary}" --config "{examples}/gatehouse.toml" "$@"\n')
 os.chmod(os.path.join(bindir, "gatehouse"), 0o755)
 env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
 env["PATH"] = bindir + os.pathsep + env["PATH"]
@@ -83,7 +112,7 @@ def run(command, line):
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=scratch, env=env)
     if done.returncode != 0:
         stop()
-        sys.exit(f"README.md:{line}: `{command}` exited {done.returncode}")
+        sys.exit(f"{line}: `{command}` exited {done.returncode}")
 
 
 def start(line):
@@ -97,10 +126,10 @@ def start(line):
         if ok.returncode == 0:
             return
         if server.poll() is not None:
-            sys.exit(f"README.md:{line}: `{start_command}` exited {server.returncode}")
+            sys.exit(f"{line}: `{start_command}` exited {server.returncode}")
         time.sleep(0.05)
     stop()
-    sys.exit(f"README.md:{line}: `{start_command}` did not come up")
+    sys.exit(f"{line}: `{start_command}` did not come up")
 
 
 def stop():
@@ -119,7 +148,7 @@ for line, tag, commands in blocks:
         continue
     if tag == "start":
         if len(commands) != 1:
-            sys.exit(f"README.md:{line}: a `start` block holds exactly one command")
+            sys.exit(f"{line}: a `start` block holds exactly one command")
         stop()
         start_command = commands[0]
         start(line)
@@ -140,13 +169,13 @@ for line, tag, commands in blocks:
                 done = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=root)
                 if done.returncode != 0:
                     stop()
-                    sys.exit(f"README.md:{line}: `{command}` exited {done.returncode}")
+                    sys.exit(f"{line}: `{command}` exited {done.returncode}")
         else:
             skipped.append(line)
     else:
-        sys.exit(f"README.md:{line}: unknown tag `{tag}`")
+        sys.exit(f"{line}: unknown tag `{tag}`")
 stop()
 shutil.rmtree(scratch)
 for line in skipped:
-    print(f"README.md:{line}: NOT RUN: no Docker daemon answers here", flush=True)
-print(f"README commands: ok ({sum(len(c) for _, t, c in blocks if t in ('serving', 'stopped', 'start'))} run)")
+    print(f"{line}: NOT RUN: no Docker daemon answers here", flush=True)
+print(f"documented commands: ok ({sum(len(c) for _, t, c in blocks if t in ('serving', 'stopped', 'start'))} run)")

@@ -56,7 +56,7 @@ impl<'a> Origin<'a> {
     pub(super) fn toml_error(&self, err: &toml::de::Error) -> Diagnostic {
         let message = err.message().trim();
         let help = suggestion(message).unwrap_or_else(|| {
-            "fix the value at this line; every key and table is described in CONFIG.md".to_owned()
+            "fix the value at this line; every key and table is described in docs/configuration.md".to_owned()
         });
         self.error(err.span(), message).with_help(help)
     }

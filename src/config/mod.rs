@@ -1,7 +1,7 @@
 //! The runtime configuration, gatehouse.toml: where to listen, where the policy and directory
 //! files are (and whether people come from LDAP instead, `[directory]`), how to reach Slack,
 //! Discord and the provisioning connectors, who may use the admin API. The keys are described
-//! in CONFIG.md and the README; unknown keys are errors, at their line.
+//! in docs/configuration.md; unknown keys are errors, at their line.
 //!
 //! Loading goes: parse the TOML (keeping spans) → apply environment overrides → expand
 //! variables in string values → read `X_file` secrets → deserialize → check what needs

@@ -96,8 +96,9 @@ impl<'a> Source<'a> {
 
     /// A TOML syntax or shape error, as a diagnostic at its line.
     pub fn toml_error(&self, err: &toml::de::Error) -> Diagnostic {
-        Diagnostic::error(self, err.span(), err.message().trim().to_owned())
-            .with_help("fix the TOML at this line; every key and table is described in CONFIG.md")
+        Diagnostic::error(self, err.span(), err.message().trim().to_owned()).with_help(
+            "fix the TOML at this line; every key and table is described in docs/configuration.md",
+        )
     }
 }
 

@@ -1,7 +1,7 @@
 //! Fuzz targets: each takes arbitrary bytes, feeds them to one of the parsers that read what
 //! people, Slack, Discord or an operator wrote, and asserts what must hold whatever came in
 //! (it panics when something does not). The same functions are driven two ways: by
-//! libFuzzer, through the `fuzz/` crate (`cargo fuzz run <target>`, see the README), and by
+//! libFuzzer, through the `fuzz/` crate (`cargo fuzz run <target>`, see docs/contributing.md), and by
 //! the property tests in `tests.rs`, over random bytes and over every file of
 //! `fuzz/corpus/<target>/`, on every `cargo test`.
 //!

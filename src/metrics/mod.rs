@@ -12,7 +12,7 @@
 //! - What the store holds now (pending requests, live grants, outbox depth) is read when
 //!   `/metrics` is scraped ([`StoreGauges`]), so it is never out of date.
 //!
-//! Every family is listed in [`FAMILIES`], with its help text; the README lists them too.
+//! Every family is listed in [`FAMILIES`], with its help text; docs/operations.md lists them too.
 
 mod commits;
 mod gauges;
@@ -316,12 +316,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_family_is_named_in_the_readme() {
-        let readme = include_str!("../../README.md");
+    fn every_family_is_named_in_the_operations_doc() {
+        let readme = include_str!("../../docs/operations.md");
         for family in FAMILIES {
             assert!(
                 readme.contains(family.name),
-                "README.md does not list {}",
+                "docs/operations.md does not list {}",
                 family.name
             );
         }

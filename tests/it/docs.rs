@@ -1,4 +1,4 @@
-//! The README's policy cookbook is policy Gatehouse accepts: its TOML blocks, taken in order,
+//! The policy cookbook (docs/policy-cookbook.md) is policy Gatehouse accepts: its TOML blocks, taken in order,
 //! parse as one policy against the example directory, with every recipe in force.
 
 use gatehouse::domain::diagnostic::Source;
@@ -8,15 +8,9 @@ use gatehouse::domain::policy::{PolicyContext, parse_policy};
 
 use crate::support::examples;
 
-/// The ```toml blocks of the README section headed `heading`.
-fn toml_blocks(readme: &str, heading: &str) -> Vec<String> {
-    let start = readme
-        .find(heading)
-        .unwrap_or_else(|| panic!("README has no {heading}"));
-    let section = &readme[start + heading.len()..];
-    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
-    section
-        .split("```toml\n")
+/// The ```toml blocks of a page.
+fn toml_blocks(page: &str) -> Vec<String> {
+    page.split("```toml\n")
         .skip(1)
         .map(|block| block[..block.find("```").unwrap()].to_owned())
         .collect()
@@ -24,8 +18,8 @@ fn toml_blocks(readme: &str, heading: &str) -> Vec<String> {
 
 #[test]
 fn the_policy_cookbook_parses_as_one_policy_with_every_recipe_in_force() {
-    let readme = std::fs::read_to_string(examples().join("../../README.md")).unwrap();
-    let blocks = toml_blocks(&readme, "## Policy cookbook");
+    let page = std::fs::read_to_string(examples().join("../../docs/policy-cookbook.md")).unwrap();
+    let blocks = toml_blocks(&page);
     assert!(blocks.len() >= 8, "{} blocks", blocks.len());
     let text = blocks.join("\n");
     let directory_text = std::fs::read_to_string(examples().join("directory.toml")).unwrap();
@@ -36,7 +30,7 @@ fn the_policy_cookbook_parses_as_one_policy_with_every_recipe_in_force() {
         connectors: Some(&connectors),
         now: chrono::Utc::now(),
     };
-    let (policy, warnings) = parse_policy(&Source::new("README.md", &text), &context)
+    let (policy, warnings) = parse_policy(&Source::new("docs/policy-cookbook.md", &text), &context)
         .unwrap_or_else(|problems| panic!("the cookbook does not parse:\n{problems}"));
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(policy.workflows.len(), 3);
