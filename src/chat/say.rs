@@ -74,7 +74,20 @@ pub fn asked(request: &AccessRequest) -> String {
     }
 }
 
+/// The sentence with its first word capitalised, unless that word is an id as it is
+/// written (`payments/approver allows at most 8h`): only plain lowercase words change.
 fn capitalised(sentence: &str) -> String {
+    let first_word = sentence
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches([',', ';', ':']);
+    if !first_word
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c == '\'')
+    {
+        return sentence.to_owned();
+    }
     let mut chars = sentence.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -98,5 +111,19 @@ mod tests {
     #[test]
     fn a_refusal_reads_as_a_sentence() {
         assert_eq!(capitalised("you are not"), "You are not");
+        assert_eq!(capitalised("there's no"), "There's no");
+    }
+
+    #[test]
+    fn a_sentence_that_starts_with_an_id_keeps_the_id_as_written() {
+        assert_eq!(
+            capitalised("payments/approver allows at most 8h; ask for 8h or less"),
+            "payments/approver allows at most 8h; ask for 8h or less"
+        );
+        assert_eq!(
+            capitalised("`payments` has no role `admin`"),
+            "`payments` has no role `admin`"
+        );
+        assert_eq!(capitalised("prod-db is gone"), "prod-db is gone");
     }
 }

@@ -135,7 +135,7 @@ impl fmt::Display for Refusal {
             } => {
                 write!(
                     f,
-                    "{resource} has no role `{given}`; its roles are {}",
+                    "`{resource}` has no role `{given}`; its roles are {}",
                     quoted(roles)
                 )
             }

@@ -40,7 +40,7 @@ impl<S: Store> Engine<S> {
             let stored = self.load_request(id)?;
             let mut request = stored.value;
             let resource = world.policy.resource(&request.resource).ok_or_else(|| {
-                EngineError::NotFound(format!("{} is no longer in the policy", request.resource))
+                EngineError::NotFound(format!("`{}` is no longer in the policy", request.resource))
             })?;
             let now = self.now();
             let stage = request.current_stage;
