@@ -2,8 +2,9 @@
 //! happened to their request or decision, the engine's refusal as it words it, or a short
 //! apology with a reference when the fault is ours (the detail goes to the log, once, here).
 
+use super::views::waiting_for;
 use crate::domain::request::{AccessRequest, Progress};
-use crate::engine::{EngineError, Submitted};
+use crate::engine::{EngineError, Submitted, World};
 
 /// What to tell the person about an engine error: the refusal itself, or an apology.
 pub fn refusal(error: &EngineError) -> String {
@@ -27,8 +28,8 @@ pub fn apology(doing: &str) -> String {
     )
 }
 
-/// A request went in: where it went, or that it was granted at once.
-pub fn submitted(submitted: &Submitted) -> String {
+/// A request went in: to whom it went, or that it was granted at once.
+pub fn submitted(submitted: &Submitted, world: &World) -> String {
     let request = &submitted.request;
     let what = asked(request);
     match &submitted.grant {
@@ -41,15 +42,25 @@ pub fn submitted(submitted: &Submitted) -> String {
             request.id, grant.id
         ),
         None => format!(
-            "{}: {what} sent to {}. You get a message when it is decided.",
+            "{}: {what} sent to {} ({}). You get a message when it is decided.",
             request.id,
+            deciders(request, world),
             request.stage_summary()
         ),
     }
 }
 
+/// Who decides the current stage, by name, for the requester or an approver to read.
+fn deciders(request: &AccessRequest, world: &World) -> String {
+    let distinct = world.defaults().distinct_approvers;
+    match waiting_for(request, &world.directory, distinct) {
+        names if names.is_empty() => "its approvers".to_owned(),
+        names => names,
+    }
+}
+
 /// What an approval did, for the approver.
-pub fn approved(request: &AccessRequest, progress: Option<&Progress>) -> String {
+pub fn approved(request: &AccessRequest, progress: Option<&Progress>, world: &World) -> String {
     let id = request.id;
     match progress {
         Some(Progress::Counted { remaining, .. }) => format!(
@@ -57,7 +68,8 @@ pub fn approved(request: &AccessRequest, progress: Option<&Progress>) -> String 
             if *remaining == 1 { "" } else { "s" }
         ),
         Some(Progress::NextStage { .. }) => format!(
-            "You approved {id}; it moves on to {}.",
+            "You approved {id}; it moves on to {} ({}).",
+            deciders(request, world),
             request.stage_summary()
         ),
         Some(Progress::Approved) | None => {

@@ -270,7 +270,11 @@ impl<S: Store> Engine<S> {
             );
             commit.effects.push(Effect::Notify {
                 to: request.requester.clone(),
-                notice: Notice::Extended { grant, expires_at },
+                notice: Notice::Extended {
+                    grant,
+                    expires_at,
+                    request: Some(request.id),
+                },
             });
             commit
                 .grants

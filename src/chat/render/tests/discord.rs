@@ -234,7 +234,11 @@ fn every_discord_modal_says_in_its_custom_id_what_it_is_about() {
     assert_eq!(parse(&changes), Some(ModalId::Changes(RequestId(12))));
     assert_eq!(
         inputs_of(&changes),
-        [inputs::CHANGES_DURATION, inputs::CHANGES_ROLE]
+        [
+            inputs::CHANGES_DURATION,
+            inputs::CHANGES_ROLE,
+            inputs::CHANGES_REASON
+        ]
     );
     let role = &changes["components"][1]["components"][0];
     assert!(
