@@ -51,6 +51,7 @@ pub mod inputs {
     pub const REJECT_REASON: &str = "reject.reason";
     pub const CHANGES_DURATION: &str = "changes.duration";
     pub const CHANGES_ROLE: &str = "changes.role";
+    pub const CHANGES_REASON: &str = "changes.reason";
     pub const EXTEND_DURATION: &str = "extend.duration";
     pub const EXTEND_REASON: &str = "extend.reason";
 }

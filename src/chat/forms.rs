@@ -1,12 +1,14 @@
 //! Submitted forms, whatever the platform: the request form, the reject form (a reason), the
 //! changes form (a shorter duration or a lesser role) and the extend form (more time, and
 //! why). An adapter reads what was typed into a [`Submission`], keyed by the names below;
-//! a mistake the person can fix comes back as [`Errors`] under the same names, so Slack can
-//! show each under its input and Discord can list them.
+//! a mistake in what was typed comes back as [`FormError::Fix`], [`Errors`] under the same
+//! names, so Slack can show each under its input and Discord can list them. A refusal that
+//! no typing can fix (the request was decided meanwhile, the person may not decide it) is
+//! [`FormError::Refused`]: a sentence about the whole form, never shown under an input.
 //!
 //! Input names: `resource`, `role`, `duration`, `justification` and `field.<id>` (one per
-//! template field) in the request form; `reason` in the reject form; `duration` and `role`
-//! in the changes form; `duration` and `reason` in the extend form.
+//! template field) in the request form; `reason` in the reject form; `duration`, `role` and
+//! `reason` in the changes form; `duration` and `reason` in the extend form.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,13 +16,28 @@ use super::say;
 use crate::domain::audit::Actor;
 use crate::domain::duration::Duration;
 use crate::domain::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
-use crate::domain::request::Changes;
+use crate::domain::request::{Changes, DecisionError};
 use crate::domain::validation::{Ask, Refusal};
 use crate::engine::{Engine, EngineError};
 use crate::store::Store;
 
 /// Input name → the sentence shown with it.
 pub type Errors = BTreeMap<String, String>;
+
+/// Why a sent form did nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FormError {
+    /// Mistakes in what was typed, under the inputs to correct.
+    Fix(Errors),
+    /// Refused as a whole: the sentence saying why, for the person to read, not to correct.
+    Refused(String),
+}
+
+impl FormError {
+    fn refused(error: &EngineError) -> Self {
+        FormError::Refused(say::refusal(error))
+    }
+}
 
 /// Which form was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,13 +80,13 @@ pub fn first_input(kind: FormKind) -> &'static str {
     }
 }
 
-/// Acts on a sent form: the sentence for the person once done, or what to correct.
+/// Acts on a sent form: the sentence for the person once done, what to correct, or why not.
 pub fn submit<S: Store>(
     engine: &Engine<S>,
     person: &PersonId,
     kind: FormKind,
     form: &Submission,
-) -> Result<String, Errors> {
+) -> Result<String, FormError> {
     match kind {
         FormKind::Reject => reject(engine, person, form),
         FormKind::Changes => changes(engine, person, form),
@@ -78,16 +95,13 @@ pub fn submit<S: Store>(
     }
 }
 
-fn one(input: &str, sentence: String) -> Errors {
-    BTreeMap::from([(input.to_owned(), sentence)])
+fn one(input: &str, sentence: String) -> FormError {
+    FormError::Fix(BTreeMap::from([(input.to_owned(), sentence)]))
 }
 
-fn request_id(kind: FormKind, form: &Submission) -> Result<RequestId, Errors> {
+fn request_id(form: &Submission) -> Result<RequestId, FormError> {
     form.about.parse().map_err(|_| {
-        one(
-            first_input(kind),
-            "This form is out of date; click the button again.".to_owned(),
-        )
+        FormError::Refused("This form is out of date; click the button again.".to_owned())
     })
 }
 
@@ -95,17 +109,20 @@ fn reject<S: Store>(
     engine: &Engine<S>,
     person: &PersonId,
     form: &Submission,
-) -> Result<String, Errors> {
-    let id = request_id(FormKind::Reject, form)?;
-    let reason = form.input("reason").unwrap_or_default();
+) -> Result<String, FormError> {
+    let id = request_id(form)?;
+    let Some(reason) = form.input("reason") else {
+        let sentence = "Say why you reject it: the requester reads your reason.";
+        return Err(one("reason", sentence.to_owned()));
+    };
     engine
         .reject(&Actor::person(person), id, &reason)
         .map(|_| format!("You rejected {id}; the requester is told why."))
-        .map_err(|e| one("reason", say::refusal(&e)))
+        .map_err(|e| FormError::refused(&e))
 }
 
 /// The duration typed, if any; a typo is shown under the duration input.
-fn duration_input(form: &Submission) -> Result<Option<Duration>, Errors> {
+fn duration_input(form: &Submission) -> Result<Option<Duration>, FormError> {
     form.input("duration")
         .map(|text| text.parse::<Duration>())
         .transpose()
@@ -121,32 +138,44 @@ fn changes<S: Store>(
     engine: &Engine<S>,
     person: &PersonId,
     form: &Submission,
-) -> Result<String, Errors> {
-    let id = request_id(FormKind::Changes, form)?;
+) -> Result<String, FormError> {
+    let id = request_id(form)?;
     let duration = duration_input(form)?;
     let role = form.input("role").map(RoleId::new);
-    let changes = Changes { duration, role };
+    let reason = form.input("reason");
+    let changes = Changes {
+        duration,
+        role,
+        reason,
+    };
     if changes.is_empty() {
         let sentence =
             "Give a shorter duration or choose a lesser role; to approve as asked, use Approve.";
         return Err(one("duration", sentence.to_owned()));
     }
-    engine
-        .approve(&Actor::person(person), id, &changes)
-        .map(|d| say::approved(&d.request, d.progress.as_ref()))
-        .map_err(|e| one("duration", say::refusal(&e)))
+    match engine.approve(&Actor::person(person), id, &changes) {
+        Ok(d) => Ok(say::approved(
+            &d.request,
+            d.progress.as_ref(),
+            &engine.world(),
+        )),
+        Err(e @ EngineError::Decision(DecisionError::NotShorter(_))) => {
+            Err(one("duration", say::refusal(&e)))
+        }
+        Err(e @ EngineError::Decision(DecisionError::NotLesserRole(_))) => {
+            Err(one("role", say::refusal(&e)))
+        }
+        Err(e) => Err(FormError::refused(&e)),
+    }
 }
 
 fn extend<S: Store>(
     engine: &Engine<S>,
     person: &PersonId,
     form: &Submission,
-) -> Result<String, Errors> {
+) -> Result<String, FormError> {
     let grant: GrantId = form.about.parse().map_err(|_| {
-        one(
-            "duration",
-            "This form is out of date; click Extend again.".to_owned(),
-        )
+        FormError::Refused("This form is out of date; click Extend again.".to_owned())
     })?;
     let Some(typed) = form.input("duration") else {
         return Err(one(
@@ -162,15 +191,16 @@ fn extend<S: Store>(
     })?;
     let reason = form.input("reason").unwrap_or_default();
     match engine.extend(&Actor::person(person), grant, more, &reason) {
-        Ok(submitted) => Ok(say::submitted(&submitted)),
+        Ok(submitted) => Ok(say::submitted(&submitted, &engine.world())),
         Err(EngineError::Refused(refusals)) => Err(gather(refusals.0.iter().map(|r| {
             let input = match r {
-                Refusal::NoJustification => "reason",
-                _ => "duration",
+                Refusal::NoJustification => Some("reason"),
+                Refusal::TooLong { .. } | Refusal::NeedsDuration { .. } => Some("duration"),
+                _ => None,
             };
-            (input.to_owned(), r)
+            (input.map(str::to_owned), r)
         }))),
-        Err(error) => Err(one("duration", say::refusal(&error))),
+        Err(error) => Err(FormError::refused(&error)),
     }
 }
 
@@ -178,7 +208,7 @@ fn request<S: Store>(
     engine: &Engine<S>,
     person: &PersonId,
     form: &Submission,
-) -> Result<String, Errors> {
+) -> Result<String, FormError> {
     let resource = form.input("resource").or_else(|| form.resource.clone());
     let role = form.input("role").or_else(|| form.role.clone());
     let (Some(resource), Some(role)) = (resource, role) else {
@@ -207,28 +237,50 @@ fn request<S: Store>(
     };
     let labels = field_labels(engine, &ask);
     match engine.submit(&Actor::person(person), ask) {
-        Ok(submitted) => Ok(say::submitted(&submitted)),
+        Ok(submitted) => Ok(say::submitted(&submitted, &engine.world())),
         Err(EngineError::Refused(refusals)) => {
             Err(gather(refusals.0.iter().map(|r| (input_of(r, &labels), r))))
         }
-        Err(error) => Err(one("justification", say::refusal(&error))),
+        Err(error) => Err(FormError::refused(&error)),
     }
 }
 
-/// Refusals gathered under their inputs, several under one input joined into one text.
-fn gather<'r>(refusals: impl Iterator<Item = (String, &'r Refusal)>) -> Errors {
+/// Refusals gathered under their inputs, several under one input joined into one text; a
+/// refusal about no input makes the whole form refused, with every reason.
+fn gather<'r>(refusals: impl Iterator<Item = (Option<String>, &'r Refusal)>) -> FormError {
     let mut errors = Errors::new();
+    let mut whole = Vec::new();
     for (input, refusal) in refusals {
         let sentence = say::refusal(&EngineError::NotAllowed(refusal.to_string()));
-        errors
-            .entry(input)
-            .and_modify(|s| {
-                s.push(' ');
-                s.push_str(&sentence);
-            })
-            .or_insert(sentence);
+        match input {
+            Some(input) => {
+                errors
+                    .entry(input)
+                    .and_modify(|s| {
+                        s.push(' ');
+                        s.push_str(&sentence);
+                    })
+                    .or_insert(sentence);
+            }
+            None => whole.push(sentence),
+        }
     }
-    errors
+    if whole.is_empty() {
+        FormError::Fix(errors)
+    } else {
+        whole.extend(errors.into_values());
+        let sentences: Vec<String> = whole.iter().map(|s| full_stop(s)).collect();
+        FormError::Refused(sentences.join(" "))
+    }
+}
+
+/// `sentence` ending in a full stop, for several to read one after the other.
+fn full_stop(sentence: &str) -> String {
+    if sentence.ends_with(['.', '?', '!']) {
+        sentence.to_owned()
+    } else {
+        format!("{sentence}.")
+    }
 }
 
 /// Label → field id, for the role asked for, so a field's refusal lands under its input.
@@ -249,16 +301,78 @@ fn field_labels<S: Store>(engine: &Engine<S>, ask: &Ask) -> HashMap<String, Stri
         .unwrap_or_default()
 }
 
-/// The input a refusal is about; the resource when it is about the whole request.
-fn input_of(refusal: &Refusal, labels: &HashMap<String, String>) -> String {
+/// The input a refusal is about; none when it is about the whole request (a duplicate, a
+/// conflict, nobody to approve it), which no typing fixes.
+fn input_of(refusal: &Refusal, labels: &HashMap<String, String>) -> Option<String> {
     let field = |label: &str| labels.get(label).map(|id| format!("field.{id}"));
-    match refusal {
+    Some(match refusal {
+        Refusal::UnknownResource { .. } | Refusal::NotEligible { .. } => "resource".to_owned(),
         Refusal::UnknownRole { .. } => "role".to_owned(),
         Refusal::TooLong { .. } | Refusal::NeedsDuration { .. } => "duration".to_owned(),
         Refusal::NoJustification => "justification".to_owned(),
         Refusal::MissingField { label, .. } | Refusal::BadField { label, .. } => {
             field(label).unwrap_or_else(|| "justification".to_owned())
         }
-        _ => "resource".to_owned(),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testing::{ask, engine_on, who};
+    use crate::store::SledStore;
+
+    fn changes_form(id: RequestId, inputs: &[(&str, &str)]) -> Submission {
+        Submission {
+            about: id.to_string(),
+            inputs: inputs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Submission::default()
+        }
+    }
+
+    #[test]
+    fn a_changes_form_shows_typing_mistakes_under_their_input_and_refusals_as_a_whole() {
+        let (engine, _clock) = engine_on(SledStore::temporary().unwrap());
+        let asked = ask("alice", "staging-db", "write", "2h");
+        let id = engine.submit(&who("alice"), asked).unwrap().request.id;
+        let bob = PersonId::new("bob");
+        let sent = |person: &PersonId, inputs: &[(&str, &str)]| {
+            submit(
+                &engine,
+                person,
+                FormKind::Changes,
+                &changes_form(id, inputs),
+            )
+        };
+
+        let longer = sent(&bob, &[("duration", "3h")]).unwrap_err();
+        assert!(
+            matches!(&longer, FormError::Fix(e) if e["duration"].contains("can only shorten")),
+            "{longer:?}"
+        );
+        let greater = sent(&bob, &[("role", "admin")]).unwrap_err();
+        assert!(
+            matches!(&greater, FormError::Fix(e) if e.contains_key("role")),
+            "{greater:?}"
+        );
+        let by_dan = sent(&PersonId::new("dan"), &[("duration", "1h")]).unwrap_err();
+        assert!(
+            matches!(&by_dan, FormError::Refused(s) if s.contains("not an approver")),
+            "a refusal is no mistake in the duration: {by_dan:?}"
+        );
+
+        let said = sent(&bob, &[("duration", "1h"), ("reason", "an hour will do")]).unwrap();
+        assert!(said.starts_with("You approved"), "{said}");
+        let again = sent(&bob, &[("duration", "30m")]).unwrap_err();
+        assert_eq!(
+            again,
+            FormError::Refused(format!(
+                "You already approved {id}; it is now with Owner approval"
+            ))
+        );
     }
 }

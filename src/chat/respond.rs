@@ -79,13 +79,13 @@ pub fn run<S: Store>(engine: &Engine<S>, person: &PersonId, command: ChatCommand
             .map(|_| format!("{id} is cancelled; its approvers are told.")),
         ChatCommand::Extend { grant, by, reason } => engine
             .extend(&actor, grant, by, &reason)
-            .map(|s| say::submitted(&s)),
+            .map(|s| say::submitted(&s, &engine.world())),
         ChatCommand::Done(grant) => engine
             .end_early(&actor, grant)
             .map(|_| format!("{grant} is being taken back now. Thank you for giving it back.")),
         ChatCommand::Approve(id) => engine
             .approve(&actor, id, &Changes::default())
-            .map(|d| say::approved(&d.request, d.progress.as_ref())),
+            .map(|d| say::approved(&d.request, d.progress.as_ref(), &engine.world())),
         ChatCommand::Reject { request, reason } => engine
             .reject(&actor, request, &reason)
             .map(|_| format!("You rejected {request}; the requester is told why.")),
@@ -110,7 +110,7 @@ pub fn act<S: Store>(
     let done: Result<String, EngineError> = match card {
         CardAction::Approve(id) => engine
             .approve(&actor, id, &Changes::default())
-            .map(|d| say::approved(&d.request, d.progress.as_ref())),
+            .map(|d| say::approved(&d.request, d.progress.as_ref(), &engine.world())),
         CardAction::Cancel(id) => engine
             .cancel(&actor, id)
             .map(|_| format!("{id} is cancelled.")),
@@ -192,7 +192,7 @@ fn ask<S: Store>(
         extends: None,
     };
     match engine.submit(&Actor::person(person), ask) {
-        Ok(submitted) => Answer::Say(say::submitted(&submitted), Vec::new()),
+        Ok(submitted) => Answer::Say(say::submitted(&submitted, &world), Vec::new()),
         Err(error) => refused(&error),
     }
 }

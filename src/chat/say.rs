@@ -2,8 +2,9 @@
 //! happened to their request or decision, the engine's refusal as it words it, or a short
 //! apology with a reference when the fault is ours (the detail goes to the log, once, here).
 
+use super::views::waiting_for;
 use crate::domain::request::{AccessRequest, Progress};
-use crate::engine::{EngineError, Submitted};
+use crate::engine::{EngineError, Submitted, World};
 
 /// What to tell the person about an engine error: the refusal itself, or an apology.
 pub fn refusal(error: &EngineError) -> String {
@@ -27,8 +28,8 @@ pub fn apology(doing: &str) -> String {
     )
 }
 
-/// A request went in: where it went, or that it was granted at once.
-pub fn submitted(submitted: &Submitted) -> String {
+/// A request went in: to whom it went, or that it was granted at once.
+pub fn submitted(submitted: &Submitted, world: &World) -> String {
     let request = &submitted.request;
     let what = asked(request);
     match &submitted.grant {
@@ -41,15 +42,25 @@ pub fn submitted(submitted: &Submitted) -> String {
             request.id, grant.id
         ),
         None => format!(
-            "{}: {what} sent to {}. You get a message when it is decided.",
+            "{}: {what} sent to {} ({}). You get a message when it is decided.",
             request.id,
+            deciders(request, world),
             request.stage_summary()
         ),
     }
 }
 
+/// Who decides the current stage, by name, for the requester or an approver to read.
+fn deciders(request: &AccessRequest, world: &World) -> String {
+    let distinct = world.defaults().distinct_approvers;
+    match waiting_for(request, &world.directory, distinct) {
+        names if names.is_empty() => "its approvers".to_owned(),
+        names => names,
+    }
+}
+
 /// What an approval did, for the approver.
-pub fn approved(request: &AccessRequest, progress: Option<&Progress>) -> String {
+pub fn approved(request: &AccessRequest, progress: Option<&Progress>, world: &World) -> String {
     let id = request.id;
     match progress {
         Some(Progress::Counted { remaining, .. }) => format!(
@@ -57,7 +68,8 @@ pub fn approved(request: &AccessRequest, progress: Option<&Progress>) -> String 
             if *remaining == 1 { "" } else { "s" }
         ),
         Some(Progress::NextStage { .. }) => format!(
-            "You approved {id}; it moves on to {}.",
+            "You approved {id}; it moves on to {} ({}).",
+            deciders(request, world),
             request.stage_summary()
         ),
         Some(Progress::Approved) | None => {
@@ -74,7 +86,20 @@ pub fn asked(request: &AccessRequest) -> String {
     }
 }
 
+/// The sentence with its first word capitalised, unless that word is an id as it is
+/// written (`payments/approver allows at most 8h`): only plain lowercase words change.
 fn capitalised(sentence: &str) -> String {
+    let first_word = sentence
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches([',', ';', ':']);
+    if !first_word
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c == '\'')
+    {
+        return sentence.to_owned();
+    }
     let mut chars = sentence.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -98,5 +123,19 @@ mod tests {
     #[test]
     fn a_refusal_reads_as_a_sentence() {
         assert_eq!(capitalised("you are not"), "You are not");
+        assert_eq!(capitalised("there's no"), "There's no");
+    }
+
+    #[test]
+    fn a_sentence_that_starts_with_an_id_keeps_the_id_as_written() {
+        assert_eq!(
+            capitalised("payments/approver allows at most 8h; ask for 8h or less"),
+            "payments/approver allows at most 8h; ask for 8h or less"
+        );
+        assert_eq!(
+            capitalised("`payments` has no role `admin`"),
+            "`payments` has no role `admin`"
+        );
+        assert_eq!(capitalised("prod-db is gone"), "prod-db is gone");
     }
 }

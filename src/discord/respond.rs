@@ -16,7 +16,7 @@ use super::Discord;
 use super::interaction::{Incoming, Kind};
 use crate::chat::actions::CardAction;
 use crate::chat::command::ChatCommand;
-use crate::chat::forms::{self, FormKind, Submission};
+use crate::chat::forms::{self, FormError, FormKind, Submission};
 use crate::chat::render::discord_ids::ModalId;
 use crate::chat::respond::{self, Answer};
 use crate::chat::say;
@@ -287,8 +287,10 @@ impl<S: Store> Responder<S> {
             .blocking(move |engine| forms::submit(engine, &person, kind, &form))
             .await;
         match outcome {
-            Some(Ok(sentence)) => self.say(&sentence, Vec::new()),
-            Some(Err(mistakes)) => {
+            Some(Ok(sentence)) | Some(Err(FormError::Refused(sentence))) => {
+                self.say(&sentence, Vec::new())
+            }
+            Some(Err(FormError::Fix(mistakes))) => {
                 let lines = mistakes
                     .iter()
                     .map(|(input, sentence)| format!("{}: {sentence}", label_of(input)))

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::card::CardKey;
 use super::ids::{CampaignId, GrantId, PersonId, RequestId};
+use super::request::Change;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "effect", rename_all = "snake_case")]
@@ -50,6 +51,11 @@ pub enum Notice {
     Submitted {
         request: RequestId,
     },
+    /// An approver changed what was asked (shorter, or a lesser role); the request goes on.
+    Changed {
+        request: RequestId,
+        change: Change,
+    },
     Approved {
         request: RequestId,
         grant: GrantId,
@@ -72,6 +78,10 @@ pub enum Notice {
     Extended {
         grant: GrantId,
         expires_at: Option<DateTime<Utc>>,
+        /// The extension request that was approved (none in notices queued before it was
+        /// recorded here).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request: Option<RequestId>,
     },
     EmergencyReview {
         grant: GrantId,

@@ -114,7 +114,7 @@ proptest! {
             let result = match a {
                 Action::Approve(p) => request.approve(&people[p % people.len()], &Changes::default(), &res, distinct, now).map(|_| ()),
                 Action::ApproveShorter(p) => {
-                    let changes = Changes { duration: Some(Duration::from_mins(30)), role: None };
+                    let changes = Changes { duration: Some(Duration::from_mins(30)), ..Changes::default() };
                     request.approve(&people[p % people.len()], &changes, &res, distinct, now).map(|_| ())
                 }
                 Action::Reject(p) => request.reject(&people[p % people.len()], "no", distinct, now),

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::duration::Duration;
+use super::effect::{Effect, Notice};
 use super::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
 use super::policy::{RequestType, Resource};
 use super::routing::{Approval, ApprovalPlan, RouteError, first_unreachable, make_reachable};
@@ -102,6 +103,9 @@ pub struct Change {
     pub at: DateTime<Utc>,
     pub duration: Option<(Option<Duration>, Duration)>,
     pub role: Option<(RoleId, RoleId)>,
+    /// Why, in the approver's words, when they said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The changes an approver asks for with "Approve with changes".
@@ -109,6 +113,9 @@ pub struct Change {
 pub struct Changes {
     pub duration: Option<Duration>,
     pub role: Option<RoleId>,
+    /// Why, for the requester; a reason alone changes nothing.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 impl Changes {
@@ -117,7 +124,15 @@ impl Changes {
     }
 }
 
-/// What one approval did.
+/// What one approval did, and what must follow from it beyond the approvers' cards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApprovalOutcome {
+    pub progress: Progress,
+    /// Who is told what because of this approval.
+    pub effects: Vec<Effect>,
+}
+
+/// How far one approval took the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Progress {
     /// The stage still needs `remaining` approvals.
@@ -141,16 +156,21 @@ pub enum DecisionError {
         "you are not an approver of the current stage of {id} (\"{stage}\"), so nothing was changed"
     )]
     NotAnApprover { id: RequestId, stage: String },
-    #[error("you have already approved {id} at this stage; it needs someone else now")]
-    AlreadyApproved { id: RequestId },
+    /// `now` says where the request stands: `it is now with Owner approval`.
+    #[error("you already approved {id}; {now}")]
+    AlreadyApproved { id: RequestId, now: String },
     #[error(
         "you already approved an earlier stage of {id}, and one person counts in one stage only"
     )]
     CountedEarlier { id: RequestId },
     #[error("only the requester can cancel {id}")]
     NotRequester { id: RequestId },
+    /// A duration that does not shorten what was asked.
     #[error("{0}")]
-    BadChange(String),
+    NotShorter(String),
+    /// A role that is not a lesser role of the resource.
+    #[error("{0}")]
+    NotLesserRole(String),
     #[error(
         "if you approve this stage, a later stage could no longer be completed ({0}); leave this stage to another approver"
     )]
@@ -183,19 +203,39 @@ impl AccessRequest {
 
     /// Whether this person may decide the current stage right now.
     pub fn check_decider(&self, person: &PersonId, distinct: bool) -> Result<(), DecisionError> {
+        let approved_before = self.plan.stages.iter().any(|s| s.has_approved(person));
+        if self.state.is_terminal() && approved_before {
+            // A second click once the last approval decided it.
+            let now = match self.state {
+                RequestState::Approved { .. } => "it is approved".to_owned(),
+                _ => format!("it has since been {}", self.state),
+            };
+            return Err(DecisionError::AlreadyApproved { id: self.id, now });
+        }
         self.ensure_pending()?;
         if person == &self.requester {
             return Err(DecisionError::OwnRequest { id: self.id });
         }
         let stage = &self.plan.stages[self.current_stage];
+        if stage.has_approved(person) {
+            let remaining = stage.quorum.saturating_sub(stage.approvals.len());
+            let now = format!(
+                "{} still needs {remaining} more approval{} from someone else",
+                stage.name,
+                if remaining == 1 { "" } else { "s" }
+            );
+            return Err(DecisionError::AlreadyApproved { id: self.id, now });
+        }
         if !stage.approvers.contains(person) {
+            if approved_before {
+                // Their approval completed an earlier stage, and the request moved on.
+                let now = format!("it is now with {}", stage.name);
+                return Err(DecisionError::AlreadyApproved { id: self.id, now });
+            }
             return Err(DecisionError::NotAnApprover {
                 id: self.id,
                 stage: stage.name.clone(),
             });
-        }
-        if stage.has_approved(person) {
-            return Err(DecisionError::AlreadyApproved { id: self.id });
         }
         if distinct
             && self.plan.stages[..self.current_stage]
@@ -208,6 +248,8 @@ impl AccessRequest {
     }
 
     /// Records one approval of the current stage, applying `changes` to what is asked.
+    /// A change reaches the requester at once while the request goes on; when this
+    /// approval completes it, the outcome notice lists every change instead.
     pub fn approve(
         &mut self,
         by: &PersonId,
@@ -215,7 +257,7 @@ impl AccessRequest {
         resource: &Resource,
         distinct: bool,
         now: DateTime<Utc>,
-    ) -> Result<Progress, DecisionError> {
+    ) -> Result<ApprovalOutcome, DecisionError> {
         self.check_decider(by, distinct)?;
         let mut next = self.clone();
         next.apply_changes(by, changes, resource, now)?;
@@ -248,8 +290,21 @@ impl AccessRequest {
         } else {
             Progress::Approved
         };
+        let mut effects = Vec::new();
+        if !changes.is_empty()
+            && progress != Progress::Approved
+            && let Some(change) = next.changes.last()
+        {
+            effects.push(Effect::Notify {
+                to: next.requester.clone(),
+                notice: Notice::Changed {
+                    request: next.id,
+                    change: change.clone(),
+                },
+            });
+        }
         *self = next;
-        Ok(progress)
+        Ok(ApprovalOutcome { progress, effects })
     }
 
     fn apply_changes(
@@ -267,13 +322,19 @@ impl AccessRequest {
             at: now,
             duration: None,
             role: None,
+            reason: changes
+                .reason
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned),
         };
         if let Some(shorter) = changes.duration {
             if self.duration.is_some_and(|d| shorter >= d) || shorter == Duration::ZERO {
                 let asked = self
                     .duration
                     .map_or("standing access".to_owned(), |d| d.to_string());
-                return Err(DecisionError::BadChange(format!(
+                return Err(DecisionError::NotShorter(format!(
                     "approve with changes can only shorten the duration: {asked} was asked, so give less than that"
                 )));
             }
@@ -293,7 +354,7 @@ impl AccessRequest {
                 } else {
                     lesser_roles.join(", ")
                 };
-                return Err(DecisionError::BadChange(format!(
+                return Err(DecisionError::NotLesserRole(format!(
                     "`{lesser}` is not a lesser role of {} than `{}`; lesser roles: {options}",
                     resource.id, self.role
                 )));

@@ -135,7 +135,7 @@ impl fmt::Display for Refusal {
             } => {
                 write!(
                     f,
-                    "{resource} has no role `{given}`; its roles are {}",
+                    "`{resource}` has no role `{given}`; its roles are {}",
                     quoted(roles)
                 )
             }
@@ -220,7 +220,16 @@ impl fmt::Display for Refusal {
             Refusal::GrantNotLive { grant, state } => {
                 write!(f, "{grant} is {state}; ask for new access instead")
             }
-            Refusal::NoWayToApprove(e) => write!(f, "{e}"),
+            // The requester cannot fix the policy: say what it means for them. The
+            // details (who was left out, which setting would help) are logged for admins.
+            Refusal::NoWayToApprove(RouteError::NoWorkflow { resource, role }) => write!(
+                f,
+                "nobody is set up to approve {resource}/{role} yet, so nothing was sent; ask your IAM team to set it up (Gatehouse's log tells them what is missing)"
+            ),
+            Refusal::NoWayToApprove(RouteError::Unreachable { stage, needed, .. }) => write!(
+                f,
+                "not enough people can approve the \"{stage}\" step of this request (it needs {needed}, and you cannot approve your own), so nothing was sent; ask your IAM team to add approvers (Gatehouse's log tells them what is missing)"
+            ),
         }
     }
 }

@@ -40,7 +40,7 @@ impl<S: Store> Engine<S> {
             let stored = self.load_request(id)?;
             let mut request = stored.value;
             let resource = world.policy.resource(&request.resource).ok_or_else(|| {
-                EngineError::NotFound(format!("{} is no longer in the policy", request.resource))
+                EngineError::NotFound(format!("`{}` is no longer in the policy", request.resource))
             })?;
             let now = self.now();
             let stage = request.current_stage;
@@ -50,30 +50,33 @@ impl<S: Store> Engine<S> {
                 .iter()
                 .map(|s| s.approvers.clone())
                 .collect();
-            let progress = request.approve(
+            let outcome = request.approve(
                 &approver,
                 changes,
                 resource,
                 world.defaults().distinct_approvers,
                 now,
             )?;
+            let progress = outcome.progress;
             let privileged = resource.role(&request.role).is_some_and(|r| r.privileged);
 
             let mut commit = Commit::default();
             let policy = format!("workflow:{}", request.plan.workflow);
-            if !changes.is_empty() {
-                commit.events.push(
-                    AuditEvent::new(
-                        now,
-                        actor.clone(),
-                        AuditAction::ApprovedWithChanges {
-                            duration: changes.duration,
-                            role: changes.role.clone(),
-                        },
-                    )
-                    .request(id)
-                    .policy(policy.clone()),
-                );
+            if let Some(change) = request.changes.last().filter(|_| !changes.is_empty()) {
+                let mut event = AuditEvent::new(
+                    now,
+                    actor.clone(),
+                    AuditAction::ApprovedWithChanges {
+                        duration: changes.duration,
+                        role: changes.role.clone(),
+                    },
+                )
+                .request(id)
+                .policy(policy.clone());
+                if let Some(reason) = &change.reason {
+                    event = event.reason(reason.clone());
+                }
+                commit.events.push(event);
             }
             let stage_name = request.plan.stages[stage].name.clone();
             let remaining = match progress {
@@ -120,6 +123,7 @@ impl<S: Store> Engine<S> {
                 }
             }
             commit.effects.push(Effect::RefreshCards { request: id });
+            commit.effects.extend(outcome.effects);
             match progress {
                 Progress::Counted { .. } => {
                     let due = pending_due(&request, world.defaults());

@@ -5,6 +5,8 @@
 
 mod clock;
 pub mod decide;
+#[cfg(test)]
+mod decide_tests;
 mod digest;
 pub mod grants;
 mod reload;

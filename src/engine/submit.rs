@@ -11,7 +11,7 @@ use crate::domain::ids::{GrantId, RequestId};
 use crate::domain::policy::RequestFacts;
 use crate::domain::request::{AccessRequest, RequestKind, RequestState};
 use crate::domain::routing::plan_stage;
-use crate::domain::validation::{Ask, Holdings, Validated, validate};
+use crate::domain::validation::{Ask, Holdings, Refusal, Validated, validate};
 use crate::store::{Commit, Expect, RequestWrite, Sequence, Store};
 
 /// A stored request, and its grant when it was granted at once.
@@ -72,6 +72,18 @@ impl<S: Store> Engine<S> {
                         effects: vec![Effect::Alert { alert }],
                         ..Commit::default()
                     })?;
+                }
+                for refusal in &refusals.0 {
+                    if let Refusal::NoWayToApprove(route) = refusal {
+                        // The requester is told to ask IAM; this says what IAM should fix.
+                        tracing::warn!(
+                            requester = %ask.requester,
+                            resource = %ask.resource,
+                            role = %ask.role,
+                            problem = %route,
+                            "a request was refused because nobody could approve it: fix the workflow's approvers or escalate_to in policy.toml"
+                        );
+                    }
                 }
                 self.metrics.request_refused(ask_type(&ask));
                 return Err(EngineError::Refused(refusals));
@@ -258,7 +270,11 @@ impl<S: Store> Engine<S> {
             );
             commit.effects.push(Effect::Notify {
                 to: request.requester.clone(),
-                notice: Notice::Extended { grant, expires_at },
+                notice: Notice::Extended {
+                    grant,
+                    expires_at,
+                    request: Some(request.id),
+                },
             });
             commit
                 .grants

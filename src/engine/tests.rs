@@ -230,18 +230,18 @@ fn approve_with_changes_shortens_the_grant_for_the_remaining_stages() {
         .id;
     let shorter = Changes {
         duration: Some(Duration::from_hours(1)),
-        role: None,
+        ..Changes::default()
     };
     h.engine.approve(&person("bob"), id, &shorter).unwrap();
     let longer = Changes {
         duration: Some(Duration::from_hours(3)),
-        role: None,
+        ..Changes::default()
     };
     let err = h.engine.approve(&person("carol"), id, &longer).unwrap_err();
     assert!(err.to_string().contains("can only shorten"), "{err}");
     let lesser = Changes {
-        duration: None,
         role: Some("read".into()),
+        ..Changes::default()
     };
     h.engine.approve(&person("carol"), id, &lesser).unwrap();
     h.approve("sam", id).unwrap();

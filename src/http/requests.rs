@@ -122,6 +122,7 @@ pub async fn approve<S: Store>(
     let changes = Changes {
         duration: body.duration,
         role: body.role,
+        ..Changes::default()
     };
     let decided = state
         .blocking(move |engine| Ok(engine.approve(&actor, id, &changes)?))

@@ -49,6 +49,7 @@ fn request_of(effect: &Effect) -> Option<RequestId> {
         | Effect::Notify {
             notice:
                 Notice::Submitted { request }
+                | Notice::Changed { request, .. }
                 | Notice::Approved { request, .. }
                 | Notice::Rejected { request, .. }
                 | Notice::Cancelled { request }

@@ -189,7 +189,10 @@ async fn a_request_typed_in_discord_passes_two_stages_to_an_active_grant() {
     let answer = rig
         .say(request("staging-db", "read", "checking a migration"))
         .await;
-    assert!(answer.contains("AR-1"), "{answer}");
+    assert!(
+        answer.contains("AR-1") && answer.contains("sent to Bob Marsh"),
+        "the requester hears who decides: {answer}"
+    );
 
     let bobs = rig.card_with(BOB, "gatehouse.approve|AR-1").await;
     let said = rig.click(BOB, &bobs, "gatehouse.approve|AR-1").await;
@@ -316,6 +319,10 @@ async fn a_request_without_options_opens_the_form_and_the_form_asks() {
     );
     let said = rig.say(wrong).await;
     assert!(said.contains("duration"), "the mistake is named: {said}");
+    assert!(
+        said.contains("`a while`") && !said.contains("\\`"),
+        "code shows as code, without backslashes: {said}"
+    );
     assert_eq!(
         rig.fake.violations().len(),
         0,
@@ -348,6 +355,12 @@ async fn clicks_from_the_requester_or_a_stranger_are_refused_and_a_double_click_
         .filter(|s| s.contains("You approved"))
         .count();
     assert_eq!(approvals, 1, "{first} / {second}");
+    assert!(
+        [&first, &second]
+            .iter()
+            .any(|s| s.contains("You already approved AR-1; it is now with Owner approval")),
+        "the second click says where the request is: {first} / {second}"
+    );
     let (_, body) = rig.app.get("/api/v1/requests/AR-1").await;
     let stages = &body["request"]["plan"]["stages"];
     assert_eq!(
@@ -387,16 +400,47 @@ async fn approve_with_changes_opens_a_form_and_approves_for_less_time() {
     let typo = Interaction::modal_submit(BOB, &custom_id, &[("changes.duration", "an hour")]);
     let said = rig.say(typo).await;
     assert!(said.contains("Nothing was sent"), "{said}");
-    let fixed = Interaction::modal_submit(BOB, &custom_id, &[("changes.duration", "1h")]);
+    let fixed = Interaction::modal_submit(
+        BOB,
+        &custom_id,
+        &[
+            ("changes.duration", "1h"),
+            ("changes.reason", "an hour is enough for a schema change"),
+        ],
+    );
     let said = rig.say(fixed).await;
     assert!(said.contains("You approved AR-1"), "{said}");
     let (_, body) = rig.app.get("/api/v1/requests/AR-1").await;
     assert_eq!(body["request"]["duration"], "1h", "{body}");
 
-    // Dan may not use a form meant for approvers.
+    // Dan hears of it at once, in Discord where he is: who, what, from what to what, why.
+    let told = rig
+        .dm_containing(DAN, "Bob Marsh shortened the duration from 2h to 1h")
+        .await;
+    let change = told
+        .iter()
+        .find(|m| m.content == "AR-1 changed by Bob Marsh")
+        .unwrap_or_else(|| panic!("{told:#?}"));
+    assert!(
+        shown(change).contains("an hour is enough for a schema change"),
+        "{}",
+        shown(change)
+    );
+
+    // Dan may not use a form meant for approvers: refused as a whole, not as a typo.
     let by_dan = Interaction::modal_submit(DAN, &custom_id, &[("changes.duration", "30m")]);
     let said = rig.say(by_dan).await;
     assert!(!said.contains("You approved"), "{said}");
+    assert!(
+        !said.contains("fix this") && said.contains("you cannot approve"),
+        "{said}"
+    );
+    assert_eq!(
+        rig.fake.violations().len(),
+        0,
+        "{:?}",
+        rig.fake.violations()
+    );
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ use serde_json::Value;
 
 use crate::fake_slack::{BOT_TOKEN, FakeSlack, Fault, Message};
 
+mod changes;
 mod retries;
 
 const SECURITY: &str = "C0SECURITY";
@@ -486,9 +487,13 @@ async fn a_notice_whose_post_arrived_but_whose_answer_was_lost_is_dmed_once() {
     assert_eq!(lost.args["channel"], FakeSlack::dm_channel("U01ALICE"));
     let told = rig.dm("U01ALICE");
     assert_eq!(told.len(), before + 1, "{told:#?}");
-    // The notice, and her first message, which now shows the outcome instead of Cancel.
+    // The notice says why; her first message only says it is rejected, without Cancel.
     let rejected = told.iter().filter(|m| shows(m, "not during the freeze"));
-    assert_eq!(rejected.count(), 2, "{told:#?}");
+    assert_eq!(rejected.count(), 1, "{told:#?}");
+    assert!(
+        shows(&told[0], "*rejected*") && buttons(&told[0]).is_empty(),
+        "{told:#?}"
+    );
     let notices = told
         .iter()
         .filter(|m| m.text.as_deref() == Some("AR-1 rejected"));

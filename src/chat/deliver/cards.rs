@@ -6,8 +6,9 @@
 use serde_json::json;
 
 use super::{CardPort, Delivery, Transport, store_error};
-use crate::chat::views::{PersonView, RequestView, join_names};
+use crate::chat::views::{NoticeView, PersonView, RequestView, join_names};
 use crate::domain::card::{CardKey, PostedCard};
+use crate::domain::effect::Notice;
 use crate::domain::ids::{PersonId, RequestId};
 use crate::domain::request::AccessRequest;
 use crate::engine::World;
@@ -56,14 +57,20 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         let mut retry: Option<ChatError> = None;
         let platform = self.transport.platform();
         for card in cards.iter().filter(|c| c.platform == platform) {
-            let stage = match stage_of(card) {
-                Some(stage) => stage,
-                // A notice with buttons (the requester's Cancel, a reminder's Approve…):
-                // left as it is while the request is pending, closed once it is over.
-                None if request.state.is_terminal() => request.current_stage,
+            let message = match stage_of(card) {
+                Some(stage) => self.card_for(&request, &world, stage, &card.recipient),
+                // The requester's "submitted" DM follows the request: where it stands and
+                // what it asks for now, while pending; once over, a short status line
+                // (the outcome itself comes as a new DM, which notifies).
+                None if card.recipient == request.requester => self.submitted_dm(&request, &world),
+                // A reminder's Approve…: left as it is while the request is pending,
+                // closed once it is over.
+                None if request.state.is_terminal() => {
+                    self.card_for(&request, &world, request.current_stage, &card.recipient)
+                }
                 None => continue,
             };
-            let updated = match self.card_for(&request, &world, stage, &card.recipient) {
+            let updated = match message {
                 Ok((template, message)) => {
                     self.transport
                         .update(
@@ -89,6 +96,22 @@ impl<S: Store, T: Transport> CardPort<S, T> {
             }
         }
         retry.map_or(Ok(()), Err)
+    }
+
+    /// The requester's "submitted" DM as it should read now.
+    fn submitted_dm(
+        &self,
+        request: &AccessRequest,
+        world: &World,
+    ) -> Result<(String, serde_json::Value), ChatError> {
+        let view = RequestView::new(request, &world.directory, &world.policy);
+        let notice = Notice::Submitted {
+            request: request.id,
+        };
+        let view = NoticeView::new(&notice, Some(view), None, &world.directory);
+        let template = self.template("notice");
+        let message = self.render(&template, json!({ "notice": view }))?;
+        Ok((template, message))
     }
 
     /// The card `recipient` should see now for `stage` of `request`: with buttons while they

@@ -9,7 +9,7 @@ use crate::chat::views::{
 };
 use crate::domain::card::CardKey;
 use crate::domain::effect::{Alert, Notice};
-use crate::domain::ids::{CampaignId, GrantId, PersonId};
+use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::outbox::{ChatError, Posted};
 use crate::store::Store;
 
@@ -33,14 +33,14 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         {
             return Ok(Vec::new());
         }
-        let request = match request {
-            Some(id) => Some(RequestView::new(
-                &self.request(id)?,
-                &world.directory,
-                &world.policy,
-            )),
-            None => None,
+        // A notice about a grant alone (an emergency review) shows the request it came
+        // from too: what was asked, and why.
+        let request = match (request, grant) {
+            (Some(id), _) => Some(id),
+            (None, Some(grant)) => Some(self.grant(grant)?.request),
+            (None, None) => None,
         };
+        let request = request.map(|id| self.request_view(id)).transpose()?;
         let grant = self.grant_view(grant)?;
         let view = NoticeView::new(notice, request, grant, &world.directory);
         let template = self.template("notice");
@@ -64,11 +64,13 @@ impl<S: Store, T: Transport> CardPort<S, T> {
             return Ok(());
         };
         let world = self.engine.world();
-        let view = AlertView::new(
-            alert,
-            self.grant_view(alert_grant(alert))?,
-            &world.directory,
-        );
+        let about = alert_grant(alert);
+        let asked = match about {
+            Some(grant) => Some(self.request_view(self.grant(grant)?.request)?),
+            None => None,
+        };
+        let view =
+            AlertView::new(alert, self.grant_view(about)?, &world.directory).with_request(asked);
         let template = self.template("alert");
         let message = self.render(&template, json!({ "alert": view }))?;
         self.transport
@@ -114,6 +116,15 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         let message = self.render(&template, json!({ "item": view }))?;
         let posted = self.dm(person, user, &template, message, delivery).await?;
         Ok(vec![(about, posted)])
+    }
+
+    fn request_view(&self, id: RequestId) -> Result<RequestView, ChatError> {
+        let world = self.engine.world();
+        Ok(RequestView::new(
+            &self.request(id)?,
+            &world.directory,
+            &world.policy,
+        ))
     }
 
     pub(super) fn grant_view(&self, id: Option<GrantId>) -> Result<Option<GrantView>, ChatError> {

@@ -100,6 +100,7 @@ fn platform_contexts(platform: &str) -> Vec<(&'static str, serde_json::Value)> {
     contexts.extend(
         samples::sample_notices()
             .into_iter()
+            .chain(samples::sample_notice_states())
             .map(|n| ("notice.j2", json!({ "notice": n }))),
     );
     contexts.extend(

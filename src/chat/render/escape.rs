@@ -1,7 +1,8 @@
 //! Escaping in templates: every `{{ … }}` is written as the inside of a JSON string, so that
 //! text from people cannot break the JSON, and the `mrkdwn` filter (Slack) and the `discord`
 //! and `discord_code` filters also escape what each platform's markup gives meaning to, so
-//! that it cannot format, ping or link either.
+//! that it cannot format, ping or link either. `discord_sentence` is for Gatehouse's own
+//! sentences, whose `` `code` `` spans stay code on Discord as they do on Slack.
 
 use minijinja::{
     AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value,
@@ -22,6 +23,9 @@ pub(super) fn environment() -> Environment<'static> {
     env.add_filter("discord", |v: &Value| text_filter(v, "discord", discord));
     env.add_filter("discord_code", |v: &Value| {
         text_filter(v, "discord_code", discord_code)
+    });
+    env.add_filter("discord_sentence", |v: &Value| {
+        text_filter(v, "discord_sentence", discord_sentence)
     });
     env
 }
@@ -147,6 +151,31 @@ pub fn discord_code(text: &str) -> String {
             escaped.push('\u{2cb}');
         } else {
             push_inert(&mut escaped, text, i, c);
+        }
+    }
+    escaped
+}
+
+/// A sentence Gatehouse wrote (a reply, a refusal), where `` `…` `` marks code — an id, a
+/// command, a value as it was typed — as Slack shows it: each code span stays code (with
+/// mentions made inert, as by [`discord_code`]) and the text around is escaped as by
+/// [`discord`], so a typed value can neither format nor ping. With an odd number of
+/// backticks it cannot be told which are meant, and the whole sentence is escaped.
+pub fn discord_sentence(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts.len().is_multiple_of(2) {
+        return discord(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + text.len() / 8);
+    for (i, part) in parts.iter().enumerate() {
+        if i.is_multiple_of(2) {
+            escaped.push_str(&discord(part));
+        } else if part.is_empty() {
+            escaped.push_str("\\`\\`");
+        } else {
+            escaped.push('`');
+            escaped.push_str(&discord_code(part));
+            escaped.push('`');
         }
     }
     escaped

@@ -34,7 +34,7 @@ pub use notice::{
     AlertView, DigestView, NoticeView, alert_grant, alert_kind, notice_kind, notice_subject,
 };
 pub use reply::{EphemeralView, HelpView};
-pub use request::RequestView;
+pub use request::{RequestView, change_text, waiting_for};
 pub use review::CampaignItemView;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{GrantView, PersonView, RequestView, TimeView};
+use super::{GrantView, PersonView, RequestView, TimeView, change_text};
 use crate::domain::directory::Directory;
 use crate::domain::effect::{Alert, Notice};
 use crate::domain::ids::{GrantId, PersonId, RequestId};
@@ -19,6 +19,9 @@ pub struct NoticeView {
     pub reason: Option<String>,
     pub error: Option<String>,
     pub expires_at: Option<TimeView>,
+    /// For `changed`: what the approver (`by`) changed, as a sentence starting with their
+    /// name; their reason, if any, is `reason`.
+    pub change: Option<String>,
 }
 
 /// A message to the security channel; `kind` is the alert's name (`sod_blocked`, …).
@@ -35,6 +38,9 @@ pub struct AlertView {
     /// For `person_offboarded`: how many grants are being taken back.
     pub grants: Option<usize>,
     pub digest: Option<DigestView>,
+    /// For an alert about a grant: the request it came from — how long was asked, why,
+    /// and the template's fields (the incident ticket).
+    pub asked: Option<RequestView>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -62,6 +68,7 @@ impl NoticeView {
             reason: None,
             error: None,
             expires_at: None,
+            change: None,
         };
         match notice {
             Notice::Rejected { by, reason, .. } => {
@@ -74,6 +81,11 @@ impl NoticeView {
                 view.expires_at = Some(TimeView::new(*expires_at));
             }
             Notice::ProvisioningFailed { error, .. } => view.error = Some(error.clone()),
+            Notice::Changed { change, .. } => {
+                view.by = Some(PersonView::new(&change.by, directory));
+                view.reason.clone_from(&change.reason);
+                view.change = Some(change_text(change, directory));
+            }
             Notice::Submitted { .. }
             | Notice::Approved { .. }
             | Notice::Cancelled { .. }
@@ -89,11 +101,17 @@ impl NoticeView {
 pub fn notice_subject(notice: &Notice) -> (Option<RequestId>, Option<GrantId>) {
     match notice {
         Notice::Submitted { request }
+        | Notice::Changed { request, .. }
         | Notice::Rejected { request, .. }
         | Notice::Cancelled { request }
         | Notice::Expired { request }
         | Notice::ApprovalReminder { request } => (Some(*request), None),
         Notice::Approved { request, grant } => (Some(*request), Some(*grant)),
+        Notice::Extended {
+            grant,
+            request: Some(request),
+            ..
+        } => (Some(*request), Some(*grant)),
         Notice::Revoked { grant, .. }
         | Notice::Extended { grant, .. }
         | Notice::EmergencyReview { grant }
@@ -105,6 +123,7 @@ pub fn notice_subject(notice: &Notice) -> (Option<RequestId>, Option<GrantId>) {
 pub fn notice_kind(notice: &Notice) -> &'static str {
     match notice {
         Notice::Submitted { .. } => "submitted",
+        Notice::Changed { .. } => "changed",
         Notice::Approved { .. } => "approved",
         Notice::Rejected { .. } => "rejected",
         Notice::Cancelled { .. } => "cancelled",
@@ -132,6 +151,7 @@ impl AlertView {
             error: None,
             grants: None,
             digest: None,
+            asked: None,
         };
         match alert {
             Alert::SodBlocked {
@@ -170,6 +190,15 @@ impl AlertView {
             Alert::EmergencyGranted { .. } | Alert::PrivilegedGranted { .. } => {}
         }
         view
+    }
+}
+
+impl AlertView {
+    /// The alert with the request its grant came from, for the caller to load after
+    /// [`AlertView::new`] when the alert is about a grant.
+    pub fn with_request(mut self, asked: Option<RequestView>) -> Self {
+        self.asked = asked;
+        self
     }
 }
 

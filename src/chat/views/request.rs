@@ -33,6 +33,9 @@ pub struct RequestView {
     pub fields: Vec<FieldView>,
     /// `Security review — 1 of 2 approvals`.
     pub stage: String,
+    /// Who can decide the current stage: `Bob Marsh`, `Sam Patel and Sue Chen` (both are
+    /// needed), `one of Sam Patel, Sue Chen, Sid Roy and 4 others`; empty once decided.
+    pub waiting_for: String,
     /// 1-based; 0 when the request needs no approval.
     pub stage_number: usize,
     pub stage_count: usize,
@@ -43,7 +46,8 @@ pub struct RequestView {
     pub outcome: Option<String>,
     /// Everyone who approved a stage so far, in order.
     pub approvers: Vec<PersonView>,
-    /// `Carol Diaz shortened the duration from 2h to 1h`.
+    /// `Carol Diaz shortened the duration from 2h to 1h: one hour is enough`, each with
+    /// the approver's reason when they gave one.
     pub changes: Vec<String>,
     pub submitted_at: TimeView,
     /// When a pending request lapses.
@@ -81,6 +85,7 @@ impl RequestView {
             justification: request.justification.clone(),
             fields: template_fields(request, found.map(|(_, r)| r), policy),
             stage: request.stage_summary(),
+            waiting_for: waiting_for(request, directory, policy.defaults.distinct_approvers),
             stage_number: (request.current_stage + 1).min(stage_count),
             stage_count,
             state: request.state.name(),
@@ -89,7 +94,10 @@ impl RequestView {
             changes: request
                 .changes
                 .iter()
-                .map(|c| change_text(c, directory))
+                .map(|c| match &c.reason {
+                    Some(reason) => format!("{}: {reason}", change_text(c, directory)),
+                    None => change_text(c, directory),
+                })
                 .collect(),
             approvers,
             submitted_at: TimeView::new(request.submitted_at),
@@ -162,7 +170,44 @@ fn outcome(
     })
 }
 
-fn change_text(change: &Change, directory: &Directory) -> String {
+/// How many names a list of approvers shows before it counts the rest.
+const NAMES_SHOWN: usize = 3;
+
+/// Who can still decide the current stage of a pending request, by name: everyone still
+/// needed (`Bob Marsh`, `Sam Patel and Sue Chen`), or how many of whom (`one of Sam Patel,
+/// Sue Chen and Sid Roy`, `2 of Ann, Bea, Cy and 4 others`). Empty once it is decided.
+pub fn waiting_for(request: &AccessRequest, directory: &Directory, distinct: bool) -> String {
+    let Some(stage) = request.plan.stages.get(request.current_stage) else {
+        return String::new();
+    };
+    if request.state.is_terminal() || stage.is_complete() {
+        return String::new();
+    }
+    let earlier = &request.plan.stages[..request.current_stage];
+    let mut names: Vec<String> = stage
+        .approvers
+        .iter()
+        .filter(|p| !stage.has_approved(p))
+        .filter(|p| !(distinct && earlier.iter().any(|s| s.has_approved(p))))
+        .map(|p| PersonView::new(p, directory).name)
+        .collect();
+    let needed = stage.quorum.saturating_sub(stage.approvals.len());
+    let everyone = names.len() <= needed;
+    if names.len() > NAMES_SHOWN + 1 {
+        let others = names.len() - NAMES_SHOWN;
+        names.truncate(NAMES_SHOWN);
+        names.push(format!("{others} others"));
+    }
+    let listed = join_names(&names);
+    match needed {
+        _ if everyone => listed,
+        1 => format!("one of {listed}"),
+        n => format!("{n} of {listed}"),
+    }
+}
+
+/// `Carol Diaz shortened the duration from 2h to 1h and changed the role from admin to read`.
+pub fn change_text(change: &Change, directory: &Directory) -> String {
     let mut what = Vec::new();
     if let Some((from, to)) = change.duration {
         what.push(format!(

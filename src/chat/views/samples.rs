@@ -165,9 +165,32 @@ pub fn grant() -> Grant {
     }
 }
 
+/// AR-13: Alice's emergency access, granted at once as G-8.
+fn emergency_request() -> AccessRequest {
+    AccessRequest {
+        id: RequestId(13),
+        duration: Some(Duration::from_hours(1)),
+        justification: "INC-4300 primary down, reading the WAL".to_owned(),
+        fields: BTreeMap::from([("ticket".to_owned(), "INC-4300".to_owned())]),
+        kind: RequestKind::Emergency,
+        plan: ApprovalPlan {
+            workflow: WorkflowId::from("emergency"),
+            auto_approved: true,
+            stages: Vec::new(),
+        },
+        current_stage: 0,
+        state: RequestState::Approved {
+            grant: GrantId(8),
+            at: minutes(15),
+        },
+        ..access_request()
+    }
+}
+
 fn emergency_grant() -> Grant {
     Grant {
         id: GrantId(8),
+        request: RequestId(13),
         emergency: true,
         review: Some(PostHocReview {
             reviewers: vec!["sam".into(), "sue".into()],
@@ -196,12 +219,7 @@ pub fn sample_decided_request() -> RequestView {
         by: "sue".into(),
         at: minutes(14),
     });
-    request.changes.push(Change {
-        by: "sue".into(),
-        at: minutes(14),
-        duration: Some((Some(Duration::from_hours(2)), Duration::from_hours(1))),
-        role: None,
-    });
+    request.changes.push(sues_change());
     request.duration = Some(Duration::from_hours(1));
     request.state = RequestState::Approved {
         grant: GrantId(7),
@@ -265,12 +283,68 @@ fn grant_view(id: GrantId) -> GrantView {
     }
 }
 
+/// The sample view of the request a grant came from, as messages about the grant show it.
+fn request_of_grant(id: GrantId) -> RequestView {
+    if id == GrantId(8) {
+        RequestView::new(&emergency_request(), &directory(), &policy())
+    } else {
+        sample_decided_request()
+    }
+}
+
+/// Sue's change to AR-12, as she approved its last stage: an hour instead of two.
+fn sues_change() -> Change {
+    Change {
+        by: "sue".into(),
+        at: minutes(14),
+        duration: Some((Some(Duration::from_hours(2)), Duration::from_hours(1))),
+        role: None,
+        reason: Some("one hour is enough for the replica".to_owned()),
+    }
+}
+
+/// Carol's change to AR-12, as she approved its second stage: an hour instead of two.
+fn carols_change() -> Change {
+    Change {
+        by: "carol".into(),
+        at: minutes(8),
+        reason: Some("an hour is enough to fix the lag".to_owned()),
+        ..sues_change()
+    }
+}
+
+/// AR-12 once Carol approved its second stage with a change: an hour, and now with
+/// Security review, which Sam and Sue must both approve.
+fn changed_request() -> RequestView {
+    let mut request = access_request();
+    request.plan.stages[2].approvals.clear();
+    request.changes.push(carols_change());
+    request.duration = Some(Duration::from_hours(1));
+    RequestView::new(&request, &directory(), &policy())
+}
+
+/// The view of a notice as the chat adapters build it: with its request and grant, and
+/// for a notice about a grant alone, the request the grant came from.
+fn notice_view(notice: &Notice, request: Option<RequestView>) -> NoticeView {
+    let (asked, grant) = notice_subject(notice);
+    let request = match (asked, grant) {
+        (Some(_), _) => request.or_else(|| Some(sample_request())),
+        (None, Some(grant)) => Some(request_of_grant(grant)),
+        (None, None) => None,
+    };
+    NoticeView::new(notice, request, grant.map(grant_view), &directory())
+}
+
 /// One notice of every kind.
 pub fn sample_notices() -> Vec<NoticeView> {
     let (r, g) = (RequestId(12), GrantId(7));
     let error = "connection refused by db-admin.internal:5432".to_owned();
     let notices = [
         Notice::Submitted { request: r },
+        Notice::Changed {
+            request: r,
+            change: carols_change(),
+        },
         Notice::Approved {
             request: r,
             grant: g,
@@ -289,6 +363,7 @@ pub fn sample_notices() -> Vec<NoticeView> {
         Notice::Extended {
             grant: g,
             expires_at: Some(minutes(195)),
+            request: None,
         },
         Notice::EmergencyReview { grant: GrantId(8) },
         Notice::ProvisioningFailed { grant: g, error },
@@ -300,15 +375,36 @@ pub fn sample_notices() -> Vec<NoticeView> {
     ];
     notices
         .iter()
-        .map(|notice| {
-            let (request, grant) = notice_subject(notice);
-            let request = request.map(|_| match notice {
-                Notice::Approved { .. } => sample_decided_request(),
-                _ => sample_request(),
-            });
-            NoticeView::new(notice, request, grant.map(grant_view), &directory())
+        .map(|notice| match notice {
+            Notice::Approved { .. } => notice_view(notice, Some(sample_decided_request())),
+            Notice::Changed { .. } => notice_view(notice, Some(changed_request())),
+            _ => notice_view(notice, None),
         })
         .collect()
+}
+
+/// Notices whose message differs with the state of what they are about: the requester's
+/// "submitted" DM once decided, emergency access granted (nobody approved it), and an
+/// extension whose duration an approver shortened.
+pub fn sample_notice_states() -> Vec<NoticeView> {
+    let decided = Notice::Submitted {
+        request: RequestId(12),
+    };
+    let emergency = Notice::Approved {
+        request: RequestId(13),
+        grant: GrantId(8),
+    };
+    let emergency_request = RequestView::new(&emergency_request(), &directory(), &policy());
+    let extended = Notice::Extended {
+        grant: GrantId(7),
+        expires_at: Some(minutes(195)),
+        request: Some(RequestId(12)),
+    };
+    vec![
+        notice_view(&decided, Some(sample_decided_request())),
+        notice_view(&emergency, Some(emergency_request)),
+        notice_view(&extended, Some(sample_decided_request())),
+    ]
 }
 
 /// One alert of every kind.
@@ -347,7 +443,11 @@ pub fn sample_alerts() -> Vec<AlertView> {
     ];
     alerts
         .iter()
-        .map(|alert| AlertView::new(alert, alert_grant(alert).map(grant_view), &directory()))
+        .map(|alert| {
+            let grant = alert_grant(alert);
+            AlertView::new(alert, grant.map(grant_view), &directory())
+                .with_request(grant.map(request_of_grant))
+        })
         .collect()
 }
 

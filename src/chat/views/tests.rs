@@ -44,7 +44,7 @@ fn a_decided_request_names_who_decided_and_what_they_changed() {
     );
     assert_eq!(
         view.changes,
-        ["Sue Chen shortened the duration from 2h to 1h"]
+        ["Sue Chen shortened the duration from 2h to 1h: one hour is enough for the replica"]
     );
     let (directory, policy, now) = (directory(), policy(), clock());
     let outcome = |state: RequestState, kind: RequestKind, auto: bool| {
@@ -225,4 +225,39 @@ fn a_modal_names_for_discord_what_it_is_about() {
     assert_eq!(sample_reject_modal().custom_id, "gatehouse.reject|AR-12");
     assert_eq!(sample_changes_modal().custom_id, "gatehouse.changes|AR-12");
     assert_eq!(sample_extend_modal().custom_id, "gatehouse.extend|G-7");
+}
+
+#[test]
+fn a_request_names_who_it_waits_for_and_counts_a_long_list() {
+    let (directory, policy) = (directory(), policy());
+    let waiting = |approvers: &[&str], quorum: usize, approved: &[&str]| {
+        let mut request = access_request();
+        let stage = &mut request.plan.stages[2];
+        stage.approvers = approvers.iter().map(|p| (*p).into()).collect();
+        stage.quorum = quorum;
+        stage
+            .approvals
+            .retain(|a| approved.contains(&a.by.as_str()));
+        RequestView::new(&request, &directory, &policy).waiting_for
+    };
+    assert_eq!(waiting(&["sue"], 1, &[]), "Sue Chen");
+    assert_eq!(waiting(&["sam", "sue"], 2, &[]), "Sam Patel and Sue Chen");
+    assert_eq!(waiting(&["sam", "sue"], 2, &["sam"]), "Sue Chen");
+    assert_eq!(
+        waiting(&["sam", "sue", "tom"], 1, &[]),
+        "one of Sam Patel, Sue Chen and tom"
+    );
+    let many = ["p1", "p2", "p3", "p4", "p5", "p6", "p7"];
+    assert_eq!(
+        waiting(&many, 1, &[]),
+        "one of p1, p2, p3 and 4 others",
+        "past a few, the rest are counted"
+    );
+    assert_eq!(waiting(&many, 2, &[]), "2 of p1, p2, p3 and 4 others");
+    assert_eq!(
+        waiting(&["bob", "sue"], 1, &[]),
+        "Sue Chen",
+        "bob approved an earlier stage, and counts in one stage only"
+    );
+    assert_eq!(sample_decided_request().waiting_for, "", "decided: nobody");
 }

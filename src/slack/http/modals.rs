@@ -1,7 +1,8 @@
 //! Modal submissions (`view_submission`): the request, reject, changes and extend forms,
 //! read into a [`Submission`] and acted on by [`crate::chat::forms`]. A mistake the person
 //! can fix is answered with `response_action: errors` under the input it concerns, so the
-//! modal stays open with what they typed; success closes it, and the outcome arrives as a DM.
+//! modal stays open with what they typed; success, or a refusal no typing can fix, closes
+//! it, and the outcome arrives as a DM.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 use super::Inbound;
 use super::interactions::View;
 use crate::chat::actions::inputs;
-use crate::chat::forms::{self, FormKind, Submission};
+use crate::chat::forms::{self, FormError, FormKind, Submission};
 use crate::chat::say;
 use crate::store::Store;
 
@@ -45,11 +46,13 @@ pub async fn submitted<S: Store>(
         .blocking(move |engine| forms::submit(engine, &person, kind, &form))
         .await;
     match outcome {
-        Ok(Ok(sentence)) => {
+        // Done, or refused as a whole: the modal closes and the sentence comes as a DM;
+        // only a mistake in what was typed keeps it open, under its input.
+        Ok(Ok(sentence)) | Ok(Err(FormError::Refused(sentence))) => {
             inbound.tell(slack_user, None, &sentence);
             None
         }
-        Ok(Err(mistakes)) => Some(errors(&mistakes)),
+        Ok(Err(FormError::Fix(mistakes))) => Some(errors(&mistakes)),
         Err(_) => Some(errors(&BTreeMap::from([(
             first.to_owned(),
             say::apology("sending the form"),

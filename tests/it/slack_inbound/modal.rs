@@ -240,6 +240,28 @@ async fn approve_with_changes_opens_a_modal_that_approves_a_shorter_duration_onl
     let request = slack.request("AR-1").await;
     assert_eq!(request["duration"], "1h", "{request}");
     assert_eq!(request["state"]["state"], "approved", "{request}");
+
+    // Sent again: a refusal of the whole form, not a mistake in its duration.
+    let again = submission(CAROL, "gatehouse.changes", "AR-1", changes_form("30m"));
+    let (status, body) = slack.interact("/slack/interactions", again).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, Value::String(String::new())),
+        "the modal closes: there is nothing to correct in it"
+    );
+    let refusal = "You already approved AR-1; it is approved";
+    for _ in 0..200 {
+        let told = slack.fake.calls_to("chat.postMessage");
+        if told.iter().any(|c| c.args.to_string().contains(refusal)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let told = slack.fake.calls_to("chat.postMessage");
+    assert!(
+        told.iter().any(|c| c.args.to_string().contains(refusal)),
+        "carol is told why: {told:#?}"
+    );
     assert!(
         slack.fake.violations().is_empty(),
         "{:#?}",

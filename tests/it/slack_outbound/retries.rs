@@ -61,7 +61,7 @@ async fn the_requesters_cancel_button_goes_once_the_request_is_decided() {
     let told = rig.dm("U01ALICE");
     assert!(
         told.iter()
-            .any(|m| m.edits >= 1 && shows(m, "Rejected by Bob Marsh")),
+            .any(|m| m.edits >= 1 && shows(m, "for 2h: *rejected*")),
         "{told:#?}"
     );
 }

@@ -234,7 +234,11 @@ fn every_discord_modal_says_in_its_custom_id_what_it_is_about() {
     assert_eq!(parse(&changes), Some(ModalId::Changes(RequestId(12))));
     assert_eq!(
         inputs_of(&changes),
-        [inputs::CHANGES_DURATION, inputs::CHANGES_ROLE]
+        [
+            inputs::CHANGES_DURATION,
+            inputs::CHANGES_ROLE,
+            inputs::CHANGES_REASON
+        ]
     );
     let role = &changes["components"][1]["components"][0];
     assert!(
@@ -414,4 +418,34 @@ fn a_3000_character_justification_yields_a_message_within_limits() {
     assert_eq!(buttons(card).concat().len(), 3, "the buttons stay");
     let content = rendered[3]["content"].as_str().unwrap_or_default();
     assert!(content.ends_with('…') && content.chars().count() == 2000);
+}
+
+#[test]
+fn a_sentence_keeps_its_code_spans_as_code_and_escapes_the_rest() {
+    use crate::chat::render::escape::discord_sentence;
+    assert_eq!(
+        discord_sentence("`duration`: `2 hours` is not a duration"),
+        "`duration`: `2 hours` is not a duration",
+        "no backslash shows before a backtick"
+    );
+    assert_eq!(
+        discord_sentence("`a*b` and *c* <@1>"),
+        "`a*b` and \\*c\\* <\u{200b}@1>"
+    );
+    assert_eq!(
+        discord_sentence("`<@1>` @everyone"),
+        "`<\u{200b}@1>` @\u{200b}everyone",
+        "a code span pings nobody either"
+    );
+    assert_eq!(
+        discord_sentence("`x` is `y`z` odd"),
+        discord("`x` is `y`z` odd"),
+        "unpaired backticks: all escaped"
+    );
+    let reply = EphemeralView {
+        text: "`duration`: `2 hours` is not a duration".to_owned(),
+        ..EphemeralView::default()
+    };
+    let shown = render("discord/ephemeral.j2", json!({ "reply": reply }));
+    assert_eq!(shown["content"], "`duration`: `2 hours` is not a duration");
 }

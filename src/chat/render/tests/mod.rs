@@ -10,6 +10,7 @@ mod discord_limits;
 mod discord_rules;
 mod limits;
 mod overrides;
+mod wording;
 
 fn templates() -> Templates {
     Templates::builtin().expect("the built-in templates compile")
@@ -86,7 +87,7 @@ fn every_template_renders_block_kit_json_with_sample_data() {
 fn every_notice_and_alert_kind_has_its_own_message() {
     let notices = samples::sample_notices();
     let kinds: Vec<&str> = notices.iter().map(|n| n.kind).collect();
-    assert_eq!(kinds.len(), 11, "one sample per Notice variant: {kinds:?}");
+    assert_eq!(kinds.len(), 12, "one sample per Notice variant: {kinds:?}");
     for notice in notices {
         let text = render("slack/notice.j2", json!({ "notice": notice }))["text"].to_string();
         assert!(
