@@ -238,7 +238,7 @@ pub async fn serve(
     let slack = slack(&config, &templates)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let discord = discord(&config, &templates, engine.metrics())?;
-    let chat = chat_port(slack.clone(), discord.clone(), &engine);
+    let chat = chat_port(slack.clone(), discord.clone(), &engine, &templates);
     let max_backoff = config.outbox.max_backoff.to_chrono();
     let worker = crate::outbox::spawn(
         engine.clone(),
@@ -395,11 +395,13 @@ async fn register_discord_commands(discord: &crate::discord::Discord) {
     }
 }
 
-/// The chat port the outbox delivers through: every enabled platform, or the log when none is.
+/// The chat port the outbox delivers through: every enabled platform, or the log (messages
+/// as text) when none is.
 fn chat_port<S: crate::store::Store>(
     slack: Option<Arc<crate::slack::Slack>>,
     discord: Option<Arc<crate::discord::Discord>>,
     engine: &Arc<Engine<S>>,
+    templates: &Arc<crate::chat::render::Templates>,
 ) -> Arc<dyn crate::outbox::ChatPort> {
     use crate::domain::directory::Platform;
     let mut running = Vec::new();
@@ -421,7 +423,10 @@ fn chat_port<S: crate::store::Store>(
         ports.push(Arc::new(port));
     }
     match ports.len() {
-        0 => Arc::new(crate::outbox::LogChat),
+        0 => Arc::new(crate::chat::deliver::LogPort::new(
+            engine.clone(),
+            templates.clone(),
+        )),
         1 => ports.remove(0),
         _ => Arc::new(crate::chat::deliver::Fanout::new(ports)),
     }

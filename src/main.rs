@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
     match cli::run(cli, cli::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", cli::error_line(&err));
             ExitCode::FAILURE
         }
     }

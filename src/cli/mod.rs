@@ -30,6 +30,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The options every command takes, and where the running server is. `token` and `url` are
+/// set from the command's own `--token` / `--url` (see [`ServerArgs`]) before it runs.
 #[derive(Debug, Args)]
 pub struct Global {
     /// gatehouse.toml; relative paths inside it start at its directory.
@@ -37,17 +39,53 @@ pub struct Global {
         long,
         global = true,
         env = "GATEHOUSE_CONFIG",
-        default_value = "./gatehouse.toml"
+        default_value = "./gatehouse.toml",
+        value_name = "FILE",
+        help_heading = GLOBAL
     )]
     pub config: PathBuf,
     /// How log lines are written (default: `[log] format` of gatehouse.toml, else human).
-    #[arg(long, global = true, value_enum, env = "GATEHOUSE_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "GATEHOUSE_LOG_FORMAT",
+        help_heading = GLOBAL
+    )]
     pub log_format: Option<LogFormatArg>,
-    /// Admin API token (default: the first unexpired token of `[admin]` in gatehouse.toml).
-    #[arg(long, global = true, env = "GATEHOUSE_TOKEN", hide_env_values = true)]
+    /// `--token` before the command, as older versions took it; hidden: each command that
+    /// asks the server lists its own.
+    #[arg(long = "token", id = "token_before_command", hide = true)]
     pub token: Option<String>,
-    /// Admin API base URL (default: http://{server.listen} of gatehouse.toml).
-    #[arg(long, global = true, env = "GATEHOUSE_URL")]
+    /// `--url` before the command, as older versions took it; hidden like `token`.
+    #[arg(long = "url", id = "url_before_command", hide = true)]
+    pub url: Option<String>,
+}
+
+const GLOBAL: &str = "Global options";
+const SERVER: &str = "Server options";
+
+/// Where the running server is and how to be let in: the commands that ask it take these.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ServerArgs {
+    /// Admin API token (default: the first unexpired token of `[admin]` in gatehouse.toml).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_TOKEN",
+        hide_env_values = true,
+        help_heading = SERVER
+    )]
+    pub token: Option<String>,
+    #[command(flatten)]
+    pub url: UrlArg,
+}
+
+/// Where the running server is.
+#[derive(Clone, Debug, Default, Args)]
+pub struct UrlArg {
+    /// The server's base URL (default: http://{server.listen} of gatehouse.toml).
+    #[arg(long, global = true, env = "GATEHOUSE_URL", help_heading = SERVER)]
     pub url: Option<String>,
 }
 
@@ -57,75 +95,112 @@ pub enum LogFormatArg {
     Json,
 }
 
+/// `--duration` of `request` and `explain`: how long, and what happens without it.
+const DURATION_HELP: &str = "How long, like 30m, 2h or 1h30m [default: the longest the role \
+     allows: its max_duration, else [defaults] max_duration of policy.toml; no end for a \
+     standing role]";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run Gatehouse: HTTP endpoints, admin API, outbox worker.
     Serve,
     /// Check gatehouse.toml, the policy and the directory; non-zero exit on any error.
     Check,
-    /// Show the route a request would take, without storing anything.
+    /// Show the route a request would take, offline: reads the files, stores nothing.
     Explain(ExplainArgs),
     /// Ask for access (through the running server).
     Request(RequestArgs),
     /// Approve the current stage of a request, optionally with a shorter duration or lesser role.
     Approve {
+        /// The request, like AR-12.
+        #[arg(value_name = "REQUEST")]
         id: String,
         #[command(flatten)]
         who: As,
-        /// Approve for less time than asked.
+        /// Approve for less time than asked, like 1h.
         #[arg(long)]
         duration: Option<String>,
-        /// Approve a lesser role than asked.
+        /// Approve a lesser role of the same resource than asked, like read.
         #[arg(long)]
         role: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Reject a request.
     Reject {
+        /// The request, like AR-12.
+        #[arg(value_name = "REQUEST")]
         id: String,
         #[command(flatten)]
         who: As,
+        /// Why: the requester is told, and the audit log keeps it.
         #[arg(long)]
         reason: String,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Withdraw a pending request.
     Cancel {
+        /// The request, like AR-12.
+        #[arg(value_name = "REQUEST")]
         id: String,
         #[command(flatten)]
         who: As,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// List requests, or show one.
     Requests {
         #[command(subcommand)]
         command: Option<RequestsCommand>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// List grants, or show one.
     Grants {
         #[command(subcommand)]
         command: Option<GrantsCommand>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Take a grant back (admins and owners of the resource).
     Revoke {
+        /// The grant, like G-7.
+        #[arg(value_name = "GRANT")]
         id: String,
         #[command(flatten)]
         who: As,
+        /// Why: the holder is told, and the audit log keeps it.
         #[arg(long)]
         reason: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Ask for more time on a grant.
     Extend {
+        /// The grant, like G-7.
+        #[arg(value_name = "GRANT")]
         id: String,
         #[command(flatten)]
         who: As,
+        /// How much more time, like 1h.
         #[arg(long)]
         duration: String,
+        /// Why: shown to the approvers, and the audit log keeps it.
         #[arg(long)]
         reason: String,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// End your own grant early.
     End {
+        /// The grant, like G-7.
+        #[arg(value_name = "GRANT")]
         id: String,
         #[command(flatten)]
         who: As,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Revoke everything a leaver holds and cancel their pending requests (admins).
     Offboard {
@@ -134,13 +209,20 @@ pub enum Command {
         leaver: String,
         #[command(flatten)]
         who: As,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Make the running server read gatehouse.toml, the policy and the directory again.
-    Reload,
+    Reload {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Verify or export the audit log.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Write a consistent backup: from the running server (admin API) or, when none holds
     /// the data directory, from the directory itself. Its audit chain is verified.
@@ -148,10 +230,13 @@ pub enum Command {
         /// Where to write it (JSON Lines).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Restore a backup into server.data_dir, with the server stopped; the backup's audit
     /// chain must verify.
     Restore {
+        /// The backup to restore, as `gatehouse backup` wrote it.
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
         /// Replace a data directory that is not empty (its contents are moved aside).
@@ -163,26 +248,57 @@ pub enum Command {
         /// Check readiness (store open, chat platforms connected) instead of liveness.
         #[arg(long)]
         ready: bool,
+        #[command(flatten)]
+        server: UrlArg,
     },
+}
+
+impl Command {
+    /// The `--token` and `--url` given to this command, for the commands that ask a server.
+    fn server(&self) -> (Option<&String>, Option<&String>) {
+        let server = match self {
+            Command::Request(args) => &args.server,
+            Command::Approve { server, .. }
+            | Command::Reject { server, .. }
+            | Command::Cancel { server, .. }
+            | Command::Requests { server, .. }
+            | Command::Grants { server, .. }
+            | Command::Revoke { server, .. }
+            | Command::Extend { server, .. }
+            | Command::End { server, .. }
+            | Command::Offboard { server, .. }
+            | Command::Reload { server }
+            | Command::Audit { server, .. }
+            | Command::Backup { server, .. } => server,
+            Command::Healthcheck { server, .. } => return (None, server.url.as_ref()),
+            Command::Serve | Command::Check | Command::Explain(_) | Command::Restore { .. } => {
+                return (None, None);
+            }
+        };
+        (server.token.as_ref(), server.url.url.as_ref())
+    }
 }
 
 /// Who the action is done for; audited together with the admin token's name.
 #[derive(Debug, Args)]
 pub struct As {
-    /// The person this is done as (default: the admin token's `operator`).
+    /// The person this is done as, by directory id (default: the admin token's `operator`).
     #[arg(long = "as", value_name = "PERSON")]
     pub person: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
+    /// The person asking, by directory id, like alice.
     #[arg(long = "as", value_name = "PERSON")]
     pub person: String,
+    /// The resource, by its id in policy.toml, like prod-db.
     #[arg(long)]
     pub resource: String,
+    /// The role, by its id on that resource, like read.
     #[arg(long)]
     pub role: String,
-    #[arg(long)]
+    #[arg(long, help = DURATION_HELP)]
     pub duration: Option<String>,
     /// A template field, `name=value`; repeat for several.
     #[arg(long = "field", value_name = "K=V", value_parser = parse_field)]
@@ -193,12 +309,15 @@ pub struct ExplainArgs {
 pub struct RequestArgs {
     #[command(flatten)]
     pub who: As,
+    /// The resource, by its id in policy.toml, like prod-db.
     #[arg(long)]
     pub resource: String,
+    /// The role, by its id on that resource, like read.
     #[arg(long)]
     pub role: String,
-    #[arg(long)]
+    #[arg(long, help = DURATION_HELP)]
     pub duration: Option<String>,
+    /// Why: shown to the approvers, and the audit log keeps it.
     #[arg(long)]
     pub reason: String,
     /// A template field, `name=value`; repeat for several.
@@ -207,30 +326,44 @@ pub struct RequestArgs {
     /// Break-glass access: granted at once, reviewed afterwards.
     #[arg(long)]
     pub emergency: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RequestsCommand {
+    /// The newest requests, one line each (the default).
     List {
+        /// Only requests waiting for a decision.
         #[arg(long)]
         pending: bool,
+        /// At most this many, newest first (the server gives up to 1000).
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// One request: its reason, fields, stages and who approved, and what was changed.
     Show {
+        /// The request, like AR-12.
+        #[arg(value_name = "REQUEST")]
         id: String,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum GrantsCommand {
+    /// The newest grants, one line each (the default).
     List {
+        /// Only grants held now or being provisioned.
         #[arg(long)]
         live: bool,
+        /// At most this many, newest first (the server gives up to 1000).
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// One grant: its request, when it was given and ends, and its review.
     Show {
+        /// The grant, like G-7.
+        #[arg(value_name = "GRANT")]
         id: String,
     },
 }
@@ -241,6 +374,7 @@ pub enum AuditCommand {
     Verify,
     /// Write the audit log as JSON Lines or CSV.
     Export {
+        /// jsonl: one JSON event per line, exactly as stored; csv: one row per event.
         #[arg(long, value_parser = ["jsonl", "csv"])]
         format: String,
         /// Only events at or after this day (2026-01-01) or instant (RFC 3339).
@@ -263,19 +397,46 @@ fn parse_field(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// What a failed command prints after `error: `: the error and each of its causes, joined
+/// with `: `, each said once. Many errors quote their cause in their own sentence ("cannot
+/// read gatehouse.toml at … : No such file …; pass --config PATH"); such a cause is not
+/// repeated after it.
+pub fn error_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(text.trim()) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// Runs the command; `shutdown` completes when `serve` should stop.
 pub async fn run(
     cli: Cli,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let global = &cli.global;
-    match cli.command {
+    let Cli {
+        mut global,
+        command,
+    } = cli;
+    // Given before the command (hidden, as older versions took them) or to the command.
+    let (token, url) = command.server();
+    global.token = global.token.or_else(|| token.cloned());
+    global.url = global.url.or_else(|| url.cloned());
+    let global = &global;
+    match command {
         Command::Serve => serve(global, shutdown).await,
         Command::Check => offline::check(global),
         Command::Explain(args) => offline::explain(global, &args),
-        Command::Audit { command } => audit::run(global, command).await,
-        Command::Healthcheck { ready } => health::run(global, ready).await,
-        Command::Backup { out } => backup::backup(global, &out).await,
+        Command::Audit { command, .. } => audit::run(global, command).await,
+        Command::Healthcheck { ready, .. } => health::run(global, ready).await,
+        Command::Backup { out, .. } => backup::backup(global, &out).await,
         Command::Restore { from, force } => backup::restore(global, &from, force).await,
         command => remote::run(global, command).await,
     }
@@ -359,6 +520,25 @@ mod tests {
     }
 
     #[test]
+    fn a_cause_the_message_already_quotes_is_not_repeated() {
+        let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let quoted = crate::config::ConfigError::Read {
+            path: "/etc/gatehouse.toml".into(),
+            source: missing,
+        };
+        assert_eq!(
+            error_line(&anyhow::Error::new(quoted)),
+            "cannot read gatehouse.toml at /etc/gatehouse.toml: No such file; pass --config PATH \
+             or set GATEHOUSE_CONFIG"
+        );
+        let wrapped = anyhow::anyhow!("No such file").context("cannot open the backup b.jsonl");
+        assert_eq!(
+            error_line(&wrapped),
+            "cannot open the backup b.jsonl: No such file"
+        );
+    }
+
+    #[test]
     fn fields_are_name_equals_value() {
         assert_eq!(
             parse_field("ticket=INC-1"),
@@ -370,7 +550,10 @@ mod tests {
     #[test]
     fn requests_without_a_subcommand_lists_them() {
         let cli = Cli::try_parse_from(["gatehouse", "requests"]).unwrap();
-        assert!(matches!(cli.command, Command::Requests { command: None }));
+        assert!(matches!(
+            cli.command,
+            Command::Requests { command: None, .. }
+        ));
         let cli = Cli::try_parse_from(["gatehouse", "offboard", "gus", "--as", "sue"]).unwrap();
         assert!(matches!(cli.command, Command::Offboard { ref leaver, .. } if leaver == "gus"));
     }

@@ -102,6 +102,55 @@ pub fn grant_row(g: &Grant) -> Vec<String> {
     ]
 }
 
+/// What happens next, after a command that made or moved a request (and maybe its grant), as
+/// a sentence; `None` when nothing more is coming.
+pub fn next_step(r: &AccessRequest, grant: Option<&Grant>) -> Option<String> {
+    if let Some(g) = grant {
+        return grant_next_step(g);
+    }
+    if !matches!(r.state, RequestState::Pending) {
+        return None;
+    }
+    let stage = r.plan.stages.get(r.current_stage)?;
+    let waiting: Vec<&str> = stage
+        .approvers
+        .iter()
+        .filter(|p| !stage.has_approved(p))
+        .map(|p| p.as_str())
+        .collect();
+    let needed = stage.quorum.saturating_sub(stage.approvals.len());
+    let from = match (needed, waiting.as_slice()) {
+        (_, []) => "; nobody can approve it now".to_owned(),
+        (1, [one]) => format!(" from {one}"),
+        (1, many) => format!(" from one of {}", many.join(", ")),
+        (n, many) => format!(": {n} more approvals from {}", many.join(", ")),
+    };
+    Some(format!("{} waits for {}{from}.", r.id, stage.name))
+}
+
+fn grant_next_step(g: &Grant) -> Option<String> {
+    let access = format!("{} has {}/{}", g.person, g.resource, g.role);
+    match &g.state {
+        GrantState::Provisioning => Some(format!(
+            "{} is being provisioned: the connector of {} is giving {} the access; `gatehouse \
+             grants show {}` shows when it is active.",
+            g.id, g.resource, g.person, g.id
+        )),
+        GrantState::Active { .. } => {
+            let until = g.expires_at.map_or("with no end date".to_owned(), |e| {
+                format!("until {}, when it is taken back", time(e))
+            });
+            let review = if g.emergency {
+                " As emergency access, it is reviewed afterwards."
+            } else {
+                ""
+            };
+            Some(format!("{} is active: {access} {until}.{review}", g.id))
+        }
+        _ => None,
+    }
+}
+
 /// `requests show`: the line, then what a reviewer wants to know.
 pub fn request_details(r: &AccessRequest) -> String {
     let mut out = table(&[request_row(r)]);
@@ -205,4 +254,53 @@ pub fn grant_details(g: &Grant) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::ids::{GrantId, RequestId};
+
+    fn grant(state: GrantState, emergency: bool) -> Grant {
+        let at = Utc.with_ymd_and_hms(2027, 1, 4, 9, 0, 0).unwrap();
+        Grant {
+            id: GrantId(2),
+            person: "alice".into(),
+            resource: "prod-db".into(),
+            role: "read".into(),
+            request: RequestId(2),
+            granted_at: at,
+            expires_at: Some(at + chrono::Duration::hours(2)),
+            emergency,
+            review: None,
+            warned_at: None,
+            state,
+        }
+    }
+
+    #[test]
+    fn a_grant_being_provisioned_says_how_to_see_when_it_is_active() {
+        assert_eq!(
+            grant_next_step(&grant(GrantState::Provisioning, false)).unwrap(),
+            "G-2 is being provisioned: the connector of prod-db is giving alice the access; \
+             `gatehouse grants show G-2` shows when it is active."
+        );
+    }
+
+    #[test]
+    fn an_active_grant_says_until_when() {
+        let since = Utc.with_ymd_and_hms(2027, 1, 4, 9, 0, 1).unwrap();
+        let active = GrantState::Active { since };
+        assert_eq!(
+            grant_next_step(&grant(active.clone(), false)).unwrap(),
+            "G-2 is active: alice has prod-db/read until 2027-01-04 11:00 UTC, when it is taken back."
+        );
+        let emergency = grant_next_step(&grant(active, true)).unwrap();
+        assert!(
+            emergency.ends_with("As emergency access, it is reviewed afterwards."),
+            "{emergency}"
+        );
+    }
 }

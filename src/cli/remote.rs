@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::client::Client;
-use super::output::{grant_details, grant_row, request_details, request_row, table};
+use super::output::{grant_details, grant_row, next_step, request_details, request_row, table};
 use super::{Command, Global, GrantsCommand, RequestsCommand};
 use crate::domain::duration::Duration;
 use crate::domain::grant::Grant;
@@ -39,6 +39,7 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
             who,
             duration: asked,
             role,
+            ..
         } => {
             let id = request_id(&id)?;
             let asked = asked.as_deref().map(duration).transpose()?;
@@ -48,17 +49,19 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
                 .await?;
             print_request_and_grant(&answer)
         }
-        Command::Reject { id, who, reason } => {
+        Command::Reject {
+            id, who, reason, ..
+        } => {
             let id = request_id(&id)?;
             let body = json!({ "as": who.person, "reason": reason });
             print_request_and_grant(&client.post(&format!("/requests/{id}/reject"), body).await?)
         }
-        Command::Cancel { id, who } => {
+        Command::Cancel { id, who, .. } => {
             let id = request_id(&id)?;
             let body = json!({ "as": who.person });
             print_request_and_grant(&client.post(&format!("/requests/{id}/cancel"), body).await?)
         }
-        Command::Requests { command } => match command.unwrap_or(RequestsCommand::List {
+        Command::Requests { command, .. } => match command.unwrap_or(RequestsCommand::List {
             pending: false,
             limit: 50,
         }) {
@@ -91,7 +94,7 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
                 Ok(())
             }
         },
-        Command::Grants { command } => match command.unwrap_or(GrantsCommand::List {
+        Command::Grants { command, .. } => match command.unwrap_or(GrantsCommand::List {
             live: false,
             limit: 50,
         }) {
@@ -116,7 +119,9 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
                 Ok(())
             }
         },
-        Command::Revoke { id, who, reason } => {
+        Command::Revoke {
+            id, who, reason, ..
+        } => {
             let id = grant_id(&id)?;
             let body = json!({ "as": who.person, "reason": reason.unwrap_or_default() });
             print_grant(&client.post(&format!("/grants/{id}/revoke"), body).await?)
@@ -126,12 +131,13 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
             who,
             duration: more,
             reason,
+            ..
         } => {
             let id = grant_id(&id)?;
             let body = json!({ "as": who.person, "duration": duration(&more)?, "reason": reason });
             print_request_and_grant(&client.post(&format!("/grants/{id}/extend"), body).await?)
         }
-        Command::End { id, who } => {
+        Command::End { id, who, .. } => {
             let id = grant_id(&id)?;
             print_grant(
                 &client
@@ -139,7 +145,7 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
                     .await?,
             )
         }
-        Command::Offboard { leaver, who } => {
+        Command::Offboard { leaver, who, .. } => {
             let path = format!("/people/{}/offboard", leaver.trim());
             let answer = client.post(&path, json!({ "as": who.person })).await?;
             let grants: Vec<GrantId> = field(&answer, "grants")?;
@@ -162,7 +168,7 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Reload => {
+        Command::Reload { .. } => {
             let answer = client.post("/reload", json!({})).await?;
             for warning in answer
                 .get("warnings")
@@ -217,13 +223,22 @@ fn field<T: DeserializeOwned>(answer: &Value, key: &str) -> anyhow::Result<T> {
     })
 }
 
+/// The request and its grant, one line each, then what happens next.
 fn print_request_and_grant(answer: &Value) -> anyhow::Result<()> {
     let request: AccessRequest = field(answer, "request")?;
     print!("{}", table(&[request_row(&request)]));
-    if let Some(grant) = answer.get("grant").filter(|g| !g.is_null()) {
-        let grant: Grant = serde_json::from_value(grant.clone())
-            .context("reading the grant in the server's answer")?;
-        print!("{}", table(&[grant_row(&grant)]));
+    let grant: Option<Grant> = match answer.get("grant").filter(|g| !g.is_null()) {
+        Some(grant) => Some(
+            serde_json::from_value(grant.clone())
+                .context("reading the grant in the server's answer")?,
+        ),
+        None => None,
+    };
+    if let Some(grant) = &grant {
+        print!("{}", table(&[grant_row(grant)]));
+    }
+    if let Some(next) = next_step(&request, grant.as_ref()) {
+        println!("{next}");
     }
     Ok(())
 }

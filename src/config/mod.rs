@@ -80,6 +80,13 @@ pub struct Config {
     warnings: Vec<Diagnostic>,
 }
 
+/// Every table gatehouse.toml may hold and the keys each accepts, read from the types that
+/// parse it (see [`crate::domain::keys`]); docs/configuration.md is checked against it. Keys
+/// accepted beyond these are the `X_file` forms of string keys (see the module's comment).
+pub fn accepted_tables() -> Vec<crate::domain::keys::Table> {
+    crate::domain::keys::tables_of::<Config>()
+}
+
 /// Why gatehouse.toml could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

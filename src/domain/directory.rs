@@ -117,6 +117,12 @@ fn yes() -> bool {
     true
 }
 
+/// Every table directory.toml may hold and the keys each accepts, read from the types that
+/// parse it (see [`crate::domain::keys`]); docs/configuration.md is checked against it.
+pub fn accepted_tables() -> Vec<crate::domain::keys::Table> {
+    crate::domain::keys::tables_of::<RawDirectory>()
+}
+
 impl Directory {
     /// Reads directory.toml, reporting every problem at once.
     pub fn parse(source: &Source<'_>) -> Result<Self, Diagnostics> {

@@ -11,6 +11,7 @@ pub mod fields;
 pub mod grant;
 pub mod ids;
 pub mod jml;
+pub mod keys;
 pub mod policy;
 pub mod request;
 pub mod review;

@@ -1,5 +1,6 @@
 //! The port chat platforms implement to receive effects, and two implementations that need
-//! no platform: one that logs, one that records (for tests and dry runs).
+//! no platform and render nothing: one that logs the effect, one that records (for tests and
+//! dry runs).
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -65,7 +66,9 @@ pub trait ChatPort: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Posted, ChatError>>;
 }
 
-/// Writes what it would send to the log: the chat port when no platform is enabled.
+/// Writes which effect it was given to the log, as data: for tests and benches that need a
+/// chat port and have nothing to render with. `serve` without a chat platform writes the
+/// messages themselves, as people would read them (`chat::deliver::LogPort`).
 #[derive(Debug, Default)]
 pub struct LogChat;
 
@@ -77,7 +80,7 @@ impl ChatPort for LogChat {
         attempt: u32,
     ) -> BoxFuture<'a, Result<Posted, ChatError>> {
         Box::pin(async move {
-            tracing::info!(%key, attempt, ?effect, "chat message (no chat platform enabled)");
+            tracing::debug!(%key, attempt, ?effect, "chat effect (not delivered anywhere)");
             Ok(Vec::new())
         })
     }

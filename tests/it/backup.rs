@@ -285,6 +285,7 @@ async fn a_tampered_backup_is_refused_saying_where_the_audit_chain_breaks() {
         .and_then(|rest| rest.split(' ').next())
         .unwrap_or_else(|| panic!("no event named: {said}"));
     assert!(said.contains("was edited"), "{said}");
+    assert_eq!(said.matches("was edited").count(), 1, "said once: {said}");
     assert!(edited_seq.parse::<u64>().is_ok(), "{said}");
     assert!(!fresh.path("data").exists(), "nothing was restored");
 

@@ -236,3 +236,180 @@ fn a_client_command_says_when_no_server_is_running() {
         "error: cannot reach Gatehouse at http://127.0.0.1:9: is `gatehouse serve` running?"
     );
 }
+
+/// The options of `args`' help, from its `Options:` section on: `(flag, description)`.
+fn help(args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    all.push("--help");
+    let out = gatehouse(&all);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// The line of `help` that describes `flag`.
+fn described<'a>(help: &'a str, flag: &str) -> &'a str {
+    let line = help
+        .lines()
+        .find(|l| l.trim_start().starts_with(flag))
+        .unwrap_or_else(|| panic!("no {flag} in:\n{help}"));
+    let description = line.trim_start()[flag.len()..]
+        .trim_start_matches(|c: char| c != ' ')
+        .trim();
+    assert!(
+        !description.is_empty(),
+        "{flag} has no description:\n{help}"
+    );
+    line
+}
+
+#[test]
+fn every_option_of_request_says_what_it_is_and_the_default_duration_is_stated() {
+    let request = help(&["request"]);
+    for flag in [
+        "--as",
+        "--resource",
+        "--role",
+        "--duration",
+        "--reason",
+        "--field",
+    ] {
+        described(&request, flag);
+    }
+    let duration = described(&request, "--duration");
+    assert!(
+        duration.contains("[default: the longest the role allows"),
+        "{duration}"
+    );
+    for (command, flags) in [
+        (vec!["approve"], vec!["<REQUEST>", "--duration", "--role"]),
+        (vec!["reject"], vec!["<REQUEST>", "--reason"]),
+        (vec!["revoke"], vec!["<GRANT>", "--reason"]),
+        (vec!["extend"], vec!["<GRANT>", "--duration", "--reason"]),
+        (vec!["requests", "list"], vec!["--pending", "--limit"]),
+        (vec!["requests", "show"], vec!["<REQUEST>"]),
+        (vec!["grants", "list"], vec!["--live", "--limit"]),
+        (vec!["grants", "show"], vec!["<GRANT>"]),
+        (vec!["audit", "export"], vec!["--format", "--since"]),
+        (
+            vec!["explain"],
+            vec!["--as", "--resource", "--role", "--duration"],
+        ),
+    ] {
+        let help = help(&command);
+        for flag in flags {
+            described(&help, flag);
+        }
+    }
+}
+
+#[test]
+fn global_options_have_their_own_heading_and_explain_offers_no_server_options() {
+    let explain = help(&["explain"]);
+    let (own, global) = explain
+        .split_once("Global options:")
+        .unwrap_or_else(|| panic!("{explain}"));
+    assert!(
+        global.contains("--config") && global.contains("--log-format"),
+        "{explain}"
+    );
+    assert!(!own.contains("--config"), "{explain}");
+    assert!(
+        !explain.contains("--token") && !explain.contains("--url"),
+        "{explain}"
+    );
+
+    let request = help(&["request"]);
+    let (own, rest) = request.split_once("Server options:").unwrap();
+    assert!(
+        !own.contains("--token") && !own.contains("--config"),
+        "{request}"
+    );
+    let (server, _) = rest.split_once("Global options:").unwrap();
+    assert!(
+        server.contains("--token") && server.contains("--url"),
+        "{request}"
+    );
+    for command in [&["serve"][..], &["check"], &["restore"]] {
+        let help = help(command);
+        assert!(!help.contains("--token"), "{help}");
+    }
+}
+
+#[test]
+fn a_missing_config_file_is_said_once_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("gatehouse.toml");
+    let out = gatehouse(&["--config", missing.to_str().unwrap(), "check"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.starts_with(&format!(
+            "error: cannot read gatehouse.toml at {}",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn each_step_of_the_walkthrough_says_what_happens_next() {
+    let app = spawn_app().await;
+    let config = app.files.config();
+    let base = app.base.clone();
+    let run = move |args: Vec<&'static str>| {
+        let config = config.clone();
+        let base = base.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["--config", config.to_str().unwrap()];
+            all.extend(args);
+            // The server's address as the command's own option, and the token from the file.
+            all.extend(["--url", &base]);
+            let out = gatehouse(&all);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            text(&out.stdout)
+        })
+    };
+    let asked = run(vec![
+        "request",
+        "--as",
+        "alice",
+        "--resource",
+        "prod-db",
+        "--role",
+        "read",
+        "--duration",
+        "2h",
+        "--reason",
+        "replica lag",
+    ])
+    .await
+    .unwrap();
+    assert!(
+        asked.ends_with("AR-1 waits for Manager approval from bob.\n"),
+        "{asked}"
+    );
+    let first = run(vec!["approve", "AR-1", "--as", "bob"]).await.unwrap();
+    assert!(
+        first.ends_with("AR-1 waits for Owner approval from one of carol, dora.\n"),
+        "{first}"
+    );
+    // The last approval: the grant is provisioning or, when the log connector was quick,
+    // already active. Either way the last line says what that means.
+    let last = run(vec!["approve", "AR-1", "--as", "carol"]).await.unwrap();
+    let next = last.lines().last().unwrap();
+    let provisioning = "G-1 is being provisioned: the connector of prod-db is giving alice the \
+         access; `gatehouse grants show G-1` shows when it is active.";
+    let active = "G-1 is active: alice has prod-db/read until ";
+    assert!(
+        next == provisioning
+            || (next.starts_with(active) && next.ends_with(", when it is taken back.")),
+        "{last}"
+    );
+    app.stop().await;
+}

@@ -166,7 +166,7 @@ fn the_dockerfile_builds_in_a_rust_stage_and_runs_unprivileged_in_a_slim_one() {
         .expect("HEALTHCHECK … CMD");
     let cli = parse(&exec_form(command));
     assert!(
-        matches!(cli.command, Command::Healthcheck { ready: false }),
+        matches!(cli.command, Command::Healthcheck { ready: false, .. }),
         "liveness"
     );
 

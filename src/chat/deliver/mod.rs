@@ -11,6 +11,7 @@
 mod cards;
 mod dm_channels;
 mod fanout;
+mod log;
 mod messages;
 mod refresh;
 
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 pub use dm_channels::DmChannels;
 pub use fanout::Fanout;
+pub use log::{LogPort, LogTransport};
 
 use crate::chat::render::Templates;
 use crate::connector::BoxFuture;
@@ -63,6 +65,12 @@ pub trait Transport: Send + Sync + 'static {
     fn templates(&self) -> &Templates;
     /// Where real-time alerts go on this platform, if anywhere.
     fn security_channel(&self) -> Option<&str>;
+    /// Whether every person is reached here, whatever their platform ids and `notify`: the
+    /// log, standing in for every platform when none is enabled. Their directory id is then
+    /// their address.
+    fn reaches_everyone(&self) -> bool {
+        false
+    }
     /// Posts `message` in the DM with `user` (the platform's id); the channel and message id.
     fn dm<'a>(
         &'a self,
@@ -189,6 +197,9 @@ impl<S: Store, T: Transport> CardPort<S, T> {
     /// The person and their id here, when their messages go to this platform.
     fn reach<'p>(&self, person: Option<&'p Person>) -> Option<(&'p Person, &'p str)> {
         let person = person?;
+        if self.transport.reaches_everyone() {
+            return Some((person, person.id.as_str()));
+        }
         let platform = self.transport.platform();
         if !person.reached_on(platform, &self.running) {
             return None;

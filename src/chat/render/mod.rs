@@ -16,6 +16,7 @@ mod discord_limits;
 mod escape;
 mod limits;
 mod overrides;
+mod plain;
 #[cfg(test)]
 mod tests;
 
@@ -24,6 +25,7 @@ pub use discord_limits::{LongCustomId, enforce_discord_limits};
 pub use escape::{discord, discord_code, mrkdwn};
 pub use limits::enforce_limits;
 pub use overrides::LoadError;
+pub use plain::slack_plain_text;
 
 macro_rules! builtin {
     ($name:literal) => {

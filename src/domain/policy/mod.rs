@@ -15,7 +15,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 pub use condition::{Condition, RequestFacts};
-pub use parse::{Checked, PolicyContext, parse_policy};
+pub use parse::{Checked, PolicyContext, accepted_tables, parse_policy};
 pub use selector::{ApproverSelector, Subject};
 
 use super::directory::Person;

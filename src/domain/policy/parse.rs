@@ -26,6 +26,12 @@ pub struct PolicyContext<'a> {
 /// A policy that loaded, and the warnings worth reading.
 pub type Checked = (Policy, Vec<Diagnostic>);
 
+/// Every table policy.toml may hold and the keys each accepts, read from the types that
+/// parse it (see [`crate::domain::keys`]); docs/configuration.md is checked against it.
+pub fn accepted_tables() -> Vec<crate::domain::keys::Table> {
+    crate::domain::keys::tables_of::<super::raw::RawPolicy>()
+}
+
 /// Reads and checks policy.toml. Errors refuse the policy; warnings come back with it.
 pub fn parse_policy(source: &Source<'_>, cx: &PolicyContext<'_>) -> Result<Checked, Diagnostics> {
     let raw: RawPolicy =

@@ -1,43 +1,48 @@
-//! The official conformance fake (../shared/conformance/fake_platforms.py) as a child process:
-//! which Python runs it, free ports, waiting until it answers, and the calls it recorded.
+//! The official conformance fake (`fake_platforms.py` of the conformance kit) as a child
+//! process: which Python runs it, free ports, waiting until it answers, and the calls it
+//! recorded.
+//!
+//! The kit is not part of this repository. The tests using it are `#[ignore]`d; `.ci/run`
+//! makes a venv with the kit's requirements, exports the two variables below and runs them
+//! with `--ignored`. Asked to run, they never skip: a missing variable fails them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
-/// The variable naming a Python with ../shared/conformance/requirements.txt installed.
+/// The variable naming a Python with the kit's requirements.txt installed.
 pub const PYTHON_VAR: &str = "GATEHOUSE_CONFORMANCE_PYTHON";
+/// The variable naming the kit's directory, the one holding fake_platforms.py.
+pub const KIT_VAR: &str = "GATEHOUSE_CONFORMANCE_KIT";
 
-/// The Python to run the fake with; `None` means skip (said on stderr). Under CI there is no
-/// skipping: a missing variable fails the test, so the check can never silently vanish.
-pub fn python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os(PYTHON_VAR).filter(|v| !v.is_empty()) {
-        return Some(python.into());
+/// The value of `var`; fails the test, saying how to set it up, when it is missing.
+fn required(var: &str, what: &str) -> PathBuf {
+    match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        Some(value) => value.into(),
+        None => panic!(
+            "this test cannot run: {var} is not set; export it to {what} (.ci/run makes a venv \
+             with the kit's requirements.txt and exports {PYTHON_VAR} and {KIT_VAR})"
+        ),
     }
-    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"));
-    assert!(
-        !ci,
-        "CI is set but {PYTHON_VAR} is not: .ci/run must create a venv with \
-         ../shared/conformance/requirements.txt installed and export {PYTHON_VAR} to its python; \
-         the conformance test never skips in CI"
-    );
-    eprintln!(
-        "conformance: skipped: set {PYTHON_VAR} to a python with \
-         ../shared/conformance/requirements.txt installed to run it"
-    );
-    None
 }
 
-/// `CARGO_MANIFEST_DIR/../shared/conformance`, read in place and never copied.
+/// The Python to run the fake with.
+pub fn python() -> PathBuf {
+    required(
+        PYTHON_VAR,
+        "a python with the conformance kit's requirements.txt installed",
+    )
+}
+
+/// The kit, read in place and never copied.
 pub fn kit() -> PathBuf {
-    let kit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
+    let kit = required(KIT_VAR, "the conformance kit's directory");
     assert!(
         kit.join("fake_platforms.py").is_file(),
-        "{PYTHON_VAR} is set but {} has no fake_platforms.py: the conformance kit must be \
-         checked out beside the repository",
+        "{KIT_VAR}={} has no fake_platforms.py: it must name the conformance kit's directory",
         kit.display()
     );
     kit
@@ -61,13 +66,13 @@ pub struct OfficialFake {
 }
 
 impl OfficialFake {
-    pub async fn start(python: &Path) -> OfficialFake {
+    pub async fn start() -> OfficialFake {
         gatehouse::app::install_tls_provider();
-        let kit = kit();
+        let (python, kit) = (python(), kit());
         let dir = tempfile::tempdir().unwrap();
         let (slack_port, discord_port) = (free_port(), free_port());
         let output = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
-        let child = Command::new(python)
+        let child = Command::new(&python)
             .arg(kit.join("fake_platforms.py"))
             .arg("--slack-port")
             .arg(slack_port.to_string())

@@ -233,12 +233,11 @@ async fn message_bodies_are_checked_limit_by_limit() {
     assert!(fake.edits(CHANNEL_ID, &message.id).is_empty());
 }
 
-/// One of the conformance kit's Discord fixtures (../shared/conformance), read in place.
+/// One of the examples of Discord's developer docs vendored under tests/fixtures/discord
+/// (CC-BY-SA-4.0, see the NOTICE there).
 pub(super) fn fixture(name: &str) -> Value {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = dir
-        .join("../shared/conformance/fixtures/discord")
-        .join(name);
+    let path = dir.join("tests/fixtures/discord").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }

@@ -36,18 +36,18 @@ pub fn group_dn(cn: &str) -> String {
 }
 
 impl Slapd {
-    /// A running server with the base entries, or `None` (skip) outside CI without slapd.
-    pub async fn start() -> Option<Slapd> {
+    /// A running server with the base entries; fails the test when slapd is not installed.
+    pub async fn start() -> Slapd {
         Self::start_with(None).await
     }
 
     /// [`Slapd::start`], also serving `ldaps://` and StartTLS with `certificates` when given.
-    pub async fn start_with(certificates: Option<&Certificates>) -> Option<Slapd> {
+    pub async fn start_with(certificates: Option<&Certificates>) -> Slapd {
         let slapd = program(
             "OpenLDAP (slapd)",
             "slapd",
             &[PathBuf::from("/usr/sbin/slapd")],
-        )?;
+        );
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
@@ -118,7 +118,7 @@ impl Slapd {
             )
             .await;
         }
-        Some(server)
+        server
     }
 
     async fn wait_ready(&mut self, log: &std::path::Path) {

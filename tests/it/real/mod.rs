@@ -1,8 +1,10 @@
 //! Throwaway PostgreSQL and OpenLDAP servers from Debian's packages, each in a temporary
 //! directory on a free loopback port, stopped when dropped.
 //!
-//! When a server's programs are missing, a test is skipped with the reason printed — except
-//! under CI (`CI` set), where it fails: `.ci/run` installs them, so a missing one is a bug.
+//! The tests that use them are `#[ignore]`d with the reason, so that a plain `cargo test` on a
+//! machine without the programs reports them as ignored rather than passed; `.ci/run` installs
+//! the programs and runs them with `--ignored`. Asked to run, such a test never skips: a
+//! missing program fails it, saying which package to install.
 
 pub mod ldap;
 pub mod postgres;
@@ -11,22 +13,17 @@ pub mod tls;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 
-/// Whether the tests run under CI, where a missing server is a failure, not a skip.
-pub fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-/// The first of `candidates` that exists; otherwise a skip (`None`) or, under CI, a panic.
-pub fn program(what: &str, package: &str, candidates: &[PathBuf]) -> Option<PathBuf> {
-    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
-        return Some(found.clone());
+/// The first of `candidates` that exists; a test that needs a missing program fails, since it
+/// runs only when asked to (`--ignored`).
+pub fn program(what: &str, package: &str, candidates: &[PathBuf]) -> PathBuf {
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(found) => found.clone(),
+        None => panic!(
+            "this test cannot run: {what} is not installed (looked at {candidates:?}); install \
+             the Debian package `{package}` (apt-get install -y --no-install-recommends \
+             {package}), as .ci/run does"
+        ),
     }
-    let reason = format!(
-        "{what} is not installed (looked at {candidates:?}); install the Debian package `{package}` (apt-get install -y --no-install-recommends {package})"
-    );
-    assert!(!under_ci(), "CI is set and {reason}");
-    eprintln!("skipping: {reason}");
-    None
 }
 
 /// A port nobody listens on right now.

@@ -38,14 +38,14 @@ fn binary(name: &str) -> Vec<PathBuf> {
 }
 
 impl Postgres {
-    /// A running server, or `None` (skip) when PostgreSQL is not installed outside CI.
-    pub async fn start() -> Option<Postgres> {
+    /// A running server; fails the test when PostgreSQL is not installed.
+    pub async fn start() -> Postgres {
         Self::start_with(None).await
     }
 
     /// [`Postgres::start`], also accepting TLS with `certificates` when given.
-    pub async fn start_with(certificates: Option<&Certificates>) -> Option<Postgres> {
-        let initdb = program("PostgreSQL (initdb)", "postgresql", &binary("initdb"))?;
+    pub async fn start_with(certificates: Option<&Certificates>) -> Postgres {
+        let initdb = program("PostgreSQL (initdb)", "postgresql", &binary("initdb"));
         let postgres = initdb.with_file_name("postgres");
         let user = unprivileged_user();
         // The server's user must reach its directory: under root, TMPDIR may be private.
@@ -123,7 +123,7 @@ impl Postgres {
         let child = server.spawn().expect("postgres starts");
         let mut pg = Postgres { port, dir, child };
         pg.wait_ready(&log).await;
-        Some(pg)
+        pg
     }
 
     async fn wait_ready(&mut self, log: &std::path::Path) {

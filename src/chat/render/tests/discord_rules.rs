@@ -1,7 +1,7 @@
-//! What Discord accepts, as a checker independent of the renderer: the rules that
-//! shared/conformance/discord_validate.py applies (Discord's OpenAPI description of POST
-//! /channels/{id}/messages and of a MODAL interaction response), plus the limits Discord
-//! enforces beyond it (2000 characters of content for a bot, 6000 of embed text, five rows).
+//! What Discord accepts, as a checker independent of the renderer: the rules of Discord's
+//! OpenAPI description of POST /channels/{id}/messages and of a MODAL interaction response,
+//! plus the limits Discord enforces beyond it (2000 characters of content for a bot, 6000 of
+//! embed text, five rows). It reads no file: the rules are written out here.
 
 use serde_json::Value as Json;
 
