@@ -165,7 +165,7 @@ fn extend<S: Store>(
         Ok(submitted) => Ok(say::submitted(&submitted)),
         Err(EngineError::Refused(refusals)) => Err(gather(refusals.0.iter().map(|r| {
             let input = match r {
-                Refusal::NoJustification => "reason",
+                Refusal::NoJustification | Refusal::BadReason(_) => "reason",
                 _ => "duration",
             };
             (input.to_owned(), r)
@@ -255,7 +255,7 @@ fn input_of(refusal: &Refusal, labels: &HashMap<String, String>) -> String {
     match refusal {
         Refusal::UnknownRole { .. } => "role".to_owned(),
         Refusal::TooLong { .. } | Refusal::NeedsDuration { .. } => "duration".to_owned(),
-        Refusal::NoJustification => "justification".to_owned(),
+        Refusal::NoJustification | Refusal::BadReason(_) => "justification".to_owned(),
         Refusal::MissingField { label, .. } | Refusal::BadField { label, .. } => {
             field(label).unwrap_or_else(|| "justification".to_owned())
         }

@@ -157,6 +157,10 @@ pub enum DecisionError {
     WouldStrandLaterStage(RouteError),
 }
 
+/// The shortest duration "approve with changes" may give: less is no access worth granting
+/// (to give none, the approver rejects).
+pub const MIN_CHANGED_DURATION: Duration = Duration::from_mins(1);
+
 impl AccessRequest {
     pub fn request_type(&self) -> RequestType {
         match self.kind {
@@ -269,10 +273,16 @@ impl AccessRequest {
             role: None,
         };
         if let Some(shorter) = changes.duration {
-            if self.duration.is_some_and(|d| shorter >= d) || shorter == Duration::ZERO {
-                let asked = self
-                    .duration
-                    .map_or("standing access".to_owned(), |d| d.to_string());
+            let asked = self
+                .duration
+                .map_or("standing access".to_owned(), |d| d.to_string());
+            if shorter < MIN_CHANGED_DURATION {
+                return Err(DecisionError::BadChange(format!(
+                    "approve with changes needs a duration of at least {MIN_CHANGED_DURATION} \
+                     ({asked} was asked); to give no access at all, reject the request instead"
+                )));
+            }
+            if self.duration.is_some_and(|d| shorter >= d) {
                 return Err(DecisionError::BadChange(format!(
                     "approve with changes can only shorten the duration: {asked} was asked, so give less than that"
                 )));
