@@ -66,6 +66,7 @@ impl Templates {
             builtin,
             overridden,
             unknown,
+            set_aside: Default::default(),
         })
     }
 }
