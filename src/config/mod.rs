@@ -56,8 +56,8 @@ pub(crate) use file_secrets::read_regular_file;
 pub use secret::Secret;
 pub use sections::{
     AdminConfig, AdminToken, ConnectorConfig, ConnectorKind, DiscordConfig, DiscordMode,
-    FilesConfig, LogConfig, LogFormat, OutboxConfig, SchedulerConfig, ServerConfig, SlackConfig,
-    SlackMode, SslMode,
+    FilesConfig, LogConfig, LogFormat, OutboxConfig, Power, SchedulerConfig, ServerConfig,
+    SlackConfig, SlackMode, SslMode,
 };
 
 /// gatehouse.toml, loaded and checked.

@@ -203,6 +203,7 @@ mod tests {
         recs[0].event.actor = Actor::Operator {
             token: "ci".into(),
             for_person: PersonId::new("bo"),
+            impersonated: false,
         };
         let (_, text) = export(recs, ExportFormat::Csv, None);
         assert!(

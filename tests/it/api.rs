@@ -5,6 +5,8 @@ use serde_json::{Value, json};
 
 use crate::support::{EXPIRED_TOKEN, error, read, spawn_app};
 
+mod powers;
+
 fn alice_asks_for_prod_db_admin() -> Value {
     json!({
         "as": "alice",
@@ -126,9 +128,10 @@ async fn a_privileged_request_is_granted_after_manager_owner_and_two_security_ap
     let (status, body) = app.get("/api/v1/audit").await;
     assert_eq!(status, StatusCode::OK);
     let first = &body["records"][0]["event"];
+    // The example's token has `impersonate` for the walkthrough; acting as alice is one.
     assert_eq!(
         first["actor"],
-        json!({ "type": "operator", "token": "ops", "for_person": "alice" })
+        json!({ "type": "operator", "token": "ops", "for_person": "alice", "impersonated": true })
     );
 
     let (status, body) = app.get("/api/v1/audit/verify").await;

@@ -69,7 +69,10 @@ impl<S: Store, T: Transport> CardPort<S, T> {
             self.grant_view(alert_grant(alert))?,
             &world.directory,
         );
-        let template = self.template("alert");
+        let template = self.template(match alert {
+            Alert::Impersonation { .. } => "impersonation_alert",
+            _ => "alert",
+        });
         let message = self.render(&template, json!({ "alert": view }))?;
         self.transport
             .post(channel, &template, message, delivery)

@@ -29,12 +29,17 @@ pub struct AlertView {
     pub person: Option<PersonView>,
     pub by: Option<PersonView>,
     pub rule: Option<String>,
-    /// What the blocked request asked for.
+    /// For `sod_blocked`, what the blocked request asked for; for `impersonation`, the id
+    /// of the request acted on.
     pub request: Option<String>,
     pub error: Option<String>,
     /// For `person_offboarded`: how many grants are being taken back.
     pub grants: Option<usize>,
     pub digest: Option<DigestView>,
+    /// For `impersonation`: the admin token's name.
+    pub token: Option<String>,
+    /// For `impersonation`: what was done, as the audit log names it (`stage_approved`).
+    pub action: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -132,6 +137,8 @@ impl AlertView {
             error: None,
             grants: None,
             digest: None,
+            token: None,
+            action: None,
         };
         match alert {
             Alert::SodBlocked {
@@ -167,6 +174,18 @@ impl AlertView {
                 view.person = person(who);
                 view.grants = Some(*grants);
             }
+            Alert::Impersonation {
+                token,
+                person: who,
+                action,
+                request,
+                ..
+            } => {
+                view.person = person(who);
+                view.token = Some(token.clone());
+                view.action = Some(action.clone());
+                view.request = request.map(|id| id.to_string());
+            }
             Alert::EmergencyGranted { .. } | Alert::PrivilegedGranted { .. } => {}
         }
         view
@@ -181,6 +200,7 @@ pub fn alert_grant(alert: &Alert) -> Option<GrantId> {
         | Alert::ProvisioningFailed { grant, .. }
         | Alert::RevocationFailed { grant, .. }
         | Alert::EmergencyFlagged { grant, .. } => Some(*grant),
+        Alert::Impersonation { grant, .. } => *grant,
         Alert::SodBlocked { .. } | Alert::Digest { .. } | Alert::PersonOffboarded { .. } => None,
     }
 }
@@ -195,5 +215,6 @@ pub fn alert_kind(alert: &Alert) -> &'static str {
         Alert::EmergencyFlagged { .. } => "emergency_flagged",
         Alert::Digest { .. } => "digest",
         Alert::PersonOffboarded { .. } => "person_offboarded",
+        Alert::Impersonation { .. } => "impersonation",
     }
 }
