@@ -194,7 +194,7 @@ fn extend<S: Store>(
         Ok(submitted) => Ok(say::submitted(&submitted, &engine.world())),
         Err(EngineError::Refused(refusals)) => Err(gather(refusals.0.iter().map(|r| {
             let input = match r {
-                Refusal::NoJustification => Some("reason"),
+                Refusal::NoJustification | Refusal::BadReason(_) => Some("reason"),
                 Refusal::TooLong { .. } | Refusal::NeedsDuration { .. } => Some("duration"),
                 _ => None,
             };
@@ -309,7 +309,7 @@ fn input_of(refusal: &Refusal, labels: &HashMap<String, String>) -> Option<Strin
         Refusal::UnknownResource { .. } | Refusal::NotEligible { .. } => "resource".to_owned(),
         Refusal::UnknownRole { .. } => "role".to_owned(),
         Refusal::TooLong { .. } | Refusal::NeedsDuration { .. } => "duration".to_owned(),
-        Refusal::NoJustification => "justification".to_owned(),
+        Refusal::NoJustification | Refusal::BadReason(_) => "justification".to_owned(),
         Refusal::MissingField { label, .. } | Refusal::BadField { label, .. } => {
             field(label).unwrap_or_else(|| "justification".to_owned())
         }

@@ -1,6 +1,6 @@
 //! Checks that need more than one value: what an enabled platform requires, connector ids,
-//! admin token strength, and whether the admin API is exposed. What the PostgreSQL and LDAP
-//! settings need is in [`targets`].
+//! admin token strength and powers, and whether the admin API is exposed. What the
+//! PostgreSQL and LDAP settings need is in [`targets`].
 
 mod targets;
 
@@ -9,7 +9,7 @@ pub use targets::roles_without_target;
 use std::collections::BTreeMap;
 
 use super::locate::{Origin, Spans};
-use super::sections::{ConnectorKind, DiscordMode, SlackMode};
+use super::sections::{AdminToken, ConnectorKind, DiscordMode, Power, SlackMode};
 use super::{Config, Secret};
 use crate::domain::diagnostic::Diagnostic;
 
@@ -310,6 +310,53 @@ impl Checker<'_, '_, '_, '_> {
         }
     }
 
+    fn warning(&mut self, path: &str, message: impl Into<String>, help: impl Into<String>) {
+        let diagnostic = self
+            .origin
+            .warning(self.spans.of(path), message)
+            .with_help(help);
+        self.found.push(diagnostic);
+    }
+
+    /// Warns about what a token's powers let its holder do that may not be meant: act as
+    /// anyone, everything by default, or nothing at all.
+    fn powers(&mut self, token: &AdminToken, index: usize) {
+        let name = token.name.as_str();
+        let at = format!("admin.tokens.{index}.powers");
+        let Some(written) = &token.powers else {
+            let defaults: Vec<&str> = Power::DEFAULT.iter().map(|p| p.name()).collect();
+            self.warning(
+                &format!("admin.tokens.{index}.name"),
+                format!(
+                    "admin token `{name}` names no `powers`, so it may {}, as its operator",
+                    defaults.join(", ")
+                ),
+                "write the powers it needs, e.g. powers = [\"read\"] for monitoring or \
+                 [\"read\", \"admin\"] for backups and reloads",
+            );
+            return;
+        };
+        if written.contains(&Power::Impersonate) {
+            self.warning(
+                &at,
+                format!(
+                    "admin token `{name}` has the `impersonate` power: whoever holds it can act \
+                     as anyone, including as several approvers of one request"
+                ),
+                "keep it for automation or trying Gatehouse locally; every use is audited as an \
+                 impersonation and alerted to the security channel. Elsewhere give each person \
+                 a token with their own `operator`",
+            );
+        }
+        if !written.iter().any(|p| Power::DEFAULT.contains(p)) {
+            self.warning(
+                &at,
+                format!("admin token `{name}` has no power to call anything"),
+                "give it one of read, request, decide or admin, or remove the token",
+            );
+        }
+    }
+
     fn admin(&mut self, config: &Config) {
         let mut names: BTreeMap<&str, usize> = BTreeMap::new();
         let tokens = &config.admin.tokens;
@@ -340,6 +387,7 @@ impl Checker<'_, '_, '_, '_> {
                     "short tokens can be guessed; generate one with `openssl rand -hex 32`",
                 );
             }
+            self.powers(token, index);
             if let Some(other) = tokens[..index]
                 .iter()
                 .find(|t| t.token.eq_str(token.token.expose()))

@@ -20,20 +20,86 @@ const SUFFIX: &str = "_file";
 /// path that names a device or a log by mistake must not be read to the end.
 pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
-/// The contents of a secret file, as UTF-8, refusing one larger than [`MAX_SECRET_BYTES`].
+/// The contents of a secret file, as UTF-8. Only a regular file is read: a named pipe, a
+/// socket or a device would block the read (a FIFO without a writer hangs `gatehouse check`
+/// for ever) or never end. The type is checked before opening, and again on what was
+/// opened, without blocking, in case the path changed in between.
 fn read_secret(path: &Path) -> std::io::Result<String> {
+    read_regular_file(path, MAX_SECRET_BYTES, "a secret file holds one secret")
+}
+
+/// The contents of the regular file at `path`, as UTF-8, refusing a special file (see
+/// [`read_secret`]) and one larger than `max_bytes` (`why` says why that is too large).
+pub(crate) fn read_regular_file(path: &Path, max_bytes: u64, why: &str) -> std::io::Result<String> {
     use std::io::Read as _;
+    let too_large =
+        || std::io::Error::other(format!("it is larger than {} KiB; {why}", max_bytes / 1024));
+    regular_file(&std::fs::metadata(path)?)?;
+    let file = open_without_blocking(path)?;
+    let metadata = file.metadata()?;
+    regular_file(&metadata)?;
+    if metadata.len() > max_bytes {
+        return Err(too_large());
+    }
     let mut contents = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_SECRET_BYTES + 1)
-        .read_to_string(&mut contents)?;
-    if contents.len() as u64 > MAX_SECRET_BYTES {
-        return Err(std::io::Error::other(format!(
-            "it is larger than {} KiB; a secret file holds one secret",
-            MAX_SECRET_BYTES / 1024
-        )));
+    file.take(max_bytes + 1).read_to_string(&mut contents)?;
+    if contents.len() as u64 > max_bytes {
+        return Err(too_large());
     }
     Ok(contents)
+}
+
+/// Refuses anything but a regular file, saying what it is.
+fn regular_file(metadata: &std::fs::Metadata) -> std::io::Result<()> {
+    let kind = metadata.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else {
+        special_kind(&kind)
+    };
+    Err(std::io::Error::other(format!(
+        "it is {what}, not a regular file"
+    )))
+}
+
+#[cfg(unix)]
+fn special_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
+/// Opens for reading with `O_NONBLOCK`, so that opening a FIFO returns at once instead of
+/// waiting for a writer; reading a regular file is not affected by the flag.
+#[cfg(unix)]
+fn open_without_blocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_without_blocking(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
 }
 
 pub(super) fn resolve_document(

@@ -52,11 +52,12 @@ use locate::{Origin, Spans};
 pub use check::{MIN_ADMIN_TOKEN_CHARS, roles_without_target};
 pub use directory::{DirectoryConfig, DirectorySource, LdapAttributes};
 pub use env::{Env, process_env};
+pub(crate) use file_secrets::read_regular_file;
 pub use secret::Secret;
 pub use sections::{
     AdminConfig, AdminToken, ConnectorConfig, ConnectorKind, DiscordConfig, DiscordMode,
-    FilesConfig, LogConfig, LogFormat, OutboxConfig, SchedulerConfig, ServerConfig, SlackConfig,
-    SlackMode, SslMode,
+    FilesConfig, LogConfig, LogFormat, OutboxConfig, Power, SchedulerConfig, ServerConfig,
+    SlackConfig, SlackMode, SslMode,
 };
 
 /// gatehouse.toml, loaded and checked.

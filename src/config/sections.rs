@@ -1,7 +1,7 @@
 //! The tables of gatehouse.toml, with their defaults. Unknown keys are refused everywhere so
 //! that a typo is an error at its line rather than a silently ignored setting.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -253,11 +253,69 @@ pub struct AdminToken {
     pub expires: Option<DateTime<Utc>>,
     /// The directory person that actions taken with this token are attributed to.
     pub operator: Option<PersonId>,
+    /// What the token may do, as written; [`AdminToken::powers`] applies the default.
+    pub powers: Option<Vec<Power>>,
+}
+
+/// What an admin token may do. Each admin API call needs one of the first four; `as` a
+/// person other than the token's `operator` needs `impersonate` besides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Power {
+    /// List and show requests and grants, read and verify the audit log.
+    Read,
+    /// Ask for access, cancel a request, extend or end a grant early.
+    Request,
+    /// Approve (with changes) or reject.
+    Decide,
+    /// Revoke a grant, offboard a person, reload the configuration, take a backup.
+    Admin,
+    /// Act `as` any person of the directory, not only the token's `operator`: recorded as
+    /// an impersonation in the audit log and alerted to the security channel.
+    Impersonate,
+}
+
+impl Power {
+    pub const ALL: [Power; 5] = [
+        Power::Read,
+        Power::Request,
+        Power::Decide,
+        Power::Admin,
+        Power::Impersonate,
+    ];
+
+    /// A token without `powers` has every power but impersonation: what tokens could do
+    /// before powers existed, except acting as someone else.
+    pub const DEFAULT: [Power; 4] = [Power::Read, Power::Request, Power::Decide, Power::Admin];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Power::Read => "read",
+            Power::Request => "request",
+            Power::Decide => "decide",
+            Power::Admin => "admin",
+            Power::Impersonate => "impersonate",
+        }
+    }
+}
+
+impl std::fmt::Display for Power {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl AdminToken {
     pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
         self.expires.is_some_and(|expires| now >= expires)
+    }
+
+    /// What the token may do: its `powers`, or [`Power::DEFAULT`] when it names none.
+    pub fn powers(&self) -> BTreeSet<Power> {
+        match &self.powers {
+            Some(powers) => powers.iter().copied().collect(),
+            None => Power::DEFAULT.into_iter().collect(),
+        }
     }
 }
 

@@ -5,6 +5,10 @@
 //! Every value a template prints is escaped for where it goes (a DN, a search filter), so a
 //! person's email cannot change the structure of a DN or widen a filter. A value that is
 //! missing (a person without an email) is an error, never the text `none`.
+//!
+//! A render has a budget of work ([`FUEL`]) and of output ([`MAX_OUTPUT`]), far above what
+//! a name needs, so that no template can hang a grant or fill memory; `gatehouse check`
+//! renders each one for a sample person to find one that goes over.
 
 use minijinja::{Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value};
 
@@ -28,10 +32,34 @@ pub struct PersonTemplate {
 
 const NAME: &str = "template";
 
+/// The work one render may do, in minijinja fuel (about one per instruction and one per 64
+/// bytes of text made): `{{ email | split("@") | first }}` takes about ten.
+pub const FUEL: u64 = 100_000;
+
+/// The longest name a template may print: logins and DNs are far shorter.
+pub const MAX_OUTPUT: usize = 16 * 1024;
+
+/// Why a template could not make a name.
+enum Failure {
+    /// It went over [`FUEL`] or [`MAX_OUTPUT`]: wrong for every person.
+    OverBudget(String),
+    /// It cannot make a name for this person (a value missing, say).
+    Other(String),
+}
+
+impl Failure {
+    fn text(self) -> String {
+        match self {
+            Failure::OverBudget(text) | Failure::Other(text) => text,
+        }
+    }
+}
+
 impl PersonTemplate {
     /// Compiles `source`; the error says what is wrong with it.
     pub fn parse(source: &str, escape: Escape) -> Result<Self, String> {
         let mut env = Environment::new();
+        env.set_fuel(Some(FUEL));
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_formatter(
             move |out: &mut Output<'_>, _: &mut State<'_, '_>, value: &Value| {
@@ -57,7 +85,29 @@ impl PersonTemplate {
 
     /// The template's text for `person`, trimmed; empty output is an error.
     pub fn render(&self, person: &PersonRef) -> Result<String, String> {
-        let template = self.env.get_template(NAME).map_err(|e| describe(&e))?;
+        self.try_render(person).map_err(Failure::text)
+    }
+
+    /// Renders for a sample person with every value, for `gatehouse check`: an error when
+    /// the template goes over its budget, which it would for every person.
+    pub fn check_budget(&self) -> Result<(), String> {
+        let sample = PersonRef {
+            id: "sample".into(),
+            email: Some("sample.person@example.com".to_owned()),
+            slack: Some("U0SAMPLE".to_owned()),
+            discord: Some("100000000000000001".to_owned()),
+        };
+        match self.try_render(&sample) {
+            Err(Failure::OverBudget(problem)) => Err(problem),
+            _ => Ok(()),
+        }
+    }
+
+    fn try_render(&self, person: &PersonRef) -> Result<String, Failure> {
+        let template = self
+            .env
+            .get_template(NAME)
+            .map_err(|e| Failure::Other(describe(&e)))?;
         let rendered = template
             .render(minijinja::context! {
                 id => person.id.as_str(),
@@ -65,10 +115,23 @@ impl PersonTemplate {
                 slack => person.slack.as_deref(),
                 discord => person.discord.as_deref(),
             })
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| match e.kind() {
+                ErrorKind::OutOfFuel => Failure::OverBudget(format!(
+                    "the template used up its budget of {FUEL} steps; look for a loop that runs too long"
+                )),
+                _ => Failure::Other(describe(&e)),
+            })?;
+        if rendered.len() > MAX_OUTPUT {
+            return Err(Failure::OverBudget(format!(
+                "the template printed more than {} KiB; a login or a DN is far shorter",
+                MAX_OUTPUT / 1024
+            )));
+        }
         let rendered = rendered.trim();
         if rendered.is_empty() {
-            return Err("the template printed nothing for this person".to_owned());
+            return Err(Failure::Other(
+                "the template printed nothing for this person".to_owned(),
+            ));
         }
         Ok(rendered.to_owned())
     }
@@ -122,6 +185,32 @@ mod tests {
         person.email = Some("*)(uid=*".to_owned());
         let filter = PersonTemplate::parse("(mail={{ email }})", Escape::Filter).unwrap();
         assert_eq!(filter.render(&person).unwrap(), r"(mail=\2a\29\28uid=\2a)");
+    }
+
+    #[test]
+    fn a_template_that_loops_too_long_stops_at_its_budget_and_check_finds_it() {
+        let looping = "{% for i in range(100000) %}{% for j in range(100) %}{% endfor %}\
+                       {% endfor %}{{ id }}";
+        let t = PersonTemplate::parse(looping, Escape::Plain).unwrap();
+        let expected = "the template used up its budget of 100000 steps; look for a loop that \
+                        runs too long";
+        assert_eq!(t.render(&alice()).unwrap_err(), expected);
+        assert_eq!(t.check_budget().unwrap_err(), expected);
+    }
+
+    #[test]
+    fn a_template_that_prints_too_much_is_refused_and_check_finds_it() {
+        let long = "{% for i in range(100) %}{{ id }}{{ '-' * 200 }}{% endfor %}";
+        let t = PersonTemplate::parse(long, Escape::Plain).unwrap();
+        let expected = "the template printed more than 16 KiB; a login or a DN is far shorter";
+        assert_eq!(t.render(&alice()).unwrap_err(), expected);
+        assert_eq!(t.check_budget().unwrap_err(), expected);
+    }
+
+    #[test]
+    fn check_passes_a_template_that_only_lacks_a_value_for_some_people() {
+        let t = PersonTemplate::parse("u_{{ slack }}", Escape::Plain).unwrap();
+        assert!(t.check_budget().is_ok());
     }
 
     #[test]

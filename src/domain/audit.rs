@@ -15,8 +15,16 @@ use super::ids::{CampaignId, GrantId, PersonId, RequestId, ResourceId, RoleId};
 pub enum Actor {
     /// A person, in chat.
     Person { id: PersonId },
-    /// An operator acting for a person through the admin API (token name).
-    Operator { token: String, for_person: PersonId },
+    /// An operator acting for a person through the admin API (token name). `impersonated`
+    /// when the person is not the token's own `operator`: the token's `impersonate` power
+    /// let its holder act as someone else. (Written only when true, so records from before
+    /// it existed keep their hashes.)
+    Operator {
+        token: String,
+        for_person: PersonId,
+        #[serde(default, skip_serializing_if = "is_false")]
+        impersonated: bool,
+    },
     /// Gatehouse itself: the scheduler, the outbox worker, a directory reload.
     System,
 }
@@ -24,6 +32,18 @@ pub enum Actor {
 impl Actor {
     pub fn person(id: &PersonId) -> Self {
         Actor::Person { id: id.clone() }
+    }
+
+    /// The admin token that impersonated the person, when one did.
+    pub fn impersonating_token(&self) -> Option<&str> {
+        match self {
+            Actor::Operator {
+                token,
+                impersonated: true,
+                ..
+            } => Some(token),
+            _ => None,
+        }
     }
 
     /// The person on whose behalf this happens, if any.
@@ -35,13 +55,24 @@ impl Actor {
     }
 }
 
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
 impl std::fmt::Display for Actor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Actor::Person { id } => write!(f, "{id}"),
-            Actor::Operator { token, for_person } => {
-                write!(f, "{for_person} (via admin token {token})")
-            }
+            Actor::Operator {
+                token,
+                for_person,
+                impersonated: false,
+            } => write!(f, "{for_person} (via admin token {token})"),
+            Actor::Operator {
+                token,
+                for_person,
+                impersonated: true,
+            } => write!(f, "{for_person} (impersonated via admin token {token})"),
             Actor::System => f.write_str("gatehouse"),
         }
     }
@@ -324,6 +355,37 @@ mod tests {
     fn an_intact_chain_verifies() {
         assert_eq!(verify_chain(chain(5), Some(5)), Ok(5));
         assert_eq!(verify_chain(Vec::new(), Some(0)), Ok(0));
+    }
+
+    #[test]
+    fn an_operator_event_from_before_impersonation_was_recorded_keeps_its_hash() {
+        let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        let before = r#"{"at":"2023-11-14T22:13:20Z","actor":{"type":"operator","token":"ops","for_person":"bob"},"action":"request_approved","request":"AR-1"}"#;
+        let event: AuditEvent = serde_json::from_str(before).unwrap();
+        assert_eq!(
+            event.actor,
+            Actor::Operator {
+                token: "ops".into(),
+                for_person: "bob".into(),
+                impersonated: false
+            }
+        );
+        assert_eq!(serde_json::to_string(&event).unwrap(), before);
+        assert_eq!(event.at, at);
+        assert_eq!(event.actor.to_string(), "bob (via admin token ops)");
+    }
+
+    #[test]
+    fn an_impersonation_is_written_into_the_record_and_its_line() {
+        let actor = Actor::Operator {
+            token: "ops".into(),
+            for_person: "bob".into(),
+            impersonated: true,
+        };
+        assert_eq!(actor.to_string(), "bob (impersonated via admin token ops)");
+        assert_eq!(actor.impersonating_token(), Some("ops"));
+        let json = serde_json::to_value(&actor).unwrap();
+        assert_eq!(json["impersonated"], true);
     }
 
     #[test]

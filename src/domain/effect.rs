@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audit::AuditEvent;
 use super::card::CardKey;
 use super::ids::{CampaignId, GrantId, PersonId, RequestId};
 use super::request::Change;
@@ -140,6 +141,33 @@ pub enum Alert {
         person: PersonId,
         grants: usize,
     },
+    /// An admin token acted as someone other than its own operator (its `impersonate`
+    /// power): what it did, as whom, and on which request or grant.
+    Impersonation {
+        token: String,
+        person: PersonId,
+        /// The audit action's name: `stage_approved`, `request_submitted`, …
+        action: String,
+        request: Option<RequestId>,
+        grant: Option<GrantId>,
+    },
+}
+
+impl Alert {
+    /// The alert a change whose audit `events` are these must raise because a token
+    /// impersonated someone: one per change, naming its first impersonated event.
+    pub fn impersonation(events: &[AuditEvent]) -> Option<Alert> {
+        let event = events
+            .iter()
+            .find(|e| e.actor.impersonating_token().is_some())?;
+        Some(Alert::Impersonation {
+            token: event.actor.impersonating_token()?.to_owned(),
+            person: event.actor.person_id()?.clone(),
+            action: event.action.name(),
+            request: events.iter().find_map(|e| e.request),
+            grant: events.iter().find_map(|e| e.grant),
+        })
+    }
 }
 
 /// Effects that must happen one after the other. Effects of different lanes are independent
@@ -237,6 +265,46 @@ impl Effect {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::audit::{Actor, AuditAction};
+
+    #[test]
+    fn a_change_made_by_impersonation_raises_one_alert_naming_token_person_and_action() {
+        let at = chrono::DateTime::<Utc>::UNIX_EPOCH;
+        let as_bob = |impersonated| Actor::Operator {
+            token: "ops".into(),
+            for_person: "bob".into(),
+            impersonated,
+        };
+        let approval = |actor: Actor| {
+            vec![
+                AuditEvent::new(
+                    at,
+                    actor.clone(),
+                    AuditAction::StageApproved {
+                        stage: "Manager".into(),
+                        remaining: 0,
+                    },
+                )
+                .request(RequestId(4)),
+                AuditEvent::new(at, actor, AuditAction::RequestApproved).request(RequestId(4)),
+            ]
+        };
+        assert_eq!(
+            Alert::impersonation(&approval(as_bob(true))),
+            Some(Alert::Impersonation {
+                token: "ops".into(),
+                person: "bob".into(),
+                action: "stage_approved".into(),
+                request: Some(RequestId(4)),
+                grant: None,
+            })
+        );
+        assert_eq!(Alert::impersonation(&approval(as_bob(false))), None);
+        assert_eq!(
+            Alert::impersonation(&approval(Actor::person(&"bob".into()))),
+            None
+        );
+    }
 
     #[test]
     fn an_effect_is_once_per_key_exactly_when_its_key_does_not_depend_on_its_seq() {

@@ -85,7 +85,8 @@ macro_rules! seq_id {
         impl FromStr for $name {
             type Err = IdError;
 
-            /// Accepts `AR-12`, `ar-12` and a bare `12`.
+            /// Accepts `AR-12`, `ar-12` and a bare `12`, and nothing else that would name
+            /// the same record (`AR-012`, `AR-+12`): one id, one spelling.
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 let s = s.trim();
                 let digits = match s.split_once('-') {
@@ -93,10 +94,9 @@ macro_rules! seq_id {
                     Some(_) => return Err(IdError { kind: $prefix, given: s.to_owned() }),
                     None => s,
                 };
-                digits
-                    .parse()
+                sequence_number(digits)
                     .map($name)
-                    .map_err(|_| IdError { kind: $prefix, given: s.to_owned() })
+                    .ok_or_else(|| IdError { kind: $prefix, given: s.to_owned() })
             }
         }
 
@@ -132,6 +132,15 @@ seq_id!(
     "RC"
 );
 
+/// The number of an id as Gatehouse writes it: decimal digits only, without a sign or a
+/// leading zero.
+fn sequence_number(digits: &str) -> Option<u64> {
+    let canonical = digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.is_empty()
+        && (digits == "0" || !digits.starts_with('0'));
+    if canonical { digits.parse().ok() } else { None }
+}
+
 /// A request or grant id that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{given}` is not a valid id; ids look like {kind}-12")]
@@ -150,6 +159,24 @@ mod tests {
         assert_eq!("ar-12".parse::<RequestId>().unwrap(), RequestId(12));
         assert_eq!(" 12 ".parse::<RequestId>().unwrap(), RequestId(12));
         assert_eq!(RequestId(12).to_string(), "AR-12");
+    }
+
+    #[test]
+    fn an_id_has_one_spelling_without_signs_or_leading_zeros() {
+        for given in [
+            "AR-01", "AR-+1", "+1", "01", "AR--1", "AR-1 2", "AR-", "AR-1e3", "AR-١",
+        ] {
+            let err = given.parse::<RequestId>().unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("`{given}` is not a valid id; ids look like AR-12"),
+            );
+        }
+        for given in ["G-07", "G-+7", "007"] {
+            assert!(given.parse::<GrantId>().is_err(), "{given}");
+        }
+        assert_eq!("G-7".parse::<GrantId>().unwrap(), GrantId(7));
+        assert_eq!("AR-10".parse::<RequestId>().unwrap(), RequestId(10));
     }
 
     #[test]

@@ -13,11 +13,14 @@ pub mod ids;
 pub mod jml;
 pub mod keys;
 pub mod policy;
+pub mod reason;
 pub mod request;
 pub mod review;
 pub mod routing;
 pub mod schedule;
 pub mod validation;
 
+#[cfg(test)]
+mod decision_tests;
 #[cfg(test)]
 mod proptests;

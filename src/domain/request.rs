@@ -165,7 +165,7 @@ pub enum DecisionError {
     CountedEarlier { id: RequestId },
     #[error("only the requester can cancel {id}")]
     NotRequester { id: RequestId },
-    /// A duration that does not shorten what was asked.
+    /// A duration that does not shorten what was asked, or is too short to be worth granting.
     #[error("{0}")]
     NotShorter(String),
     /// A role that is not a lesser role of the resource.
@@ -176,6 +176,10 @@ pub enum DecisionError {
     )]
     WouldStrandLaterStage(RouteError),
 }
+
+/// The shortest duration "approve with changes" may give: less is no access worth granting
+/// (to give none, the approver rejects).
+pub const MIN_CHANGED_DURATION: Duration = Duration::from_mins(1);
 
 impl AccessRequest {
     pub fn request_type(&self) -> RequestType {
@@ -330,10 +334,16 @@ impl AccessRequest {
                 .map(str::to_owned),
         };
         if let Some(shorter) = changes.duration {
-            if self.duration.is_some_and(|d| shorter >= d) || shorter == Duration::ZERO {
-                let asked = self
-                    .duration
-                    .map_or("standing access".to_owned(), |d| d.to_string());
+            let asked = self
+                .duration
+                .map_or("standing access".to_owned(), |d| d.to_string());
+            if shorter < MIN_CHANGED_DURATION {
+                return Err(DecisionError::NotShorter(format!(
+                    "approve with changes needs a duration of at least {MIN_CHANGED_DURATION} \
+                     ({asked} was asked); to give no access at all, reject the request instead"
+                )));
+            }
+            if self.duration.is_some_and(|d| shorter >= d) {
                 return Err(DecisionError::NotShorter(format!(
                     "approve with changes can only shorten the duration: {asked} was asked, so give less than that"
                 )));

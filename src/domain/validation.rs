@@ -15,6 +15,7 @@ use super::policy::ApproverSelector;
 use super::policy::{
     Policy, Quorum, RequestFacts, RequestType, Resource, Role, SodAction, StageSpec,
 };
+use super::reason::{ReasonError, read_reason};
 use super::request::{AccessRequest, RequestKind};
 use super::routing::{ApprovalPlan, RouteError, route};
 
@@ -54,6 +55,8 @@ pub enum Refusal {
         resource: ResourceId,
     },
     NoJustification,
+    /// The reason given is invisible or too long.
+    BadReason(ReasonError),
     TooLong {
         resource: ResourceId,
         role: RoleId,
@@ -146,6 +149,7 @@ impl fmt::Display for Refusal {
             Refusal::NoJustification => {
                 f.write_str("say why you need it: a justification is required")
             }
+            Refusal::BadReason(e) => write!(f, "{e}"),
             Refusal::TooLong {
                 resource,
                 role,
@@ -260,6 +264,12 @@ impl fmt::Display for Refusals {
 
 impl std::error::Error for Refusals {}
 
+impl From<ReasonError> for Refusals {
+    fn from(e: ReasonError) -> Self {
+        Refusals(vec![Refusal::BadReason(e)])
+    }
+}
+
 impl Refusals {
     /// The SoD rule that blocked the request, if one did (the security channel is told).
     pub fn sod_rule(&self) -> Option<&str> {
@@ -350,8 +360,10 @@ pub fn validate(
             resource: resource.id.clone(),
         });
     }
-    if ask.justification.trim().is_empty() {
-        refusals.push(Refusal::NoJustification);
+    match read_reason(&ask.justification) {
+        Ok(justification) if justification.is_empty() => refusals.push(Refusal::NoJustification),
+        Ok(_) => {}
+        Err(e) => refusals.push(Refusal::BadReason(e)),
     }
 
     let (kind, max) = if ask.emergency {

@@ -6,6 +6,7 @@ use super::{Engine, EngineError, pending_due};
 use crate::domain::audit::{Actor, AuditAction, AuditEvent};
 use crate::domain::effect::{Alert, Effect, Notice};
 use crate::domain::ids::RequestId;
+use crate::domain::reason::read_reason;
 use crate::domain::request::{AccessRequest, Changes, Progress};
 use crate::store::{Commit, Expect, RequestWrite, Store};
 
@@ -185,7 +186,8 @@ impl<S: Store> Engine<S> {
         id: RequestId,
         reason: &str,
     ) -> Result<Decided, EngineError> {
-        let reason = reason.trim();
+        let reason = read_reason(reason).map_err(|e| EngineError::Refused(e.into()))?;
+        let reason = reason.as_str();
         if reason.is_empty() {
             return Err(EngineError::NotAllowed(
                 "say why you reject it: a reason is required".to_owned(),

@@ -8,6 +8,7 @@ use crate::domain::audit::{Actor, AuditAction, AuditEvent};
 use crate::domain::effect::{Alert, Effect, Notice};
 use crate::domain::grant::{Grant, ReviewOutcome, RevokeReason};
 use crate::domain::ids::{GrantId, PersonId};
+use crate::domain::reason::read_reason;
 use crate::domain::request::RequestState;
 use crate::store::{Commit, Expect, RequestWrite, Store, Versioned};
 
@@ -107,14 +108,15 @@ impl<S: Store> Engine<S> {
                     stored.value.resource
                 )));
             }
-            let why = if why.trim().is_empty() {
-                "no reason given"
+            let why = read_reason(why).map_err(|e| EngineError::Refused(e.into()))?;
+            let why = if why.is_empty() {
+                "no reason given".to_owned()
             } else {
-                why.trim()
+                why
             };
             let reason = RevokeReason::Revoked {
                 by: person.id.clone(),
-                why: why.to_owned(),
+                why,
             };
             let mut commit = Commit::default();
             let grant = self.queue_revocation(stored, reason, actor, self.now(), &mut commit)?;

@@ -35,6 +35,7 @@ pub use submit::Submitted;
 
 use crate::domain::audit::Actor;
 use crate::domain::directory::{Directory, Person};
+use crate::domain::effect::{Alert, Effect};
 use crate::domain::grant::GrantError;
 use crate::domain::ids::PersonId;
 use crate::domain::policy::{Defaults, Policy};
@@ -117,8 +118,13 @@ impl<S: Store> Engine<S> {
         self.changes.subscribe()
     }
 
-    /// Commits through the store and wakes whoever waits for changes.
-    pub fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
+    /// Commits through the store and wakes whoever waits for changes. A change an admin
+    /// token made as someone else (impersonation) also alerts the security channel, in the
+    /// same transaction, whichever use case made it.
+    pub fn commit(&self, mut commit: Commit) -> Result<Receipt, StoreError> {
+        if let Some(alert) = Alert::impersonation(&commit.events) {
+            commit.effects.push(Effect::Alert { alert });
+        }
         let observed = Observed::of(&commit);
         let receipt = self.store.commit(commit)?;
         self.metrics.record(observed);

@@ -9,6 +9,7 @@ use crate::domain::effect::{Alert, Effect, Notice};
 use crate::domain::grant::{Grant, GrantState, PostHocReview};
 use crate::domain::ids::{GrantId, RequestId};
 use crate::domain::policy::RequestFacts;
+use crate::domain::reason::read_reason;
 use crate::domain::request::{AccessRequest, RequestKind, RequestState};
 use crate::domain::routing::plan_stage;
 use crate::domain::validation::{Ask, Holdings, Refusal, Validated, validate};
@@ -60,8 +61,13 @@ impl<S: Store> Engine<S> {
                             reasons: refusals.0.iter().map(ToString::to_string).collect(),
                         },
                     )
-                    .policy(format!("sod:{rule}"))
-                    .reason(ask.justification.clone());
+                    .policy(format!("sod:{rule}"));
+                    // The reason as given, unless it was itself refused (a megabyte of it
+                    // has no place in the audit log).
+                    let event = match read_reason(&ask.justification) {
+                        Ok(reason) => event.reason(reason),
+                        Err(_) => event,
+                    };
                     let alert = Alert::SodBlocked {
                         person: ask.requester.clone(),
                         rule: rule.to_owned(),

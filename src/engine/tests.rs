@@ -612,3 +612,44 @@ fn only_the_holder_extends_and_only_a_live_grant() {
         format!("{} is revoking; ask for new access instead", granted.id)
     );
 }
+
+#[test]
+fn an_impersonated_decision_alerts_the_security_channel_in_the_same_commit() {
+    let h = harness();
+    let operator = |who: &str, impersonated| Actor::Operator {
+        token: "ops".into(),
+        for_person: who.into(),
+        impersonated,
+    };
+    let id = h
+        .engine
+        .submit(&operator("alice", false), prod_admin("alice"))
+        .unwrap()
+        .request
+        .id;
+    let impersonations = |effects: Vec<Effect>| -> Vec<crate::domain::effect::Alert> {
+        effects
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Alert {
+                    alert: alert @ crate::domain::effect::Alert::Impersonation { .. },
+                } => Some(alert),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(impersonations(h.effects()), []);
+    h.engine
+        .approve(&operator("bob", true), id, &Changes::default())
+        .unwrap();
+    assert_eq!(
+        impersonations(h.effects()),
+        [crate::domain::effect::Alert::Impersonation {
+            token: "ops".into(),
+            person: "bob".into(),
+            action: "stage_approved".into(),
+            request: Some(id),
+            grant: None,
+        }]
+    );
+}

@@ -1,10 +1,16 @@
-//! Bearer tokens for the admin API, from `[admin]` in gatehouse.toml. Every route under
-//! `/api/v1` goes through [`require_token`]; a handler learns who called from the
-//! [`Operator`] it leaves in the request's extensions.
+//! Bearer tokens for the admin API, from `[admin]` in gatehouse.toml, and what each may do.
+//! Every route under `/api/v1` goes through [`require_token`], which leaves the caller's
+//! [`Operator`] in the request's extensions, then through [`require_power`] for the
+//! [`Power`] the route needs. A handler that acts "as" a person asks
+//! [`Operator::acting_as`], which lets a token act as its own `operator` only, or as
+//! anyone with the `impersonate` power, recorded as an impersonation.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -14,37 +20,93 @@ use subtle::ConstantTimeEq;
 
 use super::ApiState;
 use super::error::ApiError;
-use crate::config::{AdminConfig, AdminToken};
+use crate::config::{AdminConfig, AdminToken, Power};
 use crate::domain::audit::Actor;
 use crate::domain::ids::PersonId;
 use crate::store::Store;
 
 const MISSING: &str = "missing bearer token; pass Authorization: Bearer <token> (the CLI reads it from gatehouse.toml [admin])";
 
-/// Who called: the name of the admin token, and the person it acts for by default.
+/// Who called: the name of the admin token, the person it acts for by default, and what
+/// it may do.
 #[derive(Clone, Debug)]
 pub struct Operator {
     pub token: String,
     pub operator: Option<PersonId>,
+    pub powers: BTreeSet<Power>,
 }
 
 impl Operator {
-    /// The audit actor of a call made "as" `person` (or as the token's `operator`).
+    /// Refuses the call unless the token has `power`.
+    pub fn may(&self, power: Power) -> Result<(), ApiError> {
+        if self.powers.contains(&power) {
+            return Ok(());
+        }
+        let has: Vec<&str> = self.powers.iter().map(|p| p.name()).collect();
+        let has = if has.is_empty() {
+            "none".to_owned()
+        } else {
+            has.join(", ")
+        };
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "the admin token `{}` does not have the `{power}` power (it has: {has}); \
+                 add it to the token's `powers` in gatehouse.toml [admin] and reload, or use \
+                 a token that has it",
+                self.token
+            ),
+        ))
+    }
+
+    /// The audit actor of a call made "as" `person`, or as the token's `operator` when no
+    /// one is named. Acting as anyone else is an impersonation: it needs the `impersonate`
+    /// power, and the actor says so.
     pub fn acting_as(&self, person: Option<PersonId>) -> Result<Actor, ApiError> {
-        let for_person = person
-            .filter(|p| !p.as_str().trim().is_empty())
-            .or_else(|| self.operator.clone())
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
+        let named = person.filter(|p| !p.as_str().trim().is_empty());
+        let for_person = match (named, &self.operator) {
+            (Some(named), Some(own)) if &named == own => named,
+            (Some(named), _) => {
+                self.may_impersonate(&named)?;
+                return Ok(Actor::Operator {
+                    token: self.token.clone(),
+                    for_person: named,
+                    impersonated: true,
+                });
+            }
+            (None, Some(own)) => own.clone(),
+            (None, None) => {
+                return Err(ApiError::bad_request(format!(
                     "say who this is done for: add \"as\": \"PERSON\" (the CLI's --as), or set \
                      `operator` on the admin token `{}` in gatehouse.toml",
                     self.token
-                ))
-            })?;
+                )));
+            }
+        };
         Ok(Actor::Operator {
             token: self.token.clone(),
             for_person,
+            impersonated: false,
         })
+    }
+
+    fn may_impersonate(&self, named: &PersonId) -> Result<(), ApiError> {
+        if self.powers.contains(&Power::Impersonate) {
+            return Ok(());
+        }
+        let whose = match &self.operator {
+            Some(own) => format!("acts as its operator `{own}` only"),
+            None => "has no `operator`, so it acts as nobody".to_owned(),
+        };
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "the admin token `{}` {whose}; acting as `{named}` needs the `impersonate` \
+                 power in gatehouse.toml [admin] (each use is audited as an impersonation and \
+                 alerted to the security channel), or a token whose operator is `{named}`",
+                self.token
+            ),
+        ))
     }
 }
 
@@ -63,6 +125,18 @@ pub async fn require_token<S: Store>(
     let admin = state.admin();
     let operator = authenticate(&admin, presented, state.engine.now())?;
     request.extensions_mut().insert(operator);
+    Ok(next.run(request).await)
+}
+
+/// Middleware, inside [`require_token`]: refuses the call unless the token has the power
+/// the route needs (the middleware's state).
+pub async fn require_power(
+    State(power): State<Power>,
+    Extension(operator): Extension<Operator>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    operator.may(power)?;
     Ok(next.run(request).await)
 }
 
@@ -99,6 +173,7 @@ pub fn authenticate(
     Ok(Operator {
         token: token.name.clone(),
         operator: token.operator.clone(),
+        powers: token.powers(),
     })
 }
 
@@ -113,6 +188,15 @@ mod tests {
             token: Secret::new(secret),
             expires,
             operator: None,
+            powers: None,
+        }
+    }
+
+    fn operator(own: Option<&str>, powers: &[Power]) -> Operator {
+        Operator {
+            token: "ops".into(),
+            operator: own.map(PersonId::from),
+            powers: powers.iter().copied().collect(),
         }
     }
 
@@ -155,23 +239,80 @@ mod tests {
     }
 
     #[test]
-    fn the_operator_is_who_the_call_is_for_unless_told_otherwise() {
-        let op = Operator {
-            token: "ops".into(),
-            operator: Some("sue".into()),
+    fn a_token_without_powers_has_every_power_but_impersonation() {
+        let admin = AdminConfig {
+            tokens: vec![token("ops", "a-token-that-is-long-enough", None)],
         };
+        let found = authenticate(&admin, "a-token-that-is-long-enough", Utc::now()).unwrap();
         assert_eq!(
-            op.acting_as(None).unwrap().person_id(),
+            found.powers,
+            [Power::Read, Power::Request, Power::Decide, Power::Admin].into()
+        );
+    }
+
+    #[test]
+    fn the_operator_is_who_the_call_is_for_unless_told_otherwise() {
+        let op = operator(Some("sue"), &Power::ALL);
+        let own = op.acting_as(None).unwrap();
+        assert_eq!(own.person_id(), Some(&PersonId::from("sue")));
+        assert_eq!(own.impersonating_token(), None);
+        let named_self = op.acting_as(Some("sue".into())).unwrap();
+        assert_eq!(named_self.impersonating_token(), None);
+        let other = op.acting_as(Some("bob".into())).unwrap();
+        assert_eq!(other.person_id(), Some(&PersonId::from("bob")));
+        assert_eq!(other.impersonating_token(), Some("ops"));
+        let anonymous = operator(None, &Power::ALL);
+        assert!(anonymous.acting_as(None).is_err());
+    }
+
+    #[test]
+    fn without_impersonate_a_token_acts_as_its_operator_only() {
+        let sue = operator(Some("sue"), &Power::DEFAULT);
+        assert_eq!(
+            sue.acting_as(None).unwrap().person_id(),
             Some(&PersonId::from("sue"))
         );
+        let err = sue.acting_as(Some("bob".into())).unwrap_err();
+        assert_eq!(err.status, StatusCode::FORBIDDEN);
         assert_eq!(
-            op.acting_as(Some("bob".into())).unwrap().person_id(),
-            Some(&PersonId::from("bob"))
+            err.body["error"],
+            "the admin token `ops` acts as its operator `sue` only; acting as `bob` needs the \
+             `impersonate` power in gatehouse.toml [admin] (each use is audited as an \
+             impersonation and alerted to the security channel), or a token whose operator is \
+             `bob`"
         );
-        let anonymous = Operator {
-            token: "ops".into(),
-            operator: None,
-        };
-        assert!(anonymous.acting_as(None).is_err());
+        let nobody = operator(None, &Power::DEFAULT);
+        let err = nobody.acting_as(Some("bob".into())).unwrap_err();
+        assert!(
+            err.body["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("the admin token `ops` has no `operator`, so it acts as nobody;"),
+            "{}",
+            err.body
+        );
+    }
+
+    #[test]
+    fn a_missing_power_is_refused_naming_it_and_the_powers_the_token_has() {
+        let reader = operator(Some("sue"), &[Power::Read]);
+        assert!(reader.may(Power::Read).is_ok());
+        let err = reader.may(Power::Decide).unwrap_err();
+        assert_eq!(err.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            err.body["error"],
+            "the admin token `ops` does not have the `decide` power (it has: read); add it to \
+             the token's `powers` in gatehouse.toml [admin] and reload, or use a token that has it"
+        );
+        let powerless = operator(None, &[]);
+        let err = powerless.may(Power::Read).unwrap_err();
+        assert!(
+            err.body["error"]
+                .as_str()
+                .unwrap()
+                .contains("(it has: none)"),
+            "{}",
+            err.body
+        );
     }
 }

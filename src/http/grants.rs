@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::auth::Operator;
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::requests::{AsBody, MAX_LIMIT};
+use super::requests::{AsBody, MAX_LIMIT, parse_id};
 use crate::domain::duration::Duration;
 use crate::domain::ids::{GrantId, PersonId};
 use crate::store::Store;
@@ -40,16 +40,11 @@ pub async fn list<S: Store>(
     Ok(Json(json!({ "grants": grants })))
 }
 
-fn parse_grant_id(id: &str) -> Result<GrantId, ApiError> {
-    id.parse()
-        .map_err(|e| ApiError::bad_request(format!("{e}")))
-}
-
 pub async fn show<S: Store>(
     State(state): State<Arc<ApiState<S>>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_grant_id(&id)?;
+    let id = parse_id::<GrantId>(&id)?;
     let grant = state
         .blocking(move |engine| engine.store().grant(id).map_err(ApiError::internal))
         .await?
@@ -72,7 +67,7 @@ pub async fn revoke<S: Store>(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_grant_id(&id)?;
+    let id = parse_id::<GrantId>(&id)?;
     let actor = operator.acting_as(body.person)?;
     let grant = state
         .blocking(move |engine| Ok(engine.revoke(&actor, id, &body.reason)?))
@@ -96,7 +91,7 @@ pub async fn extend<S: Store>(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ExtendBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let id = parse_grant_id(&id)?;
+    let id = parse_id::<GrantId>(&id)?;
     let actor = operator.acting_as(body.person)?;
     let submitted = state
         .blocking(move |engine| Ok(engine.extend(&actor, id, body.duration, &body.reason)?))
@@ -111,7 +106,7 @@ pub async fn end<S: Store>(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AsBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_grant_id(&id)?;
+    let id = parse_id::<GrantId>(&id)?;
     let actor = operator.acting_as(body.person)?;
     let grant = state
         .blocking(move |engine| Ok(engine.end_early(&actor, id)?))

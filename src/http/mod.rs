@@ -22,7 +22,7 @@ use serde_json::json;
 pub use auth::{Operator, authenticate};
 pub use error::ApiError;
 
-use crate::config::AdminConfig;
+use crate::config::{AdminConfig, Power};
 use crate::domain::directory::Directory;
 use crate::domain::policy::Policy;
 use crate::engine::Engine;
@@ -121,27 +121,38 @@ impl<S: Store> ApiState<S> {
     }
 }
 
-/// Every route Gatehouse serves over HTTP.
+/// Every route Gatehouse serves over HTTP. The admin API's routes are grouped by the
+/// [`Power`] a token needs for them (see `docs/security.md`); the checks of who a call acts
+/// as are the handlers' ([`Operator::acting_as`]).
 pub fn router<S: Store>(state: Arc<ApiState<S>>) -> Router {
-    let api = Router::new()
-        .route(
-            "/requests",
-            get(requests::list::<S>).post(requests::submit::<S>),
-        )
+    let read = Router::new()
+        .route("/requests", get(requests::list::<S>))
         .route("/requests/{id}", get(requests::show::<S>))
-        .route("/requests/{id}/approve", post(requests::approve::<S>))
-        .route("/requests/{id}/reject", post(requests::reject::<S>))
-        .route("/requests/{id}/cancel", post(requests::cancel::<S>))
         .route("/grants", get(grants::list::<S>))
         .route("/grants/{id}", get(grants::show::<S>))
-        .route("/grants/{id}/revoke", post(grants::revoke::<S>))
-        .route("/grants/{id}/extend", post(grants::extend::<S>))
-        .route("/grants/{id}/end", post(grants::end::<S>))
-        .route("/people/{id}/offboard", post(grants::offboard::<S>))
         .route("/audit", get(admin::audit::<S>))
         .route("/audit/verify", get(admin::verify::<S>))
+        .route_layer(from_fn_with_state(Power::Read, auth::require_power));
+    let request = Router::new()
+        .route("/requests", post(requests::submit::<S>))
+        .route("/requests/{id}/cancel", post(requests::cancel::<S>))
+        .route("/grants/{id}/extend", post(grants::extend::<S>))
+        .route("/grants/{id}/end", post(grants::end::<S>))
+        .route_layer(from_fn_with_state(Power::Request, auth::require_power));
+    let decide = Router::new()
+        .route("/requests/{id}/approve", post(requests::approve::<S>))
+        .route("/requests/{id}/reject", post(requests::reject::<S>))
+        .route_layer(from_fn_with_state(Power::Decide, auth::require_power));
+    let admin = Router::new()
+        .route("/grants/{id}/revoke", post(grants::revoke::<S>))
+        .route("/people/{id}/offboard", post(grants::offboard::<S>))
         .route("/reload", post(admin::reload::<S>))
         .route("/backup", get(backup::backup::<S>))
+        .route_layer(from_fn_with_state(Power::Admin, auth::require_power));
+    let api = read
+        .merge(request)
+        .merge(decide)
+        .merge(admin)
         .route_layer(from_fn_with_state(state.clone(), auth::require_token::<S>))
         .fallback(|| async {
             ApiError::new(

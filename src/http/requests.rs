@@ -1,6 +1,7 @@
 //! `/api/v1/requests`: list, show, submit, approve (with changes), reject, cancel.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -13,7 +14,7 @@ use super::ApiState;
 use super::auth::Operator;
 use super::error::{ApiError, ApiJson, ApiQuery};
 use crate::domain::duration::Duration;
-use crate::domain::ids::{PersonId, RequestId, RoleId};
+use crate::domain::ids::{IdError, PersonId, RequestId, RoleId};
 use crate::domain::request::Changes;
 use crate::domain::validation::Ask;
 use crate::store::Store;
@@ -45,16 +46,18 @@ pub async fn list<S: Store>(
     Ok(Json(json!({ "requests": requests })))
 }
 
-pub fn parse_request_id(id: &str) -> Result<RequestId, ApiError> {
+/// A request or grant id from the path (`AR-12`, `ar-12`, `12`); anything else is a 400
+/// that says what ids look like.
+pub fn parse_id<T: FromStr<Err = IdError>>(id: &str) -> Result<T, ApiError> {
     id.parse()
-        .map_err(|e| ApiError::bad_request(format!("{e}")))
+        .map_err(|e: IdError| ApiError::bad_request(e.to_string()))
 }
 
 pub async fn show<S: Store>(
     State(state): State<Arc<ApiState<S>>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_request_id(&id)?;
+    let id = parse_id::<RequestId>(&id)?;
     let request = state
         .blocking(move |engine| engine.store().request(id).map_err(ApiError::internal))
         .await?
@@ -117,7 +120,7 @@ pub async fn approve<S: Store>(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ApproveBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_request_id(&id)?;
+    let id = parse_id::<RequestId>(&id)?;
     let actor = operator.acting_as(body.person)?;
     let changes = Changes {
         duration: body.duration,
@@ -145,7 +148,7 @@ pub async fn reject<S: Store>(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_request_id(&id)?;
+    let id = parse_id::<RequestId>(&id)?;
     let actor = operator.acting_as(body.person)?;
     let decided = state
         .blocking(move |engine| Ok(engine.reject(&actor, id, &body.reason)?))
@@ -166,7 +169,7 @@ pub async fn cancel<S: Store>(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AsBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_request_id(&id)?;
+    let id = parse_id::<RequestId>(&id)?;
     let actor = operator.acting_as(body.person)?;
     let decided = state
         .blocking(move |engine| Ok(engine.cancel(&actor, id)?))

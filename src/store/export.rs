@@ -1,5 +1,6 @@
 //! Audit export for auditors and SIEMs: JSON Lines (one `AuditRecord` per line, with its
-//! hashes, so the chain can be re-verified elsewhere) or CSV for spreadsheets.
+//! hashes, so the chain can be re-verified elsewhere) or CSV for spreadsheets, where no
+//! field can run as a formula.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -93,8 +94,14 @@ fn write_csv_row(out: &mut impl Write, record: &AuditRecord) -> io::Result<()> {
     out.write_all(b"\r\n")
 }
 
+/// One field. A field that a spreadsheet would read as a formula (it starts with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return: OWASP's list for CSV injection) is written as text,
+/// with a single quote before it and in quotes; anyone who can ask for access writes the
+/// reasons exported here. JSON Lines is exact: this is for CSV only.
 fn write_csv_field(out: &mut impl Write, field: &str) -> io::Result<()> {
-    if field.contains([',', '"', '\r', '\n']) {
+    if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        write!(out, "\"'{}\"", field.replace('"', "\"\""))
+    } else if field.contains([',', '"', '\r', '\n']) {
         write!(out, "\"{}\"", field.replace('"', "\"\""))
     } else {
         out.write_all(field.as_bytes())
@@ -196,6 +203,7 @@ mod tests {
         recs[0].event.actor = Actor::Operator {
             token: "ci".into(),
             for_person: PersonId::new("bo"),
+            impersonated: false,
         };
         let (_, text) = export(recs, ExportFormat::Csv, None);
         assert!(
@@ -203,6 +211,46 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(",bo (via admin token ci),"), "{text}");
+    }
+
+    #[test]
+    fn csv_fields_that_a_spreadsheet_would_run_are_written_as_text() {
+        let quoted = |s: &str| {
+            let mut out = Vec::new();
+            write_csv_field(&mut out, s).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(quoted("=1+2"), "\"'=1+2\"");
+        assert_eq!(
+            quoted("@SUM(1+9)*cmd|' /C calc'!A0"),
+            "\"'@SUM(1+9)*cmd|' /C calc'!A0\""
+        );
+        assert_eq!(quoted("+1"), "\"'+1\"");
+        assert_eq!(quoted("-2+3"), "\"'-2+3\"");
+        assert_eq!(quoted("\t=1"), "\"'\t=1\"");
+        assert_eq!(quoted("\r=1"), "\"'\r=1\"");
+        assert_eq!(quoted("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(quoted("fixing 1+1=2"), "fixing 1+1=2");
+    }
+
+    #[test]
+    fn formula_reasons_are_neutralised_in_csv_and_exact_in_jsonl() {
+        let mut recs = records(2);
+        recs[0].event.reason = Some("=1+2".into());
+        recs[1].event.reason = Some("@SUM(1+9)*cmd|' /C calc'!A0".into());
+        let (_, csv) = export(recs.clone(), ExportFormat::Csv, None);
+        let rows: Vec<&str> = csv.split("\r\n").collect();
+        assert!(rows[1].contains(",\"'=1+2\","), "{csv}");
+        assert!(
+            rows[2].contains(",\"'@SUM(1+9)*cmd|' /C calc'!A0\","),
+            "{csv}"
+        );
+        let (_, jsonl) = export(recs.clone(), ExportFormat::Jsonl, None);
+        let back: Vec<AuditRecord> = jsonl
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(back, recs);
     }
 
     #[test]

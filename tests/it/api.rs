@@ -5,6 +5,8 @@ use serde_json::{Value, json};
 
 use crate::support::{EXPIRED_TOKEN, error, read, spawn_app};
 
+mod powers;
+
 fn alice_asks_for_prod_db_admin() -> Value {
     json!({
         "as": "alice",
@@ -126,9 +128,10 @@ async fn a_privileged_request_is_granted_after_manager_owner_and_two_security_ap
     let (status, body) = app.get("/api/v1/audit").await;
     assert_eq!(status, StatusCode::OK);
     let first = &body["records"][0]["event"];
+    // The example's token has `impersonate` for the walkthrough; acting as alice is one.
     assert_eq!(
         first["actor"],
-        json!({ "type": "operator", "token": "ops", "for_person": "alice" })
+        json!({ "type": "operator", "token": "ops", "for_person": "alice", "impersonated": true })
     );
 
     let (status, body) = app.get("/api/v1/audit/verify").await;
@@ -221,6 +224,57 @@ async fn bad_ids_bodies_and_unknown_records_get_sentences() {
         error(&body).starts_with("say who this is done for"),
         "{body}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn ids_with_signs_or_leading_zeros_and_reasons_that_say_nothing_or_too_much_are_refused() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post("/api/v1/requests", alice_asks_for_prod_db_admin())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["request"]["id"], "AR-1");
+    for alias in ["AR-01", "AR-+1", "ar-001"] {
+        let (status, body) = app.get(&format!("/api/v1/requests/{alias}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{alias}: {body}");
+        assert_eq!(
+            error(&body),
+            format!("`{alias}` is not a valid id; ids look like AR-12")
+        );
+    }
+    let (status, _) = app.get("/api/v1/requests/ar-1").await;
+    assert_eq!(status, StatusCode::OK);
+
+    let mut ask = alice_asks_for_prod_db_admin();
+    ask["role"] = json!("read");
+    ask["fields"] = json!({});
+    ask["reason"] = json!("\u{200B}\u{200C}\u{FEFF}");
+    let (status, body) = app.post("/api/v1/requests", ask.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        error(&body),
+        "the reason is made only of invisible characters (spaces, zero-width or control \
+         characters); write in words why"
+    );
+    ask["reason"] = json!("x".repeat(2_001));
+    let (status, body) = app.post("/api/v1/requests", ask).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        error(&body),
+        "the reason is 2001 characters long; keep it to 2000 or fewer and link to a ticket \
+         for the details"
+    );
+    let (status, body) = app
+        .post(
+            "/api/v1/requests/AR-1/reject",
+            json!({ "as": "bob", "reason": "\u{2060}\u{00AD}" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(error(&body).contains("invisible characters"), "{body}");
+    let (_, body) = app.get("/api/v1/requests/AR-1").await;
+    assert_eq!(body["request"]["state"]["state"], "pending");
     app.stop().await;
 }
 

@@ -232,6 +232,35 @@ async fn a_privileged_request_goes_through_three_stages_with_every_card_posted_o
 }
 
 #[tokio::test]
+async fn an_approval_an_admin_token_made_as_someone_else_is_alerted_in_the_security_channel() {
+    let rig = rig().await;
+    let id = rig.alice_asks_for_prod_db_admin();
+    let as_bob = Actor::Operator {
+        token: "ops".into(),
+        for_person: "bob".into(),
+        impersonated: true,
+    };
+    rig.engine
+        .approve(&as_bob, id, &Changes::default())
+        .unwrap();
+    rig.drain().await;
+    let alerts = rig.fake.messages_in(SECURITY);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert!(
+        shows(&alerts[0], "An admin token acted as someone else")
+            && shows(&alerts[0], "`ops`")
+            && shows(&alerts[0], "Bob Marsh")
+            && shows(&alerts[0], "stage approved on AR-1"),
+        "{alerts:#?}"
+    );
+    assert!(
+        rig.fake.violations().is_empty(),
+        "{:#?}",
+        rig.fake.violations()
+    );
+}
+
+#[tokio::test]
 async fn slack_answering_429_and_500_still_gets_every_card_exactly_once_after_retry_after() {
     let rig = rig().await;
     rig.fake.fail_next(

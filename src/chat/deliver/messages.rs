@@ -71,7 +71,10 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         };
         let view =
             AlertView::new(alert, self.grant_view(about)?, &world.directory).with_request(asked);
-        let template = self.template("alert");
+        let template = self.template(match alert {
+            Alert::Impersonation { .. } => "impersonation_alert",
+            _ => "alert",
+        });
         let message = self.render(&template, json!({ "alert": view }))?;
         self.transport
             .post(channel, &template, message, delivery)

@@ -108,6 +108,11 @@ fn platform_contexts(platform: &str) -> Vec<(&'static str, serde_json::Value)> {
             .into_iter()
             .map(|a| ("alert.j2", json!({ "alert": a }))),
     );
+    contexts.extend(
+        samples::sample_impersonation_alerts()
+            .into_iter()
+            .map(|a| ("impersonation_alert.j2", json!({ "alert": a }))),
+    );
     contexts
         .into_iter()
         .map(|(name, context)| (builtin_name(platform, name), context))

@@ -4,6 +4,7 @@
 //! that it cannot format, ping or link either. `discord_sentence` is for Gatehouse's own
 //! sentences, whose `` `code` `` spans stay code on Discord as they do on Slack.
 
+use super::TEMPLATE_FUEL;
 use minijinja::{
     AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value,
 };
@@ -11,9 +12,10 @@ use minijinja::{
 /// The environment every template renders in: `{{ … }}` output is escaped for the inside
 /// of a JSON string unless marked safe (as `tojson` output is), undefined names are errors,
 /// `mrkdwn` escapes Slack's control characters in people's text, and `discord` and
-/// `discord_code` Discord's markdown and mentions.
+/// `discord_code` Discord's markdown and mentions; and each render has [`TEMPLATE_FUEL`].
 pub(super) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_fuel(Some(TEMPLATE_FUEL));
     // A custom mode, not None: macro output and {% set %} captures are then already
     // escaped, and are not escaped twice when printed.
     env.set_auto_escape_callback(|_| AutoEscape::Custom("json-string".into()));

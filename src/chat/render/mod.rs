@@ -4,7 +4,12 @@
 //! `discord/…`. Two guarantees hold whatever a template (or an override) says: text from
 //! people cannot break the JSON, because every `{{ … }}` is escaped for the inside of a JSON
 //! string; and a message never exceeds a platform limit, because the result is cut to fit
-//! (see [`enforce_limits`] and [`enforce_discord_limits`]) rather than refused.
+//! (see [`enforce_limits`] and [`enforce_discord_limits`]) rather than refused. And no
+//! template, however written, can hang a render or fill memory: each render has a budget of
+//! work ([`TEMPLATE_FUEL`]) and of output ([`MAX_TEMPLATE_OUTPUT`]).
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use minijinja::value::Serde;
 use minijinja::{Environment, Error, ErrorKind, Value};
@@ -39,6 +44,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     builtin!("slack/approval_card_decided.j2"),
     builtin!("slack/notice.j2"),
     builtin!("slack/alert.j2"),
+    builtin!("slack/impersonation_alert.j2"),
     builtin!("slack/review_card.j2"),
     builtin!("slack/grant_card_decided.j2"),
     builtin!("slack/app_home.j2"),
@@ -52,6 +58,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     builtin!("discord/approval_card_decided.j2"),
     builtin!("discord/notice.j2"),
     builtin!("discord/alert.j2"),
+    builtin!("discord/impersonation_alert.j2"),
     builtin!("discord/review_card.j2"),
     builtin!("discord/grant_card_decided.j2"),
     builtin!("discord/request_modal.j2"),
@@ -62,11 +69,24 @@ pub const BUILTIN: &[(&str, &str)] = &[
     builtin!("discord/help.j2"),
 ];
 
+/// The work one render may do, in minijinja fuel: about one per instruction run and one per
+/// 64 bytes of text or lists made. A built-in card takes a few hundred; an App Home about 75
+/// per request or grant it lists. A million leaves room for homes of thousands of items, and
+/// stops a runaway loop (`range(100000)` inside another) after a fraction of a second and at
+/// most some 64 MB.
+pub const TEMPLATE_FUEL: u64 = 1_000_000;
+
+/// The most text one render may print, before the platform's limits cut the message.
+pub const MAX_TEMPLATE_OUTPUT: usize = 4 * 1024 * 1024;
+
 /// Why a message could not be rendered; names the template, and the line when known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
     #[error("there is no template `{0}`")]
     Unknown(String),
+    /// The render ran out of [`TEMPLATE_FUEL`] or printed more than [`MAX_TEMPLATE_OUTPUT`].
+    #[error("template `{name}` {what}; look for a loop that runs too long or prints too much")]
+    OverBudget { name: String, what: String },
     #[error("template `{name}`{}: {detail}", at_line(*line))]
     Template {
         name: String,
@@ -112,6 +132,9 @@ pub struct Templates {
     builtin: Environment<'static>,
     overridden: Vec<String>,
     unknown: Vec<String>,
+    /// Overrides that went over budget once: the built-in is used instead from then on,
+    /// rather than spending a whole budget on every message.
+    set_aside: Mutex<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -144,20 +167,42 @@ impl Templates {
     /// `discord/…` the body of a message (`content`, `embeds`, `components`, without
     /// `allowed_mentions`) or of a modal (`custom_id`, `title`, `components`). An override
     /// that fails is logged and the built-in used instead, so a mistake in a customised
-    /// template never stops a card from going out.
+    /// template never stops a card from going out; one that goes over budget is logged
+    /// once and set aside until Gatehouse restarts.
     pub fn render(
         &self,
         name: &str,
         context: impl Serialize,
     ) -> Result<serde_json::Value, RenderError> {
         let context = Value::from(Serde(&context));
+        if !self.overridden.iter().any(|o| o == name) {
+            return render_in(&self.env, name, &context);
+        }
+        if self.is_set_aside(name) {
+            return render_in(&self.builtin, name, &context);
+        }
         match render_in(&self.env, name, &context) {
-            Err(e) if self.overridden.iter().any(|o| o == name) => {
+            Err(e @ RenderError::OverBudget { .. }) => {
+                self.lock_set_aside().insert(name.to_owned());
+                tracing::error!(template = name, error = %e, "template override set aside until restart; using the built-in");
+                render_in(&self.builtin, name, &context)
+            }
+            Err(e) => {
                 tracing::warn!(template = name, error = %e, "template override failed; using the built-in");
                 render_in(&self.builtin, name, &context)
             }
-            other => other,
+            ok => ok,
         }
+    }
+
+    fn is_set_aside(&self, name: &str) -> bool {
+        self.lock_set_aside().contains(name)
+    }
+
+    fn lock_set_aside(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.set_aside
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -170,9 +215,19 @@ fn render_in(
         ErrorKind::TemplateNotFound => RenderError::Unknown(name.to_owned()),
         _ => template_error(name, &e),
     })?;
-    let text = template
-        .render(context)
-        .map_err(|e| template_error(name, &e))?;
+    let text = template.render(context).map_err(|e| match e.kind() {
+        ErrorKind::OutOfFuel => RenderError::OverBudget {
+            name: name.to_owned(),
+            what: format!("used up its budget of {TEMPLATE_FUEL} steps"),
+        },
+        _ => template_error(name, &e),
+    })?;
+    if text.len() > MAX_TEMPLATE_OUTPUT {
+        return Err(RenderError::OverBudget {
+            name: name.to_owned(),
+            what: format!("printed more than {} MiB", MAX_TEMPLATE_OUTPUT >> 20),
+        });
+    }
     let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         let excerpt: String = text
             .lines()

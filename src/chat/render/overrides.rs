@@ -1,11 +1,16 @@
 //! Loading the templates: the built-ins compiled in, and the files under `files.templates`
 //! that replace them by name. A file that fails to compile is a load error naming its path
-//! and line; a file that names no built-in is kept aside for `gatehouse check` to report.
+//! and line; a file that names no built-in is kept aside for `gatehouse check` to report. Only
+//! regular files are read (a named pipe would block the load for ever).
 
 use std::path::{Path, PathBuf};
 
 use super::escape::environment;
 use super::{BUILTIN, Templates, describe};
+use crate::config::read_regular_file;
+
+/// The largest override file read: the biggest built-in template is a few KiB.
+const MAX_TEMPLATE_BYTES: u64 = 256 * 1024;
 
 /// Template overrides that could not be loaded, each named with its file and line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,7 +40,11 @@ impl Templates {
                     unknown.push(name);
                     continue;
                 }
-                match std::fs::read_to_string(&path) {
+                match read_regular_file(
+                    &path,
+                    MAX_TEMPLATE_BYTES,
+                    "a message template is far smaller",
+                ) {
                     Err(e) => problems.push(format!("{}: cannot read: {e}", path.display())),
                     Ok(source) => match env.add_template_owned(name.clone(), source) {
                         Ok(()) => overridden.push(name),
@@ -57,6 +66,7 @@ impl Templates {
             builtin,
             overridden,
             unknown,
+            set_aside: Default::default(),
         })
     }
 }

@@ -32,7 +32,8 @@ pub struct AlertView {
     pub person: Option<PersonView>,
     pub by: Option<PersonView>,
     pub rule: Option<String>,
-    /// What the blocked request asked for.
+    /// For `sod_blocked`, what the blocked request asked for; for `impersonation`, the id
+    /// of the request acted on.
     pub request: Option<String>,
     pub error: Option<String>,
     /// For `person_offboarded`: how many grants are being taken back.
@@ -41,6 +42,10 @@ pub struct AlertView {
     /// For an alert about a grant: the request it came from — how long was asked, why,
     /// and the template's fields (the incident ticket).
     pub asked: Option<RequestView>,
+    /// For `impersonation`: the admin token's name.
+    pub token: Option<String>,
+    /// For `impersonation`: what was done, as the audit log names it (`stage_approved`).
+    pub action: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -152,6 +157,8 @@ impl AlertView {
             grants: None,
             digest: None,
             asked: None,
+            token: None,
+            action: None,
         };
         match alert {
             Alert::SodBlocked {
@@ -187,6 +194,18 @@ impl AlertView {
                 view.person = person(who);
                 view.grants = Some(*grants);
             }
+            Alert::Impersonation {
+                token,
+                person: who,
+                action,
+                request,
+                ..
+            } => {
+                view.person = person(who);
+                view.token = Some(token.clone());
+                view.action = Some(action.clone());
+                view.request = request.map(|id| id.to_string());
+            }
             Alert::EmergencyGranted { .. } | Alert::PrivilegedGranted { .. } => {}
         }
         view
@@ -210,6 +229,7 @@ pub fn alert_grant(alert: &Alert) -> Option<GrantId> {
         | Alert::ProvisioningFailed { grant, .. }
         | Alert::RevocationFailed { grant, .. }
         | Alert::EmergencyFlagged { grant, .. } => Some(*grant),
+        Alert::Impersonation { grant, .. } => *grant,
         Alert::SodBlocked { .. } | Alert::Digest { .. } | Alert::PersonOffboarded { .. } => None,
     }
 }
@@ -224,5 +244,6 @@ pub fn alert_kind(alert: &Alert) -> &'static str {
         Alert::EmergencyFlagged { .. } => "emergency_flagged",
         Alert::Digest { .. } => "digest",
         Alert::PersonOffboarded { .. } => "person_offboarded",
+        Alert::Impersonation { .. } => "impersonation",
     }
 }

@@ -407,7 +407,7 @@ pub fn sample_notice_states() -> Vec<NoticeView> {
     ]
 }
 
-/// One alert of every kind.
+/// One alert of every kind `alert.j2` renders (an impersonation has its own template).
 pub fn sample_alerts() -> Vec<AlertView> {
     let g = GrantId(7);
     let alerts = [
@@ -448,6 +448,31 @@ pub fn sample_alerts() -> Vec<AlertView> {
             AlertView::new(alert, grant.map(grant_view), &directory())
                 .with_request(grant.map(request_of_grant))
         })
+        .collect()
+}
+
+/// An admin token acting as someone else, about a request and about a grant, for
+/// `impersonation_alert.j2`.
+pub fn sample_impersonation_alerts() -> Vec<AlertView> {
+    let alerts = [
+        Alert::Impersonation {
+            token: "ops".to_owned(),
+            person: "bob".into(),
+            action: "stage_approved".to_owned(),
+            request: Some(RequestId(12)),
+            grant: None,
+        },
+        Alert::Impersonation {
+            token: "ops".to_owned(),
+            person: "sue".into(),
+            action: "revocation_started".to_owned(),
+            request: None,
+            grant: Some(GrantId(7)),
+        },
+    ];
+    alerts
+        .iter()
+        .map(|alert| AlertView::new(alert, alert_grant(alert).map(grant_view), &directory()))
         .collect()
 }
 

@@ -210,12 +210,18 @@ impl Checker<'_, '_, '_, '_> {
     }
 
     fn template(&mut self, source: &str, escape: Escape, path: &str, id: &str) {
-        if let Err(e) = PersonTemplate::parse(source, escape) {
-            self.error(
+        match PersonTemplate::parse(source, escape).map(|t| t.check_budget()) {
+            Err(e) => self.error(
                 path,
                 format!("connector `{id}`: {path} is not a template: {e}"),
                 "templates see id, email, slack and discord, e.g. \"{{ email | split(\\\"@\\\") | first }}\"",
-            );
+            ),
+            Ok(Err(e)) => self.error(
+                path,
+                format!("connector `{id}`: {path}: {e}"),
+                "a template makes one short name from id, email, slack or discord, e.g. \"{{ email | split(\\\"@\\\") | first }}\"",
+            ),
+            Ok(Ok(())) => {}
         }
     }
 

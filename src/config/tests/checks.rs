@@ -105,7 +105,7 @@ fn admin_tokens_must_be_long_and_uniquely_named() {
 
 #[test]
 fn admin_api_on_a_public_address_is_a_warning() {
-    let text = "[server]\nlisten = \"0.0.0.0:8080\"\n\n[[admin.tokens]]\nname = \"ops\"\ntoken = \"0123456789abcdef\"\nexpires = 2027-06-30T00:00:00Z\n";
+    let text = "[server]\nlisten = \"0.0.0.0:8080\"\n\n[[admin.tokens]]\nname = \"ops\"\ntoken = \"0123456789abcdef\"\nexpires = 2027-06-30T00:00:00Z\npowers = [\"read\"]\n";
     let config = parse(text, &[]).unwrap();
     let [warning] = config.warnings() else {
         panic!("one warning expected: {:?}", config.warnings());
@@ -124,6 +124,73 @@ fn admin_api_on_a_public_address_is_a_warning() {
             .unwrap()
             .warnings()
             .is_empty()
+    );
+}
+
+/// `[[admin.tokens]]` named `name` with `extra` lines, and its warnings: (line, message).
+fn token_warnings(extra: &str) -> Vec<(Option<usize>, String)> {
+    let text = format!("[[admin.tokens]]\nname = \"ci\"\ntoken = \"0123456789abcdef\"\n{extra}");
+    let config = parse(&text, &[]).unwrap();
+    config
+        .warnings()
+        .iter()
+        .map(|w| {
+            assert_eq!(w.severity, Severity::Warning, "{w}");
+            (w.line, w.message.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn a_token_that_may_impersonate_is_warned_about_at_its_powers() {
+    assert_eq!(
+        token_warnings("powers = [\"read\", \"decide\", \"impersonate\"]\n"),
+        [(
+            Some(4),
+            "admin token `ci` has the `impersonate` power: whoever holds it can act as anyone, \
+             including as several approvers of one request"
+                .to_owned()
+        )]
+    );
+}
+
+#[test]
+fn a_token_without_powers_is_warned_about_with_the_powers_it_gets() {
+    assert_eq!(
+        token_warnings(""),
+        [(
+            Some(2),
+            "admin token `ci` names no `powers`, so it may read, request, decide, admin, as its \
+             operator"
+                .to_owned()
+        )]
+    );
+    assert_eq!(token_warnings("powers = [\"read\", \"admin\"]\n"), []);
+}
+
+#[test]
+fn a_token_with_no_power_to_call_anything_is_warned_about() {
+    let warnings = token_warnings("powers = []\n");
+    assert_eq!(
+        warnings,
+        [(
+            Some(4),
+            "admin token `ci` has no power to call anything".to_owned()
+        )]
+    );
+}
+
+#[test]
+fn an_unknown_power_is_refused_with_the_powers_there_are() {
+    let d = only_error(
+        "[[admin.tokens]]\nname = \"ci\"\ntoken = \"0123456789abcdef\"\npowers = [\"root\"]\n",
+        &[],
+    );
+    assert_eq!(d.line, Some(4));
+    assert!(
+        d.message
+            .contains("`read`, `request`, `decide`, `admin`, `impersonate`"),
+        "{d}"
     );
 }
 

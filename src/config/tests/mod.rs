@@ -136,8 +136,12 @@ env = {{ LDAP_PASSWORD = "${{LDAP_PASSWORD}}" }}
 id = "dry-run"
 kind = "log"
 
-[admin]
-tokens = [{{ name = "ops", token = "${{GATEHOUSE_ADMIN_TOKEN:-0123456789abcdef0123}}", expires = "2027-06-30T00:00:00Z", operator = "alice" }}]
+[[admin.tokens]]
+name = "ops"
+token = "${{GATEHOUSE_ADMIN_TOKEN:-0123456789abcdef0123}}"
+expires = "2027-06-30T00:00:00Z"
+operator = "alice"
+powers = ["read", "request", "decide"]
 
 [scheduler]
 expiry_warning = "30m"
@@ -186,6 +190,10 @@ level = "info,gatehouse=debug"
         Some(Utc.with_ymd_and_hms(2027, 6, 30, 0, 0, 0).unwrap())
     );
     assert_eq!(token.operator.as_ref().unwrap().as_str(), "alice");
+    assert_eq!(
+        token.powers(),
+        [Power::Read, Power::Request, Power::Decide].into()
+    );
     assert_eq!(config.scheduler.expiry_warning, Duration::from_mins(30));
     assert_eq!(config.log.format, LogFormat::Json);
     assert!(config.warnings().is_empty(), "{:?}", config.warnings());

@@ -136,6 +136,59 @@ fn a_secret_file_too_large_to_be_a_secret_is_refused() {
     );
 }
 
+/// The one problem of a config whose bot token is read from `path`.
+fn bot_token_file_problem(dir: &std::path::Path, path: &str) -> String {
+    let text =
+        format!("[slack]\nenabled = true\nsigning_secret = \"s\"\nbot_token_file = \"{path}\"\n");
+    let found = parse_in(dir, &text, &[]).unwrap_err().0;
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].message.clone()
+}
+
+#[test]
+fn a_secret_file_that_is_a_named_pipe_is_refused_without_waiting_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("bot");
+    let c_path = std::ffi::CString::new(fifo.display().to_string()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates the file.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let (sent, received) = std::sync::mpsc::channel();
+    let base = dir.path().to_path_buf();
+    std::thread::spawn(move || sent.send(bot_token_file_problem(&base, "bot")));
+    // Opening a FIFO for reading waits for a writer that never comes: this guard only
+    // turns that hang into a failure; a correct reader answers at once.
+    let message = received
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("reading the configuration waited on the named pipe");
+    assert_eq!(
+        message,
+        format!(
+            "slack.bot_token_file: cannot read {}: it is a named pipe (FIFO), not a regular file",
+            fifo.display()
+        )
+    );
+}
+
+#[test]
+fn a_secret_file_that_is_a_device_or_a_directory_is_refused_naming_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    let message = bot_token_file_problem(dir.path(), "secrets");
+    assert!(
+        message.starts_with("slack.bot_token_file: cannot read "),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("it is a directory, not a regular file"),
+        "{message}"
+    );
+    let message = bot_token_file_problem(dir.path(), "/dev/zero");
+    assert_eq!(
+        message,
+        "slack.bot_token_file: cannot read /dev/zero: it is a character device, not a regular file"
+    );
+}
+
 #[test]
 fn giving_both_a_value_and_its_file_is_an_error() {
     let d = only_error(

@@ -119,6 +119,19 @@ fn a_login_template_that_does_not_compile_is_reported_at_its_line() {
 }
 
 #[test]
+fn a_user_filter_that_loops_without_end_is_reported_by_check() {
+    let looping = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}(mail={{ email }})";
+    let text = LDAP.replace("(mail={{ email }})", looping);
+    let d = only_error(&text, &[("LDAP_PASSWORD", "pw")]);
+    assert_eq!(d.line, Some(10));
+    assert_eq!(
+        d.message,
+        "connector `vpn`: connectors.0.user_filter: the template used up its budget of 100000 \
+         steps; look for a loop that runs too long"
+    );
+}
+
+#[test]
 fn an_unknown_sslmode_is_refused_with_the_modes_there_are() {
     let text = format!("{POSTGRES}sslmode = \"prefer\"\n");
     let d = only_error(&text, VARS);

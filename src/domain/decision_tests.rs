@@ -1,0 +1,112 @@
+//! What people type into a request or a decision, checked in the domain over the example
+//! policy: reasons that say nothing or too much, and changes that would leave no access.
+
+use chrono::{TimeDelta, TimeZone, Utc};
+
+use super::duration::Duration;
+use super::grant::Grant;
+use super::ids::{PersonId, RequestId};
+use super::policy::tests::{example_directory, example_policy};
+use super::reason::ReasonError;
+use super::request::{AccessRequest, Changes, RequestKind, RequestState};
+use super::validation::{Ask, Holdings, Refusal, Refusals, Validated, validate};
+
+fn alice_asks(justification: &str) -> Ask {
+    Ask {
+        requester: "alice".into(),
+        resource: "prod-db".into(),
+        role: "read".into(),
+        duration: Some(Duration::from_hours(2)),
+        justification: justification.to_owned(),
+        ..Ask::default()
+    }
+}
+
+fn checked(ask: &Ask) -> Result<Validated, Refusals> {
+    let grants: Vec<Grant> = Vec::new();
+    let holdings = Holdings {
+        pending: &[],
+        grants: &grants,
+    };
+    validate(ask, &example_policy(), &example_directory(), &holdings)
+}
+
+fn pending(ask: &Ask) -> AccessRequest {
+    let v = checked(ask).unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap();
+    AccessRequest {
+        id: RequestId(1),
+        requester: ask.requester.clone(),
+        resource: v.resource,
+        role: v.role,
+        duration: v.duration,
+        justification: ask.justification.clone(),
+        fields: ask.fields.clone(),
+        kind: RequestKind::Access,
+        submitted_at: now,
+        submitted_by: None,
+        plan: v.plan,
+        current_stage: 0,
+        stage_started_at: now,
+        expires_at: now + TimeDelta::hours(24),
+        last_reminded_at: None,
+        changes: Vec::new(),
+        state: RequestState::Pending,
+    }
+}
+
+#[test]
+fn a_justification_of_zero_width_characters_is_refused_with_a_sentence() {
+    let refused = checked(&alice_asks("\u{200B}\u{200D}\u{FEFF} \u{2060}")).unwrap_err();
+    assert_eq!(refused.0, vec![Refusal::BadReason(ReasonError::Invisible)]);
+    assert!(
+        refused
+            .to_string()
+            .starts_with("the reason is made only of invisible characters"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_megabyte_of_justification_is_refused_saying_the_limit() {
+    let refused = checked(&alice_asks(&"a".repeat(1 << 20))).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "the reason is 1048576 characters long; keep it to 2000 or fewer and link to a ticket \
+         for the details"
+    );
+    assert!(checked(&alice_asks(&"a".repeat(2_000))).is_ok());
+}
+
+#[test]
+fn approving_with_changes_to_no_time_at_all_says_what_is_allowed() {
+    let mut request = pending(&alice_asks("fixing replica lag"));
+    let resource = example_policy()
+        .resource(&request.resource)
+        .unwrap()
+        .clone();
+    let bob = PersonId::from("bob");
+    let now = request.submitted_at;
+    for nothing in [Duration::ZERO, Duration::from_secs(59)] {
+        let changes = Changes {
+            duration: Some(nothing),
+            ..Changes::default()
+        };
+        let err = request
+            .approve(&bob, &changes, &resource, true, now)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "approve with changes needs a duration of at least 1m (2h was asked); to give no \
+             access at all, reject the request instead"
+        );
+    }
+    let one_minute = Changes {
+        duration: Some(Duration::from_mins(1)),
+        ..Changes::default()
+    };
+    request
+        .approve(&bob, &one_minute, &resource, true, now)
+        .unwrap();
+    assert_eq!(request.duration, Some(Duration::from_mins(1)));
+}
