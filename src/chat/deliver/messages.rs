@@ -7,6 +7,7 @@ use super::{CardPort, Delivery, Transport, missing, store_error};
 use crate::chat::views::{
     AlertView, CampaignItemView, GrantView, NoticeView, RequestView, alert_grant, notice_subject,
 };
+use crate::domain::anchor::ChainHead;
 use crate::domain::card::CardKey;
 use crate::domain::effect::{Alert, Notice};
 use crate::domain::ids::{CampaignId, GrantId, PersonId};
@@ -55,10 +56,14 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         alert: &Alert,
         delivery: Delivery<'_>,
     ) -> Result<(), ChatError> {
+        // Every alert publishes the audit chain's head out of band.
+        let head = self.engine.store().chain_head().map_err(store_error)?;
         let Some(channel) = self.transport.security_channel() else {
             let platform = self.transport.template_dir();
+            let head = head.as_ref().map(ChainHead::short).unwrap_or_default();
             tracing::info!(
                 ?alert,
+                audit_head = %head,
                 "no {platform}.security_channel: alert not posted there"
             );
             return Ok(());
@@ -68,7 +73,8 @@ impl<S: Store, T: Transport> CardPort<S, T> {
             alert,
             self.grant_view(alert_grant(alert))?,
             &world.directory,
-        );
+        )
+        .with_audit_head(head.as_ref());
         let template = self.template("alert");
         let message = self.render(&template, json!({ "alert": view }))?;
         self.transport

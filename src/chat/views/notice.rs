@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::{GrantView, PersonView, RequestView, TimeView};
+use crate::domain::anchor::ChainHead;
 use crate::domain::directory::Directory;
 use crate::domain::effect::{Alert, Notice};
 use crate::domain::ids::{GrantId, PersonId, RequestId};
@@ -35,6 +36,28 @@ pub struct AlertView {
     /// For `person_offboarded`: how many grants are being taken back.
     pub grants: Option<usize>,
     pub digest: Option<DigestView>,
+    /// The audit chain's head as the alert is sent, published out of band so that a later
+    /// rewrite of the log is found (`gatehouse audit verify --head`).
+    pub audit_head: Option<AuditHeadView>,
+}
+
+/// An audit chain head as messages show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditHeadView {
+    pub seq: u64,
+    pub hash: String,
+    /// `2198:9f86d081884c7d65`.
+    pub short: String,
+}
+
+impl AuditHeadView {
+    pub fn new(head: &ChainHead) -> Self {
+        Self {
+            seq: head.seq,
+            hash: head.hash.clone(),
+            short: head.short(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -132,6 +155,7 @@ impl AlertView {
             error: None,
             grants: None,
             digest: None,
+            audit_head: None,
         };
         match alert {
             Alert::SodBlocked {
@@ -170,6 +194,14 @@ impl AlertView {
             Alert::EmergencyGranted { .. } | Alert::PrivilegedGranted { .. } => {}
         }
         view
+    }
+}
+
+impl AlertView {
+    /// The view with the audit chain's head, when there is one.
+    pub fn with_audit_head(mut self, head: Option<&ChainHead>) -> Self {
+        self.audit_head = head.map(AuditHeadView::new);
+        self
     }
 }
 
