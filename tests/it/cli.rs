@@ -241,7 +241,8 @@ fn a_client_command_says_when_no_server_is_running() {
 #[tokio::test]
 async fn audit_verify_and_export_ask_the_server_an_explicit_url_names_not_the_local_copy() {
     let app = spawn_app().await;
-    let ask = serde_json::json!({"as": "dan", "resource": "grafana", "role": "editor", "duration": "30m", "reason": "dashboards"});
+    // A request that waits for approvers: nothing else writes to the log meanwhile.
+    let ask = serde_json::json!({"as": "alice", "resource": "prod-db", "role": "read", "duration": "2h", "reason": "replica lag"});
     let (status, body) = app.post("/api/v1/requests", ask).await;
     assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
     let (_, verified) = app.get("/api/v1/audit/verify").await;
