@@ -59,14 +59,21 @@ pub enum BackupError {
     SchemaTooNew { found: u32, supported: u32 },
     #[error("the backup's audit log does not verify, so it is refused: {0}")]
     Chain(#[from] ChainError),
+    /// Not a `source`: the sentence already says it, and the CLI prints sources after it.
     #[error("the backup's records disagree with its audit log, so it is refused: {0}")]
-    Disagrees(#[from] Disagreement),
+    Disagrees(Disagreement),
     #[error(
         "the data directory {0} is not empty; restore into an empty one, or pass --force (the current contents are moved aside, not deleted)"
     )]
     NotEmpty(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<Disagreement> for BackupError {
+    fn from(disagreement: Disagreement) -> Self {
+        BackupError::Disagrees(disagreement)
+    }
 }
 
 /// The first line of a backup.

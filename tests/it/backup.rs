@@ -382,6 +382,11 @@ async fn a_backup_with_a_grants_end_moved_and_its_checksum_recomputed_is_refused
             && said.contains("G-1's expires_at is 2099-01-01T00:00:00Z, but its audit events say"),
         "{said}"
     );
+    assert_eq!(
+        said.matches("G-1's expires_at").count(),
+        1,
+        "said once: {said}"
+    );
     assert!(!fresh.path("data").exists(), "nothing was restored");
 }
 
