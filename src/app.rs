@@ -26,7 +26,7 @@ use crate::domain::policy::{Policy, PolicyContext, parse_policy};
 use crate::engine::{Engine, SystemClock};
 use crate::http::{ApiState, Reloaded, Reloader};
 use crate::ldap::sync::{LdapDirectory, SyncedDirectory};
-use crate::store::{SledStore, StoreError};
+use crate::store::{Anchoring, SledStore, StoreError};
 
 /// Everything Gatehouse runs on, loaded and checked.
 #[derive(Debug)]
@@ -201,6 +201,29 @@ pub fn open_store(config: &Config) -> Result<SledStore, StoreError> {
     SledStore::open_with(&config.data_dir(), cache_bytes)
 }
 
+/// [`open_store`], with the audit chain anchored by `[audit] key` when one is configured,
+/// and what anchoring found there.
+pub fn open_anchored_store(config: &Config) -> Result<(SledStore, Option<Anchoring>), StoreError> {
+    let store = open_store(config)?;
+    let anchoring = match config.audit.key() {
+        Some(key) => Some(store.anchor_with(key)?),
+        None => None,
+    };
+    Ok((store, anchoring))
+}
+
+/// Says in the log how the audit chain is anchored, once, as the server starts.
+fn log_anchoring(anchoring: Option<&Anchoring>) {
+    match anchoring {
+        None => tracing::warn!(
+            "no [audit] key: the audit log is hash-chained but not anchored, so someone who can write the data directory or a backup could rewrite it unseen (docs/security.md)"
+        ),
+        Some(found) if found.is_suspicious() => tracing::error!("{found}"),
+        Some(found @ Anchoring::Adopts { .. }) => tracing::warn!("{found}"),
+        Some(found) => tracing::info!("{found}"),
+    }
+}
+
 /// Serves Gatehouse on `listener` until `shutdown` completes: HTTP stops taking new
 /// connections and finishes the ones in flight, then the outbox worker and the scheduler
 /// are stopped and waited for.
@@ -222,9 +245,11 @@ pub async fn serve(
     let data_dir = config.data_dir();
     let store = {
         let config = config.clone();
-        tokio::task::spawn_blocking(move || open_store(&config))
+        let (store, anchoring) = tokio::task::spawn_blocking(move || open_anchored_store(&config))
             .await
-            .context("opening the store")??
+            .context("opening the store")??;
+        log_anchoring(anchoring.as_ref());
+        store
     };
     let engine = Arc::new(Engine::new(store, policy, directory, Arc::new(SystemClock)));
 

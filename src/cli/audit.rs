@@ -1,5 +1,6 @@
-//! `audit verify` and `audit export`: offline on a stopped data directory; when a running
-//! server holds the directory's lock, through its admin API instead.
+//! `audit verify` and `audit export`: offline on a stopped data directory; through the admin
+//! API of the server `--url` names, or of the running server when it holds the directory's
+//! lock.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use super::client::Client;
 use super::{AuditCommand, Global};
 use crate::app;
 use crate::config::Config;
+use crate::domain::anchor::{AnchorReport, PublishedHead};
 use crate::domain::audit::AuditRecord;
 use crate::store::export::{ExportFormat, export_audit};
 use crate::store::{Store, StoreError};
@@ -20,7 +22,7 @@ const PAGE: usize = 1000;
 
 pub async fn run(global: &Global, command: AuditCommand) -> anyhow::Result<()> {
     match command {
-        AuditCommand::Verify => verify(global).await,
+        AuditCommand::Verify { heads } => verify(global, heads).await,
         AuditCommand::Export { format, since, out } => {
             let format: ExportFormat = format.parse()?;
             let since = since.as_deref().map(parse_since).transpose()?;
@@ -56,8 +58,9 @@ pub async fn run(global: &Global, command: AuditCommand) -> anyhow::Result<()> {
 /// What opening the data directory offline found.
 enum Offline<T> {
     Done(T),
-    /// Locked (a server is running on it) or otherwise unopenable: ask the server.
-    Busy(StoreError),
+    /// Ask the server: `--url` named one, or the data directory is locked (a server is
+    /// running on it) or otherwise cannot be opened (why, then).
+    Server(Option<StoreError>),
 }
 
 fn data_dir(global: &Global) -> anyhow::Result<(Config, PathBuf)> {
@@ -72,14 +75,19 @@ fn data_dir(global: &Global) -> anyhow::Result<(Config, PathBuf)> {
     Ok((config, dir))
 }
 
+/// Does `work` on the data directory itself, unless `--url` names a server to ask (an
+/// explicit `--url` wins, as it does for `backup`) or a server holds the directory.
 async fn offline<T: Send + 'static>(
     global: &Global,
     work: impl FnOnce(&dyn StoreView) -> Result<T, StoreError> + Send + 'static,
 ) -> anyhow::Result<Offline<T>> {
+    if global.url.is_some() {
+        return Ok(Offline::Server(None));
+    }
     let (config, _) = data_dir(global)?;
-    let outcome = tokio::task::spawn_blocking(move || match app::open_store(&config) {
-        Ok(store) => work(&store).map(Offline::Done),
-        Err(busy @ StoreError::Open { .. }) => Ok(Offline::Busy(busy)),
+    let outcome = tokio::task::spawn_blocking(move || match app::open_anchored_store(&config) {
+        Ok((store, _)) => work(&store).map(Offline::Done),
+        Err(busy @ StoreError::Open { .. }) => Ok(Offline::Server(Some(busy))),
         Err(other) => Err(other),
     })
     .await??;
@@ -88,13 +96,13 @@ async fn offline<T: Send + 'static>(
 
 /// The part of a store the audit commands use, so the closures need not name its type.
 trait StoreView {
-    fn verify(&self) -> Result<u64, StoreError>;
+    fn verify(&self, heads: &[PublishedHead]) -> Result<AnchorReport, StoreError>;
     fn page(&self, from: u64) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 impl<S: Store> StoreView for S {
-    fn verify(&self) -> Result<u64, StoreError> {
-        self.verify_audit()
+    fn verify(&self, heads: &[PublishedHead]) -> Result<AnchorReport, StoreError> {
+        self.verify_audit_against(heads)
     }
 
     fn page(&self, from: u64) -> Result<Vec<AuditRecord>, StoreError> {
@@ -102,18 +110,36 @@ impl<S: Store> StoreView for S {
     }
 }
 
-async fn verify(global: &Global) -> anyhow::Result<()> {
-    let events = match offline(global, |store| store.verify()).await? {
-        Offline::Done(events) => events,
-        Offline::Busy(why) => {
+async fn verify(global: &Global, heads: Vec<PublishedHead>) -> anyhow::Result<()> {
+    let asked = heads.clone();
+    let report = match offline(global, move |store| store.verify(&asked)).await? {
+        Offline::Done(report) => report,
+        Offline::Server(why) => {
+            let query = heads
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
             let answer = via_api(global, why, |client| async move {
-                client.get("/audit/verify").await
+                let path = if query.is_empty() {
+                    "/audit/verify".to_owned()
+                } else {
+                    format!("/audit/verify?heads={query}")
+                };
+                client.get(&path).await
             })
             .await?;
-            answer.get("events").and_then(Value::as_u64).unwrap_or(0)
+            serde_json::from_value::<AnchorReport>(answer["anchor"].clone())
+                .context("reading the verification from the server")?
         }
     };
-    println!("ok: the audit log is intact ({events} events)");
+    println!("ok: the audit log is intact ({} events)", report.events);
+    for note in report.notes() {
+        println!("  {note}");
+    }
+    if let Some(head) = &report.head {
+        println!("head: {head}");
+    }
     Ok(())
 }
 
@@ -131,7 +157,7 @@ async fn records(global: &Global) -> anyhow::Result<Vec<AuditRecord>> {
     };
     match offline(global, read_all).await? {
         Offline::Done(records) => Ok(records),
-        Offline::Busy(why) => {
+        Offline::Server(why) => {
             via_api(global, why, |client| async move {
                 let mut all: Vec<AuditRecord> = Vec::new();
                 loop {
@@ -155,20 +181,20 @@ async fn records(global: &Global) -> anyhow::Result<Vec<AuditRecord>> {
     }
 }
 
-/// Runs `call` against the running server; if it cannot be reached either, says both why.
-async fn via_api<T, F, Fut>(global: &Global, why: StoreError, call: F) -> anyhow::Result<T>
+/// Runs `call` against the running server; if the data directory could not be opened
+/// (`why`) and the server cannot be reached either, says both why.
+async fn via_api<T, F, Fut>(global: &Global, why: Option<StoreError>, call: F) -> anyhow::Result<T>
 where
     F: FnOnce(Client) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
-    tracing::debug!(%why, "the data directory is in use; asking the running server");
+    if let Some(why) = &why {
+        tracing::debug!(%why, "the data directory is in use; asking the running server");
+    }
     let client = Client::from_global(global)?;
-    call(client).await.map_err(|err| {
-        if err.to_string().starts_with("cannot reach") {
-            anyhow!("{why}; and {err}")
-        } else {
-            err
-        }
+    call(client).await.map_err(|err| match &why {
+        Some(why) if err.to_string().starts_with("cannot reach") => anyhow!("{why}; and {err}"),
+        _ => err,
     })
 }
 

@@ -1,8 +1,9 @@
 //! `backup` and `restore`. A backup comes from the data directory itself when no server
 //! holds it, else from the running server (`GET /api/v1/backup`); either way it is read
-//! back and its audit chain verified before the file is put in place. A restore is offline
-//! only: it refuses a data directory a server holds, and one that is not empty unless
-//! `--force` (which moves the old contents aside).
+//! back and verified (its audit chain and checkpoints with `[audit] key`, its records against
+//! their audit events) before the file is put in place. A restore is offline only: it
+//! verifies the same, refuses a data directory a server holds, and one that is not empty
+//! unless `--force` (which moves the old contents aside).
 
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
@@ -13,12 +14,13 @@ use super::Global;
 use super::client::Client;
 use crate::app;
 use crate::config::Config;
-use crate::store::backup::{self, Backup};
+use crate::store::backup::{self, Backup, Summary};
 use crate::store::{SledStore, StoreError, verify_backup};
 
 pub async fn backup(global: &Global, out: &Path) -> anyhow::Result<()> {
     let config = Config::load(&global.config)?;
     let dir = config.data_dir();
+    let key = config.audit.key();
     // Written beside `out` and renamed once verified, so that an interrupted or bad backup
     // never lies under the name asked for.
     let partial = partial_path(out);
@@ -32,7 +34,8 @@ pub async fn backup(global: &Global, out: &Path) -> anyhow::Result<()> {
         let written = std::fs::File::open(&partial)?;
         let read = backup::read(BufReader::new(written))
             .context("the backup just taken does not read back")?;
-        let summary = verify_backup(&read).context("the backup just taken does not verify")?;
+        let summary =
+            verify_backup(&read, key.as_ref()).context("the backup just taken does not verify")?;
         Ok((source, summary))
     });
     let (source, summary) = match taken {
@@ -45,6 +48,7 @@ pub async fn backup(global: &Global, out: &Path) -> anyhow::Result<()> {
     std::fs::rename(&partial, out)
         .with_context(|| format!("cannot move the backup to {}", out.display()))?;
     println!("backed up {summary} from {source} to {}", out.display());
+    print_anchoring(&summary);
     Ok(())
 }
 
@@ -100,9 +104,10 @@ pub async fn restore(global: &Global, from: &Path, force: bool) -> anyhow::Resul
     let file = std::fs::File::open(from)
         .with_context(|| format!("cannot open the backup {}", from.display()))?;
     let target = dir.clone();
+    let key = config.audit.key();
     let summary = tokio::task::spawn_blocking(move || {
         let backup: Backup = backup::read(BufReader::new(file))?;
-        SledStore::restore(&target, &backup, force)
+        SledStore::restore(&target, &backup, force, key.as_ref())
     })
     .await?
     .with_context(|| format!("nothing was restored from {}", from.display()))?;
@@ -110,5 +115,17 @@ pub async fn restore(global: &Global, from: &Path, force: bool) -> anyhow::Resul
         "restored {summary} into {}; start Gatehouse with `gatehouse serve`",
         dir.display()
     );
+    print_anchoring(&summary);
     Ok(())
+}
+
+/// How much of the backup's audit log its checkpoints anchor, and its head (to compare
+/// with one published earlier).
+fn print_anchoring(summary: &Summary) {
+    for note in summary.anchor.notes() {
+        println!("  {note}");
+    }
+    if let Some(head) = &summary.anchor.head {
+        println!("  audit head: {head}");
+    }
 }

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::app;
+use crate::domain::anchor::PublishedHead;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -370,8 +371,14 @@ pub enum GrantsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the hash chain; non-zero exit if anything was edited, deleted or reordered.
-    Verify,
+    /// Walk the hash chain and its checkpoints; non-zero exit if anything was edited,
+    /// deleted, reordered or rewritten.
+    Verify {
+        /// A head published earlier (digest, alerts), `SEQ:HASH` with at least 16 hex digits
+        /// of the hash, that the chain must still hold; repeat for several.
+        #[arg(long = "head", value_name = "SEQ:HASH", value_parser = parse_head)]
+        heads: Vec<PublishedHead>,
+    },
     /// Write the audit log as JSON Lines or CSV.
     Export {
         /// jsonl: one JSON event per line, exactly as stored; csv: one row per event.
@@ -384,6 +391,11 @@ pub enum AuditCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+fn parse_head(text: &str) -> Result<PublishedHead, String> {
+    text.parse()
+        .map_err(|e: crate::domain::anchor::NotAHead| e.to_string())
 }
 
 fn parse_field(text: &str) -> Result<(String, String), String> {

@@ -18,6 +18,16 @@ pub fn check(global: &Global) -> anyhow::Result<()> {
     for warning in &loaded.warnings {
         println!("{warning}");
     }
+    let unanchored = loaded.config.audit.key().is_none();
+    if unanchored {
+        println!(
+            "{}: warning: no [audit] key: the audit log is hash-chained but not anchored, so \
+             someone who can write the data directory or a backup could rewrite it unseen\n  \
+             help: add [audit] key = \"${{GATEHOUSE_AUDIT_KEY}}\" or key_file = \"/run/secrets/…\", \
+             kept outside the data directory (docs/security.md)",
+            global.config.display()
+        );
+    }
     // Every message template must render into what the platform accepts, overrides included.
     let templates =
         crate::chat::render::Templates::load(loaded.config.templates_path().as_deref())?;
@@ -31,7 +41,7 @@ pub fn check(global: &Global) -> anyhow::Result<()> {
             problems.len()
         );
     }
-    let warnings = match loaded.warnings.len() {
+    let warnings = match loaded.warnings.len() + usize::from(unanchored) {
         0 => String::new(),
         1 => ", 1 warning".to_owned(),
         n => format!(", {n} warnings"),

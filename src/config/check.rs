@@ -2,6 +2,7 @@
 //! admin token strength and powers, and whether the admin API is exposed. What the
 //! PostgreSQL and LDAP settings need is in [`targets`].
 
+mod audit;
 mod targets;
 
 pub use targets::roles_without_target;
@@ -45,6 +46,7 @@ pub(super) fn check(
     checker.admin(config);
     checker.scheduler(config);
     checker.outbox(config);
+    checker.audit(config);
     checker.found
 }
 

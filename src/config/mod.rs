@@ -1,6 +1,7 @@
 //! The runtime configuration, gatehouse.toml: where to listen, where the policy and directory
 //! files are (and whether people come from LDAP instead, `[directory]`), how to reach Slack,
-//! Discord and the provisioning connectors, who may use the admin API. The keys are described
+//! Discord and the provisioning connectors, who may use the admin API, the key that anchors
+//! the audit log (`[audit]`). The keys are described
 //! in docs/configuration.md; unknown keys are errors, at their line.
 //!
 //! Loading goes: parse the TOML (keeping spans) → apply environment overrides → expand
@@ -28,6 +29,7 @@
 //!
 //! Secrets are [`Secret`]s: `{:?}` of a whole [`Config`] shows none of them.
 
+pub mod audit;
 mod check;
 mod directory;
 pub mod env;
@@ -74,6 +76,7 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     pub outbox: OutboxConfig,
     pub log: LogConfig,
+    pub audit: audit::AuditConfig,
     /// The directory relative paths start from: the one holding gatehouse.toml.
     #[serde(skip)]
     base_dir: PathBuf,

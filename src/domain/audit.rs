@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::duration::Duration;
 use super::ids::{CampaignId, GrantId, PersonId, RequestId, ResourceId, RoleId};
+use super::request::RequestKind;
 
 /// Who acted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +88,10 @@ pub enum AuditAction {
         role: RoleId,
         duration: Option<Duration>,
         stages: usize,
+        /// What kind of request (and for an extension, of which grant); absent from events
+        /// written before it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<RequestKind>,
     },
     RequestDenied {
         resource: ResourceId,
@@ -285,6 +290,30 @@ pub enum ChainError {
         "the audit log ends at event {last}, but {expected} events were written (the last ones were deleted)"
     )]
     Truncated { last: u64, expected: u64 },
+    #[error(
+        "audit event {seq} does not have the hash recorded as the head when it was written (the log was rewritten)"
+    )]
+    Rewritten { seq: u64 },
+    #[error(
+        "audit event {seq} does not match its checkpoint of audit key {key}: the log was rewritten up to there by someone without the key"
+    )]
+    CheckpointMismatch { seq: u64, key: String },
+    #[error(
+        "audit events {from}-{to} have no checkpoint of audit key {key}, though the events before them do: they were added by someone without the key, or written while Gatehouse ran without it (starting Gatehouse with the key takes them as found, and says so)"
+    )]
+    Unanchored { from: u64, to: u64, key: String },
+    #[error(
+        "audit event {seq} has hash {found}, but {published} was published for it: the log was rewritten"
+    )]
+    NotPublished {
+        seq: u64,
+        published: String,
+        found: String,
+    },
+    #[error(
+        "the audit log ends at event {last}, but the head of event {seq} was published: events were removed (the log was cut back or rolled back)"
+    )]
+    PublishedBeyond { seq: u64, last: u64 },
 }
 
 /// Walks stored records in position order and checks the chain, ending at `head` (the

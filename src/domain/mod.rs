@@ -1,6 +1,7 @@
 //! The pure core of Gatehouse: policy, directory, routing, the request state machine,
 //! grants and audit events. Nothing here does I/O, logs, or reads the clock; time is a parameter.
 
+pub mod anchor;
 pub mod audit;
 pub mod card;
 pub mod diagnostic;
@@ -14,6 +15,7 @@ pub mod jml;
 pub mod keys;
 pub mod policy;
 pub mod reason;
+pub mod replay;
 pub mod request;
 pub mod review;
 pub mod routing;

@@ -12,6 +12,8 @@ pub mod grants;
 mod reload;
 #[cfg(test)]
 mod reload_tests;
+#[cfg(test)]
+mod replay_tests;
 mod results;
 pub mod review;
 pub mod schedule;

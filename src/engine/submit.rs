@@ -108,6 +108,7 @@ impl<S: Store> Engine<S> {
                     role: request.role.clone(),
                     duration: request.duration,
                     stages: request.plan.stages.len(),
+                    kind: Some(request.kind.clone()),
                 },
             )
             .request(id)

@@ -13,6 +13,7 @@ use super::ReloadError;
 use super::auth::Operator;
 use super::error::{ApiError, ApiQuery};
 use super::requests::MAX_LIMIT;
+use crate::domain::anchor::PublishedHead;
 use crate::store::{Store, StoreError};
 
 #[derive(Deserialize)]
@@ -40,13 +41,33 @@ pub async fn audit<S: Store>(
     Ok(Json(json!({ "records": records })))
 }
 
-/// Walks the whole chain: 200 when intact, 409 naming the first problem when not.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyQuery {
+    /// Published heads the chain must hold, `SEQ:HASH` separated by commas.
+    heads: Option<String>,
+}
+
+/// Walks the whole chain with its checkpoints: 200 with what anchors it when intact, 409
+/// naming the first problem when not.
 pub async fn verify<S: Store>(
     State(state): State<Arc<ApiState<S>>>,
+    ApiQuery(query): ApiQuery<VerifyQuery>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let heads = query
+        .heads
+        .iter()
+        .flat_map(|heads| heads.split(','))
+        .filter(|head| !head.trim().is_empty())
+        .map(str::parse::<PublishedHead>)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     state
-        .blocking(|engine| match engine.store().verify_audit() {
-            Ok(events) => Ok((StatusCode::OK, Json(json!({ "ok": true, "events": events })))),
+        .blocking(move |engine| match engine.store().verify_audit_against(&heads) {
+            Ok(report) => {
+                let body = json!({ "ok": true, "events": report.events, "anchor": report, "notes": report.notes() });
+                Ok((StatusCode::OK, Json(body)))
+            }
             Err(StoreError::Chain(broken)) => {
                 tracing::error!(%broken, "the audit log failed verification");
                 let body = json!({ "ok": false, "error": format!("the audit log is not intact: {broken}") });

@@ -16,8 +16,9 @@
 //!   (`value_hex`) when not (counters).
 //! - The last line counts the entries and gives the SHA-256 of every byte before it, so a
 //!   truncated or damaged file is refused. It is not a signature: anyone can recompute it,
-//!   which is why a restore also verifies the audit chain and refuses a backup whose audit
-//!   log was edited, saying where the chain breaks.
+//!   which is why a restore also verifies the audit chain (with its checkpoints, when an
+//!   audit key is configured) and refuses a backup whose audit log was edited, saying where
+//!   the chain breaks, or whose requests and grants say otherwise than their audit events.
 
 use std::io::{BufRead, Write};
 
@@ -27,7 +28,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{SCHEMA_VERSION, StoreError};
+use crate::domain::anchor::AnchorReport;
 use crate::domain::audit::ChainError;
+use crate::domain::replay::Disagreement;
 
 /// The backup format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -56,16 +59,21 @@ pub enum BackupError {
     SchemaTooNew { found: u32, supported: u32 },
     #[error("the backup's audit log does not verify, so it is refused: {0}")]
     Chain(#[from] ChainError),
-    #[error(
-        "the backup's audit log does not verify, so it is refused: audit event {seq} does not have the hash recorded when it was written (the log was rewritten)"
-    )]
-    Rewritten { seq: u64 },
+    /// Not a `source`: the sentence already says it, and the CLI prints sources after it.
+    #[error("the backup's records disagree with its audit log, so it is refused: {0}")]
+    Disagrees(Disagreement),
     #[error(
         "the data directory {0} is not empty; restore into an empty one, or pass --force (the current contents are moved aside, not deleted)"
     )]
     NotEmpty(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<Disagreement> for BackupError {
+    fn from(disagreement: Disagreement) -> Self {
+        BackupError::Disagrees(disagreement)
+    }
 }
 
 /// The first line of a backup.
@@ -112,6 +120,8 @@ pub struct Summary {
     pub grants: usize,
     pub audit_events: u64,
     pub entries: usize,
+    /// How much of the audit log its checkpoints anchor.
+    pub anchor: AnchorReport,
 }
 
 impl std::fmt::Display for Summary {

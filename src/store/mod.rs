@@ -13,6 +13,7 @@ mod sled_store;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::anchor::{AnchorReport, ChainHead, PublishedHead};
 use crate::domain::audit::{AuditEvent, AuditRecord, ChainError};
 use crate::domain::card::{CardKey, PostedCard};
 use crate::domain::effect::Effect;
@@ -21,10 +22,10 @@ use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
 
-pub use sled_store::{SledStore, verify_backup};
+pub use sled_store::{Anchoring, SledStore, Unanchored, verify_backup};
 
 /// The schema version this build writes; a data directory with a newer one is refused.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// A record with the version it was read at, for compare-and-swap.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,8 +217,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Audit records with `seq >= from`, in order, at most `limit`.
     fn audit(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Walks the whole chain with its checkpoints, checking them with the audit key the
+    /// store was given, and that it holds every head in `published`; what it found, when
+    /// nothing is wrong ([`crate::domain::anchor::verify_anchored`]).
+    fn verify_audit_against(&self, published: &[PublishedHead])
+    -> Result<AnchorReport, StoreError>;
     /// Walks the whole chain; the number of events when intact.
-    fn verify_audit(&self) -> Result<u64, StoreError>;
+    fn verify_audit(&self) -> Result<u64, StoreError> {
+        self.verify_audit_against(&[]).map(|report| report.events)
+    }
+    /// The chain head, once it is on disk, to publish out of band (digest, alerts); `None`
+    /// before the first event.
+    fn chain_head(&self) -> Result<Option<ChainHead>, StoreError>;
 
     /// Outbox entries whose next attempt is due at or before `now`: the `limit` that have
     /// been due longest, oldest (queued first) first. Only entries whose commit is durable:

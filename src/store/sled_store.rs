@@ -6,7 +6,9 @@
 //! seq-ordered list). Byte layouts are in `keys`; the single write path is in `write`.
 //! sled locks the directory, so one process owns it.
 
+mod anchor;
 mod backup;
+pub use anchor::{Anchoring, Unanchored};
 pub use backup::verify as verify_backup;
 mod durable;
 mod journal;
@@ -30,7 +32,8 @@ use super::{
     Commit, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned,
     WriteStats,
 };
-use crate::domain::audit::{AuditRecord, verify_chain};
+use crate::domain::anchor::{AnchorReport, ChainHead, PublishedHead};
+use crate::domain::audit::AuditRecord;
 use crate::domain::card::{CardKey, PostedCard};
 use crate::domain::grant::{Grant, GrantTally};
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
@@ -65,6 +68,8 @@ pub struct SledStore {
     /// Why writing stopped: a batch reached the journal but not all of its trees. Only a
     /// restart, which completes the batch from the journal, writes again.
     halted: OnceLock<String>,
+    /// The audit key batches are checkpointed with, once given (see `anchor`).
+    anchor: Mutex<Option<anchor::Anchor>>,
 }
 
 struct Trees {
@@ -84,6 +89,7 @@ struct Trees {
     meta: sled::Tree,
     outbox_by_due: sled::Tree,
     warnings_by_due: sled::Tree,
+    audit_checkpoints: sled::Tree,
 }
 
 impl Trees {
@@ -105,11 +111,12 @@ impl Trees {
             meta: db.open_tree(META)?,
             outbox_by_due: db.open_tree(OUTBOX_BY_DUE)?,
             warnings_by_due: db.open_tree(WARNINGS_BY_DUE)?,
+            audit_checkpoints: db.open_tree(AUDIT_CHECKPOINTS)?,
         })
     }
 
     /// Every tree with its name, in the order of `TREE_NAMES`.
-    fn named(&self) -> [(&'static str, &sled::Tree); 16] {
+    fn named(&self) -> [(&'static str, &sled::Tree); 17] {
         [
             (REQUESTS, &self.requests),
             (REQUESTS_BY_PERSON, &self.requests_by_person),
@@ -127,6 +134,7 @@ impl Trees {
             (META, &self.meta),
             (OUTBOX_BY_DUE, &self.outbox_by_due),
             (WARNINGS_BY_DUE, &self.warnings_by_due),
+            (AUDIT_CHECKPOINTS, &self.audit_checkpoints),
         ]
     }
 
@@ -197,6 +205,7 @@ impl SledStore {
             applied: write::Applied::default(),
             durable_outbox: AtomicU64::new(0),
             halted: OnceLock::new(),
+            anchor: Mutex::new(None),
         };
         store.check_schema(path)?;
         store.replay_journal()?;
@@ -249,7 +258,8 @@ impl SledStore {
     /// Schema 3 added the journal, which needs nothing built: the version says that the
     /// directory may hold a batch to complete, which an older build would not do.
     /// Schema 4 added the grant tally, counted here from every grant once; an older build
-    /// would not keep it up to date.
+    /// would not keep it up to date. Schema 5 added audit checkpoints, which need nothing
+    /// built: the version keeps out an older build, which would append events without them.
     /// The version is written only once the rest is flushed, so a crash midway starts over.
     fn migrate(&self, from: u32) -> Result<(), StoreError> {
         tracing::info!(from, to = SCHEMA_VERSION, "upgrading the data directory");
@@ -602,22 +612,15 @@ impl Store for SledStore {
             .collect()
     }
 
-    fn verify_audit(&self) -> Result<u64, StoreError> {
-        // The head is read first: events appended while we walk lie beyond it.
-        let head = self.audit_head()?.map(|h| h.seq);
-        let mut failure = None;
-        let records = self.trees.audit.iter().map_while(|item| {
-            let read = item.map_err(StoreError::from).and_then(|(key, bytes)| {
-                let position = seq_of(AUDIT, &key)?;
-                Ok((position, decode::<AuditRecord>(AUDIT, &key, &bytes)?))
-            });
-            read.map_err(|e| failure = Some(e)).ok()
-        });
-        let verified = verify_chain(records, head);
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(verified?),
-        }
+    fn verify_audit_against(
+        &self,
+        published: &[PublishedHead],
+    ) -> Result<AnchorReport, StoreError> {
+        self.verify_anchored(published)
+    }
+
+    fn chain_head(&self) -> Result<Option<ChainHead>, StoreError> {
+        self.durable_head()
     }
 
     fn due_effects(

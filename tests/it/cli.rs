@@ -12,6 +12,7 @@ fn gatehouse(args: &[&str]) -> Output {
         .env_remove("GATEHOUSE_TOKEN")
         .env_remove("GATEHOUSE_URL")
         .env_remove("GATEHOUSE_ADMIN_TOKEN")
+        .env_remove("GATEHOUSE_AUDIT_KEY")
         .output()
         .unwrap()
 }
@@ -412,4 +413,76 @@ async fn each_step_of_the_walkthrough_says_what_happens_next() {
         "{last}"
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn audit_verify_and_export_ask_the_server_an_explicit_url_names_not_the_local_copy() {
+    let app = spawn_app().await;
+    // A request that waits for approvers: nothing else writes to the log meanwhile.
+    let ask = serde_json::json!({"as": "alice", "resource": "prod-db", "role": "read", "duration": "2h", "reason": "replica lag"});
+    let (status, body) = app.post("/api/v1/requests", ask).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    let (_, verified) = app.get("/api/v1/audit/verify").await;
+    let events = verified["events"].as_u64().unwrap();
+    assert!(events > 0, "{verified}");
+
+    // Another configuration whose data directory opens fine and holds nothing.
+    let local = Files::copy_examples();
+    let config = gatehouse::config::Config::load(&local.config()).unwrap();
+    drop(gatehouse::app::open_store(&config).unwrap());
+    let (config, base) = (local.config(), app.base.clone());
+    let run = move |args: &'static [&'static str]| {
+        let (config, base) = (config.clone(), base.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["--config", config.to_str().unwrap(), "--url", &base];
+            all.extend(args);
+            gatehouse(&all)
+        })
+    };
+    let out = run(&["audit", "verify"]).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(&format!("ok: the audit log is intact ({events} events)")),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["audit", "export", "--format", "jsonl"])
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count() as u64, events);
+    app.stop().await;
+}
+
+#[test]
+fn check_warns_when_the_audit_log_is_not_anchored_or_anchored_with_the_quick_starts_key() {
+    let files = Files::copy_examples();
+    let config = files.config();
+    let check = || gatehouse(&["--config", config.to_str().unwrap(), "check"]);
+    let line = std::fs::read_to_string(&config)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("key = \"${GATEHOUSE_AUDIT_KEY"))
+        .unwrap()
+        + 1;
+    let out = check();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "gatehouse.toml:{line}: warning: audit.key is the quick start's default"
+        )),
+        "{stdout}"
+    );
+
+    files.edit("gatehouse.toml", |text| {
+        let start = text.find("[audit]").unwrap();
+        let end = start + text[start..].find("\n[scheduler]").unwrap();
+        format!("{}{}", &text[..start], &text[end..])
+    });
+    let out = check();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("warning: no [audit] key"), "{stdout}");
+    assert!(stdout.contains(", 1 warning"), "{stdout}");
 }

@@ -535,3 +535,73 @@ async fn a_notice_whose_post_arrived_but_whose_answer_was_lost_is_dmed_once() {
         rig.fake.violations()
     );
 }
+
+/// The audit head a message publishes (`Audit log head: `12:9f86…``).
+fn published_head(message: &Message) -> gatehouse::domain::anchor::PublishedHead {
+    let blocks = message.blocks.as_ref().unwrap().to_string();
+    let (_, after) = blocks
+        .split_once("Audit log head: `")
+        .unwrap_or_else(|| panic!("no audit head in {blocks}"));
+    after.split('`').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn security_alerts_and_the_daily_digest_publish_the_audit_chains_head() {
+    let rig = rig().await;
+    let ask = Ask {
+        requester: "alice".into(),
+        resource: "prod-db".into(),
+        role: "admin".into(),
+        duration: Some("1h".parse().unwrap()),
+        justification: "database down".into(),
+        fields: [("ticket".to_owned(), "INC-4211".to_owned())].into(),
+        emergency: true,
+        ..Ask::default()
+    };
+    rig.engine
+        .submit(&Actor::person(&"alice".into()), ask)
+        .unwrap();
+    let granted = rig.engine.store().chain_head().unwrap().unwrap();
+    rig.drain().await;
+    let alerts = rig.fake.messages_in(SECURITY);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert!(shows(&alerts[0], "Emergency access granted"));
+    let head = published_head(&alerts[0]);
+    assert_eq!(head.hash.len(), 16, "alerts show the short form: {head}");
+    assert!(
+        head.seq >= granted.seq,
+        "{head} is older than the emergency grant"
+    );
+    let store = rig.engine.store();
+    let found = store
+        .verify_audit_against(std::slice::from_ref(&head))
+        .unwrap();
+    assert_eq!(found.published, [head.to_string()]);
+
+    let schedule: cron::Schedule = "0 0 9 * * *".parse().unwrap();
+    assert!(!rig.engine.send_digest_if_due(&schedule).unwrap());
+    rig.clock.advance(TimeDelta::days(1));
+    assert!(rig.engine.send_digest_if_due(&schedule).unwrap());
+    rig.drain().await;
+    let digest = rig
+        .fake
+        .messages_in(SECURITY)
+        .into_iter()
+        .find(|m| shows(m, "Gatehouse daily digest"))
+        .expect("a digest");
+    let head = published_head(&digest);
+    assert_eq!(
+        head.hash.len(),
+        64,
+        "the digest shows the whole hash: {head}"
+    );
+    assert_eq!(
+        head.to_string(),
+        store.chain_head().unwrap().unwrap().to_string()
+    );
+    assert!(
+        rig.fake.violations().is_empty(),
+        "{:#?}",
+        rig.fake.violations()
+    );
+}

@@ -7,6 +7,7 @@ use super::{CardPort, Delivery, Transport, missing, store_error};
 use crate::chat::views::{
     AlertView, CampaignItemView, GrantView, NoticeView, RequestView, alert_grant, notice_subject,
 };
+use crate::domain::anchor::ChainHead;
 use crate::domain::card::CardKey;
 use crate::domain::effect::{Alert, Notice};
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
@@ -55,10 +56,14 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         alert: &Alert,
         delivery: Delivery<'_>,
     ) -> Result<(), ChatError> {
+        // Every alert publishes the audit chain's head out of band.
+        let head = self.engine.store().chain_head().map_err(store_error)?;
         let Some(channel) = self.transport.security_channel() else {
             let platform = self.transport.template_dir();
+            let head = head.as_ref().map(ChainHead::short).unwrap_or_default();
             tracing::info!(
                 ?alert,
+                audit_head = %head,
                 "no {platform}.security_channel: alert not posted there"
             );
             return Ok(());
@@ -69,8 +74,9 @@ impl<S: Store, T: Transport> CardPort<S, T> {
             Some(grant) => Some(self.request_view(self.grant(grant)?.request)?),
             None => None,
         };
-        let view =
-            AlertView::new(alert, self.grant_view(about)?, &world.directory).with_request(asked);
+        let view = AlertView::new(alert, self.grant_view(about)?, &world.directory)
+            .with_request(asked)
+            .with_audit_head(head.as_ref());
         let template = self.template(match alert {
             Alert::Impersonation { .. } => "impersonation_alert",
             _ => "alert",

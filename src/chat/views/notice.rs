@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::{GrantView, PersonView, RequestView, TimeView, change_text};
+use crate::domain::anchor::ChainHead;
 use crate::domain::directory::Directory;
 use crate::domain::effect::{Alert, Notice};
 use crate::domain::ids::{GrantId, PersonId, RequestId};
@@ -46,6 +47,28 @@ pub struct AlertView {
     pub token: Option<String>,
     /// For `impersonation`: what was done, as the audit log names it (`stage_approved`).
     pub action: Option<String>,
+    /// The audit chain's head as the alert is sent, published out of band so that a later
+    /// rewrite of the log is found (`gatehouse audit verify --head`).
+    pub audit_head: Option<AuditHeadView>,
+}
+
+/// An audit chain head as messages show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditHeadView {
+    pub seq: u64,
+    pub hash: String,
+    /// `2198:9f86d081884c7d65`.
+    pub short: String,
+}
+
+impl AuditHeadView {
+    pub fn new(head: &ChainHead) -> Self {
+        Self {
+            seq: head.seq,
+            hash: head.hash.clone(),
+            short: head.short(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -159,6 +182,7 @@ impl AlertView {
             asked: None,
             token: None,
             action: None,
+            audit_head: None,
         };
         match alert {
             Alert::SodBlocked {
@@ -217,6 +241,12 @@ impl AlertView {
     /// [`AlertView::new`] when the alert is about a grant.
     pub fn with_request(mut self, asked: Option<RequestView>) -> Self {
         self.asked = asked;
+        self
+    }
+
+    /// The view with the audit chain's head, when there is one.
+    pub fn with_audit_head(mut self, head: Option<&ChainHead>) -> Self {
+        self.audit_head = head.map(AuditHeadView::new);
         self
     }
 }

@@ -447,6 +447,7 @@ pub fn sample_alerts() -> Vec<AlertView> {
             let grant = alert_grant(alert);
             AlertView::new(alert, grant.map(grant_view), &directory())
                 .with_request(grant.map(request_of_grant))
+                .with_audit_head(Some(&sample_audit_head()))
         })
         .collect()
 }
@@ -472,8 +473,19 @@ pub fn sample_impersonation_alerts() -> Vec<AlertView> {
     ];
     alerts
         .iter()
-        .map(|alert| AlertView::new(alert, alert_grant(alert).map(grant_view), &directory()))
+        .map(|alert| {
+            AlertView::new(alert, alert_grant(alert).map(grant_view), &directory())
+                .with_audit_head(Some(&sample_audit_head()))
+        })
         .collect()
+}
+
+/// An audit chain head, as alerts carry it.
+pub fn sample_audit_head() -> crate::domain::anchor::ChainHead {
+    crate::domain::anchor::ChainHead {
+        seq: 2198,
+        hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".to_owned(),
+    }
 }
 
 /// Alice's home: her pending request and live grant. Bob's approvals are shown in it

@@ -1,5 +1,6 @@
 //! Loading gatehouse.toml end to end, with the environment given as a map.
 
+mod audit;
 mod checks;
 mod sources;
 mod targets;

@@ -20,7 +20,14 @@ use chrono::Utc;
 
 use super::SledStore;
 use super::keys::*;
-use crate::domain::audit::{AuditRecord, verify_chain};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::domain::anchor::{AuditKey, Checkpoint, verify_anchored};
+use crate::domain::audit::{AuditEvent, AuditRecord};
+use crate::domain::grant::Grant;
+use crate::domain::ids::{GrantId, RequestId};
+use crate::domain::replay::{AuditedGrant, AuditedRequest, Disagreement};
+use crate::domain::request::AccessRequest;
 use crate::store::backup::{Backup, BackupError, Header, Spooled, Summary, Writer};
 
 /// Backups spooled so far by this process, to name their files apart.
@@ -99,8 +106,14 @@ impl SledStore {
     /// Restores `backup` into the data directory `dir`, which must be missing or empty
     /// unless `force` (then its contents are moved to `<dir>.before-restore-<time>`). The
     /// server must be stopped: a directory in use is refused.
-    pub fn restore(dir: &Path, backup: &Backup, force: bool) -> Result<Summary, BackupError> {
-        let summary = verify(backup)?;
+    /// The backup must pass [`verify`] with `key`, the audit key of the configuration.
+    pub fn restore(
+        dir: &Path,
+        backup: &Backup,
+        force: bool,
+        key: Option<&AuditKey>,
+    ) -> Result<Summary, BackupError> {
+        let summary = verify(backup, key)?;
         let occupied = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
         if occupied && !force {
             return Err(BackupError::NotEmpty(dir.display().to_string()));
@@ -157,16 +170,20 @@ fn write_database(path: &Path, backup: &Backup) -> Result<(), BackupError> {
     Ok(())
 }
 
-/// Checks what a backup holds before anything is written: only trees Gatehouse knows, and
-/// an audit chain that verifies from the first event to the recorded head.
-pub fn verify(backup: &Backup) -> Result<Summary, BackupError> {
+/// Checks what a backup holds before anything is written: only trees Gatehouse knows; an
+/// audit chain that verifies from the first event to the recorded head, with checkpoints
+/// that `key` (when given) vouches for; and requests and grants that say what their audit
+/// events say ([`crate::domain::replay`]), with the index the scheduler revokes by.
+pub fn verify(backup: &Backup, key: Option<&AuditKey>) -> Result<Summary, BackupError> {
     let known = TREE_NAMES;
     let mut summary = Summary {
         entries: backup.entries.len(),
         ..Summary::default()
     };
     let mut audit = Vec::new();
+    let mut checkpoints = Vec::new();
     let mut head: Option<AuditHead> = None;
+    let mut records = Records::default();
     for (index, entry) in backup.entries.iter().enumerate() {
         let tree = entry.tree.as_str();
         if !known.contains(&tree) {
@@ -175,30 +192,111 @@ pub fn verify(backup: &Backup) -> Result<Summary, BackupError> {
                 why: format!("`{tree}` is not a tree Gatehouse keeps"),
             });
         }
+        let (key, value) = (&entry.key[..], &entry.value[..]);
         match tree {
-            REQUESTS => summary.requests += 1,
-            GRANTS => summary.grants += 1,
+            REQUESTS => {
+                summary.requests += 1;
+                records
+                    .requests
+                    .push(decode::<Stored<AccessRequest>>(tree, key, value)?.r);
+            }
+            GRANTS => {
+                summary.grants += 1;
+                records
+                    .grants
+                    .push(decode::<Stored<Grant>>(tree, key, value)?.r);
+            }
+            GRANTS_BY_EXPIRY => {
+                records.by_expiry.insert(key.to_vec());
+            }
             AUDIT => {
-                let seq = seq_of(AUDIT, &entry.key)?;
-                let record: AuditRecord = decode(AUDIT, &entry.key, &entry.value)?;
+                let seq = seq_of(AUDIT, key)?;
+                let record: AuditRecord = decode(AUDIT, key, value)?;
                 audit.push((seq, record));
             }
-            META if entry.key == AUDIT_HEAD_KEY => {
-                head = Some(decode(META, AUDIT_HEAD_KEY, &entry.value)?);
+            AUDIT_CHECKPOINTS => {
+                let seq = seq_of(tree, key)?;
+                checkpoints.push((seq, decode::<Checkpoint>(tree, key, value)?));
+            }
+            META if key == AUDIT_HEAD_KEY => {
+                head = Some(decode(META, AUDIT_HEAD_KEY, value)?);
             }
             _ => {}
         }
     }
     // Trees are written key by key in order, but a hand-made file need not be.
     audit.sort_by_key(|(seq, _)| *seq);
-    let last_hash = audit.last().map(|(_, r)| r.hash.clone());
-    summary.audit_events = verify_chain(audit, head.as_ref().map(|h| h.seq))?;
-    // Rewriting events and every hash after them keeps the chain whole; the head, recorded
-    // apart with each commit, still names the hash the last event had when it was written.
-    if let (Some(head), Some(last)) = (&head, last_hash)
-        && head.hash != last
-    {
-        return Err(BackupError::Rewritten { seq: head.seq });
-    }
+    checkpoints.sort_by_key(|(seq, _)| *seq);
+    let events: Vec<&AuditEvent> = audit.iter().map(|(_, r)| &r.event).collect();
+    let anchor = verify_anchored(audit.iter().cloned(), checkpoints, head.as_ref(), key, &[])?;
+    summary.audit_events = anchor.events;
+    summary.anchor = anchor;
+    records.check(&events)?;
     Ok(summary)
+}
+
+/// The records of a backup that its audit log must account for.
+#[derive(Default)]
+struct Records {
+    requests: Vec<AccessRequest>,
+    grants: Vec<Grant>,
+    /// The keys of `grants_by_expiry`.
+    by_expiry: BTreeSet<Vec<u8>>,
+}
+
+impl Records {
+    /// Every request and grant agrees with its audit events, every request and grant the
+    /// events name is there, and every live grant with an end is where the scheduler looks
+    /// for what to revoke.
+    fn check(&self, events: &[&AuditEvent]) -> Result<(), Disagreement> {
+        let mut about_grant: BTreeMap<GrantId, Vec<&AuditEvent>> = BTreeMap::new();
+        let mut about_request: BTreeMap<RequestId, Vec<&AuditEvent>> = BTreeMap::new();
+        for event in events {
+            if let Some(grant) = event.grant {
+                about_grant.entry(grant).or_default().push(event);
+            }
+            if let Some(request) = event.request {
+                about_request.entry(request).or_default().push(event);
+            }
+        }
+        for grant in &self.grants {
+            let events = about_grant.remove(&grant.id).unwrap_or_default();
+            let audited = AuditedGrant::replay(&events).ok_or(Disagreement::Unaudited {
+                record: grant.id.to_string(),
+                missing: "grant_created",
+            })?;
+            audited.check(grant)?;
+            if let (true, Some(expires_at)) = (grant.is_live(), grant.expires_at)
+                && !self
+                    .by_expiry
+                    .contains(&time_key(millis(expires_at), grant.id.0)[..])
+            {
+                return Err(Disagreement::Field {
+                    record: grant.id.to_string(),
+                    field: "entry in grants_by_expiry",
+                    stored: "missing (it would never be revoked)".to_owned(),
+                    audited: format!("one at {}", expires_at.to_rfc3339()),
+                });
+            }
+        }
+        for request in &self.requests {
+            let events = about_request.remove(&request.id).unwrap_or_default();
+            let audited = AuditedRequest::replay(&events).ok_or(Disagreement::Unaudited {
+                record: request.id.to_string(),
+                missing: "request_submitted",
+            })?;
+            audited.check(request)?;
+        }
+        if let Some(grant) = about_grant.keys().next() {
+            return Err(Disagreement::Missing {
+                record: grant.to_string(),
+            });
+        }
+        if let Some(request) = about_request.keys().next() {
+            return Err(Disagreement::Missing {
+                record: request.to_string(),
+            });
+        }
+        Ok(())
+    }
 }

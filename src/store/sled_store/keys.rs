@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::audit::GENESIS_HASH;
 use crate::domain::ids::PersonId;
 use crate::store::StoreError;
 
@@ -38,13 +37,16 @@ pub(super) const META: &str = "meta";
 pub(super) const OUTBOX_BY_DUE: &str = "outbox_by_due";
 /// Live grants whose grantee is still owed an expiry warning, by expiry.
 pub(super) const WARNINGS_BY_DUE: &str = "warnings_by_due";
+/// Audit seq → [`crate::domain::anchor::Checkpoint`] of the chain at that event: one per
+/// batch that appended events while an audit key was configured (schema 5).
+pub(super) const AUDIT_CHECKPOINTS: &str = "audit_checkpoints";
 
 /// The batch being applied, kept until the next one so that a crash midway is completed
 /// when the store opens again (see `journal`). Not part of a backup.
 pub(super) const JOURNAL: &str = "journal";
 
 /// Every tree, in the order backups list them.
-pub(super) const TREE_NAMES: [&str; 16] = [
+pub(super) const TREE_NAMES: [&str; 17] = [
     REQUESTS,
     REQUESTS_BY_PERSON,
     PENDING_BY_DUE,
@@ -61,6 +63,7 @@ pub(super) const TREE_NAMES: [&str; 16] = [
     META,
     OUTBOX_BY_DUE,
     WARNINGS_BY_DUE,
+    AUDIT_CHECKPOINTS,
 ];
 
 /// `meta` keys.
@@ -98,20 +101,7 @@ pub(super) struct Stored<R> {
 }
 
 /// The last audit record written; the next one chains from it.
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) struct AuditHead {
-    pub seq: u64,
-    pub hash: String,
-}
-
-impl AuditHead {
-    pub fn genesis() -> Self {
-        Self {
-            seq: 0,
-            hash: GENESIS_HASH.to_owned(),
-        }
-    }
-}
+pub(super) type AuditHead = crate::domain::anchor::ChainHead;
 
 pub(super) fn millis(at: DateTime<Utc>) -> u64 {
     u64::try_from(at.timestamp_millis()).unwrap_or(0)

@@ -1,5 +1,6 @@
 //! Tests of the sled store on temporary databases; helpers build plain domain records.
 
+mod anchor;
 mod audit;
 mod backup;
 mod cards;
@@ -88,6 +89,7 @@ fn submit(request: AccessRequest, due: i64) -> Commit {
             role: request.role.clone(),
             duration: None,
             stages: 0,
+            kind: Some(RequestKind::Access),
         },
     )
     .request(request.id);

@@ -179,9 +179,12 @@ impl SledStore {
                 Err(e) => job.finish(Err(e)),
             }
             if staged.bytes() >= journal::LAND_AT_BYTES {
-                self.land_jobs(&std::mem::take(&mut staged), &mut landing);
+                let mut full = std::mem::take(&mut staged);
+                self.seal(&mut full);
+                self.land_jobs(&full, &mut landing);
             }
         }
+        self.seal(&mut staged);
         self.land_jobs(&staged, &mut landing);
     }
 

@@ -5,6 +5,7 @@ use super::*;
 use crate::chat::actions::CardAction;
 use crate::chat::views::{EphemeralView, FieldView, HomeView, samples};
 
+mod audit_head;
 mod discord;
 mod discord_limits;
 mod discord_rules;

@@ -1,7 +1,7 @@
 //! Backups of a sled store: everything comes back, and a rewritten audit log does not.
 
 use super::*;
-use crate::domain::audit::AuditRecord;
+use crate::domain::audit::{AuditRecord, ChainError};
 use crate::store::backup::{BackupError, read, write};
 use crate::store::sled_store::backup::verify;
 
@@ -20,7 +20,7 @@ fn a_restored_store_holds_what_was_backed_up() {
     write(&backup, &mut bytes).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let summary = SledStore::restore(&data, &read(&bytes[..]).unwrap(), false).unwrap();
+    let summary = SledStore::restore(&data, &read(&bytes[..]).unwrap(), false, None).unwrap();
     assert_eq!((summary.requests, summary.audit_events), (2, 2));
     let restored = SledStore::open(&data).unwrap();
     assert_eq!(
@@ -39,7 +39,7 @@ fn a_restored_store_holds_what_was_backed_up() {
 fn an_audit_log_rewritten_with_fresh_hashes_is_refused_by_its_head() {
     let store = two_requests();
     let mut backup = store.backup().unwrap();
-    assert_eq!(verify(&backup).unwrap().audit_events, 2);
+    assert_eq!(verify(&backup, None).unwrap().audit_events, 2);
     let records = store.audit(1, 10).unwrap();
     let mut event = records[1].event.clone();
     event.reason = Some("nothing to see".into());
@@ -50,15 +50,18 @@ fn an_audit_log_rewritten_with_fresh_hashes_is_refused_by_its_head() {
         .find(|e| e.tree == "audit" && e.key == 2u64.to_be_bytes())
         .unwrap();
     entry.value = serde_json::to_vec(&forged).unwrap();
-    let err = verify(&backup).unwrap_err();
-    assert!(matches!(err, BackupError::Rewritten { seq: 2 }), "{err}");
+    let err = verify(&backup, None).unwrap_err();
+    assert!(
+        matches!(err, BackupError::Chain(ChainError::Rewritten { seq: 2 })),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_tree_gatehouse_does_not_keep_is_refused() {
     let mut backup = two_requests().backup().unwrap();
     backup.entries[0].tree = "passwords".into();
-    let err = verify(&backup).unwrap_err();
+    let err = verify(&backup, None).unwrap_err();
     assert!(
         err.to_string().contains("`passwords` is not a tree"),
         "{err}"
@@ -90,5 +93,5 @@ fn a_spooled_backup_holds_what_an_in_memory_one_does_and_leaves_no_file() {
     assert_eq!(from_file.header, spooled.header);
     assert_eq!(from_file.entries, in_memory.entries);
     assert_eq!(spooled.entries, in_memory.entries.len());
-    assert_eq!(verify(&from_file).unwrap().requests, 50);
+    assert_eq!(verify(&from_file, None).unwrap().requests, 50);
 }
