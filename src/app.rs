@@ -19,6 +19,7 @@ use futures_util::future::OptionFuture;
 use crate::config::{
     Config, ConfigError, DirectoryConfig, DirectorySource, DiscordMode, SlackMode,
 };
+use crate::connector::{ConnectorRegistry, Connectors};
 use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::domain::directory::Directory;
 use crate::domain::ids::ConnectorId;
@@ -159,6 +160,9 @@ struct FileReloader {
     synced: SyncedDirectory,
     /// `[directory]` as last loaded, for the directory sync to follow.
     directory: tokio::sync::watch::Sender<DirectoryConfig>,
+    /// The connectors the outbox calls: rebuilt from `[[connectors]]` at every reload, so that
+    /// a rotated `password_file` or a connector added is used from the next call on.
+    connectors: ConnectorRegistry,
 }
 
 impl Reloader for FileReloader {
@@ -168,6 +172,13 @@ impl Reloader for FileReloader {
             None => vec![err.to_string()],
         };
         let loaded = load_with(&self.config_path, &self.synced).map_err(describe)?;
+        // Built before anything changes: connectors that cannot be built refuse the reload.
+        let connectors = Connectors::from_config(&loaded.config.connectors).map_err(|e| {
+            vec![format!(
+                "{e}; the reload changed nothing and the connectors in force stay"
+            )]
+        })?;
+        self.connectors.replace(connectors);
         let directory = &loaded.config.directory;
         self.directory.send_if_modified(|current| {
             let changed = current != directory;
@@ -228,8 +239,10 @@ pub async fn serve(
     };
     let engine = Arc::new(Engine::new(store, policy, directory, Arc::new(SystemClock)));
 
-    let connectors = crate::connector::Connectors::from_config(&config.connectors)
-        .context("setting up the connectors of gatehouse.toml")?;
+    let connectors = ConnectorRegistry::new(
+        Connectors::from_config(&config.connectors)
+            .context("setting up the connectors of gatehouse.toml")?,
+    );
     // One Slack adapter for the outbox's chat port and the /slack/* endpoints.
     let templates = Arc::new(
         crate::chat::render::Templates::load(config.templates_path().as_deref())
@@ -242,7 +255,7 @@ pub async fn serve(
     let max_backoff = config.outbox.max_backoff.to_chrono();
     let worker = crate::outbox::spawn(
         engine.clone(),
-        connectors,
+        connectors.clone(),
         chat,
         max_backoff,
         stop_rx.clone(),
@@ -260,6 +273,7 @@ pub async fn serve(
         config_path,
         synced: synced.clone(),
         directory: directory_tx,
+        connectors,
     });
     // Socket Mode receives over its own websocket; the /slack/* endpoints are for HTTP mode.
     let (slack_http, slack_socket) = match slack {

@@ -1,5 +1,15 @@
 //! Grants: access a person holds, from provisioning to revocation.
-//! provisioning → active → revoking → revoked; provisioning can end in failed.
+//!
+//! ```text
+//! provisioning ──► active ──► revoking ──► revoked
+//!      │  └───────────────────────▲
+//!      └─ fail ─► revoking (provisioning failed) ──► failed ──revoke──► revoking ──► revoked
+//! ```
+//!
+//! A provisioning that fails is taken back before it counts as failed: the connector may have
+//! changed something before it failed (a lost answer, a second step refused), and nothing may
+//! stay behind that Gatehouse no longer tracks. A failed grant can still be revoked, for
+//! grants that failed before that rule, and because revoking what is not there is harmless.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -45,7 +55,7 @@ pub enum GrantState {
         reason: RevokeReason,
         at: DateTime<Utc>,
     },
-    /// Provisioning failed after retries; nothing is held.
+    /// Provisioning failed, and whatever it may have left behind was taken back.
     Failed {
         error: String,
         at: DateTime<Utc>,
@@ -89,6 +99,27 @@ pub enum RevokeReason {
     Offboarded,
     /// A mover's new department or groups no longer allow it.
     NoLongerEligible,
+    /// A bundle gave it, and the person (a mover) no longer matches that bundle.
+    BundleNoLongerMatches {
+        bundle: String,
+    },
+    /// Provisioning failed: whatever the connector may have changed is taken back.
+    ProvisioningFailed {
+        error: String,
+    },
+}
+
+impl RevokeReason {
+    /// Whether access ended this way comes back by itself when the person matches a bundle
+    /// again (rehired, moved back): they lost it for who they were, not by anyone's choice.
+    pub fn follows_the_directory(&self) -> bool {
+        matches!(
+            self,
+            RevokeReason::Offboarded
+                | RevokeReason::NoLongerEligible
+                | RevokeReason::BundleNoLongerMatches { .. }
+        )
+    }
 }
 
 impl std::fmt::Display for RevokeReason {
@@ -104,6 +135,13 @@ impl std::fmt::Display for RevokeReason {
             RevokeReason::Offboarded => f.write_str("revoked: the person left"),
             RevokeReason::NoLongerEligible => {
                 f.write_str("revoked: the person moved and is no longer eligible")
+            }
+            RevokeReason::BundleNoLongerMatches { bundle } => write!(
+                f,
+                "revoked: the person moved and no longer matches bundle {bundle}"
+            ),
+            RevokeReason::ProvisioningFailed { error } => {
+                write!(f, "provisioning failed: {error}")
             }
         }
     }
@@ -181,17 +219,35 @@ impl Grant {
         }
     }
 
+    /// Provisioning failed for good: whatever the connector may have changed before it failed
+    /// is taken back (the grant is revoking), and the grant is failed once that is confirmed.
     pub fn fail(&mut self, error: &str, now: DateTime<Utc>) -> Result<(), GrantError> {
         match self.state {
             GrantState::Provisioning => {
-                self.state = GrantState::Failed {
-                    error: error.to_owned(),
-                    at: now,
+                self.state = GrantState::Revoking {
+                    reason: RevokeReason::ProvisioningFailed {
+                        error: error.to_owned(),
+                    },
+                    since: now,
+                    attempts: 0,
                 };
                 Ok(())
             }
             _ => Err(self.wrong("marked failed")),
         }
+    }
+
+    /// Whether this grant is being taken back because its provisioning failed: the revoke
+    /// undoes a grant the target may not know, so a target that does not know the person
+    /// holds nothing for them.
+    pub fn is_undoing(&self) -> bool {
+        matches!(
+            self.state,
+            GrantState::Revoking {
+                reason: RevokeReason::ProvisioningFailed { .. },
+                ..
+            }
+        )
     }
 
     /// Starts taking the access back.
@@ -200,7 +256,9 @@ impl Grant {
         reason: RevokeReason,
         now: DateTime<Utc>,
     ) -> Result<(), GrantError> {
-        if !self.state.is_live() {
+        // A failed grant may hold what its connector changed before failing (grants that
+        // failed before failures were taken back): revoking it is always allowed.
+        if !self.state.is_live() && !matches!(self.state, GrantState::Failed { .. }) {
             return Err(self.wrong("revoked"));
         }
         self.state = GrantState::Revoking {
@@ -211,9 +269,20 @@ impl Grant {
         Ok(())
     }
 
-    /// The connector confirmed the access is gone.
+    /// The connector confirmed the access is gone. A grant whose provisioning failed is
+    /// then failed; any other is revoked.
     pub fn finish_revoke(&mut self, now: DateTime<Utc>) -> Result<(), GrantError> {
         match &self.state {
+            GrantState::Revoking {
+                reason: RevokeReason::ProvisioningFailed { error },
+                ..
+            } => {
+                self.state = GrantState::Failed {
+                    error: error.clone(),
+                    at: now,
+                };
+                Ok(())
+            }
             GrantState::Revoking { reason, .. } => {
                 self.state = GrantState::Revoked {
                     reason: reason.clone(),
@@ -328,5 +397,110 @@ impl GrantTally {
                 after.revocations_failing,
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2030, 1, 1, 9, 0, 0).unwrap()
+    }
+
+    fn provisioning() -> Grant {
+        Grant {
+            id: GrantId(7),
+            person: "alice".into(),
+            resource: "prod-db".into(),
+            role: "read".into(),
+            request: RequestId(3),
+            granted_at: now(),
+            expires_at: None,
+            emergency: false,
+            review: None,
+            warned_at: None,
+            state: GrantState::Provisioning,
+        }
+    }
+
+    #[test]
+    fn a_failed_provisioning_is_taken_back_before_the_grant_counts_as_failed() {
+        let mut grant = provisioning();
+        grant.fail("SQLSTATE 42501", now()).unwrap();
+        assert_eq!(grant.state.name(), "revoking", "{:?}", grant.state);
+        assert!(grant.is_undoing());
+        assert!(!grant.is_live());
+        assert_eq!(
+            GrantTally::of(&grant).revoking,
+            1,
+            "counted as being taken back"
+        );
+
+        grant.finish_revoke(now()).unwrap();
+        assert_eq!(
+            grant.state,
+            GrantState::Failed {
+                error: "SQLSTATE 42501".to_owned(),
+                at: now()
+            }
+        );
+        assert!(!grant.is_undoing());
+    }
+
+    #[test]
+    fn a_failed_grant_can_always_be_revoked() {
+        let mut grant = provisioning();
+        grant.state = GrantState::Failed {
+            error: "refused".to_owned(),
+            at: now(),
+        };
+        let reason = RevokeReason::Revoked {
+            by: "sue".into(),
+            why: "left behind by a failed grant".to_owned(),
+        };
+        grant.start_revoke(reason.clone(), now()).unwrap();
+        assert!(!grant.is_undoing(), "an admin's revoke is a revoke");
+        grant.finish_revoke(now()).unwrap();
+        assert_eq!(grant.state, GrantState::Revoked { reason, at: now() });
+    }
+
+    #[test]
+    fn a_revoked_or_revoking_grant_cannot_be_revoked_again() {
+        let mut grant = provisioning();
+        grant.start_revoke(RevokeReason::Expired, now()).unwrap();
+        let again = grant
+            .start_revoke(RevokeReason::Expired, now())
+            .unwrap_err();
+        assert_eq!(
+            again.to_string(),
+            "G-7 is revoking, so it cannot be revoked"
+        );
+        grant.finish_revoke(now()).unwrap();
+        assert!(grant.start_revoke(RevokeReason::Expired, now()).is_err());
+        assert!(
+            grant.fail("late", now()).is_err(),
+            "only provisioning fails"
+        );
+    }
+
+    #[test]
+    fn access_lost_for_who_the_person_was_follows_the_directory_back() {
+        assert!(RevokeReason::Offboarded.follows_the_directory());
+        assert!(
+            RevokeReason::BundleNoLongerMatches {
+                bundle: "finance".to_owned()
+            }
+            .follows_the_directory()
+        );
+        assert!(!RevokeReason::EndedEarly.follows_the_directory());
+        assert!(
+            !RevokeReason::Revoked {
+                by: "sue".into(),
+                why: "no".to_owned()
+            }
+            .follows_the_directory()
+        );
     }
 }

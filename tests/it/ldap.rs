@@ -40,6 +40,7 @@ fn call(action: Action, id: &str) -> ConnectorCall {
         role: "member".into(),
         expires_at: None,
         idempotency_key: format!("{action}:G-3"),
+        undo: false,
     }
 }
 

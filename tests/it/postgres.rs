@@ -93,6 +93,7 @@ fn call(action: Action, email: &str, expires_at: Option<DateTime<Utc>>) -> Conne
         role: "read".into(),
         expires_at,
         idempotency_key: format!("{action}:G-1"),
+        undo: false,
     }
 }
 

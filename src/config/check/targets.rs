@@ -200,7 +200,7 @@ impl Checker<'_, '_, '_, '_> {
     }
 
     fn ca(&mut self, pem: Option<&str>, path: &str) {
-        if let Some(Err(problem)) = pem.map(crate::connector::tls::certificate) {
+        if let Some(Err(problem)) = pem.map(crate::connector::tls::certificates) {
             self.error(
                 path,
                 format!("{path}: {problem}"),
