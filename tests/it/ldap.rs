@@ -4,9 +4,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use chrono::{TimeDelta, Utc};
 use gatehouse::config::{Config, Env};
 use gatehouse::connector::{Action, Connector, ConnectorCall, Connectors, PersonRef};
+use gatehouse::domain::audit::Actor;
+use gatehouse::domain::effect::{Effect, Notice};
 use gatehouse::domain::ids::GrantId;
+use gatehouse::domain::validation::Ask;
+use gatehouse::outbox::{RecordingChat, Worker};
+use gatehouse::store::Store;
 
 use crate::real::ldap::{ADMIN_DN, ADMIN_PASSWORD, PEOPLE, Slapd, group_dn, person_dn};
 
@@ -209,4 +215,182 @@ async fn ldaps_and_starttls_check_the_server_against_the_ca_file() {
         .await
         .unwrap();
     assert_eq!(slapd.values(&vpn, "member").await, [person_dn("bob")]);
+}
+
+#[tokio::test]
+async fn a_user_dn_for_someone_without_an_entry_is_not_added_to_the_group() {
+    let Some(slapd) = Slapd::start().await else {
+        return;
+    };
+    slapd.add_person("alice", &[]).await;
+    let vpn = group_dn("vpn");
+    slapd
+        .add_group("vpn", "groupOfNames", "member", &[&person_dn("alice")])
+        .await;
+    let connector = connector(
+        &slapd,
+        &format!("user_dn = \"uid={{{{ id }}}},{PEOPLE}\"\nroles = {{ member = \"{vpn}\" }}\n"),
+    );
+
+    let err = connector
+        .grant(&call(Action::Grant, "mal1"))
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "there is no entry {} (the entry of mal1)",
+            person_dn("mal1")
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        slapd.values(&vpn, "member").await,
+        [person_dn("alice")],
+        "whoever is created as uid=mal1 later gets nothing"
+    );
+
+    // A revoke needs no entry: the DN of a person deleted since is still taken out.
+    slapd
+        .add_group(
+            "admins",
+            "groupOfNames",
+            "member",
+            &[&person_dn("ghost"), &person_dn("alice")],
+        )
+        .await;
+    let admins = connector_for(&slapd, &group_dn("admins"));
+    admins.revoke(&call(Action::Revoke, "ghost")).await.unwrap();
+    assert_eq!(
+        slapd.values(&group_dn("admins"), "member").await,
+        [person_dn("alice")]
+    );
+}
+
+/// A template connector whose `member` role is the group `group`.
+fn connector_for(slapd: &Slapd, group: &str) -> Arc<dyn Connector> {
+    connector(
+        slapd,
+        &format!("user_dn = \"uid={{{{ id }}}},{PEOPLE}\"\nroles = {{ member = \"{group}\" }}\n"),
+    )
+}
+
+#[tokio::test]
+async fn a_ca_file_bundle_is_trusted_whichever_of_its_certificates_signed_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificates = crate::real::tls::certificates(dir.path());
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = crate::real::tls::certificates(other.path()).ca;
+    let Some(slapd) = Slapd::start_with(Some(&certificates)).await else {
+        return;
+    };
+    slapd.add_person("alice", &[]).await;
+    let vpn = group_dn("vpn");
+    slapd
+        .add_group("vpn", "groupOfNames", "member", &[&person_dn("bob")])
+        .await;
+    // Another CA first, the server's second: as a corporate bundle has them.
+    let bundle = dir.path().join("bundle.pem");
+    let text = format!(
+        "{}{}",
+        std::fs::read_to_string(&other_ca).unwrap(),
+        std::fs::read_to_string(&certificates.ca).unwrap()
+    );
+    std::fs::write(&bundle, text).unwrap();
+    let text = format!(
+        "[[connectors]]\nid = \"vpn\"\nkind = \"ldap\"\nurl = \"ldaps://localhost:{}\"\nbind_dn = \"{ADMIN_DN}\"\nbind_password = \"{ADMIN_PASSWORD}\"\nuser_dn = \"uid={{{{ id }}}},{PEOPLE}\"\nroles = {{ member = \"{vpn}\" }}\nca_file = \"{}\"\n",
+        slapd.tls_port.unwrap(),
+        bundle.display()
+    );
+    let connector = Connectors::from_config(&config(&text).connectors)
+        .unwrap()
+        .get(&"vpn".into())
+        .unwrap();
+    connector
+        .grant(&call(Action::Grant, "alice"))
+        .await
+        .unwrap();
+    assert_eq!(
+        slapd.values(&vpn, "member").await,
+        [person_dn("alice"), person_dn("bob")]
+    );
+}
+
+/// The notices told to `person` that say a grant was revoked.
+fn revoked_notices(chat: &RecordingChat, person: &str) -> usize {
+    chat.delivered()
+        .iter()
+        .filter(|e| {
+            matches!(e, Effect::Notify { to, notice: Notice::Revoked { .. } } if to.as_str() == person)
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_person_is_told_revoked_only_once_the_group_no_longer_has_them() {
+    let Some(slapd) = Slapd::start().await else {
+        return;
+    };
+    slapd
+        .add_person("alice", &[("mail", &["alice@example.com"])])
+        .await;
+    let vpn = group_dn("vpn");
+    slapd
+        .add_group("vpn", "groupOfNames", "member", &[&person_dn("bob")])
+        .await;
+    // Found by a search, which cannot find an entry deleted before the revocation.
+    let ldap = connector(
+        &slapd,
+        &format!(
+            "user_base_dn = \"{PEOPLE}\"\nuser_filter = \"(mail={{{{ email }}}})\"\nroles = {{ read = \"{vpn}\" }}\n"
+        ),
+    );
+    let mut connectors = Connectors::default();
+    connectors.insert("pg".into(), ldap);
+    let store = tempfile::tempdir().unwrap();
+    let (engine, clock) = crate::postgres::engine_in(store.path(), Utc::now());
+    let chat = Arc::new(RecordingChat::default());
+    let worker = Worker::new(engine.clone(), connectors, chat.clone());
+    let ask = Ask {
+        requester: "alice".into(),
+        resource: "app-db".into(),
+        role: "read".into(),
+        duration: Some("1h".parse().unwrap()),
+        justification: "VPN for the on-call week".into(),
+        ..Ask::default()
+    };
+    let alice = Actor::person(&"alice".into());
+    let grant = engine.submit(&alice, ask).unwrap().grant.unwrap();
+    crate::postgres::drain(&worker, 5).await;
+    assert_eq!(
+        slapd.values(&vpn, "member").await,
+        [person_dn("alice"), person_dn("bob")]
+    );
+
+    slapd.delete(&person_dn("alice")).await;
+    engine.end_early(&alice, grant.id).unwrap();
+    crate::postgres::drain(&worker, 5).await;
+    let state = engine.store().grant(grant.id).unwrap().unwrap().value.state;
+    assert_eq!(state.name(), "revoking", "{state:?}");
+    assert_eq!(
+        slapd.values(&vpn, "member").await,
+        [person_dn("alice"), person_dn("bob")],
+        "still in the group"
+    );
+    assert_eq!(
+        revoked_notices(&chat, "alice"),
+        0,
+        "alice is not told it is revoked while it is not"
+    );
+
+    // The entry is back, the retry takes alice out, and now she is told.
+    slapd
+        .add_person("alice", &[("mail", &["alice@example.com"])])
+        .await;
+    clock.advance(TimeDelta::minutes(11));
+    crate::postgres::drain(&worker, 5).await;
+    assert_eq!(slapd.values(&vpn, "member").await, [person_dn("bob")]);
+    let state = engine.store().grant(grant.id).unwrap().unwrap().value.state;
+    assert_eq!(state.name(), "revoked", "{state:?}");
+    assert_eq!(revoked_notices(&chat, "alice"), 1);
 }
