@@ -394,3 +394,57 @@ async fn a_person_is_told_revoked_only_once_the_group_no_longer_has_them() {
     assert_eq!(state.name(), "revoked", "{state:?}");
     assert_eq!(revoked_notices(&chat, "alice"), 1);
 }
+
+/// A test directory as a contract target: alice has an entry, mal1 has none; the group keeps
+/// a placeholder member, as a groupOfNames must.
+struct Group<'a> {
+    slapd: &'a Slapd,
+    /// How the connector finds the person's DN.
+    finding: String,
+}
+
+impl crate::contract::Target for Group<'_> {
+    fn connector(&self) -> Arc<dyn Connector> {
+        let vpn = group_dn("vpn");
+        connector(
+            self.slapd,
+            &format!("{}roles = {{ member = \"{vpn}\" }}\n", self.finding),
+        )
+    }
+
+    fn known(&self) -> PersonRef {
+        call(Action::Grant, "alice").person
+    }
+
+    fn stranger(&self) -> PersonRef {
+        call(Action::Grant, "mal1").person
+    }
+
+    async fn holds(&self, person: &PersonRef) -> bool {
+        let members = self.slapd.values(&group_dn("vpn"), "member").await;
+        members.contains(&person_dn(person.id.as_str()))
+    }
+}
+
+#[tokio::test]
+async fn the_ldap_connector_keeps_the_connector_contract_with_a_template_or_a_search() {
+    let Some(slapd) = Slapd::start().await else {
+        return;
+    };
+    slapd
+        .add_person("alice", &[("mail", &["alice@example.com"])])
+        .await;
+    slapd
+        .add_group("vpn", "groupOfNames", "member", &[&person_dn("nobody")])
+        .await;
+    for finding in [
+        format!("user_dn = \"uid={{{{ id }}}},{PEOPLE}\"\n"),
+        format!("user_base_dn = \"{PEOPLE}\"\nuser_filter = \"(mail={{{{ email }}}})\"\n"),
+    ] {
+        crate::contract::check(&Group {
+            slapd: &slapd,
+            finding,
+        })
+        .await;
+    }
+}

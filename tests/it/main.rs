@@ -4,6 +4,7 @@ mod api;
 mod backup;
 mod cli;
 mod conformance;
+mod contract;
 mod crash;
 mod daemon;
 mod deploy;

@@ -651,3 +651,34 @@ async fn verify_full_trusts_every_certificate_of_a_ca_file_bundle() {
         .unwrap();
     assert_eq!(pg.members_of("app_read").await, ["alice"]);
 }
+
+/// A test database as a contract target: alice has a login, mallory has none.
+struct Database<'a>(&'a Postgres);
+
+impl crate::contract::Target for Database<'_> {
+    fn connector(&self) -> Arc<dyn Connector> {
+        connector(self.0, &PG_MAPPING.replace("read =", "member ="))
+    }
+
+    fn known(&self) -> PersonRef {
+        call(Action::Grant, "alice@example.com", None).person
+    }
+
+    fn stranger(&self) -> PersonRef {
+        call(Action::Grant, "mallory@example.com", None).person
+    }
+
+    async fn holds(&self, person: &PersonRef) -> bool {
+        let members = self.0.members_of("app_read").await;
+        members.iter().any(|m| m == person.id.as_str())
+    }
+}
+
+#[tokio::test]
+async fn the_postgres_connector_keeps_the_connector_contract() {
+    let Some(pg) = Postgres::start().await else {
+        return;
+    };
+    alice_and_app_read(&pg).await;
+    crate::contract::check(&Database(&pg)).await;
+}
