@@ -1,6 +1,6 @@
 //! Wiring: the one place that names concrete types. [`load`] reads gatehouse.toml, the
 //! policy and the directory and checks them together; [`serve`] opens the sled store, builds
-//! the engine, starts the outbox worker, the scheduler and the directory sync (which reads
+//! the engine, gives what the bundles owe, starts the outbox worker, the scheduler and the directory sync (which reads
 //! LDAP while `[directory] source = "ldap"`, following reloads), and serves HTTP until
 //! shutdown.
 //!
@@ -16,9 +16,7 @@ use anyhow::Context;
 use chrono::Utc;
 use futures_util::future::OptionFuture;
 
-use crate::config::{
-    Config, ConfigError, DirectoryConfig, DirectorySource, DiscordMode, SlackMode,
-};
+use crate::config::{Config, ConfigError, DirectorySource, DiscordMode, SlackMode};
 use crate::connector::{ConnectorRegistry, Connectors};
 use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::domain::directory::Directory;
@@ -26,7 +24,7 @@ use crate::domain::ids::ConnectorId;
 use crate::domain::policy::{Policy, PolicyContext, parse_policy};
 use crate::engine::{Engine, SystemClock};
 use crate::http::{ApiState, Reloaded, Reloader};
-use crate::ldap::sync::{LdapDirectory, SyncedDirectory};
+use crate::ldap::sync::{LdapDirectory, SyncSettings, SyncedDirectory};
 use crate::store::{SledStore, StoreError};
 
 /// Everything Gatehouse runs on, loaded and checked.
@@ -158,8 +156,9 @@ fn read(path: &Path, key: &'static str) -> Result<String, LoadError> {
 struct FileReloader {
     config_path: PathBuf,
     synced: SyncedDirectory,
-    /// `[directory]` as last loaded, for the directory sync to follow.
-    directory: tokio::sync::watch::Sender<DirectoryConfig>,
+    /// `[directory]` and the groups the connectors manage, as last loaded, for the directory
+    /// sync to follow.
+    directory: tokio::sync::watch::Sender<SyncSettings>,
     /// The connectors the outbox calls: rebuilt from `[[connectors]]` at every reload, so that
     /// a rotated `password_file` or a connector added is used from the next call on.
     connectors: ConnectorRegistry,
@@ -179,11 +178,11 @@ impl Reloader for FileReloader {
             )]
         })?;
         self.connectors.replace(connectors);
-        let directory = &loaded.config.directory;
+        let settings = SyncSettings::from_config(&loaded.config);
         self.directory.send_if_modified(|current| {
-            let changed = current != directory;
+            let changed = *current != settings;
             if changed {
-                *current = directory.clone();
+                *current = settings;
             }
             changed
         });
@@ -238,6 +237,21 @@ pub async fn serve(
             .context("opening the store")??
     };
     let engine = Arc::new(Engine::new(store, policy, directory, Arc::new(SystemClock)));
+    // Bundles reach the people already there, not only those who join later: whatever a
+    // bundle owes someone and was never given is given now (and nothing twice).
+    let bundled = {
+        let engine = engine.clone();
+        tokio::task::spawn_blocking(move || engine.apply_bundles())
+            .await
+            .context("applying the bundles")?
+            .context("applying the bundles")?
+    };
+    if !bundled.is_empty() {
+        tracing::info!(
+            grants = bundled.len(),
+            "bundles applied to the people they match"
+        );
+    }
 
     let connectors = ConnectorRegistry::new(
         Connectors::from_config(&config.connectors)
@@ -268,7 +282,8 @@ pub async fn serve(
     );
 
     let synced = SyncedDirectory::default();
-    let (directory_tx, directory_rx) = tokio::sync::watch::channel(config.directory.clone());
+    let (directory_tx, directory_rx) =
+        tokio::sync::watch::channel(SyncSettings::from_config(&config));
     let reloader = Arc::new(FileReloader {
         config_path,
         synced: synced.clone(),

@@ -167,6 +167,8 @@ impl AlertView {
                 view.person = person(who);
                 view.grants = Some(*grants);
             }
+            Alert::DirectorySyncHeld { message, .. } => view.error = Some(message.clone()),
+            Alert::DirectoryOutOfPolicy { problems } => view.error = Some(problems.join("\n")),
             Alert::EmergencyGranted { .. } | Alert::PrivilegedGranted { .. } => {}
         }
         view
@@ -181,7 +183,11 @@ pub fn alert_grant(alert: &Alert) -> Option<GrantId> {
         | Alert::ProvisioningFailed { grant, .. }
         | Alert::RevocationFailed { grant, .. }
         | Alert::EmergencyFlagged { grant, .. } => Some(*grant),
-        Alert::SodBlocked { .. } | Alert::Digest { .. } | Alert::PersonOffboarded { .. } => None,
+        Alert::SodBlocked { .. }
+        | Alert::Digest { .. }
+        | Alert::PersonOffboarded { .. }
+        | Alert::DirectorySyncHeld { .. }
+        | Alert::DirectoryOutOfPolicy { .. } => None,
     }
 }
 
@@ -195,5 +201,7 @@ pub fn alert_kind(alert: &Alert) -> &'static str {
         Alert::EmergencyFlagged { .. } => "emergency_flagged",
         Alert::Digest { .. } => "digest",
         Alert::PersonOffboarded { .. } => "person_offboarded",
+        Alert::DirectorySyncHeld { .. } => "directory_sync_held",
+        Alert::DirectoryOutOfPolicy { .. } => "directory_out_of_policy",
     }
 }

@@ -96,7 +96,7 @@ fn every_notice_and_alert_kind_has_its_own_message() {
         );
     }
     let alerts = samples::sample_alerts();
-    assert_eq!(alerts.len(), 8, "one sample per Alert variant");
+    assert_eq!(alerts.len(), 10, "one sample per Alert variant");
     for alert in alerts {
         let text = render("slack/alert.j2", json!({ "alert": alert }))["text"].to_string();
         assert!(
