@@ -2,6 +2,7 @@
 
 mod api;
 mod backup;
+mod bundles;
 mod cli;
 mod conformance;
 mod contract;
