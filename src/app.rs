@@ -1,6 +1,6 @@
 //! Wiring: the one place that names concrete types. [`load`] reads gatehouse.toml, the
 //! policy and the directory and checks them together; [`serve`] opens the sled store, builds
-//! the engine, starts the outbox worker, the scheduler and the directory sync (which reads
+//! the engine, gives what the bundles owe, starts the outbox worker, the scheduler and the directory sync (which reads
 //! LDAP while `[directory] source = "ldap"`, following reloads), and serves HTTP until
 //! shutdown.
 //!
@@ -16,16 +16,15 @@ use anyhow::Context;
 use chrono::Utc;
 use futures_util::future::OptionFuture;
 
-use crate::config::{
-    Config, ConfigError, DirectoryConfig, DirectorySource, DiscordMode, SlackMode,
-};
+use crate::config::{Config, ConfigError, DirectorySource, DiscordMode, SlackMode};
+use crate::connector::{ConnectorRegistry, Connectors};
 use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::domain::directory::Directory;
 use crate::domain::ids::ConnectorId;
 use crate::domain::policy::{Policy, PolicyContext, parse_policy};
 use crate::engine::{Engine, SystemClock};
 use crate::http::{ApiState, Reloaded, Reloader};
-use crate::ldap::sync::{LdapDirectory, SyncedDirectory};
+use crate::ldap::sync::{LdapDirectory, SyncSettings, SyncedDirectory};
 use crate::store::{Anchoring, SledStore, StoreError};
 
 /// Everything Gatehouse runs on, loaded and checked.
@@ -157,8 +156,12 @@ fn read(path: &Path, key: &'static str) -> Result<String, LoadError> {
 struct FileReloader {
     config_path: PathBuf,
     synced: SyncedDirectory,
-    /// `[directory]` as last loaded, for the directory sync to follow.
-    directory: tokio::sync::watch::Sender<DirectoryConfig>,
+    /// `[directory]` and the groups the connectors manage, as last loaded, for the directory
+    /// sync to follow.
+    directory: tokio::sync::watch::Sender<SyncSettings>,
+    /// The connectors the outbox calls: rebuilt from `[[connectors]]` at every reload, so that
+    /// a rotated `password_file` or a connector added is used from the next call on.
+    connectors: ConnectorRegistry,
 }
 
 impl Reloader for FileReloader {
@@ -168,11 +171,18 @@ impl Reloader for FileReloader {
             None => vec![err.to_string()],
         };
         let loaded = load_with(&self.config_path, &self.synced).map_err(describe)?;
-        let directory = &loaded.config.directory;
+        // Built before anything changes: connectors that cannot be built refuse the reload.
+        let connectors = Connectors::from_config(&loaded.config.connectors).map_err(|e| {
+            vec![format!(
+                "{e}; the reload changed nothing and the connectors in force stay"
+            )]
+        })?;
+        self.connectors.replace(connectors);
+        let settings = SyncSettings::from_config(&loaded.config);
         self.directory.send_if_modified(|current| {
-            let changed = current != directory;
+            let changed = *current != settings;
             if changed {
-                *current = directory.clone();
+                *current = settings;
             }
             changed
         });
@@ -252,9 +262,26 @@ pub async fn serve(
         store
     };
     let engine = Arc::new(Engine::new(store, policy, directory, Arc::new(SystemClock)));
+    // Bundles reach the people already there, not only those who join later: whatever a
+    // bundle owes someone and was never given is given now (and nothing twice).
+    let bundled = {
+        let engine = engine.clone();
+        tokio::task::spawn_blocking(move || engine.apply_bundles())
+            .await
+            .context("applying the bundles")?
+            .context("applying the bundles")?
+    };
+    if !bundled.is_empty() {
+        tracing::info!(
+            grants = bundled.len(),
+            "bundles applied to the people they match"
+        );
+    }
 
-    let connectors = crate::connector::Connectors::from_config(&config.connectors)
-        .context("setting up the connectors of gatehouse.toml")?;
+    let connectors = ConnectorRegistry::new(
+        Connectors::from_config(&config.connectors)
+            .context("setting up the connectors of gatehouse.toml")?,
+    );
     // One Slack adapter for the outbox's chat port and the /slack/* endpoints.
     let templates = Arc::new(
         crate::chat::render::Templates::load(config.templates_path().as_deref())
@@ -267,7 +294,7 @@ pub async fn serve(
     let max_backoff = config.outbox.max_backoff.to_chrono();
     let worker = crate::outbox::spawn(
         engine.clone(),
-        connectors,
+        connectors.clone(),
         chat,
         max_backoff,
         stop_rx.clone(),
@@ -280,11 +307,13 @@ pub async fn serve(
     );
 
     let synced = SyncedDirectory::default();
-    let (directory_tx, directory_rx) = tokio::sync::watch::channel(config.directory.clone());
+    let (directory_tx, directory_rx) =
+        tokio::sync::watch::channel(SyncSettings::from_config(&config));
     let reloader = Arc::new(FileReloader {
         config_path,
         synced: synced.clone(),
         directory: directory_tx,
+        connectors,
     });
     // Socket Mode receives over its own websocket; the /slack/* endpoints are for HTTP mode.
     let (slack_http, slack_socket) = match slack {

@@ -21,6 +21,9 @@ pub enum DirectorySource {
 
 /// How many people one LDAP read may make leavers at once, unless `max_leavers` says.
 pub const DEFAULT_MAX_LEAVERS: usize = 100;
+/// What share of the active people (percent) one LDAP read may make leavers at once, unless
+/// `max_leavers_percent` says.
+pub const DEFAULT_MAX_LEAVERS_PERCENT: u8 = 10;
 
 /// `[directory]`.
 #[derive(Clone, Debug, Deserialize)]
@@ -54,6 +57,9 @@ pub struct DirectoryConfig {
     /// A read that would make more people leavers at once than this is not applied (and is
     /// logged as an error at every sync until the limit is raised); 0: no limit.
     pub max_leavers: usize,
+    /// Nor one that would make more than this share (percent) of the active people leavers,
+    /// unless only one person leaves; 0: no limit.
+    pub max_leavers_percent: u8,
     pub attributes: LdapAttributes,
 }
 
@@ -76,6 +82,7 @@ impl Default for DirectoryConfig {
             inactive_values: Vec::new(),
             timeout: Duration::from_secs(10),
             max_leavers: DEFAULT_MAX_LEAVERS,
+            max_leavers_percent: DEFAULT_MAX_LEAVERS_PERCENT,
             attributes: LdapAttributes::default(),
         }
     }
@@ -101,6 +108,7 @@ impl PartialEq for DirectoryConfig {
             inactive_values,
             timeout,
             max_leavers,
+            max_leavers_percent,
             attributes,
         } = self;
         let same_password = match (bind_password, &other.bind_password) {
@@ -123,6 +131,7 @@ impl PartialEq for DirectoryConfig {
             && *inactive_values == other.inactive_values
             && *timeout == other.timeout
             && *max_leavers == other.max_leavers
+            && *max_leavers_percent == other.max_leavers_percent
             && *attributes == other.attributes
     }
 }

@@ -12,8 +12,9 @@
 //! when they are set, then the connector's `env` table (its secrets are exposed to the child
 //! only), then `GATEHOUSE_ACTION`, `GATEHOUSE_GRANT_ID`, `GATEHOUSE_PERSON_ID`,
 //! `GATEHOUSE_PERSON_EMAIL`, `GATEHOUSE_PERSON_SLACK`, `GATEHOUSE_PERSON_DISCORD`,
-//! `GATEHOUSE_RESOURCE`, `GATEHOUSE_ROLE`, `GATEHOUSE_EXPIRES_AT` (RFC 3339 or empty) and
-//! `GATEHOUSE_IDEMPOTENCY_KEY` (empty when unknown). Standard input is empty.
+//! `GATEHOUSE_RESOURCE`, `GATEHOUSE_ROLE`, `GATEHOUSE_EXPIRES_AT` (RFC 3339 or empty),
+//! `GATEHOUSE_IDEMPOTENCY_KEY` (empty when unknown) and `GATEHOUSE_UNDO` (`true` for the
+//! revoke that follows a failed grant, else `false`). Standard input is empty.
 //!
 //! **Exit status.** 0 means done; standard output, trimmed and cut at 2 KB, goes to the
 //! audit log. 2 means "refused, do not retry": the grant is marked failed or the revocation
@@ -21,8 +22,9 @@
 //! running past `timeout` (the program and every process it started, which share its process
 //! group, are then killed) means "try again later", with an excerpt of standard error. A
 //! program that cannot be started (not found, not executable) fails permanently. Like every
-//! connector the program must be idempotent: granting what exists, or revoking what is gone,
-//! exits 0.
+//! connector the program must be idempotent: granting what exists, or revoking what is gone
+//! (for a person it does not know, too), exits 0. A failed grant is followed by a revoke, so
+//! a program that fails halfway through a grant is asked to take back what it did.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -288,7 +290,7 @@ fn expires_at(call: &ConnectorCall) -> String {
         .unwrap_or_default()
 }
 
-fn call_env(call: &ConnectorCall) -> [(&'static str, String); 10] {
+fn call_env(call: &ConnectorCall) -> [(&'static str, String); 11] {
     let person = &call.person;
     [
         ("GATEHOUSE_ACTION", call.action.to_string()),
@@ -310,6 +312,7 @@ fn call_env(call: &ConnectorCall) -> [(&'static str, String); 10] {
         ("GATEHOUSE_ROLE", call.role.to_string()),
         ("GATEHOUSE_EXPIRES_AT", expires_at(call)),
         ("GATEHOUSE_IDEMPOTENCY_KEY", call.idempotency_key.clone()),
+        ("GATEHOUSE_UNDO", call.undo.to_string()),
     ]
 }
 

@@ -6,11 +6,16 @@
 //! (`uid={{ email | split("@") | first }},ou=people,dc=example,dc=com`), or a search:
 //! `user_filter` (`(mail={{ email }})`) under `user_base_dn`, which must find exactly one
 //! entry. Values printed into either are escaped, so they cannot change the DN or the filter.
+//! A grant needs the entry to exist — a server takes a member value that names nobody, and
+//! whoever is created with that DN later would inherit the access — so a template's DN is
+//! looked up before it is added. Undoing a failed grant ([`ConnectorCall::undo`]) for a
+//! person with no entry succeeds: nothing can have been added for them.
 //!
 //! **Idempotent.** Adding a member already there (attributeOrValueExists) and removing one
-//! not there (noSuchAttribute) are successes. Busy or unavailable servers, lost connections
-//! and timeouts are transient; everything else (bad credentials, no such group, a schema
-//! that refuses removing a groupOfNames' last member) is permanent.
+//! not there (noSuchAttribute) are successes. Busy or unavailable servers, lost connections,
+//! timeouts and refused credentials (a password being rotated) are transient; everything
+//! else (no such group, no access, a schema that refuses removing a groupOfNames' last
+//! member) is permanent.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -28,6 +33,7 @@ use crate::ldap::client::{LdapFailure, LdapServer};
 const ATTRIBUTE_OR_VALUE_EXISTS: u32 = 20;
 const NO_SUCH_ATTRIBUTE: u32 = 16;
 const OBJECT_CLASS_VIOLATION: u32 = 65;
+const NO_SUCH_OBJECT: u32 = 32;
 
 /// How the person's DN is found.
 enum UserDn {
@@ -136,7 +142,15 @@ impl LdapConnector {
             ))
         })?;
         let mut ldap = self.server.connect().await?;
-        let dn = self.person_dn(&mut ldap, call).await?;
+        let Some(dn) = self.person_dn(&mut ldap, call).await? else {
+            let _ = ldap.unbind().await;
+            return Ok(Outcome {
+                detail: format!(
+                    "no entry for {}, so nothing was added to {group}: nothing to undo",
+                    call.person.id
+                ),
+            });
+        };
         let values = HashSet::from([dn.as_str()]);
         let attribute = self.member_attribute.as_str();
         let (change, ignored, done) = match call.action {
@@ -174,16 +188,27 @@ impl LdapConnector {
         }
     }
 
+    /// The person's DN; `None` when undoing a failed grant for a person the directory does
+    /// not have (nothing can have been added for them).
     async fn person_dn(
         &self,
         ldap: &mut ldap3::Ldap,
         call: &ConnectorCall,
-    ) -> Result<String, LdapFailure> {
+    ) -> Result<Option<String>, LdapFailure> {
         let person = &call.person.id;
         let unnamed =
             |e: String| LdapFailure::permanent(format!("cannot name the entry of {person}: {e}"));
         match &self.user {
-            UserDn::Template(template) => template.render(&call.person).map_err(unnamed),
+            UserDn::Template(template) => {
+                let dn = template.render(&call.person).map_err(unnamed)?;
+                // A server takes a member value that names no entry, and whoever is created
+                // with that DN later would inherit the access: a grant needs the entry. Taking
+                // a value away needs no entry (a deleted person's DN is still removed).
+                if call.action == Action::Grant {
+                    self.entry_exists(ldap, &dn, person).await?;
+                }
+                Ok(Some(dn))
+            }
             UserDn::Search { base, filter } => {
                 let filter = filter.render(&call.person).map_err(unnamed)?;
                 let (entries, _) = ldap
@@ -194,7 +219,8 @@ impl LdapConnector {
                         LdapFailure::from_ldap(&format!("searching {base} for {filter}"), e)
                     })?;
                 match entries.as_slice() {
-                    [entry] => Ok(ldap3::SearchEntry::construct(entry.clone()).dn),
+                    [entry] => Ok(Some(ldap3::SearchEntry::construct(entry.clone()).dn)),
+                    [] if call.undo => Ok(None),
                     [] => Err(LdapFailure::permanent(format!(
                         "no entry under {base} matches {filter} (the entry of {person})"
                     ))),
@@ -204,6 +230,30 @@ impl LdapConnector {
                     ))),
                 }
             }
+        }
+    }
+
+    /// Fails for good unless the entry `dn` exists.
+    async fn entry_exists(
+        &self,
+        ldap: &mut ldap3::Ldap,
+        dn: &str,
+        person: &crate::domain::ids::PersonId,
+    ) -> Result<(), LdapFailure> {
+        let what = format!("looking up {dn}");
+        let result = ldap
+            .search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .await
+            .map_err(|e| LdapFailure::from_ldap(&what, e))?;
+        match result.1.rc {
+            0 if !result.0.is_empty() => Ok(()),
+            0 | NO_SUCH_OBJECT => Err(LdapFailure::permanent(format!(
+                "there is no entry {dn} (the entry of {person}); nothing was added, since whoever is created with that DN later would get the access. Create the entry first, or fix the connector's user_dn"
+            ))),
+            _ => Err(LdapFailure::from_ldap(
+                &what,
+                ldap3::LdapError::LdapResult { result: result.1 },
+            )),
         }
     }
 }

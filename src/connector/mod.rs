@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -92,6 +92,12 @@ pub struct ConnectorCall {
     pub expires_at: Option<DateTime<Utc>>,
     /// The same for every attempt at one effect, so a target can drop repeats.
     pub idempotency_key: String,
+    /// A revoke that takes back a grant whose provisioning failed: the target may have
+    /// changed something before the failure, or nothing at all. A person the target does not
+    /// know then holds nothing, and the revoke succeeds. Sent as `"undo": true` to webhooks
+    /// (absent otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undo: bool,
 }
 
 impl ConnectorCall {
@@ -110,6 +116,7 @@ impl ConnectorCall {
             role: grant.role.clone(),
             expires_at: grant.expires_at,
             idempotency_key: idempotency_key.into(),
+            undo: action == Action::Revoke && grant.is_undoing(),
         }
     }
 }
@@ -288,6 +295,47 @@ impl Connectors {
 
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
+    }
+}
+
+/// The connectors in force, shared by the outbox worker and the reloads: a reload that changes
+/// `[[connectors]]` (a rotated `password_file`, a connector added) puts the new ones in force
+/// for the next call, while calls under way finish with the ones they started with.
+#[derive(Clone, Default)]
+pub struct ConnectorRegistry(Arc<RwLock<Arc<Connectors>>>);
+
+impl ConnectorRegistry {
+    pub fn new(connectors: Connectors) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(connectors))))
+    }
+
+    /// The connectors in force now.
+    pub fn current(&self) -> Arc<Connectors> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn get(&self, id: &ConnectorId) -> Option<Arc<dyn Connector>> {
+        self.current().get(id)
+    }
+
+    /// Puts `connectors` in force in place of the ones before.
+    pub fn replace(&self, connectors: Connectors) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(connectors);
+    }
+}
+
+impl From<Connectors> for ConnectorRegistry {
+    fn from(connectors: Connectors) -> Self {
+        Self::new(connectors)
+    }
+}
+
+impl fmt::Debug for ConnectorRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.current().fmt(f)
     }
 }
 

@@ -6,7 +6,10 @@
 //! role id looked up in the connector's `roles` table; without a table, the role id itself.
 //! Both are quoted as identifiers, never pasted into SQL, and both must exist: a missing
 //! login or database role is a permanent failure (retrying cannot create them), for a
-//! revocation too, since a login that cannot be found may be one the template misnames.
+//! revocation too, since a login that cannot be found may be one the template misnames —
+//! except when the revocation undoes a failed grant ([`ConnectorCall::undo`]): then a login
+//! that does not exist holds nothing. The login must be a role that can log in
+//! (`rolcanlogin`): granting to a group role would give the access to all its members.
 //!
 //! **Idempotent.** Granting a role already held and revoking one not held both succeed
 //! (PostgreSQL answers with a notice, not an error).
@@ -15,10 +18,13 @@
 //! (`infinity` for standing access), never moving it earlier than it already is, so that a
 //! login whose revocation failed cannot log in with its password after the grant was due to
 //! end. It acts on the whole login: use it for logins that exist only for Gatehouse's grants.
+//! The GRANT and the ALTER ROLE are one transaction: when the second is refused (it needs
+//! CREATEROLE), the first is rolled back and nothing stays behind.
 //!
 //! **Errors.** Connection problems, timeouts and the SQLSTATE classes 08 (connection),
-//! 40 (rollback), 53 (resources), 57 (operator intervention) and 58 (system) are transient;
-//! every other database error (no privilege, bad password, unknown object) is permanent.
+//! 28 (authentication: a password being rotated), 40 (rollback), 53 (resources), 57
+//! (operator intervention) and 58 (system) are transient; every other database error (no
+//! privilege, unknown object) is permanent.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -26,7 +32,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::SecondsFormat;
 use postgres_native_tls::MakeTlsConnector;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient};
 
 use super::template::{Escape, PersonTemplate};
 use super::{
@@ -161,44 +167,63 @@ impl PostgresConnector {
             quote_ident(&login).map_err(&permanent)?,
             quote_ident(&role).map_err(&permanent)?,
         );
-        let client = self.connect().await?;
+        let mut client = self.connect().await?;
         let db = |e| self.db_error(e);
-        for (kind, name, help) in [
-            (
-                "login",
-                &login,
-                "create it first, or fix the connector's login template",
-            ),
-            (
-                "database role",
-                &role,
-                "create it, or fix the connector's roles table",
-            ),
-        ] {
-            let found = client
-                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[name])
-                .await
-                .map_err(db)?;
-            if found.is_none() {
+        let person = &call.person.id;
+        let can_login = client
+            .query_opt(
+                "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1",
+                &[&login],
+            )
+            .await
+            .map_err(db)?;
+        let can_login = match can_login {
+            Some(row) => row.get::<_, bool>(0),
+            // Undoing a failed grant: a login that does not exist holds nothing.
+            None if call.undo => return Ok(nothing_to_undo("login", &login)),
+            None => {
                 return Err(permanent(format!(
-                    "{kind} `{name}` does not exist (for {} of {}); {help}",
-                    call.action, call.person.id
+                    "login `{login}` does not exist (for {} of {person}); create it first, or fix the connector's login template",
+                    call.action
                 )));
             }
+        };
+        if call.action == Action::Grant && !can_login {
+            // Granting to a group role would give the access to every member of the group.
+            return Err(permanent(format!(
+                "`{login}`, the login of {person}, is a role that cannot log in (a group role, say), so granting {role} to it would give {role} to everyone who holds `{login}`; nothing was granted. Give {person} a login of their own (CREATE ROLE … LOGIN), or fix the connector's login template"
+            )));
+        }
+        let role_found = client
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+            .await
+            .map_err(db)?;
+        if role_found.is_none() {
+            if call.undo {
+                return Ok(nothing_to_undo("database role", &role));
+            }
+            return Err(permanent(format!(
+                "database role `{role}` does not exist (for {} of {person}); create it, or fix the connector's roles table",
+                call.action
+            )));
         }
         let detail = match call.action {
             Action::Grant => {
-                client
+                // One transaction: when a later step fails (VALID UNTIL needs CREATEROLE), the
+                // GRANT is rolled back with it and nothing stays behind.
+                let transaction = client.transaction().await.map_err(db)?;
+                transaction
                     .batch_execute(&format!("GRANT {role_sql} TO {login_sql}"))
                     .await
                     .map_err(db)?;
                 let mut detail = format!("granted database role {role} to login {login}");
                 if self.valid_until {
                     let until = self
-                        .extend_validity(&client, &login, &login_sql, call)
+                        .extend_validity(&transaction, &login, &login_sql, call)
                         .await?;
                     detail = format!("{detail}; login valid until {until}");
                 }
+                transaction.commit().await.map_err(db)?;
                 detail
             }
             Action::Revoke => {
@@ -226,7 +251,7 @@ impl PostgresConnector {
     /// Sets `VALID UNTIL` to the grant's end unless the login is already valid longer.
     async fn extend_validity(
         &self,
-        client: &Client,
+        client: &impl GenericClient,
         login: &str,
         login_sql: &str,
         call: &ConnectorCall,
@@ -295,7 +320,14 @@ impl PostgresConnector {
                     "postgres `{id}` at {shown}: {} (SQLSTATE {code})",
                     db.message()
                 );
-                if ["08", "40", "53", "57", "58"].contains(&&code[..2.min(code.len())]) {
+                let class = &code[..2.min(code.len())];
+                if class == "28" {
+                    // A rejected password is retried: a rotation may be under way, and the
+                    // next reload brings the new password_file.
+                    ConnectorError::Transient(format!(
+                        "{text} (will retry: if the password was rotated, update password_file and run gatehouse reload)"
+                    ))
+                } else if ["08", "40", "53", "57", "58"].contains(&class) {
                     ConnectorError::Transient(format!("{text} (will retry)"))
                 } else {
                     ConnectorError::Permanent(text)
@@ -337,6 +369,13 @@ fn missing(id: &ConnectorId, key: &'static str, example: &'static str) -> Connec
         kind: "postgres",
         key,
         example,
+    }
+}
+
+/// The outcome of undoing a failed grant for someone the database does not know.
+fn nothing_to_undo(kind: &str, name: &str) -> Outcome {
+    Outcome {
+        detail: format!("{kind} {name} does not exist, so nothing was granted: nothing to undo"),
     }
 }
 

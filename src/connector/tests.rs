@@ -25,6 +25,7 @@ pub(crate) fn sample_call(action: Action) -> ConnectorCall {
             Action::Grant => "provision:G-7".to_owned(),
             Action::Revoke => "deprovision:G-7:12".to_owned(),
         },
+        undo: false,
     }
 }
 

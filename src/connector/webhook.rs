@@ -19,7 +19,9 @@
 //!    request cannot be replayed later.
 //!
 //! **The answer.** 2xx means done: do the action idempotently (granting what already exists
-//! or revoking what is already gone is a success). 429, 5xx, a timeout or no connection make
+//! or revoking what is already gone is a success, for a person you do not know too). A
+//! failed grant is followed by a revoke with `"undo": true`, so that whatever the receiver did
+//! before failing is taken back. 429, 5xx, a timeout or no connection make
 //! Gatehouse retry with backoff. Any other status (4xx, or a 3xx) is a permanent failure: the
 //! grant is marked failed, or the revocation alerted, with the first 1 KB of the response
 //! body, so answer 4xx only when retrying cannot help and say why in the body.

@@ -146,6 +146,10 @@ pub enum AuditAction {
         grants: usize,
         requests: usize,
     },
+    /// A directory read was not applied: too many leavers at once.
+    DirectorySyncHeld {
+        leavers: usize,
+    },
     RemindersSent {
         to: Vec<PersonId>,
     },

@@ -151,6 +151,17 @@ pub enum Alert {
         request: Option<RequestId>,
         grant: Option<GrantId>,
     },
+    /// A directory read was not applied: it would make too many people leavers at once.
+    DirectorySyncHeld {
+        leavers: usize,
+        /// What was held and what to do, as the log says it.
+        message: String,
+    },
+    /// A directory read that the policy does not pass was put in force under the policy
+    /// already in force, so that leavers lose their access; the policy needs a fix.
+    DirectoryOutOfPolicy {
+        problems: Vec<String>,
+    },
 }
 
 impl Alert {

@@ -1,5 +1,15 @@
 //! Grants: access a person holds, from provisioning to revocation.
-//! provisioning → active → revoking → revoked; provisioning can end in failed.
+//!
+//! ```text
+//! provisioning ──► active ──► revoking ──► revoked
+//!      │  └───────────────────────▲
+//!      └─ fail ─► revoking (provisioning failed) ──► failed ──revoke──► revoking ──► revoked
+//! ```
+//!
+//! A provisioning that fails is taken back before it counts as failed: the connector may have
+//! changed something before it failed (a lost answer, a second step refused), and nothing may
+//! stay behind that Gatehouse no longer tracks. A failed grant can still be revoked, for
+//! grants that failed before that rule, and because revoking what is not there is harmless.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -45,7 +55,7 @@ pub enum GrantState {
         reason: RevokeReason,
         at: DateTime<Utc>,
     },
-    /// Provisioning failed after retries; nothing is held.
+    /// Provisioning failed, and whatever it may have left behind was taken back.
     Failed {
         error: String,
         at: DateTime<Utc>,
@@ -89,6 +99,27 @@ pub enum RevokeReason {
     Offboarded,
     /// A mover's new department or groups no longer allow it.
     NoLongerEligible,
+    /// A bundle gave it, and the person (a mover) no longer matches that bundle.
+    BundleNoLongerMatches {
+        bundle: String,
+    },
+    /// Provisioning failed: whatever the connector may have changed is taken back.
+    ProvisioningFailed {
+        error: String,
+    },
+}
+
+impl RevokeReason {
+    /// Whether access ended this way comes back by itself when the person matches a bundle
+    /// again (rehired, moved back): they lost it for who they were, not by anyone's choice.
+    pub fn follows_the_directory(&self) -> bool {
+        matches!(
+            self,
+            RevokeReason::Offboarded
+                | RevokeReason::NoLongerEligible
+                | RevokeReason::BundleNoLongerMatches { .. }
+        )
+    }
 }
 
 impl std::fmt::Display for RevokeReason {
@@ -104,6 +135,13 @@ impl std::fmt::Display for RevokeReason {
             RevokeReason::Offboarded => f.write_str("revoked: the person left"),
             RevokeReason::NoLongerEligible => {
                 f.write_str("revoked: the person moved and is no longer eligible")
+            }
+            RevokeReason::BundleNoLongerMatches { bundle } => write!(
+                f,
+                "revoked: the person moved and no longer matches bundle {bundle}"
+            ),
+            RevokeReason::ProvisioningFailed { error } => {
+                write!(f, "provisioning failed: {error}")
             }
         }
     }
@@ -181,17 +219,35 @@ impl Grant {
         }
     }
 
+    /// Provisioning failed for good: whatever the connector may have changed before it failed
+    /// is taken back (the grant is revoking), and the grant is failed once that is confirmed.
     pub fn fail(&mut self, error: &str, now: DateTime<Utc>) -> Result<(), GrantError> {
         match self.state {
             GrantState::Provisioning => {
-                self.state = GrantState::Failed {
-                    error: error.to_owned(),
-                    at: now,
+                self.state = GrantState::Revoking {
+                    reason: RevokeReason::ProvisioningFailed {
+                        error: error.to_owned(),
+                    },
+                    since: now,
+                    attempts: 0,
                 };
                 Ok(())
             }
             _ => Err(self.wrong("marked failed")),
         }
+    }
+
+    /// Whether this grant is being taken back because its provisioning failed: the revoke
+    /// undoes a grant the target may not know, so a target that does not know the person
+    /// holds nothing for them.
+    pub fn is_undoing(&self) -> bool {
+        matches!(
+            self.state,
+            GrantState::Revoking {
+                reason: RevokeReason::ProvisioningFailed { .. },
+                ..
+            }
+        )
     }
 
     /// Starts taking the access back.
@@ -200,7 +256,9 @@ impl Grant {
         reason: RevokeReason,
         now: DateTime<Utc>,
     ) -> Result<(), GrantError> {
-        if !self.state.is_live() {
+        // A failed grant may hold what its connector changed before failing (grants that
+        // failed before failures were taken back): revoking it is always allowed.
+        if !self.state.is_live() && !matches!(self.state, GrantState::Failed { .. }) {
             return Err(self.wrong("revoked"));
         }
         self.state = GrantState::Revoking {
@@ -211,9 +269,20 @@ impl Grant {
         Ok(())
     }
 
-    /// The connector confirmed the access is gone.
+    /// The connector confirmed the access is gone. A grant whose provisioning failed is
+    /// then failed; any other is revoked.
     pub fn finish_revoke(&mut self, now: DateTime<Utc>) -> Result<(), GrantError> {
         match &self.state {
+            GrantState::Revoking {
+                reason: RevokeReason::ProvisioningFailed { error },
+                ..
+            } => {
+                self.state = GrantState::Failed {
+                    error: error.clone(),
+                    at: now,
+                };
+                Ok(())
+            }
             GrantState::Revoking { reason, .. } => {
                 self.state = GrantState::Revoked {
                     reason: reason.clone(),
@@ -330,3 +399,6 @@ impl GrantTally {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

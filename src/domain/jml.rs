@@ -1,13 +1,12 @@
 //! Joiners, movers and leavers: what a new directory means for the people in it.
 //! A leaver (gone, or `active = false`) loses everything; a mover (new department or groups)
-//! loses what they are no longer eligible for, or has it reviewed; joiners and movers
-//! receive the bundles that now match them.
-
-use std::collections::BTreeSet;
+//! loses what they are no longer eligible for, and the bundle grants of bundles they no
+//! longer match, or has them reviewed; everyone receives what the bundles that match them
+//! owe them ([`birthrights`]), whenever a bundle or a person appears.
 
 use super::directory::{Directory, Person};
 use super::duration::Duration;
-use super::grant::Grant;
+use super::grant::{Grant, GrantState};
 use super::ids::{PersonId, ResourceId, RoleId};
 use super::policy::{ApproverSelector, OnTimeout, Policy};
 use super::review::CampaignSpec;
@@ -37,22 +36,56 @@ pub fn compare(old: &Directory, new: &Directory) -> People {
     people
 }
 
+/// How many people one directory read may make leavers at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaverLimits {
+    /// More leavers than this at once is held; 0: no limit.
+    pub max: usize,
+    /// More than this share (in percent) of the active people is held, unless only one
+    /// person leaves; 0: no limit.
+    pub max_percent: u8,
+}
+
 /// A directory change that would make more people leavers at once than the operator allows:
 /// a wrong base DN or filter, an OU moved, looks like everyone leaving, and taking everyone's
-/// access away is not something to do on a guess.
+/// access away is not something to do on a guess. The share catches it in an organisation
+/// smaller than the count.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MassLeaving {
     pub leavers: Vec<PersonId>,
-    pub max: usize,
+    /// How many people were active before.
+    pub active: usize,
+    pub limits: LeaverLimits,
 }
 
 impl MassLeaving {
-    /// `Some` when `people` has more than `max` leavers; `max = 0` allows any number.
-    pub fn of(people: &People, max: usize) -> Option<Self> {
-        (max > 0 && people.leavers.len() > max).then(|| MassLeaving {
+    /// `Some` when `people` makes more leavers than `limits` allow, out of `active` people
+    /// active before.
+    pub fn of(people: &People, active: usize, limits: LeaverLimits) -> Option<Self> {
+        let held = MassLeaving {
             leavers: people.leavers.clone(),
-            max,
-        })
+            active,
+            limits,
+        };
+        (held.over_count() || held.over_share()).then_some(held)
+    }
+
+    fn over_count(&self) -> bool {
+        self.limits.max > 0 && self.leavers.len() > self.limits.max
+    }
+
+    fn over_share(&self) -> bool {
+        let n = self.leavers.len();
+        self.limits.max_percent > 0
+            && n > 1
+            && n * 100 > usize::from(self.limits.max_percent) * self.active
+    }
+
+    /// The share of the active people leaving, in whole percent.
+    fn percent(&self) -> usize {
+        (self.leavers.len() * 100)
+            .checked_div(self.active)
+            .unwrap_or(100)
     }
 }
 
@@ -66,12 +99,27 @@ impl std::fmt::Display for MassLeaving {
             .map(|p| p.as_str())
             .collect();
         let more = self.leavers.len().saturating_sub(SHOWN);
+        let mut over = Vec::new();
+        if self.over_count() {
+            over.push(format!(
+                "more than directory.max_leavers = {}",
+                self.limits.max
+            ));
+        }
+        if self.over_share() {
+            over.push(format!(
+                "{}% of the {} active people, more than directory.max_leavers_percent = {}",
+                self.percent(),
+                self.active,
+                self.limits.max_percent
+            ));
+        }
         write!(
             f,
-            "the directory read would make {} people leavers at once ({}{}), more than \
-             directory.max_leavers = {}; nothing was changed and everyone keeps their access. \
-             If they did leave, raise max_leavers (0: no limit) and restart; if not, check \
-             base_dn and filter",
+            "the directory read would make {} people leavers at once ({}{}), {}; it was not \
+             applied: the directory in force stays and everyone keeps their access. If they \
+             did leave, raise the limit (0: no limit) and reload; if not, check base_dn and \
+             filter",
             self.leavers.len(),
             shown.join(", "),
             if more > 0 {
@@ -79,7 +127,7 @@ impl std::fmt::Display for MassLeaving {
             } else {
                 String::new()
             },
-            self.max
+            over.join(", and ")
         )
     }
 }
@@ -121,6 +169,22 @@ pub fn mover_review(name: &str) -> CampaignSpec<'_> {
     }
 }
 
+/// The workflow a bundle's auto-approved request is filed under: `bundle:<id>`, which no
+/// policy workflow can be called (ids have no colon).
+pub const BUNDLE_WORKFLOW_PREFIX: &str = "bundle:";
+
+/// The bundle that gave a request, from the workflow it is filed under.
+pub fn bundle_of_workflow(workflow: &str) -> Option<&str> {
+    workflow.strip_prefix(BUNDLE_WORKFLOW_PREFIX)
+}
+
+/// A grant of a person's, with the bundle that gave it (`None`: a request did).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holding {
+    pub grant: Grant,
+    pub bundle: Option<String>,
+}
+
 /// A grant a bundle gives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Birthright {
@@ -129,32 +193,45 @@ pub struct Birthright {
     pub role: RoleId,
 }
 
-/// What the bundles give `person` that they do not hold yet. For a mover, only bundles that
-/// did not match them before (`before`) count: they already had their chance at the rest.
-pub fn birthrights(
-    policy: &Policy,
-    person: &Person,
-    before: Option<&Person>,
-    grants: &[Grant],
-) -> Vec<Birthright> {
-    let held: BTreeSet<(&ResourceId, &RoleId)> = grants
+/// What the bundles that match `person` owe them, given everything they have held
+/// (`holdings`). A bundle gives each of its grants once: not while any grant of that role is
+/// live or being revoked, and not again after the one it gave ended by someone's choice
+/// (ended early, revoked, a review said no) or failed. It gives it again after the person
+/// lost it for who they were (left, moved away) and matches once more. So a bundle reaches
+/// the people already there when it appears, joiners and movers when they do, and applying
+/// it twice gives nothing twice.
+pub fn birthrights(policy: &Policy, person: &Person, holdings: &[Holding]) -> Vec<Birthright> {
+    if !person.active {
+        return Vec::new();
+    }
+    let mut given: Vec<Birthright> = Vec::new();
+    for bundle in policy
+        .bundles
         .iter()
-        .filter(|g| g.is_live())
-        .map(|g| (&g.resource, &g.role))
-        .collect();
-    let mut given = Vec::new();
-    for bundle in &policy.bundles {
-        if !bundle.when.matches_person(person)
-            || before.is_some_and(|b| b.active && bundle.when.matches_person(b))
-        {
-            continue;
-        }
+        .filter(|b| b.when.matches_person(person))
+    {
         for (resource, role) in &bundle.grants {
-            let already = held.contains(&(resource, role))
-                || given
-                    .iter()
-                    .any(|b: &Birthright| &b.resource == resource && &b.role == role);
-            if !already {
+            let same = |h: &&Holding| &h.grant.resource == resource && &h.grant.role == role;
+            let busy = holdings
+                .iter()
+                .filter(same)
+                .any(|h| h.grant.is_live() || matches!(h.grant.state, GrantState::Revoking { .. }));
+            let last_from_bundle = holdings
+                .iter()
+                .filter(same)
+                .filter(|h| h.bundle.as_deref() == Some(bundle.id.as_str()))
+                .max_by_key(|h| (h.grant.granted_at, h.grant.id.0));
+            let owed = match last_from_bundle {
+                None => true,
+                Some(last) => match &last.grant.state {
+                    GrantState::Revoked { reason, .. } => reason.follows_the_directory(),
+                    _ => false,
+                },
+            };
+            let twice = given
+                .iter()
+                .any(|b| &b.resource == resource && &b.role == role);
+            if owed && !busy && !twice {
                 given.push(Birthright {
                     bundle: bundle.id.clone(),
                     resource: resource.clone(),
@@ -166,93 +243,32 @@ pub fn birthrights(
     given
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::diagnostic::Source;
-    use crate::domain::policy::tests::{EXAMPLE_DIRECTORY, example_directory, example_policy};
-
-    fn changed(from: &str, to: &str) -> Directory {
-        assert!(EXAMPLE_DIRECTORY.contains(from), "{from}");
-        Directory::parse(&Source::new(
-            "directory.toml",
-            &EXAMPLE_DIRECTORY.replacen(from, to, 1),
-        ))
-        .unwrap()
-    }
-
-    #[test]
-    fn more_leavers_at_once_than_allowed_is_mass_leaving() {
-        let people = |n: usize| People {
-            leavers: (0..n)
-                .map(|i| PersonId::from(format!("p{i}").as_str()))
-                .collect(),
-            ..People::default()
-        };
-        assert_eq!(
-            MassLeaving::of(&people(3), 3),
-            None,
-            "up to the limit is allowed"
-        );
-        let held = MassLeaving::of(&people(8), 3).unwrap();
-        assert_eq!(held.leavers.len(), 8);
-        let said = held.to_string();
-        assert!(
-            said.contains("8 people leavers at once (p0, p1, p2, p3, p4 and 3 more)"),
-            "{said}"
-        );
-        assert!(said.contains("directory.max_leavers = 3"), "{said}");
-        assert_eq!(
-            MassLeaving::of(&people(10_000), 0),
-            None,
-            "0 allows any number"
-        );
-    }
-
-    #[test]
-    fn leavers_movers_and_joiners_are_told_apart() {
-        let old = example_directory();
-        let new = changed(
-            "department = \"engineering\"\ntitle = \"Backend Engineer\"",
-            "department = \"finance\"\ntitle = \"Backend Engineer\"",
-        );
-        assert_eq!(
-            compare(&old, &new),
-            People {
-                movers: vec!["dan".into()],
-                ..People::default()
-            }
-        );
-        let new = changed("title = \"SRE\"", "title = \"SRE\"\nactive = false");
-        assert_eq!(compare(&old, &new).leavers, vec![PersonId::from("alice")]);
-        let new = changed("active = false", "active = true");
-        assert_eq!(
-            compare(&old, &new).joiners,
-            vec![PersonId::from("gus")],
-            "a rehire is a joiner"
-        );
-        assert_eq!(compare(&old, &old), People::default());
-    }
-
-    #[test]
-    fn a_joiner_gets_the_bundles_that_match_once() {
-        let policy = example_policy();
-        let directory = example_directory();
-        let dan = directory.person(&"dan".into()).unwrap();
-        let given = birthrights(&policy, dan, None, &[]);
-        let pairs: Vec<(&str, &str)> = given
-            .iter()
-            .map(|b| (b.resource.as_str(), b.role.as_str()))
-            .collect();
-        assert_eq!(pairs, [("github", "member"), ("grafana", "viewer")]);
-        let fay = directory.person(&"fay".into()).unwrap();
-        assert!(
-            birthrights(&policy, fay, None, &[]).is_empty(),
-            "finance has no bundle"
-        );
-        assert!(
-            birthrights(&policy, dan, Some(dan), &[]).is_empty(),
-            "a mover keeps what matched before"
-        );
-    }
+/// A mover's live grants that a bundle gave and that they lost with the bundle: they no
+/// longer match it, no other bundle that matches them gives the same role, and no other live
+/// grant (a request's) holds it. Each with the bundle that gave it.
+pub fn bundle_losses<'h>(
+    policy: &Policy,
+    person: &Person,
+    holdings: &'h [Holding],
+) -> Vec<(&'h Grant, &'h str)> {
+    holdings
+        .iter()
+        .filter(|h| h.grant.is_live() && h.grant.person == person.id)
+        .filter_map(|h| Some((&h.grant, h.bundle.as_deref()?)))
+        .filter(|(grant, _)| {
+            let pair = (&grant.resource, &grant.role);
+            let still_given = policy.bundles.iter().any(|b| {
+                b.when.matches_person(person) && b.grants.iter().any(|(r, o)| (r, o) == pair)
+            });
+            let held_otherwise = holdings.iter().any(|other| {
+                other.grant.id != grant.id
+                    && other.grant.is_live()
+                    && (&other.grant.resource, &other.grant.role) == pair
+            });
+            !still_given && !held_otherwise
+        })
+        .collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Engine, EngineError};
 use crate::domain::audit::{Actor, AuditAction, AuditEvent};
-use crate::domain::effect::{Alert, Effect, Notice};
+use crate::domain::effect::{Alert, Effect};
 use crate::domain::grant::{Grant, ReviewOutcome, RevokeReason};
 use crate::domain::ids::{GrantId, PersonId};
 use crate::domain::reason::read_reason;
@@ -52,13 +52,8 @@ impl<S: Store> Engine<S> {
         commit
             .effects
             .push(Effect::RefreshGrantCards { grant: grant.id });
-        commit.effects.push(Effect::Notify {
-            to: grant.person.clone(),
-            notice: Notice::Revoked {
-                grant: grant.id,
-                reason: reason.to_string(),
-            },
-        });
+        // The holder is told once the connector confirms ([`Engine::deprovisioned`]): until
+        // then the access may still be there, and "revoked" would not be true.
         commit
             .grants
             .push((grant.clone(), Expect::Version(stored.version)));

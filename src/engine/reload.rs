@@ -1,6 +1,8 @@
 //! Putting a new policy and directory in force, and what the directory change means for
 //! people: leavers lose everything, movers lose (or get reviewed on) what they are no
-//! longer eligible for, joiners and movers receive the bundles that now match them.
+//! longer eligible for and the bundle grants of bundles they no longer match, and everyone
+//! receives what the bundles that match them owe them — at start ([`Engine::apply_bundles`])
+//! and at every reload, so that a bundle reaches the people already there.
 
 use std::collections::BTreeMap;
 
@@ -9,10 +11,13 @@ use chrono::{DateTime, Utc};
 use super::{Engine, EngineError, World};
 use crate::domain::audit::{Actor, AuditAction, AuditEvent};
 use crate::domain::directory::{Directory, Person};
-use crate::domain::effect::{Effect, Notice};
+use crate::domain::effect::{Alert, Effect, Notice};
 use crate::domain::grant::{Grant, GrantState, RevokeReason};
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
-use crate::domain::jml::{Birthright, birthrights, compare, mover_review, no_longer_eligible};
+use crate::domain::jml::{
+    BUNDLE_WORKFLOW_PREFIX, Birthright, Holding, birthrights, bundle_losses, bundle_of_workflow,
+    compare, mover_review, no_longer_eligible,
+};
 use crate::domain::policy::{MoverAction, Policy};
 use crate::domain::request::{AccessRequest, RequestKind, RequestState};
 use crate::domain::review::Campaign;
@@ -60,49 +65,120 @@ impl<S: Store> Engine<S> {
             let Some(person) = new.directory.person(mover) else {
                 continue;
             };
-            let grants = self.store.grants_of(mover)?;
-            let lost: Vec<Grant> = no_longer_eligible(&new.policy, person, &grants)
-                .into_iter()
-                .cloned()
-                .collect();
+            let holdings = self.holdings_of(mover, &new.policy)?;
+            let grants: Vec<Grant> = holdings.iter().map(|h| h.grant.clone()).collect();
+            let mut lost: Vec<(Grant, RevokeReason)> =
+                no_longer_eligible(&new.policy, person, &grants)
+                    .into_iter()
+                    .map(|g| (g.clone(), RevokeReason::NoLongerEligible))
+                    .collect();
+            for (grant, bundle) in bundle_losses(&new.policy, person, &holdings) {
+                if !lost.iter().any(|(g, _)| g.id == grant.id) {
+                    let bundle = bundle.to_owned();
+                    lost.push((
+                        grant.clone(),
+                        RevokeReason::BundleNoLongerMatches { bundle },
+                    ));
+                }
+            }
             if !lost.is_empty() {
                 match new.policy.defaults.on_mover {
                     MoverAction::Revoke => report.revoked.extend(self.revoke_for_mover(&lost)?),
-                    MoverAction::Review => report
-                        .reviews
-                        .push(self.review_for_mover(mover, &lost, &new)?),
+                    MoverAction::Review => {
+                        let grants: Vec<Grant> = lost.into_iter().map(|(g, _)| g).collect();
+                        report
+                            .reviews
+                            .push(self.review_for_mover(mover, &grants, &new)?);
+                    }
                 }
             }
-            report
-                .bundled
-                .extend(self.give_bundles(person, old.directory.person(mover), &new)?);
         }
-        for joiner in &people.joiners {
-            let Some(person) = new.directory.person(joiner) else {
-                continue;
-            };
-            report
-                .bundled
-                .extend(self.give_bundles(person, None, &new)?);
-        }
+        report.bundled = self.give_bundles(&new)?;
         Ok(report)
     }
 
-    fn revoke_for_mover(&self, lost: &[Grant]) -> Result<Vec<GrantId>, EngineError> {
+    /// Gives everyone what the bundles that match them owe them (see
+    /// [`crate::domain::jml::birthrights`]): at start, so that a bundle reaches the people
+    /// already there; reloads do the same. Idempotent: what was given is not given twice.
+    pub fn apply_bundles(&self) -> Result<Vec<GrantId>, EngineError> {
+        let world = self.world();
+        self.give_bundles(&world)
+    }
+
+    /// `person`'s grants, each with the bundle that gave it. Only grants of a role some bundle
+    /// gives need their request read.
+    fn holdings_of(&self, person: &PersonId, policy: &Policy) -> Result<Vec<Holding>, EngineError> {
+        let bundled = |grant: &Grant| {
+            policy.bundles.iter().any(|b| {
+                b.grants
+                    .iter()
+                    .any(|(r, o)| *r == grant.resource && *o == grant.role)
+            })
+        };
+        let mut holdings = Vec::new();
+        for grant in self.store.grants_of(person)? {
+            let bundle = if bundled(&grant) {
+                self.store.request(grant.request)?.and_then(|request| {
+                    bundle_of_workflow(request.value.plan.workflow.as_str()).map(str::to_owned)
+                })
+            } else {
+                None
+            };
+            holdings.push(Holding { grant, bundle });
+        }
+        Ok(holdings)
+    }
+
+    /// A directory read was held (too many leavers at once): audited, and the security
+    /// channel told what was held and what to do.
+    pub fn directory_sync_held(&self, leavers: usize, message: &str) -> Result<(), EngineError> {
+        let now = self.now();
+        self.commit(Commit {
+            events: vec![
+                AuditEvent::new(
+                    now,
+                    Actor::System,
+                    AuditAction::DirectorySyncHeld { leavers },
+                )
+                .reason(message),
+            ],
+            effects: vec![Effect::Alert {
+                alert: Alert::DirectorySyncHeld {
+                    leavers,
+                    message: message.to_owned(),
+                },
+            }],
+            ..Commit::default()
+        })?;
+        Ok(())
+    }
+
+    /// A directory read that the policy does not pass was put in force under the policy
+    /// already in force: the security channel is told why, so that someone fixes the policy.
+    pub fn directory_out_of_policy(&self, problems: &[String]) -> Result<(), EngineError> {
+        self.commit(Commit {
+            effects: vec![Effect::Alert {
+                alert: Alert::DirectoryOutOfPolicy {
+                    problems: problems.to_vec(),
+                },
+            }],
+            ..Commit::default()
+        })?;
+        Ok(())
+    }
+
+    fn revoke_for_mover(
+        &self,
+        lost: &[(Grant, RevokeReason)],
+    ) -> Result<Vec<GrantId>, EngineError> {
         let now = self.now();
         let mut commit = Commit::default();
         let mut revoked = Vec::new();
-        for grant in lost {
+        for (grant, reason) in lost {
             let Some(stored) = self.store.grant(grant.id)?.filter(|g| g.value.is_live()) else {
                 continue;
             };
-            self.queue_revocation(
-                stored,
-                RevokeReason::NoLongerEligible,
-                &Actor::System,
-                now,
-                &mut commit,
-            )?;
+            self.queue_revocation(stored, reason.clone(), &Actor::System, now, &mut commit)?;
             revoked.push(grant.id);
         }
         self.commit(commit)?;
@@ -142,17 +218,25 @@ impl<S: Store> Engine<S> {
         Ok(id)
     }
 
-    /// Gives `person` the bundles that now match them, auto-approved and audited.
-    fn give_bundles(
-        &self,
-        person: &Person,
-        before: Option<&Person>,
-        world: &World,
-    ) -> Result<Vec<GrantId>, EngineError> {
-        let grants = self.store.grants_of(&person.id)?;
+    /// Gives every active person what the bundles that match them owe them, auto-approved
+    /// and audited.
+    fn give_bundles(&self, world: &World) -> Result<Vec<GrantId>, EngineError> {
         let mut given = Vec::new();
-        for birthright in birthrights(&world.policy, person, before, &grants) {
-            given.push(self.give_birthright(person, &birthright)?);
+        if world.policy.bundles.is_empty() {
+            return Ok(given);
+        }
+        for person in world.directory.people().filter(|p| {
+            p.active
+                && world
+                    .policy
+                    .bundles
+                    .iter()
+                    .any(|b| b.when.matches_person(p))
+        }) {
+            let holdings = self.holdings_of(&person.id, &world.policy)?;
+            for birthright in birthrights(&world.policy, person, &holdings) {
+                given.push(self.give_birthright(person, &birthright)?);
+            }
         }
         Ok(given)
     }
@@ -165,7 +249,7 @@ impl<S: Store> Engine<S> {
         let now = self.now();
         let request_id = RequestId(self.store.next_id(Sequence::Request)?);
         let grant_id = GrantId(self.store.next_id(Sequence::Grant)?);
-        let policy = format!("bundle:{}", birthright.bundle);
+        let policy = format!("{BUNDLE_WORKFLOW_PREFIX}{}", birthright.bundle);
         let request = birthright_request(request_id, grant_id, person, birthright, now);
         let grant = Grant {
             id: grant_id,
@@ -243,7 +327,9 @@ fn birthright_request(
         submitted_at: now,
         submitted_by: Some("directory reload".to_owned()),
         plan: ApprovalPlan {
-            workflow: format!("bundle:{}", birthright.bundle).as_str().into(),
+            workflow: format!("{BUNDLE_WORKFLOW_PREFIX}{}", birthright.bundle)
+                .as_str()
+                .into(),
             auto_approved: true,
             stages: Vec::new(),
         },

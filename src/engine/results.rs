@@ -46,8 +46,9 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
-    /// The connector could not give the access, for good: the grant failed, the holder and
-    /// the security channel are told.
+    /// The connector could not give the access, for good: the holder and the security channel
+    /// are told, and whatever the connector may have changed before failing is taken back (a
+    /// revoke queued with the failure); the grant is failed once that revoke is confirmed.
     pub fn provisioning_failed(
         &self,
         id: GrantId,
@@ -71,6 +72,7 @@ impl<S: Store> Engine<S> {
             .grant(id)
             .request(grant.request),
         );
+        then.effects.push(Effect::Deprovision { grant: id });
         then.effects.push(Effect::Alert {
             alert: Alert::ProvisioningFailed {
                 grant: id,
@@ -88,7 +90,8 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
-    /// The connector took the access back: the grant is revoked.
+    /// The connector took the access back: the grant is revoked (failed, when it was the undo
+    /// of a failed provisioning), and its holder is told now that it is true.
     pub fn deprovisioned(
         &self,
         id: GrantId,
@@ -100,7 +103,17 @@ impl<S: Store> Engine<S> {
         };
         let mut grant = stored.value;
         let now = self.now();
+        let reason = match &grant.state {
+            GrantState::Revoking { reason, .. } => reason.to_string(),
+            _ => String::new(),
+        };
+        let undone = grant.is_undoing();
         grant.finish_revoke(now)?;
+        let detail = if undone {
+            format!("taken back after the failed provisioning: {detail}")
+        } else {
+            detail.to_owned()
+        };
         then.events.push(
             AuditEvent::new(now, Actor::System, AuditAction::GrantRevoked)
                 .grant(id)
@@ -108,6 +121,13 @@ impl<S: Store> Engine<S> {
                 .reason(detail),
         );
         then.effects.push(Effect::RefreshGrantCards { grant: id });
+        if !undone {
+            // Told only now: until the connector confirms, the access may still be there.
+            then.effects.push(Effect::Notify {
+                to: grant.person.clone(),
+                notice: Notice::Revoked { grant: id, reason },
+            });
+        }
         then.grants.push((grant, Expect::Version(stored.version)));
         Ok(())
     }

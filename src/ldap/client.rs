@@ -53,9 +53,11 @@ impl LdapFailure {
     }
 }
 
-/// busy, unavailable, timeLimitExceeded, adminLimitExceeded, other (often a server hiccup).
+/// busy, unavailable, timeLimitExceeded, adminLimitExceeded, other (often a server hiccup),
+/// and invalidCredentials: a password being rotated is refused until the next reload brings
+/// the new `bind_password_file`, and giving up then would leave access in place.
 pub fn is_transient_code(rc: u32) -> bool {
-    matches!(rc, 3 | 11 | 51 | 52 | 80)
+    matches!(rc, 3 | 11 | 49 | 51 | 52 | 80)
 }
 
 impl LdapServer {

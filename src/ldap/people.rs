@@ -7,6 +7,8 @@
 //! - Groups come from a group search (`group_base_dn`: each group's `attributes.group_id`,
 //!   members by DN) or, without one, from each person's `memberOf` DNs (the group id is the
 //!   value of the DN's first part: `cn=sre,ou=groups,…` → `sre`).
+//! - Groups an `ldap` connector manages are left out ([`ManagedGroups`]): their members
+//!   follow grants, so reading them back would make every grant and revoke a mover.
 //! - A person is inactive (a leaver) when `inactive_attribute` is present — with one of
 //!   `inactive_values`, when some are given. People no longer read at all are leavers too:
 //!   [`keep_leavers`] carries them over, inactive, with what the connectors need to find them.
@@ -56,6 +58,47 @@ impl Entry {
             .iter()
             .map(|v| v.trim())
             .find(|v| !v.is_empty())
+    }
+}
+
+/// The groups Gatehouse's `ldap` connectors manage (their `roles` tables), by DN. They are
+/// not directory groups: their members follow grants, and reading them back as groups would
+/// make every grant and revoke a "mover", and let access grant eligibility for more access.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ManagedGroups(BTreeSet<String>);
+
+impl ManagedGroups {
+    pub fn new<D: AsRef<str>>(dns: impl IntoIterator<Item = D>) -> Self {
+        Self(
+            dns.into_iter()
+                .map(|dn| normalize_dn(dn.as_ref()))
+                .collect(),
+        )
+    }
+
+    pub fn contains(&self, dn: &str) -> bool {
+        self.0.contains(&normalize_dn(dn))
+    }
+
+    /// `groups` without the managed ones, and each person's `member_of` without them.
+    pub fn leave_out(
+        &self,
+        people: &mut [Entry],
+        groups: Option<&mut Vec<Entry>>,
+        member_of: &str,
+    ) {
+        if self.0.is_empty() {
+            return;
+        }
+        if let Some(groups) = groups {
+            groups.retain(|group| !self.contains(&group.dn));
+        }
+        let member_of = member_of.to_ascii_lowercase();
+        for person in people {
+            if let Some(values) = person.attrs.get_mut(&member_of) {
+                values.retain(|dn| !self.contains(dn));
+            }
+        }
     }
 }
 

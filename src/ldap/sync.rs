@@ -1,8 +1,11 @@
 //! The LDAP directory source: read people (and groups) from LDAP every `sync_every` and put
 //! the result in force through the reload path, so that every sync applies joiners, movers
 //! and leavers exactly as `gatehouse reload` does. A read that fails — server down, bad
-//! credentials, nobody found, more leavers at once than `max_leavers` — changes nothing and
-//! says why in the log; the next one tries again.
+//! credentials, nobody found — changes nothing and says why in the log; the next one tries
+//! again. A read that would make more leavers at once than `max_leavers`, or than
+//! `max_leavers_percent` of the directory, changes nothing either, and the security channel is
+//! told (once for each such read). The groups Gatehouse's `ldap` connectors manage are not
+//! read as directory groups.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration as StdDuration;
@@ -12,20 +15,43 @@ use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use tokio::sync::watch;
 
 use super::client::{LdapFailure, LdapServer};
-use super::people::{Entry, Mapped, directory_from_entries, keep_leavers};
-use crate::config::DirectoryConfig;
+use super::people::{Entry, ManagedGroups, Mapped, directory_from_entries, keep_leavers};
+use crate::config::{Config, ConnectorKind, DirectoryConfig};
 use crate::domain::directory::Directory;
-use crate::domain::jml::{self, MassLeaving};
+use crate::domain::jml::{self, LeaverLimits, MassLeaving};
 use crate::http::{ApiState, ReloadError};
 use crate::store::Store;
 
 const PAGE_SIZE: i32 = 500;
+
+/// What the directory sync follows: `[directory]`, and the groups the `ldap` connectors
+/// manage, which it leaves out. A reload that changes either sends the new settings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncSettings {
+    pub directory: DirectoryConfig,
+    pub managed: ManagedGroups,
+}
+
+impl SyncSettings {
+    pub fn from_config(config: &Config) -> Self {
+        let managed = config
+            .connectors
+            .iter()
+            .filter(|c| c.kind == ConnectorKind::Ldap)
+            .flat_map(|c| c.roles.values());
+        Self {
+            directory: config.directory.clone(),
+            managed: ManagedGroups::new(managed),
+        }
+    }
+}
 
 /// Reads the directory from LDAP.
 #[derive(Clone, Debug)]
 pub struct LdapDirectory {
     server: LdapServer,
     config: DirectoryConfig,
+    managed: ManagedGroups,
 }
 
 /// Why a sync changed nothing.
@@ -58,7 +84,22 @@ impl LdapDirectory {
                 timeout: config.timeout.to_std(),
             },
             config: config.clone(),
+            managed: ManagedGroups::default(),
         })
+    }
+
+    /// Leaves the groups in `managed` out of what is read.
+    pub fn managing(mut self, managed: ManagedGroups) -> Self {
+        self.managed = managed;
+        self
+    }
+
+    /// The limits a read's leavers must stay within.
+    fn limits(&self) -> LeaverLimits {
+        LeaverLimits {
+            max: self.config.max_leavers,
+            max_percent: self.config.max_leavers_percent,
+        }
     }
 
     pub fn every(&self) -> StdDuration {
@@ -82,10 +123,10 @@ impl LdapDirectory {
         wanted.extend(a.discord.as_deref());
         wanted.extend(self.config.inactive_attribute.as_deref());
         let base = self.config.base_dn.as_deref().unwrap_or_default();
-        let people = self
+        let mut people = self
             .search(&mut ldap, base, &self.config.filter, wanted)
             .await?;
-        let groups = match &self.config.group_base_dn {
+        let mut groups = match &self.config.group_base_dn {
             Some(group_base) => {
                 let mut wanted = vec![a.group_id.as_str()];
                 wanted.extend(a.group_members.iter().map(String::as_str));
@@ -95,6 +136,8 @@ impl LdapDirectory {
             None => None,
         };
         let _ = ldap.unbind().await;
+        self.managed
+            .leave_out(&mut people, groups.as_mut(), &a.member_of);
         Ok(directory_from_entries(
             &people,
             groups.as_deref(),
@@ -153,8 +196,9 @@ impl SyncedDirectory {
 ///
 /// When the policy no longer checks against the new directory (it names an owner who has
 /// left, say), the directory is still put in force, under the policy already in force, and
-/// the problems are logged as errors: leavers must lose their access even while the policy
-/// waits for a fix. Reloads keep failing, saying why, until the policy is fixed.
+/// the problems are logged as errors and told to the security channel: leavers must lose
+/// their access even while the policy waits for a fix. Reloads keep failing, saying why,
+/// until the policy is fixed.
 pub async fn sync_once<S: Store>(
     source: &LdapDirectory,
     synced: &SyncedDirectory,
@@ -167,7 +211,8 @@ pub async fn sync_once<S: Store>(
     let in_force = state.engine.world();
     let directory = keep_leavers(&in_force.directory, mapped.directory);
     let people = jml::compare(&in_force.directory, &directory);
-    if let Some(held) = MassLeaving::of(&people, source.config.max_leavers) {
+    let active = in_force.directory.people().filter(|p| p.active).count();
+    if let Some(held) = MassLeaving::of(&people, active, source.limits()) {
         return Err(SyncError::MassLeaving(held));
     }
     synced.replace(Some(directory.clone()));
@@ -183,15 +228,22 @@ pub async fn sync_once<S: Store>(
                     "the configuration does not pass the checks with the directory read from LDAP: {problem}"
                 );
             }
-            tracing::error!(
-                "the directory read from LDAP is in force under the old policy, so that \
-                 leavers lose their access; fix the policy and reload"
-            );
             let policy = worker.engine.world().policy.clone();
             let report = worker
                 .engine
                 .reload(policy, directory)
                 .map_err(|e| SyncError::Engine(e.to_string()))?;
+            tracing::error!(
+                leavers = report.leavers.len(),
+                movers = report.movers.len(),
+                joiners = report.joiners.len(),
+                "the directory read from LDAP was put in force under the policy already in \
+                 force (gatehouse.toml and the policy files were not), so that leavers lose \
+                 their access; fix the policy, then reload"
+            );
+            if let Err(e) = worker.engine.directory_out_of_policy(&problems) {
+                tracing::error!(error = %e, "the security channel could not be told");
+            }
             Ok(serde_json::json!({ "ok": false, "problems": problems, "access": report }))
         }
         Err(ReloadError::Engine(e)) => Err(SyncError::Engine(e.to_string())),
@@ -206,15 +258,21 @@ pub async fn sync_once<S: Store>(
 /// When a reload turns LDAP off, the directory of `files.directory`, which that reload put
 /// in force, stays.
 pub async fn run<S: Store>(
-    mut config: watch::Receiver<DirectoryConfig>,
+    mut config: watch::Receiver<SyncSettings>,
     synced: SyncedDirectory,
     state: Arc<ApiState<S>>,
     mut stop: watch::Receiver<bool>,
 ) {
     // Whether reloads can still change `[directory]` (their sender is alive).
     let mut reloads = true;
+    // The held read the security channel was last told about, so that it is told once.
+    let mut told: Option<String> = None;
     loop {
-        let source = LdapDirectory::from_config(&config.borrow_and_update());
+        let source = {
+            let settings = config.borrow_and_update();
+            LdapDirectory::from_config(&settings.directory)
+                .map(|source| source.managing(settings.managed.clone()))
+        };
         let next = match source {
             None => {
                 synced.replace(None);
@@ -229,10 +287,34 @@ pub async fn run<S: Store>(
                 };
                 match synced_once {
                     Ok(summary) if summary["unchanged"] == true => {
+                        told = None;
                         tracing::debug!("directory read from LDAP: no change")
                     }
                     Ok(summary) => {
+                        told = None;
                         tracing::info!(access = %summary["access"], "directory synced from LDAP")
+                    }
+                    Err(SyncError::MassLeaving(held)) => {
+                        let message = held.to_string();
+                        tracing::error!("{message}");
+                        if told.as_deref() != Some(message.as_str()) {
+                            let engine = state.engine.clone();
+                            let leavers = held.leavers.len();
+                            let alert = message.clone();
+                            let alerted = tokio::task::spawn_blocking(move || {
+                                engine.directory_sync_held(leavers, &alert)
+                            })
+                            .await;
+                            match alerted {
+                                Ok(Ok(())) => told = Some(message),
+                                Ok(Err(e)) => {
+                                    tracing::error!(error = %e, "the security channel could not be told of the held sync")
+                                }
+                                Err(e) => {
+                                    tracing::error!(error = %e, "telling the security channel panicked")
+                                }
+                            }
+                        }
                     }
                     Err(error) => tracing::error!("{error}"),
                 }

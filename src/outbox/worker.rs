@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::{
     ChatError, ChatPort, MAX_BACKOFF, PROVISION_ATTEMPTS, REVOKE_ATTEMPTS, backoff_within,
 };
-use crate::connector::{Action, ConnectorCall, ConnectorError, Connectors, PersonRef};
+use crate::connector::{Action, ConnectorCall, ConnectorError, ConnectorRegistry, PersonRef};
 use crate::domain::card::CardKey;
 use crate::domain::effect::{Effect, Lane};
 use crate::domain::grant::{Grant, GrantState};
@@ -29,7 +29,8 @@ const AFTER_FAILURE: StdDuration = StdDuration::from_secs(5);
 
 pub struct Worker<S> {
     engine: Arc<Engine<S>>,
-    connectors: Connectors,
+    /// Shared with reloads, which may put other connectors in force.
+    connectors: ConnectorRegistry,
     chat: Arc<dyn ChatPort>,
     max_backoff: TimeDelta,
     /// The last effect queued before this worker started: an earlier process may have been
@@ -46,10 +47,14 @@ pub(super) enum Next {
 }
 
 impl<S: Store> Worker<S> {
-    pub fn new(engine: Arc<Engine<S>>, connectors: Connectors, chat: Arc<dyn ChatPort>) -> Self {
+    pub fn new(
+        engine: Arc<Engine<S>>,
+        connectors: impl Into<ConnectorRegistry>,
+        chat: Arc<dyn ChatPort>,
+    ) -> Self {
         Self {
             engine,
-            connectors,
+            connectors: connectors.into(),
             chat,
             max_backoff: MAX_BACKOFF,
             resumed: None,
@@ -147,7 +152,7 @@ impl<S: Store> Worker<S> {
                     }
                     Err(e) => self.engine.provisioning_failed(
                         grant.id,
-                        &format!("{e} (after {attempts} attempts)"),
+                        &format!("{e} ({})", after_attempts(attempts)),
                         &mut then,
                     )?,
                 }
@@ -385,6 +390,14 @@ impl Running {
     }
 }
 
+/// `after 1 attempt`, `after 8 attempts`.
+fn after_attempts(attempts: u32) -> String {
+    match attempts {
+        1 => "after 1 attempt".to_owned(),
+        n => format!("after {n} attempts"),
+    }
+}
+
 /// Runs a store call on the blocking pool.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
@@ -430,7 +443,7 @@ fn not_before(
 /// Starts the worker for a served Gatehouse, waiting at most `max_backoff` between attempts.
 pub fn spawn(
     engine: Arc<Engine<SledStore>>,
-    connectors: Connectors,
+    connectors: ConnectorRegistry,
     chat: Arc<dyn ChatPort>,
     max_backoff: TimeDelta,
     shutdown: watch::Receiver<bool>,
@@ -445,6 +458,12 @@ pub fn spawn(
 #[cfg(test)]
 mod retry_after_tests {
     use super::*;
+
+    #[test]
+    fn one_attempt_is_one_attempt() {
+        assert_eq!(after_attempts(1), "after 1 attempt");
+        assert_eq!(after_attempts(8), "after 8 attempts");
+    }
 
     #[test]
     fn a_retry_waits_for_the_longer_of_backoff_and_retry_after() {

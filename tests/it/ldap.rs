@@ -4,9 +4,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use chrono::{TimeDelta, Utc};
 use gatehouse::config::{Config, Env};
 use gatehouse::connector::{Action, Connector, ConnectorCall, Connectors, PersonRef};
+use gatehouse::domain::audit::Actor;
+use gatehouse::domain::effect::{Effect, Notice};
 use gatehouse::domain::ids::GrantId;
+use gatehouse::domain::validation::Ask;
+use gatehouse::outbox::{RecordingChat, Worker};
+use gatehouse::store::Store;
 
 use crate::real::ldap::{ADMIN_DN, ADMIN_PASSWORD, PEOPLE, Slapd, group_dn, person_dn};
 
@@ -40,6 +46,7 @@ fn call(action: Action, id: &str) -> ConnectorCall {
         role: "member".into(),
         expires_at: None,
         idempotency_key: format!("{action}:G-3"),
+        undo: false,
     }
 }
 
@@ -206,3 +213,5 @@ async fn ldaps_and_starttls_check_the_server_against_the_ca_file() {
         .unwrap();
     assert_eq!(slapd.values(&vpn, "member").await, [person_dn("bob")]);
 }
+
+mod left_behind;

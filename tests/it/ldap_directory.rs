@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use gatehouse::ldap::sync::LdapDirectory;
+use gatehouse::ldap::sync::{LdapDirectory, SyncSettings};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -316,4 +316,104 @@ async fn a_reload_that_changes_the_directory_section_takes_effect_without_a_rest
     let (status, _) = app.post("/api/v1/requests", asks("carol")).await;
     assert_ne!(status, StatusCode::CREATED, "LDAP is no longer read");
     app.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs slapd; .ci/run installs it"]
+async fn a_read_that_would_remove_most_of_a_small_directory_is_held_and_alerted() {
+    let slapd = Slapd::start().await;
+    for uid in ["alice", "bob", "carol", "dan", "erin"] {
+        let mail = format!("{uid}@example.com");
+        slapd.add_person(uid, &[("mail", &[&mail])]).await;
+    }
+    slapd
+        .add_group("sre", "groupOfNames", "member", &[&person_dn("bob")])
+        .await;
+    let policy = POLICY.replace("connector = \"pg\"", "connector = \"log\"");
+    // max_leavers stays at its default, 100: far more than this organisation has.
+    let app = serve_with_ldap(&slapd, &policy, "", "").await;
+    wait_until_can_ask(&app, "erin", true).await;
+    for person in ["alice", "bob", "carol", "dan"] {
+        let (status, body) = app.post("/api/v1/requests", asks(person)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let everyone = ["alice", "bob", "carol", "dan", "erin"];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while holders(&app).await != everyone {
+        assert!(Instant::now() < deadline, "{:?}", holders(&app).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A base_dn that finds one person: four of five would be leavers.
+    app.files.edit("gatehouse.toml", |text| {
+        text.replace(
+            &format!("base_dn = \"{PEOPLE}\""),
+            &format!("base_dn = \"{}\"", person_dn("alice")),
+        )
+    });
+    let (status, body) = app.post("/api/v1/reload", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let held = wait_for_audit(&app, "directory_sync_held").await;
+    assert!(
+        held.contains("80% of the 5 active people, more than directory.max_leavers_percent = 10"),
+        "{held}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await; // three more syncs
+    assert_eq!(holders(&app).await, everyone, "nobody lost access");
+    let (_, audit) = app.get("/api/v1/audit?limit=1000").await;
+    let told = audit.to_string().matches("directory_sync_held").count();
+    assert_eq!(
+        told, 1,
+        "the security channel is told once, not at every sync"
+    );
+    app.stop().await;
+}
+
+/// The audit records that mention `action`, as text, once there is one (30 s at most).
+async fn wait_for_audit(app: &TestApp, action: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, audit) = app.get("/api/v1/audit?limit=1000").await;
+        let found: Vec<String> = audit["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r.to_string().contains(action))
+            .map(|r| r.to_string())
+            .collect();
+        if !found.is_empty() {
+            return found.join("\n");
+        }
+        assert!(Instant::now() < deadline, "no {action} in the audit log");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs slapd; .ci/run installs it"]
+async fn the_groups_an_ldap_connector_manages_are_not_read_as_directory_groups() {
+    let slapd = Slapd::start().await;
+    alice_bob_and_carol(&slapd).await;
+    // vpn is a group the connector manages: alice is in it because she was granted it.
+    slapd
+        .add_group("vpn", "groupOfNames", "member", &[&person_dn("alice")])
+        .await;
+    let text = format!(
+        "[[connectors]]\nid = \"vpn\"\nkind = \"ldap\"\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\nbind_password = \"{ADMIN_PASSWORD}\"\nuser_dn = \"uid={{{{ id }}}},{PEOPLE}\"\nroles = {{ member = \"cn=vpn,{GROUPS}\" }}\n\n{}",
+        slapd.url(),
+        directory_section(&slapd, &format!("group_base_dn = \"{GROUPS}\"\n"))
+    );
+    let settings = SyncSettings::from_config(&config(&text));
+    let source = LdapDirectory::from_config(&settings.directory)
+        .unwrap()
+        .managing(settings.managed);
+    let directory = source.read().await.unwrap().directory;
+    let alice = directory.person(&"alice".into()).unwrap();
+    assert!(
+        !alice.in_group(&"vpn".into()),
+        "a grant is not a directory group: {:?}",
+        alice.groups
+    );
+    let bob = directory.person(&"bob".into()).unwrap();
+    assert!(bob.in_group(&"sre".into()), "other groups are read");
 }

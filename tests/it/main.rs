@@ -2,8 +2,10 @@
 
 mod api;
 mod backup;
+mod bundles;
 mod cli;
 mod conformance;
+mod contract;
 mod crash;
 mod daemon;
 mod deploy;

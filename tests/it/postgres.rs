@@ -18,7 +18,11 @@ use gatehouse::engine::{Engine, FakeClock};
 use gatehouse::outbox::{LogChat, Worker};
 use gatehouse::store::{SledStore, Store};
 
+use reqwest::StatusCode;
+use serde_json::json;
+
 use crate::real::postgres::Postgres;
+use crate::support::{TestApp, spawn_app_with};
 
 /// One low-risk resource on the `pg` connector, granted without approval, and a workflow
 /// that names the group `sre`.
@@ -93,6 +97,7 @@ fn call(action: Action, email: &str, expires_at: Option<DateTime<Utc>>) -> Conne
         role: "read".into(),
         expires_at,
         idempotency_key: format!("{action}:G-1"),
+        undo: false,
     }
 }
 
@@ -317,3 +322,14 @@ async fn verify_full_checks_the_server_against_the_ca_file_and_plain_connections
         .unwrap();
     assert!(pg.members_of("app_read").await.is_empty());
 }
+
+/// Runs the worker until nothing is due now, at most `passes` times.
+pub async fn drain(worker: &Worker<SledStore>, passes: usize) {
+    for _ in 0..passes {
+        if worker.run_due().await.unwrap() == 0 {
+            return;
+        }
+    }
+}
+
+mod left_behind;

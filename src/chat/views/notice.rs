@@ -230,6 +230,8 @@ impl AlertView {
                 view.action = Some(action.clone());
                 view.request = request.map(|id| id.to_string());
             }
+            Alert::DirectorySyncHeld { message, .. } => view.error = Some(message.clone()),
+            Alert::DirectoryOutOfPolicy { problems } => view.error = Some(problems.join("\n")),
             Alert::EmergencyGranted { .. } | Alert::PrivilegedGranted { .. } => {}
         }
         view
@@ -260,7 +262,11 @@ pub fn alert_grant(alert: &Alert) -> Option<GrantId> {
         | Alert::RevocationFailed { grant, .. }
         | Alert::EmergencyFlagged { grant, .. } => Some(*grant),
         Alert::Impersonation { grant, .. } => *grant,
-        Alert::SodBlocked { .. } | Alert::Digest { .. } | Alert::PersonOffboarded { .. } => None,
+        Alert::SodBlocked { .. }
+        | Alert::Digest { .. }
+        | Alert::PersonOffboarded { .. }
+        | Alert::DirectorySyncHeld { .. }
+        | Alert::DirectoryOutOfPolicy { .. } => None,
     }
 }
 
@@ -275,5 +281,7 @@ pub fn alert_kind(alert: &Alert) -> &'static str {
         Alert::Digest { .. } => "digest",
         Alert::PersonOffboarded { .. } => "person_offboarded",
         Alert::Impersonation { .. } => "impersonation",
+        Alert::DirectorySyncHeld { .. } => "directory_sync_held",
+        Alert::DirectoryOutOfPolicy { .. } => "directory_out_of_policy",
     }
 }

@@ -440,6 +440,13 @@ pub fn sample_alerts() -> Vec<AlertView> {
             person: "alice".into(),
             grants: 3,
         },
+        Alert::DirectorySyncHeld {
+            leavers: 19,
+            message: "the directory read would make 19 people leavers at once (alice, bob, carol, dan, erin and 14 more), 95% of the 20 active people, more than directory.max_leavers_percent = 10; it was not applied".to_owned(),
+        },
+        Alert::DirectoryOutOfPolicy {
+            problems: vec!["policy.toml:12: error: unknown group `security`".to_owned()],
+        },
     ];
     alerts
         .iter()

@@ -150,6 +150,16 @@ impl Checker<'_, '_, '_, '_> {
                 );
             }
         }
+        if directory.max_leavers_percent > 100 {
+            self.error(
+                "directory.max_leavers_percent",
+                format!(
+                    "directory.max_leavers_percent = {} is not a share of the directory",
+                    directory.max_leavers_percent
+                ),
+                "give a percentage from 1 to 100 (10 unless set), or 0 for no limit",
+            );
+        }
         for (key, filter) in [
             ("directory.filter", &directory.filter),
             ("directory.group_filter", &directory.group_filter),
@@ -200,7 +210,7 @@ impl Checker<'_, '_, '_, '_> {
     }
 
     fn ca(&mut self, pem: Option<&str>, path: &str) {
-        if let Some(Err(problem)) = pem.map(crate::connector::tls::certificate) {
+        if let Some(Err(problem)) = pem.map(crate::connector::tls::certificates) {
             self.error(
                 path,
                 format!("{path}: {problem}"),

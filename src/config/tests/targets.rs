@@ -42,6 +42,7 @@ group_base_dn = "ou=groups,dc=example,dc=com"
 inactive_attribute = "employeeType"
 inactive_values = ["terminated"]
 max_leavers = 25
+max_leavers_percent = 20
 
 [directory.attributes]
 department = "ou"
@@ -67,6 +68,7 @@ fn the_documented_postgres_ldap_and_directory_settings_load() {
     assert_eq!(directory.source, DirectorySource::Ldap);
     assert_eq!(directory.sync_every, Duration::from_mins(10));
     assert_eq!(directory.max_leavers, 25);
+    assert_eq!(directory.max_leavers_percent, 20);
     assert_eq!(directory.attributes.department, "ou");
     assert_eq!(directory.attributes.id, "uid");
     assert!(!format!("{config:?}").contains("\"pw\""));
@@ -78,6 +80,7 @@ fn a_directory_left_to_the_file_needs_no_ldap_settings() {
     assert_eq!(config.directory.source, DirectorySource::File);
     assert_eq!(config.directory.sync_every, Duration::from_mins(5));
     assert_eq!(config.directory.max_leavers, 100);
+    assert_eq!(config.directory.max_leavers_percent, 10);
 }
 
 #[test]
@@ -243,5 +246,15 @@ fn a_reload_sees_any_change_of_the_directory_section_including_its_password() {
         directory("pw", "(uid=*)"),
         parse("", &[]).unwrap().directory,
         "LDAP turned off"
+    );
+}
+
+#[test]
+fn a_leaver_share_above_a_hundred_percent_is_refused() {
+    let text = DIRECTORY.replace("max_leavers_percent = 20", "max_leavers_percent = 150");
+    let d = only_error(&text, VARS);
+    assert_eq!(
+        d.message,
+        "directory.max_leavers_percent = 150 is not a share of the directory"
     );
 }

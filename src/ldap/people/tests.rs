@@ -201,3 +201,36 @@ fn people_gone_from_ldap_stay_as_inactive_leavers_with_their_email() {
     let people = crate::domain::jml::compare(&before, &kept);
     assert_eq!(people.leavers, ["alice".into()] as [PersonId; 1]);
 }
+
+#[test]
+fn groups_a_connector_manages_are_not_directory_groups() {
+    let managed = ManagedGroups::new(["CN=vpn, ou=groups, dc=example, dc=com"]);
+    let vpn = "cn=vpn,ou=groups,dc=example,dc=com";
+    let oncall = "cn=oncall,ou=groups,dc=example,dc=com";
+
+    // Groups searched: the managed group's entry is left out.
+    let mut people = [alice()];
+    let mut groups = vec![
+        entry(vpn, &[("cn", &["vpn"]), ("member", &[&alice().dn])]),
+        entry(oncall, &[("cn", &["oncall"]), ("member", &[&alice().dn])]),
+    ];
+    managed.leave_out(&mut people, Some(&mut groups), "memberOf");
+    let mapped = directory_from_entries(&people, Some(&groups), &config()).unwrap();
+    let groups_of_alice: Vec<&str> = person(&mapped, "alice")
+        .groups
+        .iter()
+        .map(|g| g.as_str())
+        .collect();
+    assert_eq!(groups_of_alice, ["oncall"]);
+
+    // Groups from memberOf: the managed group's DN is left out.
+    let mut people = [entry(
+        "uid=alice,ou=people,dc=example,dc=com",
+        &[("uid", &["alice"]), ("memberOf", &[vpn, oncall])],
+    )];
+    managed.leave_out(&mut people, None, "memberOf");
+    let mapped = directory_from_entries(&people, None, &config()).unwrap();
+    let alice = person(&mapped, "alice");
+    assert!(alice.in_group(&"oncall".into()));
+    assert!(!alice.in_group(&"vpn".into()));
+}

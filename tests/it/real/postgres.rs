@@ -45,6 +45,22 @@ impl Postgres {
 
     /// [`Postgres::start`], also accepting TLS with `certificates` when given.
     pub async fn start_with(certificates: Option<&Certificates>) -> Postgres {
+        let hba = certificates.map(|_| {
+            // The superuser may come in plain (for the test's own checks); the role
+            // `gatehouse` only over TLS, so a connector that gets in proves TLS was used.
+            "hostssl all gatehouse 127.0.0.1/32 trust\nhostnossl all postgres 127.0.0.1/32 trust\n"
+        });
+        Self::launch(certificates, hba).await
+    }
+
+    /// [`Postgres::start`], where every role but the superuser `postgres` logs in with its
+    /// password (SCRAM), so that a wrong or rotated password is refused as in production.
+    pub async fn start_with_passwords() -> Postgres {
+        let hba = "host all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+        Self::launch(None, Some(hba)).await
+    }
+
+    async fn launch(certificates: Option<&Certificates>, hba: Option<&str>) -> Postgres {
         let initdb = program("PostgreSQL (initdb)", "postgresql", &binary("initdb"));
         let postgres = initdb.with_file_name("postgres");
         let user = unprivileged_user();
@@ -97,14 +113,8 @@ impl Postgres {
             String::from_utf8_lossy(&output.stderr)
         );
 
-        if certificates.is_some() {
-            // The superuser may come in plain (for the test's own checks); the role
-            // `gatehouse` only over TLS, so a connector that gets in proves TLS was used.
-            std::fs::write(
-                data.join("pg_hba.conf"),
-                "hostssl all gatehouse 127.0.0.1/32 trust\nhostnossl all postgres 127.0.0.1/32 trust\n",
-            )
-            .unwrap();
+        if let Some(hba) = hba {
+            std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
         }
         let port = super::free_port();
         let mut server = Command::new(&postgres);

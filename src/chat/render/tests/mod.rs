@@ -100,7 +100,7 @@ fn every_notice_and_alert_kind_has_its_own_message() {
     let alerts = samples::sample_alerts();
     assert_eq!(
         alerts.len(),
-        8,
+        10,
         "one sample per Alert variant but Impersonation, which has its own template"
     );
     for alert in alerts {
