@@ -51,6 +51,9 @@ pub enum AuditedGrantState {
         since: DateTime<Utc>,
         reason: Option<String>,
         attempts: u32,
+        /// The error of a failed provisioning this revoke undoes: once confirmed, the grant
+        /// is failed rather than revoked.
+        undoing: Option<String>,
     },
     Revoked {
         at: DateTime<Utc>,
@@ -114,10 +117,14 @@ impl AuditedGrant {
                 }
                 AuditAction::ExpiryWarned => g.warned_at = Some(at),
                 AuditAction::GrantProvisioned => g.state = AuditedGrantState::Active { since: at },
+                // What the failed provisioning may have changed is taken back first; the grant
+                // is failed once that is confirmed (see `Grant::fail`).
                 AuditAction::ProvisioningFailed { error } => {
-                    g.state = AuditedGrantState::Failed {
-                        at,
-                        error: error.clone(),
+                    g.state = AuditedGrantState::Revoking {
+                        since: at,
+                        reason: Some(format!("provisioning failed: {error}")),
+                        attempts: 0,
+                        undoing: Some(error.clone()),
                     };
                 }
                 AuditAction::RevocationStarted => {
@@ -125,6 +132,7 @@ impl AuditedGrant {
                         since: at,
                         reason: event.reason.clone(),
                         attempts: 0,
+                        undoing: None,
                     };
                 }
                 AuditAction::RevocationFailed { attempts, .. } => {
@@ -133,11 +141,20 @@ impl AuditedGrant {
                     }
                 }
                 AuditAction::GrantRevoked => {
-                    let reason = match &g.state {
-                        AuditedGrantState::Revoking { reason, .. } => reason.clone(),
-                        _ => None,
+                    g.state = match &g.state {
+                        AuditedGrantState::Revoking {
+                            undoing: Some(error),
+                            ..
+                        } => AuditedGrantState::Failed {
+                            at,
+                            error: error.clone(),
+                        },
+                        AuditedGrantState::Revoking { reason, .. } => AuditedGrantState::Revoked {
+                            at,
+                            reason: reason.clone(),
+                        },
+                        _ => AuditedGrantState::Revoked { at, reason: None },
                     };
-                    g.state = AuditedGrantState::Revoked { at, reason };
                 }
                 AuditAction::EmergencyConfirmed => {
                     g.review = Some(format!(
@@ -195,6 +212,7 @@ impl AuditedGrant {
                 since,
                 reason,
                 attempts,
+                ..
             } => format!(
                 "revoking since {} ({}), {attempts} failed attempts",
                 time(*since),

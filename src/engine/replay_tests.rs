@@ -146,6 +146,8 @@ fn busy_day() -> std::sync::Arc<super::Engine<SledStore>> {
         .provisioning_failed(refused, "no such user", &mut then)
         .unwrap();
     engine.store().commit(then).unwrap();
+    // What the failed provisioning may have left is taken back; then the grant is failed.
+    deprovision(refused);
     let leaver = engine
         .submit(&who("sid"), ask("sid", "grafana", "viewer", "30m"))
         .unwrap()
