@@ -127,6 +127,12 @@ impl Rest {
         })
     }
 
+    /// The HTTP client every call goes through, with its deadline: for serenity's own calls
+    /// (the gateway client's `GET /gateway`).
+    pub fn client(&self) -> reqwest::Client {
+        self.client.clone()
+    }
+
     pub async fn get(&self, path: &str) -> Result<Value, RestError> {
         self.call(Method::GET, path, None).await
     }
