@@ -123,7 +123,11 @@ mod tests {
 
         readiness.connected("discord");
         let (status, Json(body)) = readyz(State(state)).await;
-        assert_eq!(status, StatusCode::OK, "a retried registration is no reason for 503");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "a retried registration is no reason for 503"
+        );
         assert_eq!(body["platforms"]["discord"], "connected", "{body}");
     }
 
