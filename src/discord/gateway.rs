@@ -13,7 +13,10 @@
 //! at every stage change serenity reports (`EventHandler::shard_stage_update`, READY,
 //! RESUMED) and every [`LOOK_EVERY`], since a resume that fails and the restart that follows
 //! change the record without an event. A shard being restarted is not in the record at all:
-//! not connected either.
+//! not connected either. What serenity does not record is not seen: a resume under way still
+//! counts as connected until it succeeds or fails (at once when Discord refuses it; a
+//! connection attempt that hangs fails only with the system's TCP timeout, as serenity gives
+//! its websocket connect no deadline of its own).
 //!
 //! **What Discord sees when serenity moves to a new connection.** On op 7 RECONNECT, and on a
 //! close Discord starts (4000 and the other resumable codes), serenity 0.12's
