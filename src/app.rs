@@ -320,6 +320,12 @@ pub async fn serve(
         Some(slack) if slack.mode == SlackMode::Socket => (None, Some(slack)),
         other => (other, None),
     };
+    expect_platforms(
+        engine.metrics().readiness(),
+        slack_http.is_some(),
+        slack_socket.is_some(),
+        discord.as_ref().map(|discord| discord.mode),
+    );
     let slack_router = slack_http.map(|slack| crate::slack::http::router(slack, engine.clone()));
     let socket = slack_socket.map(|slack| {
         tokio::spawn(crate::slack::socket::run(
@@ -330,22 +336,26 @@ pub async fn serve(
     });
     let discord_responder =
         discord.map(|discord| crate::discord::respond::Responder::new(discord, engine.clone()));
-    let discord_gateway = match &discord_responder {
-        Some(responder) if responder.discord().mode == DiscordMode::Gateway => {
-            let responder = responder.clone();
-            let stop = stop_rx.clone();
-            Some(tokio::spawn(async move {
-                register_discord_commands(responder.discord()).await;
-                crate::discord::gateway::run(responder, stop).await;
-            }))
-        }
-        Some(responder) => {
-            let discord = responder.discord().clone();
-            tokio::spawn(async move { register_discord_commands(&discord).await });
-            None
-        }
-        None => None,
-    };
+    // The command is registered beside the gateway, never before it: a registration Discord
+    // cannot take yet must not keep the bot off the gateway.
+    let discord_commands = discord_responder.as_ref().map(|responder| {
+        let (discord, metrics) = (responder.discord().clone(), engine.metrics().clone());
+        let stop = stop_rx.clone();
+        tokio::spawn(async move {
+            discord
+                .register_commands_until_done(metrics.readiness(), stop)
+                .await
+        })
+    });
+    let discord_gateway = discord_responder
+        .as_ref()
+        .filter(|responder| responder.discord().mode == DiscordMode::Gateway)
+        .map(|responder| {
+            tokio::spawn(crate::discord::gateway::run(
+                responder.clone(),
+                stop_rx.clone(),
+            ))
+        });
     let discord_router = discord_responder
         .filter(|r| r.discord().mode == DiscordMode::Http)
         .map(crate::discord::http::router);
@@ -387,6 +397,9 @@ pub async fn serve(
     if let Some(Err(err)) = OptionFuture::from(discord_gateway).await {
         tracing::error!(%err, "the Discord gateway ended abnormally");
     }
+    if let Some(Err(err)) = OptionFuture::from(discord_commands).await {
+        tracing::error!(%err, "the Discord command registration ended abnormally");
+    }
     if let Err(err) = directory_sync.await {
         tracing::error!(%err, "the LDAP directory sync ended abnormally");
     }
@@ -424,28 +437,25 @@ fn discord(
     Ok(Some(Arc::new(discord)))
 }
 
-/// Registers `/access` with Discord, retrying while Discord cannot be reached; a refusal
-/// (a wrong application id or token) is logged for the operator and not retried.
-async fn register_discord_commands(discord: &crate::discord::Discord) {
-    let mut wait = std::time::Duration::from_secs(1);
-    loop {
-        match discord.register_commands().await {
-            Ok(()) => {
-                tracing::info!(command = %discord.slash_command(), "registered the Discord command");
-                return;
-            }
-            Err(error) => match error.clone().classify() {
-                crate::outbox::ChatError::Transient { retry_after, .. } => {
-                    tracing::warn!(%error, "cannot register the Discord command yet; retrying");
-                    tokio::time::sleep(retry_after.unwrap_or(wait)).await;
-                    wait = (wait * 2).min(std::time::Duration::from_secs(300));
-                }
-                crate::outbox::ChatError::Permanent(_) => {
-                    tracing::error!(%error, "Discord refused the command registration; check discord.application_id, discord.guild_id and the bot token");
-                    return;
-                }
-            },
-        }
+/// Tells `/readyz` about every enabled platform before anything is served, so that none is
+/// missing while it starts: one that keeps a connection is not ready until it is connected,
+/// one that receives over HTTP is ready with the server.
+fn expect_platforms(
+    readiness: &crate::metrics::Readiness,
+    slack_http: bool,
+    slack_socket: bool,
+    discord: Option<DiscordMode>,
+) {
+    if slack_http {
+        readiness.over_http("slack");
+    }
+    if slack_socket {
+        readiness.expect("slack");
+    }
+    match discord {
+        Some(DiscordMode::Gateway) => readiness.expect("discord"),
+        Some(DiscordMode::Http) => readiness.over_http("discord"),
+        None => {}
     }
 }
 

@@ -247,6 +247,8 @@ pub enum ConnectorSetupError {
 #[derive(Clone, Default)]
 pub struct Connectors {
     by_id: BTreeMap<ConnectorId, Arc<dyn Connector>>,
+    /// Each configured connector's `timeout`, which its calls keep to by themselves.
+    timeouts: BTreeMap<ConnectorId, std::time::Duration>,
 }
 
 impl Connectors {
@@ -272,6 +274,9 @@ impl Connectors {
                 ConnectorKind::Ldap => Arc::new(LdapConnector::from_config(config)?),
             };
             connectors.by_id.insert(config.id.clone(), connector);
+            connectors
+                .timeouts
+                .insert(config.id.clone(), config.timeout.to_std());
         }
         Ok(connectors)
     }
@@ -280,8 +285,15 @@ impl Connectors {
         self.by_id.get(id).cloned()
     }
 
+    /// The `timeout` connector `id` was configured with; `None` for one not built from
+    /// gatehouse.toml.
+    pub fn timeout(&self, id: &ConnectorId) -> Option<std::time::Duration> {
+        self.timeouts.get(id).copied()
+    }
+
     /// Adds or replaces a connector: for tests, and for connectors not built from config.
     pub fn insert(&mut self, id: ConnectorId, connector: Arc<dyn Connector>) {
+        self.timeouts.remove(&id);
         self.by_id.insert(id, connector);
     }
 

@@ -4,11 +4,28 @@
 //! can ask for it instead. Registered at start-up with a bulk overwrite, in the configured
 //! guild (instant) or globally, so a restart after an upgrade always leaves the current
 //! definition in place.
+//!
+//! Registration runs beside the gateway, never before it: while Discord cannot take it yet
+//! (down, rate limited) it is retried in the background with backoff, and the command
+//! registered by an earlier run keeps working. Where it stands is shown by `/readyz`
+//! ([`Registration`]) and logged.
+
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use super::Discord;
 use super::rest::RestError;
+use crate::metrics::{Readiness, Registration};
+use crate::outbox::ChatError;
+
+/// The platform's name in `/readyz`.
+const PLATFORM: &str = "discord";
+/// The wait after the first failed registration, doubled after each failure up to
+/// [`LAST_WAIT`] (or what a 429 asks for, when longer).
+const FIRST_WAIT: Duration = Duration::from_secs(1);
+const LAST_WAIT: Duration = Duration::from_secs(300);
 
 /// Option types, as Discord numbers them.
 const SUB_COMMAND: u8 = 1;
@@ -94,11 +111,104 @@ impl Discord {
         let commands = json!([definition(&self.command)]);
         self.rest.put(&path, &commands).await.map(|_| ())
     }
+
+    /// Registers `/access` until it is in place, Discord refuses it (a wrong application id,
+    /// guild id or token: logged for the operator, not retried) or `stop` turns true. Failures
+    /// that may pass are retried with backoff; each step is told to `readiness`.
+    pub async fn register_commands_until_done(
+        &self,
+        readiness: &Readiness,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        readiness.registration(PLATFORM, Registration::Registering);
+        let mut wait = FIRST_WAIT;
+        loop {
+            let error = match self.register_commands().await {
+                Ok(()) => {
+                    readiness.registration(PLATFORM, Registration::Registered);
+                    tracing::info!(command = %self.slash_command(), "registered the Discord command");
+                    return;
+                }
+                Err(error) => error,
+            };
+            let retry_after = match error.clone().classify() {
+                ChatError::Transient { retry_after, .. } => retry_after,
+                ChatError::Permanent(_) => {
+                    readiness.registration(PLATFORM, Registration::Refused);
+                    tracing::error!(%error, "Discord refused the command registration; check discord.application_id, discord.guild_id and the bot token, then restart");
+                    return;
+                }
+            };
+            readiness.registration(PLATFORM, Registration::Retrying);
+            let delay = retry_after.map_or(wait, |asked| asked.max(wait));
+            tracing::warn!(%error, ?delay, "cannot register the Discord command yet; the gateway runs meanwhile, and the command registered before (if any) keeps working");
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = stopped(&mut stop) => return,
+            }
+            wait = (wait * 2).min(LAST_WAIT);
+        }
+    }
+}
+
+/// Until shutdown is asked for, or nobody can ask any more.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`; it must not live across an await.
+    let _ = stop.wait_for(|stopped| *stopped).await.map(|_| ());
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+    use crate::config::DiscordConfig;
+    use crate::metrics::Metrics;
+
+    /// A Discord whose API answers every call 403 Missing Access; and how many calls came.
+    async fn discord_refusing_everything() -> (Discord, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let refuse = move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async {
+                let body = json!({"message": "Missing Access", "code": 50001});
+                (axum::http::StatusCode::FORBIDDEN, axum::Json(body))
+            }
+        };
+        let app = axum::Router::new().fallback(refuse);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let config = DiscordConfig {
+            enabled: true,
+            bot_token: Some(crate::config::Secret::new("token")),
+            application_id: Some("42".to_owned()),
+            guild_id: Some("7".to_owned()),
+            api_url,
+            ..DiscordConfig::default()
+        };
+        let templates = Arc::new(crate::chat::render::Templates::builtin().unwrap());
+        let discord = Discord::from_config(&config, templates, Arc::new(Metrics::new())).unwrap();
+        (discord, calls)
+    }
+
+    #[tokio::test]
+    async fn a_refused_registration_is_said_once_and_not_retried() {
+        let (discord, calls) = discord_refusing_everything().await;
+        let readiness = Readiness::default();
+        let (_stop, stop) = watch::channel(false);
+        let registering = discord.register_commands_until_done(&readiness, stop);
+        tokio::time::timeout(Duration::from_secs(30), registering)
+            .await
+            .expect("a refusal ends the registration");
+        assert_eq!(
+            readiness.registrations().get(PLATFORM),
+            Some(&Registration::Refused)
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn every_subcommand_is_defined_once_within_discord_limits() {

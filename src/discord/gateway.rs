@@ -5,19 +5,47 @@
 //! limiter off as that requires), so the gateway URL it is given comes from there too.
 //! Serenity resumes and reconnects by itself; if its client stops altogether (a network
 //! outage it gave up on), it is started again with backoff until shutdown.
+//!
+//! **What `/readyz` is told.** Discord counts as connected only while serenity's shard is in
+//! its `Connected` stage: READY or RESUMED received, and no reconnect under way. Serenity
+//! reconnects inside its shard runner without ever returning from `Client::start`, so the
+//! stage is read from where serenity's shard manager records it (`ShardManager::runners`):
+//! at every stage change serenity reports (`EventHandler::shard_stage_update`, READY,
+//! RESUMED) and every [`LOOK_EVERY`], since a resume that fails and the restart that follows
+//! change the record without an event. A shard being restarted is not in the record at all:
+//! not connected either. What serenity does not record is not seen: a resume under way still
+//! counts as connected until it succeeds or fails (at once when Discord refuses it; a
+//! connection attempt that hangs fails only with the system's TCP timeout, as serenity gives
+//! its websocket connect no deadline of its own).
+//!
+//! **What Discord sees when serenity moves to a new connection.** On op 7 RECONNECT, and on a
+//! close Discord starts (4000 and the other resumable codes), serenity 0.12's
+//! `Shard::resume` replaces its websocket (`self.client = self.initialize().await?`) without
+//! closing the old one, and the close frame tungstenite queued in answer to Discord's is
+//! dropped with it, unsent: Discord sees that connection end without a close handshake (1006).
+//! Nothing here can reach that socket (serenity's `ShardRunner` owns it). It is harmless:
+//! Discord keeps a session whose connection ended with any code but 1000 or 1001 resumable,
+//! which is what the RESUME on the new connection needs, and reaps the old TCP connection by
+//! itself. Gatehouse's own shutdown does close with a handshake (serenity's `shutdown_all`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serenity::all::{
-    ClientBuilder, Context, EventHandler, GatewayIntents, HttpBuilder, Interaction, Ready,
+    ClientBuilder, ConnectionStage, Context, EventHandler, GatewayIntents, HttpBuilder,
+    Interaction, Ready, ResumedEvent, ShardId, ShardRunnerInfo, ShardStageUpdateEvent,
 };
 use serenity::async_trait;
-use tokio::sync::watch;
+use tokio::sync::{Mutex, Notify, watch};
 
 use super::interaction::Incoming;
 use super::respond::{Responder, Seen};
+use crate::metrics::Readiness;
 use crate::store::Store;
+
+/// The platform's name in metrics and readiness.
+const PLATFORM: &str = "discord";
 
 /// Waits before starting a stopped client again, doubling up to the last.
 const RESTART_BACKOFF: [Duration; 5] = [
@@ -28,16 +56,30 @@ const RESTART_BACKOFF: [Duration; 5] = [
     Duration::from_secs(60),
 ];
 
+/// How often the shard's stage is read when serenity reports nothing.
+pub const LOOK_EVERY: Duration = Duration::from_secs(1);
+
 struct Handler<S> {
     responder: Arc<Responder<S>>,
+    /// Woken whenever serenity reports the session changing: the stage is read again.
+    changed: Arc<Notify>,
 }
 
 #[async_trait]
 impl<S: Store> EventHandler for Handler<S> {
     async fn ready(&self, _: Context, ready: Ready) {
-        let readiness = self.responder.engine().metrics().readiness();
-        readiness.connected("discord");
+        self.changed.notify_one();
         tracing::info!(user = %ready.user.name, "connected to the Discord gateway");
+    }
+
+    async fn resume(&self, _: Context, _: ResumedEvent) {
+        self.changed.notify_one();
+        tracing::info!("resumed the Discord gateway session");
+    }
+
+    async fn shard_stage_update(&self, _: Context, event: ShardStageUpdateEvent) {
+        self.changed.notify_one();
+        tracing::debug!(old = ?event.old, new = ?event.new, "Discord gateway stage");
     }
 
     async fn interaction_create(&self, _: Context, interaction: Interaction) {
@@ -66,30 +108,38 @@ impl<S: Store> EventHandler for Handler<S> {
     }
 }
 
-/// Runs the gateway client until `stop`.
-/// `/readyz` counts Discord as ready only while the session is up (READY received).
+/// Runs the gateway client until `stop`. The caller registers Discord with
+/// [`Readiness::expect`] before serving, so that `/readyz` counts it from the start; this
+/// marks it connected and disconnected as the session comes and goes.
 pub async fn run<S: Store>(responder: Arc<Responder<S>>, mut stop: watch::Receiver<bool>) {
-    let readiness = responder.engine().metrics().clone();
-    readiness.readiness().expect("discord");
+    let metrics = responder.engine().metrics().clone();
+    let readiness = metrics.readiness();
     let mut failures = 0usize;
     loop {
         let discord = responder.discord().clone();
+        let changed = Arc::new(Notify::new());
+        let handler = Handler {
+            responder: responder.clone(),
+            changed: changed.clone(),
+        };
+        // Serenity's own HTTP client has no deadline; the REST client's has, so a `GET
+        // /gateway` that is never answered cannot hold the start up.
         let http = HttpBuilder::new(discord.bot_token.expose())
+            .client(discord.rest.client())
             .proxy(discord.api_url.clone())
             .ratelimiter_disabled(true)
             .build();
-        let handler = Handler {
-            responder: responder.clone(),
-        };
         let built = ClientBuilder::new_with_http(http, GatewayIntents::empty())
             .event_handler(handler)
             .await;
         let outcome = match built {
             Ok(mut client) => {
                 let shards = client.shard_manager.clone();
+                let session = follow_session(shards.runners.clone(), &changed, readiness);
                 tokio::select! {
                     outcome = client.start() => Some(outcome),
-                    _ = stop.changed() => {
+                    never = session => match never {},
+                    () = stopped(&mut stop) => {
                         shards.shutdown_all().await;
                         None
                     }
@@ -97,7 +147,7 @@ pub async fn run<S: Store>(responder: Arc<Responder<S>>, mut stop: watch::Receiv
             }
             Err(error) => Some(Err(error)),
         };
-        readiness.readiness().disconnected("discord");
+        readiness.disconnected(PLATFORM);
         match outcome {
             None => {
                 tracing::info!("Discord gateway client stopped");
@@ -112,7 +162,52 @@ pub async fn run<S: Store>(responder: Arc<Responder<S>>, mut stop: watch::Receiv
         let wait = RESTART_BACKOFF[failures.min(RESTART_BACKOFF.len() - 1)];
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => return,
+            () = stopped(&mut stop) => return,
         }
     }
+}
+
+/// Serenity's record of its shards: each one's stage, as its runner last reported it.
+type Runners = Arc<Mutex<HashMap<ShardId, ShardRunnerInfo>>>;
+
+/// Keeps `readiness` on what serenity records of the session, read again whenever
+/// `changed` is notified and every [`LOOK_EVERY`]. Never ends.
+async fn follow_session(
+    runners: Runners,
+    changed: &Notify,
+    readiness: &Readiness,
+) -> std::convert::Infallible {
+    let mut was = None;
+    loop {
+        let up = connected(&*runners.lock().await);
+        if was != Some(up) {
+            if up {
+                readiness.connected(PLATFORM);
+            } else {
+                readiness.disconnected(PLATFORM);
+                if was.is_some() {
+                    tracing::warn!("the Discord gateway session is down; serenity is reconnecting");
+                }
+            }
+            was = Some(up);
+        }
+        tokio::select! {
+            () = changed.notified() => {}
+            () = tokio::time::sleep(LOOK_EVERY) => {}
+        }
+    }
+}
+
+/// Whether serenity runs shards and every one of them is connected.
+fn connected(runners: &HashMap<ShardId, ShardRunnerInfo>) -> bool {
+    !runners.is_empty()
+        && runners
+            .values()
+            .all(|runner| runner.stage == ConnectionStage::Connected)
+}
+
+/// Until shutdown is asked for, or nobody can ask any more.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`; it must not live across an await.
+    let _ = stop.wait_for(|stopped| *stopped).await.map(|_| ());
 }

@@ -127,6 +127,12 @@ impl Rest {
         })
     }
 
+    /// The HTTP client every call goes through, with its deadline: for serenity's own calls
+    /// (the gateway client's `GET /gateway`).
+    pub fn client(&self) -> reqwest::Client {
+        self.client.clone()
+    }
+
     pub async fn get(&self, path: &str) -> Result<Value, RestError> {
         self.call(Method::GET, path, None).await
     }
@@ -312,6 +318,32 @@ mod tests {
         let body = serde_json::json!({"retry_after": 0.25, "global": false});
         assert_eq!(body_seconds(&body), Some(Duration::from_millis(250)));
         assert_eq!(body_seconds(&serde_json::json!({"retry_after": -1})), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_discord_accepts_and_never_answers_fails_transiently_at_the_deadline() {
+        // Accepts every connection and reads nothing: the request is never answered.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let metrics = std::sync::Arc::new(Metrics::new());
+        let rest = Rest::new(&api_url, "token", metrics).unwrap();
+        let body = serde_json::json!({"content": "x"});
+        let call = rest.post("/channels/1/messages", &body);
+        let answer = tokio::time::timeout(TIMEOUT * 10, call)
+            .await
+            .expect("the call gave up by itself");
+        let error = answer.unwrap_err();
+        assert!(error.is_transient(), "{error}");
+        assert!(
+            error.to_string().contains("no answer within 10s"),
+            "{error}"
+        );
     }
 
     #[test]

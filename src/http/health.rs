@@ -1,6 +1,7 @@
 //! What operators and orchestrators poll, without a token: `/healthz` (the process answers
-//! and its store can still write), `/readyz` (the store answers and every platform that keeps a connection is connected;
-//! see [`crate::metrics::Readiness`]) and `/metrics` (Prometheus text format).
+//! and its store can still write), `/readyz` (the store answers and every platform that keeps
+//! a connection is connected; see [`crate::metrics::Readiness`]) and `/metrics` (Prometheus
+//! text format).
 
 use std::sync::Arc;
 
@@ -32,8 +33,10 @@ pub async fn healthz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (Status
     }
 }
 
-/// Ready for traffic: 200 when the store answers and every connecting platform is
-/// connected, else 503; the body says which part is not.
+/// Ready for traffic: 200 when the store answers and every platform that keeps a connection
+/// is connected, else 503. The body says which part is not: the store, each enabled platform
+/// (`connected`, `disconnected`, or `http` for one that receives over HTTP) and, for Discord,
+/// where the registration of its command stands (see [`crate::metrics::Registration`]).
 pub async fn readyz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (StatusCode, Json<Value>) {
     let halted = state.engine.store().halted().is_some();
     let store = !halted
@@ -41,16 +44,25 @@ pub async fn readyz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (StatusC
             .blocking(|engine| engine.store().requests(true, 1).map_err(ApiError::internal))
             .await
             .is_ok();
-    let platforms = state.engine.metrics().readiness().platforms();
-    let connected = platforms.values().all(|up| *up);
+    let readiness = state.engine.metrics().readiness();
+    let platforms = readiness.platforms();
+    let connected = platforms.values().all(|link| link.is_ready());
     let platforms: serde_json::Map<String, Value> = platforms
         .into_iter()
-        .map(|(name, up)| (name, json!(if up { "connected" } else { "disconnected" })))
+        .map(|(name, link)| (name, json!(link.as_str())))
         .collect();
-    let body = json!({
+    let mut body = json!({
         "store": if halted { "halted" } else if store { "ok" } else { "unavailable" },
         "platforms": platforms,
     });
+    let commands: serde_json::Map<String, Value> = readiness
+        .registrations()
+        .into_iter()
+        .map(|(name, registration)| (name, json!(registration.as_str())))
+        .collect();
+    if !commands.is_empty() {
+        body["commands"] = Value::Object(commands);
+    }
     let status = if store && connected {
         StatusCode::OK
     } else {
@@ -87,6 +99,36 @@ mod tests {
         fn reload(&self) -> Result<Reloaded, Vec<String>> {
             Err(vec!["not in this test".to_owned()])
         }
+    }
+
+    #[tokio::test]
+    async fn readiness_names_every_platform_and_waits_only_for_connections() {
+        let (engine, _) = engine_on(SledStore::temporary().unwrap());
+        let state = ApiState::new(engine, AdminConfig::default(), Arc::new(NoReload));
+        let (status, Json(body)) = readyz(State(state.clone())).await;
+        assert_eq!(status, StatusCode::OK, "no platform: ready with the store");
+        assert_eq!(body, json!({"store": "ok", "platforms": {}}));
+
+        let readiness = state.engine.metrics().readiness();
+        readiness.over_http("slack");
+        readiness.expect("discord");
+        readiness.registration("discord", crate::metrics::Registration::Retrying);
+        let (status, Json(body)) = readyz(State(state.clone())).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(
+            body,
+            json!({"store": "ok", "platforms": {"slack": "http", "discord": "disconnected"},
+                   "commands": {"discord": "retrying"}})
+        );
+
+        readiness.connected("discord");
+        let (status, Json(body)) = readyz(State(state)).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "a retried registration is no reason for 503"
+        );
+        assert_eq!(body["platforms"]["discord"], "connected", "{body}");
     }
 
     #[tokio::test]

@@ -146,7 +146,13 @@ async fn a_retried_effect_is_counted_and_left_waiting() {
     worker.run_due().await.unwrap();
     let gauges = StoreGauges::read(engine.store()).unwrap();
     assert_eq!(gauges.outbox_depth, queued);
-    assert_eq!(gauges.outbox_retrying, queued);
+    let outbox = engine.store().outbox(100).unwrap();
+    let lanes: std::collections::HashSet<_> = outbox.iter().map(|e| e.effect.lane()).collect();
+    assert_eq!(
+        gauges.outbox_retrying,
+        lanes.len() as u64,
+        "the oldest of each lane was tried; the others wait behind it"
+    );
     let retries = engine
         .metrics()
         .counter(&OUTBOX_RETRIES, &[("effect", "approval_card")]);

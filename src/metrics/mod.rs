@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 pub use commits::{Observed, request_type};
 pub use gauges::StoreGauges;
-pub use readiness::Readiness;
+pub use readiness::{Link, Readiness, Registration};
 pub use registry::{Family, Kind, Labels};
 
 use crate::domain::policy::RequestType;
@@ -256,7 +256,7 @@ impl Metrics {
         let series = self.series();
         let connected: Vec<(Labels, f64)> = self
             .readiness
-            .platforms()
+            .connections()
             .into_iter()
             .map(|(platform, up)| (vec![("platform", platform)], if up { 1.0 } else { 0.0 }))
             .collect();

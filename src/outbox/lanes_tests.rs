@@ -162,3 +162,129 @@ fn notices_with_buttons_share_the_lane_of_the_cards_they_are_recorded_with() {
         "a slow connector does not hold up the grant's cards"
     );
 }
+
+/// The engine's clock, following tokio's (paused in these tests, so waits take no time).
+struct TokioClock {
+    start: chrono::DateTime<chrono::Utc>,
+    at: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A minute ahead of the real now, from which effects committed without events are due.
+    fn new() -> Self {
+        Self {
+            start: chrono::Utc::now() + chrono::TimeDelta::minutes(1),
+            at: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl crate::engine::Clock for TokioClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let elapsed = chrono::TimeDelta::from_std(self.at.elapsed()).unwrap_or_default();
+        self.start + elapsed
+    }
+}
+
+/// A chat that refuses the first delivery of `refuse` as a platform that is down, and
+/// records the key of every delivery tried, in order.
+struct RefusingOnce {
+    refuse: String,
+    refused: Mutex<bool>,
+    tried: Mutex<Vec<String>>,
+}
+
+impl RefusingOnce {
+    fn new(refuse: &str) -> Self {
+        Self {
+            refuse: refuse.to_owned(),
+            refused: Mutex::new(false),
+            tried: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl ChatPort for RefusingOnce {
+    fn deliver<'a>(
+        &'a self,
+        _effect: &'a Effect,
+        key: &'a str,
+        _attempt: u32,
+    ) -> BoxFuture<'a, Result<Posted, ChatError>> {
+        self.tried.lock().unwrap().push(key.to_owned());
+        let mut refused = self.refused.lock().unwrap();
+        let refuse = key == self.refuse && !*refused;
+        *refused |= refuse;
+        Box::pin(async move {
+            match refuse {
+                true => Err(ChatError::transient("the platform is down (test)")),
+                false => Ok(Vec::new()),
+            }
+        })
+    }
+}
+
+/// Runs `worker` until the outbox is empty (an hour of the paused clock at most).
+async fn run_until_empty(engine: &Engine<SledStore>, worker: Worker<SledStore>) {
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(worker.run(shutdown));
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(3600);
+    while !engine.store().outbox(1).unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outbox never emptied"
+        );
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    stop.send(true).unwrap();
+    running.await.unwrap();
+}
+
+fn two_refreshes_of_one_request(engine: &Engine<SledStore>) {
+    let refresh = Effect::RefreshCards {
+        request: RequestId(7),
+    };
+    engine
+        .commit(Commit {
+            effects: vec![refresh.clone(), refresh],
+            ..Commit::default()
+        })
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lane_keeps_its_order_while_its_oldest_waits_for_a_retry() {
+    let engine = Arc::new(Engine::new(
+        SledStore::temporary().unwrap(),
+        example_policy(),
+        example_directory(),
+        Arc::new(TokioClock::new()),
+    ));
+    two_refreshes_of_one_request(&engine);
+    let chat = Arc::new(RefusingOnce::new("effect:1"));
+    let worker = Worker::new(engine.clone(), Connectors::default(), chat.clone());
+    run_until_empty(&engine, worker).await;
+    assert_eq!(
+        *chat.tried.lock().unwrap(),
+        ["effect:1", "effect:1", "effect:2"],
+        "the later refresh ran before the earlier one was retried"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_restart_a_lane_still_waits_for_its_oldest() {
+    let engine = Arc::new(Engine::new(
+        SledStore::temporary().unwrap(),
+        example_policy(),
+        example_directory(),
+        Arc::new(TokioClock::new()),
+    ));
+    two_refreshes_of_one_request(&engine);
+    // An earlier process tried the first, failed, and stopped.
+    let retry_at = engine.now() + chrono::TimeDelta::seconds(30);
+    engine.store().retry_effect(1, retry_at, "down").unwrap();
+    let chat = Arc::new(RefusingOnce::new("none"));
+    let worker = Worker::new(engine.clone(), Connectors::default(), chat.clone());
+    run_until_empty(&engine, worker).await;
+    assert_eq!(*chat.tried.lock().unwrap(), ["effect:1", "effect:2"]);
+}

@@ -7,8 +7,10 @@
 //!
 //! Effects run concurrently, in lanes ([`crate::domain::effect::Lane`]): one at a time per
 //! lane (the cards of one request, the connector calls of one grant, the DMs of one person,
-//! the security channel), up to [`CONCURRENT`] lanes at once. Their completions share the
-//! store's flushes (group commit), so a slow platform call holds up only its own lane.
+//! the security channel), oldest first even while the oldest waits for a retry, up to
+//! [`CONCURRENT`] lanes at once. Their completions share the store's flushes (group commit),
+//! so a slow platform call holds up only its own lane, and every attempt has a deadline, so
+//! an unanswered one does not hold it for ever.
 //!
 //! Failures are retried with exponential backoff and jitter. A grant that still cannot be
 //! provisioned after [`PROVISION_ATTEMPTS`] (or fails permanently) is marked failed and
@@ -17,6 +19,7 @@
 //! messages are retried until delivered, without ever holding up a decision.
 
 mod chat;
+mod lanes;
 mod span;
 mod worker;
 
@@ -25,7 +28,7 @@ use std::hash::{BuildHasher, RandomState};
 use chrono::TimeDelta;
 
 pub use chat::{ChatError, ChatPort, LogChat, Posted, RecordingChat};
-pub use worker::{CONCURRENT, Worker, spawn};
+pub use worker::{CHAT_DEADLINE, CONCURRENT, CONNECTOR_GRACE, Worker, spawn};
 
 pub use crate::domain::grant::REVOKE_ATTEMPTS;
 
@@ -47,6 +50,8 @@ pub fn backoff_within(attempts: u32, seq: u64, max: TimeDelta) -> TimeDelta {
     base * (500 + jitter as i32) / 1000
 }
 
+#[cfg(test)]
+mod deadline_tests;
 #[cfg(test)]
 mod lanes_tests;
 #[cfg(test)]

@@ -1,7 +1,13 @@
 //! The worker loop: run what is due, sleep until the next attempt or the next commit.
+//!
+//! Every attempt has a deadline: the platforms' and connectors' clients give up by themselves
+//! ([`crate::slack::client::DEADLINE`], Discord's REST client, each connector's `timeout`), and
+//! the worker gives up on an attempt that outlives them all ([`CHAT_DEADLINE`],
+//! [`CONNECTOR_GRACE`]), so that no call left unanswered holds its lane for ever. Passing a
+//! deadline is a failure worth retrying.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -9,13 +15,15 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::lanes::LaneOrder;
 use super::{
-    ChatError, ChatPort, MAX_BACKOFF, PROVISION_ATTEMPTS, REVOKE_ATTEMPTS, backoff_within,
+    ChatError, ChatPort, MAX_BACKOFF, PROVISION_ATTEMPTS, Posted, REVOKE_ATTEMPTS, backoff_within,
 };
 use crate::connector::{Action, ConnectorCall, ConnectorError, ConnectorRegistry, PersonRef};
 use crate::domain::card::CardKey;
 use crate::domain::effect::{Effect, Lane};
 use crate::domain::grant::{Grant, GrantState};
+use crate::domain::ids::ConnectorId;
 use crate::domain::ids::GrantId;
 use crate::engine::{Engine, EngineError};
 use crate::metrics::{CallOutcome, Observed};
@@ -27,6 +35,15 @@ const BATCH: usize = 256;
 const IDLE: StdDuration = StdDuration::from_secs(3600);
 const AFTER_FAILURE: StdDuration = StdDuration::from_secs(5);
 
+/// How long delivering one chat effect may take, all its platform calls together (each
+/// has its own deadline of about 10 s; a refresh may make a call per card).
+pub const CHAT_DEADLINE: StdDuration = StdDuration::from_secs(120);
+/// How much longer than its own `timeout` a connector call may take before the worker gives
+/// up on it (a command connector's killed program is reaped for up to a second, for one).
+pub const CONNECTOR_GRACE: StdDuration = StdDuration::from_secs(30);
+/// The `timeout` assumed for a connector not built from gatehouse.toml.
+const UNKNOWN_CONNECTOR_TIMEOUT: StdDuration = StdDuration::from_secs(60);
+
 pub struct Worker<S> {
     engine: Arc<Engine<S>>,
     /// Shared with reloads, which may put other connectors in force.
@@ -36,6 +53,9 @@ pub struct Worker<S> {
     /// The last effect queued before this worker started: an earlier process may have been
     /// attempting any effect up to it when it died, without recording the attempt.
     resumed: Option<u64>,
+    /// Which entries wait for their next attempt, and which younger ones of their lanes
+    /// are held behind them.
+    lanes: Mutex<LaneOrder>,
 }
 
 /// What to do with an entry after one attempt.
@@ -58,7 +78,25 @@ impl<S: Store> Worker<S> {
             chat,
             max_backoff: MAX_BACKOFF,
             resumed: None,
+            lanes: Mutex::default(),
         }
+    }
+
+    fn lanes(&self) -> std::sync::MutexGuard<'_, LaneOrder> {
+        self.lanes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Learns which entries already wait for a later attempt (failed before a restart), so
+    /// that their lanes keep their order.
+    fn learn_waiting(&self) -> Result<(), EngineError> {
+        let waiting = self.engine.store().effects_waiting(self.engine.now())?;
+        let mut lanes = self.lanes();
+        for entry in waiting {
+            lanes.waits(entry.seq, entry.effect.lane());
+        }
+        Ok(())
     }
 
     /// Treats every effect now in the outbox as possibly attempted already: a process that
@@ -87,13 +125,17 @@ impl<S: Store> Worker<S> {
         self
     }
 
-    /// Attempts every effect due now, oldest first; how many were completed.
+    /// Attempts every effect due now, oldest first (but for those behind an older entry of
+    /// their lane that waits); how many were completed.
     pub async fn run_due(&self) -> Result<usize, EngineError> {
         let now = self.engine.now();
         let mut completed = 0;
         for entry in self.engine.store().due_effects(now, BATCH)? {
+            if self.lanes().holds(entry.seq, &entry.effect.lane()) {
+                continue;
+            }
             let span = super::span::delivery_span(&entry);
-            if self.run_one(&entry, now).instrument(span).await? {
+            if self.run_one(&entry).instrument(span).await? {
                 completed += 1;
             }
         }
@@ -103,19 +145,25 @@ impl<S: Store> Worker<S> {
     /// One attempt at `entry`, and its result stored; whether it left the outbox. The store
     /// writes run on the blocking pool: they wait for a flush, which must not stall the
     /// runtime's threads while other effects and the HTTP server run on them.
-    async fn run_one(&self, entry: &OutboxEntry, now: DateTime<Utc>) -> Result<bool, EngineError> {
+    async fn run_one(&self, entry: &OutboxEntry) -> Result<bool, EngineError> {
         let engine = self.engine.clone();
         let seq = entry.seq;
-        match self.attempt(entry, now).await? {
+        let lane = entry.effect.lane();
+        match self.attempt(entry).await? {
             Next::Complete(then) => {
                 let observed = Observed::of(&then);
-                match blocking(move || engine.store().complete_effect(seq, then)).await {
+                let completed = blocking(move || engine.store().complete_effect(seq, then)).await;
+                match completed {
                     Ok(()) => {
+                        self.lanes().left(seq, &lane);
                         self.engine.metrics().record(observed);
                         Ok(true)
                     }
                     // Someone completed it meanwhile, or its record changed: look again next pass.
-                    Err(EngineError::Store(crate::store::StoreError::Conflict)) => Ok(false),
+                    Err(EngineError::Store(crate::store::StoreError::Conflict)) => {
+                        self.lanes().left(seq, &lane);
+                        Ok(false)
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -124,19 +172,21 @@ impl<S: Store> Worker<S> {
                 let kind = super::span::kind(&entry.effect);
                 self.engine.metrics().outbox_retry(kind);
                 blocking(move || engine.store().retry_effect(seq, at, &error)).await?;
+                self.lanes().waits(seq, lane);
                 Ok(false)
             }
         }
     }
 
-    pub(super) async fn attempt(
-        &self,
-        entry: &OutboxEntry,
-        now: DateTime<Utc>,
-    ) -> Result<Next, EngineError> {
+    /// One attempt at `entry`: what to do with it next. A retry waits from when the failure
+    /// was known, not from when the attempt started: a slow call that ends in a 429 still
+    /// waits all of its `Retry-After`.
+    pub(super) async fn attempt(&self, entry: &OutboxEntry) -> Result<Next, EngineError> {
         let attempts = entry.attempts + 1;
         let attempts_told = self.chat_attempt(entry);
-        let retry_at = now + backoff_within(entry.attempts, entry.seq, self.max_backoff);
+        let retry_at = |failed_at: DateTime<Utc>| {
+            failed_at + backoff_within(entry.attempts, entry.seq, self.max_backoff)
+        };
         let mut then = Commit::default();
         match &entry.effect {
             Effect::Provision { grant } => {
@@ -148,7 +198,7 @@ impl<S: Store> Worker<S> {
                 match self.call(&grant, Action::Grant, &entry.key).await {
                     Ok(detail) => self.engine.provisioned(grant.id, &detail, &mut then)?,
                     Err(ConnectorError::Transient(e)) if attempts < PROVISION_ATTEMPTS => {
-                        return Ok(Next::Retry(retry_at, e));
+                        return Ok(Next::Retry(retry_at(self.engine.now()), e));
                     }
                     Err(e) => self.engine.provisioning_failed(
                         grant.id,
@@ -166,18 +216,19 @@ impl<S: Store> Worker<S> {
                 match self.call(&grant, Action::Revoke, &entry.key).await {
                     Ok(detail) => self.engine.deprovisioned(grant.id, &detail, &mut then)?,
                     Err(e) if attempts < REVOKE_ATTEMPTS => {
-                        return Ok(Next::Retry(retry_at, e.to_string()));
+                        return Ok(Next::Retry(retry_at(self.engine.now()), e.to_string()));
                     }
                     Err(e) => {
                         if attempts == REVOKE_ATTEMPTS {
                             self.engine
                                 .revocation_failing(grant.id, &e.to_string(), attempts)?;
                         }
-                        return Ok(Next::Retry(now + TimeDelta::days(1), e.to_string()));
+                        let tomorrow = self.engine.now() + TimeDelta::days(1);
+                        return Ok(Next::Retry(tomorrow, e.to_string()));
                     }
                 }
             }
-            chat => match self.chat.deliver(chat, &entry.key, attempts_told).await {
+            chat => match self.deliver(chat, &entry.key, attempts_told).await {
                 Ok(posted) => {
                     if attempts_told > 1 {
                         // An earlier attempt may have posted some of these cards (its answer
@@ -190,13 +241,35 @@ impl<S: Store> Worker<S> {
                 Err(ChatError::Transient {
                     message,
                     retry_after,
-                }) => return Ok(Next::Retry(not_before(retry_at, now, retry_after), message)),
+                }) => {
+                    let answered = self.engine.now();
+                    let at = not_before(retry_at(answered), answered, retry_after);
+                    return Ok(Next::Retry(at, message));
+                }
                 Err(ChatError::Permanent(e)) => {
                     tracing::warn!(key = %entry.key, error = %e, "chat message dropped: it can never be delivered")
                 }
             },
         }
         Ok(Next::Complete(then))
+    }
+
+    /// Delivers a chat effect, giving up after [`CHAT_DEADLINE`].
+    async fn deliver(&self, effect: &Effect, key: &str, attempt: u32) -> Result<Posted, ChatError> {
+        let delivery = self.chat.deliver(effect, key, attempt);
+        match tokio::time::timeout(CHAT_DEADLINE, delivery).await {
+            Ok(delivered) => delivered,
+            Err(_) => Err(ChatError::transient(format!(
+                "the chat platform gave no answer within {}s",
+                CHAT_DEADLINE.as_secs()
+            ))),
+        }
+    }
+
+    /// How long a call of connector `id` may take before the worker gives up on it.
+    fn connector_deadline(&self, id: &ConnectorId) -> StdDuration {
+        let timeout = self.connectors.current().timeout(id);
+        timeout.unwrap_or(UNKNOWN_CONNECTOR_TIMEOUT) + CONNECTOR_GRACE
     }
 
     fn grant_in(
@@ -244,7 +317,14 @@ impl<S: Store> Worker<S> {
             },
         };
         let call = ConnectorCall::for_grant(action, grant, person, key);
-        let result = connector.execute(&call).await.map(|outcome| outcome.detail);
+        let deadline = self.connector_deadline(&connector_id);
+        let result = match tokio::time::timeout(deadline, connector.execute(&call)).await {
+            Ok(result) => result.map(|outcome| outcome.detail),
+            Err(_) => Err(ConnectorError::Transient(format!(
+                "connector `{connector_id}` gave no answer within {}s (will retry)",
+                deadline.as_secs()
+            ))),
+        };
         let outcome = match &result {
             Ok(_) => CallOutcome::Ok,
             Err(ConnectorError::Transient(_)) => CallOutcome::TransientError,
@@ -262,6 +342,10 @@ impl<S: Store> Worker<S> {
     /// `SHUTDOWN_GRACE` (5 s) to finish; one cut short is found again on start ([`Self::resume`]).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
+        let learner = this.clone();
+        if let Err(e) = blocking_engine(move || learner.learn_waiting()).await {
+            tracing::error!(error = %e, "cannot read which effects wait for a retry; a lane may run out of order once");
+        }
         let mut changes = this.engine.subscribe();
         let mut running = Running::default();
         loop {
@@ -311,7 +395,8 @@ impl<S: Store> Worker<S> {
     ) -> Result<Option<DateTime<Utc>>, EngineError> {
         let now = self.engine.now();
         let engine = self.engine.clone();
-        let skip = running.seqs();
+        let mut skip = running.seqs();
+        skip.extend(self.lanes().held());
         // Read only about as many as can start: with a long queue (a restart with many
         // revocations), reading a full batch at every completion would cost more than the
         // effects. The extra `CONCURRENT` leaves room for entries whose lane is busy.
@@ -332,15 +417,14 @@ impl<S: Store> Worker<S> {
                 break;
             }
             let lane = entry.effect.lane();
-            if running.lane_busy(&lane) {
+            if running.lane_busy(&lane) || self.lanes().holds(entry.seq, &lane) {
                 continue;
             }
             let worker = self.clone();
             let seq = entry.seq;
             let task = running.tasks.spawn(async move {
                 let span = super::span::delivery_span(&entry);
-                let now = worker.engine.now();
-                if let Err(e) = worker.run_one(&entry, now).instrument(span).await {
+                if let Err(e) = worker.run_one(&entry).instrument(span).await {
                     tracing::error!(key = %entry.key, error = %e, "outbox attempt failed; trying again shortly");
                     // Hold the lane a while: the store may need time to recover.
                     tokio::time::sleep(AFTER_FAILURE).await;
@@ -395,6 +479,21 @@ fn after_attempts(attempts: u32) -> String {
     match attempts {
         1 => "after 1 attempt".to_owned(),
         n => format!("after {n} attempts"),
+    }
+}
+
+/// Runs engine work that reads the store on the blocking pool.
+async fn blocking_engine<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) => Err(
+            crate::store::StoreError::Sled(sled::Error::ReportableBug(format!(
+                "a store call panicked: {e}"
+            )))
+            .into(),
+        ),
     }
 }
 

@@ -20,7 +20,7 @@ use people::SlackPeople;
 
 /// Everything the Slack adapter needs, built once from `[slack]`.
 pub struct Slack {
-    pub client: SlackHyperClient,
+    pub client: client::SlackApiClient,
     /// The bot token (`xoxb-…`) every Web API call is made with.
     pub token: SlackApiToken,
     /// HTTP mode: the secret Slack signs its requests with.

@@ -42,13 +42,13 @@ impl Resolved {
 
 /// Finds people for Slack users; cheap to share.
 pub struct SlackPeople {
-    client: SlackHyperClient,
+    client: super::client::SlackApiClient,
     token: SlackApiToken,
     emails: Mutex<HashMap<String, (Option<String>, Instant)>>,
 }
 
 impl SlackPeople {
-    pub fn new(client: SlackHyperClient, token: SlackApiToken) -> Self {
+    pub fn new(client: super::client::SlackApiClient, token: SlackApiToken) -> Self {
         Self {
             client,
             token,

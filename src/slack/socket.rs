@@ -4,9 +4,13 @@
 //! `slack.api_url`), connects, and hands each envelope to `envelope::handle`, which
 //! acknowledges it within Slack's 3 s and feeds its payload to the very handlers HTTP mode
 //! uses. When Slack asks for a reconnect (`disconnect`) a fresh URL is fetched at once; when
-//! the connection is lost or cannot be made, the next attempt waits with [`Backoff`]. On
-//! shutdown the websocket is closed with a close handshake and the envelopes in flight are
-//! given a moment to finish.
+//! the connection is lost or cannot be made, the next attempt waits with [`Backoff`]. Every
+//! connection ends with a close handshake when it can (RFC 6455 §7.1.2): ours on shutdown and
+//! after `disconnect`, our answer to Slack's close frame when Slack closes first (§5.5.1), and
+//! on shutdown the envelopes in flight are given a moment to finish.
+//!
+//! `/readyz` counts Slack as connected from Slack's `hello` until the connection ends; the
+//! caller registers Slack with [`crate::metrics::Readiness::expect`] before serving.
 //!
 //! No signatures here: the connection itself is authenticated by the app token. `wss://`
 //! uses rustls with the process-wide crypto provider that `main` installs.
@@ -38,8 +42,11 @@ const PLATFORM: &str = "slack";
 
 /// How long envelopes still being handled at shutdown may take to finish.
 const FINISH_WITHIN: Duration = Duration::from_secs(5);
-/// How long to wait for Slack's answer to our close frame.
+/// How long to wait for Slack's answer to our close frame, or for Slack to end the TCP
+/// connection after we answered its close frame.
 const CLOSE_WITHIN: Duration = Duration::from_secs(2);
+/// How long opening the websocket (TCP, TLS, the upgrade) may take.
+const OPEN_WITHIN: Duration = Duration::from_secs(10);
 
 /// Why a connection could not be made or did not last; logged, then retried.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +57,8 @@ pub enum SocketError {
     Open(#[from] SlackClientError),
     #[error("the websocket failed: {0}")]
     Socket(#[from] tungstenite::Error),
+    #[error("the websocket did not open within {}s", OPEN_WITHIN.as_secs())]
+    OpenTimedOut,
 }
 
 /// How one connection ended.
@@ -72,7 +81,6 @@ pub async fn run<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>, stop: watc
     let token = SlackApiToken::new(SlackApiTokenValue::new(app_token.expose().to_owned()));
     // `/readyz` says not ready until Slack greets us, and again whenever the connection is down.
     let metrics = engine.metrics().clone();
-    metrics.readiness().expect(PLATFORM);
     let inbound = Inbound::new(slack.clone(), engine);
     let mut tasks = JoinSet::new();
     let mut backoff = Backoff::new();
@@ -146,8 +154,9 @@ async fn session<S: Store>(
     tasks: &mut JoinSet<()>,
     metrics: &Metrics,
 ) -> Result<(Ended, bool), (SocketError, bool)> {
-    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+    let (mut socket, _) = tokio::time::timeout(OPEN_WITHIN, tokio_tungstenite::connect_async(url))
         .await
+        .map_err(|_| (SocketError::OpenTimedOut, false))?
         .map_err(|error| (error.into(), false))?;
     let (acks, mut to_send) = mpsc::unbounded_channel::<String>();
     let mut greeted = false;
@@ -170,7 +179,7 @@ async fn session<S: Store>(
                     }
                     envelope::Read::Disconnect(reason) => {
                         tracing::info!(reason, "Slack sent disconnect");
-                        let _ = socket.close(None).await;
+                        close(&mut socket, &mut to_send).await;
                         return Ok((Ended::Refresh, greeted));
                     }
                     envelope::Read::Work(work) => {
@@ -181,6 +190,7 @@ async fn session<S: Store>(
                 },
                 Some(Ok(Message::Close(frame))) => {
                     tracing::info!(?frame, "Slack closed the Socket Mode connection");
+                    answer_close(&mut socket).await;
                     return Ok((Ended::Lost, greeted));
                 }
                 // Pings are answered by tungstenite itself; binary frames are not Slack's.
@@ -212,8 +222,29 @@ async fn close(socket: &mut Socket, to_send: &mut mpsc::UnboundedReceiver<String
         tracing::debug!(%error, "closing the Socket Mode connection");
         return;
     }
-    let drained = async { while let Some(Ok(_)) = socket.next().await {} };
-    if tokio::time::timeout(CLOSE_WITHIN, drained).await.is_err() {
+    if !drained(socket).await {
         tracing::debug!("Slack did not answer our close frame in time");
     }
+}
+
+/// Answers the close frame Slack sent with ours (RFC 6455 §5.5.1). tungstenite queues that
+/// answer as it reads Slack's frame, but writes it only with the next write or flush: without
+/// one here it would be dropped with the socket. Then Slack, the server, ends the TCP
+/// connection (§7.1.1), which is waited for briefly.
+async fn answer_close(socket: &mut Socket) {
+    // `flush`, not `close`: with Slack's frame read, no new frame may be sent, only the
+    // answer tungstenite queued.
+    if let Err(error) = socket.flush().await {
+        tracing::debug!(%error, "answering Slack's close frame");
+        return;
+    }
+    if !drained(socket).await {
+        tracing::debug!("Slack did not end the connection after our close frame");
+    }
+}
+
+/// Reads what is left until the connection ends; whether it did within [`CLOSE_WITHIN`].
+async fn drained(socket: &mut Socket) -> bool {
+    let rest = async { while let Some(Ok(_)) = socket.next().await {} };
+    tokio::time::timeout(CLOSE_WITHIN, rest).await.is_ok()
 }

@@ -245,6 +245,9 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         skip: &dyn Fn(u64) -> bool,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Outbox entries whose next attempt is strictly after `now`: those waiting to be tried
+    /// again, oldest (queued first) first.
+    fn effects_waiting(&self, now: DateTime<Utc>) -> Result<Vec<OutboxEntry>, StoreError>;
     /// The earliest `next_attempt_at` in the outbox strictly after `after`.
     fn next_effect_due_after(
         &self,

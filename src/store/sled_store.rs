@@ -659,6 +659,19 @@ impl Store for SledStore {
         Ok(due)
     }
 
+    fn effects_waiting(&self, now: DateTime<Utc>) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut waiting = Vec::new();
+        for item in self.trees.outbox_by_due.range(time_key_upper(now)..) {
+            let (_, seq) = split_time_key(OUTBOX_BY_DUE, &item?.0)?;
+            let key = id_key(seq);
+            if let Some(bytes) = self.trees.outbox.get(key)? {
+                waiting.push(decode::<OutboxEntry>(OUTBOX, &key, &bytes)?);
+            }
+        }
+        waiting.sort_by_key(|entry| entry.seq);
+        Ok(waiting)
+    }
+
     fn next_effect_due_after(
         &self,
         after: DateTime<Utc>,

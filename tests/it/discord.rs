@@ -2,7 +2,7 @@
 //! real serenity client connected to the fake Discord's gateway and its REST calls going to
 //! the fake's API. Covers a request through two stages to an active grant, the command's
 //! registration and autocomplete, the request modal, clicks from people who may not decide,
-//! and double clicks; HTTP mode and the cross-platform flow are in their own files.
+//! and double clicks; HTTP mode, the cross-platform flow and readiness are in their own files.
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use crate::support::{Files, TestApp, spawn_app_with};
 
 mod cross;
 mod http_mode;
+mod readiness;
 
 pub const DAN: &str = "223344556677889900";
 pub const BOB: &str = "200000000000000002";

@@ -3,7 +3,8 @@
 //! connecting to the fake Socket Mode server, which pushes envelopes and records the acks.
 //! Covers a typed request and an approving click over the socket, acks within 3 s, a
 //! redelivered envelope acting once, reconnecting after `disconnect` and after a dropped
-//! connection, and closing cleanly at shutdown.
+//! connection, answering Slack's close frame when Slack closes first, and closing cleanly at
+//! shutdown.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -226,6 +227,25 @@ async fn after_disconnect_or_a_dropped_connection_the_bot_reconnects_and_keeps_w
         )
         .await;
     slack.stage_becomes(1).await;
+}
+
+#[tokio::test]
+async fn when_slack_closes_first_the_bot_answers_with_its_close_frame_and_comes_back() {
+    let slack = start().await;
+    slack.socket.close_connection(1001);
+    slack.socket.connected(2).await;
+    assert_eq!(
+        slack.socket.closes_answered(),
+        (1, 0),
+        "Slack's close frame was answered (RFC 6455 §5.5.1)"
+    );
+    let reply = slack
+        .command(ALICE, "request prod-db read for 2h fixing replica lag")
+        .await;
+    assert!(
+        reply["text"].as_str().unwrap().starts_with("AR-1:"),
+        "{reply}"
+    );
 }
 
 #[tokio::test]

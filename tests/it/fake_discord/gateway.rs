@@ -4,7 +4,8 @@
 //! op 11; RESUME (op 6) of a known session replays what it missed, then RESUMED, and an unknown
 //! one gets INVALID_SESSION. Anything before IDENTIFY closes 4003, an unknown opcode 4001,
 //! a frame that is not JSON 4002. The test side pushes dispatches, RECONNECT, INVALID_SESSION,
-//! a close or a cut onto the current connection through [`Command`]s.
+//! a close or a cut onto the current connection through [`Command`]s, can refuse every new
+//! connection's handshake (an outage), and reads how each connection ended ([`Ended`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -28,6 +30,21 @@ pub enum Command {
     Close(u16),
     /// Cut the TCP connection without a close frame.
     Drop,
+}
+
+/// How a connection ended, seen from the gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The client sent a close frame with this code.
+    ClientClosed(u16),
+    /// The fake sent a close frame, and the client answered it with its own.
+    CloseAnswered,
+    /// The fake sent a close frame, and the connection ended without the client's answer.
+    CloseUnanswered,
+    /// The connection ended without any close frame from the client (1006 to Discord).
+    Cut,
+    /// The test cut it ([`Command::Drop`]).
+    DroppedByFake,
 }
 
 /// GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT: need approval the bot does not have.
@@ -56,6 +73,12 @@ pub struct GatewayState {
     pub resumes: usize,
     pub heartbeats: usize,
     pub violations: Vec<String>,
+    /// While set, every websocket handshake is answered 503, as in an outage.
+    pub refusing: bool,
+    /// Handshakes refused while `refusing`.
+    pub refused: usize,
+    /// How each connection ended, by connection number (1 is the first).
+    pub ended: Vec<(usize, Ended)>,
     /// Connection tasks, stopped when the fake is dropped.
     pub tasks: Vec<AbortHandle>,
     current: Option<Connection>,
@@ -72,6 +95,9 @@ impl GatewayState {
             resumes: 0,
             heartbeats: 0,
             violations: Vec::new(),
+            refusing: false,
+            refused: 0,
+            ended: Vec::new(),
             tasks: Vec::new(),
             current: None,
             sessions: HashMap::new(),
@@ -116,7 +142,20 @@ enum Step {
     Close(u16, &'static str),
 }
 
+/// An outage: the handshake is answered 503 Service Unavailable, and the connection closed.
+async fn refuse(mut conn: Conn, shared: &Shared) {
+    shared.lock().gateway.refused += 1;
+    shared.changed.notify_waiters();
+    let answer =
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    let _ = conn.write_all(answer.as_bytes()).await;
+    let _ = conn.shutdown().await;
+}
+
 pub async fn serve(conn: Conn, path: String, shared: Arc<Shared>) {
+    if shared.lock().gateway.refusing {
+        return refuse(conn, &shared).await;
+    }
     let query = check_query(&path);
     let Ok(mut socket) = tokio_tungstenite::accept_async(conn).await else {
         return;
@@ -146,18 +185,32 @@ pub async fn serve(conn: Conn, path: String, shared: Arc<Shared>) {
     shared.changed.notify_waiters();
     let interval = shared.lock().gateway.heartbeat_interval.as_millis() as u64;
     let hello = json!({"op": 10, "d": {"heartbeat_interval": interval}, "s": null, "t": null});
+    let mut ended = Ended::Cut;
+    // Until a newer connection becomes the current one: this one is then left to the client.
+    let mut current = true;
     if socket.send(Message::text(hello.to_string())).await.is_ok() {
         loop {
             let step = tokio::select! {
-                command = commands.recv() => match command {
+                command = commands.recv(), if current => match command {
                     Some(Command::Send(frame)) => Step::Reply(vec![frame]),
                     Some(Command::Close(code)) => Step::Close(code, "closed by the test"),
-                    Some(Command::Drop) | None => break,
+                    Some(Command::Drop) => {
+                        ended = Ended::DroppedByFake;
+                        break;
+                    }
+                    None => {
+                        current = false;
+                        Step::Reply(Vec::new())
+                    }
                 },
                 frame = socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => receive(&shared, id, text.as_str()),
                     Some(Ok(Message::Binary(_))) => Step::Close(4002, "Error while decoding payload."),
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(Message::Close(frame))) => {
+                        ended = Ended::ClientClosed(frame.map_or(1005, |f| u16::from(f.code)));
+                        break;
+                    }
+                    Some(Err(_)) | None => break,
                     Some(Ok(_)) => Step::Reply(Vec::new()),
                 },
             };
@@ -177,14 +230,28 @@ pub async fn serve(conn: Conn, path: String, shared: Arc<Shared>) {
                     };
                     let _ = socket.send(Message::Close(Some(frame))).await;
                     // Let the client answer the close, but not forever.
-                    let drain = async { while let Some(Ok(_)) = socket.next().await {} };
-                    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+                    let answer = async {
+                        loop {
+                            match socket.next().await {
+                                Some(Ok(Message::Close(_))) => return true,
+                                Some(Ok(_)) => {}
+                                Some(Err(_)) | None => return false,
+                            }
+                        }
+                    };
+                    let answered = tokio::time::timeout(Duration::from_secs(2), answer).await;
+                    ended = if answered == Ok(true) {
+                        Ended::CloseAnswered
+                    } else {
+                        Ended::CloseUnanswered
+                    };
                     break;
                 }
             }
         }
     }
     let mut state = shared.lock();
+    state.gateway.ended.push((id, ended));
     if state.gateway.current.as_ref().is_some_and(|c| c.id == id) {
         state.gateway.current = None;
     }

@@ -35,6 +35,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use gateway::Ended;
 pub use interaction::{Interaction, public_key_hex, sign};
 pub use state::{Call, DmRefusal, Fault, Message, Route, Sent};
 
@@ -398,6 +399,34 @@ impl FakeDiscord {
     pub fn close_connection(&self, code: u16) {
         let mut state = self.shared.lock();
         state.gateway.send_current(gateway::Command::Close(code));
+    }
+
+    /// While `refusing`, every new gateway connection's handshake is answered 503, as in an
+    /// outage; connections already open stay.
+    pub fn refuse_connections(&self, refusing: bool) {
+        self.shared.lock().gateway.refusing = refusing;
+    }
+
+    /// Waits (10 s at most) until `n` handshakes were refused in all.
+    pub async fn wait_refused(&self, n: usize) {
+        self.shared
+            .wait_for(&format!("{n} refused handshakes"), |s| {
+                (s.gateway.refused >= n).then_some(())
+            })
+            .await
+    }
+
+    /// Waits (10 s at most) until connection `n` has ended; how.
+    pub async fn wait_ended(&self, n: usize) -> gateway::Ended {
+        self.shared
+            .wait_for(&format!("connection {n} to end"), |s| {
+                s.gateway
+                    .ended
+                    .iter()
+                    .find(|(id, _)| *id == n)
+                    .map(|(_, ended)| ended.clone())
+            })
+            .await
     }
 }
 

@@ -1,5 +1,6 @@
 //! The gateway: the protocol seen from a raw websocket (HELLO, IDENTIFY checks and their close
-//! codes, heartbeats, RESUME), and serenity riding out a RECONNECT and a cut connection.
+//! codes, heartbeats, RESUME), serenity riding out a RECONNECT and a cut connection, and how
+//! serenity leaves the connections it moves away from.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use serenity::all::Interaction as SerenityInteraction;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::tests_serenity::connect;
-use super::{BOT_TOKEN, FakeDiscord, Interaction};
+use super::{BOT_TOKEN, Ended, FakeDiscord, Interaction};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -219,6 +220,39 @@ async fn serenity_identifies_again_after_a_session_is_invalidated_or_closed() {
         fake.gateway_violations().is_empty(),
         "{:?}",
         fake.gateway_violations()
+    );
+}
+
+/// Serenity 0.12 moves to a new connection on op 7 RECONNECT, and on a close Discord starts
+/// (4000), without closing the old one: `Shard::resume` replaces its websocket, dropping the
+/// old one and the close answer tungstenite had queued. Discord sees 1006 and keeps the
+/// session resumable, which the RESUME needs; our own shutdown closes with a handshake.
+/// src/discord/gateway.rs explains it; this test says when a serenity upgrade changes it.
+#[tokio::test]
+async fn serenity_leaves_the_connection_it_moves_from_without_a_close_frame() {
+    let fake = FakeDiscord::start().await;
+    let client = connect(&fake).await;
+    fake.wait_identified().await;
+
+    fake.reconnect();
+    fake.wait_resumes(1).await;
+    assert_eq!(fake.wait_ended(1).await, Ended::Cut, "after op 7");
+
+    fake.wait_identified().await;
+    fake.close_connection(4000);
+    fake.wait_resumes(2).await;
+    assert_eq!(
+        fake.wait_ended(2).await,
+        Ended::CloseUnanswered,
+        "after close 4000"
+    );
+
+    fake.wait_identified().await;
+    client.stop().await;
+    assert_eq!(
+        fake.wait_ended(3).await,
+        Ended::ClientClosed(1000),
+        "at shutdown"
     );
 }
 

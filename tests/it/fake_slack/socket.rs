@@ -2,8 +2,9 @@
 //! fake Web API hands out from `apps.connections.open`. Each connection is greeted with
 //! `hello`; then the test pushes envelopes onto the current connection, and the fake records
 //! every acknowledgement with how long after its envelope it came. It can ask the client to
-//! reconnect (`disconnect`), cut the connection without a close handshake, and tells whether
-//! the client closed cleanly.
+//! reconnect (`disconnect`), close it as Slack does (`1001 going away`) or cut it without a
+//! close handshake, and tells whether the client closed cleanly and whether it answered the
+//! close frames the fake sent.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,6 +18,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// One acknowledgement the client sent.
 #[derive(Clone, Debug)]
@@ -32,6 +35,8 @@ enum Command {
     Send(Value),
     /// Close the TCP connection without a close frame.
     Drop,
+    /// Send a close frame with this code, and wait for the client's answer.
+    Close(u16),
 }
 
 #[derive(Default)]
@@ -42,6 +47,10 @@ struct State {
     acks: Vec<Ack>,
     /// Connections the client ended with a close frame.
     clean_closes: usize,
+    /// Close frames the fake sent that the client answered with its own (RFC 6455 §5.5.1),
+    /// and those it did not answer before the connection ended.
+    closes_answered: usize,
+    closes_unanswered: usize,
 }
 
 /// A running fake; it stops when dropped.
@@ -92,6 +101,12 @@ impl FakeSocket {
         self.lock().clean_closes
     }
 
+    /// How many close frames the fake sent were answered by the client, and how many were not.
+    pub fn closes_answered(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.closes_answered, state.closes_unanswered)
+    }
+
     fn command(&self, command: Command) {
         let state = self.lock();
         let current = state.current.as_ref().expect("no client is connected");
@@ -120,6 +135,12 @@ impl FakeSocket {
     /// Cuts the current connection without a close handshake.
     pub fn drop_connection(&self) {
         self.command(Command::Drop);
+    }
+
+    /// Closes the current connection with `code` (1001 going away, as Slack does when it
+    /// moves a connection), waiting up to 5 s for the client's close frame.
+    pub fn close_connection(&self, code: u16) {
+        self.command(Command::Close(code));
     }
 
     /// The acknowledgements of envelope `id`, once there are `count`.
@@ -177,6 +198,16 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
                     }
                 }
                 Command::Drop => return,
+                Command::Close(code) => {
+                    let answered = close(&mut socket, code).await;
+                    let mut state = state.lock().unwrap();
+                    if answered {
+                        state.closes_answered += 1;
+                    } else {
+                        state.closes_unanswered += 1;
+                    }
+                    return;
+                }
             },
             frame = socket.next() => match frame {
                 Some(Ok(Message::Text(text))) => record(&state, text.as_str()),
@@ -191,6 +222,30 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
             },
         }
     }
+}
+
+/// Sends a close frame with `code`; whether the client answered it with its own before the
+/// connection ended. (tungstenite, as the server, then ends the TCP connection.)
+async fn close(socket: &mut tokio_tungstenite::WebSocketStream<TcpStream>, code: u16) -> bool {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: "going away".into(),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return false;
+    }
+    let answer = async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return false,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), answer)
+        .await
+        .unwrap_or(false)
 }
 
 fn record(state: &Mutex<State>, text: &str) {

@@ -220,6 +220,23 @@ fn a_failed_effect_waits_until_its_next_attempt() {
 }
 
 #[test]
+fn the_effects_waiting_are_those_whose_next_attempt_is_later() {
+    let store = SledStore::temporary().unwrap();
+    store
+        .commit(effects(vec![card(1), card(2), card(3)]))
+        .unwrap();
+    store.retry_effect(3, at(60), "slack said 503").unwrap();
+    store.retry_effect(1, at(120), "slack said 503").unwrap();
+    let waiting = |now| -> Vec<u64> {
+        let waiting = store.effects_waiting(at(now)).unwrap();
+        waiting.iter().map(|e| e.seq).collect()
+    };
+    assert_eq!(waiting(30), vec![1, 3], "oldest first");
+    assert_eq!(waiting(60), vec![1], "due at 60 is not waiting at 60");
+    assert_eq!(waiting(120), Vec::<u64>::new());
+}
+
+#[test]
 fn a_schema_1_directory_gets_its_due_indexes_built_on_open() {
     let dir = tempfile::tempdir().unwrap();
     {
