@@ -30,7 +30,7 @@ use slack_morphism::errors::SlackClientError;
 
 use super::Slack;
 use super::people::Resolved;
-use super::verify::{delivery_key, verify};
+use super::verify::{Endpoint, delivery_keys, verify};
 use crate::domain::ids::PersonId;
 use crate::engine::Engine;
 use crate::store::Store;
@@ -67,10 +67,16 @@ enum Delivery {
 struct Internal;
 
 impl<S: Store> Inbound<S> {
-    /// Checks the signature and freshness, then whether this delivery was seen before.
-    /// `Err` is the answer to give instead: 401 for anything not from Slack, and for a replay
-    /// (a repeat that is not one of Slack's announced retries).
-    async fn admit(&self, headers: &HeaderMap, body: &Bytes) -> Result<Delivery, Response> {
+    /// Checks the signature and freshness, that the body is of the type this endpoint reads,
+    /// then whether this delivery was seen before. `Err` is the answer to give instead: 401
+    /// for anything not from Slack and for a replay (a repeat that is not one of Slack's
+    /// announced retries), 415 for a body of another type.
+    async fn admit(
+        &self,
+        endpoint: Endpoint,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<Delivery, Response> {
         let secret = self.slack.signing_secret.as_ref().map(|s| s.expose());
         let now = self.engine.now();
         let checked = verify(
@@ -83,12 +89,31 @@ impl<S: Store> Inbound<S> {
             tracing::warn!(%rejection, "refused a request to /slack/*");
             return Err(StatusCode::UNAUTHORIZED.into_response());
         }
-        let Some(key) = delivery_key(headers, body) else {
+        if !endpoint.takes(headers) {
+            let declared = headers
+                .get(CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            tracing::warn!(
+                ?endpoint,
+                content_type = declared.as_deref().unwrap_or("none"),
+                expected = endpoint.media_type(),
+                "refused a signed request to /slack/* whose Content-Type is not what Slack sends there"
+            );
+            return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response());
+        }
+        let keys = delivery_keys(endpoint, body);
+        if keys.is_empty() {
             return Ok(Delivery::First);
-        };
+        }
         let until = now + REMEMBER_DELIVERIES;
+        // Every key is recorded, so that a later replay matches on any of them.
         let first = self
-            .blocking(move |engine| engine.store().first_delivery(&key, until))
+            .blocking(move |engine| {
+                keys.iter().try_fold(true, |all_new, key| {
+                    let new = engine.store().first_delivery(key, until)?;
+                    Ok::<_, crate::store::StoreError>(all_new & new)
+                })
+            })
             .await;
         match first {
             Ok(Ok(true)) => Ok(Delivery::First),
