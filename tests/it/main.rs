@@ -21,4 +21,5 @@ mod real;
 mod slack_inbound;
 mod slack_outbound;
 mod slack_socket;
+mod slow_clients;
 mod support;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::fake_slack::FakeSlack;
 use crate::support::{TestApp, read, spawn_app_with};
 
+mod limits;
 mod modal;
 mod replay;
 

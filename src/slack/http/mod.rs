@@ -21,6 +21,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::TimeDelta;
@@ -33,10 +34,20 @@ use super::people::Resolved;
 use super::verify::{Endpoint, delivery_keys, verify};
 use crate::domain::ids::PersonId;
 use crate::engine::Engine;
+use crate::http::{BodyLimit, read_body};
 use crate::store::Store;
 
 /// How long a delivery key is remembered: well past Slack's last retry.
 const REMEMBER_DELIVERIES: TimeDelta = TimeDelta::hours(1);
+
+/// A slash command's form: a few ids and the text typed (Slack caps it at a few thousand
+/// characters), percent-encoded.
+const COMMAND_BODY: BodyLimit = BodyLimit::kib(64);
+/// An interaction's form: its JSON percent-encoded, with the message or view clicked in
+/// (a view is at most 100 blocks).
+const PAYLOAD_BODY: BodyLimit = BodyLimit::kib(1024);
+/// An Events API body: JSON, with the Home view for `app_home_opened`.
+const EVENT_BODY: BodyLimit = BodyLimit::kib(512);
 
 /// What every Slack handler shares.
 pub struct Inbound<S> {
@@ -47,11 +58,24 @@ pub struct Inbound<S> {
 /// The Slack endpoints, ready to be merged into the server's router.
 pub fn router<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>) -> Router {
     let state = Arc::new(Inbound { slack, engine });
+    let up_to = |limit| from_fn_with_state(limit, read_body);
     Router::new()
-        .route("/slack/commands", post(commands::handle::<S>))
-        .route("/slack/interactions", post(interactions::handle::<S>))
-        .route("/slack/events", post(events::handle::<S>))
-        .route("/slack/options", post(options::handle::<S>))
+        .route(
+            "/slack/commands",
+            post(commands::handle::<S>).layer(up_to(COMMAND_BODY)),
+        )
+        .route(
+            "/slack/interactions",
+            post(interactions::handle::<S>).layer(up_to(PAYLOAD_BODY)),
+        )
+        .route(
+            "/slack/events",
+            post(events::handle::<S>).layer(up_to(EVENT_BODY)),
+        )
+        .route(
+            "/slack/options",
+            post(options::handle::<S>).layer(up_to(PAYLOAD_BODY)),
+        )
         .with_state(state)
 }
 
