@@ -41,15 +41,23 @@ impl BodyLimit {
 pub struct BodyRules {
     timeout: Duration,
     memory: Arc<Semaphore>,
+    budget: usize,
 }
 
 impl BodyRules {
     /// Bodies must arrive within `timeout`, and may hold `memory` bytes together.
     pub fn new(timeout: Duration, memory: usize) -> Self {
+        let memory = memory.min(Semaphore::MAX_PERMITS);
         Self {
             timeout,
-            memory: Arc::new(Semaphore::new(memory.min(Semaphore::MAX_PERMITS))),
+            memory: Arc::new(Semaphore::new(memory)),
+            budget: memory,
         }
+    }
+
+    /// The bytes bodies being received hold now.
+    pub fn held_bytes(&self) -> usize {
+        self.budget.saturating_sub(self.memory.available_permits())
     }
 }
 

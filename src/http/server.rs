@@ -10,6 +10,7 @@
 //! - Headers are at most [`MAX_HEAD`] bytes; bodies are bounded by each route's limit, the
 //!   body timeout and one memory budget for all of them (see `body`), so what a connection
 //!   holds is bounded.
+//! - Memory freed when a crowd of connections has gone is returned to the system.
 //! - On shutdown the listener is closed, connections finish the request they are in, and
 //!   after `server.shutdown_grace` whatever is left is dropped.
 
@@ -73,7 +74,7 @@ pub async fn serve(
 ) {
     let max_connections = fit_open_files(limits.max_connections);
     let rules = BodyRules::new(limits.body_timeout, limits.body_memory);
-    let service = TowerToHyperService::new(router.layer(axum::Extension(rules)));
+    let service = TowerToHyperService::new(router.layer(axum::Extension(rules.clone())));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -81,6 +82,7 @@ pub async fn serve(
         .max_buf_size(READ_BUFFER)
         .keep_alive(true);
     let slots = Arc::new(Semaphore::new(max_connections));
+    let trimmer = tokio::spawn(return_memory(slots.clone(), max_connections, rules.clone()));
     let (closing, closed) = watch::channel(false);
     let mut connections = JoinSet::new();
     let full = Throttle::default();
@@ -142,7 +144,44 @@ pub async fn serve(
         tracing::info!(open, "open connections finished");
     }
     connections.shutdown().await;
+    trimmer.abort();
 }
+
+/// Gives the memory of a crowd of connections or bodies back to the system once it has
+/// gone. The allocator keeps freed memory for reuse, so after thousands of connections
+/// closed the process would stay as large as at their peak. Every second the memory
+/// held for connections and bodies is estimated; once it has fallen by [`TRIM_AFTER`] from
+/// its high point, free pages are returned.
+async fn return_memory(slots: Arc<Semaphore>, max_connections: usize, bodies: BodyRules) {
+    let mut high = 0;
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let open = max_connections.saturating_sub(slots.available_permits());
+        let held = open * CONNECTION_BYTES + bodies.held_bytes();
+        high = high.max(held);
+        if high - held >= TRIM_AFTER {
+            high = held;
+            let _ = tokio::task::spawn_blocking(trim).await;
+        }
+    }
+}
+
+/// About what an open connection takes: its read buffer, task and socket state.
+const CONNECTION_BYTES: usize = 16 * 1024;
+/// How much memory must have been given up before returning it is worth a pass.
+const TRIM_AFTER: usize = 4 * 1024 * 1024;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim() {
+    // SAFETY: malloc_trim only walks glibc's own heaps and takes a plain integer.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim() {}
 
 /// One connection, served until the client closes it, a timeout or limit closes it, or the
 /// server shuts down (then the request in progress is finished first).
