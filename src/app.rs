@@ -235,8 +235,8 @@ fn log_anchoring(anchoring: Option<&Anchoring>) {
 }
 
 /// Serves Gatehouse on `listener` until `shutdown` completes: HTTP stops taking new
-/// connections and finishes the ones in flight, then the outbox worker and the scheduler
-/// are stopped and waited for.
+/// connections and finishes the ones in flight (for at most `server.shutdown_grace`), then
+/// the outbox worker and the scheduler are stopped and waited for.
 pub async fn serve(
     loaded: Loaded,
     listener: tokio::net::TcpListener,
@@ -380,9 +380,8 @@ pub async fn serve(
     if let Some(discord_router) = discord_router {
         router = router.merge(discord_router);
     }
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = crate::http::server::Limits::from_config(&config.server);
+    crate::http::server::serve(listener, router, limits, shutdown).await;
     tracing::info!("HTTP stopped; stopping the outbox worker and the scheduler");
     let _ = stop_tx.send(true);
     if let Err(err) = worker.await {
@@ -404,7 +403,7 @@ pub async fn serve(
         tracing::error!(%err, "the LDAP directory sync ended abnormally");
     }
     hangup.abort();
-    served.context("serving HTTP")
+    Ok(())
 }
 
 /// The Slack adapter when `[slack]` is enabled, built once and shared by its inbound

@@ -27,6 +27,17 @@ pub struct ServerConfig {
     /// part of Gatehouse's memory once many grants are stored.
     #[serde(deserialize_with = "mebibytes")]
     pub cache_mb: u64,
+    /// HTTP connections served at once; more wait in the listen backlog until one closes.
+    #[serde(deserialize_with = "whole_number")]
+    pub max_connections: u64,
+    /// How long a client has to send a request's line and headers, counted from connecting
+    /// or from the previous response: also how long an idle connection is kept open.
+    pub header_timeout: Duration,
+    /// How long a client has to send a request's body once its headers are in.
+    pub body_timeout: Duration,
+    /// On shutdown, how long open connections may finish their requests before they are
+    /// dropped.
+    pub shutdown_grace: Duration,
 }
 
 /// `server.cache_mb` when not set: enough for the working set of a busy Gatehouse (pending
@@ -34,6 +45,11 @@ pub struct ServerConfig {
 pub const DEFAULT_CACHE_MB: u64 = 64;
 /// The largest `server.cache_mb` accepted (64 GiB): larger is surely a unit mistake.
 pub const MAX_CACHE_MB: u64 = 64 * 1024;
+/// `server.max_connections` when not set: twice the slow or idle clients Gatehouse is
+/// measured to stay responsive under (docs/performance.md), at a few KiB each.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
+/// The largest `server.max_connections` accepted: each connection is an open file.
+pub const MAX_CONNECTIONS: u64 = 1_000_000;
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -42,6 +58,10 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             public_url: None,
             cache_mb: DEFAULT_CACHE_MB,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }
@@ -410,6 +430,17 @@ fn mebibytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error
         _ => None,
     };
     found.ok_or_else(|| serde::de::Error::custom("expected a whole number of MiB, such as 64"))
+}
+
+/// A whole number, also as text (`GATEHOUSE_SERVER__MAX_CONNECTIONS=8192` overrides with a
+/// string).
+fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let found = match toml::Value::deserialize(deserializer)? {
+        toml::Value::Integer(n) => u64::try_from(n).ok(),
+        toml::Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    };
+    found.ok_or_else(|| serde::de::Error::custom("expected a whole number, such as 4096"))
 }
 
 /// An instant written as an RFC 3339 string or a TOML offset date-time.

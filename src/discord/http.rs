@@ -12,6 +12,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
@@ -19,12 +20,20 @@ use serde_json::json;
 use super::interaction::{self, Kind};
 use super::respond::{Responder, Seen};
 use super::verify::verify;
+use crate::http::{BodyLimit, read_body};
 use crate::store::Store;
+
+/// An interaction: JSON with the message clicked in (2,000 characters of text, 6,000 of
+/// embeds) and the users and roles it names.
+const INTERACTION_BODY: BodyLimit = BodyLimit::kib(256);
 
 /// The interactions endpoint, ready to be merged into the server's router.
 pub fn router<S: Store>(responder: Arc<Responder<S>>) -> Router {
     Router::new()
-        .route("/discord/interactions", post(handle::<S>))
+        .route(
+            "/discord/interactions",
+            post(handle::<S>).layer(from_fn_with_state(INTERACTION_BODY, read_body)),
+        )
         .with_state(responder)
 }
 

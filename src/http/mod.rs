@@ -6,10 +6,12 @@
 mod admin;
 mod auth;
 mod backup;
+pub mod body;
 mod error;
 mod grants;
 mod health;
 mod requests;
+pub mod server;
 
 use std::sync::{Arc, RwLock};
 
@@ -20,6 +22,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 pub use auth::{Operator, authenticate};
+pub use body::{BodyLimit, BodyRules, read_body};
 pub use error::ApiError;
 
 use crate::config::{AdminConfig, Power};
@@ -121,6 +124,9 @@ impl<S: Store> ApiState<S> {
     }
 }
 
+/// The largest admin API body: a request with its reason and fields, a decision's comment.
+const ADMIN_BODY: BodyLimit = BodyLimit::kib(64);
+
 /// Every route Gatehouse serves over HTTP. The admin API's routes are grouped by the
 /// [`Power`] a token needs for them (see `docs/security.md`); the checks of who a call acts
 /// as are the handlers' ([`Operator::acting_as`]).
@@ -153,6 +159,8 @@ pub fn router<S: Store>(state: Arc<ApiState<S>>) -> Router {
         .merge(request)
         .merge(decide)
         .merge(admin)
+        // Bodies are read after the token is checked (the layer added last runs first).
+        .route_layer(from_fn_with_state(ADMIN_BODY, read_body))
         .route_layer(from_fn_with_state(state.clone(), auth::require_token::<S>))
         .fallback(|| async {
             ApiError::new(

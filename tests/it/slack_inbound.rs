@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use crate::fake_slack::FakeSlack;
 use crate::support::{TestApp, read, spawn_app_with};
 
+mod limits;
 mod modal;
+mod replay;
 
 pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const ALICE: &str = "U01ALICE";

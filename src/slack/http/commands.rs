@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Delivery, Inbound, form};
+use super::{Delivery, Endpoint, Inbound, form};
 use crate::chat::command::{ChatCommand, parse};
 use crate::chat::respond::{self, Answer};
 use crate::chat::say;
@@ -34,7 +34,7 @@ pub async fn handle<S: Store>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match inbound.admit(&headers, &body).await {
+    match inbound.admit(Endpoint::Commands, &headers, &body).await {
         Err(refused) => return refused,
         Ok(Delivery::Repeat) => return Json(inbound.already_handled()).into_response(),
         Ok(Delivery::First) => {}

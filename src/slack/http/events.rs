@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Delivery, Inbound};
+use super::{Delivery, Endpoint, Inbound};
 use crate::slack::port::SlackChat;
 use crate::store::Store;
 
@@ -44,7 +44,7 @@ pub async fn handle<S: Store>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match inbound.admit(&headers, &body).await {
+    match inbound.admit(Endpoint::Events, &headers, &body).await {
         Err(refused) => return refused,
         Ok(Delivery::Repeat) => return StatusCode::OK.into_response(),
         Ok(Delivery::First) => {}

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Delivery, Inbound, form, modals};
+use super::{Delivery, Endpoint, Inbound, form, modals};
 use crate::chat::actions::{CardAction, inputs};
 use crate::chat::respond;
 use crate::chat::say;
@@ -139,7 +139,7 @@ pub async fn handle<S: Store>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match inbound.admit(&headers, &body).await {
+    match inbound.admit(Endpoint::Interactions, &headers, &body).await {
         Err(refused) => return refused,
         Ok(Delivery::Repeat) => return StatusCode::OK.into_response(),
         Ok(Delivery::First) => {}

@@ -21,6 +21,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::TimeDelta;
@@ -30,13 +31,23 @@ use slack_morphism::errors::SlackClientError;
 
 use super::Slack;
 use super::people::Resolved;
-use super::verify::{delivery_key, verify};
+use super::verify::{Endpoint, delivery_keys, verify};
 use crate::domain::ids::PersonId;
 use crate::engine::Engine;
+use crate::http::{BodyLimit, read_body};
 use crate::store::Store;
 
 /// How long a delivery key is remembered: well past Slack's last retry.
 const REMEMBER_DELIVERIES: TimeDelta = TimeDelta::hours(1);
+
+/// A slash command's form: a few ids and the text typed (Slack caps it at a few thousand
+/// characters), percent-encoded.
+const COMMAND_BODY: BodyLimit = BodyLimit::kib(64);
+/// An interaction's form: its JSON percent-encoded, with the message or view clicked in
+/// (a view is at most 100 blocks).
+const PAYLOAD_BODY: BodyLimit = BodyLimit::kib(1024);
+/// An Events API body: JSON, with the Home view for `app_home_opened`.
+const EVENT_BODY: BodyLimit = BodyLimit::kib(512);
 
 /// What every Slack handler shares.
 pub struct Inbound<S> {
@@ -47,11 +58,24 @@ pub struct Inbound<S> {
 /// The Slack endpoints, ready to be merged into the server's router.
 pub fn router<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>) -> Router {
     let state = Arc::new(Inbound { slack, engine });
+    let up_to = |limit| from_fn_with_state(limit, read_body);
     Router::new()
-        .route("/slack/commands", post(commands::handle::<S>))
-        .route("/slack/interactions", post(interactions::handle::<S>))
-        .route("/slack/events", post(events::handle::<S>))
-        .route("/slack/options", post(options::handle::<S>))
+        .route(
+            "/slack/commands",
+            post(commands::handle::<S>).layer(up_to(COMMAND_BODY)),
+        )
+        .route(
+            "/slack/interactions",
+            post(interactions::handle::<S>).layer(up_to(PAYLOAD_BODY)),
+        )
+        .route(
+            "/slack/events",
+            post(events::handle::<S>).layer(up_to(EVENT_BODY)),
+        )
+        .route(
+            "/slack/options",
+            post(options::handle::<S>).layer(up_to(PAYLOAD_BODY)),
+        )
         .with_state(state)
 }
 
@@ -67,10 +91,16 @@ enum Delivery {
 struct Internal;
 
 impl<S: Store> Inbound<S> {
-    /// Checks the signature and freshness, then whether this delivery was seen before.
-    /// `Err` is the answer to give instead: 401 for anything not from Slack, and for a replay
-    /// (a repeat that is not one of Slack's announced retries).
-    async fn admit(&self, headers: &HeaderMap, body: &Bytes) -> Result<Delivery, Response> {
+    /// Checks the signature and freshness, that the body is of the type this endpoint reads,
+    /// then whether this delivery was seen before. `Err` is the answer to give instead: 401
+    /// for anything not from Slack and for a replay (a repeat that is not one of Slack's
+    /// announced retries), 415 for a body of another type.
+    async fn admit(
+        &self,
+        endpoint: Endpoint,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<Delivery, Response> {
         let secret = self.slack.signing_secret.as_ref().map(|s| s.expose());
         let now = self.engine.now();
         let checked = verify(
@@ -83,12 +113,31 @@ impl<S: Store> Inbound<S> {
             tracing::warn!(%rejection, "refused a request to /slack/*");
             return Err(StatusCode::UNAUTHORIZED.into_response());
         }
-        let Some(key) = delivery_key(headers, body) else {
+        if !endpoint.takes(headers) {
+            let declared = headers
+                .get(CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            tracing::warn!(
+                ?endpoint,
+                content_type = declared.as_deref().unwrap_or("none"),
+                expected = endpoint.media_type(),
+                "refused a signed request to /slack/* whose Content-Type is not what Slack sends there"
+            );
+            return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response());
+        }
+        let keys = delivery_keys(endpoint, body);
+        if keys.is_empty() {
             return Ok(Delivery::First);
-        };
+        }
         let until = now + REMEMBER_DELIVERIES;
+        // Every key is recorded, so that a later replay matches on any of them.
         let first = self
-            .blocking(move |engine| engine.store().first_delivery(&key, until))
+            .blocking(move |engine| {
+                keys.iter().try_fold(true, |all_new, key| {
+                    let new = engine.store().first_delivery(key, until)?;
+                    Ok::<_, crate::store::StoreError>(all_new & new)
+                })
+            })
             .await;
         match first {
             Ok(Ok(true)) => Ok(Delivery::First),

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::interactions::{Payload, payload};
-use super::{Delivery, Inbound};
+use super::{Delivery, Endpoint, Inbound};
 use crate::chat::actions::inputs;
 use crate::chat::suggest::{self, Suggestion};
 use crate::store::Store;
@@ -25,7 +25,7 @@ pub async fn handle<S: Store>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match inbound.admit(&headers, &body).await {
+    match inbound.admit(Endpoint::Options, &headers, &body).await {
         Err(refused) => return refused,
         Ok(Delivery::Repeat | Delivery::First) => {}
     }

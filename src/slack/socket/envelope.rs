@@ -9,14 +9,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::slack::http::Inbound;
-use crate::slack::verify::delivery_key;
+use crate::slack::verify::{Endpoint, delivery_key};
 use crate::store::Store;
 
 /// How long an answer may take before the envelope is acknowledged without it (Slack
@@ -190,21 +188,20 @@ async fn first<S: Store>(inbound: &Inbound<S>, envelope: &Envelope) -> bool {
 /// would have received.
 fn http_key(envelope: &Envelope) -> Option<String> {
     let payload = &envelope.payload;
-    let (content_type, body) = match envelope.kind.as_str() {
-        "events_api" => ("application/json", payload.to_string()),
-        "interactive" => (FORM, format!("payload={}", encode(&payload.to_string()))),
+    let (endpoint, body) = match envelope.kind.as_str() {
+        "events_api" => (Endpoint::Events, payload.to_string()),
+        "interactive" => (
+            Endpoint::Interactions,
+            format!("payload={}", encode(&payload.to_string())),
+        ),
         "slash_commands" => (
-            FORM,
+            Endpoint::Commands,
             format!("trigger_id={}", encode(&text(payload, "trigger_id"))),
         ),
         _ => return None,
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    delivery_key(&headers, body.as_bytes())
+    delivery_key(endpoint, body.as_bytes())
 }
-
-const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Percent-encodes everything but unreserved characters, as a form body would carry it.
 fn encode(text: &str) -> String {
