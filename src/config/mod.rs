@@ -54,7 +54,7 @@ pub use directory::{DirectoryConfig, DirectorySource, LdapAttributes};
 pub use env::{Env, process_env};
 pub use secret::Secret;
 pub use sections::{
-    AdminConfig, AdminToken, ConnectorConfig, ConnectorKind, DiscordConfig, DiscordMode,
+    AdminConfig, AdminToken, AwsAssign, ConnectorConfig, ConnectorKind, DiscordConfig, DiscordMode,
     FilesConfig, LogConfig, LogFormat, OutboxConfig, SchedulerConfig, ServerConfig, SlackConfig,
     SlackMode, SslMode,
 };
