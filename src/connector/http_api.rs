@@ -125,7 +125,7 @@ impl Answer {
 /// Sends `request` within `deadline` (after any wait the [`Throttle`] imposes) and reads the
 /// whole answer, whatever its status. `what` says what was being done, for messages
 /// ("identitystore GetUserId at https://identitystore.eu-west-1.amazonaws.com"). A wait hint
-/// in an answer of 429 or 503 holds the throttle.
+/// in an answer that is not a success holds the throttle.
 pub async fn send(
     request: reqwest::RequestBuilder,
     throttle: &Throttle,
@@ -153,10 +153,10 @@ pub async fn send(
         Ok(Err(error)) => return Err(request_failed(what, error)),
         Ok(Ok(answer)) => answer,
     };
-    if matches!(
-        answer.status,
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-    ) && let Some(wait) = retry_after(&answer.headers, Utc::now())
+    // Any refusal with a wait attached: 429 and 503, but GitHub says 403 when its rate
+    // limit is spent.
+    if !answer.status.is_success()
+        && let Some(wait) = retry_after(&answer.headers, Utc::now())
     {
         throttle.hold(wait);
     }
@@ -206,8 +206,9 @@ pub fn status_error(answer: &Answer, what: &str) -> ApiError {
 }
 
 /// How long the service asked to wait, from the headers services use for it:
-/// `Retry-After` (seconds, or an HTTP date), `RateLimit-Reset` (seconds), or
-/// `X-RateLimit-Reset` (a unix time, GitHub's and Okta's) when `X-RateLimit-Remaining` is 0.
+/// `Retry-After` (seconds, or an HTTP date); else, when the matching `…-Remaining` is 0,
+/// `RateLimit-Reset` (seconds, the IETF draft) or a unix time in `X-RateLimit-Reset` (GitHub)
+/// or `X-Rate-Limit-Reset` (Okta).
 /// At most [`MAX_RETRY_AFTER`]; `None` when no header says it.
 pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let text = |name: &str| {
@@ -224,17 +225,24 @@ pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> 
                 .ok()
                 .map(|at| until(at.with_timezone(&Utc))),
         }
-    } else if let Some(seconds) = text("ratelimit-reset").and_then(|v| v.parse::<u64>().ok()) {
-        Some(Duration::from_secs(seconds))
+    } else if text("ratelimit-remaining") == Some("0") {
+        text("ratelimit-reset")
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs)
     } else if text("x-ratelimit-remaining") == Some("0") {
-        text("x-ratelimit-reset")
-            .and_then(|v| v.parse::<i64>().ok())
-            .and_then(|unix| DateTime::from_timestamp(unix, 0))
-            .map(until)
+        unix_reset(text("x-ratelimit-reset")).map(until)
+    } else if text("x-rate-limit-remaining") == Some("0") {
+        unix_reset(text("x-rate-limit-reset")).map(until)
     } else {
         None
     };
     wait.map(|wait| wait.min(MAX_RETRY_AFTER))
+}
+
+fn unix_reset(value: Option<&str>) -> Option<DateTime<Utc>> {
+    value
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|unix| DateTime::from_timestamp(unix, 0))
 }
 
 /// The moment before which a connector sends nothing, because its service asked so.
@@ -364,7 +372,22 @@ mod tests {
             ]),
             None
         );
-        assert_eq!(secs(&[("ratelimit-reset", "4")]), Some(4));
+        assert_eq!(
+            secs(&[
+                ("x-rate-limit-remaining", "0"),
+                ("x-rate-limit-reset", &reset)
+            ]),
+            Some(30),
+            "Okta's spelling"
+        );
+        assert_eq!(
+            secs(&[("ratelimit-remaining", "0"), ("ratelimit-reset", "4")]),
+            Some(4)
+        );
+        assert_eq!(
+            secs(&[("ratelimit-remaining", "3"), ("ratelimit-reset", "4")]),
+            None
+        );
     }
 
     #[test]
