@@ -505,3 +505,25 @@ fn identifiers_are_checked_against_the_shapes_aws_documents() {
     assert!(shapes::user_attribute("emails.value").is_ok());
     assert!(shapes::user_attribute("email").is_err());
 }
+
+#[test]
+fn connectors_from_config_build_aws_sso_and_say_which_key_is_missing() {
+    let mut complete = config("aws-prod", ConnectorKind::AwsSso);
+    complete.region = Some("eu-west-1".to_owned());
+    complete.instance_arn = Some(INSTANCE.to_owned());
+    complete.identity_store_id = Some(STORE.to_owned());
+    complete.account = Some("111111111111".to_owned());
+    complete.roles.insert("admin".into(), ADMIN.to_owned());
+    let built = crate::connector::Connectors::from_config(std::slice::from_ref(&complete)).unwrap();
+    assert!(built.get(&"aws-prod".into()).is_some());
+
+    let mut no_account = complete;
+    no_account.account = None;
+    let err = crate::connector::Connectors::from_config(&[no_account])
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "connector `aws-prod` (aws-sso) has no account; add account = \"111111111111\""
+    );
+}
