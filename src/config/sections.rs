@@ -185,6 +185,9 @@ pub enum ConnectorKind {
     Postgres,
     /// Add the person's entry to an LDAP group.
     Ldap,
+    /// Assign an AWS IAM Identity Center permission set on an account (or add to a group).
+    #[serde(rename = "aws-sso")]
+    AwsSso,
 }
 
 /// `sslmode` of a `postgres` connector, as libpq names them.
@@ -248,6 +251,38 @@ pub struct ConnectorConfig {
     /// `ldap`: or where to search for it, with `user_filter` (values are filter-escaped).
     pub user_base_dn: Option<String>,
     pub user_filter: Option<String>,
+    /// `aws-sso`: the AWS region of the IAM Identity Center instance.
+    pub region: Option<String>,
+    /// `aws-sso`: `arn:aws:sso:::instance/ssoins-…`.
+    pub instance_arn: Option<String>,
+    /// `aws-sso`: `d-…`, the Identity Store that holds the people.
+    pub identity_store_id: Option<String>,
+    /// `aws-sso`: the 12-digit AWS account the permission sets are assigned on.
+    pub account: Option<String>,
+    /// `aws-sso`: the person's Identity Store user name, a template like `login`.
+    pub user_name: Option<String>,
+    /// `aws-sso`: the unique attribute `user_name` is looked up by (`userName`, the default,
+    /// or `emails.value`).
+    pub user_attribute: Option<String>,
+    /// `aws-sso`: what a grant does (`account`, the default, or `group`).
+    pub assign: Option<AwsAssign>,
+    /// `aws-sso`: where every AWS API of this connector is reached, instead of AWS's own
+    /// endpoints (for a test server or a proxy).
+    pub endpoint_url: Option<String>,
+    /// `aws-sso`: the profile of the shared AWS files to take credentials from, instead of
+    /// `AWS_PROFILE` (or `default`).
+    pub profile: Option<String>,
+}
+
+/// `assign` of an `aws-sso` connector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AwsAssign {
+    /// `CreateAccountAssignment` of the role's permission set on `account`.
+    #[default]
+    Account,
+    /// `CreateGroupMembership` in the role's Identity Store group.
+    Group,
 }
 
 fn default_connector_timeout() -> Duration {

@@ -1,6 +1,7 @@
 //! The one integration-test binary: each area is a module, so the suite links once.
 
 mod api;
+mod aws_sso;
 mod backup;
 mod bundles;
 mod cli;
