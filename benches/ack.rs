@@ -7,6 +7,11 @@
 //! `cargo bench --bench ack` (about 3 minutes); `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1` for
 //! a few seconds that only show it runs; `-- --only-gatehouse` leaves the ceilings out.
 
+// A test harness: its fakes check signatures and timestamps against the real wall clock and
+// talk to local servers over plain HTTP, so the product's clock and TLS rules
+// (clippy.toml's disallowed-methods) do not apply here.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::io::Write as _;

@@ -5,6 +5,11 @@
 //! `cargo bench --bench e2e` (about two minutes); `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1`;
 //! `GATEHOUSE_BENCH_RATES=1000,2000` for other rates.
 
+// A test harness: its fakes check signatures and timestamps against the real wall clock and
+// talk to local servers over plain HTTP, so the product's clock and TLS rules
+// (clippy.toml's disallowed-methods) do not apply here.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::time::{Duration, Instant};

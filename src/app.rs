@@ -12,8 +12,8 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::engine::Clock;
 use anyhow::Context;
-use chrono::Utc;
 use futures_util::future::OptionFuture;
 
 use crate::config::{Config, ConfigError, DirectorySource, DiscordMode, SlackMode};
@@ -133,7 +133,8 @@ fn load_policy(
     let context = PolicyContext {
         directory: &directory,
         connectors: Some(&connectors),
-        now: Utc::now(),
+        // The files are checked against the wall clock (a policy's dates).
+        now: SystemClock.now(),
     };
     let (policy, warnings) = parse_policy(&Source::new(&policy_name, &policy_text), &context)
         .map_err(LoadError::Invalid)?;

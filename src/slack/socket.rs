@@ -4,7 +4,7 @@
 //! `slack.api_url`), connects, and hands each envelope to `envelope::handle`, which
 //! acknowledges it within Slack's 3 s and feeds its payload to the very handlers HTTP mode
 //! uses. When Slack asks for a reconnect (`disconnect`) a fresh URL is fetched at once; when
-//! the connection is lost or cannot be made, the next attempt waits with [`Backoff`]. Every
+//! the connection is lost or cannot be made, the next attempt waits by [`RECONNECT`]. Every
 //! connection ends with a close handshake when it can (RFC 6455 §7.1.2): ours on shutdown and
 //! after `disconnect`, our answer to Slack's close frame when Slack closes first (§5.5.1), and
 //! on shutdown the envelopes in flight are given a moment to finish.
@@ -15,7 +15,6 @@
 //! No signatures here: the connection itself is authenticated by the app token. `wss://`
 //! uses rustls with the process-wide crypto provider that `main` installs.
 
-mod backoff;
 mod envelope;
 
 use std::sync::Arc;
@@ -28,11 +27,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-pub use backoff::Backoff;
+#[cfg(any(test, feature = "testing"))]
 pub use envelope::fuzz_envelope;
 
 use super::Slack;
 use super::http::Inbound;
+use crate::backoff::{Backoff, Retries};
 use crate::engine::Engine;
 use crate::metrics::{CallOutcome, Metrics};
 use crate::store::Store;
@@ -47,6 +47,10 @@ const FINISH_WITHIN: Duration = Duration::from_secs(5);
 const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 /// How long opening the websocket (TCP, TLS, the upgrade) may take.
 const OPEN_WITHIN: Duration = Duration::from_secs(10);
+/// The waits before reconnecting: 1 s, doubling up to 30 s, each up to a quarter longer. A
+/// connection Slack greeted starts them over.
+pub const RECONNECT: Backoff =
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(30)).jitter(0.0, 0.25);
 
 /// Why a connection could not be made or did not last; logged, then retried.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +87,7 @@ pub async fn run<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>, stop: watc
     let metrics = engine.metrics().clone();
     let inbound = Inbound::new(slack.clone(), engine);
     let mut tasks = JoinSet::new();
-    let mut backoff = Backoff::new();
+    let mut backoff = Retries::new(RECONNECT);
     let mut stop = stop;
     loop {
         if *stop.borrow() {
