@@ -14,7 +14,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::fake_slack::{FakeSlack, request_number};
+use support::cards::{CardWatch, request_number};
 use support::load::{Summary, open_loop};
 use support::{
     Server, Table, World, machine, ms, percentile, requester_slack, slack_headers, slash_command,
@@ -38,7 +38,7 @@ fn main() {
         machine()
     );
     let most = rates.iter().map(|r| (r * secs) as usize).max().unwrap_or(0);
-    let slack = FakeSlack::start();
+    let slack = CardWatch::start();
     let world = World::new(most + 10, Some(&slack.api_url), 64);
     let mut table = Table::new(
         &format!("submission → approver's card at Slack, open loop, {secs} s per rate (ms)"),
@@ -109,7 +109,7 @@ fn main() {
             ms(latencies.last().copied().unwrap_or_default()),
             last.map_or("—".into(), |d| format!("{:.1} s", d.as_secs_f64())),
         ]);
-        slack.recorded.cards.lock().unwrap().clear();
+        slack.clear();
         eprintln!("e2e at {rate}/s done ({})", support::load());
     }
     table.print();

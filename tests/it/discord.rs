@@ -124,28 +124,22 @@ impl Rig {
     }
 
     pub async fn grant_state_becomes(&self, grant: &str, wanted: &str) {
-        let mut last = Value::Null;
-        for _ in 0..400 {
+        let what = format!("{grant} {wanted}");
+        crate::support::eventually(&what, || async {
             let (_, body) = self.app.get(&format!("/api/v1/grants/{grant}")).await;
-            last = body["grant"]["state"]["state"].clone();
-            if last == wanted {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("{grant} stayed {last}, not {wanted}");
+            let state = &body["grant"]["state"]["state"];
+            (state == wanted)
+                .then_some(())
+                .ok_or(format!("{grant} is {state}"))
+        })
+        .await;
     }
 }
 
-/// Polls `find` every 25 ms for up to 10 s.
+/// [`crate::support::eventually`] for a check that looks at the fakes' records and needs no
+/// waiting of its own.
 pub async fn eventually<T>(what: &str, mut find: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..400 {
-        if let Some(found) = find() {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("waited 10 s for {what}");
+    crate::support::eventually(what, || std::future::ready(find())).await
 }
 
 /// The custom_ids of a message's buttons, as it stands now.

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fake_slack::FakeSlack;
-use crate::support::{TestApp, read, spawn_app_with};
+use crate::support::{TestApp, eventually, read, spawn_app_with};
 
 mod modal;
 
@@ -158,7 +158,8 @@ impl Slack {
 
     /// The ephemeral messages `user` has been shown so far, once `count` have arrived.
     async fn ephemerals_to(&self, user: &str, count: usize) -> Vec<String> {
-        for _ in 0..200 {
+        let what = format!("{count} ephemeral message(s) shown to {user}");
+        eventually(&what, || {
             let texts: Vec<String> = self
                 .fake
                 .calls_to("chat.postEphemeral")
@@ -166,12 +167,9 @@ impl Slack {
                 .filter(|c| c.args["user"] == user)
                 .map(|c| c.args["text"].as_str().unwrap_or_default().to_owned())
                 .collect();
-            if texts.len() >= count {
-                return texts;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("{user} was not shown {count} ephemeral message(s)");
+            std::future::ready((texts.len() >= count).then_some(texts))
+        })
+        .await
     }
 }
 
@@ -333,7 +331,12 @@ async fn a_retried_event_is_acknowledged_once_more_without_acting_twice() {
         StatusCode::UNAUTHORIZED,
         "a bare repeat is a replay"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The retry and the replay were refused before the acknowledgement: once the first
+    // delivery's publish is there, nothing else will come.
+    eventually("the Home tab published", || {
+        std::future::ready(!slack.fake.calls_to("views.publish").is_empty())
+    })
+    .await;
     assert_eq!(
         slack.fake.calls_to("views.publish").len(),
         1,
