@@ -30,15 +30,16 @@ async fn metrics(app: &TestApp) -> String {
 
 /// Scrapes until `line` (a whole sample line) appears.
 async fn metrics_show(app: &TestApp, line: &str) -> String {
-    let mut text = String::new();
-    for _ in 0..100 {
-        text = metrics(app).await;
+    let what = format!("/metrics to show `{line}`");
+    crate::support::eventually(&what, || async {
+        let text = metrics(app).await;
         if text.lines().any(|l| l == line) {
-            return text;
+            Ok(text)
+        } else {
+            Err(text)
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("/metrics never showed `{line}`:\n{text}");
+    })
+    .await
 }
 
 #[tokio::test]
