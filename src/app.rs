@@ -196,8 +196,9 @@ impl Reloader for FileReloader {
     }
 }
 
-/// Makes rustls use *ring* for every HTTPS client of the process (reqwest is built without
-/// a default provider and panics without one). Idempotent; call it before building a client.
+/// Makes *ring* the process-wide rustls provider: a safety net for a library that would build
+/// a rustls configuration of its own. Every client Gatehouse builds is handed
+/// [`crate::tls`]'s configuration (and provider) explicitly. Idempotent.
 pub fn install_tls_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race against another installer is fine: a provider is then in place.

@@ -13,7 +13,7 @@
 //! caller registers Slack with [`crate::metrics::Readiness::expect`] before serving.
 //!
 //! No signatures here: the connection itself is authenticated by the app token. `wss://`
-//! uses rustls with the process-wide crypto provider that `main` installs.
+//! uses rustls with [`crate::tls`]'s configuration, handed to tokio-tungstenite explicitly.
 
 mod envelope;
 
@@ -63,6 +63,8 @@ pub enum SocketError {
     Socket(#[from] tungstenite::Error),
     #[error("the websocket did not open within {}s", OPEN_WITHIN.as_secs())]
     OpenTimedOut,
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// How one connection ended.
@@ -158,10 +160,7 @@ async fn session<S: Store>(
     tasks: &mut JoinSet<()>,
     metrics: &Metrics,
 ) -> Result<(Ended, bool), (SocketError, bool)> {
-    let (mut socket, _) = tokio::time::timeout(OPEN_WITHIN, tokio_tungstenite::connect_async(url))
-        .await
-        .map_err(|_| (SocketError::OpenTimedOut, false))?
-        .map_err(|error| (error.into(), false))?;
+    let mut socket = open(url).await.map_err(|error| (error, false))?;
     let (acks, mut to_send) = mpsc::unbounded_channel::<String>();
     let mut greeted = false;
     let broke = |error: tungstenite::Error, greeted| (SocketError::from(error), greeted);
@@ -215,6 +214,18 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Opens the websocket at `url` (TCP, TLS for `wss://`, the upgrade). The rustls configuration
+/// is handed over explicitly, so that a TLS library another crate turns on in
+/// tokio-tungstenite is never picked instead.
+async fn open(url: &str) -> Result<Socket, SocketError> {
+    let tls = tokio_tungstenite::Connector::Rustls(Arc::new(crate::tls::verifying(None)?));
+    let opening = tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(tls));
+    let (socket, _) = tokio::time::timeout(OPEN_WITHIN, opening)
+        .await
+        .map_err(|_| SocketError::OpenTimedOut)??;
+    Ok(socket)
+}
+
 /// Sends the acks still queued, then a close frame, and waits briefly for Slack's close.
 async fn close(socket: &mut Socket, to_send: &mut mpsc::UnboundedReceiver<String>) {
     while let Ok(ack) = to_send.try_recv() {
@@ -252,3 +263,6 @@ async fn drained(socket: &mut Socket) -> bool {
     let rest = async { while let Some(Ok(_)) = socket.next().await {} };
     tokio::time::timeout(CLOSE_WITHIN, rest).await.is_ok()
 }
+
+#[cfg(test)]
+mod tests;
