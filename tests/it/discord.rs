@@ -4,8 +4,6 @@
 //! registration and autocomplete, the request modal, clicks from people who may not decide,
 //! and double clicks; HTTP mode, the cross-platform flow and readiness are in their own files.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -228,19 +226,15 @@ async fn the_command_is_registered_in_the_guild_and_autocomplete_answers_from_th
     .await;
     assert_eq!(commands[0]["name"], "access");
     let ready = rig.app.http.get(format!("{}/readyz", rig.app.base));
-    let mut status = ready.try_clone().unwrap().send().await.unwrap().status();
-    for _ in 0..200 {
+    crate::support::eventually("ready once the gateway session is up", || async {
+        let status = ready.try_clone().unwrap().send().await.unwrap().status();
         if status == StatusCode::OK {
-            break;
+            Ok(())
+        } else {
+            Err(format!("/readyz answers {status}"))
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-        status = ready.try_clone().unwrap().send().await.unwrap().status();
-    }
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "ready once the gateway session is up"
-    );
+    })
+    .await;
     let (_, metrics) = crate::support::read(
         rig.app
             .http

@@ -4,7 +4,6 @@
 //! deliveries, and clicks from people who may not decide.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use gatehouse::slack::verify::sign;
 use reqwest::StatusCode;
@@ -141,19 +140,18 @@ impl Slack {
         body["request"].clone()
     }
 
-    /// The state of `grant` once it is `wanted` (the outbox works in the background), or
-    /// the last state seen after a few seconds.
+    /// The state of `grant` once it is `wanted` (the outbox works in the background).
     async fn grant_state_becomes(&self, grant: &str, wanted: &str) -> Value {
-        let mut state = Value::Null;
-        for _ in 0..200 {
+        eventually(&format!("{grant} {wanted}"), || async {
             let (_, body) = self.app.get(&format!("/api/v1/grants/{grant}")).await;
-            state = body["grant"]["state"]["state"].clone();
+            let state = body["grant"]["state"]["state"].clone();
             if state == wanted {
-                break;
+                Ok(state)
+            } else {
+                Err(format!("it is {state}"))
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        state
+        })
+        .await
     }
 
     /// The ephemeral messages `user` has been shown so far, once `count` have arrived.
