@@ -7,6 +7,11 @@
 //! `cargo bench --bench ack` (about 3 minutes); `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1` for
 //! a few seconds that only show it runs; `-- --only-gatehouse` leaves the ceilings out.
 
+// A test harness: its fakes check signatures and timestamps against the real wall clock and
+// talk to local servers over plain HTTP, so the product's clock and TLS rules
+// (clippy.toml's disallowed-methods) do not apply here.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::io::Write as _;
@@ -17,7 +22,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use support::fake_slack::{FakeSlack, request_number};
+use support::cards::{CardWatch, request_number};
 use support::load::{Make, Summary, open_loop};
 use support::{
     Server, Table, World, machine, ms, requester_slack, slack_headers, slash_command, smoke,
@@ -68,7 +73,7 @@ fn main() {
         machine()
     );
     let most = rates.iter().map(|r| (r * secs) as usize).max().unwrap_or(0);
-    let slack = FakeSlack::start();
+    let slack = CardWatch::start();
     let world = World::new(most + WARM + 10, Some(&slack.api_url), 64);
 
     let mut results = Vec::new();

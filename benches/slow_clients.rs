@@ -8,6 +8,10 @@
 //! `cargo bench --bench slow_clients` (about a minute); `-- --smoke` or
 //! `GATEHOUSE_BENCH_SMOKE=1`; `GATEHOUSE_BENCH_CLIENTS=4000` for another count.
 
+// Bench code, like test code: the product's rules on time and TLS clients
+// (clippy.toml's disallowed-methods) do not apply here.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::process::{Child, Command, Stdio};

@@ -12,8 +12,8 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::engine::Clock;
 use anyhow::Context;
-use chrono::Utc;
 use futures_util::future::OptionFuture;
 
 use crate::config::{Config, ConfigError, DirectorySource, DiscordMode, SlackMode};
@@ -133,7 +133,8 @@ fn load_policy(
     let context = PolicyContext {
         directory: &directory,
         connectors: Some(&connectors),
-        now: Utc::now(),
+        // The files are checked against the wall clock (a policy's dates).
+        now: SystemClock.now(),
     };
     let (policy, warnings) = parse_policy(&Source::new(&policy_name, &policy_text), &context)
         .map_err(LoadError::Invalid)?;
@@ -195,8 +196,9 @@ impl Reloader for FileReloader {
     }
 }
 
-/// Makes rustls use *ring* for every HTTPS client of the process (reqwest is built without
-/// a default provider and panics without one). Idempotent; call it before building a client.
+/// Makes *ring* the process-wide rustls provider: a safety net for a library that would build
+/// a rustls configuration of its own. Every client Gatehouse builds is handed
+/// [`crate::tls`]'s configuration (and provider) explicitly. Idempotent.
 pub fn install_tls_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race against another installer is fine: a provider is then in place.

@@ -1,10 +1,13 @@
 //! What the benches share: the smoke switch, the header every table carries (cores, CPU, load,
 //! commit), a generated world (policy, a directory with many people, gatehouse.toml), the real
-//! server started in-process, a minimal fake Slack Web API, an open-loop load generator and
-//! bulk-built grants. Benches print tables; they assert nothing about speed.
+//! server started in-process, the tests' fake Slack Web API (one fake for tests and benches), an
+//! open-loop load generator and bulk-built grants. Benches print tables; they assert nothing
+//! about speed.
 
 #![allow(dead_code)] // each bench uses a different part
 
+pub mod cards;
+#[path = "../../tests/it/fake_slack/mod.rs"]
 pub mod fake_slack;
 pub mod load;
 

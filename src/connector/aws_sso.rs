@@ -43,6 +43,7 @@ use super::{
 };
 use crate::config::{AwsAssign, ConnectorConfig};
 use crate::domain::ids::{ConnectorId, RoleId};
+use crate::engine::{Clock, SystemClock};
 use credentials::{CredentialChain, Sts};
 
 const KIND: &str = "aws-sso";
@@ -52,6 +53,8 @@ const DEFAULT_USER_ATTRIBUTE: &str = "userName";
 /// [`MAX_POLL`].
 const FIRST_POLL: Duration = Duration::from_millis(250);
 const MAX_POLL: Duration = Duration::from_secs(2);
+/// The status polls' waits, through the one backoff policy (no jitter: one caller, one request).
+const POLLS: crate::backoff::Backoff = crate::backoff::Backoff::new(FIRST_POLL, MAX_POLL);
 /// Error codes AWS uses for "slow down" and "try again".
 const TRANSIENT_CODES: [&str; 14] = [
     "ThrottlingException",
@@ -549,8 +552,9 @@ impl AwsSsoConnector {
         deadline: Instant,
     ) -> Result<(), ApiError> {
         let started = Instant::now();
-        let mut wait = FIRST_POLL;
+        let mut polls = 0;
         loop {
+            let wait = POLLS.base(polls);
             match status["Status"].as_str() {
                 Some("SUCCEEDED") => return Ok(()),
                 Some("FAILED") => {
@@ -584,7 +588,7 @@ impl AwsSsoConnector {
                 )));
             }
             tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(MAX_POLL);
+            polls += 1;
             let answer = self
                 .call(
                     &self.sso,
@@ -769,7 +773,7 @@ impl AwsSsoConnector {
             &credentials,
             &self.region,
             service.signing_name,
-            std::time::SystemTime::now(),
+            std::time::SystemTime::from(SystemClock.now()),
         )?;
         let request = reqwest::RequestBuilder::from_parts(self.client.clone(), request);
         let answer = http_api::send(request, &self.throttle, deadline, &what).await?;
@@ -803,7 +807,7 @@ impl AwsSsoConnector {
             status: answer.status,
             code,
             message,
-            retry_after: http_api::retry_after(&answer.headers, chrono::Utc::now()),
+            retry_after: http_api::retry_after(&answer.headers, SystemClock.now()),
             signed_by: credentials.source,
         })
     }

@@ -17,6 +17,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
+use crate::engine::{Clock, SystemClock};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use tokio::time::Instant;
@@ -97,7 +99,11 @@ impl From<ApiError> for ConnectorError {
 /// elsewhere), Gatehouse's user agent. Each request is bounded by the call's deadline.
 pub fn client(id: &ConnectorId) -> Result<reqwest::Client, ConnectorSetupError> {
     crate::app::install_tls_provider();
-    reqwest::Client::builder()
+    crate::tls::http_client(None)
+        .map_err(|e| ConnectorSetupError::Client {
+            id: id.clone(),
+            reason: e.to_string(),
+        })?
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -156,7 +162,7 @@ pub async fn send(
     // Any refusal with a wait attached: 429 and 503, but GitHub says 403 when its rate
     // limit is spent.
     if !answer.status.is_success()
-        && let Some(wait) = retry_after(&answer.headers, Utc::now())
+        && let Some(wait) = retry_after(&answer.headers, SystemClock.now())
     {
         throttle.hold(wait);
     }
@@ -198,7 +204,7 @@ pub fn status_error(answer: &Answer, what: &str) -> ApiError {
     if transient_status(answer.status) {
         ApiError::Transient {
             message,
-            retry_after: retry_after(&answer.headers, Utc::now()),
+            retry_after: retry_after(&answer.headers, SystemClock.now()),
         }
     } else {
         ApiError::Permanent(message)
@@ -392,7 +398,7 @@ mod tests {
 
     #[test]
     fn an_absurd_wait_is_capped() {
-        let wait = retry_after(&headers(&[("retry-after", "86400")]), Utc::now());
+        let wait = retry_after(&headers(&[("retry-after", "86400")]), SystemClock.now());
         assert_eq!(wait, Some(MAX_RETRY_AFTER));
     }
 

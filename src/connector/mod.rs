@@ -13,7 +13,6 @@ mod ldap;
 mod log;
 mod postgres;
 pub mod template;
-pub(crate) mod tls;
 pub mod webhook;
 
 use std::collections::BTreeMap;

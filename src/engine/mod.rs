@@ -31,7 +31,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 pub use crate::domain::schedule::pending_due;
-pub use clock::{Clock, FakeClock, SystemClock};
+#[cfg(any(test, feature = "testing"))]
+pub use clock::FakeClock;
+pub use clock::{Clock, SystemClock};
 pub use reload::ReloadReport;
 pub use submit::Submitted;
 
@@ -127,6 +129,7 @@ impl<S: Store> Engine<S> {
         if let Some(alert) = Alert::impersonation(&commit.events) {
             commit.effects.push(Effect::Alert { alert });
         }
+        commit.at.get_or_insert_with(|| self.now());
         let observed = Observed::of(&commit);
         let receipt = self.store.commit(commit)?;
         self.metrics.record(observed);

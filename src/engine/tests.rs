@@ -653,3 +653,16 @@ fn an_impersonated_decision_alerts_the_security_channel_in_the_same_commit() {
         }]
     );
 }
+
+#[test]
+fn an_alert_committed_without_an_audit_event_is_due_by_the_engines_clock() {
+    // The example world's clock is weeks from the wall clock: an effect dated by the wall
+    // clock would wait for it (or be due long before it was queued).
+    let h = harness();
+    h.engine
+        .directory_out_of_policy(&["workflow `prod` names nobody".to_owned()])
+        .unwrap();
+    let queued = h.engine.store().outbox(10).unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].next_attempt_at, h.clock.now());
+}

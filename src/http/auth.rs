@@ -181,6 +181,7 @@ pub fn authenticate(
 mod tests {
     use super::*;
     use crate::config::Secret;
+    use crate::engine::{Clock, SystemClock};
 
     fn token(name: &str, secret: &str, expires: Option<DateTime<Utc>>) -> AdminToken {
         AdminToken {
@@ -210,7 +211,7 @@ mod tests {
 
     #[test]
     fn an_expired_token_is_refused_with_its_name_and_date() {
-        let now = Utc::now();
+        let now = SystemClock.now();
         let admin = AdminConfig {
             tokens: vec![
                 token("ops", "a-token-that-is-long-enough", None),
@@ -243,7 +244,7 @@ mod tests {
         let admin = AdminConfig {
             tokens: vec![token("ops", "a-token-that-is-long-enough", None)],
         };
-        let found = authenticate(&admin, "a-token-that-is-long-enough", Utc::now()).unwrap();
+        let found = authenticate(&admin, "a-token-that-is-long-enough", SystemClock.now()).unwrap();
         assert_eq!(
             found.powers,
             [Power::Read, Power::Request, Power::Decide, Power::Admin].into()

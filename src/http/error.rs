@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::engine::EngineError;
+use crate::engine::{Clock, EngineError, SystemClock};
 
 /// An error response of the admin API.
 #[derive(Debug)]
@@ -72,12 +72,10 @@ impl From<EngineError> for ApiError {
 /// A short id that ties what the caller was told to the log line: time and a counter.
 fn reference_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let millis = Clock::now(&SystemClock).timestamp_millis();
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     // 48 bits of time in milliseconds is plenty to be unique together with the counter.
-    let millis = (nanos / 1_000_000) as u64 & 0xffff_ffff_ffff;
+    let millis = millis as u64 & 0xffff_ffff_ffff;
     format!("E{millis:x}-{count}")
 }
 

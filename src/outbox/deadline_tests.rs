@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 
 use super::worker::Next;
 use super::*;
@@ -16,7 +16,7 @@ use crate::domain::policy::tests::{example_directory, example_policy};
 use crate::domain::request::Changes;
 use crate::domain::validation::Ask;
 use crate::engine::testing::who;
-use crate::engine::{Engine, FakeClock};
+use crate::engine::{Clock, Engine, FakeClock, SystemClock};
 use crate::store::{Commit, OutboxEntry, SledStore, Store};
 
 fn engine(clock: Arc<FakeClock>) -> Arc<Engine<SledStore>> {
@@ -31,7 +31,7 @@ fn engine(clock: Arc<FakeClock>) -> Arc<Engine<SledStore>> {
 /// A clock a minute ahead of the real now, from which effects committed without events are
 /// due: they are due on it.
 fn clock() -> Arc<FakeClock> {
-    Arc::new(FakeClock::at(Utc::now() + TimeDelta::minutes(1)))
+    Arc::new(FakeClock::at(SystemClock.now() + TimeDelta::minutes(1)))
 }
 
 fn queue(engine: &Engine<SledStore>, effect: Effect) -> OutboxEntry {

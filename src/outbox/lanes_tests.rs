@@ -12,7 +12,7 @@ use crate::connector::{BoxFuture, Connectors};
 use crate::domain::effect::{Alert, Effect, Lane, Notice};
 use crate::domain::ids::{GrantId, RequestId};
 use crate::domain::policy::tests::{example_directory, example_policy};
-use crate::engine::{Engine, SystemClock};
+use crate::engine::{Clock, Engine, SystemClock};
 use crate::store::{Commit, SledStore, Store};
 
 /// A chat that takes a while over each delivery and records who was delivering at once.
@@ -173,7 +173,7 @@ impl TokioClock {
     /// A minute ahead of the real now, from which effects committed without events are due.
     fn new() -> Self {
         Self {
-            start: chrono::Utc::now() + chrono::TimeDelta::minutes(1),
+            start: SystemClock.now() + chrono::TimeDelta::minutes(1),
             at: tokio::time::Instant::now(),
         }
     }

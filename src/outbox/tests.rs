@@ -23,7 +23,7 @@ use crate::domain::policy::tests::{example_directory, example_policy};
 use crate::domain::request::{Changes, RequestState};
 use crate::domain::validation::Ask;
 use crate::engine::testing::who;
-use crate::engine::{Engine, FakeClock};
+use crate::engine::{Clock, Engine, FakeClock, SystemClock};
 use crate::store::{SledStore, Store};
 
 const SECRET: &str = "whsec-outbox-test-0123";
@@ -76,7 +76,7 @@ async fn hook(
         SECRET.as_bytes(),
         &header(SIGNATURE_HEADER),
         &body,
-        Utc::now().timestamp(),
+        SystemClock.now().timestamp(),
         300,
     )
     .is_err()
@@ -392,6 +392,11 @@ async fn a_crash_between_the_call_and_its_result_loses_nothing_and_repeats_nothi
         "granted once, though called twice"
     );
     assert_eq!(target.deliveries(), 2);
+}
+
+#[test]
+fn the_retry_policy_stops_growing_at_max_backoff() {
+    assert_eq!(Some(RETRY.max()), MAX_BACKOFF.to_std().ok());
 }
 
 #[test]

@@ -58,6 +58,9 @@ pub struct Commit {
     pub marks: Vec<(String, DateTime<Utc>)>,
     /// Messages posted, to be found again when they must be updated.
     pub cards: Vec<(CardKey, PostedCard)>,
+    /// When the change was made, by the engine's clock ([`crate::engine::Engine::commit`]
+    /// sets it): effects queued without an audit event to date them are due from then.
+    pub at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug)]

@@ -386,7 +386,7 @@ impl Checker<'_, '_, '_, '_> {
     }
 
     fn ca(&mut self, pem: Option<&str>, path: &str) {
-        if let Some(Err(problem)) = pem.map(crate::connector::tls::certificates) {
+        if let Some(Err(problem)) = pem.map(crate::tls::certificates) {
             self.error(
                 path,
                 format!("{path}: {problem}"),

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::engine::{Clock, SystemClock};
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -162,7 +164,7 @@ impl CredentialChain {
     pub async fn get(&self, deadline: Instant) -> Result<Credentials, ApiError> {
         let mut cached = self.cached.lock().await;
         if let Some(credentials) = cached.as_ref()
-            && credentials.fresh(Utc::now())
+            && credentials.fresh(SystemClock.now())
         {
             return Ok(credentials.clone());
         }
@@ -445,7 +447,7 @@ impl CredentialChain {
             source,
             &self.sts.region,
             "sts",
-            std::time::SystemTime::now(),
+            std::time::SystemTime::from(SystemClock.now()),
         )?;
         let what = format!("sts AssumeRole at {}", http_api::shown(&self.sts.url));
         let request = reqwest::RequestBuilder::from_parts(self.client.clone(), request);
@@ -619,7 +621,7 @@ fn no_credentials(why: &str) -> ApiError {
 }
 
 fn session_name_now() -> String {
-    format!("gatehouse-{}", Utc::now().timestamp())
+    format!("gatehouse-{}", SystemClock.now().timestamp())
 }
 
 fn form(params: &[(&str, &str)]) -> String {

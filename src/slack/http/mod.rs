@@ -8,6 +8,7 @@
 
 mod commands;
 mod events;
+#[cfg(any(test, feature = "testing"))]
 pub mod fuzz;
 mod interactions;
 mod modals;

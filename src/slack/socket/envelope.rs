@@ -221,6 +221,7 @@ fn text(payload: &Value, key: &str) -> String {
     payload[key].as_str().unwrap_or_default().to_owned()
 }
 
+#[cfg(any(test, feature = "testing"))]
 /// The `slack_socket` fuzz target (see [`crate::fuzz`]): a text frame is read as one thing,
 /// and the key a delivery gets is the one HTTP mode gives the same delivery, whatever the
 /// ids hold (percent-encoding them for the form body loses nothing).

@@ -67,11 +67,17 @@ pub(super) struct Job {
 
 impl Job {
     pub(super) fn new(work: Work) -> Arc<Self> {
-        // Effects are due as soon as they are queued: at the time of the change when it says
-        // (the engine's clock), else now.
+        // Effects are due as soon as they are queued: at the time of the change (the engine's
+        // clock, never the wall clock, which a test's clock may be far from). A commit that
+        // does not say when (a store test's) is due at once.
         let queued_at = match &work {
-            Work::Commit { commit, .. } => commit.events.first().map_or_else(Utc::now, |e| e.at),
-            Work::Retry { .. } => Utc::now(),
+            Work::Commit { commit, .. } => commit
+                .events
+                .first()
+                .map(|e| e.at)
+                .or(commit.at)
+                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            Work::Retry { at, .. } => *at,
         };
         Arc::new(Job {
             work,

@@ -61,7 +61,7 @@ async fn endpoint(
         format!("{}{}", header("authorization"), token),
         body.clone(),
     ));
-    let expiring = (Utc::now() + TimeDelta::minutes(1)).to_rfc3339();
+    let expiring = (SystemClock.now() + TimeDelta::minutes(1)).to_rfc3339();
     let json = |key: &str, expires: &str| {
         format!(
             r#"{{"Code":"Success","AccessKeyId":"{key}","SecretAccessKey":"s","Token":"t","Expiration":"{expires}"}}"#
