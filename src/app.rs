@@ -261,7 +261,12 @@ pub async fn serve(
         log_anchoring(anchoring.as_ref());
         store
     };
-    let engine = Arc::new(Engine::new(store, policy, directory, Arc::new(SystemClock)));
+    let engine = Arc::new(Engine::new(
+        Arc::new(store),
+        policy,
+        directory,
+        Arc::new(SystemClock),
+    ));
     // Bundles reach the people already there, not only those who join later: whatever a
     // bundle owes someone and was never given is given now (and nothing twice).
     let bundled = {
@@ -460,10 +465,10 @@ fn expect_platforms(
 
 /// The chat port the outbox delivers through: every enabled platform, or the log (messages
 /// as text) when none is.
-fn chat_port<S: crate::store::Store>(
+fn chat_port(
     slack: Option<Arc<crate::slack::Slack>>,
     discord: Option<Arc<crate::discord::Discord>>,
-    engine: &Arc<Engine<S>>,
+    engine: &Arc<Engine>,
     templates: &Arc<crate::chat::render::Templates>,
 ) -> Arc<dyn crate::outbox::ChatPort> {
     use crate::domain::directory::Platform;
@@ -496,10 +501,7 @@ fn chat_port<S: crate::store::Store>(
 }
 
 /// Reloads the configuration on SIGHUP, the way daemons do, until `stop`.
-async fn reload_on_sighup<S: crate::store::Store>(
-    state: Arc<ApiState<S>>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+async fn reload_on_sighup(state: Arc<ApiState>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
     else {
         tracing::warn!("cannot listen for SIGHUP; reload with `gatehouse reload` instead");

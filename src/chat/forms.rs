@@ -19,7 +19,6 @@ use crate::domain::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
 use crate::domain::request::{Changes, DecisionError};
 use crate::domain::validation::{Ask, Refusal};
 use crate::engine::{Engine, EngineError};
-use crate::store::Store;
 
 /// Input name → the sentence shown with it.
 pub type Errors = BTreeMap<String, String>;
@@ -81,8 +80,8 @@ pub fn first_input(kind: FormKind) -> &'static str {
 }
 
 /// Acts on a sent form: the sentence for the person once done, what to correct, or why not.
-pub fn submit<S: Store>(
-    engine: &Engine<S>,
+pub fn submit(
+    engine: &Engine,
     person: &PersonId,
     kind: FormKind,
     form: &Submission,
@@ -105,11 +104,7 @@ fn request_id(form: &Submission) -> Result<RequestId, FormError> {
     })
 }
 
-fn reject<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    form: &Submission,
-) -> Result<String, FormError> {
+fn reject(engine: &Engine, person: &PersonId, form: &Submission) -> Result<String, FormError> {
     let id = request_id(form)?;
     let Some(reason) = form.input("reason") else {
         let sentence = "Say why you reject it: the requester reads your reason.";
@@ -134,11 +129,7 @@ fn duration_input(form: &Submission) -> Result<Option<Duration>, FormError> {
         })
 }
 
-fn changes<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    form: &Submission,
-) -> Result<String, FormError> {
+fn changes(engine: &Engine, person: &PersonId, form: &Submission) -> Result<String, FormError> {
     let id = request_id(form)?;
     let duration = duration_input(form)?;
     let role = form.input("role").map(RoleId::new);
@@ -169,11 +160,7 @@ fn changes<S: Store>(
     }
 }
 
-fn extend<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    form: &Submission,
-) -> Result<String, FormError> {
+fn extend(engine: &Engine, person: &PersonId, form: &Submission) -> Result<String, FormError> {
     let grant: GrantId = form.about.parse().map_err(|_| {
         FormError::Refused("This form is out of date; click Extend again.".to_owned())
     })?;
@@ -204,11 +191,7 @@ fn extend<S: Store>(
     }
 }
 
-fn request<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    form: &Submission,
-) -> Result<String, FormError> {
+fn request(engine: &Engine, person: &PersonId, form: &Submission) -> Result<String, FormError> {
     let resource = form.input("resource").or_else(|| form.resource.clone());
     let role = form.input("role").or_else(|| form.role.clone());
     let (Some(resource), Some(role)) = (resource, role) else {
@@ -284,7 +267,7 @@ fn full_stop(sentence: &str) -> String {
 }
 
 /// Label → field id, for the role asked for, so a field's refusal lands under its input.
-fn field_labels<S: Store>(engine: &Engine<S>, ask: &Ask) -> HashMap<String, String> {
+fn field_labels(engine: &Engine, ask: &Ask) -> HashMap<String, String> {
     let world = engine.world();
     let policy = &world.policy;
     policy

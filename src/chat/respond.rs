@@ -17,7 +17,6 @@ use crate::domain::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
 use crate::domain::request::{AccessRequest, Changes};
 use crate::domain::validation::Ask;
 use crate::engine::{Engine, EngineError};
-use crate::store::Store;
 
 /// What a command comes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,7 +56,7 @@ impl Form {
 }
 
 /// Runs a command that acts on the engine. `Help` and `OpenForm` are the adapter's to show.
-pub fn run<S: Store>(engine: &Engine<S>, person: &PersonId, command: ChatCommand) -> Answer {
+pub fn run(engine: &Engine, person: &PersonId, command: ChatCommand) -> Answer {
     let actor = Actor::person(person);
     let done = match command {
         ChatCommand::Request {
@@ -100,12 +99,7 @@ pub fn run<S: Store>(engine: &Engine<S>, person: &PersonId, command: ChatCommand
 
 /// The sentence after a click that acts at once: what happened, or why nothing did.
 /// `platform` names where the click came from, for the audit trail of a flag.
-pub fn act<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    card: CardAction,
-    platform: &str,
-) -> String {
+pub fn act(engine: &Engine, person: &PersonId, card: CardAction, platform: &str) -> String {
     let actor = Actor::person(person);
     let done: Result<String, EngineError> = match card {
         CardAction::Approve(id) => engine
@@ -141,8 +135,8 @@ pub fn act<S: Store>(
 
 /// The form a click on Reject, Approve with changes or Extend opens, if this person may use
 /// it now; else the sentence saying why not. `None` for a click that needs no form.
-pub fn form_for<S: Store>(
-    engine: &Engine<S>,
+pub fn form_for(
+    engine: &Engine,
     person: &PersonId,
     card: CardAction,
 ) -> Option<Result<Form, String>> {
@@ -166,8 +160,8 @@ pub fn refused(error: &EngineError) -> Answer {
 }
 
 /// `request` and `emergency`: template values taken out of the words, then submitted.
-fn ask<S: Store>(
-    engine: &Engine<S>,
+fn ask(
+    engine: &Engine,
     person: &PersonId,
     (resource, role, duration, words): (String, String, Option<Duration>, String),
     emergency: bool,
@@ -198,7 +192,7 @@ fn ask<S: Store>(
 }
 
 /// My pending requests and live grants.
-fn list<S: Store>(engine: &Engine<S>, person: &PersonId) -> Answer {
+fn list(engine: &Engine, person: &PersonId) -> Answer {
     let store = engine.store();
     let (requests, grants) = match (store.requests_of(person), store.grants_of(person)) {
         (Ok(r), Ok(g)) => (r, g),
@@ -230,7 +224,7 @@ fn list<S: Store>(engine: &Engine<S>, person: &PersonId) -> Answer {
 }
 
 /// Requests whose current stage this person can decide.
-fn pending<S: Store>(engine: &Engine<S>, person: &PersonId) -> Answer {
+fn pending(engine: &Engine, person: &PersonId) -> Answer {
     let distinct = engine.world().defaults().distinct_approvers;
     let requests = match engine.store().requests(true, 1000) {
         Ok(requests) => requests,
@@ -258,8 +252,8 @@ fn pending<S: Store>(engine: &Engine<S>, person: &PersonId) -> Answer {
 }
 
 /// The reject or changes form for `id`, if this person may decide it now.
-fn decision_form<S: Store>(
-    engine: &Engine<S>,
+fn decision_form(
+    engine: &Engine,
     person: &PersonId,
     id: RequestId,
     reject: bool,
@@ -283,11 +277,7 @@ fn decision_form<S: Store>(
 }
 
 /// The extend form for `grant`, if it is this person's and still live.
-fn extend_form<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    id: GrantId,
-) -> Result<Form, String> {
+fn extend_form(engine: &Engine, person: &PersonId, id: GrantId) -> Result<Form, String> {
     let world = engine.world();
     let grant = match engine.store().grant(id) {
         Ok(Some(stored)) => stored.value,

@@ -25,7 +25,6 @@ use crate::chat::views::{EphemeralView, HelpView, RequestModalView};
 use crate::domain::duration::Duration;
 use crate::domain::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
 use crate::engine::Engine;
-use crate::store::Store;
 
 /// After this, an answer still being worked on is deferred; Discord allows 3 s in all.
 const DEFER_AFTER: StdDuration = StdDuration::from_millis(2000);
@@ -62,13 +61,13 @@ pub enum Seen {
 }
 
 /// Answers interactions for an engine on store `S`.
-pub struct Responder<S> {
+pub struct Responder {
     discord: Arc<Discord>,
-    engine: Arc<Engine<S>>,
+    engine: Arc<Engine>,
 }
 
-impl<S: Store> Responder<S> {
-    pub fn new(discord: Arc<Discord>, engine: Arc<Engine<S>>) -> Arc<Self> {
+impl Responder {
+    pub fn new(discord: Arc<Discord>, engine: Arc<Engine>) -> Arc<Self> {
         Arc::new(Self { discord, engine })
     }
 
@@ -76,7 +75,7 @@ impl<S: Store> Responder<S> {
         &self.discord
     }
 
-    pub fn engine(&self) -> &Arc<Engine<S>> {
+    pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
     }
 
@@ -369,7 +368,7 @@ impl<S: Store> Responder<S> {
     async fn blocking<T, F>(&self, work: F) -> Option<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Engine<S>) -> T + Send + 'static,
+        F: FnOnce(&Engine) -> T + Send + 'static,
     {
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || work(&engine))
@@ -467,12 +466,7 @@ fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, String> {
 }
 
 /// The person's own pending requests (`request`) or live grants (`grant`) matching `typed`.
-fn own_ids<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    focused: &str,
-    typed: &str,
-) -> Vec<Suggestion> {
+fn own_ids(engine: &Engine, person: &PersonId, focused: &str, typed: &str) -> Vec<Suggestion> {
     let store = engine.store();
     let typed = typed.trim().to_lowercase();
     let matches = |label: &str| typed.is_empty() || label.to_lowercase().contains(&typed);
@@ -657,7 +651,7 @@ mod tests {
 
     /// A responder whose REST calls go to a local server that records each PATCH body.
     async fn responder_with_recorder() -> (
-        Arc<Responder<SledStore>>,
+        Arc<Responder>,
         tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
     ) {
         use axum::extract::{OriginalUri, State};

@@ -8,7 +8,7 @@ use crate::domain::effect::{Alert, Effect, Notice};
 use crate::domain::ids::RequestId;
 use crate::domain::reason::read_reason;
 use crate::domain::request::{AccessRequest, Changes, Progress};
-use crate::store::{Commit, Expect, RequestWrite, Store};
+use crate::store::{Commit, Expect, RequestWrite};
 
 /// What a decision did.
 #[derive(Clone, Debug)]
@@ -17,7 +17,7 @@ pub struct Decided {
     pub progress: Option<Progress>,
 }
 
-impl<S: Store> Engine<S> {
+impl Engine {
     fn load_request(
         &self,
         id: RequestId,

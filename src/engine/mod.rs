@@ -53,8 +53,10 @@ pub struct World {
     pub directory: Directory,
 }
 
-pub struct Engine<S> {
-    store: S,
+pub struct Engine {
+    /// Whichever backend `app` chose; the engine, the outbox worker and the scheduler are
+    /// the only ones that read it.
+    store: Arc<dyn Store>,
     world: RwLock<Arc<World>>,
     clock: Arc<dyn Clock>,
     /// Bumped after every commit, so the outbox worker and the scheduler wake.
@@ -91,8 +93,13 @@ impl EngineError {
 /// How many times a use case re-reads and retries when someone else changed the record.
 const CAS_ATTEMPTS: usize = 16;
 
-impl<S: Store> Engine<S> {
-    pub fn new(store: S, policy: Policy, directory: Directory, clock: Arc<dyn Clock>) -> Self {
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        policy: Policy,
+        directory: Directory,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             store,
             world: RwLock::new(Arc::new(World { policy, directory })),
@@ -107,8 +114,8 @@ impl<S: Store> Engine<S> {
         &self.metrics
     }
 
-    pub fn store(&self) -> &S {
-        &self.store
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -14,7 +14,7 @@ use super::auth::Operator;
 use super::error::{ApiError, ApiQuery};
 use super::requests::MAX_LIMIT;
 use crate::domain::anchor::PublishedHead;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,8 +24,8 @@ pub struct AuditQuery {
 }
 
 /// Audit records from sequence `from` (1 is the first), in order.
-pub async fn audit<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn audit(
+    State(state): State<Arc<ApiState>>,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let from = query.from.unwrap_or(1);
@@ -50,8 +50,8 @@ pub struct VerifyQuery {
 
 /// Walks the whole chain with its checkpoints: 200 with what anchors it when intact, 409
 /// naming the first problem when not.
-pub async fn verify<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn verify(
+    State(state): State<Arc<ApiState>>,
     ApiQuery(query): ApiQuery<VerifyQuery>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let heads = query
@@ -82,8 +82,8 @@ pub async fn verify<S: Store>(
 /// checks, nothing changes and the problems are returned; else the new policy, directory
 /// and admin tokens are put in force (other settings need a restart), and the directory
 /// change is applied to people's access (leavers, movers, joiners).
-pub async fn reload<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn reload(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
 ) -> Result<Json<Value>, ApiError> {
     let worker = state.clone();

@@ -18,14 +18,13 @@ use tokio::io::AsyncReadExt as _;
 use super::ApiState;
 use super::auth::Operator;
 use super::error::ApiError;
-use crate::store::Store;
 use crate::store::backup::{self, BackupError};
 
 /// How much of the file is read and sent at a time.
 const CHUNK: usize = 64 * 1024;
 
-pub async fn backup<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn backup(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
 ) -> Result<Response, ApiError> {
     let spooled = state

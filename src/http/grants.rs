@@ -14,7 +14,6 @@ use super::error::{ApiError, ApiJson, ApiQuery};
 use super::requests::{AsBody, MAX_LIMIT, parse_id};
 use crate::domain::duration::Duration;
 use crate::domain::ids::{GrantId, PersonId};
-use crate::store::Store;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,8 +23,8 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-pub async fn list<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn list(
+    State(state): State<Arc<ApiState>>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
@@ -40,8 +39,8 @@ pub async fn list<S: Store>(
     Ok(Json(json!({ "grants": grants })))
 }
 
-pub async fn show<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn show(
+    State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id::<GrantId>(&id)?;
@@ -61,8 +60,8 @@ pub struct RevokeBody {
     reason: String,
 }
 
-pub async fn revoke<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn revoke(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RevokeBody>,
@@ -85,8 +84,8 @@ pub struct ExtendBody {
     reason: String,
 }
 
-pub async fn extend<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn extend(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ExtendBody>,
@@ -100,8 +99,8 @@ pub async fn extend<S: Store>(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-pub async fn end<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn end(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AsBody>,
@@ -114,8 +113,8 @@ pub async fn end<S: Store>(
     Ok(Json(json!({ "grant": grant })))
 }
 
-pub async fn offboard<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn offboard(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(person): Path<String>,
     ApiJson(body): ApiJson<AsBody>,

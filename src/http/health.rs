@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::error::ApiError;
 use crate::metrics::StoreGauges;
-use crate::store::Store;
 
 /// The content type of the Prometheus text exposition format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -23,7 +22,7 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// failed halfway, which only a restart mends (the restart completes the write from the
 /// journal). Nothing else is looked at, and nothing is read, so a slow store or a lost chat
 /// connection never gets a healthy process restarted.
-pub async fn healthz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (StatusCode, String) {
+pub async fn healthz(State(state): State<Arc<ApiState>>) -> (StatusCode, String) {
     match state.engine.store().halted() {
         None => (StatusCode::OK, "ok".to_owned()),
         Some(why) => (
@@ -37,7 +36,7 @@ pub async fn healthz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (Status
 /// is connected, else 503. The body says which part is not: the store, each enabled platform
 /// (`connected`, `disconnected`, or `http` for one that receives over HTTP) and, for Discord,
 /// where the registration of its command stands (see [`crate::metrics::Registration`]).
-pub async fn readyz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (StatusCode, Json<Value>) {
+pub async fn readyz(State(state): State<Arc<ApiState>>) -> (StatusCode, Json<Value>) {
     let halted = state.engine.store().halted().is_some();
     let store = !halted
         && state
@@ -72,7 +71,7 @@ pub async fn readyz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (StatusC
 }
 
 /// Every metric, with the store's gauges read now.
-pub async fn metrics<S: Store>(State(state): State<Arc<ApiState<S>>>) -> Response {
+pub async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
     let gauges = state
         .blocking(|engine| StoreGauges::read(engine.store()).map_err(ApiError::internal))
         .await;
@@ -89,7 +88,7 @@ pub async fn metrics<S: Store>(State(state): State<Arc<ApiState<S>>>) -> Respons
 mod tests {
     use super::*;
     use crate::config::AdminConfig;
-    use crate::engine::testing::engine_on;
+    use crate::engine::testing::{engine_on, engine_sharing};
     use crate::http::{Reloaded, Reloader};
     use crate::store::SledStore;
 
@@ -133,13 +132,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_store_that_stopped_writing_fails_liveness_and_readiness() {
-        let (engine, _) = engine_on(SledStore::temporary().unwrap());
+        let store = Arc::new(SledStore::temporary().unwrap());
+        let (engine, _) = engine_sharing(store.clone());
         let state = ApiState::new(engine, AdminConfig::default(), Arc::new(NoReload));
         assert_eq!(healthz(State(state.clone())).await.0, StatusCode::OK);
         assert_eq!(readyz(State(state.clone())).await.0, StatusCode::OK);
 
         let disk = sled::Error::Unsupported("the disk went away".to_owned());
-        state.engine.store().halt(&disk);
+        store.halt(&disk);
         let (status, text) = healthz(State(state.clone())).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(

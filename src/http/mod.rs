@@ -29,7 +29,6 @@ use crate::config::{AdminConfig, Power};
 use crate::domain::directory::Directory;
 use crate::domain::policy::Policy;
 use crate::engine::Engine;
-use crate::store::Store;
 
 /// A new policy, directory and admin tokens, read and checked.
 pub struct Reloaded {
@@ -54,18 +53,14 @@ pub enum ReloadError {
 }
 
 /// What every handler shares.
-pub struct ApiState<S> {
-    pub engine: Arc<Engine<S>>,
+pub struct ApiState {
+    pub engine: Arc<Engine>,
     admin: RwLock<Arc<AdminConfig>>,
     reloader: Arc<dyn Reloader>,
 }
 
-impl<S: Store> ApiState<S> {
-    pub fn new(
-        engine: Arc<Engine<S>>,
-        admin: AdminConfig,
-        reloader: Arc<dyn Reloader>,
-    ) -> Arc<Self> {
+impl ApiState {
+    pub fn new(engine: Arc<Engine>, admin: AdminConfig, reloader: Arc<dyn Reloader>) -> Arc<Self> {
         Arc::new(Self {
             engine,
             admin: RwLock::new(Arc::new(admin)),
@@ -115,7 +110,7 @@ impl<S: Store> ApiState<S> {
     pub async fn blocking<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&Engine<S>) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
     {
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || work(&engine))
@@ -130,30 +125,30 @@ const ADMIN_BODY: BodyLimit = BodyLimit::kib(64);
 /// Every route Gatehouse serves over HTTP. The admin API's routes are grouped by the
 /// [`Power`] a token needs for them (see `docs/security.md`); the checks of who a call acts
 /// as are the handlers' ([`Operator::acting_as`]).
-pub fn router<S: Store>(state: Arc<ApiState<S>>) -> Router {
+pub fn router(state: Arc<ApiState>) -> Router {
     let read = Router::new()
-        .route("/requests", get(requests::list::<S>))
-        .route("/requests/{id}", get(requests::show::<S>))
-        .route("/grants", get(grants::list::<S>))
-        .route("/grants/{id}", get(grants::show::<S>))
-        .route("/audit", get(admin::audit::<S>))
-        .route("/audit/verify", get(admin::verify::<S>))
+        .route("/requests", get(requests::list))
+        .route("/requests/{id}", get(requests::show))
+        .route("/grants", get(grants::list))
+        .route("/grants/{id}", get(grants::show))
+        .route("/audit", get(admin::audit))
+        .route("/audit/verify", get(admin::verify))
         .route_layer(from_fn_with_state(Power::Read, auth::require_power));
     let request = Router::new()
-        .route("/requests", post(requests::submit::<S>))
-        .route("/requests/{id}/cancel", post(requests::cancel::<S>))
-        .route("/grants/{id}/extend", post(grants::extend::<S>))
-        .route("/grants/{id}/end", post(grants::end::<S>))
+        .route("/requests", post(requests::submit))
+        .route("/requests/{id}/cancel", post(requests::cancel))
+        .route("/grants/{id}/extend", post(grants::extend))
+        .route("/grants/{id}/end", post(grants::end))
         .route_layer(from_fn_with_state(Power::Request, auth::require_power));
     let decide = Router::new()
-        .route("/requests/{id}/approve", post(requests::approve::<S>))
-        .route("/requests/{id}/reject", post(requests::reject::<S>))
+        .route("/requests/{id}/approve", post(requests::approve))
+        .route("/requests/{id}/reject", post(requests::reject))
         .route_layer(from_fn_with_state(Power::Decide, auth::require_power));
     let admin = Router::new()
-        .route("/grants/{id}/revoke", post(grants::revoke::<S>))
-        .route("/people/{id}/offboard", post(grants::offboard::<S>))
-        .route("/reload", post(admin::reload::<S>))
-        .route("/backup", get(backup::backup::<S>))
+        .route("/grants/{id}/revoke", post(grants::revoke))
+        .route("/people/{id}/offboard", post(grants::offboard))
+        .route("/reload", post(admin::reload))
+        .route("/backup", get(backup::backup))
         .route_layer(from_fn_with_state(Power::Admin, auth::require_power));
     let api = read
         .merge(request)
@@ -161,7 +156,7 @@ pub fn router<S: Store>(state: Arc<ApiState<S>>) -> Router {
         .merge(admin)
         // Bodies are read after the token is checked (the layer added last runs first).
         .route_layer(from_fn_with_state(ADMIN_BODY, read_body))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_token::<S>))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_token))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -169,9 +164,9 @@ pub fn router<S: Store>(state: Arc<ApiState<S>>) -> Router {
             )
         });
     Router::new()
-        .route("/healthz", get(health::healthz::<S>))
-        .route("/readyz", get(health::readyz::<S>))
-        .route("/metrics", get(health::metrics::<S>))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .nest("/api/v1", api)
         .with_state(state)
 }

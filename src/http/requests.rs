@@ -17,7 +17,6 @@ use crate::domain::duration::Duration;
 use crate::domain::ids::{IdError, PersonId, RequestId, RoleId};
 use crate::domain::request::Changes;
 use crate::domain::validation::Ask;
-use crate::store::Store;
 
 /// Most records one list call returns.
 pub const MAX_LIMIT: usize = 1000;
@@ -30,8 +29,8 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-pub async fn list<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn list(
+    State(state): State<Arc<ApiState>>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
@@ -53,8 +52,8 @@ pub fn parse_id<T: FromStr<Err = IdError>>(id: &str) -> Result<T, ApiError> {
         .map_err(|e: IdError| ApiError::bad_request(e.to_string()))
 }
 
-pub async fn show<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn show(
+    State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id::<RequestId>(&id)?;
@@ -81,8 +80,8 @@ pub struct SubmitBody {
     emergency: bool,
 }
 
-pub async fn submit<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn submit(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     ApiJson(body): ApiJson<SubmitBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -114,8 +113,8 @@ pub struct ApproveBody {
     role: Option<RoleId>,
 }
 
-pub async fn approve<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn approve(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ApproveBody>,
@@ -142,8 +141,8 @@ pub struct RejectBody {
     reason: String,
 }
 
-pub async fn reject<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn reject(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RejectBody>,
@@ -163,8 +162,8 @@ pub struct AsBody {
     pub person: Option<PersonId>,
 }
 
-pub async fn cancel<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn cancel(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AsBody>,
@@ -178,8 +177,8 @@ pub async fn cancel<S: Store>(
 }
 
 /// The request and, once it is approved, the grant it produced.
-async fn decided_with_grant<S: Store>(
-    state: &ApiState<S>,
+async fn decided_with_grant(
+    state: &ApiState,
     request: crate::domain::request::AccessRequest,
 ) -> Result<Json<Value>, ApiError> {
     let grant = match &request.state {

@@ -20,7 +20,6 @@ use crate::config::{Config, ConnectorKind, DirectoryConfig};
 use crate::domain::directory::Directory;
 use crate::domain::jml::{self, LeaverLimits, MassLeaving};
 use crate::http::{ApiState, ReloadError};
-use crate::store::Store;
 
 const PAGE_SIZE: i32 = 500;
 
@@ -199,10 +198,10 @@ impl SyncedDirectory {
 /// the problems are logged as errors and told to the security channel: leavers must lose
 /// their access even while the policy waits for a fix. Reloads keep failing, saying why,
 /// until the policy is fixed.
-pub async fn sync_once<S: Store>(
+pub async fn sync_once(
     source: &LdapDirectory,
     synced: &SyncedDirectory,
-    state: &Arc<ApiState<S>>,
+    state: &Arc<ApiState>,
 ) -> Result<serde_json::Value, SyncError> {
     let mapped = source.read().await?;
     for note in &mapped.notes {
@@ -257,10 +256,10 @@ pub async fn sync_once<S: Store>(
 /// when a reload changes `[directory]` (`config`), with the new settings; until `stop`.
 /// When a reload turns LDAP off, the directory of `files.directory`, which that reload put
 /// in force, stays.
-pub async fn run<S: Store>(
+pub async fn run(
     mut config: watch::Receiver<SyncSettings>,
     synced: SyncedDirectory,
-    state: Arc<ApiState<S>>,
+    state: Arc<ApiState>,
     mut stop: watch::Receiver<bool>,
 ) {
     // Whether reloads can still change `[directory]` (their sender is alive).

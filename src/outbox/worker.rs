@@ -27,7 +27,7 @@ use crate::domain::ids::ConnectorId;
 use crate::domain::ids::GrantId;
 use crate::engine::{Engine, EngineError};
 use crate::metrics::{CallOutcome, Observed};
-use crate::store::{Commit, OutboxEntry, SledStore, Store};
+use crate::store::{Commit, OutboxEntry};
 
 /// How much of the outbox one pass takes.
 const BATCH: usize = 256;
@@ -44,8 +44,8 @@ pub const CONNECTOR_GRACE: StdDuration = StdDuration::from_secs(30);
 /// The `timeout` assumed for a connector not built from gatehouse.toml.
 const UNKNOWN_CONNECTOR_TIMEOUT: StdDuration = StdDuration::from_secs(60);
 
-pub struct Worker<S> {
-    engine: Arc<Engine<S>>,
+pub struct Worker {
+    engine: Arc<Engine>,
     /// Shared with reloads, which may put other connectors in force.
     connectors: ConnectorRegistry,
     chat: Arc<dyn ChatPort>,
@@ -66,9 +66,9 @@ pub(super) enum Next {
     Retry(DateTime<Utc>, String),
 }
 
-impl<S: Store> Worker<S> {
+impl Worker {
     pub fn new(
-        engine: Arc<Engine<S>>,
+        engine: Arc<Engine>,
         connectors: impl Into<ConnectorRegistry>,
         chat: Arc<dyn ChatPort>,
     ) -> Self {
@@ -541,7 +541,7 @@ fn not_before(
 
 /// Starts the worker for a served Gatehouse, waiting at most `max_backoff` between attempts.
 pub fn spawn(
-    engine: Arc<Engine<SledStore>>,
+    engine: Arc<Engine>,
     connectors: ConnectorRegistry,
     chat: Arc<dyn ChatPort>,
     max_backoff: TimeDelta,

@@ -18,7 +18,6 @@ use crate::domain::effect::Effect;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::outbox::{ChatError, ChatPort, Posted};
-use crate::store::Store;
 
 pub use api::{call_outcome, classify};
 
@@ -96,18 +95,18 @@ impl Transport for SlackTransport {
 
 /// Delivers the outbox's chat effects to Slack, for an engine on store `S`, and publishes
 /// App Home tabs.
-pub struct SlackChat<S> {
-    port: CardPort<S, SlackTransport>,
+pub struct SlackChat {
+    port: CardPort<SlackTransport>,
 }
 
-impl<S: Store> SlackChat<S> {
+impl SlackChat {
     /// Slack as the only platform.
-    pub fn new(slack: Arc<Slack>, engine: Arc<Engine<S>>) -> Self {
+    pub fn new(slack: Arc<Slack>, engine: Arc<Engine>) -> Self {
         Self::among(slack, engine, vec![Platform::Slack])
     }
 
     /// Slack beside the other platforms in `running`.
-    pub fn among(slack: Arc<Slack>, engine: Arc<Engine<S>>, running: Vec<Platform>) -> Self {
+    pub fn among(slack: Arc<Slack>, engine: Arc<Engine>, running: Vec<Platform>) -> Self {
         let transport = Arc::new(SlackTransport::new(slack, engine.metrics().clone()));
         Self {
             port: CardPort::among(transport, engine, running),
@@ -115,7 +114,7 @@ impl<S: Store> SlackChat<S> {
     }
 }
 
-impl<S: Store> ChatPort for SlackChat<S> {
+impl ChatPort for SlackChat {
     fn deliver<'a>(
         &'a self,
         effect: &'a Effect,

@@ -35,7 +35,6 @@ use super::Slack;
 use super::http::Inbound;
 use crate::engine::Engine;
 use crate::metrics::{CallOutcome, Metrics};
-use crate::store::Store;
 
 /// The platform's name in metrics and readiness.
 const PLATFORM: &str = "slack";
@@ -73,7 +72,7 @@ enum Ended {
 }
 
 /// Receives Socket Mode envelopes until `stop` turns true (or its sender is gone).
-pub async fn run<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>, stop: watch::Receiver<bool>) {
+pub async fn run(slack: Arc<Slack>, engine: Arc<Engine>, stop: watch::Receiver<bool>) {
     let Some(app_token) = slack.app_token.as_ref() else {
         tracing::error!("{}; Socket Mode is not started", SocketError::NoAppToken);
         return;
@@ -147,8 +146,8 @@ async fn connect(
 
 /// One connection, from the handshake until it ends. Along with how it ended: whether Slack
 /// said `hello`, i.e. the connection really worked (which resets the backoff).
-async fn session<S: Store>(
-    inbound: &Arc<Inbound<S>>,
+async fn session(
+    inbound: &Arc<Inbound>,
     url: &str,
     stop: &mut watch::Receiver<bool>,
     tasks: &mut JoinSet<()>,

@@ -29,7 +29,7 @@ use gatehouse::domain::policy::{PolicyContext, parse_policy};
 use gatehouse::domain::validation::Ask;
 use gatehouse::engine::{Engine, FakeClock};
 use gatehouse::outbox::{LogChat, Worker};
-use gatehouse::store::{SledStore, Store};
+use gatehouse::store::SledStore;
 
 /// The role id every target maps to something of its own (a database role, a group).
 pub const ROLE: &str = "member";
@@ -219,7 +219,7 @@ async fn provision_through_gatehouse(
     let clock = Arc::new(FakeClock::at(start));
     let dir = tempfile::tempdir().unwrap();
     let engine = Arc::new(Engine::new(
-        SledStore::open(dir.path()).unwrap(),
+        Arc::new(SledStore::open(dir.path()).unwrap()),
         policy,
         directory,
         clock.clone(),

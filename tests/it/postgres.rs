@@ -16,7 +16,7 @@ use gatehouse::domain::policy::{PolicyContext, parse_policy};
 use gatehouse::domain::validation::Ask;
 use gatehouse::engine::{Engine, FakeClock};
 use gatehouse::outbox::{LogChat, Worker};
-use gatehouse::store::{SledStore, Store};
+use gatehouse::store::SledStore;
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -212,7 +212,7 @@ async fn valid_until_follows_the_grant_and_is_never_moved_earlier() {
 }
 
 /// The engine, with a fake clock, the test policy and directory, on a store in `dir`.
-pub fn engine_in(dir: &Path, start: DateTime<Utc>) -> (Arc<Engine<SledStore>>, Arc<FakeClock>) {
+pub fn engine_in(dir: &Path, start: DateTime<Utc>) -> (Arc<Engine>, Arc<FakeClock>) {
     let directory = Directory::parse(&Source::new("directory.toml", DIRECTORY)).unwrap();
     let context = PolicyContext {
         directory: &directory,
@@ -223,7 +223,7 @@ pub fn engine_in(dir: &Path, start: DateTime<Utc>) -> (Arc<Engine<SledStore>>, A
         .unwrap_or_else(|e| panic!("{e}"));
     let clock = Arc::new(FakeClock::at(start));
     let store = SledStore::open(dir).unwrap();
-    let engine = Engine::new(store, policy, directory, clock.clone());
+    let engine = Engine::new(Arc::new(store), policy, directory, clock.clone());
     (Arc::new(engine), clock)
 }
 
@@ -324,7 +324,7 @@ async fn verify_full_checks_the_server_against_the_ca_file_and_plain_connections
 }
 
 /// Runs the worker until nothing is due now, at most `passes` times.
-pub async fn drain(worker: &Worker<SledStore>, passes: usize) {
+pub async fn drain(worker: &Worker, passes: usize) {
     for _ in 0..passes {
         if worker.run_due().await.unwrap() == 0 {
             return;

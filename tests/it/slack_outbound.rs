@@ -20,7 +20,7 @@ use gatehouse::engine::{Engine, FakeClock};
 use gatehouse::outbox::Worker;
 use gatehouse::slack::Slack;
 use gatehouse::slack::port::SlackChat;
-use gatehouse::store::{SledStore, Store};
+use gatehouse::store::SledStore;
 use serde_json::Value;
 
 use crate::fake_slack::{BOT_TOKEN, FakeSlack, Fault, Message};
@@ -32,10 +32,10 @@ const SECURITY: &str = "C0SECURITY";
 
 struct Rig {
     fake: FakeSlack,
-    engine: Arc<Engine<SledStore>>,
+    engine: Arc<Engine>,
     clock: Arc<FakeClock>,
-    chat: Arc<SlackChat<SledStore>>,
-    worker: Worker<SledStore>,
+    chat: Arc<SlackChat>,
+    worker: Worker,
 }
 
 async fn rig() -> Rig {
@@ -47,7 +47,7 @@ async fn rig() -> Rig {
     let clock = Arc::new(FakeClock::at(now));
     let store = SledStore::temporary().unwrap();
     let engine = Arc::new(Engine::new(
-        store,
+        Arc::new(store),
         loaded.policy,
         loaded.directory,
         clock.clone(),

@@ -13,9 +13,8 @@ use crate::domain::ids::{PersonId, RequestId};
 use crate::domain::request::AccessRequest;
 use crate::engine::World;
 use crate::outbox::{ChatError, Posted};
-use crate::store::Store;
 
-impl<S: Store, T: Transport> CardPort<S, T> {
+impl<T: Transport> CardPort<T> {
     pub(super) async fn approval_card(
         &self,
         id: RequestId,

@@ -17,7 +17,6 @@ use crate::domain::directory::Platform;
 use crate::domain::effect::Effect;
 use crate::engine::Engine;
 use crate::outbox::{ChatError, ChatPort, Posted};
-use crate::store::Store;
 
 /// Where alerts are said to go in the log.
 const SECURITY_CHANNEL: &str = "the security channel";
@@ -115,12 +114,12 @@ impl Transport for LogTransport {
 
 /// The outbox's chat port when no platform is enabled: [`LogTransport`] behind the shared
 /// [`CardPort`], recording nothing as posted.
-pub struct LogPort<S> {
-    cards: CardPort<S, LogTransport>,
+pub struct LogPort {
+    cards: CardPort<LogTransport>,
 }
 
-impl<S: Store> LogPort<S> {
-    pub fn new(engine: Arc<Engine<S>>, templates: Arc<Templates>) -> Self {
+impl LogPort {
+    pub fn new(engine: Arc<Engine>, templates: Arc<Templates>) -> Self {
         let transport = Arc::new(LogTransport::new(templates));
         Self {
             cards: CardPort::new(transport, engine),
@@ -128,7 +127,7 @@ impl<S: Store> LogPort<S> {
     }
 }
 
-impl<S: Store> ChatPort for LogPort<S> {
+impl ChatPort for LogPort {
     fn deliver<'a>(
         &'a self,
         effect: &'a Effect,

@@ -12,9 +12,8 @@ use crate::domain::card::CardKey;
 use crate::domain::effect::{Alert, Notice};
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::outbox::{ChatError, Posted};
-use crate::store::Store;
 
-impl<S: Store, T: Transport> CardPort<S, T> {
+impl<T: Transport> CardPort<T> {
     /// DMs a notice. Notices with buttons are recorded under what they are about
     /// ([`Notice::card`]), so they can be found again and closed with it.
     pub(super) async fn notify(

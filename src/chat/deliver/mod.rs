@@ -33,7 +33,6 @@ use crate::domain::ids::{GrantId, RequestId};
 use crate::domain::request::AccessRequest;
 use crate::engine::Engine;
 use crate::outbox::{ChatError, ChatPort, Posted};
-use crate::store::Store;
 
 /// One attempt at delivering an effect: its key (the same for every attempt) and which
 /// attempt this is, from 1. A transport marks what it posts with the key, so that a retry
@@ -101,22 +100,22 @@ pub trait Transport: Send + Sync + 'static {
 }
 
 /// Delivers the outbox's chat effects through transport `T`, for an engine on store `S`.
-pub struct CardPort<S, T> {
+pub struct CardPort<T> {
     transport: Arc<T>,
-    engine: Arc<Engine<S>>,
+    engine: Arc<Engine>,
     /// Every platform running in this process, for [`Person::reached_on`].
     running: Vec<Platform>,
 }
 
-impl<S: Store, T: Transport> CardPort<S, T> {
+impl<T: Transport> CardPort<T> {
     /// A port for `transport` when it is the only platform running.
-    pub fn new(transport: Arc<T>, engine: Arc<Engine<S>>) -> Self {
+    pub fn new(transport: Arc<T>, engine: Arc<Engine>) -> Self {
         let running = vec![transport.platform()];
         Self::among(transport, engine, running)
     }
 
     /// A port for `transport` beside the other platforms in `running`.
-    pub fn among(transport: Arc<T>, engine: Arc<Engine<S>>, running: Vec<Platform>) -> Self {
+    pub fn among(transport: Arc<T>, engine: Arc<Engine>, running: Vec<Platform>) -> Self {
         Self {
             transport,
             engine,
@@ -128,7 +127,7 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         &self.transport
     }
 
-    pub fn engine(&self) -> &Arc<Engine<S>> {
+    pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
     }
 
@@ -246,7 +245,7 @@ impl<S: Store, T: Transport> CardPort<S, T> {
     }
 }
 
-impl<S: Store, T: Transport> ChatPort for CardPort<S, T> {
+impl<T: Transport> ChatPort for CardPort<T> {
     fn deliver<'a>(
         &'a self,
         effect: &'a Effect,

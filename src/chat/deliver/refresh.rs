@@ -10,9 +10,8 @@ use crate::chat::views::{CampaignItemView, GrantCardView};
 use crate::domain::card::{CardKey, PostedCard};
 use crate::domain::ids::{CampaignId, GrantId};
 use crate::outbox::ChatError;
-use crate::store::Store;
 
-impl<S: Store, T: Transport> CardPort<S, T> {
+impl<T: Transport> CardPort<T> {
     /// Re-renders every review card on this platform of `grant` in `campaign` once the item is decided
     /// or the campaign closed: the outcome, and no Keep / Revoke buttons.
     pub(super) async fn refresh_review_cards(

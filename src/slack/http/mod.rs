@@ -35,7 +35,6 @@ use super::verify::{Endpoint, delivery_keys, verify};
 use crate::domain::ids::PersonId;
 use crate::engine::Engine;
 use crate::http::{BodyLimit, read_body};
-use crate::store::Store;
 
 /// How long a delivery key is remembered: well past Slack's last retry.
 const REMEMBER_DELIVERIES: TimeDelta = TimeDelta::hours(1);
@@ -50,31 +49,31 @@ const PAYLOAD_BODY: BodyLimit = BodyLimit::kib(1024);
 const EVENT_BODY: BodyLimit = BodyLimit::kib(512);
 
 /// What every Slack handler shares.
-pub struct Inbound<S> {
+pub struct Inbound {
     slack: Arc<Slack>,
-    engine: Arc<Engine<S>>,
+    engine: Arc<Engine>,
 }
 
 /// The Slack endpoints, ready to be merged into the server's router.
-pub fn router<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>) -> Router {
+pub fn router(slack: Arc<Slack>, engine: Arc<Engine>) -> Router {
     let state = Arc::new(Inbound { slack, engine });
     let up_to = |limit| from_fn_with_state(limit, read_body);
     Router::new()
         .route(
             "/slack/commands",
-            post(commands::handle::<S>).layer(up_to(COMMAND_BODY)),
+            post(commands::handle).layer(up_to(COMMAND_BODY)),
         )
         .route(
             "/slack/interactions",
-            post(interactions::handle::<S>).layer(up_to(PAYLOAD_BODY)),
+            post(interactions::handle).layer(up_to(PAYLOAD_BODY)),
         )
         .route(
             "/slack/events",
-            post(events::handle::<S>).layer(up_to(EVENT_BODY)),
+            post(events::handle).layer(up_to(EVENT_BODY)),
         )
         .route(
             "/slack/options",
-            post(options::handle::<S>).layer(up_to(PAYLOAD_BODY)),
+            post(options::handle).layer(up_to(PAYLOAD_BODY)),
         )
         .with_state(state)
 }
@@ -90,7 +89,7 @@ enum Delivery {
 #[derive(Debug)]
 struct Internal;
 
-impl<S: Store> Inbound<S> {
+impl Inbound {
     /// Checks the signature and freshness, that the body is of the type this endpoint reads,
     /// then whether this delivery was seen before. `Err` is the answer to give instead: 401
     /// for anything not from Slack and for a replay (a repeat that is not one of Slack's
@@ -160,7 +159,7 @@ impl<S: Store> Inbound<S> {
     async fn blocking<T, F>(&self, work: F) -> Result<T, Internal>
     where
         T: Send + 'static,
-        F: FnOnce(&Engine<S>) -> T + Send + 'static,
+        F: FnOnce(&Engine) -> T + Send + 'static,
     {
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || work(&engine))

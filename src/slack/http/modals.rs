@@ -15,7 +15,6 @@ use super::interactions::View;
 use crate::chat::actions::inputs;
 use crate::chat::forms::{self, FormError, FormKind, Submission};
 use crate::chat::say;
-use crate::store::Store;
 
 /// The choices the request modal carries between updates.
 #[derive(Debug, Default, Deserialize)]
@@ -24,11 +23,7 @@ struct Chosen {
     role: Option<String>,
 }
 
-pub async fn submitted<S: Store>(
-    inbound: &Arc<Inbound<S>>,
-    slack_user: &str,
-    view: View,
-) -> Option<Value> {
+pub async fn submitted(inbound: &Arc<Inbound>, slack_user: &str, view: View) -> Option<Value> {
     let kind = match view.callback_id.as_str() {
         inputs::REJECT_MODAL => FormKind::Reject,
         inputs::CHANGES_MODAL => FormKind::Changes,

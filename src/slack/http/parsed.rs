@@ -10,10 +10,9 @@ use serde_json::Value;
 use super::{Inbound, Internal, REMEMBER_DELIVERIES, commands, events, interactions, options};
 use crate::engine::Engine;
 use crate::slack::Slack;
-use crate::store::Store;
 
-impl<S: Store> Inbound<S> {
-    pub fn new(slack: Arc<Slack>, engine: Arc<Engine<S>>) -> Arc<Self> {
+impl Inbound {
+    pub fn new(slack: Arc<Slack>, engine: Arc<Engine>) -> Arc<Self> {
         Arc::new(Self { slack, engine })
     }
 

@@ -10,7 +10,6 @@ use crate::domain::grant::Grant;
 use crate::domain::ids::PersonId;
 use crate::domain::request::AccessRequest;
 use crate::outbox::ChatError;
-use crate::store::Store;
 
 const HOME: &str = "slack/app_home.j2";
 /// How many of a person's requests and pending approvals App Home lists.
@@ -18,7 +17,7 @@ const HOME_ITEMS: usize = 50;
 /// How many pending requests are searched for approvals waiting for someone.
 const PENDING_SCAN: usize = 2000;
 
-impl<S: Store> SlackChat<S> {
+impl SlackChat {
     /// Publishes `person`'s App Home for `slack_user`: their requests, their live grants
     /// and the approvals waiting for them. Called when they open the tab.
     pub async fn publish_home(&self, slack_user: &str, person: &PersonId) -> Result<(), ChatError> {
