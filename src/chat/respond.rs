@@ -226,7 +226,7 @@ fn list(engine: &Engine, person: &PersonId) -> Answer {
 /// Requests whose current stage this person can decide.
 fn pending(engine: &Engine, person: &PersonId) -> Answer {
     let distinct = engine.world().defaults().distinct_approvers;
-    let requests = match engine.store().requests(true, 1000) {
+    let requests = match engine.store().pending_for_approver(person) {
         Ok(requests) => requests,
         Err(e) => return refused(&EngineError::Store(e)),
     };

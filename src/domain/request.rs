@@ -205,6 +205,18 @@ impl AccessRequest {
         Ok(())
     }
 
+    /// Who is asked to decide now: the approvers of the current stage, while the request is
+    /// pending (those who already approved it too; [`AccessRequest::check_decider`] says
+    /// who may still decide).
+    pub fn awaiting(&self) -> impl Iterator<Item = &PersonId> {
+        self.plan
+            .stages
+            .get(self.current_stage)
+            .filter(|_| self.is_pending())
+            .into_iter()
+            .flat_map(|stage| stage.approvers.iter())
+    }
+
     /// Whether this person may decide the current stage right now.
     pub fn check_decider(&self, person: &PersonId, distinct: bool) -> Result<(), DecisionError> {
         let approved_before = self.plan.stages.iter().any(|s| s.has_approved(person));

@@ -14,8 +14,6 @@ use crate::outbox::ChatError;
 const HOME: &str = "slack/app_home.j2";
 /// How many of a person's requests and pending approvals App Home lists.
 const HOME_ITEMS: usize = 50;
-/// How many pending requests are searched for approvals waiting for someone.
-const PENDING_SCAN: usize = 2000;
 
 impl SlackChat {
     /// Publishes `person`'s App Home for `slack_user`: their requests, their live grants
@@ -28,7 +26,7 @@ impl SlackChat {
         requests.truncate(HOME_ITEMS);
         let mut grants = store.grants_of(person).map_err(store_error)?;
         grants.retain(Grant::is_live);
-        let mut approvals = store.requests(true, PENDING_SCAN).map_err(store_error)?;
+        let mut approvals = store.pending_for_approver(person).map_err(store_error)?;
         approvals.retain(|r| waits_for(r, person));
         approvals.truncate(HOME_ITEMS);
         let view = HomeView::new(
