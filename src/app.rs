@@ -22,7 +22,7 @@ use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::domain::directory::Directory;
 use crate::domain::ids::ConnectorId;
 use crate::domain::policy::{Policy, PolicyContext, parse_policy};
-use crate::engine::{Engine, SystemClock};
+use crate::engine::{Engine, Facade, SystemClock};
 use crate::http::{ApiState, Reloaded, Reloader};
 use crate::ldap::sync::{LdapDirectory, SyncSettings, SyncedDirectory};
 use crate::store::{Anchoring, SledStore, StoreError};
@@ -364,7 +364,7 @@ pub async fn serve(
     let discord_router = discord_responder
         .filter(|r| r.discord().mode == DiscordMode::Http)
         .map(crate::discord::http::router);
-    let state = ApiState::new(engine, config.admin.clone(), reloader);
+    let state = ApiState::new(Facade::new(engine), config.admin.clone(), reloader);
     let hangup = tokio::spawn(reload_on_sighup(state.clone(), stop_rx.clone()));
     if let Some(source) = LdapDirectory::from_config(&config.directory) {
         tracing::info!(every = ?source.every(), "the directory is read from LDAP");
@@ -513,18 +513,16 @@ async fn reload_on_sighup(state: Arc<ApiState>, mut stop: tokio::sync::watch::Re
             _ = stop.changed() => return,
         }
         tracing::info!("SIGHUP: reloading the configuration");
-        let worker = state.clone();
-        match tokio::task::spawn_blocking(move || worker.reload_files()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(crate::http::ReloadError::Invalid(problems))) => {
+        match state.reload_files().await {
+            Ok(_) => {}
+            Err(crate::http::ReloadError::Invalid(problems)) => {
                 for problem in problems {
                     tracing::error!("reload refused, the old configuration stays: {problem}");
                 }
             }
-            Ok(Err(crate::http::ReloadError::Engine(e))) => {
+            Err(crate::http::ReloadError::Engine(e)) => {
                 tracing::error!(error = %e, "reload failed")
             }
-            Err(e) => tracing::error!(error = %e, "reload panicked"),
         }
     }
 }

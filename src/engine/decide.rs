@@ -5,6 +5,7 @@
 use super::{Engine, EngineError, pending_due};
 use crate::domain::audit::{Actor, AuditAction, AuditEvent};
 use crate::domain::effect::{Alert, Effect, Notice};
+use crate::domain::grant::Grant;
 use crate::domain::ids::RequestId;
 use crate::domain::reason::read_reason;
 use crate::domain::request::{AccessRequest, Changes, Progress};
@@ -15,10 +16,12 @@ use crate::store::{Commit, Expect, RequestWrite};
 pub struct Decided {
     pub request: AccessRequest,
     pub progress: Option<Progress>,
+    /// The grant, once the last stage approved the request.
+    pub grant: Option<Grant>,
 }
 
 impl Engine {
-    fn load_request(
+    pub(super) fn load_request(
         &self,
         id: RequestId,
     ) -> Result<crate::store::Versioned<AccessRequest>, EngineError> {
@@ -125,7 +128,7 @@ impl Engine {
             }
             commit.effects.push(Effect::RefreshCards { request: id });
             commit.effects.extend(outcome.effects);
-            match progress {
+            let grant = match progress {
                 Progress::Counted { .. } => {
                     let due = pending_due(&request, world.defaults());
                     commit.requests.push(RequestWrite {
@@ -133,6 +136,7 @@ impl Engine {
                         expect: Expect::Version(stored.version),
                         due,
                     });
+                    None
                 }
                 Progress::NextStage { next, .. } => {
                     for person in &request.plan.stages[next].approvers {
@@ -148,6 +152,7 @@ impl Engine {
                         expect: Expect::Version(stored.version),
                         due,
                     });
+                    None
                 }
                 Progress::Approved => {
                     commit.events.push(
@@ -168,12 +173,14 @@ impl Engine {
                             alert: Alert::PrivilegedGranted { grant: grant.id },
                         });
                     }
+                    Some(grant)
                 }
-            }
+            };
             self.commit(commit)?;
             Ok(Decided {
                 request,
                 progress: Some(progress),
+                grant,
             })
         })
     }
@@ -229,6 +236,7 @@ impl Engine {
             Ok(Decided {
                 request,
                 progress: None,
+                grant: None,
             })
         })
     }
@@ -267,6 +275,7 @@ impl Engine {
             Ok(Decided {
                 request,
                 progress: None,
+                grant: None,
             })
         })
     }

@@ -20,7 +20,7 @@ pub struct Offboarded {
 }
 
 impl Engine {
-    fn load_grant(&self, id: GrantId) -> Result<Versioned<Grant>, EngineError> {
+    pub(super) fn load_grant(&self, id: GrantId) -> Result<Versioned<Grant>, EngineError> {
         let stored = self
             .store
             .grant(id)?

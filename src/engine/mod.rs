@@ -8,6 +8,7 @@ pub mod decide;
 #[cfg(test)]
 mod decide_tests;
 mod digest;
+mod facade;
 pub mod grants;
 mod reload;
 #[cfg(test)]
@@ -32,6 +33,9 @@ use tokio::sync::watch;
 
 pub use crate::domain::schedule::pending_due;
 pub use clock::{Clock, FakeClock, SystemClock};
+pub use decide::Decided;
+pub use facade::{Facade, Lookup, Overview, Records, on_blocking_pool};
+pub use grants::Offboarded;
 pub use reload::ReloadReport;
 pub use submit::Submitted;
 
@@ -81,12 +85,15 @@ pub enum EngineError {
     NotAllowed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Work that did not finish (it panicked): a bug, logged where it is handled.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl EngineError {
     /// Whether the person can fix it (else it is ours, and is logged).
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, EngineError::Store(_))
+        !matches!(self, EngineError::Store(_) | EngineError::Internal(_))
     }
 }
 

@@ -14,6 +14,7 @@ use super::auth::Operator;
 use super::error::{ApiError, ApiQuery};
 use super::requests::MAX_LIMIT;
 use crate::domain::anchor::PublishedHead;
+use crate::engine::EngineError;
 use crate::store::StoreError;
 
 #[derive(Deserialize)]
@@ -30,14 +31,7 @@ pub async fn audit(
 ) -> Result<Json<Value>, ApiError> {
     let from = query.from.unwrap_or(1);
     let limit = query.limit.unwrap_or(100).min(MAX_LIMIT);
-    let records = state
-        .blocking(move |engine| {
-            engine
-                .store()
-                .audit(from, limit)
-                .map_err(ApiError::internal)
-        })
-        .await?;
+    let records = state.facade.audit(from, limit).await?;
     Ok(Json(json!({ "records": records })))
 }
 
@@ -62,20 +56,19 @@ pub async fn verify(
         .map(str::parse::<PublishedHead>)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    state
-        .blocking(move |engine| match engine.store().verify_audit_against(&heads) {
-            Ok(report) => {
-                let body = json!({ "ok": true, "events": report.events, "anchor": report, "notes": report.notes() });
-                Ok((StatusCode::OK, Json(body)))
-            }
-            Err(StoreError::Chain(broken)) => {
-                tracing::error!(%broken, "the audit log failed verification");
-                let body = json!({ "ok": false, "error": format!("the audit log is not intact: {broken}") });
-                Ok((StatusCode::CONFLICT, Json(body)))
-            }
-            Err(other) => Err(ApiError::internal(other)),
-        })
-        .await
+    match state.facade.verify_audit(heads).await {
+        Ok(report) => {
+            let body = json!({ "ok": true, "events": report.events, "anchor": report, "notes": report.notes() });
+            Ok((StatusCode::OK, Json(body)))
+        }
+        Err(EngineError::Store(StoreError::Chain(broken))) => {
+            tracing::error!(%broken, "the audit log failed verification");
+            let body =
+                json!({ "ok": false, "error": format!("the audit log is not intact: {broken}") });
+            Ok((StatusCode::CONFLICT, Json(body)))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// Reads gatehouse.toml, the policy and the directory again. If they do not pass the
@@ -86,11 +79,7 @@ pub async fn reload(
     State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
 ) -> Result<Json<Value>, ApiError> {
-    let worker = state.clone();
-    let result = tokio::task::spawn_blocking(move || worker.reload_files())
-        .await
-        .map_err(ApiError::internal)?;
-    match result {
+    match state.reload_files().await {
         Ok(summary) => {
             tracing::info!(token = %operator.token, "reloaded through the admin API");
             Ok(Json(summary))

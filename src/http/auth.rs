@@ -122,7 +122,7 @@ pub async fn require_token(
         .and_then(bearer)
         .ok_or_else(|| ApiError::unauthorized(MISSING))?;
     let admin = state.admin();
-    let operator = authenticate(&admin, presented, state.engine.now())?;
+    let operator = authenticate(&admin, presented, state.facade.now())?;
     request.extensions_mut().insert(operator);
     Ok(next.run(request).await)
 }

@@ -28,14 +28,7 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
-    let grants = state
-        .blocking(move |engine| {
-            engine
-                .store()
-                .grants(query.live, limit)
-                .map_err(ApiError::internal)
-        })
-        .await?;
+    let grants = state.facade.grants(query.live, limit).await?;
     Ok(Json(json!({ "grants": grants })))
 }
 
@@ -44,11 +37,8 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id::<GrantId>(&id)?;
-    let grant = state
-        .blocking(move |engine| engine.store().grant(id).map_err(ApiError::internal))
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("there is no grant {id}")))?;
-    Ok(Json(json!({ "grant": grant.value })))
+    let grant = state.facade.grant(id).await?;
+    Ok(Json(json!({ "grant": grant })))
 }
 
 #[derive(Deserialize)]
@@ -68,9 +58,7 @@ pub async fn revoke(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id::<GrantId>(&id)?;
     let actor = operator.acting_as(body.person)?;
-    let grant = state
-        .blocking(move |engine| Ok(engine.revoke(&actor, id, &body.reason)?))
-        .await?;
+    let grant = state.facade.revoke(actor, id, body.reason).await?;
     Ok(Json(json!({ "grant": grant })))
 }
 
@@ -93,7 +81,8 @@ pub async fn extend(
     let id = parse_id::<GrantId>(&id)?;
     let actor = operator.acting_as(body.person)?;
     let submitted = state
-        .blocking(move |engine| Ok(engine.extend(&actor, id, body.duration, &body.reason)?))
+        .facade
+        .extend(actor, id, body.duration, body.reason)
         .await?;
     let body = json!({ "request": submitted.request, "grant": submitted.grant });
     Ok((StatusCode::CREATED, Json(body)))
@@ -107,9 +96,7 @@ pub async fn end(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id::<GrantId>(&id)?;
     let actor = operator.acting_as(body.person)?;
-    let grant = state
-        .blocking(move |engine| Ok(engine.end_early(&actor, id)?))
-        .await?;
+    let grant = state.facade.end_early(actor, id).await?;
     Ok(Json(json!({ "grant": grant })))
 }
 
@@ -121,10 +108,7 @@ pub async fn offboard(
 ) -> Result<Json<Value>, ApiError> {
     let person = PersonId::new(person.trim());
     let actor = operator.acting_as(body.person)?;
-    let leaver = person.clone();
-    let done = state
-        .blocking(move |engine| Ok(engine.offboard(&actor, &leaver)?))
-        .await?;
+    let done = state.facade.offboard(actor, person.clone()).await?;
     Ok(Json(json!({
         "person": person,
         "grants": done.grants,

@@ -1,7 +1,6 @@
 //! The HTTP front end: health checks, metrics and the admin API (`/api/v1`, JSON, bearer tokens).
-//! Handlers parse at the edge, act "as" a person through the engine, and map the engine's
-//! errors to statuses (see the `error` module). The engine is synchronous (sled), so every call to it
-//! runs on the blocking pool. Generic over the store: only `app` names the concrete one.
+//! Handlers parse at the edge, act "as" a person through the engine's [`Facade`] (one call
+//! each), and map the engine's errors to statuses (see the `error` module).
 
 mod admin;
 mod auth;
@@ -28,7 +27,7 @@ pub use error::ApiError;
 use crate::config::{AdminConfig, Power};
 use crate::domain::directory::Directory;
 use crate::domain::policy::Policy;
-use crate::engine::Engine;
+use crate::engine::{EngineError, Facade, on_blocking_pool};
 
 /// A new policy, directory and admin tokens, read and checked.
 pub struct Reloaded {
@@ -49,20 +48,20 @@ pub trait Reloader: Send + Sync + 'static {
 pub enum ReloadError {
     /// The files do not pass the checks: the problems, one per line.
     Invalid(Vec<String>),
-    Engine(crate::engine::EngineError),
+    Engine(EngineError),
 }
 
 /// What every handler shares.
 pub struct ApiState {
-    pub engine: Arc<Engine>,
+    pub facade: Facade,
     admin: RwLock<Arc<AdminConfig>>,
     reloader: Arc<dyn Reloader>,
 }
 
 impl ApiState {
-    pub fn new(engine: Arc<Engine>, admin: AdminConfig, reloader: Arc<dyn Reloader>) -> Arc<Self> {
+    pub fn new(facade: Facade, admin: AdminConfig, reloader: Arc<dyn Reloader>) -> Arc<Self> {
         Arc::new(Self {
-            engine,
+            facade,
             admin: RwLock::new(Arc::new(admin)),
             reloader,
         })
@@ -83,10 +82,15 @@ impl ApiState {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(admin);
     }
 
-    /// Reads the configuration again and puts it in force (blocking: call it on the
-    /// blocking pool). Used by `POST /api/v1/reload` and by SIGHUP.
-    pub fn reload_files(&self) -> Result<serde_json::Value, ReloadError> {
-        let new = self.reloader.reload().map_err(ReloadError::Invalid)?;
+    /// Reads the configuration again and puts it in force. Used by `POST /api/v1/reload`,
+    /// by SIGHUP and by the directory sync.
+    pub async fn reload_files(&self) -> Result<serde_json::Value, ReloadError> {
+        // Reading files blocks too; it is no engine call.
+        let reloader = self.reloader.clone();
+        let read = on_blocking_pool(move || Ok::<_, EngineError>(reloader.reload())).await;
+        let new = read
+            .map_err(ReloadError::Engine)?
+            .map_err(ReloadError::Invalid)?;
         let mut summary = json!({
             "ok": true,
             "people": new.directory.people().count(),
@@ -97,25 +101,14 @@ impl ApiState {
             "warnings": new.warnings,
         });
         let report = self
-            .engine
+            .facade
             .reload(new.policy, new.directory)
+            .await
             .map_err(ReloadError::Engine)?;
         self.replace_admin(new.admin);
         summary["access"] = json!(report);
         tracing::info!(?report, "policy, directory and admin tokens reloaded");
         Ok(summary)
-    }
-
-    /// Runs `work` on the engine on the blocking pool (sled calls block).
-    pub async fn blocking<T, F>(&self, work: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
-    {
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || work(&engine))
-            .await
-            .map_err(ApiError::internal)?
     }
 }
 

@@ -34,14 +34,7 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
-    let requests = state
-        .blocking(move |engine| {
-            engine
-                .store()
-                .requests(query.pending, limit)
-                .map_err(ApiError::internal)
-        })
-        .await?;
+    let requests = state.facade.requests(query.pending, limit).await?;
     Ok(Json(json!({ "requests": requests })))
 }
 
@@ -57,11 +50,8 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id::<RequestId>(&id)?;
-    let request = state
-        .blocking(move |engine| engine.store().request(id).map_err(ApiError::internal))
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("there is no request {id}")))?;
-    Ok(Json(json!({ "request": request.value })))
+    let request = state.facade.request(id).await?;
+    Ok(Json(json!({ "request": request })))
 }
 
 #[derive(Deserialize)]
@@ -97,9 +87,7 @@ pub async fn submit(
         emergency: body.emergency,
         extends: None,
     };
-    let submitted = state
-        .blocking(move |engine| Ok(engine.submit(&actor, ask)?))
-        .await?;
+    let submitted = state.facade.submit(actor, ask).await?;
     let body = json!({ "request": submitted.request, "grant": submitted.grant });
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -126,10 +114,10 @@ pub async fn approve(
         role: body.role,
         ..Changes::default()
     };
-    let decided = state
-        .blocking(move |engine| Ok(engine.approve(&actor, id, &changes)?))
-        .await?;
-    decided_with_grant(&state, decided.request).await
+    let decided = state.facade.approve(actor, id, changes).await?;
+    Ok(Json(
+        json!({ "request": decided.request, "grant": decided.grant }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -149,9 +137,7 @@ pub async fn reject(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id::<RequestId>(&id)?;
     let actor = operator.acting_as(body.person)?;
-    let decided = state
-        .blocking(move |engine| Ok(engine.reject(&actor, id, &body.reason)?))
-        .await?;
+    let decided = state.facade.reject(actor, id, body.reason).await?;
     Ok(Json(json!({ "request": decided.request })))
 }
 
@@ -170,26 +156,6 @@ pub async fn cancel(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id::<RequestId>(&id)?;
     let actor = operator.acting_as(body.person)?;
-    let decided = state
-        .blocking(move |engine| Ok(engine.cancel(&actor, id)?))
-        .await?;
+    let decided = state.facade.cancel(actor, id).await?;
     Ok(Json(json!({ "request": decided.request })))
-}
-
-/// The request and, once it is approved, the grant it produced.
-async fn decided_with_grant(
-    state: &ApiState,
-    request: crate::domain::request::AccessRequest,
-) -> Result<Json<Value>, ApiError> {
-    let grant = match &request.state {
-        crate::domain::request::RequestState::Approved { grant, .. } => {
-            let id = *grant;
-            state
-                .blocking(move |engine| engine.store().grant(id).map_err(ApiError::internal))
-                .await?
-                .map(|g| g.value)
-        }
-        _ => None,
-    };
-    Ok(Json(json!({ "request": request, "grant": grant })))
 }

@@ -207,7 +207,7 @@ pub async fn sync_once(
     for note in &mapped.notes {
         tracing::warn!("LDAP directory: {note}");
     }
-    let in_force = state.engine.world();
+    let in_force = state.facade.world();
     let directory = keep_leavers(&in_force.directory, mapped.directory);
     let people = jml::compare(&in_force.directory, &directory);
     let active = in_force.directory.people().filter(|p| p.active).count();
@@ -219,18 +219,17 @@ pub async fn sync_once(
         // Nobody joined, moved or left: the files are not read again for nothing.
         return Ok(serde_json::json!({ "ok": true, "unchanged": true }));
     }
-    let worker = state.clone();
-    tokio::task::spawn_blocking(move || match worker.reload_files() {
+    match state.reload_files().await {
         Err(ReloadError::Invalid(problems)) => {
             for problem in &problems {
                 tracing::error!(
                     "the configuration does not pass the checks with the directory read from LDAP: {problem}"
                 );
             }
-            let policy = worker.engine.world().policy.clone();
-            let report = worker
-                .engine
-                .reload(policy, directory)
+            let report = state
+                .facade
+                .keep_policy_take_directory(directory, problems.clone())
+                .await
                 .map_err(|e| SyncError::Engine(e.to_string()))?;
             tracing::error!(
                 leavers = report.leavers.len(),
@@ -240,16 +239,11 @@ pub async fn sync_once(
                  force (gatehouse.toml and the policy files were not), so that leavers lose \
                  their access; fix the policy, then reload"
             );
-            if let Err(e) = worker.engine.directory_out_of_policy(&problems) {
-                tracing::error!(error = %e, "the security channel could not be told");
-            }
             Ok(serde_json::json!({ "ok": false, "problems": problems, "access": report }))
         }
         Err(ReloadError::Engine(e)) => Err(SyncError::Engine(e.to_string())),
         Ok(summary) => Ok(summary),
-    })
-    .await
-    .map_err(|e| SyncError::Engine(e.to_string()))?
+    }
 }
 
 /// Syncs while `[directory]` says LDAP: at once, then every `sync_every`, and at once again
@@ -297,20 +291,15 @@ pub async fn run(
                         let message = held.to_string();
                         tracing::error!("{message}");
                         if told.as_deref() != Some(message.as_str()) {
-                            let engine = state.engine.clone();
                             let leavers = held.leavers.len();
-                            let alert = message.clone();
-                            let alerted = tokio::task::spawn_blocking(move || {
-                                engine.directory_sync_held(leavers, &alert)
-                            })
-                            .await;
+                            let alerted = state
+                                .facade
+                                .directory_sync_held(leavers, message.clone())
+                                .await;
                             match alerted {
-                                Ok(Ok(())) => told = Some(message),
-                                Ok(Err(e)) => {
-                                    tracing::error!(error = %e, "the security channel could not be told of the held sync")
-                                }
+                                Ok(()) => told = Some(message),
                                 Err(e) => {
-                                    tracing::error!(error = %e, "telling the security channel panicked")
+                                    tracing::error!(error = %e, "the security channel could not be told of the held sync")
                                 }
                             }
                         }
