@@ -295,7 +295,8 @@ pub async fn serve(
     let slack = slack(&config, &templates)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let discord = discord(&config, &templates, engine.metrics())?;
-    let chat = chat_port(slack.clone(), discord.clone(), &engine, &templates);
+    let facade = Facade::new(engine.clone());
+    let chat = chat_port(slack.clone(), discord.clone(), &facade, &templates);
     let max_backoff = config.outbox.max_backoff.to_chrono();
     let worker = crate::outbox::spawn(
         engine.clone(),
@@ -468,7 +469,7 @@ fn expect_platforms(
 fn chat_port(
     slack: Option<Arc<crate::slack::Slack>>,
     discord: Option<Arc<crate::discord::Discord>>,
-    engine: &Arc<Engine>,
+    facade: &Facade,
     templates: &Arc<crate::chat::render::Templates>,
 ) -> Arc<dyn crate::outbox::ChatPort> {
     use crate::domain::directory::Platform;
@@ -481,18 +482,18 @@ fn chat_port(
     }
     let mut ports: Vec<Arc<dyn crate::outbox::ChatPort>> = Vec::new();
     if let Some(slack) = slack {
-        let port = crate::slack::port::SlackChat::among(slack, engine.clone(), running.clone());
+        let port = crate::slack::port::SlackChat::among(slack, facade.clone(), running.clone());
         ports.push(Arc::new(port));
     }
     if let Some(discord) = discord {
         let transport = Arc::new(crate::discord::transport::DiscordTransport::new(discord));
         let port =
-            crate::chat::deliver::CardPort::among(transport, engine.clone(), running.clone());
+            crate::chat::deliver::CardPort::among(transport, facade.clone(), running.clone());
         ports.push(Arc::new(port));
     }
     match ports.len() {
         0 => Arc::new(crate::chat::deliver::LogPort::new(
-            engine.clone(),
+            facade.clone(),
             templates.clone(),
         )),
         1 => ports.remove(0),

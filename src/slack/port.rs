@@ -15,7 +15,7 @@ use crate::chat::render::Templates;
 use crate::connector::BoxFuture;
 use crate::domain::directory::Platform;
 use crate::domain::effect::Effect;
-use crate::engine::Engine;
+use crate::engine::Facade;
 use crate::metrics::Metrics;
 use crate::outbox::{ChatError, ChatPort, Posted};
 
@@ -93,23 +93,22 @@ impl Transport for SlackTransport {
     }
 }
 
-/// Delivers the outbox's chat effects to Slack, for an engine on store `S`, and publishes
-/// App Home tabs.
+/// Delivers the outbox's chat effects to Slack, and publishes App Home tabs.
 pub struct SlackChat {
     port: CardPort<SlackTransport>,
 }
 
 impl SlackChat {
     /// Slack as the only platform.
-    pub fn new(slack: Arc<Slack>, engine: Arc<Engine>) -> Self {
-        Self::among(slack, engine, vec![Platform::Slack])
+    pub fn new(slack: Arc<Slack>, facade: Facade) -> Self {
+        Self::among(slack, facade, vec![Platform::Slack])
     }
 
     /// Slack beside the other platforms in `running`.
-    pub fn among(slack: Arc<Slack>, engine: Arc<Engine>, running: Vec<Platform>) -> Self {
-        let transport = Arc::new(SlackTransport::new(slack, engine.metrics().clone()));
+    pub fn among(slack: Arc<Slack>, facade: Facade, running: Vec<Platform>) -> Self {
+        let transport = Arc::new(SlackTransport::new(slack, facade.metrics().clone()));
         Self {
-            port: CardPort::among(transport, engine, running),
+            port: CardPort::among(transport, facade, running),
         }
     }
 }

@@ -82,7 +82,8 @@ async fn publish_home(inbound: &Arc<Inbound>, slack_user: &str) {
     let Ok(person) = inbound.person(slack_user).await else {
         return;
     };
-    let chat = SlackChat::new(inbound.slack.clone(), inbound.engine.clone());
+    let facade = crate::engine::Facade::new(inbound.engine.clone());
+    let chat = SlackChat::new(inbound.slack.clone(), facade);
     if let Err(error) = chat.publish_home(slack_user, &person).await {
         tracing::warn!(%error, "publishing the App Home failed");
     }
