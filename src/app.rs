@@ -332,16 +332,16 @@ pub async fn serve(
         slack_socket.is_some(),
         discord.as_ref().map(|discord| discord.mode),
     );
-    let slack_router = slack_http.map(|slack| crate::slack::http::router(slack, engine.clone()));
+    let slack_router = slack_http.map(|slack| crate::slack::http::router(slack, facade.clone()));
     let socket = slack_socket.map(|slack| {
         tokio::spawn(crate::slack::socket::run(
             slack,
-            engine.clone(),
+            facade.clone(),
             stop_rx.clone(),
         ))
     });
     let discord_responder =
-        discord.map(|discord| crate::discord::respond::Responder::new(discord, engine.clone()));
+        discord.map(|discord| crate::discord::respond::Responder::new(discord, facade.clone()));
     // The command is registered beside the gateway, never before it: a registration Discord
     // cannot take yet must not keep the bot off the gateway.
     let discord_commands = discord_responder.as_ref().map(|responder| {
@@ -365,7 +365,7 @@ pub async fn serve(
     let discord_router = discord_responder
         .filter(|r| r.discord().mode == DiscordMode::Http)
         .map(crate::discord::http::router);
-    let state = ApiState::new(Facade::new(engine), config.admin.clone(), reloader);
+    let state = ApiState::new(facade, config.admin.clone(), reloader);
     let hangup = tokio::spawn(reload_on_sighup(state.clone(), stop_rx.clone()));
     if let Some(source) = LdapDirectory::from_config(&config.directory) {
         tracing::info!(every = ?source.every(), "the directory is read from LDAP");

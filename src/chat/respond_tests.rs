@@ -3,6 +3,7 @@
 use super::command::ChatCommand;
 use super::respond::{Answer, run};
 use crate::domain::ids::{PersonId, RequestId};
+use crate::engine::Facade;
 use crate::engine::testing::{ask, engine_on, who};
 use crate::store::{Commit, Expect, RequestWrite, SledStore};
 
@@ -14,8 +15,8 @@ fn lines(answer: Answer) -> Vec<String> {
     }
 }
 
-#[test]
-fn an_approver_finds_their_oldest_request_behind_a_thousand_newer_ones() {
+#[tokio::test]
+async fn an_approver_finds_their_oldest_request_behind_a_thousand_newer_ones() {
     let (engine, _clock) = engine_on(SledStore::temporary().unwrap());
     let asked = ask("alice", "staging-db", "write", "2h");
     let theirs = engine.submit(&who("alice"), asked).unwrap().request;
@@ -33,13 +34,16 @@ fn an_approver_finds_their_oldest_request_behind_a_thousand_newer_ones() {
         });
     }
     engine.commit(commit).unwrap();
+    let facade = Facade::new(engine);
 
-    let waiting = lines(run(&engine, &PersonId::new("bob"), ChatCommand::Pending));
+    let bob = PersonId::new("bob");
+    let waiting = lines(run(&facade, &bob, ChatCommand::Pending).await);
     assert_eq!(waiting.len(), 1, "{waiting:?}");
     assert!(
         waiting[0].starts_with(&format!("{}:", theirs.id)),
         "{waiting:?}"
     );
-    let carol = lines(run(&engine, &PersonId::new("carol"), ChatCommand::Pending));
+    let carol = PersonId::new("carol");
+    let carol = lines(run(&facade, &carol, ChatCommand::Pending).await);
     assert_eq!(carol.len(), 1001);
 }

@@ -111,7 +111,7 @@ impl EventHandler for Handler {
 /// [`Readiness::expect`] before serving, so that `/readyz` counts it from the start; this
 /// marks it connected and disconnected as the session comes and goes.
 pub async fn run(responder: Arc<Responder>, mut stop: watch::Receiver<bool>) {
-    let metrics = responder.engine().metrics().clone();
+    let metrics = responder.facade().metrics().clone();
     let readiness = metrics.readiness();
     let mut failures = 0usize;
     loop {

@@ -45,7 +45,7 @@ async fn handle(
         tracing::error!("discord.public_key is not set; refusing /discord/interactions");
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    let now = responder.engine().now().timestamp();
+    let now = responder.facade().now().timestamp();
     if let Err(rejection) = verify(key, &headers, &body, now) {
         tracing::warn!(%rejection, "refused a request to /discord/interactions");
         return StatusCode::UNAUTHORIZED.into_response();

@@ -18,13 +18,13 @@ use crate::chat::actions::CardAction;
 use crate::chat::command::ChatCommand;
 use crate::chat::forms::{self, FormError, FormKind, Submission};
 use crate::chat::render::discord_ids::ModalId;
-use crate::chat::respond::{self, Answer};
+use crate::chat::respond::{self, Answer, Clicked};
 use crate::chat::say;
 use crate::chat::suggest::{self, Suggestion};
 use crate::chat::views::{EphemeralView, HelpView, RequestModalView};
 use crate::domain::duration::Duration;
 use crate::domain::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
-use crate::engine::Engine;
+use crate::engine::{Facade, Overview};
 
 /// After this, an answer still being worked on is deferred; Discord allows 3 s in all.
 const DEFER_AFTER: StdDuration = StdDuration::from_millis(2000);
@@ -60,33 +60,33 @@ pub enum Seen {
     Again,
 }
 
-/// Answers interactions for an engine on store `S`.
+/// Answers interactions through the engine's facade.
 pub struct Responder {
     discord: Arc<Discord>,
-    engine: Arc<Engine>,
+    facade: Facade,
 }
 
 impl Responder {
-    pub fn new(discord: Arc<Discord>, engine: Arc<Engine>) -> Arc<Self> {
-        Arc::new(Self { discord, engine })
+    pub fn new(discord: Arc<Discord>, facade: Facade) -> Arc<Self> {
+        Arc::new(Self { discord, facade })
     }
 
     pub fn discord(&self) -> &Arc<Discord> {
         &self.discord
     }
 
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
+    pub fn facade(&self) -> &Facade {
+        &self.facade
     }
 
     /// Records that interaction `id` arrived; `Again` when it already had.
     pub async fn seen(&self, id: &str) -> Result<Seen, String> {
         let key = format!("discord:{id}");
-        let until = self.engine.now() + REMEMBER_INTERACTIONS;
-        let engine = self.engine.clone();
-        let first = tokio::task::spawn_blocking(move || engine.store().first_delivery(&key, until))
+        let until = self.facade.now() + REMEMBER_INTERACTIONS;
+        let first = self
+            .facade
+            .first_delivery(vec![key], until)
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         Ok(if first { Seen::First } else { Seen::Again })
     }
@@ -165,7 +165,7 @@ impl Responder {
 
     /// The person behind a Discord user, or the sentence telling them how to get mapped.
     fn person(&self, user: &str) -> Result<PersonId, String> {
-        let world = self.engine.world();
+        let world = self.facade.world();
         match world.directory.by_discord(user) {
             Some(person) => Ok(person.id.clone()),
             None => Err(format!(
@@ -187,10 +187,7 @@ impl Responder {
         let answer = match command {
             ChatCommand::Help => Answer::Help,
             ChatCommand::OpenForm => Answer::OpenForm,
-            other => self
-                .blocking(move |engine| respond::run(engine, &person, other))
-                .await
-                .unwrap_or_else(|| Answer::Say(say::apology("running that command"), Vec::new())),
+            other => respond::run(&self.facade, &person, other).await,
         };
         match answer {
             Answer::Say(text, lines) => self.say(&text, lines),
@@ -201,7 +198,7 @@ impl Responder {
 
     /// The request modal, around the resource and role already chosen, if both were.
     fn request_form(&self, options: &BTreeMap<String, String>) -> Reply {
-        let world = self.engine.world();
+        let world = self.facade.world();
         let resource = options.get("resource").map(|r| ResourceId::new(r.trim()));
         let role = options.get("role").map(|r| RoleId::new(r.trim()));
         let modal = RequestModalView::new(&world.policy, resource.as_ref(), role.as_ref());
@@ -218,7 +215,7 @@ impl Responder {
         focused: &str,
     ) -> Vec<Suggestion> {
         let typed = options.get(focused).cloned().unwrap_or_default();
-        let world = self.engine.world();
+        let world = self.facade.world();
         let Some(who) = world.directory.active_person(person) else {
             return Vec::new();
         };
@@ -230,12 +227,13 @@ impl Responder {
                 &typed,
                 MAX_CHOICES,
             ),
-            "request" | "grant" => {
-                let (person, focused) = (person.clone(), focused.to_owned());
-                self.blocking(move |engine| own_ids(engine, &person, &focused, &typed))
-                    .await
-                    .unwrap_or_default()
-            }
+            "request" | "grant" => match self.facade.overview(person.clone()).await {
+                Ok(overview) => own_ids(&overview, focused, &typed),
+                Err(error) => {
+                    tracing::warn!(%error, "no autocomplete: the store could not be read");
+                    Vec::new()
+                }
+            },
             _ => Vec::new(),
         };
         for choice in &mut choices {
@@ -248,27 +246,15 @@ impl Responder {
         let Some(card) = CardAction::from_custom_id(custom_id) else {
             return self.say("This button is no longer in use.", Vec::new());
         };
-        let who = person.clone();
-        let form = self
-            .blocking(move |engine| respond::form_for(engine, &who, card))
-            .await;
-        match form {
-            Some(None) => {
-                let sentence = self
-                    .blocking(move |engine| respond::act(engine, &person, card, "Discord"))
-                    .await
-                    .unwrap_or_else(|| say::apology("recording your click"));
-                self.say(&sentence, Vec::new())
-            }
-            Some(Some(Ok(form))) => {
+        match respond::click(&self.facade, &person, card, "Discord").await {
+            Clicked::Say(sentence) => self.say(&sentence, Vec::new()),
+            Clicked::Form(form) => {
                 let template = format!("discord/{}.j2", form.stem());
                 match self.render(&template, form.context()) {
                     Some(modal) => Reply::Modal(modal),
                     None => self.say(&say::apology("opening the form"), Vec::new()),
                 }
             }
-            Some(Some(Err(sentence))) => self.say(&sentence, Vec::new()),
-            None => self.say(&say::apology("opening the form"), Vec::new()),
         }
     }
 
@@ -282,21 +268,15 @@ impl Responder {
             return self.say("This form is out of date; open it again.", Vec::new());
         };
         let (kind, form) = submission(modal, inputs);
-        let outcome = self
-            .blocking(move |engine| forms::submit(engine, &person, kind, &form))
-            .await;
-        match outcome {
-            Some(Ok(sentence)) | Some(Err(FormError::Refused(sentence))) => {
-                self.say(&sentence, Vec::new())
-            }
-            Some(Err(FormError::Fix(mistakes))) => {
+        match forms::submit(&self.facade, &person, kind, &form).await {
+            Ok(sentence) | Err(FormError::Refused(sentence)) => self.say(&sentence, Vec::new()),
+            Err(FormError::Fix(mistakes)) => {
                 let lines = mistakes
                     .iter()
                     .map(|(input, sentence)| format!("{}: {sentence}", label_of(input)))
                     .collect();
                 self.say("Nothing was sent; fix this and try again:", lines)
             }
-            None => self.say(&say::apology("sending the form"), Vec::new()),
         }
     }
 
@@ -361,22 +341,6 @@ impl Responder {
         if let Err(error) = self.discord.rest.patch(&path, &body).await {
             tracing::warn!(%error, "a deferred Discord answer could not be shown");
         }
-    }
-
-    /// Runs `work` on the engine on the blocking pool (sled calls block); `None` if it
-    /// panicked (logged).
-    async fn blocking<T, F>(&self, work: F) -> Option<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Engine) -> T + Send + 'static,
-    {
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || work(&engine))
-            .await
-            .map_err(
-                |error| tracing::error!(%error, "a Discord interaction's engine call panicked"),
-            )
-            .ok()
     }
 }
 
@@ -466,14 +430,12 @@ fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, String> {
 }
 
 /// The person's own pending requests (`request`) or live grants (`grant`) matching `typed`.
-fn own_ids(engine: &Engine, person: &PersonId, focused: &str, typed: &str) -> Vec<Suggestion> {
-    let store = engine.store();
+fn own_ids(overview: &Overview, focused: &str, typed: &str) -> Vec<Suggestion> {
     let typed = typed.trim().to_lowercase();
     let matches = |label: &str| typed.is_empty() || label.to_lowercase().contains(&typed);
     let suggestions: Vec<Suggestion> = if focused == "request" {
-        store
-            .requests_of(person)
-            .unwrap_or_default()
+        overview
+            .requests
             .iter()
             .filter(|r| r.is_pending())
             .map(|r| Suggestion {
@@ -482,9 +444,8 @@ fn own_ids(engine: &Engine, person: &PersonId, focused: &str, typed: &str) -> Ve
             })
             .collect()
     } else {
-        store
-            .grants_of(person)
-            .unwrap_or_default()
+        overview
+            .grants
             .iter()
             .filter(|g| g.is_live())
             .map(|g| Suggestion {
@@ -679,7 +640,7 @@ mod tests {
         let (engine, _clock) = engine_on(SledStore::temporary().unwrap());
         let metrics = engine.metrics().clone();
         let discord = Arc::new(Discord::from_config(&config, templates, metrics).unwrap());
-        (Responder::new(discord, engine), rx)
+        (Responder::new(discord, Facade::new(engine)), rx)
     }
 
     #[tokio::test]

@@ -33,7 +33,7 @@ pub use envelope::fuzz_envelope;
 
 use super::Slack;
 use super::http::Inbound;
-use crate::engine::Engine;
+use crate::engine::Facade;
 use crate::metrics::{CallOutcome, Metrics};
 
 /// The platform's name in metrics and readiness.
@@ -72,15 +72,15 @@ enum Ended {
 }
 
 /// Receives Socket Mode envelopes until `stop` turns true (or its sender is gone).
-pub async fn run(slack: Arc<Slack>, engine: Arc<Engine>, stop: watch::Receiver<bool>) {
+pub async fn run(slack: Arc<Slack>, facade: Facade, stop: watch::Receiver<bool>) {
     let Some(app_token) = slack.app_token.as_ref() else {
         tracing::error!("{}; Socket Mode is not started", SocketError::NoAppToken);
         return;
     };
     let token = SlackApiToken::new(SlackApiTokenValue::new(app_token.expose().to_owned()));
     // `/readyz` says not ready until Slack greets us, and again whenever the connection is down.
-    let metrics = engine.metrics().clone();
-    let inbound = Inbound::new(slack.clone(), engine);
+    let metrics = facade.metrics().clone();
+    let inbound = Inbound::new(slack.clone(), facade);
     let mut tasks = JoinSet::new();
     let mut backoff = Backoff::new();
     let mut stop = stop;

@@ -65,10 +65,7 @@ pub(super) async fn answer(inbound: &Arc<Inbound>, command: SlashCommand) -> Opt
     let answer = match parsed {
         ChatCommand::Help => Answer::Help,
         ChatCommand::OpenForm => Answer::OpenForm,
-        other => inbound
-            .blocking(move |engine| respond::run(engine, &person, other))
-            .await
-            .unwrap_or_else(|_| Answer::Say(say::apology("running that command"), Vec::new())),
+        other => respond::run(&inbound.facade, &person, other).await,
     };
     match answer {
         Answer::Say(text, lines) => Some(ephemeral(inbound.reply(&text, lines))),
@@ -89,7 +86,7 @@ pub(super) async fn answer(inbound: &Arc<Inbound>, command: SlashCommand) -> Opt
 
 /// Opens the request modal; the answer to the command itself is empty.
 fn open_form(inbound: &Arc<Inbound>, trigger_id: &str) -> Option<Value> {
-    let world = inbound.engine.world();
+    let world = inbound.facade.world();
     let modal = RequestModalView::new(&world.policy, None, None);
     match inbound.render("slack/request_modal.j2", json!({ "modal": modal })) {
         Some(view) => {

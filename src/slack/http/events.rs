@@ -82,8 +82,7 @@ async fn publish_home(inbound: &Arc<Inbound>, slack_user: &str) {
     let Ok(person) = inbound.person(slack_user).await else {
         return;
     };
-    let facade = crate::engine::Facade::new(inbound.engine.clone());
-    let chat = SlackChat::new(inbound.slack.clone(), facade);
+    let chat = SlackChat::new(inbound.slack.clone(), inbound.facade.clone());
     if let Err(error) = chat.publish_home(slack_user, &person).await {
         tracing::warn!(%error, "publishing the App Home failed");
     }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::{Delivery, Endpoint, Inbound, form, modals};
 use crate::chat::actions::{CardAction, inputs};
-use crate::chat::respond;
+use crate::chat::respond::{self, Clicked};
 use crate::chat::say;
 use crate::chat::views::RequestModalView;
 use crate::domain::ids::{ResourceId, RoleId};
@@ -204,16 +204,9 @@ async fn clicked(inbound: &Arc<Inbound>, click: Click, action: Action, view: Opt
         Ok(person) => person,
         Err(sentence) => return inbound.tell(&click.user, click.channel.as_deref(), &sentence),
     };
-    let who = person.clone();
-    let form = inbound
-        .blocking(move |engine| respond::form_for(engine, &who, card))
-        .await;
-    let outcome = match form {
-        Ok(None) => inbound
-            .blocking(move |engine| respond::act(engine, &person, card, "Slack"))
-            .await
-            .unwrap_or_else(|_| say::apology("recording your click")),
-        Ok(Some(Ok(form))) => {
+    let outcome = match respond::click(&inbound.facade, &person, card, "Slack").await {
+        Clicked::Say(sentence) => sentence,
+        Clicked::Form(form) => {
             let template = format!("slack/{}.j2", form.stem());
             match inbound.render(&template, form.context()) {
                 Some(view) => {
@@ -224,8 +217,6 @@ async fn clicked(inbound: &Arc<Inbound>, click: Click, action: Action, view: Opt
                 None => say::apology("opening the form"),
             }
         }
-        Ok(Some(Err(sentence))) => sentence,
-        Err(_) => say::apology("opening the form"),
     };
     inbound.tell(&click.user, click.channel.as_deref(), &outcome);
 }
@@ -243,7 +234,7 @@ fn refresh_request_modal(
         inputs::ROLE => (view.input("resource", inputs::RESOURCE), chosen),
         _ => return,
     };
-    let world = inbound.engine.world();
+    let world = inbound.facade.world();
     let modal = RequestModalView::new(
         &world.policy,
         resource.map(ResourceId::new).as_ref(),

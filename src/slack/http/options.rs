@@ -50,7 +50,7 @@ pub(super) async fn options(inbound: &Arc<Inbound>, payload: Payload) -> Vec<Val
     let Ok(person) = inbound.person(&user.id).await else {
         return Vec::new();
     };
-    let world = inbound.engine.world();
+    let world = inbound.facade.world();
     let Some(person) = world.directory.active_person(&person) else {
         return Vec::new();
     };
