@@ -11,7 +11,7 @@ use chrono::TimeDelta;
 use tokio::sync::watch;
 
 use crate::engine::schedule::{PASS_LIMIT, Pass};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, on_blocking_pool};
 
 /// How long to sleep when nothing at all is scheduled, or after a failed pass.
 const IDLE: StdDuration = StdDuration::from_secs(3600);
@@ -106,7 +106,7 @@ impl Scheduler {
         let mut due = true;
         loop {
             let worker = this.clone();
-            let planned = tokio::task::spawn_blocking(move || {
+            let planned = on_blocking_pool(move || {
                 if due {
                     let pass = worker.wake()?;
                     if !pass.is_empty() {
@@ -117,13 +117,9 @@ impl Scheduler {
             })
             .await;
             let sleep = match planned {
-                Ok(Ok(sleep)) => sleep,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "scheduler pass failed; trying again shortly");
-                    AFTER_FAILURE
-                }
+                Ok(sleep) => sleep,
                 Err(e) => {
-                    tracing::error!(error = %e, "scheduler pass panicked; trying again shortly");
+                    tracing::error!(error = %e, "scheduler pass failed; trying again shortly");
                     AFTER_FAILURE
                 }
             };

@@ -121,7 +121,9 @@ impl Engine {
         &self.metrics
     }
 
-    pub fn store(&self) -> &dyn Store {
+    /// The store, for the engine's own workers (the outbox worker, the scheduler) and tests.
+    /// Front ends never read it: they go through the [`Facade`].
+    pub(crate) fn store(&self) -> &dyn Store {
         &*self.store
     }
 

@@ -14,7 +14,7 @@ use gatehouse::domain::grant::GrantState;
 use gatehouse::domain::ids::GrantId;
 use gatehouse::domain::policy::{PolicyContext, parse_policy};
 use gatehouse::domain::validation::Ask;
-use gatehouse::engine::{Engine, FakeClock};
+use gatehouse::engine::{Engine, Facade, FakeClock};
 use gatehouse::outbox::{LogChat, Worker};
 use gatehouse::store::SledStore;
 
@@ -263,7 +263,7 @@ async fn an_expired_grant_is_revoked_in_the_database_when_the_scheduler_runs() {
     assert_eq!(pass.revoked, 1);
     worker.run_due().await.unwrap();
     assert!(pg.members_of("app_read").await.is_empty());
-    let stored = engine.store().grant(grant.id).unwrap().unwrap().value;
+    let stored = Facade::new(engine.clone()).grant(grant.id).await.unwrap();
     assert!(
         matches!(stored.state, GrantState::Revoked { .. }),
         "{:?}",

@@ -93,3 +93,6 @@ where
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests;
