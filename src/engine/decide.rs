@@ -4,7 +4,7 @@
 
 use super::{Engine, EngineError, pending_due};
 use crate::domain::audit::{Actor, AuditAction, AuditEvent};
-use crate::domain::effect::{Alert, Effect, Notice};
+use crate::domain::effect::{Effect, Notice};
 use crate::domain::grant::Grant;
 use crate::domain::ids::RequestId;
 use crate::domain::reason::read_reason;
@@ -47,119 +47,30 @@ impl Engine {
                 EngineError::NotFound(format!("`{}` is no longer in the policy", request.resource))
             })?;
             let now = self.now();
-            let stage = request.current_stage;
-            let before: Vec<_> = request
-                .plan
-                .stages
-                .iter()
-                .map(|s| s.approvers.clone())
-                .collect();
             let outcome = request.approve(
+                actor,
                 &approver,
                 changes,
                 resource,
                 world.defaults().distinct_approvers,
                 now,
             )?;
-            let progress = outcome.progress;
-            let privileged = resource.role(&request.role).is_some_and(|r| r.privileged);
-
-            let mut commit = Commit::default();
-            let policy = format!("workflow:{}", request.plan.workflow);
-            if let Some(change) = request.changes.last().filter(|_| !changes.is_empty()) {
-                let mut event = AuditEvent::new(
-                    now,
-                    actor.clone(),
-                    AuditAction::ApprovedWithChanges {
-                        duration: changes.duration,
-                        role: changes.role.clone(),
-                    },
-                )
-                .request(id)
-                .policy(policy.clone());
-                if let Some(reason) = &change.reason {
-                    event = event.reason(reason.clone());
-                }
-                commit.events.push(event);
-            }
-            let stage_name = request.plan.stages[stage].name.clone();
-            let remaining = match progress {
-                Progress::Counted { remaining, .. } => remaining,
-                _ => 0,
+            let progress = outcome.progress.clone();
+            let mut commit = Commit {
+                events: outcome.events.clone(),
+                effects: outcome.effects.clone(),
+                ..Commit::default()
             };
-            commit.events.push(
-                AuditEvent::new(
-                    now,
-                    actor.clone(),
-                    AuditAction::StageApproved {
-                        stage: stage_name,
-                        remaining,
-                    },
-                )
-                .request(id)
-                .policy(policy.clone()),
-            );
-            for (i, (old, new)) in before.iter().zip(&request.plan.stages).enumerate() {
-                let added: Vec<_> = new.approvers.difference(old).cloned().collect();
-                if !added.is_empty() {
-                    commit.events.push(
-                        AuditEvent::new(
-                            now,
-                            actor.clone(),
-                            AuditAction::StageEscalated {
-                                stage: new.name.clone(),
-                                added: added.clone(),
-                            },
-                        )
-                        .request(id)
-                        .reason("an approval left this stage without enough other approvers")
-                        .policy(policy.clone()),
-                    );
-                    if i == request.current_stage && i == stage {
-                        for person in added {
-                            commit.effects.push(Effect::ApprovalCard {
-                                request: id,
-                                approver: person,
-                                stage: i,
-                            });
-                        }
-                    }
-                }
-            }
-            commit.effects.push(Effect::RefreshCards { request: id });
-            commit.effects.extend(outcome.effects);
             let grant = match progress {
-                Progress::Counted { .. } => {
-                    let due = pending_due(&request, world.defaults());
+                Progress::Counted { .. } | Progress::NextStage { .. } => {
                     commit.requests.push(RequestWrite {
                         request: request.clone(),
                         expect: Expect::Version(stored.version),
-                        due,
-                    });
-                    None
-                }
-                Progress::NextStage { next, .. } => {
-                    for person in &request.plan.stages[next].approvers {
-                        commit.effects.push(Effect::ApprovalCard {
-                            request: id,
-                            approver: person.clone(),
-                            stage: next,
-                        });
-                    }
-                    let due = pending_due(&request, world.defaults());
-                    commit.requests.push(RequestWrite {
-                        request: request.clone(),
-                        expect: Expect::Version(stored.version),
-                        due,
+                        due: pending_due(&request, world.defaults()),
                     });
                     None
                 }
                 Progress::Approved => {
-                    commit.events.push(
-                        AuditEvent::new(now, actor.clone(), AuditAction::RequestApproved)
-                            .request(id)
-                            .policy(policy),
-                    );
                     let grant = self.approve_into_grant(
                         &mut request,
                         actor,
@@ -168,11 +79,7 @@ impl Engine {
                         Expect::Version(stored.version),
                         None,
                     )?;
-                    if privileged && grant.request == id {
-                        commit.effects.push(Effect::Alert {
-                            alert: Alert::PrivilegedGranted { grant: grant.id },
-                        });
-                    }
+                    commit.effects.extend(outcome.granted(grant.id));
                     Some(grant)
                 }
             };
