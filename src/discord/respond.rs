@@ -13,7 +13,7 @@ use chrono::TimeDelta;
 use serde_json::{Value, json};
 
 use super::Discord;
-use super::interaction::{Incoming, Kind};
+use super::interaction::{Incoming, Kind, read_command};
 use crate::chat::actions::CardAction;
 use crate::chat::command::ChatCommand;
 use crate::chat::forms::{self, FormError, FormKind, Submission};
@@ -22,8 +22,7 @@ use crate::chat::respond::{self, Answer, Clicked};
 use crate::chat::say;
 use crate::chat::suggest::{self, Suggestion};
 use crate::chat::views::{EphemeralView, HelpView, RequestModalView};
-use crate::domain::duration::Duration;
-use crate::domain::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
+use crate::domain::ids::{PersonId, ResourceId, RoleId};
 use crate::engine::{Facade, Overview};
 
 /// After this, an answer still being worked on is deferred; Discord allows 3 s in all.
@@ -182,7 +181,7 @@ impl Responder {
     ) -> Reply {
         let command = match read_command(subcommand, &options) {
             Ok(command) => command,
-            Err(sentence) => return self.say(&sentence, Vec::new()),
+            Err(error) => return self.say(&error.to_string(), Vec::new()),
         };
         let answer = match command {
             ChatCommand::Help => Answer::Help,
@@ -358,77 +357,6 @@ fn message_of(reply: Reply) -> Value {
     }
 }
 
-/// A subcommand and its options as a chat command; a sentence for what cannot be read.
-pub(crate) fn read_command(
-    subcommand: &str,
-    options: &BTreeMap<String, String>,
-) -> Result<ChatCommand, String> {
-    let text = |name: &str| {
-        options
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-    };
-    let duration = |name: &str| -> Result<Option<Duration>, String> {
-        text(name)
-            .map(|d| d.parse::<Duration>().map_err(|e| format!("`{name}`: {e}")))
-            .transpose()
-    };
-    let id = |name: &str, example: &str| -> Result<String, String> {
-        text(name)
-            .map(str::to_owned)
-            .ok_or_else(|| format!("Give `{name}`, like {example}."))
-    };
-    Ok(match subcommand {
-        "help" => ChatCommand::Help,
-        "list" => ChatCommand::List,
-        "pending" => ChatCommand::Pending,
-        "request" | "emergency" => {
-            let (resource, role, reason) = (text("resource"), text("role"), text("reason"));
-            match (resource, role, reason) {
-                (Some(resource), Some(role), Some(reason)) => {
-                    let (resource, role) = (resource.to_owned(), role.to_owned());
-                    let (duration, words) = (duration("duration")?, reason.to_owned());
-                    if subcommand == "emergency" {
-                        ChatCommand::Emergency {
-                            resource,
-                            role,
-                            duration,
-                            words,
-                        }
-                    } else {
-                        ChatCommand::Request {
-                            resource,
-                            role,
-                            duration,
-                            words,
-                        }
-                    }
-                }
-                _ if subcommand == "request" => ChatCommand::OpenForm,
-                _ => return Err("Emergency access needs `resource`, `role` and `reason`.".into()),
-            }
-        }
-        "cancel" => ChatCommand::Cancel(parse_id::<RequestId>(&id("request", "AR-12")?)?),
-        "done" => ChatCommand::Done(parse_id::<GrantId>(&id("grant", "G-7")?)?),
-        "extend" => ChatCommand::Extend {
-            grant: parse_id::<GrantId>(&id("grant", "G-7")?)?,
-            by: duration("duration")?.ok_or("Give `duration`, like 2h.")?,
-            reason: text("reason").unwrap_or_default().to_owned(),
-        },
-        other => {
-            return Err(format!(
-                "`{other}` is not something Gatehouse knows; try `help`."
-            ));
-        }
-    })
-}
-
-fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, String> {
-    text.parse()
-        .map_err(|_| format!("`{text}` is not an id Gatehouse gave; `list` shows yours."))
-}
-
 /// The person's own pending requests (`request`) or live grants (`grant`) matching `typed`.
 fn own_ids(overview: &Overview, focused: &str, typed: &str) -> Vec<Suggestion> {
     let typed = typed.trim().to_lowercase();
@@ -527,6 +455,7 @@ fn clip(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::config::DiscordConfig;
+    use crate::domain::ids::RequestId;
     use crate::engine::testing::engine_on;
     use crate::store::SledStore;
 
@@ -535,49 +464,6 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
-    }
-
-    #[test]
-    fn a_request_with_every_option_is_asked_at_once_and_without_them_opens_the_form() {
-        let full = options(&[
-            ("resource", "prod-db"),
-            ("role", "read"),
-            ("duration", "2h"),
-            ("reason", "INC-1 debugging"),
-        ]);
-        assert!(matches!(
-            read_command("request", &full),
-            Ok(ChatCommand::Request {
-                duration: Some(_),
-                ..
-            })
-        ));
-        assert_eq!(
-            read_command("request", &options(&[])),
-            Ok(ChatCommand::OpenForm)
-        );
-        assert_eq!(
-            read_command("request", &options(&[("resource", "prod-db")])),
-            Ok(ChatCommand::OpenForm)
-        );
-        assert!(read_command("emergency", &options(&[("resource", "prod-db")])).is_err());
-    }
-
-    #[test]
-    fn ids_and_durations_are_read_or_explained() {
-        assert_eq!(
-            read_command("cancel", &options(&[("request", "AR-12")])),
-            Ok(ChatCommand::Cancel(RequestId(12)))
-        );
-        let bad = read_command("cancel", &options(&[("request", "twelve")])).unwrap_err();
-        assert!(bad.contains("twelve"), "{bad}");
-        let bad = read_command(
-            "extend",
-            &options(&[("grant", "G-7"), ("duration", "soon")]),
-        )
-        .unwrap_err();
-        assert!(bad.contains("duration"), "{bad}");
-        assert!(read_command("sudo", &options(&[])).is_err());
     }
 
     #[test]
