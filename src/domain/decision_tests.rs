@@ -5,7 +5,7 @@ use chrono::{TimeDelta, TimeZone, Utc};
 
 use super::audit::{Actor, AuditAction};
 use super::duration::Duration;
-use super::effect::{Alert, Effect};
+use super::effect::{Alert, Effect, Notice};
 use super::grant::Grant;
 use super::ids::{GrantId, PersonId, RequestId};
 use super::policy::tests::{example_directory, example_policy};
@@ -223,5 +223,60 @@ fn an_approval_that_leaves_a_later_stage_short_escalates_it_and_records_why() {
     }));
     assert!(outcome.effects.contains(&Effect::RefreshCards {
         request: request.id
+    }));
+}
+
+#[test]
+fn a_rejection_is_audited_with_its_reason_and_the_requester_is_told_who_and_why() {
+    let mut request = pending(&alice_asks("INC-1 debugging"));
+    let bob = PersonId::from("bob");
+    let now = request.submitted_at + TimeDelta::minutes(5);
+    let decision = request
+        .reject(&Actor::person(&bob), &bob, "not this week", true, now)
+        .unwrap();
+    assert!(matches!(decision.events.as_slice(), [event]
+        if event.action == AuditAction::RequestRejected
+            && event.reason.as_deref() == Some("not this week")));
+    assert_eq!(
+        decision.effects,
+        [
+            Effect::RefreshCards {
+                request: request.id
+            },
+            Effect::Notify {
+                to: "alice".into(),
+                notice: Notice::Rejected {
+                    request: request.id,
+                    by: bob,
+                    reason: "not this week".to_owned(),
+                },
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_cancellation_by_someone_else_than_the_requester_changes_nothing() {
+    let mut request = pending(&alice_asks("INC-1 debugging"));
+    let before = request.clone();
+    let bob = PersonId::from("bob");
+    let now = request.submitted_at + TimeDelta::minutes(5);
+    assert!(
+        request
+            .cancel(&Actor::person(&bob), &bob, false, now)
+            .is_err()
+    );
+    assert_eq!(request, before);
+    let alice = PersonId::from("alice");
+    let decision = request
+        .cancel(&Actor::person(&alice), &alice, false, now)
+        .unwrap();
+    assert!(matches!(decision.events.as_slice(), [event]
+        if event.action == AuditAction::RequestCancelled));
+    assert!(decision.effects.contains(&Effect::Notify {
+        to: alice,
+        notice: Notice::Cancelled {
+            request: request.id
+        },
     }));
 }

@@ -118,8 +118,8 @@ proptest! {
                     let changes = Changes { duration: Some(Duration::from_mins(30)), ..Changes::default() };
                     request.approve(&Actor::System, &people[p % people.len()], &changes, &res, distinct, now).map(|_| ())
                 }
-                Action::Reject(p) => request.reject(&people[p % people.len()], "no", distinct, now),
-                Action::Cancel(p) => request.cancel(&people[p % people.len()], false, now),
+                Action::Reject(p) => request.reject(&Actor::System, &people[p % people.len()], "no", distinct, now).map(|_| ()),
+                Action::Cancel(p) => request.cancel(&Actor::System, &people[p % people.len()], false, now).map(|_| ()),
                 Action::Expire => request.expire(now),
             };
             // A refused action changes nothing; a terminal state is never left.

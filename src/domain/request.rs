@@ -155,6 +155,14 @@ impl ApprovalOutcome {
     }
 }
 
+/// What a rejection or a cancellation records and who it tells; the engine commits both
+/// with the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub events: Vec<AuditEvent>,
+    pub effects: Vec<Effect>,
+}
+
 /// How far one approval took the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Progress {
@@ -496,27 +504,47 @@ impl AccessRequest {
 
     pub fn reject(
         &mut self,
+        actor: &Actor,
         by: &PersonId,
         reason: &str,
         distinct: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), DecisionError> {
+    ) -> Result<Decision, DecisionError> {
         self.check_decider(by, distinct)?;
         self.state = RequestState::Rejected {
             by: by.clone(),
             reason: reason.to_owned(),
             at: now,
         };
-        Ok(())
+        Ok(Decision {
+            events: vec![
+                AuditEvent::new(now, actor.clone(), AuditAction::RequestRejected)
+                    .request(self.id)
+                    .reason(reason)
+                    .policy(format!("workflow:{}", self.plan.workflow)),
+            ],
+            effects: vec![
+                Effect::RefreshCards { request: self.id },
+                Effect::Notify {
+                    to: self.requester.clone(),
+                    notice: Notice::Rejected {
+                        request: self.id,
+                        by: by.clone(),
+                        reason: reason.to_owned(),
+                    },
+                },
+            ],
+        })
     }
 
     /// The requester withdraws the request (`admin` lets an operator do it for them).
     pub fn cancel(
         &mut self,
+        actor: &Actor,
         by: &PersonId,
         admin: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), DecisionError> {
+    ) -> Result<Decision, DecisionError> {
         self.ensure_pending()?;
         if by != &self.requester && !admin {
             return Err(DecisionError::NotRequester { id: self.id });
@@ -525,7 +553,18 @@ impl AccessRequest {
             by: by.clone(),
             at: now,
         };
-        Ok(())
+        Ok(Decision {
+            events: vec![
+                AuditEvent::new(now, actor.clone(), AuditAction::RequestCancelled).request(self.id),
+            ],
+            effects: vec![
+                Effect::RefreshCards { request: self.id },
+                Effect::Notify {
+                    to: self.requester.clone(),
+                    notice: Notice::Cancelled { request: self.id },
+                },
+            ],
+        })
     }
 
     pub fn expire(&mut self, now: DateTime<Utc>) -> Result<(), DecisionError> {

@@ -3,8 +3,7 @@
 //! concurrent approvals produce exactly one decision.
 
 use super::{Engine, EngineError, pending_due};
-use crate::domain::audit::{Actor, AuditAction, AuditEvent};
-use crate::domain::effect::{Effect, Notice};
+use crate::domain::audit::Actor;
 use crate::domain::grant::Grant;
 use crate::domain::ids::RequestId;
 use crate::domain::reason::read_reason;
@@ -113,30 +112,21 @@ impl Engine {
             let stored = self.load_request(id)?;
             let mut request = stored.value;
             let now = self.now();
-            request.reject(&approver, reason, world.defaults().distinct_approvers, now)?;
+            let decision = request.reject(
+                actor,
+                &approver,
+                reason,
+                world.defaults().distinct_approvers,
+                now,
+            )?;
             let commit = Commit {
                 requests: vec![RequestWrite {
                     request: request.clone(),
                     expect: Expect::Version(stored.version),
                     due: None,
                 }],
-                events: vec![
-                    AuditEvent::new(now, actor.clone(), AuditAction::RequestRejected)
-                        .request(id)
-                        .reason(reason)
-                        .policy(format!("workflow:{}", request.plan.workflow)),
-                ],
-                effects: vec![
-                    Effect::RefreshCards { request: id },
-                    Effect::Notify {
-                        to: request.requester.clone(),
-                        notice: Notice::Rejected {
-                            request: id,
-                            by: approver.clone(),
-                            reason: reason.to_owned(),
-                        },
-                    },
-                ],
+                events: decision.events,
+                effects: decision.effects,
                 ..Commit::default()
             };
             self.commit(commit)?;
@@ -159,23 +149,15 @@ impl Engine {
             let stored = self.load_request(id)?;
             let mut request = stored.value;
             let now = self.now();
-            request.cancel(&by, admin, now)?;
+            let decision = request.cancel(actor, &by, admin, now)?;
             let commit = Commit {
                 requests: vec![RequestWrite {
                     request: request.clone(),
                     expect: Expect::Version(stored.version),
                     due: None,
                 }],
-                events: vec![
-                    AuditEvent::new(now, actor.clone(), AuditAction::RequestCancelled).request(id),
-                ],
-                effects: vec![
-                    Effect::RefreshCards { request: id },
-                    Effect::Notify {
-                        to: request.requester.clone(),
-                        notice: Notice::Cancelled { request: id },
-                    },
-                ],
+                events: decision.events,
+                effects: decision.effects,
                 ..Commit::default()
             };
             self.commit(commit)?;
