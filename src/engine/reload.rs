@@ -25,7 +25,7 @@ use crate::domain::routing::ApprovalPlan;
 use crate::store::{Commit, Expect, RequestWrite, Sequence};
 
 /// What a reload did to people's access.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReloadReport {
     pub leavers: Vec<PersonId>,
     pub movers: Vec<PersonId>,

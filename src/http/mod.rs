@@ -3,6 +3,7 @@
 //! each), and map the engine's errors to statuses (see the `error` module).
 
 mod admin;
+pub mod api;
 mod auth;
 mod backup;
 pub mod body;
@@ -27,7 +28,7 @@ pub use error::ApiError;
 use crate::config::{AdminConfig, Power};
 use crate::domain::directory::Directory;
 use crate::domain::policy::Policy;
-use crate::engine::{EngineError, Facade, on_blocking_pool};
+use crate::engine::{EngineError, Facade, ReloadReport, on_blocking_pool};
 
 /// A new policy, directory and admin tokens, read and checked.
 pub struct Reloaded {
@@ -91,24 +92,24 @@ impl ApiState {
         let new = read
             .map_err(ReloadError::Engine)?
             .map_err(ReloadError::Invalid)?;
-        let mut summary = json!({
-            "ok": true,
-            "people": new.directory.people().count(),
-            "resources": new.policy.resources.len(),
-            "workflows": new.policy.workflows.len(),
-            "reviews": new.policy.reviews.len(),
-            "admin_tokens": new.admin.tokens.len(),
-            "warnings": new.warnings,
-        });
-        let report = self
+        let mut summary = api::ReloadSummary {
+            ok: true,
+            people: new.directory.people().count(),
+            resources: new.policy.resources.len(),
+            workflows: new.policy.workflows.len(),
+            reviews: new.policy.reviews.len(),
+            admin_tokens: new.admin.tokens.len(),
+            warnings: new.warnings,
+            access: ReloadReport::default(),
+        };
+        summary.access = self
             .facade
             .reload(new.policy, new.directory)
             .await
             .map_err(ReloadError::Engine)?;
         self.replace_admin(new.admin);
-        summary["access"] = json!(report);
-        tracing::info!(?report, "policy, directory and admin tokens reloaded");
-        Ok(summary)
+        tracing::info!(report = ?summary.access, "policy, directory and admin tokens reloaded");
+        Ok(json!(summary))
     }
 }
 
