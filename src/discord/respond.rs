@@ -23,7 +23,7 @@ use crate::chat::say;
 use crate::chat::suggest::{self, Suggestion};
 use crate::chat::views::{EphemeralView, HelpView, RequestModalView};
 use crate::domain::ids::{PersonId, ResourceId, RoleId};
-use crate::engine::{Facade, Overview};
+use crate::engine::{EngineError, Facade, Overview};
 
 /// After this, an answer still being worked on is deferred; Discord allows 3 s in all.
 const DEFER_AFTER: StdDuration = StdDuration::from_millis(2000);
@@ -79,14 +79,10 @@ impl Responder {
     }
 
     /// Records that interaction `id` arrived; `Again` when it already had.
-    pub async fn seen(&self, id: &str) -> Result<Seen, String> {
+    pub async fn seen(&self, id: &str) -> Result<Seen, EngineError> {
         let key = format!("discord:{id}");
         let until = self.facade.now() + REMEMBER_INTERACTIONS;
-        let first = self
-            .facade
-            .first_delivery(vec![key], until)
-            .await
-            .map_err(|e| e.to_string())?;
+        let first = self.facade.first_delivery(vec![key], until).await?;
         Ok(if first { Seen::First } else { Seen::Again })
     }
 
