@@ -93,11 +93,11 @@ fn main() {
     restart.print();
 }
 
-fn engine(world: &World, store: SledStore) -> (Arc<Engine<SledStore>>, Connectors) {
+fn engine(world: &World, store: &Arc<SledStore>) -> (Arc<Engine>, Connectors) {
     let loaded = gatehouse::app::load(&world.config()).unwrap();
     let connectors = Connectors::from_config(&loaded.config.connectors).unwrap();
     let engine = Engine::new(
-        store,
+        store.clone(),
         loaded.policy,
         loaded.directory,
         Arc::new(SystemClock),
@@ -107,7 +107,8 @@ fn engine(world: &World, store: SledStore) -> (Arc<Engine<SledStore>>, Connector
 
 /// Runs the real scheduler and outbox worker until `done`, on their own runtime.
 fn run_until(
-    engine: &Arc<Engine<SledStore>>,
+    engine: &Arc<Engine>,
+    store: &SledStore,
     connectors: Connectors,
     timeout: Duration,
     done: impl Fn(&SledStore) -> bool,
@@ -125,7 +126,7 @@ fn run_until(
     ];
     let deadline = Instant::now() + timeout;
     let finished = loop {
-        if done(engine.store()) {
+        if done(store) {
             break true;
         }
         if Instant::now() > deadline {
@@ -146,7 +147,7 @@ fn micros(d: Duration) -> String {
 
 fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open_with(dir.path(), CACHE_BYTES).unwrap();
+    let store = Arc::new(SledStore::open_with(dir.path(), CACHE_BYTES).unwrap());
     let built = Instant::now();
     let now = Utc::now();
     let later = now + TimeDelta::days(30);
@@ -162,7 +163,7 @@ fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<Str
     bulk_grants(&store, first_id, expiring, PEOPLE, expiry);
     let built = built.elapsed();
 
-    let (engine, connectors) = engine(world, store);
+    let (engine, connectors) = engine(world, &store);
     // The cost of a wake with nothing due: a pass (what is due, from the indexes) and the
     // next wake-up time, as the scheduler does each time it wakes.
     let scheduler = Scheduler::new(engine.clone(), TimeDelta::minutes(15));
@@ -177,7 +178,7 @@ fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<Str
     wakes.sort();
     // What a `/metrics` scrape reads from the store.
     let scrape = Instant::now();
-    gatehouse::metrics::StoreGauges::read(engine.store()).unwrap();
+    gatehouse::metrics::StoreGauges::read(&*store).unwrap();
     let scrape = scrape.elapsed();
 
     let last_id = size;
@@ -194,11 +195,11 @@ fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<Str
             && store.outbox(1).unwrap().is_empty()
     };
     let timeout = window + Duration::from_secs(120);
-    let finished = run_until(&engine, connectors, timeout, revoked);
+    let finished = run_until(&engine, &store, connectors, timeout, revoked);
     let mut lags = Vec::new();
     let mut count = 0;
     for id in first_id..=last_id {
-        let grant = engine.store().grant(GrantId(id)).unwrap().unwrap().value;
+        let grant = store.grant(GrantId(id)).unwrap().unwrap().value;
         if let (GrantState::Revoked { at, .. }, Some(expires)) = (&grant.state, grant.expires_at) {
             count += 1;
             lags.push((*at - expires).to_std().unwrap_or_default());
@@ -239,9 +240,9 @@ fn restart_run(world: &World, overdue: u64) -> Vec<String> {
         });
     }
     let opened = Instant::now();
-    let store = SledStore::open_with(dir.path(), CACHE_BYTES).unwrap();
+    let store = Arc::new(SledStore::open_with(dir.path(), CACHE_BYTES).unwrap());
     let opened = opened.elapsed();
-    let (engine, connectors) = engine(world, store);
+    let (engine, connectors) = engine(world, &store);
     let started = Instant::now();
     let all_started = std::sync::Mutex::new(None);
     let done = |store: &SledStore| {
@@ -255,11 +256,9 @@ fn restart_run(world: &World, overdue: u64) -> Vec<String> {
         none_live && store.outbox(1).unwrap().is_empty() && is_revoked(store, overdue)
     };
     // Past this the table says how many were revoked by then, and at what rate.
-    let finished = run_until(&engine, connectors, Duration::from_secs(180), done);
+    let finished = run_until(&engine, &store, connectors, Duration::from_secs(180), done);
     let total = started.elapsed();
-    let revoked = (1..=overdue)
-        .filter(|id| is_revoked(engine.store(), *id))
-        .count();
+    let revoked = (1..=overdue).filter(|id| is_revoked(&store, *id)).count();
     let secs = |d: Duration| format!("{:.1} s", d.as_secs_f64());
     vec![
         overdue.to_string(),

@@ -22,7 +22,7 @@ use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::domain::directory::Directory;
 use crate::domain::ids::ConnectorId;
 use crate::domain::policy::{Policy, PolicyContext, parse_policy};
-use crate::engine::{Engine, SystemClock};
+use crate::engine::{Engine, Facade, SystemClock};
 use crate::http::{ApiState, Reloaded, Reloader};
 use crate::ldap::sync::{LdapDirectory, SyncSettings, SyncedDirectory};
 use crate::store::{Anchoring, SledStore, StoreError};
@@ -263,7 +263,12 @@ pub async fn serve(
         log_anchoring(anchoring.as_ref());
         store
     };
-    let engine = Arc::new(Engine::new(store, policy, directory, Arc::new(SystemClock)));
+    let engine = Arc::new(Engine::new(
+        Arc::new(store),
+        policy,
+        directory,
+        Arc::new(SystemClock),
+    ));
     // Bundles reach the people already there, not only those who join later: whatever a
     // bundle owes someone and was never given is given now (and nothing twice).
     let bundled = {
@@ -292,7 +297,8 @@ pub async fn serve(
     let slack = slack(&config, &templates)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let discord = discord(&config, &templates, engine.metrics())?;
-    let chat = chat_port(slack.clone(), discord.clone(), &engine, &templates);
+    let facade = Facade::new(engine.clone());
+    let chat = chat_port(slack.clone(), discord.clone(), &facade, &templates);
     let max_backoff = config.outbox.max_backoff.to_chrono();
     let worker = crate::outbox::spawn(
         engine.clone(),
@@ -328,16 +334,16 @@ pub async fn serve(
         slack_socket.is_some(),
         discord.as_ref().map(|discord| discord.mode),
     );
-    let slack_router = slack_http.map(|slack| crate::slack::http::router(slack, engine.clone()));
+    let slack_router = slack_http.map(|slack| crate::slack::http::router(slack, facade.clone()));
     let socket = slack_socket.map(|slack| {
         tokio::spawn(crate::slack::socket::run(
             slack,
-            engine.clone(),
+            facade.clone(),
             stop_rx.clone(),
         ))
     });
     let discord_responder =
-        discord.map(|discord| crate::discord::respond::Responder::new(discord, engine.clone()));
+        discord.map(|discord| crate::discord::respond::Responder::new(discord, facade.clone()));
     // The command is registered beside the gateway, never before it: a registration Discord
     // cannot take yet must not keep the bot off the gateway.
     let discord_commands = discord_responder.as_ref().map(|responder| {
@@ -361,7 +367,7 @@ pub async fn serve(
     let discord_router = discord_responder
         .filter(|r| r.discord().mode == DiscordMode::Http)
         .map(crate::discord::http::router);
-    let state = ApiState::new(engine, config.admin.clone(), reloader);
+    let state = ApiState::new(facade, config.admin.clone(), reloader);
     let hangup = tokio::spawn(reload_on_sighup(state.clone(), stop_rx.clone()));
     if let Some(source) = LdapDirectory::from_config(&config.directory) {
         tracing::info!(every = ?source.every(), "the directory is read from LDAP");
@@ -462,10 +468,10 @@ fn expect_platforms(
 
 /// The chat port the outbox delivers through: every enabled platform, or the log (messages
 /// as text) when none is.
-fn chat_port<S: crate::store::Store>(
+fn chat_port(
     slack: Option<Arc<crate::slack::Slack>>,
     discord: Option<Arc<crate::discord::Discord>>,
-    engine: &Arc<Engine<S>>,
+    facade: &Facade,
     templates: &Arc<crate::chat::render::Templates>,
 ) -> Arc<dyn crate::outbox::ChatPort> {
     use crate::domain::directory::Platform;
@@ -478,18 +484,18 @@ fn chat_port<S: crate::store::Store>(
     }
     let mut ports: Vec<Arc<dyn crate::outbox::ChatPort>> = Vec::new();
     if let Some(slack) = slack {
-        let port = crate::slack::port::SlackChat::among(slack, engine.clone(), running.clone());
+        let port = crate::slack::port::SlackChat::among(slack, facade.clone(), running.clone());
         ports.push(Arc::new(port));
     }
     if let Some(discord) = discord {
         let transport = Arc::new(crate::discord::transport::DiscordTransport::new(discord));
         let port =
-            crate::chat::deliver::CardPort::among(transport, engine.clone(), running.clone());
+            crate::chat::deliver::CardPort::among(transport, facade.clone(), running.clone());
         ports.push(Arc::new(port));
     }
     match ports.len() {
         0 => Arc::new(crate::chat::deliver::LogPort::new(
-            engine.clone(),
+            facade.clone(),
             templates.clone(),
         )),
         1 => ports.remove(0),
@@ -498,10 +504,7 @@ fn chat_port<S: crate::store::Store>(
 }
 
 /// Reloads the configuration on SIGHUP, the way daemons do, until `stop`.
-async fn reload_on_sighup<S: crate::store::Store>(
-    state: Arc<ApiState<S>>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+async fn reload_on_sighup(state: Arc<ApiState>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
     else {
         tracing::warn!("cannot listen for SIGHUP; reload with `gatehouse reload` instead");
@@ -513,18 +516,16 @@ async fn reload_on_sighup<S: crate::store::Store>(
             _ = stop.changed() => return,
         }
         tracing::info!("SIGHUP: reloading the configuration");
-        let worker = state.clone();
-        match tokio::task::spawn_blocking(move || worker.reload_files()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(crate::http::ReloadError::Invalid(problems))) => {
+        match state.reload_files().await {
+            Ok(_) => {}
+            Err(crate::http::ReloadError::Invalid(problems)) => {
                 for problem in problems {
                     tracing::error!("reload refused, the old configuration stays: {problem}");
                 }
             }
-            Ok(Err(crate::http::ReloadError::Engine(e))) => {
+            Err(crate::http::ReloadError::Engine(e)) => {
                 tracing::error!(error = %e, "reload failed")
             }
-            Err(e) => tracing::error!(error = %e, "reload panicked"),
         }
     }
 }

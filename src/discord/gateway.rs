@@ -43,7 +43,6 @@ use super::interaction::Incoming;
 use super::respond::{Responder, Seen};
 use crate::backoff::{Backoff, Retries};
 use crate::metrics::Readiness;
-use crate::store::Store;
 
 /// The platform's name in metrics and readiness.
 const PLATFORM: &str = "discord";
@@ -56,14 +55,14 @@ pub const RESTART: Backoff =
 /// How often the shard's stage is read when serenity reports nothing.
 pub const LOOK_EVERY: Duration = Duration::from_secs(1);
 
-struct Handler<S> {
-    responder: Arc<Responder<S>>,
+struct Handler {
+    responder: Arc<Responder>,
     /// Woken whenever serenity reports the session changing: the stage is read again.
     changed: Arc<Notify>,
 }
 
 #[async_trait]
-impl<S: Store> EventHandler for Handler<S> {
+impl EventHandler for Handler {
     async fn ready(&self, _: Context, ready: Ready) {
         self.changed.notify_one();
         tracing::info!(user = %ready.user.name, "connected to the Discord gateway");
@@ -108,8 +107,8 @@ impl<S: Store> EventHandler for Handler<S> {
 /// Runs the gateway client until `stop`. The caller registers Discord with
 /// [`Readiness::expect`] before serving, so that `/readyz` counts it from the start; this
 /// marks it connected and disconnected as the session comes and goes.
-pub async fn run<S: Store>(responder: Arc<Responder<S>>, mut stop: watch::Receiver<bool>) {
-    let metrics = responder.engine().metrics().clone();
+pub async fn run(responder: Arc<Responder>, mut stop: watch::Receiver<bool>) {
+    let metrics = responder.facade().metrics().clone();
     let readiness = metrics.readiness();
     let mut restarts = Retries::new(RESTART);
     loop {

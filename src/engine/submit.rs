@@ -13,7 +13,7 @@ use crate::domain::reason::read_reason;
 use crate::domain::request::{AccessRequest, RequestKind, RequestState};
 use crate::domain::routing::plan_stage;
 use crate::domain::validation::{Ask, Holdings, Refusal, Validated, validate};
-use crate::store::{Commit, Expect, RequestWrite, Sequence, Store};
+use crate::store::{Commit, Expect, RequestWrite, Sequence};
 
 /// A stored request, and its grant when it was granted at once.
 #[derive(Clone, Debug)]
@@ -22,7 +22,7 @@ pub struct Submitted {
     pub grant: Option<Grant>,
 }
 
-impl<S: Store> Engine<S> {
+impl Engine {
     /// Submits a request for `ask.requester`; `actor` is who typed it.
     #[tracing::instrument(name = "submit", skip_all, fields(request = tracing::field::Empty))]
     pub fn submit(&self, actor: &Actor, ask: Ask) -> Result<Submitted, EngineError> {
@@ -370,7 +370,7 @@ fn new_request(
     }
 }
 
-impl<S: Store> Engine<S> {
+impl Engine {
     /// Asks for more time on a live grant; routed like any request, as an extension.
     pub fn extend(
         &self,

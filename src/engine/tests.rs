@@ -13,7 +13,7 @@ use crate::domain::grant::GrantState;
 use crate::domain::ids::{GrantId, RequestId};
 use crate::domain::request::{Changes, DecisionError, RequestState};
 use crate::domain::validation::{Ask, Refusal};
-use crate::store::{Commit, SledStore, Store};
+use crate::store::{Commit, SledStore};
 
 fn harness() -> Harness {
     let (engine, clock) = engine_on(SledStore::temporary().unwrap());
@@ -21,7 +21,7 @@ fn harness() -> Harness {
 }
 
 struct Harness {
-    engine: Arc<Engine<SledStore>>,
+    engine: Arc<Engine>,
     clock: Arc<FakeClock>,
 }
 

@@ -23,7 +23,6 @@ use super::error::ApiError;
 use crate::config::{AdminConfig, AdminToken, Power};
 use crate::domain::audit::Actor;
 use crate::domain::ids::PersonId;
-use crate::store::Store;
 
 const MISSING: &str = "missing bearer token; pass Authorization: Bearer <token> (the CLI reads it from gatehouse.toml [admin])";
 
@@ -111,8 +110,8 @@ impl Operator {
 }
 
 /// Middleware: refuses the call unless it carries a known, unexpired admin token.
-pub async fn require_token<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn require_token(
+    State(state): State<Arc<ApiState>>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
@@ -123,7 +122,7 @@ pub async fn require_token<S: Store>(
         .and_then(bearer)
         .ok_or_else(|| ApiError::unauthorized(MISSING))?;
     let admin = state.admin();
-    let operator = authenticate(&admin, presented, state.engine.now())?;
+    let operator = authenticate(&admin, presented, state.facade.now())?;
     request.extensions_mut().insert(operator);
     Ok(next.run(request).await)
 }

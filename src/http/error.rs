@@ -63,7 +63,7 @@ impl From<EngineError> for ApiError {
             }
             EngineError::NotAllowed(_) => StatusCode::FORBIDDEN,
             EngineError::NotFound(_) => StatusCode::NOT_FOUND,
-            EngineError::Store(_) => return ApiError::internal(&err),
+            EngineError::Store(_) | EngineError::Internal(_) => return ApiError::internal(&err),
         };
         ApiError::new(status, err.to_string())
     }

@@ -25,7 +25,7 @@ pub struct StoreGauges {
 
 impl StoreGauges {
     /// Reads them from `store` (blocking: call on the blocking pool).
-    pub fn read<S: Store>(store: &S) -> Result<Self, StoreError> {
+    pub fn read<S: Store + ?Sized>(store: &S) -> Result<Self, StoreError> {
         let mut gauges = StoreGauges::default();
         for (_, id) in store.pending_due(DateTime::<Utc>::MAX_UTC, usize::MAX)? {
             if let Some(request) = store.request(id)?.map(|v| v.value)

@@ -11,7 +11,7 @@ use crate::connector::{Connectors, LogConnector};
 use crate::domain::request::{Changes, RequestState};
 use crate::engine::testing::{ask, engine_on, who};
 use crate::outbox::{RecordingChat, Worker};
-use crate::store::{SledStore, Store};
+use crate::store::SledStore;
 
 #[tokio::test]
 async fn a_request_is_measured_from_submission_to_revocation() {

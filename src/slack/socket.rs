@@ -33,9 +33,8 @@ pub use envelope::fuzz_envelope;
 use super::Slack;
 use super::http::Inbound;
 use crate::backoff::{Backoff, Retries};
-use crate::engine::Engine;
+use crate::engine::Facade;
 use crate::metrics::{CallOutcome, Metrics};
-use crate::store::Store;
 
 /// The platform's name in metrics and readiness.
 const PLATFORM: &str = "slack";
@@ -79,15 +78,15 @@ enum Ended {
 }
 
 /// Receives Socket Mode envelopes until `stop` turns true (or its sender is gone).
-pub async fn run<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>, stop: watch::Receiver<bool>) {
+pub async fn run(slack: Arc<Slack>, facade: Facade, stop: watch::Receiver<bool>) {
     let Some(app_token) = slack.app_token.as_ref() else {
         tracing::error!("{}; Socket Mode is not started", SocketError::NoAppToken);
         return;
     };
     let token = SlackApiToken::new(SlackApiTokenValue::new(app_token.expose().to_owned()));
     // `/readyz` says not ready until Slack greets us, and again whenever the connection is down.
-    let metrics = engine.metrics().clone();
-    let inbound = Inbound::new(slack.clone(), engine);
+    let metrics = facade.metrics().clone();
+    let inbound = Inbound::new(slack.clone(), facade);
     let mut tasks = JoinSet::new();
     let mut backoff = Retries::new(RECONNECT);
     let mut stop = stop;
@@ -153,8 +152,8 @@ async fn connect(
 
 /// One connection, from the handshake until it ends. Along with how it ended: whether Slack
 /// said `hello`, i.e. the connection really worked (which resets the backoff).
-async fn session<S: Store>(
-    inbound: &Arc<Inbound<S>>,
+async fn session(
+    inbound: &Arc<Inbound>,
     url: &str,
     stop: &mut watch::Receiver<bool>,
     tasks: &mut JoinSet<()>,

@@ -27,9 +27,9 @@ use gatehouse::domain::grant::GrantState;
 use gatehouse::domain::ids::GrantId;
 use gatehouse::domain::policy::{PolicyContext, parse_policy};
 use gatehouse::domain::validation::Ask;
-use gatehouse::engine::{Engine, FakeClock};
+use gatehouse::engine::{Engine, Facade, FakeClock};
 use gatehouse::outbox::{LogChat, Worker};
-use gatehouse::store::{SledStore, Store};
+use gatehouse::store::SledStore;
 use serde_json::{Value, json};
 
 use moto::{ACCOUNT, Moto, REGION, STORE};
@@ -463,7 +463,12 @@ async fn an_expired_grant_is_unassigned_in_moto_when_the_scheduler_runs() {
     let clock = Arc::new(FakeClock::at(start));
     let store_dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(store_dir.path()).unwrap();
-    let engine = Arc::new(Engine::new(store, policy, directory, clock.clone()));
+    let engine = Arc::new(Engine::new(
+        Arc::new(store),
+        policy,
+        directory,
+        clock.clone(),
+    ));
     let worker = Worker::new(engine.clone(), connectors, Arc::new(LogChat));
 
     let ask = Ask {
@@ -499,7 +504,7 @@ async fn an_expired_grant_is_unassigned_in_moto_when_the_scheduler_runs() {
     assert_eq!(pass.revoked, 1);
     worker.run_due().await.unwrap();
     assert!(moto.assigned(&instance, &admin).await.is_empty());
-    let stored = engine.store().grant(grant.id).unwrap().unwrap().value;
+    let stored = Facade::new(engine.clone()).grant(grant.id).await.unwrap();
     assert!(
         matches!(stored.state, GrantState::Revoked { .. }),
         "{:?}",

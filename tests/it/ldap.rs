@@ -12,7 +12,6 @@ use gatehouse::domain::effect::{Effect, Notice};
 use gatehouse::domain::ids::GrantId;
 use gatehouse::domain::validation::Ask;
 use gatehouse::outbox::{RecordingChat, Worker};
-use gatehouse::store::Store;
 use gatehouse::testing::tls::RUSTLS_UNKNOWN_ISSUER;
 
 use crate::real::ldap::{ADMIN_DN, ADMIN_PASSWORD, PEOPLE, Slapd, group_dn, person_dn};

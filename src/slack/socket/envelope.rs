@@ -15,7 +15,6 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::slack::http::Inbound;
 use crate::slack::verify::{Endpoint, delivery_key};
-use crate::store::Store;
 
 /// How long an answer may take before the envelope is acknowledged without it (Slack
 /// allows 3 s; the rest is margin for the round trip).
@@ -69,11 +68,7 @@ pub fn read(text: &str) -> Read {
 }
 
 /// Acknowledges `envelope` on `acks` and acts on it once.
-pub async fn handle<S: Store>(
-    inbound: Arc<Inbound<S>>,
-    envelope: Envelope,
-    acks: UnboundedSender<String>,
-) {
+pub async fn handle(inbound: Arc<Inbound>, envelope: Envelope, acks: UnboundedSender<String>) {
     let ack = |answer: Option<Value>| {
         let mut frame = json!({ "envelope_id": envelope.envelope_id });
         if let Some(answer) = answer.filter(|_| envelope.accepts_response_payload) {
@@ -165,7 +160,7 @@ async fn answer_in_time(mut work: tokio::task::JoinHandle<Option<Value>>) -> Ans
 }
 
 /// A slash command's reply that could not go with the acknowledgement.
-fn late<S: Store>(inbound: &Arc<Inbound<S>>, user: &str, channel: &str, reply: Option<Value>) {
+fn late(inbound: &Arc<Inbound>, user: &str, channel: &str, reply: Option<Value>) {
     if let Some(reply) = reply {
         inbound.reply_late(user, channel, &reply);
     }
@@ -174,7 +169,7 @@ fn late<S: Store>(inbound: &Arc<Inbound<S>>, user: &str, channel: &str, reply: O
 /// Whether this is the first delivery: neither its envelope id nor (as in HTTP mode) its
 /// delivery key was seen before. When the store cannot say, it is treated as the first:
 /// the engine refuses to decide twice, and losing a command is worse.
-async fn first<S: Store>(inbound: &Inbound<S>, envelope: &Envelope) -> bool {
+async fn first(inbound: &Inbound, envelope: &Envelope) -> bool {
     let mut keys = vec![format!("socket:{}", envelope.envelope_id)];
     keys.extend(http_key(envelope));
     let mut first = true;

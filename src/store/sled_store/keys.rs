@@ -17,6 +17,8 @@ use crate::store::StoreError;
 pub(super) const REQUESTS: &str = "requests";
 pub(super) const REQUESTS_BY_PERSON: &str = "requests_by_person";
 pub(super) const PENDING_BY_DUE: &str = "pending_by_due";
+/// Pending requests by the approvers of their current stage (person index, schema 6).
+pub(super) const PENDING_BY_APPROVER: &str = "pending_by_approver";
 pub(super) const GRANTS: &str = "grants";
 pub(super) const GRANTS_BY_EXPIRY: &str = "grants_by_expiry";
 pub(super) const GRANTS_BY_PERSON: &str = "grants_by_person";
@@ -46,7 +48,7 @@ pub(super) const AUDIT_CHECKPOINTS: &str = "audit_checkpoints";
 pub(super) const JOURNAL: &str = "journal";
 
 /// Every tree, in the order backups list them.
-pub(super) const TREE_NAMES: [&str; 17] = [
+pub(super) const TREE_NAMES: [&str; 18] = [
     REQUESTS,
     REQUESTS_BY_PERSON,
     PENDING_BY_DUE,
@@ -64,6 +66,7 @@ pub(super) const TREE_NAMES: [&str; 17] = [
     OUTBOX_BY_DUE,
     WARNINGS_BY_DUE,
     AUDIT_CHECKPOINTS,
+    PENDING_BY_APPROVER,
 ];
 
 /// `meta` keys.

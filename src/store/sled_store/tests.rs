@@ -1,6 +1,7 @@
 //! Tests of the sled store on temporary databases; helpers build plain domain records.
 
 mod anchor;
+mod approvers;
 mod audit;
 mod backup;
 mod cards;

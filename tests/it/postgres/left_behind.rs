@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::support::eventually;
+use gatehouse::engine::Facade;
 
 /// Gatehouse's own login with the least privilege that grants: NOINHERIT, ADMIN OPTION on
 /// `app_read`, no CREATEROLE.
@@ -76,7 +77,7 @@ async fn a_failed_grant_is_taken_back_and_can_still_be_revoked_by_an_owner() {
         .unwrap();
 
     drain(&worker, 5).await;
-    let stored = engine.store().grant(grant.id).unwrap().unwrap().value;
+    let stored = Facade::new(engine.clone()).grant(grant.id).await.unwrap();
     let GrantState::Failed { error, .. } = &stored.state else {
         panic!("{:?}", stored.state)
     };
@@ -96,7 +97,7 @@ async fn a_failed_grant_is_taken_back_and_can_still_be_revoked_by_an_owner() {
     assert_eq!(revoked.state.name(), "revoking");
     drain(&worker, 5).await;
     assert_eq!(pg.members_of("app_read").await, ["gatehouse"]);
-    let stored = engine.store().grant(grant.id).unwrap().unwrap().value;
+    let stored = Facade::new(engine.clone()).grant(grant.id).await.unwrap();
     assert!(
         matches!(stored.state, GrantState::Revoked { .. }),
         "{:?}",
