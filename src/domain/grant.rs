@@ -415,5 +415,7 @@ impl GrantTally {
     }
 }
 
+mod approved;
+
 #[cfg(test)]
 mod tests;
