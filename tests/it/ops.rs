@@ -136,6 +136,15 @@ async fn json_logs_carry_the_request_id_through_decisions_deliveries_and_the_con
     }
     let ask = json!({"as": "alice", "resource": "prod-db", "role": "read", "duration": "2h", "reason": "replica lag"});
     assert!(call("/requests", ask).await.unwrap().status().is_success());
+    // Bob's card goes out before he decides: a card for a request decided already is not
+    // posted at all (alerts, which go first, may be delivered before it).
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if text.contains("\"effect\":\"approval_card\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for approver in ["bob", "carol"] {
         let approved = call("/requests/AR-1/approve", json!({"as": approver}));
         assert!(approved.await.unwrap().status().is_success());
