@@ -336,6 +336,7 @@ impl Checker<'_, '_, '_, '_> {
                     "give it time to answer, e.g. timeout = \"10s\"",
                 );
             }
+            self.limits(index, connector);
         }
     }
 

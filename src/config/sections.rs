@@ -213,6 +213,12 @@ pub struct ConnectorConfig {
     pub secret: Option<Secret>,
     #[serde(default = "default_connector_timeout")]
     pub timeout: Duration,
+    /// How many calls to this target may be under way at once (a batch of revocations is
+    /// one call).
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: u32,
+    /// How many calls may start per second, at most; no limit when absent.
+    pub max_per_second: Option<f64>,
     /// Program and arguments, for `kind = "command"`. Not a shell line.
     pub command: Option<Vec<String>>,
     /// Extra environment for `kind = "command"`; values are secrets because they usually are.
@@ -287,6 +293,15 @@ pub enum AwsAssign {
 
 fn default_connector_timeout() -> Duration {
     Duration::from_secs(10)
+}
+
+/// `max_concurrent` unless set.
+pub const DEFAULT_MAX_CONCURRENT: u32 = 16;
+/// The most `max_concurrent` may be: more calls at once than this is a flood, not a limit.
+pub const MAX_MAX_CONCURRENT: u32 = 1024;
+
+fn default_max_concurrent() -> u32 {
+    DEFAULT_MAX_CONCURRENT
 }
 
 /// `[admin]`: who may use the admin API (and the CLI commands that go through it).

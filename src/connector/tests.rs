@@ -36,6 +36,8 @@ pub(crate) fn config(id: &str, kind: ConnectorKind) -> ConnectorConfig {
         url: None,
         secret: None,
         timeout: Duration::from_secs(10),
+        max_concurrent: crate::config::DEFAULT_MAX_CONCURRENT,
+        max_per_second: None,
         command: None,
         env: BTreeMap::new(),
         roles: BTreeMap::new(),

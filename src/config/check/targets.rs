@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use super::Checker;
 use crate::config::{AwsAssign, Config, ConnectorKind, DirectorySource, Secret};
-use crate::config::{ConnectorConfig, SslMode};
+use crate::config::{ConnectorConfig, DEFAULT_MAX_CONCURRENT, MAX_MAX_CONCURRENT, SslMode};
 use crate::connector::aws_shapes;
 use crate::connector::template::{Escape, PersonTemplate};
 use crate::domain::diagnostic::{Diagnostic, Severity};
@@ -274,6 +274,34 @@ impl Checker<'_, '_, '_, '_> {
             &foreign,
             "remove them; AWS credentials come from the standard chain (environment, shared files, web identity, instance metadata)",
         );
+    }
+
+    /// `max_concurrent` and `max_per_second`, which every kind has: a limit that lets no call
+    /// start would leave grants and revocations queued for ever.
+    pub(super) fn limits(&mut self, index: usize, connector: &ConnectorConfig) {
+        let at = |key: &str| format!("connectors.{index}.{key}");
+        let id = connector.id.as_str();
+        let most = connector.max_concurrent;
+        if !(1..=MAX_MAX_CONCURRENT).contains(&most) {
+            self.error(
+                &at("max_concurrent"),
+                format!(
+                    "connector `{id}` has max_concurrent = {most}; it must be between 1 and {MAX_MAX_CONCURRENT}"
+                ),
+                format!(
+                    "give how many calls the target takes at once, e.g. max_concurrent = 8, or leave it out for {DEFAULT_MAX_CONCURRENT}"
+                ),
+            );
+        }
+        if let Some(rate) = connector.max_per_second
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            self.error(
+                &at("max_per_second"),
+                format!("connector `{id}` has max_per_second = {rate}: no call could start"),
+                "give how many calls may start per second, e.g. max_per_second = 10 (or 0.5 for one every 2 s), or leave it out for no limit",
+            );
+        }
     }
 
     pub(super) fn directory(&mut self, config: &Config) {

@@ -22,7 +22,9 @@ use crate::domain::grant::{Grant, GrantState, RevokeReason};
 use crate::domain::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId, WorkflowId};
 use crate::domain::request::{AccessRequest, RequestKind, RequestState};
 use crate::domain::routing::ApprovalPlan;
-use crate::store::{Commit, Expect, RequestWrite, SCHEMA_VERSION, Sequence, Store, StoreError};
+use crate::store::{
+    Commit, Expect, Finished, RequestWrite, SCHEMA_VERSION, Sequence, Store, StoreError,
+};
 
 /// A moment, in seconds after a fixed start.
 fn at(secs: i64) -> DateTime<Utc> {

@@ -124,7 +124,13 @@ fn an_effect_is_not_handed_out_before_its_commit_is_durable() {
         entries.into_iter().map(|e| e.effect).collect()
     };
     assert_eq!(due(&store), vec![card(1)], "only the durable one runs");
-    store.durable().unwrap();
+    let after = |store: &SledStore| -> Vec<u64> {
+        let entries = store.effects_after(0, 10).unwrap();
+        entries.into_iter().map(|e| e.seq).collect()
+    };
+    assert_eq!(after(&store), vec![1], "nor is it read after the cursor");
+    store.durable(store.last_outbox_seq().unwrap()).unwrap();
+    assert_eq!(after(&store), vec![1, 2]);
     assert_eq!(due(&store), vec![card(1), card(2)]);
 }
 
@@ -288,5 +294,70 @@ fn a_schema_1_directory_gets_its_due_indexes_built_on_open() {
         store.warnings_due(at(0), at(100), 10).unwrap(),
         vec![(at(50), GrantId(1))],
         "a grant that ends is owed a warning; standing access is not"
+    );
+}
+
+#[test]
+fn entries_are_read_after_a_seq_in_order_due_or_not_until_they_leave() {
+    let store = SledStore::temporary().unwrap();
+    store
+        .commit(effects(vec![card(1), card(2), card(3), card(4)]))
+        .unwrap();
+    store.retry_effect(2, at(3600), "down").unwrap();
+    store.complete_effect(3, Commit::default()).unwrap();
+    let seqs = |after, limit| -> Vec<u64> {
+        let entries = store.effects_after(after, limit).unwrap();
+        entries.into_iter().map(|e| e.seq).collect()
+    };
+    assert_eq!(
+        seqs(0, 10),
+        vec![1, 2, 4],
+        "waiting or due, but not completed"
+    );
+    assert_eq!(seqs(1, 1), vec![2]);
+    assert_eq!(seqs(2, 10), vec![4]);
+    assert_eq!(seqs(4, 10), Vec::<u64>::new());
+}
+
+#[test]
+fn results_written_together_each_succeed_or_fail_alone() {
+    let store = SledStore::temporary().unwrap();
+    store
+        .commit(effects(vec![card(1), card(2), card(3)]))
+        .unwrap();
+    store.complete_effect(2, Commit::default()).unwrap();
+    let flushes = store.flushes();
+    let results = store.finish_effects(vec![
+        Finished::Done {
+            seq: 1,
+            then: effects(vec![card(9)]),
+        },
+        Finished::Done {
+            seq: 2,
+            then: effects(vec![card(8)]),
+        },
+        Finished::Retry {
+            seq: 3,
+            at: at(60),
+            error: "down".into(),
+        },
+    ]);
+    let conflicts: Vec<bool> = results
+        .iter()
+        .map(|r| matches!(r, Err(StoreError::Conflict)))
+        .collect();
+    assert_eq!(conflicts, [false, true, false], "{results:?}");
+    assert!(results[0].is_ok() && results[2].is_ok());
+    assert_eq!(store.flushes() - flushes, 1, "one flush for all three");
+    let left: Vec<(u64, u32, Effect)> = store
+        .outbox(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.seq, e.attempts, e.effect))
+        .collect();
+    assert_eq!(
+        left,
+        [(3, 1, card(3)), (4, 0, card(9))],
+        "the completed one left with its commit; the one already gone queued nothing"
     );
 }
