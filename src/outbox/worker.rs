@@ -314,6 +314,7 @@ impl<S: Store> Worker<S> {
                 email: None,
                 slack: None,
                 discord: None,
+                accounts: Default::default(),
             },
         };
         let call = ConnectorCall::for_grant(action, grant, person, key);

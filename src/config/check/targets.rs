@@ -336,6 +336,22 @@ impl Checker<'_, '_, '_, '_> {
                 "give a percentage from 1 to 100 (10 unless set), or 0 for no limit",
             );
         }
+        for (name, attribute) in &directory.attributes.accounts {
+            let path = format!("directory.attributes.accounts.{name}");
+            if !crate::domain::directory::is_account_name(name) {
+                self.error(
+                    &path,
+                    format!("[directory.attributes] accounts names an account `{name}`"),
+                    "name accounts with lowercase letters, digits and _ (github, okta_id), as templates write them: {{ accounts.github }}",
+                );
+            } else if attribute.trim().is_empty() {
+                self.error(
+                    &path,
+                    format!("[directory.attributes] accounts.{name} names no attribute"),
+                    "name the LDAP attribute that holds the account, e.g. accounts = { github = \"githubLogin\" }",
+                );
+            }
+        }
         for (key, filter) in [
             ("directory.filter", &directory.filter),
             ("directory.group_filter", &directory.group_filter),
