@@ -8,6 +8,7 @@
 
 mod aws_sso;
 mod command;
+pub mod github;
 pub(crate) mod http_api;
 pub mod jwt;
 mod ldap;
@@ -283,6 +284,7 @@ impl Connectors {
                 ConnectorKind::Postgres => Arc::new(PostgresConnector::from_config(config)?),
                 ConnectorKind::Ldap => Arc::new(LdapConnector::from_config(config)?),
                 ConnectorKind::AwsSso => Arc::new(AwsSsoConnector::from_config(config)?),
+                ConnectorKind::Github => Arc::new(github::GithubConnector::from_config(config)?),
             };
             connectors.by_id.insert(config.id.clone(), connector);
             connectors

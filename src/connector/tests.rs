@@ -65,6 +65,11 @@ pub(crate) fn config(id: &str, kind: ConnectorKind) -> ConnectorConfig {
         assign: None,
         endpoint_url: None,
         profile: None,
+        api_url: None,
+        token: None,
+        app_id: None,
+        installation_id: None,
+        private_key: None,
     }
 }
 

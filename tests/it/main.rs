@@ -15,6 +15,7 @@ mod docs;
 mod fake_discord;
 mod fake_slack;
 mod faults;
+mod github;
 mod ldap;
 mod ldap_directory;
 mod openapi;

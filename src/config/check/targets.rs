@@ -3,6 +3,8 @@
 //! reachable.
 //! Templates are compiled and CA files read, so a typo shows at its key, not at 3 a.m.
 
+mod github;
+
 use std::str::FromStr;
 
 use super::Checker;
@@ -67,6 +69,7 @@ impl Checker<'_, '_, '_, '_> {
         self.roles(index, connector, false);
         let mut foreign = ldap_keys(connector);
         foreign.extend(aws_keys(connector));
+        foreign.extend(github_keys(connector));
         self.only_for(index, connector, "postgres", &foreign, PG_LDAP_SECRETS);
     }
 
@@ -103,6 +106,7 @@ impl Checker<'_, '_, '_, '_> {
         self.roles(index, connector, true);
         let mut foreign = postgres_keys(connector);
         foreign.extend(aws_keys(connector));
+        foreign.extend(github_keys(connector));
         self.only_for(index, connector, "ldap", &foreign, PG_LDAP_SECRETS);
     }
 
@@ -259,6 +263,7 @@ impl Checker<'_, '_, '_, '_> {
         }
         let mut foreign = postgres_keys(connector);
         foreign.extend(ldap_keys(connector));
+        foreign.extend(github_keys(connector));
         for (set, key) in [
             (connector.url.is_some(), "url"),
             (connector.ca.is_some(), "ca"),
@@ -498,6 +503,19 @@ fn aws_keys(c: &ConnectorConfig) -> Vec<&'static str> {
     keys
 }
 
+fn github_keys(c: &ConnectorConfig) -> Vec<&'static str> {
+    [
+        (c.api_url.is_some(), "api_url"),
+        (c.token.is_some(), "token"),
+        (c.app_id.is_some(), "app_id"),
+        (c.installation_id.is_some(), "installation_id"),
+        (c.private_key.is_some(), "private_key"),
+    ]
+    .into_iter()
+    .filter_map(|(set, key)| set.then_some(key))
+    .collect()
+}
+
 fn ldap_keys(c: &ConnectorConfig) -> Vec<&'static str> {
     let mut keys = Vec::new();
     for (set, key) in [
@@ -553,7 +571,10 @@ pub fn roles_without_target(
         };
         let mapped = matches!(
             connector.kind,
-            ConnectorKind::Postgres | ConnectorKind::Ldap | ConnectorKind::AwsSso
+            ConnectorKind::Postgres
+                | ConnectorKind::Ldap
+                | ConnectorKind::AwsSso
+                | ConnectorKind::Github
         );
         if !mapped || (connector.roles.is_empty() && connector.kind == ConnectorKind::Postgres) {
             continue;
@@ -576,6 +597,7 @@ pub fn roles_without_target(
                             (ConnectorKind::Ldap, _) => "group DN",
                             (ConnectorKind::AwsSso, AwsAssign::Account) => "permission set ARN",
                             (ConnectorKind::AwsSso, AwsAssign::Group) => "Identity Store group id",
+                            (ConnectorKind::Github, _) => "team or repository permission",
                             _ => "database role",
                         }
                     )),

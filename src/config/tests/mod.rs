@@ -2,6 +2,7 @@
 
 mod audit;
 mod checks;
+mod github;
 mod sources;
 mod targets;
 
