@@ -190,6 +190,8 @@ pub enum ConnectorKind {
     AwsSso,
     /// Add to a GitHub team, or make a repository collaborator.
     Github,
+    /// Add to a Google Workspace group.
+    Google,
 }
 
 /// `sslmode` of a `postgres` connector, as libpq names them.
@@ -288,6 +290,12 @@ pub struct ConnectorConfig {
     pub installation_id: Option<String>,
     /// `github`: the App's private key (PEM), usually `private_key_file`.
     pub private_key: Option<Secret>,
+    /// `google`: the service account's JSON key, usually `credentials_file`.
+    pub credentials: Option<Secret>,
+    /// `google`: the admin the service account acts as (domain-wide delegation).
+    pub subject: Option<String>,
+    /// `google`: the OAuth 2.0 token endpoint, instead of Google's (a test server).
+    pub token_url: Option<String>,
 }
 
 /// `assign` of an `aws-sso` connector.

@@ -9,6 +9,7 @@
 mod aws_sso;
 mod command;
 pub mod github;
+pub mod google;
 pub(crate) mod http_api;
 pub mod jwt;
 mod ldap;
@@ -285,6 +286,7 @@ impl Connectors {
                 ConnectorKind::Ldap => Arc::new(LdapConnector::from_config(config)?),
                 ConnectorKind::AwsSso => Arc::new(AwsSsoConnector::from_config(config)?),
                 ConnectorKind::Github => Arc::new(github::GithubConnector::from_config(config)?),
+                ConnectorKind::Google => Arc::new(google::GoogleConnector::from_config(config)?),
             };
             connectors.by_id.insert(config.id.clone(), connector);
             connectors

@@ -70,6 +70,9 @@ pub(crate) fn config(id: &str, kind: ConnectorKind) -> ConnectorConfig {
         app_id: None,
         installation_id: None,
         private_key: None,
+        credentials: None,
+        subject: None,
+        token_url: None,
     }
 }
 

@@ -16,6 +16,7 @@ mod fake_discord;
 mod fake_slack;
 mod faults;
 mod github;
+mod google;
 mod ldap;
 mod ldap_directory;
 mod openapi;

@@ -4,6 +4,7 @@
 //! Templates are compiled and CA files read, so a typo shows at its key, not at 3 a.m.
 
 mod github;
+mod google;
 
 use std::str::FromStr;
 
@@ -70,6 +71,7 @@ impl Checker<'_, '_, '_, '_> {
         let mut foreign = ldap_keys(connector);
         foreign.extend(aws_keys(connector));
         foreign.extend(github_keys(connector));
+        foreign.extend(google_keys(connector));
         self.only_for(index, connector, "postgres", &foreign, PG_LDAP_SECRETS);
     }
 
@@ -107,6 +109,7 @@ impl Checker<'_, '_, '_, '_> {
         let mut foreign = postgres_keys(connector);
         foreign.extend(aws_keys(connector));
         foreign.extend(github_keys(connector));
+        foreign.extend(google_keys(connector));
         self.only_for(index, connector, "ldap", &foreign, PG_LDAP_SECRETS);
     }
 
@@ -264,6 +267,7 @@ impl Checker<'_, '_, '_, '_> {
         let mut foreign = postgres_keys(connector);
         foreign.extend(ldap_keys(connector));
         foreign.extend(github_keys(connector));
+        foreign.extend(google_keys(connector));
         for (set, key) in [
             (connector.url.is_some(), "url"),
             (connector.ca.is_some(), "ca"),
@@ -516,6 +520,17 @@ fn github_keys(c: &ConnectorConfig) -> Vec<&'static str> {
     .collect()
 }
 
+fn google_keys(c: &ConnectorConfig) -> Vec<&'static str> {
+    [
+        (c.credentials.is_some(), "credentials"),
+        (c.subject.is_some(), "subject"),
+        (c.token_url.is_some(), "token_url"),
+    ]
+    .into_iter()
+    .filter_map(|(set, key)| set.then_some(key))
+    .collect()
+}
+
 fn ldap_keys(c: &ConnectorConfig) -> Vec<&'static str> {
     let mut keys = Vec::new();
     for (set, key) in [
@@ -575,6 +590,7 @@ pub fn roles_without_target(
                 | ConnectorKind::Ldap
                 | ConnectorKind::AwsSso
                 | ConnectorKind::Github
+                | ConnectorKind::Google
         );
         if !mapped || (connector.roles.is_empty() && connector.kind == ConnectorKind::Postgres) {
             continue;
@@ -598,6 +614,7 @@ pub fn roles_without_target(
                             (ConnectorKind::AwsSso, AwsAssign::Account) => "permission set ARN",
                             (ConnectorKind::AwsSso, AwsAssign::Group) => "Identity Store group id",
                             (ConnectorKind::Github, _) => "team or repository permission",
+                            (ConnectorKind::Google, _) => "group's email address",
                             _ => "database role",
                         }
                     )),

@@ -3,6 +3,7 @@
 mod audit;
 mod checks;
 mod github;
+mod google;
 mod sources;
 mod targets;
 

@@ -2,7 +2,7 @@
 //! one way to authenticate (a token, or a GitHub App whose key is read and tried), the login
 //! template and the API's URL.
 
-use super::{Checker, aws_keys, ldap_keys, postgres_keys};
+use super::{Checker, aws_keys, google_keys, ldap_keys, postgres_keys};
 use crate::config::ConnectorConfig;
 use crate::connector::github::{api_root, target};
 use crate::connector::jwt::RsaKey;
@@ -45,6 +45,7 @@ impl Checker<'_, '_, '_, '_> {
         foreign.retain(|key| *key != "login");
         foreign.extend(ldap_keys(connector));
         foreign.extend(aws_keys(connector));
+        foreign.extend(google_keys(connector));
         for (set, key) in [
             (connector.url.is_some(), "url"),
             (connector.ca.is_some(), "ca"),
