@@ -8,7 +8,10 @@
 
 mod aws_sso;
 mod command;
+pub mod github;
+pub mod google;
 pub(crate) mod http_api;
+pub mod jwt;
 mod ldap;
 mod log;
 mod postgres;
@@ -33,7 +36,7 @@ pub use postgres::{PostgresConnector, quote_ident};
 pub use webhook::{WebhookConnector, sign, verify};
 
 use crate::config::{ConnectorConfig, ConnectorKind};
-use crate::domain::directory::Person;
+use crate::domain::directory::{Accounts, Person};
 use crate::domain::grant::Grant;
 use crate::domain::ids::{ConnectorId, GrantId, PersonId, ResourceId, RoleId};
 
@@ -67,6 +70,10 @@ pub struct PersonRef {
     pub email: Option<String>,
     pub slack: Option<String>,
     pub discord: Option<String>,
+    /// Their accounts at other systems, by name (`github` → `octocat`), from the directory;
+    /// templates say `{{ accounts.github }}`. Left out of a webhook's body when empty.
+    #[serde(default, skip_serializing_if = "Accounts::is_empty")]
+    pub accounts: Accounts,
 }
 
 impl PersonRef {
@@ -76,12 +83,14 @@ impl PersonRef {
             email: person.email.clone(),
             slack: person.slack.clone(),
             discord: person.discord.clone(),
+            accounts: person.accounts.clone(),
         }
     }
 }
 
 /// One grant or revoke, as the connector sees it. Serialized, this is also the webhook body:
-/// `{"action":"grant","grant":"G-7","person":{"id":"alice","email":…,"slack":…,"discord":…},
+/// `{"action":"grant","grant":"G-7","person":{"id":"alice","email":…,"slack":…,"discord":…,
+/// "accounts":{"github":"alice-ng"}},
 /// "resource":"prod-db","role":"admin","expires_at":"2027-01-01T10:00:00Z",
 /// "idempotency_key":"provision:G-7"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -367,6 +376,8 @@ impl Connectors {
                 ConnectorKind::Postgres => Arc::new(PostgresConnector::from_config(config)?),
                 ConnectorKind::Ldap => Arc::new(LdapConnector::from_config(config)?),
                 ConnectorKind::AwsSso => Arc::new(AwsSsoConnector::from_config(config)?),
+                ConnectorKind::Github => Arc::new(github::GithubConnector::from_config(config)?),
+                ConnectorKind::Google => Arc::new(google::GoogleConnector::from_config(config)?),
             };
             connectors.by_id.insert(config.id.clone(), connector);
             connectors

@@ -43,7 +43,8 @@ enum Prepared {
     Call {
         id: ConnectorId,
         connector: Arc<dyn Connector>,
-        call: ConnectorCall,
+        /// Boxed: a call carries the person's ids at every system, far larger than the rest.
+        call: Box<ConnectorCall>,
     },
     /// The call cannot be made (its connector is not declared).
     Refused(ConnectorError),
@@ -146,7 +147,7 @@ impl Worker {
                     call,
                 } if &called == id => {
                     batch_connector = Some(connector);
-                    batch.push((at, grant, call));
+                    batch.push((at, grant, *call));
                 }
                 // Its resource moved to another connector since it was queued: alone.
                 other => {
@@ -275,9 +276,10 @@ impl Worker {
                 email: None,
                 slack: None,
                 discord: None,
+                accounts: Default::default(),
             },
         };
-        let call = ConnectorCall::for_grant(action, grant, person, key);
+        let call = Box::new(ConnectorCall::for_grant(action, grant, person, key));
         Prepared::Call {
             id,
             connector,

@@ -41,6 +41,7 @@ fn call(action: Action, id: &str) -> ConnectorCall {
             email: Some(format!("{id}@example.com")),
             slack: None,
             discord: None,
+            accounts: Default::default(),
         },
         resource: "vpn".into(),
         role: "member".into(),

@@ -93,6 +93,7 @@ fn call(action: Action, email: &str, expires_at: Option<DateTime<Utc>>) -> Conne
             email: Some(email.to_owned()),
             slack: None,
             discord: None,
+            accounts: Default::default(),
         },
         resource: "app-db".into(),
         role: "read".into(),

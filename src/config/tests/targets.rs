@@ -259,6 +259,34 @@ fn a_leaver_share_above_a_hundred_percent_is_refused() {
     );
 }
 
+#[test]
+fn ldap_accounts_need_a_name_templates_can_write_and_an_attribute() {
+    let text = format!(
+        "{DIRECTORY}accounts = {{ github = \"githubLogin\", Okta = \"oktaId\", jira = \" \" }}\n"
+    );
+    let found = errors(&text, VARS);
+    let at: Vec<(Option<usize>, &str)> =
+        found.iter().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(
+        at,
+        [
+            (
+                Some(18),
+                "[directory.attributes] accounts names an account `Okta`"
+            ),
+            (
+                Some(18),
+                "[directory.attributes] accounts.jira names no attribute"
+            ),
+        ]
+    );
+    let config = parse(&text.replace(", Okta = \"oktaId\", jira = \" \"", ""), VARS).unwrap();
+    assert_eq!(
+        config.directory.attributes.accounts["github"],
+        "githubLogin"
+    );
+}
+
 const AWS: &str = r#"
 [[connectors]]
 id = "aws-prod"
