@@ -9,6 +9,7 @@
 mod aws_sso;
 mod command;
 pub(crate) mod http_api;
+pub mod jwt;
 mod ldap;
 mod log;
 mod postgres;
