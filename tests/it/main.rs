@@ -17,6 +17,7 @@ mod fake_slack;
 mod faults;
 mod ldap;
 mod ldap_directory;
+mod openapi;
 mod ops;
 mod postgres;
 mod provisioner;
