@@ -51,6 +51,7 @@ PAGES = [
     "docs/connectors/postgres.md",
     "docs/connectors/ldap.md",
     "docs/connectors/aws-sso.md",
+    "docs/connectors/okta.md",
     "docs/security.md",
     "docs/performance.md",
     "docs/architecture.md",

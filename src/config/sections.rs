@@ -188,6 +188,8 @@ pub enum ConnectorKind {
     /// Assign an AWS IAM Identity Center permission set on an account (or add to a group).
     #[serde(rename = "aws-sso")]
     AwsSso,
+    /// Add the person's Okta user to an Okta group.
+    Okta,
 }
 
 /// `sslmode` of a `postgres` connector, as libpq names them.
@@ -260,9 +262,10 @@ pub struct ConnectorConfig {
     /// `aws-sso`: the 12-digit AWS account the permission sets are assigned on.
     pub account: Option<String>,
     /// `aws-sso`: the person's Identity Store user name, a template like `login`.
+    /// `okta`: their Okta login (or email).
     pub user_name: Option<String>,
     /// `aws-sso`: the unique attribute `user_name` is looked up by (`userName`, the default,
-    /// or `emails.value`).
+    /// or `emails.value`). `okta`: `login` (the default) or `email`.
     pub user_attribute: Option<String>,
     /// `aws-sso`: what a grant does (`account`, the default, or `group`).
     pub assign: Option<AwsAssign>,
@@ -272,6 +275,19 @@ pub struct ConnectorConfig {
     /// `aws-sso`: the profile of the shared AWS files to take credentials from, instead of
     /// `AWS_PROFILE` (or `default`).
     pub profile: Option<String>,
+    /// `okta`: the Okta org, `https://example.okta.com`: where its API is reached (a test
+    /// server, in tests).
+    pub org_url: Option<String>,
+    /// `okta`: an API token, sent as `SSWS …`; or sign in as a service app below.
+    pub token: Option<Secret>,
+    /// `okta`: the OAuth 2.0 service app's client id (client credentials, `private_key_jwt`).
+    pub client_id: Option<String>,
+    /// `okta`: the service app's RSA private key (PEM), usually `private_key_file`.
+    pub private_key: Option<Secret>,
+    /// `okta`: the `kid` of that key, when the app has several.
+    pub key_id: Option<String>,
+    /// `okta`: the token endpoint, instead of the org's `/oauth2/v1/token`.
+    pub token_url: Option<String>,
 }
 
 /// `assign` of an `aws-sso` connector.

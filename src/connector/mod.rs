@@ -12,6 +12,8 @@ pub(crate) mod http_api;
 pub mod jwt;
 mod ldap;
 mod log;
+pub(crate) mod oauth;
+pub(crate) mod okta;
 mod postgres;
 pub mod template;
 pub(crate) mod tls;
@@ -30,6 +32,7 @@ pub use aws_sso::{AwsEnv, AwsSsoConnector, shapes as aws_shapes};
 pub use command::CommandConnector;
 pub use ldap::LdapConnector;
 pub use log::LogConnector;
+pub use okta::OktaConnector;
 pub use postgres::{PostgresConnector, quote_ident};
 pub use webhook::{WebhookConnector, sign, verify};
 
@@ -277,6 +280,7 @@ impl Connectors {
                 ConnectorKind::Postgres => Arc::new(PostgresConnector::from_config(config)?),
                 ConnectorKind::Ldap => Arc::new(LdapConnector::from_config(config)?),
                 ConnectorKind::AwsSso => Arc::new(AwsSsoConnector::from_config(config)?),
+                ConnectorKind::Okta => Arc::new(OktaConnector::from_config(config)?),
             };
             connectors.by_id.insert(config.id.clone(), connector);
             connectors

@@ -64,6 +64,12 @@ pub(crate) fn config(id: &str, kind: ConnectorKind) -> ConnectorConfig {
         assign: None,
         endpoint_url: None,
         profile: None,
+        org_url: None,
+        token: None,
+        client_id: None,
+        private_key: None,
+        key_id: None,
+        token_url: None,
     }
 }
 

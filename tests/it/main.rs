@@ -17,6 +17,7 @@ mod fake_slack;
 mod faults;
 mod ldap;
 mod ldap_directory;
+mod okta;
 mod openapi;
 mod ops;
 mod postgres;

@@ -3,6 +3,8 @@
 //! reachable.
 //! Templates are compiled and CA files read, so a typo shows at its key, not at 3 a.m.
 
+mod idp;
+
 use std::str::FromStr;
 
 use super::Checker;
@@ -67,6 +69,7 @@ impl Checker<'_, '_, '_, '_> {
         self.roles(index, connector, false);
         let mut foreign = ldap_keys(connector);
         foreign.extend(aws_keys(connector));
+        foreign.extend(idp::keys(connector));
         self.only_for(index, connector, "postgres", &foreign, PG_LDAP_SECRETS);
     }
 
@@ -103,6 +106,7 @@ impl Checker<'_, '_, '_, '_> {
         self.roles(index, connector, true);
         let mut foreign = postgres_keys(connector);
         foreign.extend(aws_keys(connector));
+        foreign.extend(idp::keys(connector));
         self.only_for(index, connector, "ldap", &foreign, PG_LDAP_SECRETS);
     }
 
@@ -259,6 +263,7 @@ impl Checker<'_, '_, '_, '_> {
         }
         let mut foreign = postgres_keys(connector);
         foreign.extend(ldap_keys(connector));
+        foreign.extend(idp::keys(connector));
         for (set, key) in [
             (connector.url.is_some(), "url"),
             (connector.ca.is_some(), "ca"),
@@ -537,7 +542,10 @@ pub fn roles_without_target(
         };
         let mapped = matches!(
             connector.kind,
-            ConnectorKind::Postgres | ConnectorKind::Ldap | ConnectorKind::AwsSso
+            ConnectorKind::Postgres
+                | ConnectorKind::Ldap
+                | ConnectorKind::AwsSso
+                | ConnectorKind::Okta
         );
         if !mapped || (connector.roles.is_empty() && connector.kind == ConnectorKind::Postgres) {
             continue;
@@ -560,6 +568,7 @@ pub fn roles_without_target(
                             (ConnectorKind::Ldap, _) => "group DN",
                             (ConnectorKind::AwsSso, AwsAssign::Account) => "permission set ARN",
                             (ConnectorKind::AwsSso, AwsAssign::Group) => "Identity Store group id",
+                            (ConnectorKind::Okta, _) => "Okta group id",
                             _ => "database role",
                         }
                     )),

@@ -2,6 +2,7 @@
 
 mod audit;
 mod checks;
+mod idp;
 mod sources;
 mod targets;
 
