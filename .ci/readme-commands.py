@@ -52,6 +52,7 @@ PAGES = [
     "docs/connectors/ldap.md",
     "docs/connectors/aws-sso.md",
     "docs/connectors/okta.md",
+    "docs/connectors/entra.md",
     "docs/security.md",
     "docs/performance.md",
     "docs/architecture.md",

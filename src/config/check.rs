@@ -328,6 +328,7 @@ impl Checker<'_, '_, '_, '_> {
                 ConnectorKind::Ldap => self.ldap_connector(index, connector),
                 ConnectorKind::AwsSso => self.aws_sso(index, connector),
                 ConnectorKind::Okta => self.okta(index, connector),
+                ConnectorKind::Entra => self.entra(index, connector),
                 ConnectorKind::Log => {}
             }
             if connector.timeout.as_secs() == 0 {

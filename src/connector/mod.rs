@@ -8,6 +8,7 @@
 
 mod aws_sso;
 mod command;
+pub(crate) mod entra;
 pub(crate) mod http_api;
 pub mod jwt;
 mod ldap;
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 pub use aws_sso::{AwsEnv, AwsSsoConnector, shapes as aws_shapes};
 pub use command::CommandConnector;
+pub use entra::EntraConnector;
 pub use ldap::LdapConnector;
 pub use log::LogConnector;
 pub use okta::OktaConnector;
@@ -281,6 +283,7 @@ impl Connectors {
                 ConnectorKind::Ldap => Arc::new(LdapConnector::from_config(config)?),
                 ConnectorKind::AwsSso => Arc::new(AwsSsoConnector::from_config(config)?),
                 ConnectorKind::Okta => Arc::new(OktaConnector::from_config(config)?),
+                ConnectorKind::Entra => Arc::new(EntraConnector::from_config(config)?),
             };
             connectors.by_id.insert(config.id.clone(), connector);
             connectors

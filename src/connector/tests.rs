@@ -70,6 +70,10 @@ pub(crate) fn config(id: &str, kind: ConnectorKind) -> ConnectorConfig {
         private_key: None,
         key_id: None,
         token_url: None,
+        tenant_id: None,
+        client_secret: None,
+        certificate: None,
+        graph_url: None,
     }
 }
 

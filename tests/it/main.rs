@@ -12,6 +12,7 @@ mod daemon;
 mod deploy;
 mod discord;
 mod docs;
+mod entra;
 mod fake_discord;
 mod fake_slack;
 mod faults;

@@ -546,6 +546,7 @@ pub fn roles_without_target(
                 | ConnectorKind::Ldap
                 | ConnectorKind::AwsSso
                 | ConnectorKind::Okta
+                | ConnectorKind::Entra
         );
         if !mapped || (connector.roles.is_empty() && connector.kind == ConnectorKind::Postgres) {
             continue;
@@ -569,6 +570,7 @@ pub fn roles_without_target(
                             (ConnectorKind::AwsSso, AwsAssign::Account) => "permission set ARN",
                             (ConnectorKind::AwsSso, AwsAssign::Group) => "Identity Store group id",
                             (ConnectorKind::Okta, _) => "Okta group id",
+                            (ConnectorKind::Entra, _) => "Entra group object id",
                             _ => "database role",
                         }
                     )),

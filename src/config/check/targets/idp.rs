@@ -1,12 +1,12 @@
-//! The identity-provider connectors (`okta`), as `gatehouse check` sees them: every key
-//! checked without connecting, a private key read and parsed, at the key to fix.
+//! The identity-provider connectors (`okta`, `entra`), as `gatehouse check` sees them: every
+//! key checked without connecting, keys and certificates read and parsed, at the key to fix.
 
 use super::{aws_keys, ldap_keys, postgres_keys};
 use crate::config::ConnectorConfig;
 use crate::config::check::Checker;
-use crate::connector::jwt::RsaKey;
-use crate::connector::okta;
+use crate::connector::jwt::{Certificate, RsaKey};
 use crate::connector::template::Escape;
+use crate::connector::{entra, okta};
 
 impl Checker<'_, '_, '_, '_> {
     pub(in crate::config::check) fn okta(&mut self, index: usize, connector: &ConnectorConfig) {
@@ -87,16 +87,148 @@ impl Checker<'_, '_, '_, '_> {
             }
             (None, true) => self.service_app(index, connector),
         }
-        let mut foreign = postgres_keys(connector);
-        foreign.extend(ldap_keys(connector));
-        foreign.extend(
-            aws_keys(connector)
-                .into_iter()
-                .filter(|key| !matches!(*key, "user_name" | "user_attribute")),
+        let mut foreign = other_kinds_keys(connector);
+        foreign.extend(entra_keys(connector));
+        self.only_for(
+            index,
+            connector,
+            "okta",
+            &foreign,
+            "remove them; an okta connector's secrets are token or private_key",
         );
+    }
+
+    pub(in crate::config::check) fn entra(&mut self, index: usize, connector: &ConnectorConfig) {
+        let at = |key: &str| format!("connectors.{index}.{key}");
+        let id = connector.id.as_str();
+        match &connector.tenant_id {
+            None => self.error(
+                &at("tenant_id"),
+                format!("connector `{id}` (entra) has no tenant_id"),
+                "add tenant_id = \"…\", the Directory (tenant) ID of the Entra admin center's Overview page",
+            ),
+            Some(tenant) => {
+                if let Err(problem) = entra::tenant_id(tenant) {
+                    self.error(
+                        &at("tenant_id"),
+                        format!("connector `{id}`: tenant_id {problem}"),
+                        "see docs/connectors/entra.md for where to find each value",
+                    );
+                }
+            }
+        }
+        match &connector.client_id {
+            None => self.error(
+                &at("client_id"),
+                format!("connector `{id}` (entra) has no client_id"),
+                "add client_id = \"…\", the app registration's Application (client) ID",
+            ),
+            Some(client) if client.trim().is_empty() => self.error(
+                &at("client_id"),
+                format!("connector `{id}` has an empty client_id"),
+                "give the app registration's Application (client) ID",
+            ),
+            Some(_) => {}
+        }
+        if let Some(user_name) = &connector.user_name {
+            self.template(user_name, Escape::Plain, &at("user_name"), id);
+        }
+        if let Err(problem) = entra::UserAttribute::parse(connector.user_attribute.as_deref()) {
+            self.error(
+                &at("user_attribute"),
+                format!("connector `{id}`: user_attribute {problem}"),
+                "userPrincipalName is unique; mail finds the user by their email address",
+            );
+        }
+        if connector.roles.is_empty() {
+            self.error(
+                &at("roles"),
+                format!("connector `{id}` (entra) has no roles table"),
+                "map each role id to its group's object id: roles = { admin = \"02bd9fd6-8f93-4758-87c3-1fb73740a315\" }",
+            );
+        }
+        for (role, group) in &connector.roles {
+            if let Err(problem) = entra::group_id(group) {
+                self.error(
+                    &at(&format!("roles.{role}")),
+                    format!("connector `{id}`: role `{role}`: {problem}"),
+                    "each role maps to the object id of an Entra group",
+                );
+            }
+        }
+        let certificate = connector.certificate.is_some() || connector.private_key.is_some();
+        match (&connector.client_secret, certificate) {
+            (None, false) => self.error(
+                &at("client_secret"),
+                format!("connector `{id}` (entra) has no credentials"),
+                "add client_secret_file = \"/run/secrets/entra-secret\", or certificate_file and private_key_file",
+            ),
+            (Some(_), true) => self.error(
+                &at("client_secret"),
+                format!("connector `{id}` has both a client secret and a certificate"),
+                "keep client_secret, or certificate and private_key, not both",
+            ),
+            (Some(secret), false) if secret.expose().trim().is_empty() => self.error(
+                &at("client_secret"),
+                format!("connector `{id}` has an empty client_secret"),
+                "give the app's client secret, e.g. client_secret = \"${ENTRA_CLIENT_SECRET}\"",
+            ),
+            (Some(_), false) => {}
+            (None, true) => {
+                match &connector.certificate {
+                    None => self.error(
+                        &at("private_key"),
+                        format!("connector `{id}` has a private_key but no certificate"),
+                        "add certificate_file = \"/etc/gatehouse/entra.crt\", the certificate uploaded to the app registration",
+                    ),
+                    Some(pem) => {
+                        if let Err(problem) = Certificate::from_pem(pem) {
+                            self.error(
+                                &at("certificate"),
+                                format!("connector `{id}`: certificate {problem}"),
+                                "point certificate_file at the PEM file of the certificate uploaded to the app registration",
+                            );
+                        }
+                    }
+                }
+                match &connector.private_key {
+                    None => self.error(
+                        &at("certificate"),
+                        format!("connector `{id}` has a certificate but no private_key"),
+                        "add private_key_file = \"/run/secrets/entra.key\", the certificate's RSA key",
+                    ),
+                    Some(pem) => {
+                        if let Err(problem) = RsaKey::from_pem(pem.expose()) {
+                            self.error(
+                                &at("private_key"),
+                                format!("connector `{id}`: private_key {problem}"),
+                                "point private_key_file at the PEM file of the certificate's RSA key",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        for key in ["graph_url", "token_url"] {
+            let value = match key {
+                "graph_url" => &connector.graph_url,
+                _ => &connector.token_url,
+            };
+            if let Some(url) = value
+                && let Err(problem) = okta::base_url(url)
+            {
+                self.error(
+                    &at(key),
+                    format!("connector `{id}`: {key} {problem}"),
+                    format!("leave {key} out to use Microsoft's own"),
+                );
+            }
+        }
+        let mut foreign = other_kinds_keys(connector);
         for (set, key) in [
-            (connector.url.is_some(), "url"),
-            (connector.ca.is_some(), "ca"),
+            (connector.org_url.is_some(), "org_url"),
+            (connector.token.is_some(), "token"),
+            (connector.key_id.is_some(), "key_id"),
         ] {
             if set {
                 foreign.push(key);
@@ -105,9 +237,9 @@ impl Checker<'_, '_, '_, '_> {
         self.only_for(
             index,
             connector,
-            "okta",
+            "entra",
             &foreign,
-            "remove them; an okta connector's secrets are token or private_key",
+            "remove them; an entra connector's secrets are client_secret or private_key",
         );
     }
 
@@ -171,5 +303,40 @@ pub(super) fn keys(c: &ConnectorConfig) -> Vec<&'static str> {
             keys.push(key);
         }
     }
+    keys.extend(entra_keys(c));
     keys
+}
+
+/// The keys only `entra` has.
+fn entra_keys(c: &ConnectorConfig) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    for (set, key) in [
+        (c.tenant_id.is_some(), "tenant_id"),
+        (c.client_secret.is_some(), "client_secret"),
+        (c.certificate.is_some(), "certificate"),
+        (c.graph_url.is_some(), "graph_url"),
+    ] {
+        if set {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// The keys of the `postgres`, `ldap` and `aws-sso` kinds that an identity-provider
+/// connector has no use for (it shares `user_name` and `user_attribute` with `aws-sso`).
+fn other_kinds_keys(c: &ConnectorConfig) -> Vec<&'static str> {
+    let mut foreign = postgres_keys(c);
+    foreign.extend(ldap_keys(c));
+    foreign.extend(
+        aws_keys(c)
+            .into_iter()
+            .filter(|key| !matches!(*key, "user_name" | "user_attribute")),
+    );
+    for (set, key) in [(c.url.is_some(), "url"), (c.ca.is_some(), "ca")] {
+        if set {
+            foreign.push(key);
+        }
+    }
+    foreign
 }
