@@ -53,6 +53,8 @@ PAGES = [
     "docs/connectors/aws-sso.md",
     "docs/connectors/github.md",
     "docs/connectors/google.md",
+    "docs/connectors/okta.md",
+    "docs/connectors/entra.md",
     "docs/security.md",
     "docs/performance.md",
     "docs/architecture.md",

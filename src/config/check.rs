@@ -329,6 +329,8 @@ impl Checker<'_, '_, '_, '_> {
                 ConnectorKind::AwsSso => self.aws_sso(index, connector),
                 ConnectorKind::Github => self.github(index, connector),
                 ConnectorKind::Google => self.google(index, connector),
+                ConnectorKind::Okta => self.okta(index, connector),
+                ConnectorKind::Entra => self.entra(index, connector),
                 ConnectorKind::Log => {}
             }
             if connector.timeout.as_secs() == 0 {

@@ -17,6 +17,7 @@ mod daemon;
 mod deploy;
 mod discord;
 mod docs;
+mod entra;
 mod fake_discord;
 mod fake_slack;
 /// The fake Slack's own tests, declared here rather than in the fake, which the benches include.
@@ -33,6 +34,7 @@ mod github;
 mod google;
 mod ldap;
 mod ldap_directory;
+mod okta;
 mod openapi;
 mod ops;
 mod postgres;

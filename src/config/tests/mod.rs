@@ -4,6 +4,7 @@ mod audit;
 mod checks;
 mod github;
 mod google;
+mod idp;
 mod sources;
 mod targets;
 
