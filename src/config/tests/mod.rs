@@ -4,6 +4,7 @@ mod audit;
 mod checks;
 mod sources;
 mod targets;
+mod web;
 
 use std::path::Path;
 
