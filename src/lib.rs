@@ -18,3 +18,4 @@ pub mod outbox;
 pub mod scheduler;
 pub mod slack;
 pub mod store;
+pub mod web;

@@ -17,6 +17,7 @@ mod faults;
 mod ldap;
 mod ldap_directory;
 mod ops;
+mod portal;
 mod postgres;
 mod provisioner;
 mod real;

@@ -23,6 +23,7 @@
 //! Nothing here knows a platform: wording and rendering stay in the front ends.
 
 mod commands;
+mod portal;
 mod queries;
 
 use std::sync::Arc;
