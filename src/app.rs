@@ -290,7 +290,8 @@ pub async fn serve(
     // One Slack adapter for the outbox's chat port and the /slack/* endpoints.
     let templates = Arc::new(
         crate::chat::render::Templates::load(config.templates_path().as_deref())
-            .context("loading the message templates (files.templates)")?,
+            .context("loading the message templates (files.templates)")?
+            .link_to_portal(config.web.enabled.then(|| config.web.base_url()).flatten()),
     );
     let slack = slack(&config, &templates)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -3,8 +3,10 @@
 //! does, redirects followed one by one. What a real browser does on top is in
 //! portal/browser.rs (ignored unless chromium and node's oidc-provider are installed).
 
+mod browser;
 mod flows;
 mod provider;
+mod webdriver;
 
 use std::collections::BTreeMap;
 
@@ -17,13 +19,25 @@ use provider::{CLIENT_ID, CLIENT_SECRET, FakeProvider};
 /// The example configuration with `[web]` on, signing in at `issuer`; `extra` is added to
 /// the `[web]` table.
 pub fn enable_web(files: &Files, issuer: &str, base: &str, extra: &str) {
+    enable_web_for(files, issuer, CLIENT_ID, CLIENT_SECRET, base, extra);
+}
+
+/// [`enable_web`] for another client of another provider.
+pub fn enable_web_for(
+    files: &Files,
+    issuer: &str,
+    client_id: &str,
+    client_secret: &str,
+    base: &str,
+    extra: &str,
+) {
     files.edit("gatehouse.toml", |text| {
         let text = match text.find("\n[web]") {
             Some(at) => text[..at].to_owned(),
             None => text,
         };
         format!(
-            "{text}\n[web]\nenabled = true\nissuer = \"{issuer}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\npublic_url = \"{base}\"\n{extra}"
+            "{text}\n[web]\nenabled = true\nissuer = \"{issuer}\"\nclient_id = \"{client_id}\"\nclient_secret = \"{client_secret}\"\npublic_url = \"{base}\"\n{extra}"
         )
     });
 }
