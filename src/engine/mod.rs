@@ -34,7 +34,7 @@ use tokio::sync::watch;
 pub use crate::domain::schedule::pending_due;
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use decide::Decided;
-pub use facade::{Facade, Lookup, Overview, Records, on_blocking_pool};
+pub use facade::{AuditPage, AuditQuery, Facade, Lookup, Overview, Records, on_blocking_pool};
 pub use grants::Offboarded;
 pub use reload::ReloadReport;
 pub use submit::Submitted;

@@ -1,5 +1,5 @@
-//! The web portal: My access, New request, Approvals and the request page, and for admins
-//! the live grants, in the browser, signed in through OpenID Connect (docs/portal.md).
+//! The web portal: My access, New request, Approvals and the request page, for admins the
+//! live grants, and for auditors and admins the audit log, in the browser, signed in through OpenID Connect (docs/portal.md).
 //!
 //! It is one more front end on the engine's [`Facade`]: it authenticates the person (the
 //! provider's ID token, then a session), parses what they sent, and asks the engine, which
@@ -14,6 +14,7 @@
 //! session's CSRF token and, when the browser sends one, an `Origin` of the portal;
 //! sign-ins are rate limited.
 
+mod audit;
 mod headers;
 pub mod idtoken;
 pub mod oidc;
@@ -169,6 +170,9 @@ pub fn router(portal: Arc<Portal>) -> Router {
         )
         .route("/web/requests/{id}/cancel", post(pages::cancel))
         .route("/web/grants", get(pages::grants))
+        .route("/web/audit", get(audit::audit))
+        .route("/web/audit/export", get(audit::export))
+        .route("/web/audit/verify", get(audit::verify))
         .route("/web/grants/{id}/extend", post(pages::extend))
         .route("/web/grants/{id}/end", post(pages::end_early))
         .route("/web/grants/{id}/revoke", post(pages::revoke))

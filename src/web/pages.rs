@@ -18,7 +18,7 @@ use super::session::{NotSignedIn, Visitor};
 use crate::chat::forms::{self, FormError, FormKind, Submission};
 use crate::chat::say;
 use crate::chat::views::{
-    ChangesModalView, GrantView, OptionView, RequestModalView, RequestView, TimeView, join_names,
+    GrantView, OptionView, RequestModalView, RequestView, TimeView, join_names,
 };
 use crate::domain::audit::Actor;
 use crate::domain::grant::{Grant, GrantState};
@@ -57,7 +57,7 @@ impl Posted {
 }
 
 #[derive(Serialize)]
-struct Link {
+pub(super) struct Link {
     href: String,
     text: String,
 }
@@ -68,7 +68,7 @@ impl Portal {
         self.message_with_link(status, heading, message, None, Link::sign_in())
     }
 
-    fn message_with_link(
+    pub(super) fn message_with_link(
         &self,
         status: StatusCode,
         heading: &str,
@@ -124,7 +124,7 @@ impl Portal {
     }
 
     /// What the engine said, as chat says it, with the status for whose problem it is.
-    fn refused(&self, visitor: &Visitor, error: &EngineError, back: Link) -> Response {
+    pub(super) fn refused(&self, visitor: &Visitor, error: &EngineError, back: Link) -> Response {
         let status = match error {
             EngineError::Refused(_) | EngineError::Decision(_) | EngineError::Grant(_) => {
                 StatusCode::BAD_REQUEST
@@ -142,6 +142,7 @@ impl Portal {
             title: title.to_owned(),
             person: Some(visitor.person.name.clone()),
             admin: visitor.admin,
+            auditor: visitor.auditor,
             csrf: visitor.session.csrf.clone(),
             current,
         }
@@ -163,7 +164,7 @@ impl Portal {
         }
     }
 
-    fn page(
+    pub(super) fn page(
         &self,
         visitor: &Visitor,
         title: &str,
@@ -193,7 +194,7 @@ impl Portal {
 }
 
 impl Link {
-    fn new(href: impl Into<String>, text: &str) -> Self {
+    pub(super) fn new(href: impl Into<String>, text: &str) -> Self {
         Self {
             href: href.into(),
             text: text.to_owned(),
@@ -230,7 +231,11 @@ pub async fn home(State(portal): State<Arc<Portal>>, headers: HeaderMap) -> Resp
     }
 }
 
-pub async fn my_access(State(portal): State<Arc<Portal>>, headers: HeaderMap) -> Response {
+pub async fn my_access(
+    State(portal): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Query(page): Query<PageNumber>,
+) -> Response {
     let visitor = signed_in!(portal, headers);
     let overview = match portal.facade.overview(visitor.person.id.clone()).await {
         Ok(overview) => overview,
@@ -238,20 +243,55 @@ pub async fn my_access(State(portal): State<Arc<Portal>>, headers: HeaderMap) ->
     };
     let world = portal.facade.world();
     let now = portal.facade.now();
-    let requests: Vec<RequestView> = overview
-        .requests
+    // Views only for the rows shown: a person may hold thousands of records.
+    let requests_page = paged(overview.requests, page.page);
+    let grants = paged(overview.grants, page.page);
+    let requests: Vec<RequestView> = requests_page
+        .rows
         .iter()
         .map(|r| RequestView::new(r, &world.directory, &world.policy))
         .collect();
-    let grants: Vec<GrantView> = overview
-        .grants
+    let grants_shown: Vec<GrantView> = grants
+        .rows
         .iter()
         .map(|g| GrantView::new(g, &world.directory, &world.policy, now))
         .collect();
+    let previous = grants.previous.or(requests_page.previous);
+    let next = grants.next.or(requests_page.next);
     let context = ctx! {
-        csrf => &visitor.session.csrf, requests => requests, grants => grants,
+        csrf => &visitor.session.csrf, requests => requests, grants => grants_shown,
+        previous => previous, next => next,
     };
     portal.page(&visitor, "My access", "access", "access.html", context)
+}
+
+/// Rows one page of a list shows.
+const PER_PAGE: usize = 50;
+
+/// `?page=N` (1 is the first).
+#[derive(Default, Deserialize)]
+pub struct PageNumber {
+    page: Option<usize>,
+}
+
+/// One page of `rows`, and the numbers of the pages before and after it, if any.
+#[derive(Serialize)]
+struct Paged<T> {
+    rows: Vec<T>,
+    previous: Option<usize>,
+    next: Option<usize>,
+}
+
+fn paged<T>(rows: Vec<T>, page: Option<usize>) -> Paged<T> {
+    let page = page.unwrap_or(1).max(1);
+    let total = rows.len();
+    let start = (page - 1).saturating_mul(PER_PAGE).min(total);
+    let rows: Vec<T> = rows.into_iter().skip(start).take(PER_PAGE).collect();
+    Paged {
+        previous: (page > 1).then(|| page - 1),
+        next: (start + rows.len() < total).then(|| page + 1),
+        rows,
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -419,27 +459,53 @@ pub async fn submit_request(
     }
 }
 
+/// The roles of the request's resource that grant less than the one asked for: what
+/// "approve with changes" may lower it to.
+fn lesser_roles(world: &World, request: &AccessRequest) -> Vec<OptionView> {
+    let Some(resource) = world.policy.resource(&request.resource) else {
+        return Vec::new();
+    };
+    resource
+        .roles
+        .iter()
+        .filter(|role| resource.is_lesser_role(&role.id, &request.role))
+        .map(|role| OptionView {
+            value: role.id.to_string(),
+            text: role.name.clone(),
+        })
+        .collect()
+}
+
 #[derive(Serialize)]
 struct ToDecide {
     request: RequestView,
     lesser_roles: Vec<OptionView>,
 }
 
-pub async fn approvals(State(portal): State<Arc<Portal>>, headers: HeaderMap) -> Response {
+pub async fn approvals(
+    State(portal): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Query(page): Query<PageNumber>,
+) -> Response {
     let visitor = signed_in!(portal, headers);
     let waiting = match portal.facade.to_decide(visitor.person.id.clone()).await {
         Ok(waiting) => waiting,
         Err(e) => return portal.apology(&e),
     };
     let world = portal.facade.world();
+    let waiting = paged(waiting, page.page);
+    let (previous, next) = (waiting.previous, waiting.next);
     let requests: Vec<ToDecide> = waiting
+        .rows
         .iter()
         .map(|r| ToDecide {
             request: RequestView::new(r, &world.directory, &world.policy),
-            lesser_roles: ChangesModalView::new(r, &world.directory, &world.policy).lesser_roles,
+            lesser_roles: lesser_roles(&world, r),
         })
         .collect();
-    let context = ctx! { csrf => &visitor.session.csrf, requests => requests };
+    let context = ctx! {
+        csrf => &visitor.session.csrf, requests => requests, previous => previous, next => next,
+    };
     portal.page(
         &visitor,
         "Approvals",

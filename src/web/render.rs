@@ -23,6 +23,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     page!("approvals.html"),
     page!("request.html"),
     page!("grants.html"),
+    page!("audit.html"),
 ];
 
 const STYLESHEET: &str = include_str!("../../templates/web/portal.css");
@@ -35,8 +36,10 @@ pub struct Frame {
     /// The signed-in person's name; none on the sign-in and error pages.
     pub person: Option<String>,
     pub admin: bool,
+    /// May open the audit log (an auditor or an admin).
+    pub auditor: bool,
     pub csrf: String,
-    /// Which navigation entry is this page: `access`, `new`, `approvals`, `grants`.
+    /// Which navigation entry is this page: `access`, `new`, `approvals`, `grants`, `audit`.
     pub current: &'static str,
 }
 

@@ -74,6 +74,7 @@ pub struct Visitor {
     pub session: Session,
     pub person: Person,
     pub admin: bool,
+    pub auditor: bool,
 }
 
 /// Why a request has no signed-in person.
@@ -124,11 +125,13 @@ impl Portal {
             return Err(NotSignedIn::NoSession);
         };
         let admin = world.policy.is_admin(&person);
+        let auditor = world.policy.is_auditor(&person);
         Ok(Visitor {
             key,
             session,
             person,
             admin,
+            auditor,
         })
     }
 

@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use portal::{AuditPage, AuditQuery};
 pub use queries::{Lookup, Overview, Records};
 
 use super::{Engine, EngineError, World};

@@ -2,12 +2,62 @@
 //! the store, so that they survive a restart and can be ended from anywhere), and the
 //! records a request page shows together.
 
+use chrono::{DateTime, Utc};
+
 use super::Facade;
+use crate::domain::anchor::ChainHead;
+use crate::domain::audit::AuditRecord;
 use crate::domain::grant::Grant;
 use crate::domain::ids::{PersonId, RequestId};
 use crate::domain::request::{AccessRequest, RequestState};
 use crate::domain::session::{Session, Timeouts};
-use crate::engine::EngineError;
+use crate::engine::{Engine, EngineError};
+
+/// What an auditor looks for in the audit log, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Events this person did, or were done for them (an operator acting as them).
+    pub person: Option<PersonId>,
+    /// Events whose action names this resource (submissions, refusals, grants).
+    pub resource: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Only events older than this sequence number: the page after one that ended there.
+    pub before: Option<u64>,
+    /// The most events returned.
+    pub limit: usize,
+    /// The most events read to find them: a search for something rare stops here, and says
+    /// where to go on from.
+    pub budget: usize,
+}
+
+/// One page of an audit search.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditPage {
+    /// Newest first.
+    pub records: Vec<AuditRecord>,
+    /// Where the search stopped with more to read: the next page's `before`.
+    pub more_before: Option<u64>,
+    /// The chain's head when the search was made.
+    pub head: Option<ChainHead>,
+}
+
+impl AuditQuery {
+    fn matches(&self, record: &AuditRecord) -> bool {
+        let event = &record.event;
+        let person = self.person.as_ref().is_none_or(|person| {
+            event.actor.person_id() == Some(person)
+                || matches!(&event.actor, crate::domain::audit::Actor::Operator { for_person, .. } if for_person == person)
+        });
+        let resource = self.resource.as_deref().is_none_or(|resource| {
+            serde_json::to_value(&event.action).is_ok_and(|action| action["resource"] == resource)
+        });
+        person && resource && self.since.is_none_or(|since| event.at >= since)
+    }
+}
+
+/// How many records one read of the audit log takes.
+const AUDIT_CHUNK: u64 = 256;
 
 impl Facade {
     /// The session stored under `key`, if any (whether it still lets anyone in is the
@@ -82,4 +132,66 @@ impl Facade {
         })
         .await
     }
+}
+
+impl Facade {
+    /// Searches the audit log newest first, by the sequence index: the newest event at or
+    /// before `until` is found by bisection, then events are read backwards in chunks until
+    /// `limit` match, `budget` were read, or `since` is passed. Its cost is what it reads,
+    /// never the size of the log.
+    pub async fn audit_search(&self, query: AuditQuery) -> Result<AuditPage, EngineError> {
+        self.call(move |engine| search_audit(engine, &query)).await
+    }
+}
+
+fn search_audit(engine: &Engine, query: &AuditQuery) -> Result<AuditPage, EngineError> {
+    let store = &engine.store;
+    let head = store.chain_head()?;
+    let newest = head.as_ref().map_or(0, |h| h.seq);
+    let mut end = query
+        .before
+        .map_or(newest, |b| b.saturating_sub(1).min(newest));
+    if let Some(until) = query.until {
+        end = end.min(last_at_or_before(engine, until, end)?);
+    }
+    let mut page = AuditPage {
+        head,
+        ..AuditPage::default()
+    };
+    let mut read = 0;
+    while end >= 1 {
+        let from = end.saturating_sub(AUDIT_CHUNK - 1).max(1);
+        let chunk = store.audit(from, (end - from + 1) as usize)?;
+        for record in chunk.into_iter().rev() {
+            read += 1;
+            if query.since.is_some_and(|since| record.event.at < since) {
+                return Ok(page);
+            }
+            if query.matches(&record) {
+                page.records.push(record.clone());
+            }
+            if page.records.len() >= query.limit || read >= query.budget {
+                page.more_before = (record.seq > 1).then_some(record.seq);
+                return Ok(page);
+            }
+        }
+        end = from - 1;
+    }
+    Ok(page)
+}
+
+/// The newest sequence number at or before `end` whose event happened at or before `until`
+/// (0 when none did). Events are appended in time order, so the log is bisected.
+fn last_at_or_before(engine: &Engine, until: DateTime<Utc>, end: u64) -> Result<u64, EngineError> {
+    let (mut low, mut high) = (0, end);
+    while low < high {
+        let middle = low + (high - low).div_ceil(2);
+        let at = engine.store.audit(middle, 1)?.first().map(|r| r.event.at);
+        if at.is_some_and(|at| at <= until) {
+            low = middle;
+        } else {
+            high = middle - 1;
+        }
+    }
+    Ok(low)
 }

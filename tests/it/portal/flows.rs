@@ -392,3 +392,91 @@ async fn only_admins_see_every_grant_and_nobody_opens_a_stranger_s_request() {
         "an admin"
     );
 }
+
+#[tokio::test]
+async fn sign_ins_beyond_the_rate_limit_are_refused_with_429() {
+    let (provider, app) = started("sign_ins_per_minute = 2\n").await;
+    let mut browser = Browser::new(&app.base);
+    for _ in 0..2 {
+        assert_eq!(
+            browser.get("/web/login").await.status,
+            StatusCode::SEE_OTHER
+        );
+    }
+    let refused = browser.get("/web/login").await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.body.contains("wait a minute"), "{}", refused.body);
+    drop(provider);
+}
+
+#[tokio::test]
+async fn auditors_search_verify_and_export_the_audit_log_and_nobody_else_may() {
+    let (provider, app) = started("").await;
+    let mut alice = Browser::new(&app.base);
+    alice.sign_in(&provider, "alice@example.com").await;
+    let csrf = alice.get("/web/access").await.csrf();
+    let ask = [
+        ("csrf", csrf.as_str()),
+        ("resource", "prod-db"),
+        ("role", "read"),
+        ("duration", "2h"),
+        ("justification", "=cmd|' /C calc'!A0"),
+    ];
+    assert_eq!(alice.post("/web/new", &ask).await.status, StatusCode::OK);
+    assert_eq!(alice.get("/web/audit").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        alice.get("/web/audit/export?format=csv").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // sam is an auditor in the example policy, and no admin.
+    let mut sam = Browser::new(&app.base);
+    sam.sign_in(&provider, "sam@example.com").await;
+    let page = sam.get("/web/audit?person=alice&resource=prod-db").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("request_submitted"), "{}", page.body);
+    assert!(page.body.contains("AR-1"), "{}", page.body);
+    let nobody = sam.get("/web/audit?person=bob").await;
+    assert!(nobody.body.contains("No event matches"), "{}", nobody.body);
+    let later = sam.get("/web/audit?since=2099-01-01").await;
+    assert!(later.body.contains("No event matches"), "{}", later.body);
+    let typo = sam.get("/web/audit?since=yesterday").await;
+    assert!(typo.body.contains("is not a date"), "{}", typo.body);
+    assert_eq!(
+        sam.get("/web/grants").await.status,
+        StatusCode::FORBIDDEN,
+        "no admin"
+    );
+
+    let csv = sam.get("/web/audit/export?person=alice&format=csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert!(lines[0].starts_with("seq,at,actor,action"), "{}", csv.body);
+    assert!(
+        lines.iter().any(|l| l.contains("request_submitted")),
+        "{}",
+        csv.body
+    );
+    assert!(
+        csv.body.contains("\"'=cmd"),
+        "a formula is exported as text: {}",
+        csv.body
+    );
+    let jsonl = sam.get("/web/audit/export?person=alice&format=jsonl").await;
+    let first: serde_json::Value =
+        serde_json::from_str(jsonl.body.lines().next().unwrap()).unwrap();
+    assert_eq!(first["seq"], 1, "oldest first, with its hashes: {first}");
+
+    let verified = sam.get("/web/audit/verify").await;
+    assert!(
+        verified.body.contains("The audit chain is intact"),
+        "{}",
+        verified.body
+    );
+}
