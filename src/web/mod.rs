@@ -19,7 +19,9 @@ mod headers;
 pub mod idtoken;
 pub mod oidc;
 mod pages;
+mod policy;
 mod render;
+mod reviews;
 pub mod session;
 mod signin;
 
@@ -170,6 +172,12 @@ pub fn router(portal: Arc<Portal>) -> Router {
         )
         .route("/web/requests/{id}/cancel", post(pages::cancel))
         .route("/web/grants", get(pages::grants))
+        .route("/web/policy", get(policy::policy))
+        .route("/web/reviews", get(reviews::reviews))
+        .route(
+            "/web/reviews/{campaign}/{grant}/{decision}",
+            post(reviews::decide),
+        )
         .route("/web/audit", get(audit::audit))
         .route("/web/audit/export", get(audit::export))
         .route("/web/audit/verify", get(audit::verify))

@@ -36,7 +36,7 @@ macro_rules! ctx {
 }
 
 /// A form as sent: its CSRF token and the other inputs, trimmed.
-struct Posted {
+pub(super) struct Posted {
     csrf: Option<String>,
     inputs: BTreeMap<String, String>,
 }
@@ -177,7 +177,7 @@ impl Portal {
     }
 
     /// The signed-in visitor and their form, when the form may act for them.
-    async fn form(
+    pub(super) async fn form(
         &self,
         headers: &HeaderMap,
         pairs: Vec<(String, String)>,

@@ -24,6 +24,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     page!("request.html"),
     page!("grants.html"),
     page!("audit.html"),
+    page!("policy.html"),
+    page!("reviews.html"),
 ];
 
 const STYLESHEET: &str = include_str!("../../templates/web/portal.css");

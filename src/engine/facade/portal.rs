@@ -10,6 +10,7 @@ use crate::domain::audit::AuditRecord;
 use crate::domain::grant::Grant;
 use crate::domain::ids::{PersonId, RequestId};
 use crate::domain::request::{AccessRequest, RequestState};
+use crate::domain::review::{Campaign, ReviewItem};
 use crate::domain::session::{Session, Timeouts};
 use crate::engine::{Engine, EngineError};
 
@@ -135,6 +136,31 @@ impl Facade {
 }
 
 impl Facade {
+    /// The items of open access-review campaigns that wait for `person`'s decision, each
+    /// with its campaign and the grant it is about. Open campaigns are few; their items are
+    /// read whole.
+    pub async fn reviews_for(
+        &self,
+        person: PersonId,
+    ) -> Result<Vec<(Campaign, ReviewItem, Grant)>, EngineError> {
+        self.call(move |engine| {
+            let mut waiting = Vec::new();
+            for campaign in engine.store.campaigns(true)? {
+                let campaign = campaign.value;
+                for item in &campaign.items {
+                    if item.decision.is_none()
+                        && item.reviewers.contains(&person)
+                        && let Some(grant) = engine.store.grant(item.grant)?
+                    {
+                        waiting.push((campaign.clone(), item.clone(), grant.value));
+                    }
+                }
+            }
+            Ok(waiting)
+        })
+        .await
+    }
+
     /// Searches the audit log newest first, by the sequence index: the newest event at or
     /// before `until` is found by bisection, then events are read backwards in chunks until
     /// `limit` match, `budget` were read, or `since` is passed. Its cost is what it reads,
@@ -195,3 +221,7 @@ fn last_at_or_before(engine: &Engine, until: DateTime<Utc>, end: u64) -> Result<
     }
     Ok(low)
 }
+
+#[cfg(test)]
+#[path = "portal_tests.rs"]
+mod tests;

@@ -480,3 +480,46 @@ async fn auditors_search_verify_and_export_the_audit_log_and_nobody_else_may() {
         verified.body
     );
 }
+
+#[tokio::test]
+async fn the_policy_page_shows_the_policy_and_explains_for_me_or_for_anyone_if_i_audit() {
+    let (provider, app) = started("").await;
+    let mut alice = Browser::new(&app.base);
+    alice.sign_in(&provider, "alice@example.com").await;
+    let page = alice.get("/web/policy").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Production PostgreSQL"), "{}", page.body);
+    assert!(
+        page.body.contains("<strong>privileged</strong>"),
+        "{}",
+        page.body
+    );
+
+    let explained = alice
+        .get("/web/policy?person=carol&resource=prod-db&role=read&duration=2h")
+        .await;
+    assert!(
+        explained.body.contains("alice asking for prod-db"),
+        "only for herself: {}",
+        explained.body
+    );
+    assert!(explained.body.contains("Bob Marsh"), "{}", explained.body);
+    let refused = alice.get("/web/policy?resource=%3Cscript%3E&role=x").await;
+    assert!(refused.body.contains("Refused"), "{}", refused.body);
+    assert!(
+        !refused.body.contains("<script>"),
+        "escaped: {}",
+        refused.body
+    );
+
+    let mut sam = Browser::new(&app.base);
+    sam.sign_in(&provider, "sam@example.com").await;
+    let for_carol = sam
+        .get("/web/policy?person=carol&resource=prod-db&role=read")
+        .await;
+    assert!(
+        for_carol.body.contains("carol asking for prod-db"),
+        "{}",
+        for_carol.body
+    );
+}
