@@ -13,6 +13,7 @@ pub use backup::verify as verify_backup;
 mod durable;
 mod journal;
 mod keys;
+mod pages;
 mod read;
 mod sessions;
 #[cfg(test)]
@@ -413,6 +414,15 @@ impl Store for SledStore {
 
     fn sessions(&self) -> Result<Vec<(String, Session)>, StoreError> {
         self.web_sessions()
+    }
+
+    fn grants_before(
+        &self,
+        before: Option<GrantId>,
+        live_only: bool,
+        limit: usize,
+    ) -> Result<Vec<Grant>, StoreError> {
+        self.grants_page(before, live_only, limit)
     }
 
     fn next_id(&self, seq: Sequence) -> Result<u64, StoreError> {

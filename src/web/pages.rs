@@ -824,38 +824,44 @@ pub async fn end_early(
 }
 
 #[derive(Deserialize)]
-pub struct Page {
-    limit: Option<usize>,
+pub struct After {
+    before: Option<String>,
 }
 
-/// Live grants shown at first, and the most one page shows.
+/// Live grants one page shows.
 const GRANTS_PAGE: usize = 100;
-const GRANTS_MAX: usize = 10_000;
 
 pub async fn grants(
     State(portal): State<Arc<Portal>>,
     headers: HeaderMap,
-    Query(page): Query<Page>,
+    Query(after): Query<After>,
 ) -> Response {
     let visitor = signed_in!(portal, headers);
     if !visitor.admin {
         let e = EngineError::NotAllowed("only Gatehouse admins see every grant".to_owned());
         return portal.refused(&visitor, &e, Link::new("/web/access", "Back to My access"));
     }
-    let limit = page.limit.unwrap_or(GRANTS_PAGE).clamp(1, GRANTS_MAX);
-    let live = match portal.facade.grants(true, limit).await {
+    let before = after
+        .before
+        .as_deref()
+        .and_then(|b| b.parse::<GrantId>().ok());
+    let live = match portal.facade.live_grants_before(before, GRANTS_PAGE).await {
         Ok(live) => live,
         Err(e) => return portal.apology(&e),
     };
     let world = portal.facade.world();
     let now = portal.facade.now();
-    let more = (live.len() == limit && limit < GRANTS_MAX).then(|| (limit * 2).min(GRANTS_MAX));
+    // A full page may have more below it: the next page starts under its last grant.
+    let more = (live.len() == GRANTS_PAGE)
+        .then(|| live.last().map(|g| g.id.to_string()))
+        .flatten();
     let grants: Vec<GrantView> = live
         .iter()
         .map(|g| GrantView::new(g, &world.directory, &world.policy, now))
         .collect();
     let context = ctx! {
         csrf => &visitor.session.csrf, grants => grants, more => more,
+        first_page => before.is_none(),
     };
     portal.page(&visitor, "Live grants", "grants", "grants.html", context)
 }

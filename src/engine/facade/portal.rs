@@ -8,7 +8,7 @@ use super::Facade;
 use crate::domain::anchor::ChainHead;
 use crate::domain::audit::AuditRecord;
 use crate::domain::grant::Grant;
-use crate::domain::ids::{PersonId, RequestId};
+use crate::domain::ids::{GrantId, PersonId, RequestId};
 use crate::domain::request::{AccessRequest, RequestState};
 use crate::domain::review::{Campaign, ReviewItem};
 use crate::domain::session::{Session, Timeouts};
@@ -114,6 +114,17 @@ impl Facade {
             Ok(ended)
         })
         .await
+    }
+
+    /// Live grants newest first below `before`, at most `limit`: one page of the Grants
+    /// list, read from where the page before ended.
+    pub async fn live_grants_before(
+        &self,
+        before: Option<GrantId>,
+        limit: usize,
+    ) -> Result<Vec<Grant>, EngineError> {
+        self.call(move |engine| Ok(engine.store.grants_before(before, true, limit)?))
+            .await
     }
 
     /// A request and, once approved, its grant, read together for the request page.
