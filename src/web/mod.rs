@@ -157,6 +157,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/web/login", get(signin::login))
         .route("/web/callback", get(signin::callback))
         .route("/web/logout", post(signin::logout))
+        .route("/web/sessions/end", post(signin::end_sessions))
         .route("/web/access", get(pages::my_access))
         .route(
             "/web/new",

@@ -42,6 +42,11 @@ pub(super) struct Posted {
 }
 
 impl Posted {
+    /// An input as typed, trimmed; `None` when empty.
+    pub(super) fn input(&self, name: &str) -> Option<String> {
+        self.inputs.get(name).filter(|v| !v.is_empty()).cloned()
+    }
+
     fn from(pairs: Vec<(String, String)>) -> Self {
         let mut csrf = None;
         let mut inputs = BTreeMap::new();

@@ -213,3 +213,50 @@ pub async fn logout(
     );
     response
 }
+
+/// Ends every session of the signed-in person ("sign out everywhere"), or, for an admin,
+/// of the person named in the form (`person`): a lost laptop, a stolen cookie.
+pub async fn end_sessions(
+    State(portal): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let (visitor, posted) = match portal.form(&headers, pairs).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let named = posted
+        .input("person")
+        .map(crate::domain::ids::PersonId::new);
+    let whose = match named {
+        Some(person) if person != visitor.person.id => {
+            if !visitor.admin {
+                let e = crate::engine::EngineError::NotAllowed(
+                    "only Gatehouse admins end someone else's sessions".to_owned(),
+                );
+                let back = super::pages::Link::new("/web/access", "Back to My access");
+                return portal.refused(&visitor, &e, back);
+            }
+            person
+        }
+        _ => visitor.person.id.clone(),
+    };
+    let ended = match portal.facade.end_sessions_of(whose.clone()).await {
+        Ok(ended) => ended,
+        Err(e) => return portal.apology(&e),
+    };
+    tracing::info!(by = %visitor.person.id, person = %whose, ended, "portal sessions ended");
+    let settings = &portal.settings;
+    let mut response = portal.message(
+        StatusCode::OK,
+        "Sessions ended",
+        &format!("{ended} session(s) of {whose} ended; they sign in again to go on."),
+    );
+    if whose == visitor.person.id {
+        response.headers_mut().insert(
+            SET_COOKIE,
+            set_cookie(settings, cookie_name(settings), "", Some(0)),
+        );
+    }
+    response
+}

@@ -523,3 +523,62 @@ async fn the_policy_page_shows_the_policy_and_explains_for_me_or_for_anyone_if_i
         for_carol.body
     );
 }
+
+#[tokio::test]
+async fn sessions_end_everywhere_at_their_persons_wish_or_an_admins() {
+    let (provider, app) = started("").await;
+    let mut laptop = Browser::new(&app.base);
+    let mut phone = Browser::new(&app.base);
+    laptop.sign_in(&provider, "alice@example.com").await;
+    phone.sign_in(&provider, "alice@example.com").await;
+    let mut bob = Browser::new(&app.base);
+    bob.sign_in(&provider, "bob@example.com").await;
+
+    let csrf = laptop.get("/web/access").await.csrf();
+    let refused = laptop
+        .post("/web/sessions/end", &[("csrf", &csrf), ("person", "bob")])
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::FORBIDDEN,
+        "only admins end others' sessions"
+    );
+    assert_eq!(bob.get("/web/access").await.status, StatusCode::OK);
+
+    let ended = laptop.post("/web/sessions/end", &[("csrf", &csrf)]).await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.body);
+    assert!(
+        ended.body.contains("2 session(s) of alice ended"),
+        "{}",
+        ended.body
+    );
+    assert_eq!(
+        phone.get("/web/access").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        laptop.get("/web/access").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let mut sue = Browser::new(&app.base);
+    sue.sign_in(&provider, "sue@example.com").await;
+    let csrf = sue.get("/web/grants").await.csrf();
+    let ended = sue
+        .post("/web/sessions/end", &[("csrf", &csrf), ("person", "bob")])
+        .await;
+    assert!(
+        ended.body.contains("1 session(s) of bob ended"),
+        "{}",
+        ended.body
+    );
+    assert_eq!(
+        bob.get("/web/access").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sue.get("/web/access").await.status,
+        StatusCode::OK,
+        "hers go on"
+    );
+}
