@@ -79,6 +79,7 @@ impl Search {
             before: self.before,
             limit,
             budget,
+            ..AuditQuery::default()
         })
     }
 

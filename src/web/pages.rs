@@ -625,6 +625,7 @@ pub async fn request_page(
         ));
         return portal.refused(&visitor, &e, back());
     }
+    let audited = audit_trail(&portal, &request, grant.as_ref()).await;
     let distinct = world.defaults().distinct_approvers;
     let can_decide = request.check_decider(me, distinct).is_ok();
     let can_cancel = request.state == RequestState::Pending && request.requester == *me;
@@ -634,6 +635,7 @@ pub async fn request_page(
         request => RequestView::new(&request, &world.directory, &world.policy),
         grant => grant.as_ref().map(|g| GrantView::new(g, &world.directory, &world.policy, now)),
         timeline => timeline(&request, grant.as_ref(), &world),
+        audited => audited,
         can_decide => can_decide, can_cancel => can_cancel,
     };
     portal.page(
@@ -643,6 +645,67 @@ pub async fn request_page(
         "request.html",
         context,
     )
+}
+
+/// One event of the audit log about a request.
+#[derive(Serialize)]
+struct Audited {
+    seq: u64,
+    at: String,
+    actor: String,
+    action: String,
+    reason: String,
+}
+
+/// Events a request page reads from the audit log at most, and looks through to find them:
+/// they lie between its submission and now, found by bisection, among everyone else's.
+const TRAIL_EVENTS: usize = 200;
+const TRAIL_BUDGET: usize = 20_000;
+
+/// The audit log's events about a request and its grant, oldest first, read forward from
+/// its submission (found by bisection) for at most [`TRAIL_BUDGET`] events; none when the log
+/// could not be read (the page still shows the records' own timeline).
+async fn audit_trail(
+    portal: &Portal,
+    request: &AccessRequest,
+    grant: Option<&Grant>,
+) -> Vec<Audited> {
+    // Nothing about it happens after it ended: read no further than that.
+    let ended = match (&request.state, grant.map(|g| &g.state)) {
+        (RequestState::Rejected { at, .. }, _)
+        | (RequestState::Cancelled { at, .. }, _)
+        | (RequestState::Expired { at }, _)
+        | (_, Some(GrantState::Revoked { at, .. }))
+        | (_, Some(GrantState::Failed { at, .. })) => Some(*at),
+        _ => None,
+    };
+    let query = crate::engine::AuditQuery {
+        request: Some(request.id),
+        grant: grant.map(|g| g.id),
+        since: Some(request.submitted_at),
+        until: ended,
+        oldest_first: true,
+        limit: TRAIL_EVENTS,
+        budget: TRAIL_BUDGET,
+        ..Default::default()
+    };
+    match portal.facade.audit_search(query).await {
+        Ok(page) => page
+            .records
+            .iter()
+            .map(|r| Audited {
+                seq: r.seq,
+                at: TimeView::new(r.event.at).text,
+                actor: r.event.actor.to_string(),
+                action: r.event.action.name(),
+                reason: r.event.reason.clone().unwrap_or_default(),
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "the audit trail of a request could not be read");
+            Vec::new()
+        }
+    }
 }
 
 /// Runs a chat form for the visitor: its sentence once done, else why not.

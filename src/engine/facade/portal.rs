@@ -2,7 +2,7 @@
 //! the store, so that they survive a restart and can be ended from anywhere), and the
 //! records a request page shows together.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::Facade;
 use crate::domain::anchor::ChainHead;
@@ -21,10 +21,15 @@ pub struct AuditQuery {
     pub person: Option<PersonId>,
     /// Events whose action names this resource (submissions, refusals, grants).
     pub resource: Option<String>,
+    /// Events about this request, or about this grant.
+    pub request: Option<RequestId>,
+    pub grant: Option<GrantId>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     /// Only events older than this sequence number: the page after one that ended there.
     pub before: Option<u64>,
+    /// Oldest first from `since` (found by bisection), instead of newest first.
+    pub oldest_first: bool,
     /// The most events returned.
     pub limit: usize,
     /// The most events read to find them: a search for something rare stops here, and says
@@ -35,7 +40,7 @@ pub struct AuditQuery {
 /// One page of an audit search.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditPage {
-    /// Newest first.
+    /// Newest first (oldest first when asked).
     pub records: Vec<AuditRecord>,
     /// Where the search stopped with more to read: the next page's `before`.
     pub more_before: Option<u64>,
@@ -53,7 +58,14 @@ impl AuditQuery {
         let resource = self.resource.as_deref().is_none_or(|resource| {
             serde_json::to_value(&event.action).is_ok_and(|action| action["resource"] == resource)
         });
-        person && resource && self.since.is_none_or(|since| event.at >= since)
+        let subject = match (self.request, self.grant) {
+            (None, None) => true,
+            (request, grant) => {
+                (request.is_some() && event.request == request)
+                    || (grant.is_some() && event.grant == grant)
+            }
+        };
+        person && resource && subject && self.since.is_none_or(|since| event.at >= since)
     }
 }
 
@@ -195,6 +207,13 @@ fn search_audit(engine: &Engine, query: &AuditQuery) -> Result<AuditPage, Engine
         head,
         ..AuditPage::default()
     };
+    if query.oldest_first {
+        let start = match query.since {
+            Some(since) => last_at_or_before(engine, since - TimeDelta::nanoseconds(1), end)? + 1,
+            None => 1,
+        };
+        return read_forward(engine, query, start, end, page);
+    }
     let mut read = 0;
     while end >= 1 {
         let from = end.saturating_sub(AUDIT_CHUNK - 1).max(1);
@@ -213,6 +232,35 @@ fn search_audit(engine: &Engine, query: &AuditQuery) -> Result<AuditPage, Engine
             }
         }
         end = from - 1;
+    }
+    Ok(page)
+}
+
+/// [`search_audit`] oldest first, from `start` to `end`.
+fn read_forward(
+    engine: &Engine,
+    query: &AuditQuery,
+    mut start: u64,
+    end: u64,
+    mut page: AuditPage,
+) -> Result<AuditPage, EngineError> {
+    let mut read = 0;
+    while start <= end {
+        let count = (end - start + 1).min(AUDIT_CHUNK);
+        let chunk = engine.store.audit(start, count as usize)?;
+        if chunk.is_empty() {
+            break;
+        }
+        for record in chunk {
+            read += 1;
+            start = record.seq + 1;
+            if query.matches(&record) {
+                page.records.push(record);
+            }
+            if page.records.len() >= query.limit || read >= query.budget {
+                return Ok(page);
+            }
+        }
     }
     Ok(page)
 }

@@ -122,6 +122,49 @@ async fn an_audit_search_reads_newest_first_within_its_limit_and_says_where_to_g
     assert!(!by_resource.records.is_empty());
     assert_eq!(by_resource.records.len(), 2, "{events:?}");
 
+    let about_one = facade
+        .audit_search(AuditQuery {
+            request: Some(RequestId(1)),
+            limit: 100,
+            budget: 1000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(!about_one.records.is_empty());
+    assert!(
+        about_one
+            .records
+            .iter()
+            .all(|r| r.event.request == Some(RequestId(1)))
+    );
+    let forward = facade
+        .audit_search(AuditQuery {
+            since: Some(start() + TimeDelta::minutes(30)),
+            oldest_first: true,
+            limit: 100,
+            budget: 1000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = forward.records.iter().map(|r| r.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {seqs:?}"
+    );
+    assert!(
+        forward
+            .records
+            .iter()
+            .all(|r| r.event.at >= start() + TimeDelta::minutes(30))
+    );
+    assert_eq!(
+        forward.records.len(),
+        all.records.len() - 1,
+        "all but the first hour's"
+    );
+
     // A budget smaller than the log stops the search early, and says where it stopped.
     let budgeted = facade
         .audit_search(AuditQuery {
