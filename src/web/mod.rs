@@ -165,6 +165,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         )
         .route("/web/approvals", get(pages::approvals))
         .route("/web/requests/{id}", get(pages::request_page))
+        .route("/web/requests/{id}/audit", get(pages::request_audit))
         .route("/web/requests/{id}/approve", post(pages::approve))
         .route("/web/requests/{id}/reject", post(pages::reject))
         .route(

@@ -611,21 +611,11 @@ pub async fn request_page(
         Ok(found) => found,
         Err(e) => return portal.refused(&visitor, &e, back()),
     };
+    if let Some(refused) = may_not_open(&portal, &visitor, &request) {
+        return refused;
+    }
     let world = portal.facade.world();
     let me = &visitor.person.id;
-    let involved = request.requester == *me
-        || request
-            .plan
-            .stages
-            .iter()
-            .any(|s| s.approvers.contains(me) || s.escalate_to.contains(me));
-    if !(involved || visitor.admin) {
-        let e = EngineError::NotAllowed(format!(
-            "you may open only your own requests and those you decide; {id} is neither"
-        ));
-        return portal.refused(&visitor, &e, back());
-    }
-    let audited = audit_trail(&portal, &request, grant.as_ref()).await;
     let distinct = world.defaults().distinct_approvers;
     let can_decide = request.check_decider(me, distinct).is_ok();
     let can_cancel = request.state == RequestState::Pending && request.requester == *me;
@@ -635,7 +625,6 @@ pub async fn request_page(
         request => RequestView::new(&request, &world.directory, &world.policy),
         grant => grant.as_ref().map(|g| GrantView::new(g, &world.directory, &world.policy, now)),
         timeline => timeline(&request, grant.as_ref(), &world),
-        audited => audited,
         can_decide => can_decide, can_cancel => can_cancel,
     };
     portal.page(
@@ -643,6 +632,57 @@ pub async fn request_page(
         &format!("Request {id}"),
         "",
         "request.html",
+        context,
+    )
+}
+
+/// The refusal for someone who may not open `request`: neither its requester, nor one of
+/// its approvers, nor an admin or auditor.
+fn may_not_open(portal: &Portal, visitor: &Visitor, request: &AccessRequest) -> Option<Response> {
+    let me = &visitor.person.id;
+    let involved = request.requester == *me
+        || request
+            .plan
+            .stages
+            .iter()
+            .any(|s| s.approvers.contains(me) || s.escalate_to.contains(me));
+    if involved || visitor.admin || visitor.auditor {
+        return None;
+    }
+    let e = EngineError::NotAllowed(format!(
+        "you may open only your own requests and those you decide; {} is neither",
+        request.id
+    ));
+    Some(portal.refused(visitor, &e, Link::new("/web/access", "Back to My access")))
+}
+
+/// The request's events in the audit log, on their own page: reading them walks the log
+/// from the request's submission, so it happens only when asked.
+pub async fn request_audit(
+    State(portal): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let visitor = signed_in!(portal, headers);
+    let back = || Link::new("/web/access", "Back to My access");
+    let Ok(id) = id.parse::<RequestId>() else {
+        let e = EngineError::NotFound(format!("there is no request `{id}`"));
+        return portal.refused(&visitor, &e, back());
+    };
+    let (request, grant) = match portal.facade.request_with_grant(id).await {
+        Ok(found) => found,
+        Err(e) => return portal.refused(&visitor, &e, back()),
+    };
+    if let Some(refused) = may_not_open(&portal, &visitor, &request) {
+        return refused;
+    }
+    let audited = audit_trail(&portal, &request, grant.as_ref()).await;
+    let context = ctx! { id => id.to_string(), audited => audited };
+    portal.page(
+        &visitor,
+        &format!("Request {id} in the audit log"),
+        "",
+        "request_audit.html",
         context,
     )
 }

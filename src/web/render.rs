@@ -22,6 +22,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     page!("new.html"),
     page!("approvals.html"),
     page!("request.html"),
+    page!("request_audit.html"),
     page!("grants.html"),
     page!("audit.html"),
     page!("policy.html"),
