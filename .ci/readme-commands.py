@@ -44,6 +44,7 @@ PAGES = [
     "docs/operations.md",
     "docs/slack.md",
     "docs/discord.md",
+    "docs/portal.md",
     "docs/configuration.md",
     "docs/policy-cookbook.md",
     "docs/directory.md",

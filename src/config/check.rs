@@ -4,6 +4,7 @@
 
 mod audit;
 mod targets;
+mod web;
 
 pub use targets::roles_without_target;
 
@@ -47,6 +48,7 @@ pub(super) fn check(
     checker.scheduler(config);
     checker.outbox(config);
     checker.audit(config);
+    checker.web(config);
     checker.found
 }
 

@@ -37,6 +37,7 @@ mod ldap_directory;
 mod okta;
 mod openapi;
 mod ops;
+mod portal;
 mod postgres;
 mod provisioner;
 mod real;

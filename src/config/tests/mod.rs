@@ -7,6 +7,7 @@ mod google;
 mod idp;
 mod sources;
 mod targets;
+mod web;
 
 use std::path::Path;
 

@@ -9,6 +9,8 @@ mod concurrency;
 mod journal;
 mod open;
 mod outbox;
+mod pages;
+mod sessions;
 mod tally;
 
 use std::collections::BTreeMap;
