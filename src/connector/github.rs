@@ -25,13 +25,13 @@
 //! look at `GET /users/{username}`.
 //!
 //! **Auth.** A fine-grained token, or a GitHub App whose installation token is made from an
-//! RS256 JWT and kept until shortly before it expires ([`auth`]).
+//! RS256 JWT and kept until shortly before it expires (`auth`).
 //!
 //! **Errors and rate limits.** Network failures, 5xx and both rate limits are transient:
 //! the primary limit (`x-ratelimit-remaining: 0`, until `x-ratelimit-reset`) and the
 //! secondary one (403 or 429 with `retry-after`, or a "secondary rate limit" message with
 //! neither, which GitHub says to meet with at least a minute's pause) hold every request of
-//! the connector until then ([`Throttle`]). A success that spends the last request of the
+//! the connector until then (`Throttle`). A success that spends the last request of the
 //! primary limit holds it too. Calls of one connector run one at a time, as GitHub asks of
 //! an integration to keep clear of the secondary limit. Unknown users, teams and
 //! repositories, 403 and 422 are permanent, with what to fix.
