@@ -38,6 +38,7 @@ mod interpolate;
 mod locate;
 mod secret;
 mod sections;
+pub mod store;
 
 #[cfg(test)]
 mod tests;
@@ -61,6 +62,7 @@ pub use sections::{
     FilesConfig, LogConfig, LogFormat, OutboxConfig, Power, SchedulerConfig, ServerConfig,
     SlackConfig, SlackMode, SslMode,
 };
+pub use store::{StoreBackend, StoreConfig};
 
 /// gatehouse.toml, loaded and checked.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -77,6 +79,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub log: LogConfig,
     pub audit: audit::AuditConfig,
+    pub store: store::StoreConfig,
     /// The directory relative paths start from: the one holding gatehouse.toml.
     #[serde(skip)]
     base_dir: PathBuf,

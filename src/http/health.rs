@@ -63,6 +63,10 @@ pub async fn readyz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (StatusC
     if !commands.is_empty() {
         body["commands"] = Value::Object(commands);
     }
+    // A standby is ready: it serves every front end; only the scheduler and the outbox wait.
+    if let Some(role) = readiness.role() {
+        body["role"] = json!(role);
+    }
     let status = if store && connected {
         StatusCode::OK
     } else {

@@ -124,6 +124,17 @@ pub const BUILD_INFO: Family = Family {
     kind: Kind::Gauge,
 };
 
+pub const LEADER: Family = Family {
+    name: "gatehouse_leader",
+    help: "1 while this replica runs the scheduler and the outbox (always, with sled), 0 while it stands by.",
+    kind: Kind::Gauge,
+};
+pub const LEASE_AGE_SECONDS: Family = Family {
+    name: "gatehouse_lease_age_seconds",
+    help: "Seconds since the leader last renewed its lease in PostgreSQL (only on a leader that holds one).",
+    kind: Kind::Gauge,
+};
+
 /// Every family `/metrics` writes, in order.
 pub const FAMILIES: &[Family] = &[
     REQUESTS,
@@ -142,6 +153,8 @@ pub const FAMILIES: &[Family] = &[
     STORE_BUSY,
     STORE_FLUSHES,
     STORE_FLUSH_SECONDS,
+    LEADER,
+    LEASE_AGE_SECONDS,
     BUILD_INFO,
 ];
 
@@ -261,6 +274,7 @@ impl Metrics {
             .map(|(platform, up)| (vec![("platform", platform)], if up { 1.0 } else { 0.0 }))
             .collect();
         let build = vec![(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)];
+        let leadership = self.readiness.leadership();
         let mut out = Exposition::new();
         for family in FAMILIES {
             let gauges: Vec<(Labels, f64)> = match family.name {
@@ -276,6 +290,13 @@ impl Metrics {
                 n if n == STORE_BUSY.name => one(store.writes.busy.as_secs_f64()),
                 n if n == STORE_FLUSHES.name => one(store.writes.flushes as f64),
                 n if n == STORE_FLUSH_SECONDS.name => one(store.writes.flushing.as_secs_f64()),
+                n if n == LEADER.name => leadership
+                    .map(|(leads, _)| one(if leads { 1.0 } else { 0.0 }))
+                    .unwrap_or_default(),
+                n if n == LEASE_AGE_SECONDS.name => leadership
+                    .and_then(|(_, age)| age)
+                    .map(|age| one(age.as_secs_f64()))
+                    .unwrap_or_default(),
                 n if n == BUILD_INFO.name => build.clone(),
                 _ => Vec::new(),
             };

@@ -27,7 +27,7 @@ use crate::domain::ids::ConnectorId;
 use crate::domain::ids::GrantId;
 use crate::engine::{Engine, EngineError};
 use crate::metrics::{CallOutcome, Observed};
-use crate::store::{Commit, OutboxEntry, SledStore, Store};
+use crate::store::{Commit, OutboxEntry, Store};
 
 /// How much of the outbox one pass takes.
 const BATCH: usize = 256;
@@ -540,8 +540,8 @@ fn not_before(
 }
 
 /// Starts the worker for a served Gatehouse, waiting at most `max_backoff` between attempts.
-pub fn spawn(
-    engine: Arc<Engine<SledStore>>,
+pub fn spawn<S: Store>(
+    engine: Arc<Engine<S>>,
     connectors: ConnectorRegistry,
     chat: Arc<dyn ChatPort>,
     max_backoff: TimeDelta,

@@ -12,7 +12,7 @@ pub use anchor::{Anchoring, Unanchored};
 pub use backup::verify as verify_backup;
 mod durable;
 mod journal;
-mod keys;
+pub(crate) mod keys;
 mod read;
 #[cfg(test)]
 mod tests;

@@ -23,4 +23,5 @@ mod real;
 mod slack_inbound;
 mod slack_outbound;
 mod slack_socket;
+mod store;
 mod support;

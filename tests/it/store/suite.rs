@@ -1,0 +1,13 @@
+//! The tests every backend must pass, each taking the backend to open its store on.
+
+pub mod audit;
+pub mod backup;
+pub mod cards;
+pub mod commits;
+pub mod concurrency;
+pub mod outbox;
+
+pub use gatehouse::store::{Commit, Expect, RequestWrite, Sequence, Store, StoreError};
+
+pub use super::backends::Backend;
+pub use super::records::*;
