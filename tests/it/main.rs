@@ -11,6 +11,7 @@ mod daemon;
 mod deploy;
 mod discord;
 mod docs;
+mod failover;
 mod fake_discord;
 mod fake_slack;
 mod faults;
