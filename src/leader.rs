@@ -22,6 +22,8 @@ use crate::store::{AnyStore, LEASE_TTL};
 
 /// How often the lease is renewed, or asked for.
 const TICK: Duration = Duration::from_secs(1);
+/// How long a standby waits on a request for the lease that does not come back.
+const IDLE: Duration = Duration::from_secs(3600);
 
 /// Whether this replica leads now; see the module documentation.
 #[derive(Clone)]
@@ -50,49 +52,30 @@ impl Leadership {
         engine.metrics().readiness().leading(false, None);
         let task = tokio::spawn(async move {
             let mut trusted_until: Option<Instant> = None;
+            // The renewal under way: a database that stops answering holds it up to its own
+            // deadline, but never the stand-down, which comes when the lease stops being trusted.
+            let mut asking = None;
             loop {
-                let asking = engine.clone();
-                let who = holder.clone();
-                let held = tokio::task::spawn_blocking(move || match asking.store().postgres() {
-                    Some(store) => store.hold_lease(&who, LEASE_TTL),
-                    None => Ok(None),
-                })
-                .await;
-                let readiness = engine.metrics().readiness();
-                match held {
-                    Ok(Ok(Some(lease))) => {
-                        if !*tx.borrow() {
-                            tracing::info!(
-                                token = lease.token,
-                                holder,
-                                "this replica leads: it runs the scheduler and the outbox"
-                            );
-                        }
-                        trusted_until = Some(lease.trusted_until);
-                        readiness.leading(true, Some(Instant::now()));
-                        tx.send_if_modified(|leads| !std::mem::replace(leads, true));
-                    }
-                    Ok(Ok(None)) => {
-                        if *tx.borrow() {
-                            tracing::warn!(
-                                holder,
-                                "another replica took the lease; this one stands by"
-                            );
-                        }
-                        trusted_until = None;
-                        readiness.leading(false, None);
-                        tx.send_if_modified(|leads| std::mem::replace(leads, false));
-                    }
-                    Ok(Err(error)) => {
-                        tracing::warn!(%error, "the lease could not be renewed or asked for");
-                    }
-                    Err(error) => tracing::error!(%error, "renewing the lease panicked"),
-                }
-                // Wake at the next tick, or when the lease stops being trusted.
-                let next = Instant::now() + TICK;
-                let wake = trusted_until.map_or(next, |until| until.min(next));
+                let pending = asking.get_or_insert_with(|| {
+                    let (engine, who) = (engine.clone(), holder.clone());
+                    tokio::task::spawn_blocking(move || match engine.store().postgres() {
+                        Some(store) => store.hold_lease(&who, LEASE_TTL),
+                        None => Ok(None),
+                    })
+                });
+                let give_up = trusted_until.unwrap_or_else(|| Instant::now() + IDLE);
                 tokio::select! {
-                    () = tokio::time::sleep_until(wake.into()) => {}
+                    held = pending => {
+                        asking = None;
+                        trusted_until = follow(&engine, &tx, &holder, held, trusted_until);
+                        let next = Instant::now() + TICK;
+                        let wake = trusted_until.map_or(next, |until| until.min(next));
+                        tokio::select! {
+                            () = tokio::time::sleep_until(wake.into()) => {}
+                            _ = stop.changed() => break,
+                        }
+                    }
+                    () = tokio::time::sleep_until(give_up.into()) => {}
                     _ = stop.changed() => break,
                 }
                 if trusted_until.is_some_and(|until| Instant::now() >= until) {
@@ -123,6 +106,50 @@ impl Leadership {
     /// Whether this replica leads now.
     pub fn leads(&self) -> bool {
         *self.leads.borrow()
+    }
+}
+
+/// What a renewal (or a request for the lease) came to: leading until when, if at all.
+fn follow(
+    engine: &Engine<AnyStore>,
+    tx: &watch::Sender<bool>,
+    holder: &str,
+    held: Result<
+        Result<Option<crate::store::Lease>, crate::store::StoreError>,
+        tokio::task::JoinError,
+    >,
+    trusted_until: Option<Instant>,
+) -> Option<Instant> {
+    let readiness = engine.metrics().readiness();
+    match held {
+        Ok(Ok(Some(lease))) => {
+            if !*tx.borrow() {
+                tracing::info!(
+                    token = lease.token,
+                    holder,
+                    "this replica leads: it runs the scheduler and the outbox"
+                );
+            }
+            readiness.leading(true, Some(Instant::now()));
+            tx.send_if_modified(|leads| !std::mem::replace(leads, true));
+            Some(lease.trusted_until)
+        }
+        Ok(Ok(None)) => {
+            if *tx.borrow() {
+                tracing::warn!(holder, "another replica took the lease; this one stands by");
+            }
+            readiness.leading(false, None);
+            tx.send_if_modified(|leads| std::mem::replace(leads, false));
+            None
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "the lease could not be renewed or asked for");
+            trusted_until
+        }
+        Err(error) => {
+            tracing::error!(%error, "renewing the lease panicked");
+            trusted_until
+        }
     }
 }
 

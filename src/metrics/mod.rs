@@ -392,6 +392,28 @@ mod tests {
         assert!(text.contains("gatehouse_platform_connected{platform=\"discord\"} 0\n"));
         assert!(text.contains("gatehouse_platform_connected{platform=\"slack\"} 1\n"));
     }
+
+    #[test]
+    fn a_leader_shows_as_one_with_the_age_of_its_lease_and_a_standby_as_zero() {
+        let metrics = Metrics::new();
+        let renewed = std::time::Instant::now() - std::time::Duration::from_secs(2);
+        metrics.readiness().leading(true, Some(renewed));
+        let text = metrics.render(&StoreGauges::default());
+        assert!(text.contains("\ngatehouse_leader 1\n"), "{text}");
+        let age: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("gatehouse_lease_age_seconds "))
+            .and_then(|v| v.parse().ok())
+            .expect("the lease's age");
+        assert!(age >= 2.0, "{age}");
+        assert_eq!(metrics.readiness().role(), Some("leader"));
+
+        metrics.readiness().leading(false, None);
+        let text = metrics.render(&StoreGauges::default());
+        assert!(text.contains("\ngatehouse_leader 0\n"), "{text}");
+        assert!(!text.contains("\ngatehouse_lease_age_seconds "), "{text}");
+        assert_eq!(metrics.readiness().role(), Some("standby"));
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,11 @@
 //! (counted by idempotency key), no Slack message posted twice, nothing overdue still held,
 //! the audit chain intact; and after each kill another replica led within 10 s.
 //! `FAILOVER_SEED` replays a run; `FAILOVER_KILLS` changes how many leaders are killed.
+//! Then a partition: the leader's path to the database cut (held silent, as a partition
+//! does), it stands down on its own clock before another replica leads.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::crash::checks;
@@ -158,4 +161,120 @@ async fn three_replicas_lose_nothing_and_do_nothing_twice_while_their_leader_is_
         grants > 0 && ledger.requests.len() > 20,
         "too little ran to tell anything"
     );
+}
+
+/// A TCP path to PostgreSQL that the test can cut the way a partition does: from the cut on,
+/// nothing more goes through (bytes are held, not refused: no reset tells the replica), until
+/// it is healed.
+struct Path {
+    port: u16,
+    cut: Arc<AtomicBool>,
+}
+
+impl Path {
+    async fn to(port: u16) -> Path {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let local = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let watching = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let cut = watching.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                    else {
+                        return;
+                    };
+                    let (mut client, mut server) = (client, server);
+                    let until = |state: bool| {
+                        let cut = cut.clone();
+                        async move {
+                            while cut.load(Ordering::SeqCst) != state {
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        // Held open and silent until healed, then closed.
+                        () = until(true) => until(false).await,
+                    }
+                });
+            }
+        });
+        Path { port: local, cut }
+    }
+
+    fn cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::SeqCst);
+    }
+}
+
+/// When the log at `path` first said `what` (each line starts with its time).
+fn said_at(path: &std::path::Path, what: &str) -> chrono::DateTime<chrono::Utc> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = text
+        .lines()
+        .find(|line| line.contains(what))
+        .unwrap_or_else(|| panic!("{} never said {what:?}: {text}", path.display()));
+    line.split_whitespace()
+        .next()
+        .and_then(|time| time.parse().ok())
+        .unwrap_or_else(|| panic!("no time at the start of {line:?}"))
+}
+
+/// gatehouse.toml of the example files on the PostgreSQL database at `port`.
+fn on_database(files: &Files, port: u16) {
+    files.edit("gatehouse.toml", |text| {
+        format!(
+            "{text}\n[store]\nbackend = \"postgres\"\nurl = \"postgres://postgres@127.0.0.1:{port}/gatehouse?sslmode=disable\"\n"
+        )
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL; .ci/run installs it"]
+async fn a_leader_cut_off_from_the_database_stands_down_and_another_leads() {
+    let database = Postgres::start().await;
+    database.execute("CREATE DATABASE gatehouse").await;
+    let path = Path::to(database.port).await;
+    let (cut_off, direct) = (Files::copy_examples(), Files::copy_examples());
+    on_database(&cut_off, path.port);
+    on_database(&direct, database.port);
+    let log = cut_off.path("gatehouse.log");
+    let first = Life::start(&cut_off, &log).await;
+    assert_eq!(leader(std::slice::from_ref(&first)).await, Some(0));
+    let second = Life::start(&direct, &direct.path("gatehouse.log")).await;
+    assert_eq!(role(&second).await.as_deref(), Some("standby"));
+
+    path.cut(true);
+    let cut_at = Instant::now();
+    let deadline = cut_at + TAKEOVER;
+    while role(&second).await.as_deref() != Some("leader") {
+        assert!(
+            Instant::now() < deadline,
+            "nobody led within {TAKEOVER:?} of the cut"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took_over = cut_at.elapsed();
+    // Both replicas on this machine's clock: the deposed leader stopped leading first.
+    let stood_down = said_at(&log, "this replica stands down");
+    let led = said_at(&direct.path("gatehouse.log"), "this replica leads");
+    assert!(
+        stood_down < led,
+        "the cut-off leader stood down at {stood_down}, after the other led at {led}"
+    );
+
+    path.cut(false);
+    let deadline = Instant::now() + TAKEOVER;
+    while role(&first).await.as_deref() != Some("standby") {
+        assert!(
+            Instant::now() < deadline,
+            "the healed replica never said it stands by"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(role(&second).await.as_deref(), Some("leader"), "one leader");
+    println!("another replica led {took_over:?} after the cut");
 }
