@@ -209,6 +209,27 @@ impl Conn {
             .map_err(|e| self.error(&e))
     }
 
+    /// The rows of the last statement of `sql` (simple protocol, values as text): a
+    /// `BEGIN` and the query after it in one round trip.
+    pub async fn simple_rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+        let messages = self
+            .client
+            .simple_query(sql)
+            .await
+            .map_err(|e| self.error(&e))?;
+        Ok(messages
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Statements without parameters, in the simple protocol (`BEGIN`, `SAVEPOINT a`, DDL).
     pub async fn simple(&self, sql: &str) -> Result<(), StoreError> {
         self.client
@@ -222,7 +243,8 @@ impl Conn {
 pub(super) struct Pool {
     config: PgConfig,
     shown: Arc<str>,
-    runtime: tokio::runtime::Runtime,
+    /// `None` only while dropping: see the `Drop` impl.
+    runtime: Option<tokio::runtime::Runtime>,
     state: Mutex<PoolState>,
     freed: Condvar,
 }
@@ -244,7 +266,7 @@ impl Pool {
         Ok(Self {
             shown: config.shown.as_str().into(),
             config,
-            runtime,
+            runtime: Some(runtime),
             state: Mutex::new(PoolState::default()),
             freed: Condvar::new(),
         })
@@ -325,7 +347,10 @@ impl Pool {
             self.config.tls.clone(),
             self.shown.clone(),
         );
-        let connecting = self.runtime.spawn(async move {
+        let Some(runtime) = &self.runtime else {
+            return Err(StoreError::Database("the store is closing".to_owned()));
+        };
+        let connecting = runtime.spawn(async move {
             let client = match tls {
                 None => {
                     let (client, connection) = pg.connect(tokio_postgres::NoTls).await?;
@@ -368,6 +393,17 @@ impl Pool {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Pool {
+    /// The store may be dropped on an async thread (the server's engine, as it stops), where
+    /// a runtime must not wait for its tasks: the connections' tasks are let go instead.
+    fn drop(&mut self) {
+        self.lock().idle.clear();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

@@ -167,7 +167,6 @@ impl PgStore {
         let mut anchor = self.anchor.lock().unwrap_or_else(PoisonError::into_inner);
         let applied = &self.applied;
         let landed = self.pool.run(CALL_LIMIT, async |conn| {
-            conn.simple("BEGIN").await?;
             match land(conn, batch, anchor.as_mut(), applied).await {
                 Ok(results) => Ok(results),
                 Err(e) => {
@@ -217,19 +216,27 @@ async fn land(
     anchor: Option<&mut super::anchor::Anchor>,
     applied: &Applied,
 ) -> Result<Vec<Result<Receipt, StoreError>>, StoreError> {
-    let row = conn
-        .query_opt(
-            "SELECT seq, hash, last_outbox_seq FROM audit_head WHERE id = 1 FOR UPDATE",
-            &[],
+    // The transaction and the lock every batch takes first, in one round trip.
+    let rows = conn
+        .simple_rows(
+            "BEGIN; SELECT seq, hash, last_outbox_seq FROM audit_head WHERE id = 1 FOR UPDATE",
         )
-        .await?
-        .ok_or_else(|| StoreError::Database("the audit_head row is missing".to_owned()))?;
+        .await?;
+    let missing = || StoreError::Database("the audit_head row is missing or damaged".to_owned());
+    let row = rows.first().ok_or_else(missing)?;
+    let number = |i: usize| -> Result<u64, StoreError> {
+        row.get(i)
+            .cloned()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(missing)
+    };
     let start = Moved {
         head: ChainHead {
-            seq: row.get::<_, i64>(0) as u64,
-            hash: row.get(1),
+            seq: number(0)?,
+            hash: row.get(1).cloned().flatten().ok_or_else(missing)?,
         },
-        last_outbox: row.get::<_, i64>(2) as u64,
+        last_outbox: number(2)?,
         tally: None,
     };
     let token = if batch.iter().any(|job| job.fence.is_some()) {
@@ -243,6 +250,8 @@ async fn land(
     let alone = batch.len() == 1;
     let mut moved = start.clone();
     let mut results = Vec::with_capacity(batch.len());
+    // The savepoint of the last commit that landed, released with the next one's taken.
+    let mut release = false;
     for job in batch {
         if job.fence.is_some() && job.fence != token {
             if alone {
@@ -255,11 +264,16 @@ async fn land(
             results.push(Ok(stage(conn, job, &mut moved).await?));
             continue;
         }
-        conn.simple("SAVEPOINT job").await?;
+        conn.simple(if std::mem::take(&mut release) {
+            "RELEASE SAVEPOINT job; SAVEPOINT job"
+        } else {
+            "SAVEPOINT job"
+        })
+        .await?;
         let before = moved.clone();
         match stage(conn, job, &mut moved).await {
             Ok(receipt) => {
-                conn.simple("RELEASE SAVEPOINT job").await?;
+                release = true;
                 results.push(Ok(receipt));
             }
             Err(e) => {
@@ -269,14 +283,6 @@ async fn land(
                 results.push(Err(e));
             }
         }
-    }
-    if moved.head != start.head || moved.last_outbox != start.last_outbox {
-        let (seq, last) = (moved.head.seq as i64, moved.last_outbox as i64);
-        conn.execute(
-            "UPDATE audit_head SET seq = $1, hash = $2, last_outbox_seq = $3 WHERE id = 1",
-            &[&seq, &moved.head.hash, &last],
-        )
-        .await?;
     }
     if let (Some(anchor), true) = (anchor, moved.head.seq != start.head.seq) {
         let checkpoint = anchor.checkpoint(&moved.head);
@@ -297,8 +303,24 @@ async fn land(
         )
         .await?;
     }
+    // The head moves with the commit, in its round trip (its values are numbers and the hex
+    // of a hash this writer computed: nothing in them is SQL).
+    let mut finish = String::new();
+    if moved.head != start.head || moved.last_outbox != start.last_outbox {
+        if !moved.head.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::Database(format!(
+                "the audit head hash {:?} is not hex",
+                moved.head.hash
+            )));
+        }
+        finish = format!(
+            "UPDATE audit_head SET seq = {}, hash = '{}', last_outbox_seq = {} WHERE id = 1; ",
+            moved.head.seq, moved.head.hash, moved.last_outbox
+        );
+    }
+    finish.push_str("COMMIT");
     let committing = Instant::now();
-    conn.simple("COMMIT").await?;
+    conn.simple(&finish).await?;
     applied
         .commit_micros
         .fetch_add(micros(committing.elapsed()), Ordering::Relaxed);
@@ -439,35 +461,41 @@ async fn versions(
 }
 
 async fn write_requests(conn: &mut Conn, writes: &[RequestWrite]) -> Result<(), StoreError> {
-    let ids = ids(writes, |w| w.request.id.0);
-    let mut stored = versions(
-        conn,
-        "SELECT id, version FROM requests WHERE id = ANY($1)",
-        &ids,
-    )
-    .await?;
+    // The version is checked by the write itself: a row written means it matched (a later
+    // write of the same request in this commit sees the earlier one, as on sled).
     for write in writes {
         let request: &AccessRequest = &write.request;
         let id = request.id.0 as i64;
-        let version = next_version(write.expect, stored.get(&id).copied())?;
-        stored.insert(id, version);
         let body = json("requests", request)?;
         let due = write.due.map(ms);
-        conn.execute(
-            "INSERT INTO requests (id, version, person, pending, due, body) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET \
-             version = EXCLUDED.version, pending = EXCLUDED.pending, due = EXCLUDED.due, \
-             body = EXCLUDED.body",
-            &[
-                &id,
-                &version,
-                &request.requester.as_str(),
-                &request.is_pending(),
-                &due,
-                &body,
-            ],
-        )
-        .await?;
+        let written = match write.expect {
+            Expect::New => {
+                conn.execute(
+                    "INSERT INTO requests (id, version, person, pending, due, body) \
+                     VALUES ($1, 1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                    &[
+                        &id,
+                        &request.requester.as_str(),
+                        &request.is_pending(),
+                        &due,
+                        &body,
+                    ],
+                )
+                .await?
+            }
+            Expect::Version(v) => {
+                let v = v as i64;
+                conn.execute(
+                    "UPDATE requests SET version = version + 1, pending = $3, due = $4, body = $5 \
+                     WHERE id = $1 AND version = $2",
+                    &[&id, &v, &request.is_pending(), &due, &body],
+                )
+                .await?
+            }
+        };
+        if written == 0 {
+            return Err(StoreError::Conflict);
+        }
     }
     Ok(())
 }
