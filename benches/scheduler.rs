@@ -6,7 +6,8 @@
 //!
 //! `cargo bench --bench scheduler` (several minutes: building 1M grants dominates);
 //! `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1`; `GATEHOUSE_BENCH_SIZES=10000,100000` and
-//! `GATEHOUSE_BENCH_OVERDUE=20000` run other sizes.
+//! `GATEHOUSE_BENCH_OVERDUE=20000` run other sizes; `-- --store postgres` runs it all on
+//! PostgreSQL (a server of its own, durable commits, a fresh database per run) instead of sled.
 
 mod support;
 
@@ -20,7 +21,8 @@ use gatehouse::domain::ids::GrantId;
 use gatehouse::engine::{Engine, SystemClock};
 use gatehouse::outbox::{LogChat, Worker};
 use gatehouse::scheduler::Scheduler;
-use gatehouse::store::{SledStore, Store};
+use gatehouse::store::{AnyStore, PgConfig, PgStore, SledStore, Store};
+use support::postgres::Postgres;
 use support::{Table, World, bulk_grants, machine, percentile, smoke};
 
 /// Requesters the grants are spread over.
@@ -49,6 +51,13 @@ fn main() {
         machine()
     );
     let world = World::new(PEOPLE, None, 64);
+    let postgres = std::env::args()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| w[0] == "--store" && w[1] == "postgres")
+        .then(Postgres::start);
+    let backend = Backend(postgres.as_ref());
+    println!("store: {}", backend.name());
 
     let mut table = Table::new(
         &format!(
@@ -68,7 +77,7 @@ fn main() {
         ],
     );
     for &size in &sizes {
-        let row = lag_run(&world, size, expiring, window);
+        let row = lag_run(&world, backend, size, expiring, window);
         table.row(row);
         eprintln!("{size} grants done ({})", support::load());
     }
@@ -84,11 +93,58 @@ fn main() {
             "revoked/s",
         ],
     );
-    restart.row(restart_run(&world, overdue));
+    restart.row(restart_run(&world, backend, overdue));
     restart.print();
 }
 
-fn engine(world: &World, store: SledStore) -> (Arc<Engine<SledStore>>, Connectors) {
+/// Where the grants are stored: sled in a temporary directory, or a fresh database.
+#[derive(Clone, Copy)]
+struct Backend<'a>(Option<&'a Postgres>);
+
+impl Backend<'_> {
+    fn name(self) -> &'static str {
+        match self.0 {
+            None => "sled",
+            Some(_) => "postgres",
+        }
+    }
+
+    /// A new, empty store; the directory it lives in (kept for a reopen).
+    fn create(self) -> (AnyStore, Place) {
+        match self.0 {
+            None => {
+                let dir = tempfile::tempdir().unwrap();
+                let store = SledStore::open_with(dir.path(), CACHE_BYTES).unwrap();
+                (AnyStore::Sled(store), Place::Dir(dir))
+            }
+            Some(pg) => {
+                let url = pg.database();
+                let store = PgStore::open(config(&url)).unwrap();
+                (AnyStore::Postgres(store), Place::Url(url))
+            }
+        }
+    }
+
+    fn reopen(self, place: &Place) -> AnyStore {
+        match place {
+            Place::Dir(dir) => {
+                AnyStore::Sled(SledStore::open_with(dir.path(), CACHE_BYTES).unwrap())
+            }
+            Place::Url(url) => AnyStore::Postgres(PgStore::open(config(url)).unwrap()),
+        }
+    }
+}
+
+enum Place {
+    Dir(tempfile::TempDir),
+    Url(String),
+}
+
+fn config(url: &str) -> PgConfig {
+    PgConfig::new(url, None, gatehouse::config::SslMode::Disable, None, 16).unwrap()
+}
+
+fn engine(world: &World, store: AnyStore) -> (Arc<Engine<AnyStore>>, Connectors) {
     let loaded = gatehouse::app::load(&world.config()).unwrap();
     let connectors = Connectors::from_config(&loaded.config.connectors).unwrap();
     let engine = Engine::new(
@@ -102,10 +158,10 @@ fn engine(world: &World, store: SledStore) -> (Arc<Engine<SledStore>>, Connector
 
 /// Runs the real scheduler and outbox worker until `done`, on their own runtime.
 fn run_until(
-    engine: &Arc<Engine<SledStore>>,
+    engine: &Arc<Engine<AnyStore>>,
     connectors: Connectors,
     timeout: Duration,
-    done: impl Fn(&SledStore) -> bool,
+    done: impl Fn(&AnyStore) -> bool,
 ) -> bool {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -139,9 +195,14 @@ fn micros(d: Duration) -> String {
     format!("{:.0} µs", d.as_secs_f64() * 1e6)
 }
 
-fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open_with(dir.path(), CACHE_BYTES).unwrap();
+fn lag_run(
+    world: &World,
+    backend: Backend,
+    size: u64,
+    expiring: u64,
+    window: Duration,
+) -> Vec<String> {
+    let (store, _place) = backend.create();
     let built = Instant::now();
     let now = Utc::now();
     let later = now + TimeDelta::days(30);
@@ -176,7 +237,7 @@ fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<Str
     let scrape = scrape.elapsed();
 
     let last_id = size;
-    let revoked = |store: &SledStore| {
+    let revoked = |store: &AnyStore| {
         (first_id..=last_id)
             .rev()
             .step_by(97)
@@ -217,29 +278,29 @@ fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<Str
     ]
 }
 
-fn is_revoked(store: &SledStore, id: u64) -> bool {
+fn is_revoked(store: &AnyStore, id: u64) -> bool {
     store
         .grant(GrantId(id))
         .unwrap()
         .is_some_and(|g| matches!(g.value.state, GrantState::Revoked { .. }))
 }
 
-fn restart_run(world: &World, overdue: u64) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
+fn restart_run(world: &World, backend: Backend, overdue: u64) -> Vec<String> {
+    let (store, place) = backend.create();
     {
-        let store = SledStore::open_with(dir.path(), CACHE_BYTES).unwrap();
         let past = Utc::now() - TimeDelta::hours(2);
         bulk_grants(&store, 1, overdue, PEOPLE, |i| {
             past + TimeDelta::milliseconds(i as i64)
         });
     }
+    drop(store);
     let opened = Instant::now();
-    let store = SledStore::open_with(dir.path(), CACHE_BYTES).unwrap();
+    let store = backend.reopen(&place);
     let opened = opened.elapsed();
     let (engine, connectors) = engine(world, store);
     let started = Instant::now();
     let all_started = std::sync::Mutex::new(None);
-    let done = |store: &SledStore| {
+    let done = |store: &AnyStore| {
         let none_live = store
             .grants_expiring(DateTime::<Utc>::MAX_UTC, 1)
             .unwrap()
