@@ -59,6 +59,8 @@ def check_pod(directory, workload, configmap, secret, service):
     security = container["securityContext"]
     if not security.get("readOnlyRootFilesystem") or security.get("allowPrivilegeEscalation") is not False:
         fail(f"{directory}: the container needs a read-only root filesystem and no privilege escalation")
+    if pod.get("terminationGracePeriodSeconds", 30) < 15:
+        fail(f"{directory}: terminationGracePeriodSeconds must wait out server.shutdown_grace (5s) and the workers' stop")
     if container["livenessProbe"]["httpGet"]["path"] != "/healthz":
         fail(f"{directory}: liveness must probe /healthz")
     if container["readinessProbe"]["httpGet"]["path"] != "/readyz":

@@ -50,6 +50,7 @@ PAGES = [
     "docs/connectors/README.md",
     "docs/connectors/postgres.md",
     "docs/connectors/ldap.md",
+    "docs/connectors/aws-sso.md",
     "docs/security.md",
     "docs/performance.md",
     "docs/architecture.md",

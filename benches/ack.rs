@@ -9,6 +9,11 @@
 //! `-- --store postgres` runs Gatehouse on PostgreSQL too (a server of its own, durable
 //! commits, a fresh database each step), beside Gatehouse on sled.
 
+// A test harness: its fakes check signatures and timestamps against the real wall clock and
+// talk to local servers over plain HTTP, so the product's clock and TLS rules
+// (clippy.toml's disallowed-methods) do not apply here.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::io::Write as _;
@@ -19,7 +24,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use support::fake_slack::{FakeSlack, request_number};
+use support::cards::{CardWatch, request_number};
 use support::load::{Make, Summary, open_loop};
 use support::{
     Server, Table, World, machine, ms, requester_slack, slack_headers, slash_command, smoke,
@@ -72,7 +77,7 @@ fn main() {
         machine()
     );
     let most = rates.iter().map(|r| (r * secs) as usize).max().unwrap_or(0);
-    let slack = FakeSlack::start();
+    let slack = CardWatch::start();
     let world = World::new(most + WARM + 10, Some(&slack.api_url), 64);
 
     let mut results = Vec::new();

@@ -5,11 +5,16 @@
 //! `cargo bench --bench e2e` (about two minutes); `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1`;
 //! `GATEHOUSE_BENCH_RATES=1000,2000` for other rates.
 
+// A test harness: its fakes check signatures and timestamps against the real wall clock and
+// talk to local servers over plain HTTP, so the product's clock and TLS rules
+// (clippy.toml's disallowed-methods) do not apply here.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::time::{Duration, Instant};
 
-use support::fake_slack::{FakeSlack, request_number};
+use support::cards::{CardWatch, request_number};
 use support::load::{Summary, open_loop};
 use support::{
     Server, Table, World, machine, ms, percentile, requester_slack, slack_headers, slash_command,
@@ -33,7 +38,7 @@ fn main() {
         machine()
     );
     let most = rates.iter().map(|r| (r * secs) as usize).max().unwrap_or(0);
-    let slack = FakeSlack::start();
+    let slack = CardWatch::start();
     let world = World::new(most + 10, Some(&slack.api_url), 64);
     let mut table = Table::new(
         &format!("submission → approver's card at Slack, open loop, {secs} s per rate (ms)"),
@@ -104,7 +109,7 @@ fn main() {
             ms(latencies.last().copied().unwrap_or_default()),
             last.map_or("—".into(), |d| format!("{:.1} s", d.as_secs_f64())),
         ]);
-        slack.recorded.cards.lock().unwrap().clear();
+        slack.clear();
         eprintln!("e2e at {rate}/s done ({})", support::load());
     }
     table.print();

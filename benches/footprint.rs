@@ -7,6 +7,11 @@
 //! `cargo bench --bench footprint` (a few minutes: building 1M grants dominates);
 //! `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1`; `GATEHOUSE_BENCH_GRANTS=100000` for another size.
 
+// A test harness: its fakes check signatures and timestamps against the real wall clock and
+// talk to local servers over plain HTTP, so the product's clock and TLS rules
+// (clippy.toml's disallowed-methods) do not apply here.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::io::{Read as _, Write as _};

@@ -12,8 +12,8 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::engine::Clock;
 use anyhow::Context;
-use chrono::Utc;
 use futures_util::future::OptionFuture;
 
 use crate::config::StoreBackend;
@@ -23,7 +23,7 @@ use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
 use crate::domain::directory::Directory;
 use crate::domain::ids::ConnectorId;
 use crate::domain::policy::{Policy, PolicyContext, parse_policy};
-use crate::engine::{Engine, SystemClock};
+use crate::engine::{Engine, Facade, SystemClock};
 use crate::http::{ApiState, Reloaded, Reloader};
 use crate::ldap::sync::{LdapDirectory, SyncSettings, SyncedDirectory};
 use crate::leader::Leadership;
@@ -135,7 +135,8 @@ fn load_policy(
     let context = PolicyContext {
         directory: &directory,
         connectors: Some(&connectors),
-        now: Utc::now(),
+        // The files are checked against the wall clock (a policy's dates).
+        now: SystemClock.now(),
     };
     let (policy, warnings) = parse_policy(&Source::new(&policy_name, &policy_text), &context)
         .map_err(LoadError::Invalid)?;
@@ -197,8 +198,9 @@ impl Reloader for FileReloader {
     }
 }
 
-/// Makes rustls use *ring* for every HTTPS client of the process (reqwest is built without
-/// a default provider and panics without one). Idempotent; call it before building a client.
+/// Makes *ring* the process-wide rustls provider: a safety net for a library that would build
+/// a rustls configuration of its own. Every client Gatehouse builds is handed
+/// [`crate::tls`]'s configuration (and provider) explicitly. Idempotent.
 pub fn install_tls_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race against another installer is fine: a provider is then in place.
@@ -248,8 +250,8 @@ fn log_anchoring(anchoring: Option<&Anchoring>) {
 }
 
 /// Serves Gatehouse on `listener` until `shutdown` completes: HTTP stops taking new
-/// connections and finishes the ones in flight, then the outbox worker and the scheduler
-/// are stopped and waited for.
+/// connections and finishes the ones in flight (for at most `server.shutdown_grace`), then
+/// the outbox worker and the scheduler are stopped and waited for.
 pub async fn serve(
     loaded: Loaded,
     listener: tokio::net::TcpListener,
@@ -278,6 +280,7 @@ pub async fn serve(
         AnyStore::Sled(_) => data_dir.display().to_string(),
         AnyStore::Postgres(_) => store.describe(),
     };
+    let (store, postgres) = store.shared();
     let engine = Arc::new(Engine::new(store, policy, directory, Arc::new(SystemClock)));
     // Bundles reach the people already there, not only those who join later: whatever a
     // bundle owes someone and was never given is given now (and nothing twice).
@@ -307,12 +310,14 @@ pub async fn serve(
     let slack = slack(&config, &templates)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let discord = discord(&config, &templates, engine.metrics())?;
-    let chat = chat_port(slack.clone(), discord.clone(), &engine, &templates);
+    let facade = Facade::new(engine.clone());
+    let chat = chat_port(slack.clone(), discord.clone(), &facade, &templates);
     // One replica at a time runs the outbox and the scheduler: with sled, this one.
-    let (leadership, lease) = match engine.store().postgres() {
+    let (leadership, lease) = match postgres {
         None => (Leadership::always(engine.metrics().readiness()), None),
-        Some(_) => {
+        Some(store) => {
             let (leadership, task) = Leadership::lease(
+                store,
                 engine.clone(),
                 crate::leader::holder_name(),
                 stop_rx.clone(),
@@ -362,16 +367,16 @@ pub async fn serve(
         slack_socket.is_some(),
         discord.as_ref().map(|discord| discord.mode),
     );
-    let slack_router = slack_http.map(|slack| crate::slack::http::router(slack, engine.clone()));
+    let slack_router = slack_http.map(|slack| crate::slack::http::router(slack, facade.clone()));
     let socket = slack_socket.map(|slack| {
         tokio::spawn(crate::slack::socket::run(
             slack,
-            engine.clone(),
+            facade.clone(),
             stop_rx.clone(),
         ))
     });
     let discord_responder =
-        discord.map(|discord| crate::discord::respond::Responder::new(discord, engine.clone()));
+        discord.map(|discord| crate::discord::respond::Responder::new(discord, facade.clone()));
     // The command is registered beside the gateway, never before it: a registration Discord
     // cannot take yet must not keep the bot off the gateway.
     let discord_commands = discord_responder.as_ref().map(|responder| {
@@ -395,7 +400,7 @@ pub async fn serve(
     let discord_router = discord_responder
         .filter(|r| r.discord().mode == DiscordMode::Http)
         .map(crate::discord::http::router);
-    let state = ApiState::new(engine, config.admin.clone(), reloader);
+    let state = ApiState::new(facade, config.admin.clone(), reloader);
     let hangup = tokio::spawn(reload_on_sighup(state.clone(), stop_rx.clone()));
     if let Some(source) = LdapDirectory::from_config(&config.directory) {
         tracing::info!(every = ?source.every(), "the directory is read from LDAP");
@@ -416,9 +421,8 @@ pub async fn serve(
     if let Some(discord_router) = discord_router {
         router = router.merge(discord_router);
     }
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = crate::http::server::Limits::from_config(&config.server);
+    crate::http::server::serve(listener, router, limits, shutdown).await;
     tracing::info!("HTTP stopped; stopping the outbox worker and the scheduler");
     let _ = stop_tx.send(true);
     if let Err(err) = leader_work.await {
@@ -440,7 +444,7 @@ pub async fn serve(
         tracing::error!(%err, "the LDAP directory sync ended abnormally");
     }
     hangup.abort();
-    served.context("serving HTTP")
+    Ok(())
 }
 
 /// The Slack adapter when `[slack]` is enabled, built once and shared by its inbound
@@ -497,10 +501,10 @@ fn expect_platforms(
 
 /// The chat port the outbox delivers through: every enabled platform, or the log (messages
 /// as text) when none is.
-fn chat_port<S: crate::store::Store>(
+fn chat_port(
     slack: Option<Arc<crate::slack::Slack>>,
     discord: Option<Arc<crate::discord::Discord>>,
-    engine: &Arc<Engine<S>>,
+    facade: &Facade,
     templates: &Arc<crate::chat::render::Templates>,
 ) -> Arc<dyn crate::outbox::ChatPort> {
     use crate::domain::directory::Platform;
@@ -513,18 +517,18 @@ fn chat_port<S: crate::store::Store>(
     }
     let mut ports: Vec<Arc<dyn crate::outbox::ChatPort>> = Vec::new();
     if let Some(slack) = slack {
-        let port = crate::slack::port::SlackChat::among(slack, engine.clone(), running.clone());
+        let port = crate::slack::port::SlackChat::among(slack, facade.clone(), running.clone());
         ports.push(Arc::new(port));
     }
     if let Some(discord) = discord {
         let transport = Arc::new(crate::discord::transport::DiscordTransport::new(discord));
         let port =
-            crate::chat::deliver::CardPort::among(transport, engine.clone(), running.clone());
+            crate::chat::deliver::CardPort::among(transport, facade.clone(), running.clone());
         ports.push(Arc::new(port));
     }
     match ports.len() {
         0 => Arc::new(crate::chat::deliver::LogPort::new(
-            engine.clone(),
+            facade.clone(),
             templates.clone(),
         )),
         1 => ports.remove(0),
@@ -533,10 +537,7 @@ fn chat_port<S: crate::store::Store>(
 }
 
 /// Reloads the configuration on SIGHUP, the way daemons do, until `stop`.
-async fn reload_on_sighup<S: crate::store::Store>(
-    state: Arc<ApiState<S>>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+async fn reload_on_sighup(state: Arc<ApiState>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
     else {
         tracing::warn!("cannot listen for SIGHUP; reload with `gatehouse reload` instead");
@@ -548,18 +549,16 @@ async fn reload_on_sighup<S: crate::store::Store>(
             _ = stop.changed() => return,
         }
         tracing::info!("SIGHUP: reloading the configuration");
-        let worker = state.clone();
-        match tokio::task::spawn_blocking(move || worker.reload_files()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(crate::http::ReloadError::Invalid(problems))) => {
+        match state.reload_files().await {
+            Ok(_) => {}
+            Err(crate::http::ReloadError::Invalid(problems)) => {
                 for problem in problems {
                     tracing::error!("reload refused, the old configuration stays: {problem}");
                 }
             }
-            Ok(Err(crate::http::ReloadError::Engine(e))) => {
+            Err(crate::http::ReloadError::Engine(e)) => {
                 tracing::error!(error = %e, "reload failed")
             }
-            Err(e) => tracing::error!(error = %e, "reload panicked"),
         }
     }
 }

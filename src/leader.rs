@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::engine::Engine;
+use crate::engine::{Clock, Engine, SystemClock};
 use crate::metrics::Readiness;
-use crate::store::{AnyStore, LEASE_TTL};
+use crate::store::{LEASE_TTL, PgStore};
 
 /// How often the lease is renewed, or asked for.
 const TICK: Duration = Duration::from_secs(1);
@@ -41,10 +41,11 @@ impl Leadership {
         Self { leads }
     }
 
-    /// Leads while holding the lease in the PostgreSQL store of `engine`, as `holder`,
-    /// until `stop`; lets the lease go when stopped.
+    /// Leads while holding the lease in `store` (the PostgreSQL store `engine` runs on), as
+    /// `holder`, until `stop`; lets the lease go when stopped.
     pub fn lease(
-        engine: Arc<Engine<AnyStore>>,
+        store: Arc<PgStore>,
+        engine: Arc<Engine>,
         holder: String,
         mut stop: watch::Receiver<bool>,
     ) -> (Self, JoinHandle<()>) {
@@ -57,11 +58,8 @@ impl Leadership {
             let mut asking = None;
             loop {
                 let pending = asking.get_or_insert_with(|| {
-                    let (engine, who) = (engine.clone(), holder.clone());
-                    tokio::task::spawn_blocking(move || match engine.store().postgres() {
-                        Some(store) => store.hold_lease(&who, LEASE_TTL),
-                        None => Ok(None),
-                    })
+                    let (store, who) = (store.clone(), holder.clone());
+                    tokio::task::spawn_blocking(move || store.hold_lease(&who, LEASE_TTL))
                 });
                 let give_up = trusted_until.unwrap_or_else(|| Instant::now() + IDLE);
                 tokio::select! {
@@ -92,13 +90,7 @@ impl Leadership {
                 }
             }
             tx.send_if_modified(|leads| std::mem::replace(leads, false));
-            let releasing = engine.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                if let Some(store) = releasing.store().postgres() {
-                    let _ = store.release_lease(&holder);
-                }
-            })
-            .await;
+            let _ = tokio::task::spawn_blocking(move || store.release_lease(&holder)).await;
         });
         (Self { leads }, task)
     }
@@ -111,7 +103,7 @@ impl Leadership {
 
 /// What a renewal (or a request for the lease) came to: leading until when, if at all.
 fn follow(
-    engine: &Engine<AnyStore>,
+    engine: &Engine,
     tx: &watch::Sender<bool>,
     holder: &str,
     held: Result<
@@ -211,8 +203,6 @@ pub fn holder_name() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "gatehouse".to_owned());
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+    let started = SystemClock.now().timestamp_millis();
     format!("{host}/{}/{started}", std::process::id())
 }

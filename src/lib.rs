@@ -2,6 +2,7 @@
 //! time, and written to a tamper-evident audit log.
 
 pub mod app;
+pub mod backoff;
 pub mod chat;
 pub mod cli;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod connector;
 pub mod discord;
 pub mod domain;
 pub mod engine;
+#[cfg(any(test, feature = "testing"))]
 pub mod fuzz;
 pub mod hmac;
 pub mod http;
@@ -19,3 +21,6 @@ pub mod outbox;
 pub mod scheduler;
 pub mod slack;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod tls;

@@ -11,15 +11,14 @@ use chrono::TimeDelta;
 use tokio::sync::watch;
 
 use crate::engine::schedule::{PASS_LIMIT, Pass};
-use crate::engine::{Engine, EngineError};
-use crate::store::Store;
+use crate::engine::{Engine, EngineError, on_blocking_pool};
 
 /// How long to sleep when nothing at all is scheduled, or after a failed pass.
 const IDLE: StdDuration = StdDuration::from_secs(3600);
 const AFTER_FAILURE: StdDuration = StdDuration::from_secs(5);
 
-pub struct Scheduler<S> {
-    engine: Arc<Engine<S>>,
+pub struct Scheduler {
+    engine: Arc<Engine>,
     /// How long before expiry grantees are warned.
     warning: TimeDelta,
     /// When the daily digest goes out, if at all.
@@ -31,8 +30,8 @@ pub struct Scheduler<S> {
 /// How often remembered platform deliveries (retry dedup) are swept.
 const FORGET_EVERY: TimeDelta = TimeDelta::minutes(10);
 
-impl<S: Store> Scheduler<S> {
-    pub fn new(engine: Arc<Engine<S>>, warning: TimeDelta) -> Self {
+impl Scheduler {
+    pub fn new(engine: Arc<Engine>, warning: TimeDelta) -> Self {
         Self {
             engine,
             warning,
@@ -100,10 +99,7 @@ impl<S: Store> Scheduler<S> {
     /// brought the next due moment closer, so the scheduler recomputes that moment and goes
     /// back to sleep until then (at once when it has come). Under a stream of commits this
     /// costs a few index reads each, not a pass.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>)
-    where
-        S: Store,
-    {
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
         let mut changes = this.engine.subscribe();
         // The first pass catches up with what came due while Gatehouse was down.
@@ -111,7 +107,7 @@ impl<S: Store> Scheduler<S> {
         loop {
             let worker = this.clone();
             // Leader work: on PostgreSQL its commits check this replica still leads.
-            let planned = tokio::task::spawn_blocking(move || {
+            let planned = on_blocking_pool(move || {
                 crate::store::leader_work(|| {
                     if due {
                         let pass = worker.wake()?;
@@ -124,13 +120,9 @@ impl<S: Store> Scheduler<S> {
             })
             .await;
             let sleep = match planned {
-                Ok(Ok(sleep)) => sleep,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "scheduler pass failed; trying again shortly");
-                    AFTER_FAILURE
-                }
+                Ok(sleep) => sleep,
                 Err(e) => {
-                    tracing::error!(error = %e, "scheduler pass panicked; trying again shortly");
+                    tracing::error!(error = %e, "scheduler pass failed; trying again shortly");
                     AFTER_FAILURE
                 }
             };

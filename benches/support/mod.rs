@@ -1,10 +1,13 @@
 //! What the benches share: the smoke switch, the header every table carries (cores, CPU, load,
 //! commit), a generated world (policy, a directory with many people, gatehouse.toml), the real
-//! server started in-process, a minimal fake Slack Web API, an open-loop load generator and
-//! bulk-built grants. Benches print tables; they assert nothing about speed.
+//! server started in-process, the tests' fake Slack Web API (one fake for tests and benches), an
+//! open-loop load generator and bulk-built grants. Benches print tables; they assert nothing
+//! about speed.
 
 #![allow(dead_code)] // each bench uses a different part
 
+pub mod cards;
+#[path = "../../tests/it/fake_slack/mod.rs"]
 pub mod fake_slack;
 pub mod load;
 pub mod postgres;
@@ -400,7 +403,7 @@ pub fn active_grant(
 /// Writes `count` live grants with ids from `first`, `expires(i)` each, through the `Store`
 /// trait in commits of a few thousand; the people are `people` requesters in turn.
 pub fn bulk_grants(
-    store: &impl Store,
+    store: &dyn Store,
     first: u64,
     count: u64,
     people: usize,

@@ -18,8 +18,7 @@ use crate::domain::duration::Duration;
 use crate::domain::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
 use crate::domain::request::{Changes, DecisionError};
 use crate::domain::validation::{Ask, Refusal};
-use crate::engine::{Engine, EngineError};
-use crate::store::Store;
+use crate::engine::{EngineError, Facade, World};
 
 /// Input name → the sentence shown with it.
 pub type Errors = BTreeMap<String, String>;
@@ -81,17 +80,17 @@ pub fn first_input(kind: FormKind) -> &'static str {
 }
 
 /// Acts on a sent form: the sentence for the person once done, what to correct, or why not.
-pub fn submit<S: Store>(
-    engine: &Engine<S>,
+pub async fn submit(
+    facade: &Facade,
     person: &PersonId,
     kind: FormKind,
     form: &Submission,
 ) -> Result<String, FormError> {
     match kind {
-        FormKind::Reject => reject(engine, person, form),
-        FormKind::Changes => changes(engine, person, form),
-        FormKind::Extend => extend(engine, person, form),
-        FormKind::Request => request(engine, person, form),
+        FormKind::Reject => reject(facade, person, form).await,
+        FormKind::Changes => changes(facade, person, form).await,
+        FormKind::Extend => extend(facade, person, form).await,
+        FormKind::Request => request(facade, person, form).await,
     }
 }
 
@@ -105,8 +104,8 @@ fn request_id(form: &Submission) -> Result<RequestId, FormError> {
     })
 }
 
-fn reject<S: Store>(
-    engine: &Engine<S>,
+async fn reject(
+    facade: &Facade,
     person: &PersonId,
     form: &Submission,
 ) -> Result<String, FormError> {
@@ -115,8 +114,9 @@ fn reject<S: Store>(
         let sentence = "Say why you reject it: the requester reads your reason.";
         return Err(one("reason", sentence.to_owned()));
     };
-    engine
-        .reject(&Actor::person(person), id, &reason)
+    facade
+        .reject(Actor::person(person), id, reason)
+        .await
         .map(|_| format!("You rejected {id}; the requester is told why."))
         .map_err(|e| FormError::refused(&e))
 }
@@ -134,8 +134,8 @@ fn duration_input(form: &Submission) -> Result<Option<Duration>, FormError> {
         })
 }
 
-fn changes<S: Store>(
-    engine: &Engine<S>,
+async fn changes(
+    facade: &Facade,
     person: &PersonId,
     form: &Submission,
 ) -> Result<String, FormError> {
@@ -153,11 +153,11 @@ fn changes<S: Store>(
             "Give a shorter duration or choose a lesser role; to approve as asked, use Approve.";
         return Err(one("duration", sentence.to_owned()));
     }
-    match engine.approve(&Actor::person(person), id, &changes) {
+    match facade.approve(Actor::person(person), id, changes).await {
         Ok(d) => Ok(say::approved(
             &d.request,
             d.progress.as_ref(),
-            &engine.world(),
+            &facade.world(),
         )),
         Err(e @ EngineError::Decision(DecisionError::NotShorter(_))) => {
             Err(one("duration", say::refusal(&e)))
@@ -169,8 +169,8 @@ fn changes<S: Store>(
     }
 }
 
-fn extend<S: Store>(
-    engine: &Engine<S>,
+async fn extend(
+    facade: &Facade,
     person: &PersonId,
     form: &Submission,
 ) -> Result<String, FormError> {
@@ -190,8 +190,11 @@ fn extend<S: Store>(
         )
     })?;
     let reason = form.input("reason").unwrap_or_default();
-    match engine.extend(&Actor::person(person), grant, more, &reason) {
-        Ok(submitted) => Ok(say::submitted(&submitted, &engine.world())),
+    match facade
+        .extend(Actor::person(person), grant, more, reason)
+        .await
+    {
+        Ok(submitted) => Ok(say::submitted(&submitted, &facade.world())),
         Err(EngineError::Refused(refusals)) => Err(gather(refusals.0.iter().map(|r| {
             let input = match r {
                 Refusal::NoJustification | Refusal::BadReason(_) => Some("reason"),
@@ -204,8 +207,8 @@ fn extend<S: Store>(
     }
 }
 
-fn request<S: Store>(
-    engine: &Engine<S>,
+async fn request(
+    facade: &Facade,
     person: &PersonId,
     form: &Submission,
 ) -> Result<String, FormError> {
@@ -235,9 +238,9 @@ fn request<S: Store>(
         fields,
         ..Ask::default()
     };
-    let labels = field_labels(engine, &ask);
-    match engine.submit(&Actor::person(person), ask) {
-        Ok(submitted) => Ok(say::submitted(&submitted, &engine.world())),
+    let labels = field_labels(&facade.world(), &ask);
+    match facade.submit(Actor::person(person), ask).await {
+        Ok(submitted) => Ok(say::submitted(&submitted, &facade.world())),
         Err(EngineError::Refused(refusals)) => {
             Err(gather(refusals.0.iter().map(|r| (input_of(r, &labels), r))))
         }
@@ -284,8 +287,7 @@ fn full_stop(sentence: &str) -> String {
 }
 
 /// Label → field id, for the role asked for, so a field's refusal lands under its input.
-fn field_labels<S: Store>(engine: &Engine<S>, ask: &Ask) -> HashMap<String, String> {
-    let world = engine.world();
+fn field_labels(world: &World, ask: &Ask) -> HashMap<String, String> {
     let policy = &world.policy;
     policy
         .resource(&ResourceId::new(ask.resource.as_str()))
@@ -334,40 +336,41 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_changes_form_shows_typing_mistakes_under_their_input_and_refusals_as_a_whole() {
+    #[tokio::test]
+    async fn a_changes_form_shows_typing_mistakes_under_their_input_and_refusals_as_a_whole() {
         let (engine, _clock) = engine_on(SledStore::temporary().unwrap());
         let asked = ask("alice", "staging-db", "write", "2h");
         let id = engine.submit(&who("alice"), asked).unwrap().request.id;
+        let facade = Facade::new(engine);
         let bob = PersonId::new("bob");
-        let sent = |person: &PersonId, inputs: &[(&str, &str)]| {
-            submit(
-                &engine,
-                person,
-                FormKind::Changes,
-                &changes_form(id, inputs),
-            )
+        let sent = async |person: &PersonId, inputs: &[(&str, &str)]| {
+            let form = changes_form(id, inputs);
+            submit(&facade, person, FormKind::Changes, &form).await
         };
 
-        let longer = sent(&bob, &[("duration", "3h")]).unwrap_err();
+        let longer = sent(&bob, &[("duration", "3h")]).await.unwrap_err();
         assert!(
             matches!(&longer, FormError::Fix(e) if e["duration"].contains("can only shorten")),
             "{longer:?}"
         );
-        let greater = sent(&bob, &[("role", "admin")]).unwrap_err();
+        let greater = sent(&bob, &[("role", "admin")]).await.unwrap_err();
         assert!(
             matches!(&greater, FormError::Fix(e) if e.contains_key("role")),
             "{greater:?}"
         );
-        let by_dan = sent(&PersonId::new("dan"), &[("duration", "1h")]).unwrap_err();
+        let by_dan = sent(&PersonId::new("dan"), &[("duration", "1h")])
+            .await
+            .unwrap_err();
         assert!(
             matches!(&by_dan, FormError::Refused(s) if s.contains("not an approver")),
             "a refusal is no mistake in the duration: {by_dan:?}"
         );
 
-        let said = sent(&bob, &[("duration", "1h"), ("reason", "an hour will do")]).unwrap();
+        let said = sent(&bob, &[("duration", "1h"), ("reason", "an hour will do")])
+            .await
+            .unwrap();
         assert!(said.starts_with("You approved"), "{said}");
-        let again = sent(&bob, &[("duration", "30m")]).unwrap_err();
+        let again = sent(&bob, &[("duration", "30m")]).await.unwrap_err();
         assert_eq!(
             again,
             FormError::Refused(format!(

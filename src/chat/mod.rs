@@ -11,3 +11,6 @@ pub mod respond;
 pub mod say;
 pub mod suggest;
 pub mod views;
+
+#[cfg(test)]
+mod respond_tests;

@@ -1,8 +1,8 @@
 //! What Gatehouse does with a typed command or a clicked button, whatever the platform: the
-//! engine call, and the sentence the person reads afterwards. Adapters only deliver the
-//! answer (Slack's ephemeral reply, Discord's interaction response), so `/access list` or a
-//! click on Approve means the same thing, and says the same thing, on Slack and on Discord.
-//! Everything here blocks on the store: adapters call it on the blocking pool.
+//! engine call (one [`Facade`] call each), and the sentence the person reads afterwards.
+//! Adapters only deliver the answer (Slack's ephemeral reply, Discord's interaction
+//! response), so `/access list` or a click on Approve means the same thing, and says the
+//! same thing, on Slack and on Discord.
 
 use serde_json::{Value, json};
 
@@ -13,11 +13,11 @@ use super::views::{ChangesModalView, ExtendModalView, RejectModalView};
 use crate::domain::audit::Actor;
 use crate::domain::duration::Duration;
 use crate::domain::fields::fill_fields;
+use crate::domain::grant::GrantError;
 use crate::domain::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
 use crate::domain::request::{AccessRequest, Changes};
 use crate::domain::validation::Ask;
-use crate::engine::{Engine, EngineError};
-use crate::store::Store;
+use crate::engine::{EngineError, Facade};
 
 /// What a command comes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,8 +56,15 @@ impl Form {
     }
 }
 
+/// What a click comes to: a form to open, or the sentence to show.
+#[derive(Clone, Debug)]
+pub enum Clicked {
+    Form(Box<Form>),
+    Say(String),
+}
+
 /// Runs a command that acts on the engine. `Help` and `OpenForm` are the adapter's to show.
-pub fn run<S: Store>(engine: &Engine<S>, person: &PersonId, command: ChatCommand) -> Answer {
+pub async fn run(facade: &Facade, person: &PersonId, command: ChatCommand) -> Answer {
     let actor = Actor::person(person);
     let done = match command {
         ChatCommand::Request {
@@ -65,29 +72,34 @@ pub fn run<S: Store>(engine: &Engine<S>, person: &PersonId, command: ChatCommand
             role,
             duration,
             words,
-        } => return ask(engine, person, (resource, role, duration, words), false),
+        } => return ask(facade, person, (resource, role, duration, words), false).await,
         ChatCommand::Emergency {
             resource,
             role,
             duration,
             words,
-        } => return ask(engine, person, (resource, role, duration, words), true),
-        ChatCommand::List => return list(engine, person),
-        ChatCommand::Pending => return pending(engine, person),
-        ChatCommand::Cancel(id) => engine
-            .cancel(&actor, id)
+        } => return ask(facade, person, (resource, role, duration, words), true).await,
+        ChatCommand::List => return list(facade, person).await,
+        ChatCommand::Pending => return pending(facade, person).await,
+        ChatCommand::Cancel(id) => facade
+            .cancel(actor, id)
+            .await
             .map(|_| format!("{id} is cancelled; its approvers are told.")),
-        ChatCommand::Extend { grant, by, reason } => engine
-            .extend(&actor, grant, by, &reason)
-            .map(|s| say::submitted(&s, &engine.world())),
-        ChatCommand::Done(grant) => engine
-            .end_early(&actor, grant)
+        ChatCommand::Extend { grant, by, reason } => facade
+            .extend(actor, grant, by, reason)
+            .await
+            .map(|s| say::submitted(&s, &facade.world())),
+        ChatCommand::Done(grant) => facade
+            .end_early(actor, grant)
+            .await
             .map(|_| format!("{grant} is being taken back now. Thank you for giving it back.")),
-        ChatCommand::Approve(id) => engine
-            .approve(&actor, id, &Changes::default())
-            .map(|d| say::approved(&d.request, d.progress.as_ref(), &engine.world())),
-        ChatCommand::Reject { request, reason } => engine
-            .reject(&actor, request, &reason)
+        ChatCommand::Approve(id) => facade
+            .approve(actor, id, Changes::default())
+            .await
+            .map(|d| say::approved(&d.request, d.progress.as_ref(), &facade.world())),
+        ChatCommand::Reject { request, reason } => facade
+            .reject(actor, request, reason)
+            .await
             .map(|_| format!("You rejected {request}; the requester is told why.")),
         ChatCommand::Help => return Answer::Help,
         ChatCommand::OpenForm => return Answer::OpenForm,
@@ -98,60 +110,53 @@ pub fn run<S: Store>(engine: &Engine<S>, person: &PersonId, command: ChatCommand
     }
 }
 
-/// The sentence after a click that acts at once: what happened, or why nothing did.
-/// `platform` names where the click came from, for the audit trail of a flag.
-pub fn act<S: Store>(
-    engine: &Engine<S>,
+/// A click on a card's button, in one engine call: the form Reject, Approve with changes or
+/// Extend opens, if this person may use it now, or the sentence saying what happened (or
+/// why nothing did). `platform` names where the click came from, for the audit trail of a
+/// flag.
+pub async fn click(
+    facade: &Facade,
     person: &PersonId,
     card: CardAction,
     platform: &str,
-) -> String {
+) -> Clicked {
     let actor = Actor::person(person);
     let done: Result<String, EngineError> = match card {
-        CardAction::Approve(id) => engine
-            .approve(&actor, id, &Changes::default())
-            .map(|d| say::approved(&d.request, d.progress.as_ref(), &engine.world())),
-        CardAction::Cancel(id) => engine
-            .cancel(&actor, id)
+        CardAction::Reject(id) => return decision_form(facade, person, id, true).await,
+        CardAction::ApproveWithChanges(id) => {
+            return decision_form(facade, person, id, false).await;
+        }
+        CardAction::Extend(grant) => return extend_form(facade, person, grant).await,
+        CardAction::Approve(id) => facade
+            .approve(actor, id, Changes::default())
+            .await
+            .map(|d| say::approved(&d.request, d.progress.as_ref(), &facade.world())),
+        CardAction::Cancel(id) => facade
+            .cancel(actor, id)
+            .await
             .map(|_| format!("{id} is cancelled.")),
-        CardAction::Keep { campaign, grant } => engine
-            .decide_review(&actor, campaign, grant, true)
+        CardAction::Keep { campaign, grant } => facade
+            .decide_review(actor, campaign, grant, true)
+            .await
             .map(|_| format!("{grant} is kept.")),
-        CardAction::Revoke { campaign, grant } => engine
-            .decide_review(&actor, campaign, grant, false)
+        CardAction::Revoke { campaign, grant } => facade
+            .decide_review(actor, campaign, grant, false)
+            .await
             .map(|_| format!("{grant} is being revoked.")),
-        CardAction::Confirm(grant) => engine
-            .review_emergency(&actor, grant, true, "")
+        CardAction::Confirm(grant) => facade
+            .review_emergency(actor, grant, true, String::new())
+            .await
             .map(|_| format!("You confirmed the emergency access {grant}.")),
-        CardAction::Flag(grant) => engine
-            .review_emergency(&actor, grant, false, &format!("flagged from {platform}"))
+        CardAction::Flag(grant) => facade
+            .review_emergency(actor, grant, false, format!("flagged from {platform}"))
+            .await
             .map(|_| format!("You flagged {grant}; it is being revoked and security is told.")),
-        CardAction::EndNow(grant) => engine
-            .end_early(&actor, grant)
+        CardAction::EndNow(grant) => facade
+            .end_early(actor, grant)
+            .await
             .map(|_| format!("{grant} is being taken back now.")),
-        CardAction::Reject(id) | CardAction::ApproveWithChanges(id) => {
-            return format!("{id} needs a form; click the button again.");
-        }
-        CardAction::Extend(grant) => {
-            return format!("{grant} needs a form; click the button again.");
-        }
     };
-    done.unwrap_or_else(|error| say::refusal(&error))
-}
-
-/// The form a click on Reject, Approve with changes or Extend opens, if this person may use
-/// it now; else the sentence saying why not. `None` for a click that needs no form.
-pub fn form_for<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    card: CardAction,
-) -> Option<Result<Form, String>> {
-    Some(match card {
-        CardAction::Reject(id) => decision_form(engine, person, id, true),
-        CardAction::ApproveWithChanges(id) => decision_form(engine, person, id, false),
-        CardAction::Extend(grant) => extend_form(engine, person, grant),
-        _ => return None,
-    })
+    Clicked::Say(done.unwrap_or_else(|error| say::refusal(&error)))
 }
 
 /// An engine refusal: one line per reason when validation gave several.
@@ -166,13 +171,13 @@ pub fn refused(error: &EngineError) -> Answer {
 }
 
 /// `request` and `emergency`: template values taken out of the words, then submitted.
-fn ask<S: Store>(
-    engine: &Engine<S>,
+async fn ask(
+    facade: &Facade,
     person: &PersonId,
     (resource, role, duration, words): (String, String, Option<Duration>, String),
     emergency: bool,
 ) -> Answer {
-    let world = engine.world();
+    let world = facade.world();
     // An unknown resource or role is left for validation to explain.
     let template = world
         .policy
@@ -191,18 +196,17 @@ fn ask<S: Store>(
         emergency,
         extends: None,
     };
-    match engine.submit(&Actor::person(person), ask) {
+    match facade.submit(Actor::person(person), ask).await {
         Ok(submitted) => Answer::Say(say::submitted(&submitted, &world), Vec::new()),
         Err(error) => refused(&error),
     }
 }
 
 /// My pending requests and live grants.
-fn list<S: Store>(engine: &Engine<S>, person: &PersonId) -> Answer {
-    let store = engine.store();
-    let (requests, grants) = match (store.requests_of(person), store.grants_of(person)) {
-        (Ok(r), Ok(g)) => (r, g),
-        (Err(e), _) | (_, Err(e)) => return refused(&EngineError::Store(e)),
+async fn list(facade: &Facade, person: &PersonId) -> Answer {
+    let (requests, grants) = match facade.overview(person.clone()).await {
+        Ok(overview) => (overview.requests, overview.grants),
+        Err(e) => return refused(&e),
     };
     let mut lines: Vec<String> = requests
         .iter()
@@ -230,15 +234,13 @@ fn list<S: Store>(engine: &Engine<S>, person: &PersonId) -> Answer {
 }
 
 /// Requests whose current stage this person can decide.
-fn pending<S: Store>(engine: &Engine<S>, person: &PersonId) -> Answer {
-    let distinct = engine.world().defaults().distinct_approvers;
-    let requests = match engine.store().requests(true, 1000) {
+async fn pending(facade: &Facade, person: &PersonId) -> Answer {
+    let requests = match facade.to_decide(person.clone()).await {
         Ok(requests) => requests,
-        Err(e) => return refused(&EngineError::Store(e)),
+        Err(e) => return refused(&e),
     };
     let lines: Vec<String> = requests
         .iter()
-        .filter(|r| r.check_decider(person, distinct).is_ok())
         .map(|r: &AccessRequest| {
             format!(
                 "{}: {} asks for {} — {}",
@@ -258,57 +260,43 @@ fn pending<S: Store>(engine: &Engine<S>, person: &PersonId) -> Answer {
 }
 
 /// The reject or changes form for `id`, if this person may decide it now.
-fn decision_form<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    id: RequestId,
-    reject: bool,
-) -> Result<Form, String> {
-    let world = engine.world();
-    let request = match engine.store().request(id) {
-        Ok(Some(stored)) => stored.value,
-        Ok(None) => return Err(format!("There is no request {id}.")),
-        Err(error) => return Err(say::refusal(&EngineError::Store(error))),
+async fn decision_form(facade: &Facade, person: &PersonId, id: RequestId, reject: bool) -> Clicked {
+    let request = match facade.request_to_decide(person.clone(), id).await {
+        Ok(request) => request,
+        Err(EngineError::NotFound(_)) => return Clicked::Say(format!("There is no request {id}.")),
+        Err(error) => return Clicked::Say(say::refusal(&error)),
     };
-    let distinct = world.defaults().distinct_approvers;
-    if let Err(refusal) = request.check_decider(person, distinct) {
-        return Err(say::refusal(&EngineError::Decision(refusal)));
-    }
+    let world = facade.world();
     let (directory, policy) = (&world.directory, &world.policy);
-    Ok(if reject {
+    Clicked::Form(Box::new(if reject {
         Form::Reject(RejectModalView::new(&request, directory, policy))
     } else {
         Form::Changes(ChangesModalView::new(&request, directory, policy))
-    })
+    }))
 }
 
 /// The extend form for `grant`, if it is this person's and still live.
-fn extend_form<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    id: GrantId,
-) -> Result<Form, String> {
-    let world = engine.world();
-    let grant = match engine.store().grant(id) {
-        Ok(Some(stored)) => stored.value,
-        Ok(None) => return Err(format!("There is no grant {id}.")),
-        Err(error) => return Err(say::refusal(&EngineError::Store(error))),
+async fn extend_form(facade: &Facade, person: &PersonId, id: GrantId) -> Clicked {
+    let grant = match facade.grant_to_extend(person.clone(), id).await {
+        Ok(grant) => grant,
+        Err(EngineError::NotFound(_)) => return Clicked::Say(format!("There is no grant {id}.")),
+        Err(EngineError::Grant(GrantError::NotHolder { owner, .. })) => {
+            return Clicked::Say(format!(
+                "{id} is not yours, so you cannot extend it; only {owner} can."
+            ));
+        }
+        Err(EngineError::Grant(GrantError::WrongState { .. })) => {
+            return Clicked::Say(format!(
+                "{id} has ended; ask for the access again with `/access`."
+            ));
+        }
+        Err(error) => return Clicked::Say(say::refusal(&error)),
     };
-    if &grant.person != person {
-        return Err(format!(
-            "{id} is not yours, so you cannot extend it; only {} can.",
-            grant.person
-        ));
-    }
-    if !grant.is_live() {
-        return Err(format!(
-            "{id} has ended; ask for the access again with `/access`."
-        ));
-    }
-    Ok(Form::Extend(ExtendModalView::new(
+    let world = facade.world();
+    Clicked::Form(Box::new(Form::Extend(ExtendModalView::new(
         &grant,
         &world.directory,
         &world.policy,
-        engine.now(),
-    )))
+        facade.now(),
+    ))))
 }

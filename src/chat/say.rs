@@ -107,13 +107,14 @@ fn capitalised(sentence: &str) -> String {
     }
 }
 
-/// Short enough to read out, unique enough to find in the log.
+/// Short enough to read out, unique enough to find in the log: 32 random bits (each
+/// `RandomState` has fresh keys; the counter makes two in a row differ even without them).
 fn reference() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!("{nanos:08x}")
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let bits = RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("{:08x}", bits as u32)
 }
 
 #[cfg(test)]

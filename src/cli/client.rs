@@ -8,11 +8,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use chrono::Utc;
 use serde_json::Value;
 
 use super::Global;
 use crate::config::Config;
+use crate::engine::{Clock, SystemClock};
 
 /// How long a download (a backup of a big store) may take in all; other calls get 30 s.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -39,8 +39,7 @@ impl Client {
             (None, Some(config)) => token_from(config)?,
             (None, None) => bail!("no admin token; pass --token or --config"),
         };
-        crate::app::install_tls_provider();
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_client(None)?
             .timeout(Duration::from_secs(30))
             .build()
             .context("setting up the HTTP client")?;
@@ -90,7 +89,14 @@ impl Client {
             .send()
             .await
             .map_err(|err| {
-                if err.is_connect() {
+                if crate::tls::is_refused_certificate(&err) {
+                    anyhow!(
+                        "Gatehouse at {} showed a certificate this machine does not trust ({}); \
+                         add its CA to the system's trusted certificates",
+                        self.base,
+                        crate::connector::webhook::error_chain(&err)
+                    )
+                } else if err.is_connect() {
                     anyhow!(
                         "cannot reach Gatehouse at {}: is `gatehouse serve` running?",
                         self.base
@@ -134,7 +140,7 @@ pub struct ApiFailure {
 
 /// The first token of `[admin]` that can still be used.
 fn token_from(config: &Config) -> anyhow::Result<String> {
-    let now = Utc::now();
+    let now = SystemClock.now();
     let tokens = &config.admin.tokens;
     if let Some(token) = tokens.iter().find(|t| !t.is_expired_at(now)) {
         return Ok(token.token.expose().to_owned());

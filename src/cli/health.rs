@@ -22,8 +22,7 @@ pub async fn run(global: &Global, ready: bool) -> anyhow::Result<()> {
         }
     };
     let url = format!("{base}/{}", if ready { "readyz" } else { "healthz" });
-    crate::app::install_tls_provider();
-    let http = reqwest::Client::builder()
+    let http = crate::tls::http_client(None)?
         .timeout(TIMEOUT)
         .build()
         .context("setting up the HTTP client")?;

@@ -1,38 +1,34 @@
 //! The commands that act on a running server, through its admin API.
 
 use anyhow::Context;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::client::Client;
 use super::output::{grant_details, grant_row, next_step, request_details, request_row, table};
 use super::{Command, Global, GrantsCommand, RequestsCommand};
 use crate::domain::duration::Duration;
-use crate::domain::grant::Grant;
-use crate::domain::ids::{GrantId, RequestId};
-use crate::domain::request::AccessRequest;
+use crate::domain::ids::{GrantId, PersonId, RequestId, RoleId};
+use crate::http::api::{
+    ApproveBody, AsBody, ExtendBody, Grants, Offboarded, OneGrant, OneRequest, ReasonBody,
+    ReloadSummary, RequestAndGrant, Requests, SubmitBody,
+};
 
 pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
     let client = Client::from_global(global)?;
     match command {
         Command::Request(args) => {
-            let duration = args.duration.as_deref().map(duration).transpose()?;
-            let fields: serde_json::Map<String, Value> = args
-                .fields
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect();
-            let body = json!({
-                "as": args.who.person,
-                "resource": args.resource,
-                "role": args.role,
-                "duration": duration,
-                "reason": args.reason,
-                "fields": fields,
-                "emergency": args.emergency,
-            });
-            let answer = client.post("/requests", body).await?;
-            print_request_and_grant(&answer)
+            let body = SubmitBody {
+                person: args.who.person.map(PersonId::new),
+                resource: args.resource,
+                role: args.role,
+                duration: args.duration.as_deref().map(duration).transpose()?,
+                reason: args.reason,
+                fields: args.fields.into_iter().collect(),
+                emergency: args.emergency,
+            };
+            print_request_and_grant(post(&client, "/requests", body).await?)
         }
         Command::Approve {
             id,
@@ -43,33 +39,40 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
         } => {
             let id = request_id(&id)?;
             let asked = asked.as_deref().map(duration).transpose()?;
-            let body = json!({ "as": who.person, "duration": asked, "role": role });
-            let answer = client
-                .post(&format!("/requests/{id}/approve"), body)
-                .await?;
-            print_request_and_grant(&answer)
+            let body = ApproveBody {
+                person: who.person.map(PersonId::new),
+                duration: asked,
+                role: role.map(RoleId::new),
+            };
+            let path = format!("/requests/{id}/approve");
+            print_request_and_grant(post(&client, &path, body).await?)
         }
         Command::Reject {
             id, who, reason, ..
         } => {
             let id = request_id(&id)?;
-            let body = json!({ "as": who.person, "reason": reason });
-            print_request_and_grant(&client.post(&format!("/requests/{id}/reject"), body).await?)
+            let body = ReasonBody {
+                person: who.person.map(PersonId::new),
+                reason,
+            };
+            let answer: OneRequest = post(&client, &format!("/requests/{id}/reject"), body).await?;
+            print_request(answer)
         }
         Command::Cancel { id, who, .. } => {
             let id = request_id(&id)?;
-            let body = json!({ "as": who.person });
-            print_request_and_grant(&client.post(&format!("/requests/{id}/cancel"), body).await?)
+            let body = AsBody {
+                person: who.person.map(PersonId::new),
+            };
+            let answer: OneRequest = post(&client, &format!("/requests/{id}/cancel"), body).await?;
+            print_request(answer)
         }
         Command::Requests { command, .. } => match command.unwrap_or(RequestsCommand::List {
             pending: false,
             limit: 50,
         }) {
             RequestsCommand::List { pending, limit } => {
-                let answer = client
-                    .get(&format!("/requests?pending={pending}&limit={limit}"))
-                    .await?;
-                let requests: Vec<AccessRequest> = field(&answer, "requests")?;
+                let path = format!("/requests?pending={pending}&limit={limit}");
+                let Requests { requests } = get(&client, &path).await?;
                 if requests.is_empty() {
                     println!(
                         "{}",
@@ -88,8 +91,7 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
             }
             RequestsCommand::Show { id } => {
                 let id = request_id(&id)?;
-                let request: AccessRequest =
-                    field(&client.get(&format!("/requests/{id}")).await?, "request")?;
+                let OneRequest { request } = get(&client, &format!("/requests/{id}")).await?;
                 print!("{}", request_details(&request));
                 Ok(())
             }
@@ -99,10 +101,8 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
             limit: 50,
         }) {
             GrantsCommand::List { live, limit } => {
-                let answer = client
-                    .get(&format!("/grants?live={live}&limit={limit}"))
-                    .await?;
-                let grants: Vec<Grant> = field(&answer, "grants")?;
+                let path = format!("/grants?live={live}&limit={limit}");
+                let Grants { grants } = get(&client, &path).await?;
                 if grants.is_empty() {
                     println!("{}", if live { "no live grants" } else { "no grants" });
                 }
@@ -114,7 +114,7 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
             }
             GrantsCommand::Show { id } => {
                 let id = grant_id(&id)?;
-                let grant: Grant = field(&client.get(&format!("/grants/{id}")).await?, "grant")?;
+                let OneGrant { grant } = get(&client, &format!("/grants/{id}")).await?;
                 print!("{}", grant_details(&grant));
                 Ok(())
             }
@@ -123,8 +123,11 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
             id, who, reason, ..
         } => {
             let id = grant_id(&id)?;
-            let body = json!({ "as": who.person, "reason": reason.unwrap_or_default() });
-            print_grant(&client.post(&format!("/grants/{id}/revoke"), body).await?)
+            let body = ReasonBody {
+                person: who.person.map(PersonId::new),
+                reason: reason.unwrap_or_default(),
+            };
+            print_grant(post(&client, &format!("/grants/{id}/revoke"), body).await?)
         }
         Command::Extend {
             id,
@@ -134,22 +137,28 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
             ..
         } => {
             let id = grant_id(&id)?;
-            let body = json!({ "as": who.person, "duration": duration(&more)?, "reason": reason });
-            print_request_and_grant(&client.post(&format!("/grants/{id}/extend"), body).await?)
+            let body = ExtendBody {
+                person: who.person.map(PersonId::new),
+                duration: duration(&more)?,
+                reason,
+            };
+            print_request_and_grant(post(&client, &format!("/grants/{id}/extend"), body).await?)
         }
         Command::End { id, who, .. } => {
             let id = grant_id(&id)?;
-            print_grant(
-                &client
-                    .post(&format!("/grants/{id}/end"), json!({ "as": who.person }))
-                    .await?,
-            )
+            let body = AsBody {
+                person: who.person.map(PersonId::new),
+            };
+            print_grant(post(&client, &format!("/grants/{id}/end"), body).await?)
         }
         Command::Offboard { leaver, who, .. } => {
             let path = format!("/people/{}/offboard", leaver.trim());
-            let answer = client.post(&path, json!({ "as": who.person })).await?;
-            let grants: Vec<GrantId> = field(&answer, "grants")?;
-            let requests: usize = field(&answer, "requests")?;
+            let body = AsBody {
+                person: who.person.map(PersonId::new),
+            };
+            let Offboarded {
+                grants, requests, ..
+            } = post(&client, &path, body).await?;
             let revoked = if grants.is_empty() {
                 "no live grants".to_owned()
             } else {
@@ -169,23 +178,18 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Reload { .. } => {
-            let answer = client.post("/reload", json!({})).await?;
-            for warning in answer
-                .get("warnings")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                println!("{}", warning.as_str().unwrap_or_default());
+            let answer: ReloadSummary =
+                post(&client, "/reload", Value::Object(Default::default())).await?;
+            for warning in &answer.warnings {
+                println!("{warning}");
             }
-            let count = |key: &str| answer.get(key).and_then(Value::as_u64).unwrap_or(0);
             println!(
                 "reloaded: {} people, {} resources, {} workflows, {} reviews, {} admin tokens",
-                count("people"),
-                count("resources"),
-                count("workflows"),
-                count("reviews"),
-                count("admin_tokens")
+                answer.people,
+                answer.resources,
+                answer.workflows,
+                answer.reviews,
+                answer.admin_tokens
             );
             Ok(())
         }
@@ -214,27 +218,30 @@ fn grant_id(text: &str) -> anyhow::Result<GrantId> {
     Ok(text.parse::<GrantId>()?)
 }
 
-/// One field of an answer, as the type it is.
-fn field<T: DeserializeOwned>(answer: &Value, key: &str) -> anyhow::Result<T> {
-    let value = answer.get(key).cloned().unwrap_or(Value::Null);
-    serde_json::from_value(value).with_context(|| {
-        format!(
-            "the server's answer has no readable `{key}`; are the CLI and server the same version?"
-        )
-    })
+/// Sends `body` to `path`; the server's answer, read as the shared type it is.
+async fn post<A: DeserializeOwned>(
+    client: &Client,
+    path: &str,
+    body: impl Serialize,
+) -> anyhow::Result<A> {
+    let body = serde_json::to_value(body).context("writing the request to Gatehouse")?;
+    read(client.post(path, body).await?)
+}
+
+/// The server's answer to a GET of `path`, read as the shared type it is.
+async fn get<A: DeserializeOwned>(client: &Client, path: &str) -> anyhow::Result<A> {
+    read(client.get(path).await?)
+}
+
+fn read<A: DeserializeOwned>(answer: Value) -> anyhow::Result<A> {
+    serde_json::from_value(answer)
+        .context("the server's answer cannot be read; are the CLI and server the same version?")
 }
 
 /// The request and its grant, one line each, then what happens next.
-fn print_request_and_grant(answer: &Value) -> anyhow::Result<()> {
-    let request: AccessRequest = field(answer, "request")?;
+fn print_request_and_grant(answer: RequestAndGrant) -> anyhow::Result<()> {
+    let RequestAndGrant { request, grant } = answer;
     print!("{}", table(&[request_row(&request)]));
-    let grant: Option<Grant> = match answer.get("grant").filter(|g| !g.is_null()) {
-        Some(grant) => Some(
-            serde_json::from_value(grant.clone())
-                .context("reading the grant in the server's answer")?,
-        ),
-        None => None,
-    };
     if let Some(grant) = &grant {
         print!("{}", table(&[grant_row(grant)]));
     }
@@ -244,8 +251,15 @@ fn print_request_and_grant(answer: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_grant(answer: &Value) -> anyhow::Result<()> {
-    let grant: Grant = field(answer, "grant")?;
-    print!("{}", table(&[grant_row(&grant)]));
+/// A request after a decision that made no grant (reject, cancel).
+fn print_request(answer: OneRequest) -> anyhow::Result<()> {
+    print_request_and_grant(RequestAndGrant {
+        request: answer.request,
+        grant: None,
+    })
+}
+
+fn print_grant(answer: OneGrant) -> anyhow::Result<()> {
+    print!("{}", table(&[grant_row(&answer.grant)]));
     Ok(())
 }

@@ -157,6 +157,32 @@ impl Checker<'_, '_, '_, '_> {
                 ),
             );
         }
+        let connections = config.server.max_connections;
+        if !(1..=super::sections::MAX_CONNECTIONS).contains(&connections) {
+            self.error(
+                "server.max_connections",
+                format!(
+                    "server.max_connections is {connections}; it must be between 1 and {}",
+                    super::sections::MAX_CONNECTIONS
+                ),
+                format!(
+                    "leave it out for the default of {}",
+                    super::sections::DEFAULT_MAX_CONNECTIONS
+                ),
+            );
+        }
+        for (key, timeout) in [
+            ("server.header_timeout", config.server.header_timeout),
+            ("server.body_timeout", config.server.body_timeout),
+        ] {
+            if timeout.as_secs() == 0 {
+                self.error(
+                    key,
+                    format!("{key} is 0s: no request could arrive in time"),
+                    "write at least 1s; the default is 10s",
+                );
+            }
+        }
         let listen = config.server.listen;
         if !config.admin.tokens.is_empty() && !listen.ip().is_loopback() {
             let diagnostic = self
@@ -324,6 +350,7 @@ impl Checker<'_, '_, '_, '_> {
                 }
                 ConnectorKind::Postgres => self.postgres(index, connector),
                 ConnectorKind::Ldap => self.ldap_connector(index, connector),
+                ConnectorKind::AwsSso => self.aws_sso(index, connector),
                 ConnectorKind::Log => {}
             }
             if connector.timeout.as_secs() == 0 {

@@ -58,7 +58,7 @@ pub use env::{Env, process_env};
 pub(crate) use file_secrets::read_regular_file;
 pub use secret::Secret;
 pub use sections::{
-    AdminConfig, AdminToken, ConnectorConfig, ConnectorKind, DiscordConfig, DiscordMode,
+    AdminConfig, AdminToken, AwsAssign, ConnectorConfig, ConnectorKind, DiscordConfig, DiscordMode,
     FilesConfig, LogConfig, LogFormat, OutboxConfig, Power, SchedulerConfig, ServerConfig,
     SlackConfig, SlackMode, SslMode,
 };

@@ -27,6 +27,17 @@ pub struct ServerConfig {
     /// part of Gatehouse's memory once many grants are stored.
     #[serde(deserialize_with = "mebibytes")]
     pub cache_mb: u64,
+    /// HTTP connections served at once; more wait in the listen backlog until one closes.
+    #[serde(deserialize_with = "whole_number")]
+    pub max_connections: u64,
+    /// How long a client has to send a request's line and headers, counted from connecting
+    /// or from the previous response: also how long an idle connection is kept open.
+    pub header_timeout: Duration,
+    /// How long a client has to send a request's body once its headers are in.
+    pub body_timeout: Duration,
+    /// On shutdown, how long open connections may finish their requests before they are
+    /// dropped.
+    pub shutdown_grace: Duration,
 }
 
 /// `server.cache_mb` when not set: enough for the working set of a busy Gatehouse (pending
@@ -34,6 +45,11 @@ pub struct ServerConfig {
 pub const DEFAULT_CACHE_MB: u64 = 64;
 /// The largest `server.cache_mb` accepted (64 GiB): larger is surely a unit mistake.
 pub const MAX_CACHE_MB: u64 = 64 * 1024;
+/// `server.max_connections` when not set: twice the slow or idle clients Gatehouse is
+/// measured to stay responsive under (docs/performance.md), at a few KiB each.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
+/// The largest `server.max_connections` accepted: each connection is an open file.
+pub const MAX_CONNECTIONS: u64 = 1_000_000;
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -42,6 +58,10 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             public_url: None,
             cache_mb: DEFAULT_CACHE_MB,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }
@@ -165,6 +185,9 @@ pub enum ConnectorKind {
     Postgres,
     /// Add the person's entry to an LDAP group.
     Ldap,
+    /// Assign an AWS IAM Identity Center permission set on an account (or add to a group).
+    #[serde(rename = "aws-sso")]
+    AwsSso,
 }
 
 /// `sslmode` of a `postgres` connector, as libpq names them.
@@ -228,6 +251,38 @@ pub struct ConnectorConfig {
     /// `ldap`: or where to search for it, with `user_filter` (values are filter-escaped).
     pub user_base_dn: Option<String>,
     pub user_filter: Option<String>,
+    /// `aws-sso`: the AWS region of the IAM Identity Center instance.
+    pub region: Option<String>,
+    /// `aws-sso`: `arn:aws:sso:::instance/ssoins-…`.
+    pub instance_arn: Option<String>,
+    /// `aws-sso`: `d-…`, the Identity Store that holds the people.
+    pub identity_store_id: Option<String>,
+    /// `aws-sso`: the 12-digit AWS account the permission sets are assigned on.
+    pub account: Option<String>,
+    /// `aws-sso`: the person's Identity Store user name, a template like `login`.
+    pub user_name: Option<String>,
+    /// `aws-sso`: the unique attribute `user_name` is looked up by (`userName`, the default,
+    /// or `emails.value`).
+    pub user_attribute: Option<String>,
+    /// `aws-sso`: what a grant does (`account`, the default, or `group`).
+    pub assign: Option<AwsAssign>,
+    /// `aws-sso`: where every AWS API of this connector is reached, instead of AWS's own
+    /// endpoints (for a test server or a proxy).
+    pub endpoint_url: Option<String>,
+    /// `aws-sso`: the profile of the shared AWS files to take credentials from, instead of
+    /// `AWS_PROFILE` (or `default`).
+    pub profile: Option<String>,
+}
+
+/// `assign` of an `aws-sso` connector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AwsAssign {
+    /// `CreateAccountAssignment` of the role's permission set on `account`.
+    #[default]
+    Account,
+    /// `CreateGroupMembership` in the role's Identity Store group.
+    Group,
 }
 
 fn default_connector_timeout() -> Duration {
@@ -410,6 +465,17 @@ fn mebibytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error
         _ => None,
     };
     found.ok_or_else(|| serde::de::Error::custom("expected a whole number of MiB, such as 64"))
+}
+
+/// A whole number, also as text (`GATEHOUSE_SERVER__MAX_CONNECTIONS=8192` overrides with a
+/// string).
+fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let found = match toml::Value::deserialize(deserializer)? {
+        toml::Value::Integer(n) => u64::try_from(n).ok(),
+        toml::Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    };
+    found.ok_or_else(|| serde::de::Error::custom("expected a whole number, such as 4096"))
 }
 
 /// An instant written as an RFC 3339 string or a TOML offset date-time.

@@ -6,12 +6,13 @@
 //! added to a group) — and [`Connectors`] builds them from the `[[connectors]]` tables of
 //! gatehouse.toml.
 
+mod aws_sso;
 mod command;
+pub(crate) mod http_api;
 mod ldap;
 mod log;
 mod postgres;
 pub mod template;
-pub(crate) mod tls;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use aws_sso::{AwsEnv, AwsSsoConnector, shapes as aws_shapes};
 pub use command::CommandConnector;
 pub use ldap::LdapConnector;
 pub use log::LogConnector;
@@ -272,6 +274,7 @@ impl Connectors {
                 ConnectorKind::Command => Arc::new(CommandConnector::from_config(config)?),
                 ConnectorKind::Postgres => Arc::new(PostgresConnector::from_config(config)?),
                 ConnectorKind::Ldap => Arc::new(LdapConnector::from_config(config)?),
+                ConnectorKind::AwsSso => Arc::new(AwsSsoConnector::from_config(config)?),
             };
             connectors.by_id.insert(config.id.clone(), connector);
             connectors

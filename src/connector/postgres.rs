@@ -31,8 +31,8 @@ use std::str::FromStr;
 use std::time::Duration as StdDuration;
 
 use chrono::SecondsFormat;
-use postgres_native_tls::MakeTlsConnector;
 use tokio_postgres::{Client, GenericClient};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::template::{Escape, PersonTemplate};
 use super::{
@@ -53,7 +53,7 @@ const MEMBERSHIP: &str = "SELECT EXISTS (SELECT 1 FROM pg_auth_members a \
 pub struct PostgresConnector {
     id: ConnectorId,
     pg: tokio_postgres::Config,
-    tls: Option<MakeTlsConnector>,
+    tls: Option<MakeRustlsConnect>,
     /// `host:port/dbname`, for messages.
     shown: String,
     login: PersonTemplate,
@@ -111,10 +111,12 @@ impl PostgresConnector {
             }
             mode => {
                 pg.ssl_mode(tokio_postgres::config::SslMode::Require);
-                let verify = mode == SslMode::VerifyFull;
-                let connector = super::tls::native_connector(config.ca.as_deref(), verify)
-                    .map_err(|reason| invalid("ca", reason))?;
-                Some(MakeTlsConnector::new(connector))
+                let tls = match mode {
+                    SslMode::VerifyFull => crate::tls::verifying(config.ca.as_deref()),
+                    _ => crate::tls::encrypting_only(),
+                };
+                let tls = tls.map_err(|e| invalid("ca", e.to_string()))?;
+                Some(MakeRustlsConnect::new(tls))
             }
         };
         let login = config.login.as_deref().unwrap_or(DEFAULT_LOGIN);

@@ -55,6 +55,15 @@ pub(crate) fn config(id: &str, kind: ConnectorKind) -> ConnectorConfig {
         user_dn: None,
         user_base_dn: None,
         user_filter: None,
+        region: None,
+        instance_arn: None,
+        identity_store_id: None,
+        account: None,
+        user_name: None,
+        user_attribute: None,
+        assign: None,
+        endpoint_url: None,
+        profile: None,
     }
 }
 

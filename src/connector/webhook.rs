@@ -26,7 +26,6 @@
 //! grant is marked failed, or the revocation alerted, with the first 1 KB of the response
 //! body, so answer 4xx only when retrying cannot help and say why in the body.
 
-use std::sync::Once;
 use std::time::Duration as StdDuration;
 
 use reqwest::StatusCode;
@@ -85,16 +84,17 @@ impl WebhookConnector {
         if secret.is_empty() {
             return Err(ConnectorSetupError::MissingSecret { id });
         }
-        install_crypto_provider();
-        let client = reqwest::Client::builder()
+        let setup = |reason: String| ConnectorSetupError::Client {
+            id: id.clone(),
+            reason,
+        };
+        let client = crate::tls::http_client(None)
+            .map_err(|e| setup(e.to_string()))?
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ConnectorSetupError::Client {
-                id: id.clone(),
-                reason: error_chain(&e),
-            })?;
+            .map_err(|e| setup(error_chain(&e)))?;
         let shown = format!("{}{}", parsed.origin().ascii_serialization(), parsed.path());
         Ok(Self {
             id,
@@ -223,16 +223,6 @@ async fn body_excerpt(mut response: reqwest::Response) -> String {
         }
     }
     truncate(String::from_utf8_lossy(&bytes).trim(), BODY_EXCERPT)
-}
-
-/// reqwest leaves the provider to us (`rustls-no-provider`) and panics when building a
-/// client without one, so ring is installed once, before the first client. Another part of
-/// the program may have installed one already; that one is kept.
-fn install_crypto_provider() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let _already_installed = rustls::crypto::ring::default_provider().install_default();
-    });
 }
 
 /// An error and its causes, which reqwest keeps out of its own `Display`.

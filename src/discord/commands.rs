@@ -17,15 +17,15 @@ use tokio::sync::watch;
 
 use super::Discord;
 use super::rest::RestError;
+use crate::backoff::{Backoff, Retries};
 use crate::metrics::{Readiness, Registration};
 use crate::outbox::ChatError;
 
 /// The platform's name in `/readyz`.
 const PLATFORM: &str = "discord";
-/// The wait after the first failed registration, doubled after each failure up to
-/// [`LAST_WAIT`] (or what a 429 asks for, when longer).
-const FIRST_WAIT: Duration = Duration::from_secs(1);
-const LAST_WAIT: Duration = Duration::from_secs(300);
+/// The waits after failed registrations: 1 s, doubling up to 5 minutes (or what a 429 asks
+/// for, when longer).
+const RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
 
 /// Option types, as Discord numbers them.
 const SUB_COMMAND: u8 = 1;
@@ -121,7 +121,7 @@ impl Discord {
         mut stop: watch::Receiver<bool>,
     ) {
         readiness.registration(PLATFORM, Registration::Registering);
-        let mut wait = FIRST_WAIT;
+        let mut retries = Retries::new(RETRY);
         loop {
             let error = match self.register_commands().await {
                 Ok(()) => {
@@ -140,13 +140,13 @@ impl Discord {
                 }
             };
             readiness.registration(PLATFORM, Registration::Retrying);
+            let wait = retries.next_delay();
             let delay = retry_after.map_or(wait, |asked| asked.max(wait));
             tracing::warn!(%error, ?delay, "cannot register the Discord command yet; the gateway runs meanwhile, and the command registered before (if any) keeps working");
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 () = stopped(&mut stop) => return,
             }
-            wait = (wait * 2).min(LAST_WAIT);
         }
     }
 }

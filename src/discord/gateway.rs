@@ -41,32 +41,28 @@ use tokio::sync::{Mutex, Notify, watch};
 
 use super::interaction::Incoming;
 use super::respond::{Responder, Seen};
+use crate::backoff::{Backoff, Retries};
 use crate::metrics::Readiness;
-use crate::store::Store;
 
 /// The platform's name in metrics and readiness.
 const PLATFORM: &str = "discord";
 
-/// Waits before starting a stopped client again, doubling up to the last.
-const RESTART_BACKOFF: [Duration; 5] = [
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(5),
-    Duration::from_secs(15),
-    Duration::from_secs(60),
-];
+/// Waits before starting a stopped client again: 1 s, doubling up to a minute, each up to a
+/// quarter longer. A client that stopped cleanly starts them over.
+pub const RESTART: Backoff =
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(60)).jitter(0.0, 0.25);
 
 /// How often the shard's stage is read when serenity reports nothing.
 pub const LOOK_EVERY: Duration = Duration::from_secs(1);
 
-struct Handler<S> {
-    responder: Arc<Responder<S>>,
+struct Handler {
+    responder: Arc<Responder>,
     /// Woken whenever serenity reports the session changing: the stage is read again.
     changed: Arc<Notify>,
 }
 
 #[async_trait]
-impl<S: Store> EventHandler for Handler<S> {
+impl EventHandler for Handler {
     async fn ready(&self, _: Context, ready: Ready) {
         self.changed.notify_one();
         tracing::info!(user = %ready.user.name, "connected to the Discord gateway");
@@ -111,10 +107,10 @@ impl<S: Store> EventHandler for Handler<S> {
 /// Runs the gateway client until `stop`. The caller registers Discord with
 /// [`Readiness::expect`] before serving, so that `/readyz` counts it from the start; this
 /// marks it connected and disconnected as the session comes and goes.
-pub async fn run<S: Store>(responder: Arc<Responder<S>>, mut stop: watch::Receiver<bool>) {
-    let metrics = responder.engine().metrics().clone();
+pub async fn run(responder: Arc<Responder>, mut stop: watch::Receiver<bool>) {
+    let metrics = responder.facade().metrics().clone();
     let readiness = metrics.readiness();
-    let mut failures = 0usize;
+    let mut restarts = Retries::new(RESTART);
     loop {
         let discord = responder.discord().clone();
         let changed = Arc::new(Notify::new());
@@ -153,13 +149,12 @@ pub async fn run<S: Store>(responder: Arc<Responder<S>>, mut stop: watch::Receiv
                 tracing::info!("Discord gateway client stopped");
                 return;
             }
-            Some(Ok(())) => failures = 0,
+            Some(Ok(())) => restarts.reset(),
             Some(Err(error)) => {
                 tracing::error!(%error, "the Discord gateway client stopped; starting it again");
-                failures += 1;
             }
         }
-        let wait = RESTART_BACKOFF[failures.min(RESTART_BACKOFF.len() - 1)];
+        let wait = restarts.next_delay();
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             () = stopped(&mut stop) => return,

@@ -12,6 +12,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
@@ -19,17 +20,24 @@ use serde_json::json;
 use super::interaction::{self, Kind};
 use super::respond::{Responder, Seen};
 use super::verify::verify;
-use crate::store::Store;
+use crate::http::{BodyLimit, read_body};
+
+/// An interaction: JSON with the message clicked in (2,000 characters of text, 6,000 of
+/// embeds) and the users and roles it names.
+const INTERACTION_BODY: BodyLimit = BodyLimit::kib(256);
 
 /// The interactions endpoint, ready to be merged into the server's router.
-pub fn router<S: Store>(responder: Arc<Responder<S>>) -> Router {
+pub fn router(responder: Arc<Responder>) -> Router {
     Router::new()
-        .route("/discord/interactions", post(handle::<S>))
+        .route(
+            "/discord/interactions",
+            post(handle).layer(from_fn_with_state(INTERACTION_BODY, read_body)),
+        )
         .with_state(responder)
 }
 
-async fn handle<S: Store>(
-    State(responder): State<Arc<Responder<S>>>,
+async fn handle(
+    State(responder): State<Arc<Responder>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -37,7 +45,7 @@ async fn handle<S: Store>(
         tracing::error!("discord.public_key is not set; refusing /discord/interactions");
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    let now = responder.engine().now().timestamp();
+    let now = responder.facade().now().timestamp();
     if let Err(rejection) = verify(key, &headers, &body, now) {
         tracing::warn!(%rejection, "refused a request to /discord/interactions");
         return StatusCode::UNAUTHORIZED.into_response();

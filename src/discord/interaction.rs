@@ -1,15 +1,21 @@
 //! What Discord sends, read into [`Incoming`] before anything else looks at it. Both ways
 //! in end here: HTTP mode deserializes the signed body into serenity's `Interaction`, and
 //! gateway mode receives serenity's `Interaction` from its client; either way only ids,
-//! names and typed text come out. Nothing here trusts the content: ids are parsed later,
-//! and who may do what is the engine's call.
+//! names and typed text come out. A subcommand and its options are then read into the same
+//! [`ChatCommand`] Slack's text is ([`read_command`]), or a [`CommandError`] that says what
+//! to type. Nothing here trusts the content: who may do what is the engine's call.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
 use serenity::model::application::{
     ActionRowComponent, CommandDataOption, CommandDataOptionValue, CommandInteraction,
     ComponentInteraction, Interaction, ModalInteraction,
 };
+
+use crate::chat::command::ChatCommand;
+use crate::domain::duration::{Duration, DurationError};
+use crate::domain::ids::{GrantId, RequestId};
 
 /// One interaction: who, how to answer it, and what it asks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,5 +188,185 @@ fn from_modal(modal: ModalInteraction) -> Incoming {
             custom_id: modal.data.custom_id,
             inputs,
         },
+    }
+}
+
+/// Why a subcommand and its options are not a command. Its `Display` is the sentence the
+/// person reads, saying what to type instead.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("`{0}` is not something Gatehouse knows; try `help`.")]
+    Unknown(String),
+    #[error("Give `{option}`, like {example}.")]
+    Missing {
+        option: &'static str,
+        example: &'static str,
+    },
+    #[error("Emergency access needs `resource`, `role` and `reason`.")]
+    EmergencyIncomplete,
+    #[error("`{option}`: {error}")]
+    BadDuration {
+        option: &'static str,
+        error: DurationError,
+    },
+    #[error("`{0}` is not an id Gatehouse gave; `list` shows yours.")]
+    BadId(String),
+}
+
+/// A subcommand and its options (as [`Kind::Command`] carries them) as a chat command.
+/// `request` without all of resource, role and reason opens the form instead.
+pub fn read_command(
+    subcommand: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<ChatCommand, CommandError> {
+    let text = |name: &str| {
+        options
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let duration = |option: &'static str| -> Result<Option<Duration>, CommandError> {
+        text(option)
+            .map(|d| {
+                d.parse::<Duration>()
+                    .map_err(|error| CommandError::BadDuration { option, error })
+            })
+            .transpose()
+    };
+    let id = |option: &'static str, example: &'static str| -> Result<&str, CommandError> {
+        text(option).ok_or(CommandError::Missing { option, example })
+    };
+    Ok(match subcommand {
+        "help" => ChatCommand::Help,
+        "list" => ChatCommand::List,
+        "pending" => ChatCommand::Pending,
+        "request" | "emergency" => {
+            let (resource, role, reason) = (text("resource"), text("role"), text("reason"));
+            match (resource, role, reason) {
+                (Some(resource), Some(role), Some(reason)) => {
+                    let (resource, role) = (resource.to_owned(), role.to_owned());
+                    let (duration, words) = (duration("duration")?, reason.to_owned());
+                    if subcommand == "emergency" {
+                        ChatCommand::Emergency {
+                            resource,
+                            role,
+                            duration,
+                            words,
+                        }
+                    } else {
+                        ChatCommand::Request {
+                            resource,
+                            role,
+                            duration,
+                            words,
+                        }
+                    }
+                }
+                _ if subcommand == "request" => ChatCommand::OpenForm,
+                _ => return Err(CommandError::EmergencyIncomplete),
+            }
+        }
+        "cancel" => ChatCommand::Cancel(parse_id::<RequestId>(id("request", "AR-12")?)?),
+        "done" => ChatCommand::Done(parse_id::<GrantId>(id("grant", "G-7")?)?),
+        "extend" => ChatCommand::Extend {
+            grant: parse_id::<GrantId>(id("grant", "G-7")?)?,
+            by: duration("duration")?.ok_or(CommandError::Missing {
+                option: "duration",
+                example: "2h",
+            })?,
+            reason: text("reason").unwrap_or_default().to_owned(),
+        },
+        other => return Err(CommandError::Unknown(other.to_owned())),
+    })
+}
+
+fn parse_id<T: FromStr>(text: &str) -> Result<T, CommandError> {
+    text.parse()
+        .map_err(|_| CommandError::BadId(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_request_with_every_option_is_asked_at_once_and_without_them_opens_the_form() {
+        let full = options(&[
+            ("resource", "prod-db"),
+            ("role", "read"),
+            ("duration", "2h"),
+            ("reason", "INC-1 debugging"),
+        ]);
+        assert!(matches!(
+            read_command("request", &full),
+            Ok(ChatCommand::Request {
+                duration: Some(_),
+                ..
+            })
+        ));
+        assert_eq!(
+            read_command("request", &options(&[])),
+            Ok(ChatCommand::OpenForm)
+        );
+        assert_eq!(
+            read_command("request", &options(&[("resource", "prod-db")])),
+            Ok(ChatCommand::OpenForm)
+        );
+        assert_eq!(
+            read_command("emergency", &options(&[("resource", "prod-db")])),
+            Err(CommandError::EmergencyIncomplete)
+        );
+    }
+
+    #[test]
+    fn ids_and_durations_are_read_or_explained() {
+        assert_eq!(
+            read_command("cancel", &options(&[("request", "AR-12")])),
+            Ok(ChatCommand::Cancel(RequestId(12)))
+        );
+        let bad = read_command("cancel", &options(&[("request", "twelve")])).unwrap_err();
+        assert_eq!(bad, CommandError::BadId("twelve".to_owned()));
+        assert_eq!(
+            bad.to_string(),
+            "`twelve` is not an id Gatehouse gave; `list` shows yours."
+        );
+        let bad = read_command(
+            "extend",
+            &options(&[("grant", "G-7"), ("duration", "soon")]),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                bad,
+                CommandError::BadDuration {
+                    option: "duration",
+                    ..
+                }
+            ),
+            "{bad:?}"
+        );
+        assert!(bad.to_string().starts_with("`duration`: "), "{bad}");
+        assert_eq!(
+            read_command("extend", &options(&[("grant", "G-7")])),
+            Err(CommandError::Missing {
+                option: "duration",
+                example: "2h"
+            })
+        );
+        assert_eq!(
+            read_command("done", &options(&[])).unwrap_err().to_string(),
+            "Give `grant`, like G-7."
+        );
+        assert_eq!(
+            read_command("sudo", &options(&[])).unwrap_err().to_string(),
+            "`sudo` is not something Gatehouse knows; try `help`."
+        );
     }
 }

@@ -13,19 +13,17 @@ use chrono::TimeDelta;
 use serde_json::{Value, json};
 
 use super::Discord;
-use super::interaction::{Incoming, Kind};
+use super::interaction::{Incoming, Kind, read_command};
 use crate::chat::actions::CardAction;
 use crate::chat::command::ChatCommand;
 use crate::chat::forms::{self, FormError, FormKind, Submission};
 use crate::chat::render::discord_ids::ModalId;
-use crate::chat::respond::{self, Answer};
+use crate::chat::respond::{self, Answer, Clicked};
 use crate::chat::say;
 use crate::chat::suggest::{self, Suggestion};
 use crate::chat::views::{EphemeralView, HelpView, RequestModalView};
-use crate::domain::duration::Duration;
-use crate::domain::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
-use crate::engine::Engine;
-use crate::store::Store;
+use crate::domain::ids::{PersonId, ResourceId, RoleId};
+use crate::engine::{EngineError, Facade, Overview};
 
 /// After this, an answer still being worked on is deferred; Discord allows 3 s in all.
 const DEFER_AFTER: StdDuration = StdDuration::from_millis(2000);
@@ -61,34 +59,30 @@ pub enum Seen {
     Again,
 }
 
-/// Answers interactions for an engine on store `S`.
-pub struct Responder<S> {
+/// Answers interactions through the engine's facade.
+pub struct Responder {
     discord: Arc<Discord>,
-    engine: Arc<Engine<S>>,
+    facade: Facade,
 }
 
-impl<S: Store> Responder<S> {
-    pub fn new(discord: Arc<Discord>, engine: Arc<Engine<S>>) -> Arc<Self> {
-        Arc::new(Self { discord, engine })
+impl Responder {
+    pub fn new(discord: Arc<Discord>, facade: Facade) -> Arc<Self> {
+        Arc::new(Self { discord, facade })
     }
 
     pub fn discord(&self) -> &Arc<Discord> {
         &self.discord
     }
 
-    pub fn engine(&self) -> &Arc<Engine<S>> {
-        &self.engine
+    pub fn facade(&self) -> &Facade {
+        &self.facade
     }
 
     /// Records that interaction `id` arrived; `Again` when it already had.
-    pub async fn seen(&self, id: &str) -> Result<Seen, String> {
+    pub async fn seen(&self, id: &str) -> Result<Seen, EngineError> {
         let key = format!("discord:{id}");
-        let until = self.engine.now() + REMEMBER_INTERACTIONS;
-        let engine = self.engine.clone();
-        let first = tokio::task::spawn_blocking(move || engine.store().first_delivery(&key, until))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let until = self.facade.now() + REMEMBER_INTERACTIONS;
+        let first = self.facade.first_delivery(vec![key], until).await?;
         Ok(if first { Seen::First } else { Seen::Again })
     }
 
@@ -166,7 +160,7 @@ impl<S: Store> Responder<S> {
 
     /// The person behind a Discord user, or the sentence telling them how to get mapped.
     fn person(&self, user: &str) -> Result<PersonId, String> {
-        let world = self.engine.world();
+        let world = self.facade.world();
         match world.directory.by_discord(user) {
             Some(person) => Ok(person.id.clone()),
             None => Err(format!(
@@ -183,15 +177,12 @@ impl<S: Store> Responder<S> {
     ) -> Reply {
         let command = match read_command(subcommand, &options) {
             Ok(command) => command,
-            Err(sentence) => return self.say(&sentence, Vec::new()),
+            Err(error) => return self.say(&error.to_string(), Vec::new()),
         };
         let answer = match command {
             ChatCommand::Help => Answer::Help,
             ChatCommand::OpenForm => Answer::OpenForm,
-            other => self
-                .blocking(move |engine| respond::run(engine, &person, other))
-                .await
-                .unwrap_or_else(|| Answer::Say(say::apology("running that command"), Vec::new())),
+            other => respond::run(&self.facade, &person, other).await,
         };
         match answer {
             Answer::Say(text, lines) => self.say(&text, lines),
@@ -202,7 +193,7 @@ impl<S: Store> Responder<S> {
 
     /// The request modal, around the resource and role already chosen, if both were.
     fn request_form(&self, options: &BTreeMap<String, String>) -> Reply {
-        let world = self.engine.world();
+        let world = self.facade.world();
         let resource = options.get("resource").map(|r| ResourceId::new(r.trim()));
         let role = options.get("role").map(|r| RoleId::new(r.trim()));
         let modal = RequestModalView::new(&world.policy, resource.as_ref(), role.as_ref());
@@ -219,7 +210,7 @@ impl<S: Store> Responder<S> {
         focused: &str,
     ) -> Vec<Suggestion> {
         let typed = options.get(focused).cloned().unwrap_or_default();
-        let world = self.engine.world();
+        let world = self.facade.world();
         let Some(who) = world.directory.active_person(person) else {
             return Vec::new();
         };
@@ -231,12 +222,13 @@ impl<S: Store> Responder<S> {
                 &typed,
                 MAX_CHOICES,
             ),
-            "request" | "grant" => {
-                let (person, focused) = (person.clone(), focused.to_owned());
-                self.blocking(move |engine| own_ids(engine, &person, &focused, &typed))
-                    .await
-                    .unwrap_or_default()
-            }
+            "request" | "grant" => match self.facade.overview(person.clone()).await {
+                Ok(overview) => own_ids(&overview, focused, &typed),
+                Err(error) => {
+                    tracing::warn!(%error, "no autocomplete: the store could not be read");
+                    Vec::new()
+                }
+            },
             _ => Vec::new(),
         };
         for choice in &mut choices {
@@ -249,27 +241,15 @@ impl<S: Store> Responder<S> {
         let Some(card) = CardAction::from_custom_id(custom_id) else {
             return self.say("This button is no longer in use.", Vec::new());
         };
-        let who = person.clone();
-        let form = self
-            .blocking(move |engine| respond::form_for(engine, &who, card))
-            .await;
-        match form {
-            Some(None) => {
-                let sentence = self
-                    .blocking(move |engine| respond::act(engine, &person, card, "Discord"))
-                    .await
-                    .unwrap_or_else(|| say::apology("recording your click"));
-                self.say(&sentence, Vec::new())
-            }
-            Some(Some(Ok(form))) => {
+        match respond::click(&self.facade, &person, card, "Discord").await {
+            Clicked::Say(sentence) => self.say(&sentence, Vec::new()),
+            Clicked::Form(form) => {
                 let template = format!("discord/{}.j2", form.stem());
                 match self.render(&template, form.context()) {
                     Some(modal) => Reply::Modal(modal),
                     None => self.say(&say::apology("opening the form"), Vec::new()),
                 }
             }
-            Some(Some(Err(sentence))) => self.say(&sentence, Vec::new()),
-            None => self.say(&say::apology("opening the form"), Vec::new()),
         }
     }
 
@@ -283,21 +263,15 @@ impl<S: Store> Responder<S> {
             return self.say("This form is out of date; open it again.", Vec::new());
         };
         let (kind, form) = submission(modal, inputs);
-        let outcome = self
-            .blocking(move |engine| forms::submit(engine, &person, kind, &form))
-            .await;
-        match outcome {
-            Some(Ok(sentence)) | Some(Err(FormError::Refused(sentence))) => {
-                self.say(&sentence, Vec::new())
-            }
-            Some(Err(FormError::Fix(mistakes))) => {
+        match forms::submit(&self.facade, &person, kind, &form).await {
+            Ok(sentence) | Err(FormError::Refused(sentence)) => self.say(&sentence, Vec::new()),
+            Err(FormError::Fix(mistakes)) => {
                 let lines = mistakes
                     .iter()
                     .map(|(input, sentence)| format!("{}: {sentence}", label_of(input)))
                     .collect();
                 self.say("Nothing was sent; fix this and try again:", lines)
             }
-            None => self.say(&say::apology("sending the form"), Vec::new()),
         }
     }
 
@@ -363,22 +337,6 @@ impl<S: Store> Responder<S> {
             tracing::warn!(%error, "a deferred Discord answer could not be shown");
         }
     }
-
-    /// Runs `work` on the engine on the blocking pool (sled calls block); `None` if it
-    /// panicked (logged).
-    async fn blocking<T, F>(&self, work: F) -> Option<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Engine<S>) -> T + Send + 'static,
-    {
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || work(&engine))
-            .await
-            .map_err(
-                |error| tracing::error!(%error, "a Discord interaction's engine call panicked"),
-            )
-            .ok()
-    }
 }
 
 /// A message shown only to whoever asked, pinging nobody.
@@ -395,91 +353,13 @@ fn message_of(reply: Reply) -> Value {
     }
 }
 
-/// A subcommand and its options as a chat command; a sentence for what cannot be read.
-pub(crate) fn read_command(
-    subcommand: &str,
-    options: &BTreeMap<String, String>,
-) -> Result<ChatCommand, String> {
-    let text = |name: &str| {
-        options
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-    };
-    let duration = |name: &str| -> Result<Option<Duration>, String> {
-        text(name)
-            .map(|d| d.parse::<Duration>().map_err(|e| format!("`{name}`: {e}")))
-            .transpose()
-    };
-    let id = |name: &str, example: &str| -> Result<String, String> {
-        text(name)
-            .map(str::to_owned)
-            .ok_or_else(|| format!("Give `{name}`, like {example}."))
-    };
-    Ok(match subcommand {
-        "help" => ChatCommand::Help,
-        "list" => ChatCommand::List,
-        "pending" => ChatCommand::Pending,
-        "request" | "emergency" => {
-            let (resource, role, reason) = (text("resource"), text("role"), text("reason"));
-            match (resource, role, reason) {
-                (Some(resource), Some(role), Some(reason)) => {
-                    let (resource, role) = (resource.to_owned(), role.to_owned());
-                    let (duration, words) = (duration("duration")?, reason.to_owned());
-                    if subcommand == "emergency" {
-                        ChatCommand::Emergency {
-                            resource,
-                            role,
-                            duration,
-                            words,
-                        }
-                    } else {
-                        ChatCommand::Request {
-                            resource,
-                            role,
-                            duration,
-                            words,
-                        }
-                    }
-                }
-                _ if subcommand == "request" => ChatCommand::OpenForm,
-                _ => return Err("Emergency access needs `resource`, `role` and `reason`.".into()),
-            }
-        }
-        "cancel" => ChatCommand::Cancel(parse_id::<RequestId>(&id("request", "AR-12")?)?),
-        "done" => ChatCommand::Done(parse_id::<GrantId>(&id("grant", "G-7")?)?),
-        "extend" => ChatCommand::Extend {
-            grant: parse_id::<GrantId>(&id("grant", "G-7")?)?,
-            by: duration("duration")?.ok_or("Give `duration`, like 2h.")?,
-            reason: text("reason").unwrap_or_default().to_owned(),
-        },
-        other => {
-            return Err(format!(
-                "`{other}` is not something Gatehouse knows; try `help`."
-            ));
-        }
-    })
-}
-
-fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, String> {
-    text.parse()
-        .map_err(|_| format!("`{text}` is not an id Gatehouse gave; `list` shows yours."))
-}
-
 /// The person's own pending requests (`request`) or live grants (`grant`) matching `typed`.
-fn own_ids<S: Store>(
-    engine: &Engine<S>,
-    person: &PersonId,
-    focused: &str,
-    typed: &str,
-) -> Vec<Suggestion> {
-    let store = engine.store();
+fn own_ids(overview: &Overview, focused: &str, typed: &str) -> Vec<Suggestion> {
     let typed = typed.trim().to_lowercase();
     let matches = |label: &str| typed.is_empty() || label.to_lowercase().contains(&typed);
     let suggestions: Vec<Suggestion> = if focused == "request" {
-        store
-            .requests_of(person)
-            .unwrap_or_default()
+        overview
+            .requests
             .iter()
             .filter(|r| r.is_pending())
             .map(|r| Suggestion {
@@ -488,9 +368,8 @@ fn own_ids<S: Store>(
             })
             .collect()
     } else {
-        store
-            .grants_of(person)
-            .unwrap_or_default()
+        overview
+            .grants
             .iter()
             .filter(|g| g.is_live())
             .map(|g| Suggestion {
@@ -572,6 +451,7 @@ fn clip(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::config::DiscordConfig;
+    use crate::domain::ids::RequestId;
     use crate::engine::testing::engine_on;
     use crate::store::SledStore;
 
@@ -580,49 +460,6 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
-    }
-
-    #[test]
-    fn a_request_with_every_option_is_asked_at_once_and_without_them_opens_the_form() {
-        let full = options(&[
-            ("resource", "prod-db"),
-            ("role", "read"),
-            ("duration", "2h"),
-            ("reason", "INC-1 debugging"),
-        ]);
-        assert!(matches!(
-            read_command("request", &full),
-            Ok(ChatCommand::Request {
-                duration: Some(_),
-                ..
-            })
-        ));
-        assert_eq!(
-            read_command("request", &options(&[])),
-            Ok(ChatCommand::OpenForm)
-        );
-        assert_eq!(
-            read_command("request", &options(&[("resource", "prod-db")])),
-            Ok(ChatCommand::OpenForm)
-        );
-        assert!(read_command("emergency", &options(&[("resource", "prod-db")])).is_err());
-    }
-
-    #[test]
-    fn ids_and_durations_are_read_or_explained() {
-        assert_eq!(
-            read_command("cancel", &options(&[("request", "AR-12")])),
-            Ok(ChatCommand::Cancel(RequestId(12)))
-        );
-        let bad = read_command("cancel", &options(&[("request", "twelve")])).unwrap_err();
-        assert!(bad.contains("twelve"), "{bad}");
-        let bad = read_command(
-            "extend",
-            &options(&[("grant", "G-7"), ("duration", "soon")]),
-        )
-        .unwrap_err();
-        assert!(bad.contains("duration"), "{bad}");
-        assert!(read_command("sudo", &options(&[])).is_err());
     }
 
     #[test]
@@ -657,7 +494,7 @@ mod tests {
 
     /// A responder whose REST calls go to a local server that records each PATCH body.
     async fn responder_with_recorder() -> (
-        Arc<Responder<SledStore>>,
+        Arc<Responder>,
         tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
     ) {
         use axum::extract::{OriginalUri, State};
@@ -685,7 +522,7 @@ mod tests {
         let (engine, _clock) = engine_on(SledStore::temporary().unwrap());
         let metrics = engine.metrics().clone();
         let discord = Arc::new(Discord::from_config(&config, templates, metrics).unwrap());
-        (Responder::new(discord, engine), rx)
+        (Responder::new(discord, Facade::new(engine)), rx)
     }
 
     #[tokio::test]

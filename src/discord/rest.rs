@@ -33,8 +33,12 @@ impl std::fmt::Debug for Rest {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the HTTP client for Discord: {0}")]
-pub struct RestSetupError(reqwest::Error);
+pub enum RestSetupError {
+    #[error("cannot set up TLS for Discord: {0}")]
+    Tls(crate::tls::TlsError),
+    #[error("cannot build the HTTP client for Discord: {0}")]
+    Client(reqwest::Error),
+}
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -108,8 +112,8 @@ impl Rest {
         bot_token: &str,
         metrics: std::sync::Arc<Metrics>,
     ) -> Result<Self, RestSetupError> {
-        crate::app::install_tls_provider();
-        let client = reqwest::Client::builder()
+        let client = crate::tls::http_client(None)
+            .map_err(RestSetupError::Tls)?
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!(
@@ -118,7 +122,7 @@ impl Rest {
                 ")"
             ))
             .build()
-            .map_err(RestSetupError)?;
+            .map_err(RestSetupError::Client)?;
         Ok(Self {
             client,
             base: format!("{}/api/v10", api_url.trim_end_matches('/')),

@@ -208,6 +208,21 @@ impl Grant {
         self.state.is_live()
     }
 
+    /// Whether `person` may ask for more time on this grant now: its holder, while it is live.
+    pub fn check_extender(&self, person: &PersonId) -> Result<(), GrantError> {
+        if &self.person != person {
+            return Err(GrantError::NotHolder {
+                id: self.id,
+                owner: self.person.clone(),
+                action: "extend",
+            });
+        }
+        if !self.is_live() {
+            return Err(self.wrong("extended"));
+        }
+        Ok(())
+    }
+
     /// The connector confirmed the access exists.
     pub fn activate(&mut self, now: DateTime<Utc>) -> Result<(), GrantError> {
         match self.state {
@@ -399,6 +414,8 @@ impl GrantTally {
         }
     }
 }
+
+mod approved;
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 use chrono::{TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
 
+use super::audit::Actor;
 use super::duration::Duration;
 use super::grant::Grant;
 use super::ids::{GrantId, PersonId, RequestId};
@@ -112,13 +113,13 @@ proptest! {
             now += TimeDelta::minutes(5);
             let before = request.clone();
             let result = match a {
-                Action::Approve(p) => request.approve(&people[p % people.len()], &Changes::default(), &res, distinct, now).map(|_| ()),
+                Action::Approve(p) => request.approve(&Actor::System, &people[p % people.len()], &Changes::default(), &res, distinct, now).map(|_| ()),
                 Action::ApproveShorter(p) => {
                     let changes = Changes { duration: Some(Duration::from_mins(30)), ..Changes::default() };
-                    request.approve(&people[p % people.len()], &changes, &res, distinct, now).map(|_| ())
+                    request.approve(&Actor::System, &people[p % people.len()], &changes, &res, distinct, now).map(|_| ())
                 }
-                Action::Reject(p) => request.reject(&people[p % people.len()], "no", distinct, now),
-                Action::Cancel(p) => request.cancel(&people[p % people.len()], false, now),
+                Action::Reject(p) => request.reject(&Actor::System, &people[p % people.len()], "no", distinct, now).map(|_| ()),
+                Action::Cancel(p) => request.cancel(&Actor::System, &people[p % people.len()], false, now).map(|_| ()),
                 Action::Expire => request.expire(now),
             };
             // A refused action changes nothing; a terminal state is never left.

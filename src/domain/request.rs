@@ -7,8 +7,9 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::audit::{Actor, AuditAction, AuditEvent};
 use super::duration::Duration;
-use super::effect::{Effect, Notice};
+use super::effect::{Alert, Effect, Notice};
 use super::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
 use super::policy::{RequestType, Resource};
 use super::routing::{Approval, ApprovalPlan, RouteError, first_unreachable, make_reachable};
@@ -124,11 +125,41 @@ impl Changes {
     }
 }
 
-/// What one approval did, and what must follow from it beyond the approvers' cards.
+/// What one approval did, and everything that follows from it: the engine commits the
+/// events and effects with the request as they are, and makes the grant when `progress` is
+/// [`Progress::Approved`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApprovalOutcome {
     pub progress: Progress,
-    /// Who is told what because of this approval.
+    /// What the audit log records, in order: the changes made, the stage approved, stages
+    /// escalated, and the request approved once every stage is.
+    pub events: Vec<AuditEvent>,
+    /// Who is told what: cards for approvers added or now deciding, the cards refreshed,
+    /// the requester told of changes.
+    pub effects: Vec<Effect>,
+    /// Once approved: whether the grant it makes is privileged access newly given, which
+    /// the security channel hears of ([`ApprovalOutcome::granted`]). An extension of a
+    /// privileged grant was alerted when the grant was first made.
+    pub privileged: bool,
+}
+
+impl ApprovalOutcome {
+    /// What follows the grant this approval made, once it has its id.
+    pub fn granted(&self, grant: GrantId) -> Vec<Effect> {
+        match self.privileged && self.progress == Progress::Approved {
+            true => vec![Effect::Alert {
+                alert: Alert::PrivilegedGranted { grant },
+            }],
+            false => Vec::new(),
+        }
+    }
+}
+
+/// What a rejection or a cancellation records and who it tells; the engine commits both
+/// with the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub events: Vec<AuditEvent>,
     pub effects: Vec<Effect>,
 }
 
@@ -205,6 +236,18 @@ impl AccessRequest {
         Ok(())
     }
 
+    /// Who is asked to decide now: the approvers of the current stage, while the request is
+    /// pending (those who already approved it too; [`AccessRequest::check_decider`] says
+    /// who may still decide).
+    pub fn awaiting(&self) -> impl Iterator<Item = &PersonId> {
+        self.plan
+            .stages
+            .get(self.current_stage)
+            .filter(|_| self.is_pending())
+            .into_iter()
+            .flat_map(|stage| stage.approvers.iter())
+    }
+
     /// Whether this person may decide the current stage right now.
     pub fn check_decider(&self, person: &PersonId, distinct: bool) -> Result<(), DecisionError> {
         let approved_before = self.plan.stages.iter().any(|s| s.has_approved(person));
@@ -256,6 +299,7 @@ impl AccessRequest {
     /// approval completes it, the outcome notice lists every change instead.
     pub fn approve(
         &mut self,
+        actor: &Actor,
         by: &PersonId,
         changes: &Changes,
         resource: &Resource,
@@ -294,21 +338,103 @@ impl AccessRequest {
         } else {
             Progress::Approved
         };
-        let mut effects = Vec::new();
+        let (events, effects) = next.approval_record(self, actor, changes, stage, &progress, now);
+        let privileged = !matches!(next.kind, RequestKind::Extension { .. })
+            && resource.role(&next.role).is_some_and(|r| r.privileged);
+        *self = next;
+        Ok(ApprovalOutcome {
+            progress,
+            events,
+            effects,
+            privileged,
+        })
+    }
+
+    /// The events and effects of an approval of `stage` that took `before` to `self`.
+    fn approval_record(
+        &self,
+        before: &AccessRequest,
+        actor: &Actor,
+        changes: &Changes,
+        stage: usize,
+        progress: &Progress,
+        now: DateTime<Utc>,
+    ) -> (Vec<AuditEvent>, Vec<Effect>) {
+        let id = self.id;
+        let policy = format!("workflow:{}", self.plan.workflow);
+        let event = |action| {
+            AuditEvent::new(now, actor.clone(), action)
+                .request(id)
+                .policy(policy.clone())
+        };
+        let (mut events, mut effects) = (Vec::new(), Vec::new());
+        if let Some(change) = self.changes.last().filter(|_| !changes.is_empty()) {
+            let mut changed = event(AuditAction::ApprovedWithChanges {
+                duration: changes.duration,
+                role: changes.role.clone(),
+            });
+            if let Some(reason) = &change.reason {
+                changed = changed.reason(reason.clone());
+            }
+            events.push(changed);
+        }
+        let remaining = match progress {
+            Progress::Counted { remaining, .. } => *remaining,
+            _ => 0,
+        };
+        events.push(event(AuditAction::StageApproved {
+            stage: self.plan.stages[stage].name.clone(),
+            remaining,
+        }));
+        // Approvers added to a stage so that it can still be decided: recorded, and asked
+        // now when that stage is the one deciding.
+        for (i, (old, new)) in before.plan.stages.iter().zip(&self.plan.stages).enumerate() {
+            let added: Vec<_> = new.approvers.difference(&old.approvers).cloned().collect();
+            if added.is_empty() {
+                continue;
+            }
+            events.push(
+                event(AuditAction::StageEscalated {
+                    stage: new.name.clone(),
+                    added: added.clone(),
+                })
+                .reason("an approval left this stage without enough other approvers"),
+            );
+            if i == self.current_stage && i == stage {
+                effects.extend(added.into_iter().map(|approver| Effect::ApprovalCard {
+                    request: id,
+                    approver,
+                    stage: i,
+                }));
+            }
+        }
+        effects.push(Effect::RefreshCards { request: id });
         if !changes.is_empty()
-            && progress != Progress::Approved
-            && let Some(change) = next.changes.last()
+            && *progress != Progress::Approved
+            && let Some(change) = self.changes.last()
         {
             effects.push(Effect::Notify {
-                to: next.requester.clone(),
+                to: self.requester.clone(),
                 notice: Notice::Changed {
-                    request: next.id,
+                    request: id,
                     change: change.clone(),
                 },
             });
         }
-        *self = next;
-        Ok(ApprovalOutcome { progress, effects })
+        match progress {
+            Progress::Counted { .. } => {}
+            Progress::NextStage { next, .. } => {
+                effects.extend(self.plan.stages[*next].approvers.iter().map(|approver| {
+                    Effect::ApprovalCard {
+                        request: id,
+                        approver: approver.clone(),
+                        stage: *next,
+                    }
+                }));
+            }
+            Progress::Approved => events.push(event(AuditAction::RequestApproved)),
+        }
+        (events, effects)
     }
 
     fn apply_changes(
@@ -378,27 +504,47 @@ impl AccessRequest {
 
     pub fn reject(
         &mut self,
+        actor: &Actor,
         by: &PersonId,
         reason: &str,
         distinct: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), DecisionError> {
+    ) -> Result<Decision, DecisionError> {
         self.check_decider(by, distinct)?;
         self.state = RequestState::Rejected {
             by: by.clone(),
             reason: reason.to_owned(),
             at: now,
         };
-        Ok(())
+        Ok(Decision {
+            events: vec![
+                AuditEvent::new(now, actor.clone(), AuditAction::RequestRejected)
+                    .request(self.id)
+                    .reason(reason)
+                    .policy(format!("workflow:{}", self.plan.workflow)),
+            ],
+            effects: vec![
+                Effect::RefreshCards { request: self.id },
+                Effect::Notify {
+                    to: self.requester.clone(),
+                    notice: Notice::Rejected {
+                        request: self.id,
+                        by: by.clone(),
+                        reason: reason.to_owned(),
+                    },
+                },
+            ],
+        })
     }
 
     /// The requester withdraws the request (`admin` lets an operator do it for them).
     pub fn cancel(
         &mut self,
+        actor: &Actor,
         by: &PersonId,
         admin: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), DecisionError> {
+    ) -> Result<Decision, DecisionError> {
         self.ensure_pending()?;
         if by != &self.requester && !admin {
             return Err(DecisionError::NotRequester { id: self.id });
@@ -407,7 +553,18 @@ impl AccessRequest {
             by: by.clone(),
             at: now,
         };
-        Ok(())
+        Ok(Decision {
+            events: vec![
+                AuditEvent::new(now, actor.clone(), AuditAction::RequestCancelled).request(self.id),
+            ],
+            effects: vec![
+                Effect::RefreshCards { request: self.id },
+                Effect::Notify {
+                    to: self.requester.clone(),
+                    notice: Notice::Cancelled { request: self.id },
+                },
+            ],
+        })
     }
 
     pub fn expire(&mut self, now: DateTime<Utc>) -> Result<(), DecisionError> {

@@ -3,22 +3,24 @@
 //! concurrent approvals produce exactly one decision.
 
 use super::{Engine, EngineError, pending_due};
-use crate::domain::audit::{Actor, AuditAction, AuditEvent};
-use crate::domain::effect::{Alert, Effect, Notice};
+use crate::domain::audit::Actor;
+use crate::domain::grant::Grant;
 use crate::domain::ids::RequestId;
 use crate::domain::reason::read_reason;
 use crate::domain::request::{AccessRequest, Changes, Progress};
-use crate::store::{Commit, Expect, RequestWrite, Store};
+use crate::store::{Commit, Expect, RequestWrite};
 
 /// What a decision did.
 #[derive(Clone, Debug)]
 pub struct Decided {
     pub request: AccessRequest,
     pub progress: Option<Progress>,
+    /// The grant, once the last stage approved the request.
+    pub grant: Option<Grant>,
 }
 
-impl<S: Store> Engine<S> {
-    fn load_request(
+impl Engine {
+    pub(super) fn load_request(
         &self,
         id: RequestId,
     ) -> Result<crate::store::Versioned<AccessRequest>, EngineError> {
@@ -44,117 +46,30 @@ impl<S: Store> Engine<S> {
                 EngineError::NotFound(format!("`{}` is no longer in the policy", request.resource))
             })?;
             let now = self.now();
-            let stage = request.current_stage;
-            let before: Vec<_> = request
-                .plan
-                .stages
-                .iter()
-                .map(|s| s.approvers.clone())
-                .collect();
             let outcome = request.approve(
+                actor,
                 &approver,
                 changes,
                 resource,
                 world.defaults().distinct_approvers,
                 now,
             )?;
-            let progress = outcome.progress;
-            let privileged = resource.role(&request.role).is_some_and(|r| r.privileged);
-
-            let mut commit = Commit::default();
-            let policy = format!("workflow:{}", request.plan.workflow);
-            if let Some(change) = request.changes.last().filter(|_| !changes.is_empty()) {
-                let mut event = AuditEvent::new(
-                    now,
-                    actor.clone(),
-                    AuditAction::ApprovedWithChanges {
-                        duration: changes.duration,
-                        role: changes.role.clone(),
-                    },
-                )
-                .request(id)
-                .policy(policy.clone());
-                if let Some(reason) = &change.reason {
-                    event = event.reason(reason.clone());
-                }
-                commit.events.push(event);
-            }
-            let stage_name = request.plan.stages[stage].name.clone();
-            let remaining = match progress {
-                Progress::Counted { remaining, .. } => remaining,
-                _ => 0,
+            let progress = outcome.progress.clone();
+            let mut commit = Commit {
+                events: outcome.events.clone(),
+                effects: outcome.effects.clone(),
+                ..Commit::default()
             };
-            commit.events.push(
-                AuditEvent::new(
-                    now,
-                    actor.clone(),
-                    AuditAction::StageApproved {
-                        stage: stage_name,
-                        remaining,
-                    },
-                )
-                .request(id)
-                .policy(policy.clone()),
-            );
-            for (i, (old, new)) in before.iter().zip(&request.plan.stages).enumerate() {
-                let added: Vec<_> = new.approvers.difference(old).cloned().collect();
-                if !added.is_empty() {
-                    commit.events.push(
-                        AuditEvent::new(
-                            now,
-                            actor.clone(),
-                            AuditAction::StageEscalated {
-                                stage: new.name.clone(),
-                                added: added.clone(),
-                            },
-                        )
-                        .request(id)
-                        .reason("an approval left this stage without enough other approvers")
-                        .policy(policy.clone()),
-                    );
-                    if i == request.current_stage && i == stage {
-                        for person in added {
-                            commit.effects.push(Effect::ApprovalCard {
-                                request: id,
-                                approver: person,
-                                stage: i,
-                            });
-                        }
-                    }
-                }
-            }
-            commit.effects.push(Effect::RefreshCards { request: id });
-            commit.effects.extend(outcome.effects);
-            match progress {
-                Progress::Counted { .. } => {
-                    let due = pending_due(&request, world.defaults());
+            let grant = match progress {
+                Progress::Counted { .. } | Progress::NextStage { .. } => {
                     commit.requests.push(RequestWrite {
                         request: request.clone(),
                         expect: Expect::Version(stored.version),
-                        due,
+                        due: pending_due(&request, world.defaults()),
                     });
-                }
-                Progress::NextStage { next, .. } => {
-                    for person in &request.plan.stages[next].approvers {
-                        commit.effects.push(Effect::ApprovalCard {
-                            request: id,
-                            approver: person.clone(),
-                            stage: next,
-                        });
-                    }
-                    let due = pending_due(&request, world.defaults());
-                    commit.requests.push(RequestWrite {
-                        request: request.clone(),
-                        expect: Expect::Version(stored.version),
-                        due,
-                    });
+                    None
                 }
                 Progress::Approved => {
-                    commit.events.push(
-                        AuditEvent::new(now, actor.clone(), AuditAction::RequestApproved)
-                            .request(id)
-                            .policy(policy),
-                    );
                     let grant = self.approve_into_grant(
                         &mut request,
                         actor,
@@ -163,17 +78,15 @@ impl<S: Store> Engine<S> {
                         Expect::Version(stored.version),
                         None,
                     )?;
-                    if privileged && grant.request == id {
-                        commit.effects.push(Effect::Alert {
-                            alert: Alert::PrivilegedGranted { grant: grant.id },
-                        });
-                    }
+                    commit.effects.extend(outcome.granted(grant.id));
+                    Some(grant)
                 }
-            }
+            };
             self.commit(commit)?;
             Ok(Decided {
                 request,
                 progress: Some(progress),
+                grant,
             })
         })
     }
@@ -199,36 +112,28 @@ impl<S: Store> Engine<S> {
             let stored = self.load_request(id)?;
             let mut request = stored.value;
             let now = self.now();
-            request.reject(&approver, reason, world.defaults().distinct_approvers, now)?;
+            let decision = request.reject(
+                actor,
+                &approver,
+                reason,
+                world.defaults().distinct_approvers,
+                now,
+            )?;
             let commit = Commit {
                 requests: vec![RequestWrite {
                     request: request.clone(),
                     expect: Expect::Version(stored.version),
                     due: None,
                 }],
-                events: vec![
-                    AuditEvent::new(now, actor.clone(), AuditAction::RequestRejected)
-                        .request(id)
-                        .reason(reason)
-                        .policy(format!("workflow:{}", request.plan.workflow)),
-                ],
-                effects: vec![
-                    Effect::RefreshCards { request: id },
-                    Effect::Notify {
-                        to: request.requester.clone(),
-                        notice: Notice::Rejected {
-                            request: id,
-                            by: approver.clone(),
-                            reason: reason.to_owned(),
-                        },
-                    },
-                ],
+                events: decision.events,
+                effects: decision.effects,
                 ..Commit::default()
             };
             self.commit(commit)?;
             Ok(Decided {
                 request,
                 progress: None,
+                grant: None,
             })
         })
     }
@@ -244,29 +149,22 @@ impl<S: Store> Engine<S> {
             let stored = self.load_request(id)?;
             let mut request = stored.value;
             let now = self.now();
-            request.cancel(&by, admin, now)?;
+            let decision = request.cancel(actor, &by, admin, now)?;
             let commit = Commit {
                 requests: vec![RequestWrite {
                     request: request.clone(),
                     expect: Expect::Version(stored.version),
                     due: None,
                 }],
-                events: vec![
-                    AuditEvent::new(now, actor.clone(), AuditAction::RequestCancelled).request(id),
-                ],
-                effects: vec![
-                    Effect::RefreshCards { request: id },
-                    Effect::Notify {
-                        to: request.requester.clone(),
-                        notice: Notice::Cancelled { request: id },
-                    },
-                ],
+                events: decision.events,
+                effects: decision.effects,
                 ..Commit::default()
             };
             self.commit(commit)?;
             Ok(Decided {
                 request,
                 progress: None,
+                grant: None,
             })
         })
     }

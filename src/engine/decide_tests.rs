@@ -11,13 +11,13 @@ use crate::domain::effect::{Effect, Notice};
 use crate::domain::ids::RequestId;
 use crate::domain::request::{Change, Changes};
 use crate::engine::{Engine, EngineError};
-use crate::store::{SledStore, Store};
+use crate::store::SledStore;
 
-fn engine() -> Arc<Engine<SledStore>> {
+fn engine() -> Arc<Engine> {
     engine_on(SledStore::temporary().unwrap()).0
 }
 
-fn submit(engine: &Engine<SledStore>, person: &str, resource: &str, role: &str) -> RequestId {
+fn submit(engine: &Engine, person: &str, resource: &str, role: &str) -> RequestId {
     let asked = ask(person, resource, role, "2h");
     engine.submit(&who(person), asked).unwrap().request.id
 }
@@ -31,7 +31,7 @@ fn shorter(hours: u64, reason: &str) -> Changes {
 }
 
 /// The notices queued for `person`, in order.
-fn notices_to(engine: &Engine<SledStore>, person: &str) -> Vec<Notice> {
+fn notices_to(engine: &Engine, person: &str) -> Vec<Notice> {
     let outbox = engine.store().outbox(10_000).unwrap();
     outbox
         .into_iter()

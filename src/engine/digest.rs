@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 
 use super::{Engine, EngineError};
 use crate::domain::effect::{Alert, Effect};
-use crate::store::{Commit, Store};
+use crate::store::Commit;
 
 const MARK: &str = "digest";
 
-impl<S: Store> Engine<S> {
+impl Engine {
     /// Sends the digest if its schedule fired since the last one; whether it did. The first
     /// run only starts the count: no digest is replayed into the past.
     pub fn send_digest_if_due(&self, schedule: &cron::Schedule) -> Result<bool, EngineError> {

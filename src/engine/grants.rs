@@ -10,7 +10,7 @@ use crate::domain::grant::{Grant, ReviewOutcome, RevokeReason};
 use crate::domain::ids::{GrantId, PersonId};
 use crate::domain::reason::read_reason;
 use crate::domain::request::RequestState;
-use crate::store::{Commit, Expect, RequestWrite, Store, Versioned};
+use crate::store::{Commit, Expect, RequestWrite, Versioned};
 
 /// What an offboarding took away.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,8 +19,8 @@ pub struct Offboarded {
     pub requests: usize,
 }
 
-impl<S: Store> Engine<S> {
-    fn load_grant(&self, id: GrantId) -> Result<Versioned<Grant>, EngineError> {
+impl Engine {
+    pub(super) fn load_grant(&self, id: GrantId) -> Result<Versioned<Grant>, EngineError> {
         let stored = self
             .store
             .grant(id)?

@@ -8,6 +8,7 @@ pub mod decide;
 #[cfg(test)]
 mod decide_tests;
 mod digest;
+mod facade;
 pub mod grants;
 mod reload;
 #[cfg(test)]
@@ -31,7 +32,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 pub use crate::domain::schedule::pending_due;
-pub use clock::{Clock, FakeClock, SystemClock};
+#[cfg(any(test, feature = "testing"))]
+pub use clock::FakeClock;
+pub use clock::{Clock, SystemClock};
+pub use decide::Decided;
+pub use facade::{Facade, Lookup, Overview, Records, on_blocking_pool};
+pub use grants::Offboarded;
 pub use reload::ReloadReport;
 pub use submit::Submitted;
 
@@ -53,8 +59,10 @@ pub struct World {
     pub directory: Directory,
 }
 
-pub struct Engine<S> {
-    store: S,
+pub struct Engine {
+    /// Whichever backend `app` chose; the engine, the outbox worker and the scheduler are
+    /// the only ones that read it.
+    store: Arc<dyn Store>,
     world: RwLock<Arc<World>>,
     clock: Arc<dyn Clock>,
     /// Bumped after every commit, so the outbox worker and the scheduler wake.
@@ -79,20 +87,28 @@ pub enum EngineError {
     NotAllowed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Work that did not finish (it panicked): a bug, logged where it is handled.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl EngineError {
     /// Whether the person can fix it (else it is ours, and is logged).
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, EngineError::Store(_))
+        !matches!(self, EngineError::Store(_) | EngineError::Internal(_))
     }
 }
 
 /// How many times a use case re-reads and retries when someone else changed the record.
 const CAS_ATTEMPTS: usize = 16;
 
-impl<S: Store> Engine<S> {
-    pub fn new(store: S, policy: Policy, directory: Directory, clock: Arc<dyn Clock>) -> Self {
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        policy: Policy,
+        directory: Directory,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             store,
             world: RwLock::new(Arc::new(World { policy, directory })),
@@ -107,8 +123,10 @@ impl<S: Store> Engine<S> {
         &self.metrics
     }
 
-    pub fn store(&self) -> &S {
-        &self.store
+    /// The store, for the engine's own workers (the outbox worker, the scheduler) and tests.
+    /// Front ends never read it: they go through the [`Facade`].
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -127,6 +145,7 @@ impl<S: Store> Engine<S> {
         if let Some(alert) = Alert::impersonation(&commit.events) {
             commit.effects.push(Effect::Alert { alert });
         }
+        commit.at.get_or_insert_with(|| self.now());
         let observed = Observed::of(&commit);
         let receipt = self.store.commit(commit)?;
         self.metrics.record(observed);

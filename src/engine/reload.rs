@@ -22,10 +22,10 @@ use crate::domain::policy::{MoverAction, Policy};
 use crate::domain::request::{AccessRequest, RequestKind, RequestState};
 use crate::domain::review::Campaign;
 use crate::domain::routing::ApprovalPlan;
-use crate::store::{Commit, Expect, RequestWrite, Sequence, Store};
+use crate::store::{Commit, Expect, RequestWrite, Sequence};
 
 /// What a reload did to people's access.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReloadReport {
     pub leavers: Vec<PersonId>,
     pub movers: Vec<PersonId>,
@@ -38,7 +38,7 @@ pub struct ReloadReport {
     pub bundled: Vec<GrantId>,
 }
 
-impl<S: Store> Engine<S> {
+impl Engine {
     /// Puts `policy` and `directory` in force (both already checked) and applies the
     /// joiners, movers and leavers the directory change makes.
     pub fn reload(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::testing::{ask, engine_on, who};
 use super::*;
 
-fn engine() -> Arc<Engine<SledStore>> {
+fn engine() -> Arc<Engine> {
     engine_on(SledStore::temporary().unwrap()).0
 }
 use crate::domain::diagnostic::Source;
@@ -15,7 +15,7 @@ use crate::domain::grant::GrantState;
 use crate::domain::policy::tests::{EXAMPLE_DIRECTORY, EXAMPLE_POLICY, example_policy};
 use crate::domain::policy::{Policy, PolicyContext, parse_policy};
 use crate::domain::request::{Changes, RequestState};
-use crate::store::{SledStore, Store};
+use crate::store::SledStore;
 
 fn directory_with(from: &str, to: &str) -> Directory {
     assert!(EXAMPLE_DIRECTORY.contains(from), "{from}");
@@ -27,7 +27,7 @@ fn directory_with(from: &str, to: &str) -> Directory {
 }
 
 /// dan holds staging-db/read, approved by bob and an owner.
-fn dan_with_staging(engine: &Engine<SledStore>) -> crate::domain::ids::GrantId {
+fn dan_with_staging(engine: &Engine) -> crate::domain::ids::GrantId {
     let id = engine
         .submit(&who("dan"), ask("dan", "staging-db", "read", "4h"))
         .unwrap()
@@ -200,7 +200,7 @@ fn a_joiner_receives_the_matching_bundles_auto_approved_and_audited() {
 }
 
 /// The (resource, role) of `person`'s live grants, sorted.
-fn live_of(engine: &Engine<SledStore>, person: &str) -> Vec<(String, String)> {
+fn live_of(engine: &Engine, person: &str) -> Vec<(String, String)> {
     let mut held: Vec<(String, String)> = engine
         .store()
         .grants_of(&person.into())
@@ -274,7 +274,7 @@ when = { departments = ["finance"] }
 grants = [ { resource = "grafana", role = "viewer" } ]
 "#;
 
-fn policy_from(text: &str, directory: &Directory, engine: &Engine<SledStore>) -> Policy {
+fn policy_from(text: &str, directory: &Directory, engine: &Engine) -> Policy {
     let cx = PolicyContext {
         directory,
         connectors: None,

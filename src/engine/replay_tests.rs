@@ -3,7 +3,7 @@
 
 use chrono::TimeDelta;
 
-use super::testing::{ask, engine_on, who};
+use super::testing::{ask, engine_sharing, who};
 use crate::domain::duration::Duration;
 use crate::domain::grant::GrantState;
 use crate::domain::ids::{GrantId, RequestId};
@@ -12,8 +12,9 @@ use crate::store::backup::BackupError;
 use crate::store::{Commit, SledStore, Store, verify_backup};
 
 /// A store through a busy day: every way a request ends and every way a grant goes.
-fn busy_day() -> std::sync::Arc<super::Engine<SledStore>> {
-    let (engine, clock) = engine_on(SledStore::temporary().unwrap());
+fn busy_day() -> (std::sync::Arc<super::Engine>, std::sync::Arc<SledStore>) {
+    let store = std::sync::Arc::new(SledStore::temporary().unwrap());
+    let (engine, clock) = engine_sharing(store.clone());
     let provision = |id: GrantId| {
         let mut then = Commit::default();
         engine.provisioned(id, "given", &mut then).unwrap();
@@ -163,13 +164,12 @@ fn busy_day() -> std::sync::Arc<super::Engine<SledStore>> {
         .unwrap()
         .id;
     provision(active);
-    engine
+    (engine, store)
 }
 
 #[test]
 fn every_record_of_a_busy_store_agrees_with_its_audit_events() {
-    let engine = busy_day();
-    let store = engine.store();
+    let (_engine, store) = busy_day();
     let grants = store.grants(false, 100).unwrap();
     let states: Vec<&str> = grants.iter().map(|g| g.state.name()).collect();
     for state in ["active", "revoking", "revoked", "failed"] {
@@ -182,9 +182,9 @@ fn every_record_of_a_busy_store_agrees_with_its_audit_events() {
 
 #[test]
 fn a_grant_whose_end_was_moved_in_a_backup_is_named_with_the_field() {
-    let engine = busy_day();
-    let mut backup = engine.store().backup().unwrap();
-    let live = engine.store().grants(true, 1).unwrap().remove(0);
+    let (_engine, store) = busy_day();
+    let mut backup = store.backup().unwrap();
+    let live = store.grants(true, 1).unwrap().remove(0);
     let entry = backup
         .entries
         .iter_mut()
@@ -204,8 +204,7 @@ fn a_grant_whose_end_was_moved_in_a_backup_is_named_with_the_field() {
 
 #[test]
 fn a_request_whose_reason_or_requester_was_changed_in_a_backup_is_refused() {
-    let engine = busy_day();
-    let store = engine.store();
+    let (_engine, store) = busy_day();
     let rejected = store
         .requests(false, 100)
         .unwrap()
@@ -240,8 +239,7 @@ fn a_request_whose_reason_or_requester_was_changed_in_a_backup_is_refused() {
 
 #[test]
 fn a_grant_that_no_event_made_or_a_revoked_one_made_live_again_is_refused() {
-    let engine = busy_day();
-    let store = engine.store();
+    let (_engine, store) = busy_day();
     let revoked = store
         .grants(false, 100)
         .unwrap()

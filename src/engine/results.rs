@@ -7,9 +7,9 @@ use crate::domain::audit::{Actor, AuditAction, AuditEvent};
 use crate::domain::effect::{Alert, Effect, Notice};
 use crate::domain::grant::{Grant, GrantState};
 use crate::domain::ids::GrantId;
-use crate::store::{Commit, Expect, Store, Versioned};
+use crate::store::{Commit, Expect, Versioned};
 
-impl<S: Store> Engine<S> {
+impl Engine {
     fn grant_in(
         &self,
         id: GrantId,

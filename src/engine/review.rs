@@ -11,14 +11,14 @@ use crate::domain::effect::Effect;
 use crate::domain::grant::RevokeReason;
 use crate::domain::ids::{CampaignId, GrantId, PersonId};
 use crate::domain::review::Campaign;
-use crate::store::{Commit, Expect, Sequence, Store};
+use crate::store::{Commit, Expect, Sequence};
 
 /// The mark under which the last run of a review's schedule is remembered.
 fn mark_name(review: &str) -> String {
     format!("review/{review}")
 }
 
-impl<S: Store> Engine<S> {
+impl Engine {
     /// Starts every campaign whose schedule fired since it last ran. A review seen for the
     /// first time starts counting from now: schedules are not replayed into the past.
     pub fn start_due_campaigns(&self) -> Result<Vec<CampaignId>, EngineError> {

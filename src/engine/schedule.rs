@@ -9,7 +9,7 @@ use crate::domain::audit::{Actor, AuditAction, AuditEvent};
 use crate::domain::effect::{Effect, Notice};
 use crate::domain::ids::{PersonId, RequestId};
 use crate::domain::schedule::{DueAction, due_action, needs_expiry_warning, pending_due};
-use crate::store::{Commit, Expect, RequestWrite, Store};
+use crate::store::{Commit, Expect, RequestWrite};
 
 /// What one pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,7 +34,7 @@ impl Pass {
 /// scheduler starts at once when a pass was full.
 pub const PASS_LIMIT: usize = 1024;
 
-impl<S: Store> Engine<S> {
+impl Engine {
     /// Runs everything due now. `warning` is how long before expiry grantees are warned.
     pub fn run_due(&self, warning: TimeDelta) -> Result<Pass, EngineError> {
         let mut pass = Pass {

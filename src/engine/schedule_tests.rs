@@ -18,7 +18,7 @@ use crate::store::{Commit, Expect, SledStore, Store};
 
 const WARNING: TimeDelta = TimeDelta::minutes(15);
 
-fn notices(engine: &Engine<SledStore>) -> Vec<(String, Notice)> {
+fn notices(engine: &Engine) -> Vec<(String, Notice)> {
     engine
         .store()
         .outbox(100_000)
@@ -248,7 +248,7 @@ fn every_grant_ending_soon_is_warned_even_more_than_a_pass_takes() {
 async fn the_scheduler_task_sleeps_until_the_next_due_moment_and_wakes_for_new_work() {
     let clock = Arc::new(TokioClock::new(start()));
     let engine = Arc::new(Engine::new(
-        SledStore::temporary().unwrap(),
+        Arc::new(SledStore::temporary().unwrap()),
         example_policy(),
         example_directory(),
         clock,
@@ -515,7 +515,7 @@ fn the_daily_digest_goes_to_the_security_channel_on_its_schedule() {
         )
         .unwrap();
     scheduler.wake().unwrap();
-    let digests = |engine: &Engine<SledStore>| {
+    let digests = |engine: &Engine| {
         engine
             .store()
             .outbox(1000)

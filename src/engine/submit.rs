@@ -6,14 +6,14 @@ use chrono::{DateTime, Utc};
 use super::{Engine, EngineError, World, pending_due};
 use crate::domain::audit::{Actor, AuditAction, AuditEvent};
 use crate::domain::effect::{Alert, Effect, Notice};
-use crate::domain::grant::{Grant, GrantState, PostHocReview};
+use crate::domain::grant::{Grant, PostHocReview};
 use crate::domain::ids::{GrantId, RequestId};
 use crate::domain::policy::RequestFacts;
 use crate::domain::reason::read_reason;
 use crate::domain::request::{AccessRequest, RequestKind, RequestState};
 use crate::domain::routing::plan_stage;
 use crate::domain::validation::{Ask, Holdings, Refusal, Validated, validate};
-use crate::store::{Commit, Expect, RequestWrite, Sequence, Store};
+use crate::store::{Commit, Expect, RequestWrite, Sequence};
 
 /// A stored request, and its grant when it was granted at once.
 #[derive(Clone, Debug)]
@@ -22,7 +22,7 @@ pub struct Submitted {
     pub grant: Option<Grant>,
 }
 
-impl<S: Store> Engine<S> {
+impl Engine {
     /// Submits a request for `ask.requester`; `actor` is who typed it.
     #[tracing::instrument(name = "submit", skip_all, fields(request = tracing::field::Empty))]
     pub fn submit(&self, actor: &Actor, ask: Ask) -> Result<Submitted, EngineError> {
@@ -260,70 +260,18 @@ impl<S: Store> Engine<S> {
                 .store
                 .grant(grant)?
                 .ok_or_else(|| EngineError::NotFound(format!("there is no grant {grant}")))?;
-            let base = existing.value.expires_at.map(|e| e.max(now));
-            let expires_at = match (base, request.duration) {
-                (Some(base), Some(more)) => Some(base + more.to_chrono()),
-                _ => None,
-            };
-            existing.value.extend_to(expires_at)?;
-            commit.events.push(
-                AuditEvent::new(
-                    now,
-                    actor.clone(),
-                    AuditAction::GrantExtended { expires_at },
-                )
-                .request(request.id)
-                .grant(grant),
-            );
-            commit.effects.push(Effect::Notify {
-                to: request.requester.clone(),
-                notice: Notice::Extended {
-                    grant,
-                    expires_at,
-                    request: Some(request.id),
-                },
-            });
+            let decision = existing.value.extend_for(request, actor, now)?;
+            commit.events.extend(decision.events);
+            commit.effects.extend(decision.effects);
             commit
                 .grants
                 .push((existing.value.clone(), Expect::Version(existing.version)));
             existing.value
         } else {
             let id = GrantId(self.store.next_id(Sequence::Grant)?);
-            let grant = Grant {
-                id,
-                person: request.requester.clone(),
-                resource: request.resource.clone(),
-                role: request.role.clone(),
-                request: request.id,
-                granted_at: now,
-                expires_at: request.duration.map(|d| now + d.to_chrono()),
-                emergency: review.is_some(),
-                review,
-                warned_at: None,
-                state: GrantState::Provisioning,
-            };
-            commit.events.push(
-                AuditEvent::new(
-                    now,
-                    actor.clone(),
-                    AuditAction::GrantCreated {
-                        person: grant.person.clone(),
-                        resource: grant.resource.clone(),
-                        role: grant.role.clone(),
-                        expires_at: grant.expires_at,
-                    },
-                )
-                .request(request.id)
-                .grant(id),
-            );
-            commit.effects.push(Effect::Provision { grant: id });
-            commit.effects.push(Effect::Notify {
-                to: request.requester.clone(),
-                notice: Notice::Approved {
-                    request: request.id,
-                    grant: id,
-                },
-            });
+            let (grant, decision) = Grant::from_approved(request, id, actor, now, review);
+            commit.events.extend(decision.events);
+            commit.effects.extend(decision.effects);
             commit.grants.push((grant.clone(), Expect::New));
             grant
         };
@@ -370,7 +318,7 @@ fn new_request(
     }
 }
 
-impl<S: Store> Engine<S> {
+impl Engine {
     /// Asks for more time on a live grant; routed like any request, as an extension.
     pub fn extend(
         &self,

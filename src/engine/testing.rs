@@ -17,7 +17,12 @@ pub fn start() -> DateTime<Utc> {
 }
 
 /// An engine on `store` with the example policy and directory, and its clock.
-pub fn engine_on(store: SledStore) -> (Arc<Engine<SledStore>>, Arc<FakeClock>) {
+pub fn engine_on(store: SledStore) -> (Arc<Engine>, Arc<FakeClock>) {
+    engine_sharing(Arc::new(store))
+}
+
+/// [`engine_on`] a store the test keeps a handle on, to reach what only sled has.
+pub fn engine_sharing(store: Arc<SledStore>) -> (Arc<Engine>, Arc<FakeClock>) {
     let clock = Arc::new(FakeClock::at(start()));
     let engine = Engine::new(store, example_policy(), example_directory(), clock.clone());
     (Arc::new(engine), clock)

@@ -13,7 +13,7 @@ use crate::domain::grant::GrantState;
 use crate::domain::ids::{GrantId, RequestId};
 use crate::domain::request::{Changes, DecisionError, RequestState};
 use crate::domain::validation::{Ask, Refusal};
-use crate::store::{Commit, SledStore, Store};
+use crate::store::{Commit, SledStore};
 
 fn harness() -> Harness {
     let (engine, clock) = engine_on(SledStore::temporary().unwrap());
@@ -21,7 +21,7 @@ fn harness() -> Harness {
 }
 
 struct Harness {
-    engine: Arc<Engine<SledStore>>,
+    engine: Arc<Engine>,
     clock: Arc<FakeClock>,
 }
 
@@ -652,4 +652,17 @@ fn an_impersonated_decision_alerts_the_security_channel_in_the_same_commit() {
             grant: None,
         }]
     );
+}
+
+#[test]
+fn an_alert_committed_without_an_audit_event_is_due_by_the_engines_clock() {
+    // The example world's clock is weeks from the wall clock: an effect dated by the wall
+    // clock would wait for it (or be due long before it was queued).
+    let h = harness();
+    h.engine
+        .directory_out_of_policy(&["workflow `prod` names nobody".to_owned()])
+        .unwrap();
+    let queued = h.engine.store().outbox(10).unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].next_attempt_at, h.clock.now());
 }

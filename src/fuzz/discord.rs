@@ -4,8 +4,8 @@
 use crate::chat::actions::CardAction;
 use crate::chat::command::ChatCommand;
 use crate::chat::render::discord_ids::{MAX_CUSTOM_ID, ModalId};
-use crate::discord::interaction::{Kind, parse};
-use crate::discord::respond::{read_command, submission};
+use crate::discord::interaction::{Kind, parse, read_command};
+use crate::discord::respond::submission;
 
 /// An HTTP-mode interaction body.
 pub fn discord_interaction(data: &[u8]) {
@@ -20,7 +20,7 @@ pub fn discord_interaction(data: &[u8]) {
             options,
         } => match read_command(&subcommand, &options) {
             Ok(command) => asked(&command),
-            Err(sentence) => super::assert_sentence(&sentence, "a Discord command error"),
+            Err(error) => super::assert_sentence(&error.to_string(), "a Discord command error"),
         },
         Kind::Autocomplete {
             options, focused, ..

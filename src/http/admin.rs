@@ -14,7 +14,8 @@ use super::auth::Operator;
 use super::error::{ApiError, ApiQuery};
 use super::requests::MAX_LIMIT;
 use crate::domain::anchor::PublishedHead;
-use crate::store::{Store, StoreError};
+use crate::engine::EngineError;
+use crate::store::StoreError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,20 +25,13 @@ pub struct AuditQuery {
 }
 
 /// Audit records from sequence `from` (1 is the first), in order.
-pub async fn audit<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn audit(
+    State(state): State<Arc<ApiState>>,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let from = query.from.unwrap_or(1);
     let limit = query.limit.unwrap_or(100).min(MAX_LIMIT);
-    let records = state
-        .blocking(move |engine| {
-            engine
-                .store()
-                .audit(from, limit)
-                .map_err(ApiError::internal)
-        })
-        .await?;
+    let records = state.facade.audit(from, limit).await?;
     Ok(Json(json!({ "records": records })))
 }
 
@@ -50,8 +44,8 @@ pub struct VerifyQuery {
 
 /// Walks the whole chain with its checkpoints: 200 with what anchors it when intact, 409
 /// naming the first problem when not.
-pub async fn verify<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn verify(
+    State(state): State<Arc<ApiState>>,
     ApiQuery(query): ApiQuery<VerifyQuery>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let heads = query
@@ -62,35 +56,30 @@ pub async fn verify<S: Store>(
         .map(str::parse::<PublishedHead>)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    state
-        .blocking(move |engine| match engine.store().verify_audit_against(&heads) {
-            Ok(report) => {
-                let body = json!({ "ok": true, "events": report.events, "anchor": report, "notes": report.notes() });
-                Ok((StatusCode::OK, Json(body)))
-            }
-            Err(StoreError::Chain(broken)) => {
-                tracing::error!(%broken, "the audit log failed verification");
-                let body = json!({ "ok": false, "error": format!("the audit log is not intact: {broken}") });
-                Ok((StatusCode::CONFLICT, Json(body)))
-            }
-            Err(other) => Err(ApiError::internal(other)),
-        })
-        .await
+    match state.facade.verify_audit(heads).await {
+        Ok(report) => {
+            let body = json!({ "ok": true, "events": report.events, "anchor": report, "notes": report.notes() });
+            Ok((StatusCode::OK, Json(body)))
+        }
+        Err(EngineError::Store(StoreError::Chain(broken))) => {
+            tracing::error!(%broken, "the audit log failed verification");
+            let body =
+                json!({ "ok": false, "error": format!("the audit log is not intact: {broken}") });
+            Ok((StatusCode::CONFLICT, Json(body)))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// Reads gatehouse.toml, the policy and the directory again. If they do not pass the
 /// checks, nothing changes and the problems are returned; else the new policy, directory
 /// and admin tokens are put in force (other settings need a restart), and the directory
 /// change is applied to people's access (leavers, movers, joiners).
-pub async fn reload<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn reload(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
 ) -> Result<Json<Value>, ApiError> {
-    let worker = state.clone();
-    let result = tokio::task::spawn_blocking(move || worker.reload_files())
-        .await
-        .map_err(ApiError::internal)?;
-    match result {
+    match state.reload_files().await {
         Ok(summary) => {
             tracing::info!(token = %operator.token, "reloaded through the admin API");
             Ok(Json(summary))

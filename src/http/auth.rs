@@ -23,7 +23,6 @@ use super::error::ApiError;
 use crate::config::{AdminConfig, AdminToken, Power};
 use crate::domain::audit::Actor;
 use crate::domain::ids::PersonId;
-use crate::store::Store;
 
 const MISSING: &str = "missing bearer token; pass Authorization: Bearer <token> (the CLI reads it from gatehouse.toml [admin])";
 
@@ -111,8 +110,8 @@ impl Operator {
 }
 
 /// Middleware: refuses the call unless it carries a known, unexpired admin token.
-pub async fn require_token<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn require_token(
+    State(state): State<Arc<ApiState>>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
@@ -123,7 +122,7 @@ pub async fn require_token<S: Store>(
         .and_then(bearer)
         .ok_or_else(|| ApiError::unauthorized(MISSING))?;
     let admin = state.admin();
-    let operator = authenticate(&admin, presented, state.engine.now())?;
+    let operator = authenticate(&admin, presented, state.facade.now())?;
     request.extensions_mut().insert(operator);
     Ok(next.run(request).await)
 }
@@ -181,6 +180,7 @@ pub fn authenticate(
 mod tests {
     use super::*;
     use crate::config::Secret;
+    use crate::engine::{Clock, SystemClock};
 
     fn token(name: &str, secret: &str, expires: Option<DateTime<Utc>>) -> AdminToken {
         AdminToken {
@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn an_expired_token_is_refused_with_its_name_and_date() {
-        let now = Utc::now();
+        let now = SystemClock.now();
         let admin = AdminConfig {
             tokens: vec![
                 token("ops", "a-token-that-is-long-enough", None),
@@ -243,7 +243,7 @@ mod tests {
         let admin = AdminConfig {
             tokens: vec![token("ops", "a-token-that-is-long-enough", None)],
         };
-        let found = authenticate(&admin, "a-token-that-is-long-enough", Utc::now()).unwrap();
+        let found = authenticate(&admin, "a-token-that-is-long-enough", SystemClock.now()).unwrap();
         assert_eq!(
             found.powers,
             [Power::Read, Power::Request, Power::Decide, Power::Admin].into()

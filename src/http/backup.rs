@@ -18,27 +18,22 @@ use tokio::io::AsyncReadExt as _;
 use super::ApiState;
 use super::auth::Operator;
 use super::error::ApiError;
-use crate::store::Store;
 use crate::store::backup::{self, BackupError};
 
 /// How much of the file is read and sent at a time.
 const CHUNK: usize = 64 * 1024;
 
-pub async fn backup<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn backup(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
 ) -> Result<Response, ApiError> {
-    let spooled = state
-        .blocking(|engine| {
-            engine.store().backup_file().map_err(|e| match e {
-                BackupError::Unsupported => ApiError::new(
-                    axum::http::StatusCode::NOT_IMPLEMENTED,
-                    "this store cannot take backups",
-                ),
-                other => ApiError::internal(other),
-            })
-        })
-        .await?;
+    let spooled = state.facade.backup().await.map_err(|e| match e {
+        BackupError::Unsupported => ApiError::new(
+            axum::http::StatusCode::NOT_IMPLEMENTED,
+            "this store cannot take backups",
+        ),
+        other => ApiError::internal(other),
+    })?;
     let length = spooled.file.metadata().map_err(ApiError::internal)?.len();
     tracing::info!(token = %operator.token, entries = spooled.entries, bytes = length, "backup taken through the admin API");
     let disposition = format!(

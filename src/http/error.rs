@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::engine::EngineError;
+use crate::engine::{Clock, EngineError, SystemClock};
 
 /// An error response of the admin API.
 #[derive(Debug)]
@@ -63,7 +63,7 @@ impl From<EngineError> for ApiError {
             }
             EngineError::NotAllowed(_) => StatusCode::FORBIDDEN,
             EngineError::NotFound(_) => StatusCode::NOT_FOUND,
-            EngineError::Store(_) => return ApiError::internal(&err),
+            EngineError::Store(_) | EngineError::Internal(_) => return ApiError::internal(&err),
         };
         ApiError::new(status, err.to_string())
     }
@@ -72,12 +72,10 @@ impl From<EngineError> for ApiError {
 /// A short id that ties what the caller was told to the log line: time and a counter.
 fn reference_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let millis = Clock::now(&SystemClock).timestamp_millis();
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     // 48 bits of time in milliseconds is plenty to be unique together with the counter.
-    let millis = (nanos / 1_000_000) as u64 & 0xffff_ffff_ffff;
+    let millis = millis as u64 & 0xffff_ffff_ffff;
     format!("E{millis:x}-{count}")
 }
 
@@ -96,6 +94,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 }
 
 fn json_problem(rejection: &JsonRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is larger than this call takes; send less",
+        );
+    }
     let detail =
         match rejection {
             JsonRejection::MissingJsonContentType(_) => {

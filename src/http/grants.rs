@@ -6,15 +6,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::ApiState;
+use super::api::{AsBody, ExtendBody, Grants, Offboarded, OneGrant, ReasonBody, RequestAndGrant};
 use super::auth::Operator;
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::requests::{AsBody, MAX_LIMIT, parse_id};
-use crate::domain::duration::Duration;
+use super::requests::{MAX_LIMIT, parse_id};
 use crate::domain::ids::{GrantId, PersonId};
-use crate::store::Store;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,111 +22,79 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-pub async fn list<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn list(
+    State(state): State<Arc<ApiState>>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Grants>, ApiError> {
     let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
-    let grants = state
-        .blocking(move |engine| {
-            engine
-                .store()
-                .grants(query.live, limit)
-                .map_err(ApiError::internal)
-        })
-        .await?;
-    Ok(Json(json!({ "grants": grants })))
+    let grants = state.facade.grants(query.live, limit).await?;
+    Ok(Json(Grants { grants }))
 }
 
-pub async fn show<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn show(
+    State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OneGrant>, ApiError> {
     let id = parse_id::<GrantId>(&id)?;
-    let grant = state
-        .blocking(move |engine| engine.store().grant(id).map_err(ApiError::internal))
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("there is no grant {id}")))?;
-    Ok(Json(json!({ "grant": grant.value })))
+    let grant = state.facade.grant(id).await?;
+    Ok(Json(OneGrant { grant }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RevokeBody {
-    #[serde(rename = "as")]
-    person: Option<PersonId>,
-    #[serde(default)]
-    reason: String,
-}
-
-pub async fn revoke<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn revoke(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<RevokeBody>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> Result<Json<OneGrant>, ApiError> {
     let id = parse_id::<GrantId>(&id)?;
     let actor = operator.acting_as(body.person)?;
-    let grant = state
-        .blocking(move |engine| Ok(engine.revoke(&actor, id, &body.reason)?))
-        .await?;
-    Ok(Json(json!({ "grant": grant })))
+    let grant = state.facade.revoke(actor, id, body.reason).await?;
+    Ok(Json(OneGrant { grant }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExtendBody {
-    #[serde(rename = "as")]
-    person: Option<PersonId>,
-    duration: Duration,
-    #[serde(default)]
-    reason: String,
-}
-
-pub async fn extend<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn extend(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ExtendBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<RequestAndGrant>), ApiError> {
     let id = parse_id::<GrantId>(&id)?;
     let actor = operator.acting_as(body.person)?;
     let submitted = state
-        .blocking(move |engine| Ok(engine.extend(&actor, id, body.duration, &body.reason)?))
+        .facade
+        .extend(actor, id, body.duration, body.reason)
         .await?;
-    let body = json!({ "request": submitted.request, "grant": submitted.grant });
+    let body = RequestAndGrant {
+        request: submitted.request,
+        grant: submitted.grant,
+    };
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-pub async fn end<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn end(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AsBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OneGrant>, ApiError> {
     let id = parse_id::<GrantId>(&id)?;
     let actor = operator.acting_as(body.person)?;
-    let grant = state
-        .blocking(move |engine| Ok(engine.end_early(&actor, id)?))
-        .await?;
-    Ok(Json(json!({ "grant": grant })))
+    let grant = state.facade.end_early(actor, id).await?;
+    Ok(Json(OneGrant { grant }))
 }
 
-pub async fn offboard<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn offboard(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(person): Path<String>,
     ApiJson(body): ApiJson<AsBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Offboarded>, ApiError> {
     let person = PersonId::new(person.trim());
     let actor = operator.acting_as(body.person)?;
-    let leaver = person.clone();
-    let done = state
-        .blocking(move |engine| Ok(engine.offboard(&actor, &leaver)?))
-        .await?;
-    Ok(Json(json!({
-        "person": person,
-        "grants": done.grants,
-        "requests": done.requests,
-    })))
+    let done = state.facade.offboard(actor, person.clone()).await?;
+    Ok(Json(Offboarded {
+        person,
+        grants: done.grants,
+        requests: done.requests,
+    }))
 }

@@ -13,8 +13,6 @@ use serde_json::{Value, json};
 
 use super::ApiState;
 use super::error::ApiError;
-use crate::metrics::StoreGauges;
-use crate::store::Store;
 
 /// The content type of the Prometheus text exposition format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -23,8 +21,8 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// failed halfway, which only a restart mends (the restart completes the write from the
 /// journal). Nothing else is looked at, and nothing is read, so a slow store or a lost chat
 /// connection never gets a healthy process restarted.
-pub async fn healthz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (StatusCode, String) {
-    match state.engine.store().halted() {
+pub async fn healthz(State(state): State<Arc<ApiState>>) -> (StatusCode, String) {
+    match state.facade.halted() {
         None => (StatusCode::OK, "ok".to_owned()),
         Some(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -37,14 +35,10 @@ pub async fn healthz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (Status
 /// is connected, else 503. The body says which part is not: the store, each enabled platform
 /// (`connected`, `disconnected`, or `http` for one that receives over HTTP) and, for Discord,
 /// where the registration of its command stands (see [`crate::metrics::Registration`]).
-pub async fn readyz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (StatusCode, Json<Value>) {
-    let halted = state.engine.store().halted().is_some();
-    let store = !halted
-        && state
-            .blocking(|engine| engine.store().requests(true, 1).map_err(ApiError::internal))
-            .await
-            .is_ok();
-    let readiness = state.engine.metrics().readiness();
+pub async fn readyz(State(state): State<Arc<ApiState>>) -> (StatusCode, Json<Value>) {
+    let halted = state.facade.halted().is_some();
+    let store = !halted && state.facade.ping_store().await.is_ok();
+    let readiness = state.facade.metrics().readiness();
     let platforms = readiness.platforms();
     let connected = platforms.values().all(|link| link.is_ready());
     let platforms: serde_json::Map<String, Value> = platforms
@@ -76,16 +70,13 @@ pub async fn readyz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> (StatusC
 }
 
 /// Every metric, with the store's gauges read now.
-pub async fn metrics<S: Store>(State(state): State<Arc<ApiState<S>>>) -> Response {
-    let gauges = state
-        .blocking(|engine| StoreGauges::read(engine.store()).map_err(ApiError::internal))
-        .await;
-    match gauges {
+pub async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
+    match state.facade.gauges().await {
         Ok(gauges) => {
-            let text = state.engine.metrics().render(&gauges);
+            let text = state.facade.metrics().render(&gauges);
             ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], text).into_response()
         }
-        Err(error) => error.into_response(),
+        Err(error) => ApiError::from(error).into_response(),
     }
 }
 
@@ -93,7 +84,8 @@ pub async fn metrics<S: Store>(State(state): State<Arc<ApiState<S>>>) -> Respons
 mod tests {
     use super::*;
     use crate::config::AdminConfig;
-    use crate::engine::testing::engine_on;
+    use crate::engine::Facade;
+    use crate::engine::testing::{engine_on, engine_sharing};
     use crate::http::{Reloaded, Reloader};
     use crate::store::SledStore;
 
@@ -108,12 +100,16 @@ mod tests {
     #[tokio::test]
     async fn readiness_names_every_platform_and_waits_only_for_connections() {
         let (engine, _) = engine_on(SledStore::temporary().unwrap());
-        let state = ApiState::new(engine, AdminConfig::default(), Arc::new(NoReload));
+        let state = ApiState::new(
+            Facade::new(engine),
+            AdminConfig::default(),
+            Arc::new(NoReload),
+        );
         let (status, Json(body)) = readyz(State(state.clone())).await;
         assert_eq!(status, StatusCode::OK, "no platform: ready with the store");
         assert_eq!(body, json!({"store": "ok", "platforms": {}}));
 
-        let readiness = state.engine.metrics().readiness();
+        let readiness = state.facade.metrics().readiness();
         readiness.over_http("slack");
         readiness.expect("discord");
         readiness.registration("discord", crate::metrics::Registration::Retrying);
@@ -137,13 +133,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_store_that_stopped_writing_fails_liveness_and_readiness() {
-        let (engine, _) = engine_on(SledStore::temporary().unwrap());
-        let state = ApiState::new(engine, AdminConfig::default(), Arc::new(NoReload));
+        let store = Arc::new(SledStore::temporary().unwrap());
+        let (engine, _) = engine_sharing(store.clone());
+        let state = ApiState::new(
+            Facade::new(engine),
+            AdminConfig::default(),
+            Arc::new(NoReload),
+        );
         assert_eq!(healthz(State(state.clone())).await.0, StatusCode::OK);
         assert_eq!(readyz(State(state.clone())).await.0, StatusCode::OK);
 
         let disk = sled::Error::Unsupported("the disk went away".to_owned());
-        state.engine.store().halt(&disk);
+        store.halt(&disk);
         let (status, text) = healthz(State(state.clone())).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(

@@ -1,15 +1,17 @@
 //! The HTTP front end: health checks, metrics and the admin API (`/api/v1`, JSON, bearer tokens).
-//! Handlers parse at the edge, act "as" a person through the engine, and map the engine's
-//! errors to statuses (see the `error` module). The engine is synchronous (sled), so every call to it
-//! runs on the blocking pool. Generic over the store: only `app` names the concrete one.
+//! Handlers parse at the edge, act "as" a person through the engine's [`Facade`] (one call
+//! each), and map the engine's errors to statuses (see the `error` module).
 
 mod admin;
+pub mod api;
 mod auth;
 mod backup;
+pub mod body;
 mod error;
 mod grants;
 mod health;
 mod requests;
+pub mod server;
 
 use std::sync::{Arc, RwLock};
 
@@ -20,13 +22,13 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 pub use auth::{Operator, authenticate};
+pub use body::{BodyLimit, BodyRules, read_body};
 pub use error::ApiError;
 
 use crate::config::{AdminConfig, Power};
 use crate::domain::directory::Directory;
 use crate::domain::policy::Policy;
-use crate::engine::Engine;
-use crate::store::Store;
+use crate::engine::{EngineError, Facade, ReloadReport, on_blocking_pool};
 
 /// A new policy, directory and admin tokens, read and checked.
 pub struct Reloaded {
@@ -47,24 +49,20 @@ pub trait Reloader: Send + Sync + 'static {
 pub enum ReloadError {
     /// The files do not pass the checks: the problems, one per line.
     Invalid(Vec<String>),
-    Engine(crate::engine::EngineError),
+    Engine(EngineError),
 }
 
 /// What every handler shares.
-pub struct ApiState<S> {
-    pub engine: Arc<Engine<S>>,
+pub struct ApiState {
+    pub facade: Facade,
     admin: RwLock<Arc<AdminConfig>>,
     reloader: Arc<dyn Reloader>,
 }
 
-impl<S: Store> ApiState<S> {
-    pub fn new(
-        engine: Arc<Engine<S>>,
-        admin: AdminConfig,
-        reloader: Arc<dyn Reloader>,
-    ) -> Arc<Self> {
+impl ApiState {
+    pub fn new(facade: Facade, admin: AdminConfig, reloader: Arc<dyn Reloader>) -> Arc<Self> {
         Arc::new(Self {
-            engine,
+            facade,
             admin: RwLock::new(Arc::new(admin)),
             reloader,
         })
@@ -85,75 +83,74 @@ impl<S: Store> ApiState<S> {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(admin);
     }
 
-    /// Reads the configuration again and puts it in force (blocking: call it on the
-    /// blocking pool). Used by `POST /api/v1/reload` and by SIGHUP.
-    pub fn reload_files(&self) -> Result<serde_json::Value, ReloadError> {
-        let new = self.reloader.reload().map_err(ReloadError::Invalid)?;
-        let mut summary = json!({
-            "ok": true,
-            "people": new.directory.people().count(),
-            "resources": new.policy.resources.len(),
-            "workflows": new.policy.workflows.len(),
-            "reviews": new.policy.reviews.len(),
-            "admin_tokens": new.admin.tokens.len(),
-            "warnings": new.warnings,
-        });
-        let report = self
-            .engine
+    /// Reads the configuration again and puts it in force. Used by `POST /api/v1/reload`,
+    /// by SIGHUP and by the directory sync.
+    pub async fn reload_files(&self) -> Result<serde_json::Value, ReloadError> {
+        // Reading files blocks too; it is no engine call.
+        let reloader = self.reloader.clone();
+        let read = on_blocking_pool(move || Ok::<_, EngineError>(reloader.reload())).await;
+        let new = read
+            .map_err(ReloadError::Engine)?
+            .map_err(ReloadError::Invalid)?;
+        let mut summary = api::ReloadSummary {
+            ok: true,
+            people: new.directory.people().count(),
+            resources: new.policy.resources.len(),
+            workflows: new.policy.workflows.len(),
+            reviews: new.policy.reviews.len(),
+            admin_tokens: new.admin.tokens.len(),
+            warnings: new.warnings,
+            access: ReloadReport::default(),
+        };
+        summary.access = self
+            .facade
             .reload(new.policy, new.directory)
+            .await
             .map_err(ReloadError::Engine)?;
         self.replace_admin(new.admin);
-        summary["access"] = json!(report);
-        tracing::info!(?report, "policy, directory and admin tokens reloaded");
-        Ok(summary)
-    }
-
-    /// Runs `work` on the engine on the blocking pool (sled calls block).
-    pub async fn blocking<T, F>(&self, work: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Engine<S>) -> Result<T, ApiError> + Send + 'static,
-    {
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || work(&engine))
-            .await
-            .map_err(ApiError::internal)?
+        tracing::info!(report = ?summary.access, "policy, directory and admin tokens reloaded");
+        Ok(json!(summary))
     }
 }
+
+/// The largest admin API body: a request with its reason and fields, a decision's comment.
+const ADMIN_BODY: BodyLimit = BodyLimit::kib(64);
 
 /// Every route Gatehouse serves over HTTP. The admin API's routes are grouped by the
 /// [`Power`] a token needs for them (see `docs/security.md`); the checks of who a call acts
 /// as are the handlers' ([`Operator::acting_as`]).
-pub fn router<S: Store>(state: Arc<ApiState<S>>) -> Router {
+pub fn router(state: Arc<ApiState>) -> Router {
     let read = Router::new()
-        .route("/requests", get(requests::list::<S>))
-        .route("/requests/{id}", get(requests::show::<S>))
-        .route("/grants", get(grants::list::<S>))
-        .route("/grants/{id}", get(grants::show::<S>))
-        .route("/audit", get(admin::audit::<S>))
-        .route("/audit/verify", get(admin::verify::<S>))
+        .route("/requests", get(requests::list))
+        .route("/requests/{id}", get(requests::show))
+        .route("/grants", get(grants::list))
+        .route("/grants/{id}", get(grants::show))
+        .route("/audit", get(admin::audit))
+        .route("/audit/verify", get(admin::verify))
         .route_layer(from_fn_with_state(Power::Read, auth::require_power));
     let request = Router::new()
-        .route("/requests", post(requests::submit::<S>))
-        .route("/requests/{id}/cancel", post(requests::cancel::<S>))
-        .route("/grants/{id}/extend", post(grants::extend::<S>))
-        .route("/grants/{id}/end", post(grants::end::<S>))
+        .route("/requests", post(requests::submit))
+        .route("/requests/{id}/cancel", post(requests::cancel))
+        .route("/grants/{id}/extend", post(grants::extend))
+        .route("/grants/{id}/end", post(grants::end))
         .route_layer(from_fn_with_state(Power::Request, auth::require_power));
     let decide = Router::new()
-        .route("/requests/{id}/approve", post(requests::approve::<S>))
-        .route("/requests/{id}/reject", post(requests::reject::<S>))
+        .route("/requests/{id}/approve", post(requests::approve))
+        .route("/requests/{id}/reject", post(requests::reject))
         .route_layer(from_fn_with_state(Power::Decide, auth::require_power));
     let admin = Router::new()
-        .route("/grants/{id}/revoke", post(grants::revoke::<S>))
-        .route("/people/{id}/offboard", post(grants::offboard::<S>))
-        .route("/reload", post(admin::reload::<S>))
-        .route("/backup", get(backup::backup::<S>))
+        .route("/grants/{id}/revoke", post(grants::revoke))
+        .route("/people/{id}/offboard", post(grants::offboard))
+        .route("/reload", post(admin::reload))
+        .route("/backup", get(backup::backup))
         .route_layer(from_fn_with_state(Power::Admin, auth::require_power));
     let api = read
         .merge(request)
         .merge(decide)
         .merge(admin)
-        .route_layer(from_fn_with_state(state.clone(), auth::require_token::<S>))
+        // Bodies are read after the token is checked (the layer added last runs first).
+        .route_layer(from_fn_with_state(ADMIN_BODY, read_body))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_token))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -161,9 +158,9 @@ pub fn router<S: Store>(state: Arc<ApiState<S>>) -> Router {
             )
         });
     Router::new()
-        .route("/healthz", get(health::healthz::<S>))
-        .route("/readyz", get(health::readyz::<S>))
-        .route("/metrics", get(health::metrics::<S>))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .nest("/api/v1", api)
         .with_state(state)
 }

@@ -1,6 +1,5 @@
 //! `/api/v1/requests`: list, show, submit, approve (with changes), reject, cancel.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -8,16 +7,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::ApiState;
+use super::api::{
+    ApproveBody, AsBody, OneRequest, ReasonBody, RequestAndGrant, Requests, SubmitBody,
+};
 use super::auth::Operator;
 use super::error::{ApiError, ApiJson, ApiQuery};
-use crate::domain::duration::Duration;
-use crate::domain::ids::{IdError, PersonId, RequestId, RoleId};
+use crate::domain::ids::{IdError, RequestId};
 use crate::domain::request::Changes;
 use crate::domain::validation::Ask;
-use crate::store::Store;
 
 /// Most records one list call returns.
 pub const MAX_LIMIT: usize = 1000;
@@ -30,20 +29,13 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-pub async fn list<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn list(
+    State(state): State<Arc<ApiState>>,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Requests>, ApiError> {
     let limit = query.limit.unwrap_or(50).min(MAX_LIMIT);
-    let requests = state
-        .blocking(move |engine| {
-            engine
-                .store()
-                .requests(query.pending, limit)
-                .map_err(ApiError::internal)
-        })
-        .await?;
-    Ok(Json(json!({ "requests": requests })))
+    let requests = state.facade.requests(query.pending, limit).await?;
+    Ok(Json(Requests { requests }))
 }
 
 /// A request or grant id from the path (`AR-12`, `ar-12`, `12`); anything else is a 400
@@ -53,39 +45,20 @@ pub fn parse_id<T: FromStr<Err = IdError>>(id: &str) -> Result<T, ApiError> {
         .map_err(|e: IdError| ApiError::bad_request(e.to_string()))
 }
 
-pub async fn show<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn show(
+    State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OneRequest>, ApiError> {
     let id = parse_id::<RequestId>(&id)?;
-    let request = state
-        .blocking(move |engine| engine.store().request(id).map_err(ApiError::internal))
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("there is no request {id}")))?;
-    Ok(Json(json!({ "request": request.value })))
+    let request = state.facade.request(id).await?;
+    Ok(Json(OneRequest { request }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubmitBody {
-    #[serde(rename = "as")]
-    person: Option<PersonId>,
-    resource: String,
-    role: String,
-    duration: Option<Duration>,
-    #[serde(default)]
-    reason: String,
-    #[serde(default)]
-    fields: BTreeMap<String, String>,
-    #[serde(default)]
-    emergency: bool,
-}
-
-pub async fn submit<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn submit(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     ApiJson(body): ApiJson<SubmitBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<RequestAndGrant>), ApiError> {
     let actor = operator.acting_as(body.person)?;
     let requester = actor.person_id().cloned().unwrap_or_default();
     let ask = Ask {
@@ -98,28 +71,20 @@ pub async fn submit<S: Store>(
         emergency: body.emergency,
         extends: None,
     };
-    let submitted = state
-        .blocking(move |engine| Ok(engine.submit(&actor, ask)?))
-        .await?;
-    let body = json!({ "request": submitted.request, "grant": submitted.grant });
+    let submitted = state.facade.submit(actor, ask).await?;
+    let body = RequestAndGrant {
+        request: submitted.request,
+        grant: submitted.grant,
+    };
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApproveBody {
-    #[serde(rename = "as")]
-    person: Option<PersonId>,
-    duration: Option<Duration>,
-    role: Option<RoleId>,
-}
-
-pub async fn approve<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn approve(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ApproveBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestAndGrant>, ApiError> {
     let id = parse_id::<RequestId>(&id)?;
     let actor = operator.acting_as(body.person)?;
     let changes = Changes {
@@ -127,70 +92,37 @@ pub async fn approve<S: Store>(
         role: body.role,
         ..Changes::default()
     };
-    let decided = state
-        .blocking(move |engine| Ok(engine.approve(&actor, id, &changes)?))
-        .await?;
-    decided_with_grant(&state, decided.request).await
+    let decided = state.facade.approve(actor, id, changes).await?;
+    Ok(Json(RequestAndGrant {
+        request: decided.request,
+        grant: decided.grant,
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RejectBody {
-    #[serde(rename = "as")]
-    person: Option<PersonId>,
-    #[serde(default)]
-    reason: String,
-}
-
-pub async fn reject<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn reject(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<RejectBody>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> Result<Json<OneRequest>, ApiError> {
     let id = parse_id::<RequestId>(&id)?;
     let actor = operator.acting_as(body.person)?;
-    let decided = state
-        .blocking(move |engine| Ok(engine.reject(&actor, id, &body.reason)?))
-        .await?;
-    Ok(Json(json!({ "request": decided.request })))
+    let decided = state.facade.reject(actor, id, body.reason).await?;
+    Ok(Json(OneRequest {
+        request: decided.request,
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AsBody {
-    #[serde(rename = "as")]
-    pub person: Option<PersonId>,
-}
-
-pub async fn cancel<S: Store>(
-    State(state): State<Arc<ApiState<S>>>,
+pub async fn cancel(
+    State(state): State<Arc<ApiState>>,
     Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AsBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OneRequest>, ApiError> {
     let id = parse_id::<RequestId>(&id)?;
     let actor = operator.acting_as(body.person)?;
-    let decided = state
-        .blocking(move |engine| Ok(engine.cancel(&actor, id)?))
-        .await?;
-    Ok(Json(json!({ "request": decided.request })))
-}
-
-/// The request and, once it is approved, the grant it produced.
-async fn decided_with_grant<S: Store>(
-    state: &ApiState<S>,
-    request: crate::domain::request::AccessRequest,
-) -> Result<Json<Value>, ApiError> {
-    let grant = match &request.state {
-        crate::domain::request::RequestState::Approved { grant, .. } => {
-            let id = *grant;
-            state
-                .blocking(move |engine| engine.store().grant(id).map_err(ApiError::internal))
-                .await?
-                .map(|g| g.value)
-        }
-        _ => None,
-    };
-    Ok(Json(json!({ "request": request, "grant": grant })))
+    let decided = state.facade.cancel(actor, id).await?;
+    Ok(Json(OneRequest {
+        request: decided.request,
+    }))
 }

@@ -43,8 +43,10 @@ impl LdapFailure {
             LdapError::UrlParsing { .. }
             | LdapError::UnknownScheme(_)
             | LdapError::FilterParsing
-            | LdapError::NativeTLS { .. } => false,
-            _ => true,
+            | LdapError::Rustls { .. }
+            | LdapError::DNSName { .. } => false,
+            // The server's certificate refused: retrying cannot help until ca_file changes.
+            other => !crate::tls::is_refused_certificate(other),
         };
         Self {
             transient,
@@ -74,9 +76,9 @@ impl LdapServer {
             .set_conn_timeout(self.timeout)
             .set_starttls(self.starttls);
         if secure {
-            let connector = crate::connector::tls::native_connector(self.ca.as_deref(), true)
-                .map_err(LdapFailure::permanent)?;
-            settings = settings.set_connector(connector);
+            let tls = crate::tls::verifying(self.ca.as_deref())
+                .map_err(|e| LdapFailure::permanent(e.to_string()))?;
+            settings = settings.set_config(std::sync::Arc::new(tls));
         }
         let work = async {
             let (connection, mut ldap) = LdapConnAsync::with_settings(settings, &self.url)

@@ -20,7 +20,6 @@ use crate::config::{Config, ConnectorKind, DirectoryConfig};
 use crate::domain::directory::Directory;
 use crate::domain::jml::{self, LeaverLimits, MassLeaving};
 use crate::http::{ApiState, ReloadError};
-use crate::store::Store;
 
 const PAGE_SIZE: i32 = 500;
 
@@ -199,16 +198,16 @@ impl SyncedDirectory {
 /// the problems are logged as errors and told to the security channel: leavers must lose
 /// their access even while the policy waits for a fix. Reloads keep failing, saying why,
 /// until the policy is fixed.
-pub async fn sync_once<S: Store>(
+pub async fn sync_once(
     source: &LdapDirectory,
     synced: &SyncedDirectory,
-    state: &Arc<ApiState<S>>,
+    state: &Arc<ApiState>,
 ) -> Result<serde_json::Value, SyncError> {
     let mapped = source.read().await?;
     for note in &mapped.notes {
         tracing::warn!("LDAP directory: {note}");
     }
-    let in_force = state.engine.world();
+    let in_force = state.facade.world();
     let directory = keep_leavers(&in_force.directory, mapped.directory);
     let people = jml::compare(&in_force.directory, &directory);
     let active = in_force.directory.people().filter(|p| p.active).count();
@@ -220,18 +219,17 @@ pub async fn sync_once<S: Store>(
         // Nobody joined, moved or left: the files are not read again for nothing.
         return Ok(serde_json::json!({ "ok": true, "unchanged": true }));
     }
-    let worker = state.clone();
-    tokio::task::spawn_blocking(move || match worker.reload_files() {
+    match state.reload_files().await {
         Err(ReloadError::Invalid(problems)) => {
             for problem in &problems {
                 tracing::error!(
                     "the configuration does not pass the checks with the directory read from LDAP: {problem}"
                 );
             }
-            let policy = worker.engine.world().policy.clone();
-            let report = worker
-                .engine
-                .reload(policy, directory)
+            let report = state
+                .facade
+                .keep_policy_take_directory(directory, problems.clone())
+                .await
                 .map_err(|e| SyncError::Engine(e.to_string()))?;
             tracing::error!(
                 leavers = report.leavers.len(),
@@ -241,26 +239,21 @@ pub async fn sync_once<S: Store>(
                  force (gatehouse.toml and the policy files were not), so that leavers lose \
                  their access; fix the policy, then reload"
             );
-            if let Err(e) = worker.engine.directory_out_of_policy(&problems) {
-                tracing::error!(error = %e, "the security channel could not be told");
-            }
             Ok(serde_json::json!({ "ok": false, "problems": problems, "access": report }))
         }
         Err(ReloadError::Engine(e)) => Err(SyncError::Engine(e.to_string())),
         Ok(summary) => Ok(summary),
-    })
-    .await
-    .map_err(|e| SyncError::Engine(e.to_string()))?
+    }
 }
 
 /// Syncs while `[directory]` says LDAP: at once, then every `sync_every`, and at once again
 /// when a reload changes `[directory]` (`config`), with the new settings; until `stop`.
 /// When a reload turns LDAP off, the directory of `files.directory`, which that reload put
 /// in force, stays.
-pub async fn run<S: Store>(
+pub async fn run(
     mut config: watch::Receiver<SyncSettings>,
     synced: SyncedDirectory,
-    state: Arc<ApiState<S>>,
+    state: Arc<ApiState>,
     mut stop: watch::Receiver<bool>,
 ) {
     // Whether reloads can still change `[directory]` (their sender is alive).
@@ -298,20 +291,15 @@ pub async fn run<S: Store>(
                         let message = held.to_string();
                         tracing::error!("{message}");
                         if told.as_deref() != Some(message.as_str()) {
-                            let engine = state.engine.clone();
                             let leavers = held.leavers.len();
-                            let alert = message.clone();
-                            let alerted = tokio::task::spawn_blocking(move || {
-                                engine.directory_sync_held(leavers, &alert)
-                            })
-                            .await;
+                            let alerted = state
+                                .facade
+                                .directory_sync_held(leavers, message.clone())
+                                .await;
                             match alerted {
-                                Ok(Ok(())) => told = Some(message),
-                                Ok(Err(e)) => {
-                                    tracing::error!(error = %e, "the security channel could not be told of the held sync")
-                                }
+                                Ok(()) => told = Some(message),
                                 Err(e) => {
-                                    tracing::error!(error = %e, "telling the security channel panicked")
+                                    tracing::error!(error = %e, "the security channel could not be told of the held sync")
                                 }
                             }
                         }

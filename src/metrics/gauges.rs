@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::Labels;
+use super::{Number, Reading};
 use crate::store::{Store, StoreError, WriteStats};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct StoreGauges {
 
 impl StoreGauges {
     /// Reads them from `store` (blocking: call on the blocking pool).
-    pub fn read<S: Store>(store: &S) -> Result<Self, StoreError> {
+    pub fn read<S: Store + ?Sized>(store: &S) -> Result<Self, StoreError> {
         let mut gauges = StoreGauges::default();
         for (_, id) in store.pending_due(DateTime::<Utc>::MAX_UTC, usize::MAX)? {
             if let Some(request) = store.request(id)?.map(|v| v.value)
@@ -53,17 +53,17 @@ impl StoreGauges {
         Ok(gauges)
     }
 
-    pub(super) fn pending(&self) -> Vec<(Labels, f64)> {
+    pub(super) fn pending(&self) -> Vec<Reading> {
         self.pending_by_stage
             .iter()
-            .map(|(stage, n)| (vec![("stage", stage.to_string())], *n as f64))
+            .map(|(stage, n)| (vec![("stage", stage.to_string())], Number::Count(*n)))
             .collect()
     }
 
-    pub(super) fn grants(&self) -> Vec<(Labels, f64)> {
+    pub(super) fn grants(&self) -> Vec<Reading> {
         self.grants_by_state
             .iter()
-            .map(|(state, n)| (vec![("state", (*state).to_owned())], *n as f64))
+            .map(|(state, n)| (vec![("state", (*state).to_owned())], Number::Count(*n)))
             .collect()
     }
 }

@@ -11,7 +11,7 @@ use crate::connector::{Connectors, LogConnector};
 use crate::domain::request::{Changes, RequestState};
 use crate::engine::testing::{ask, engine_on, who};
 use crate::outbox::{RecordingChat, Worker};
-use crate::store::{SledStore, Store};
+use crate::store::SledStore;
 
 #[tokio::test]
 async fn a_request_is_measured_from_submission_to_revocation() {
@@ -74,12 +74,19 @@ async fn a_request_is_measured_from_submission_to_revocation() {
     worker.run_due().await.unwrap();
     assert_eq!(metrics.observations(&REVOCATION_LAG_SECONDS, &[]), 1);
     let text = metrics.render(&StoreGauges::read(engine.store()).unwrap());
-    assert!(
-        text.contains("gatehouse_request_decision_seconds_sum{outcome=\"approved\"} 1800\n"),
+    // Sums are floats: written `1800.0` or `1800`, they are the same number to Prometheus.
+    let value = |name: &str, labels: &[(&str, &str)]| super::registry::sample(&text, name, labels);
+    assert_eq!(
+        value(
+            "gatehouse_request_decision_seconds_sum",
+            &[("outcome", "approved")]
+        ),
+        Some(1800.0),
         "{text}"
     );
-    assert!(
-        text.contains("gatehouse_revocation_lag_seconds_sum 45\n"),
+    assert_eq!(
+        value("gatehouse_revocation_lag_seconds_sum", &[]),
+        Some(45.0),
         "{text}"
     );
     assert!(

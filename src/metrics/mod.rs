@@ -19,15 +19,16 @@ mod gauges;
 mod readiness;
 mod registry;
 
-use std::sync::Mutex;
-
 pub use commits::{Observed, request_type};
 pub use gauges::StoreGauges;
 pub use readiness::{Link, Readiness, Registration};
-pub use registry::{Family, Kind, Labels};
+pub use registry::{Family, Kind};
 
 use crate::domain::policy::RequestType;
-use registry::{Exposition, Series};
+use registry::{
+    ConnectorCallLabels, EffectLabels, Live, NoLabels, Number, OutcomeLabels, PlatformCallLabels,
+    Reading, RequestLabels,
+};
 
 /// Requests by type (standard, temporary, extension, emergency) and how they ended:
 /// refused (by policy, never stored), approved, auto_approved, emergency (granted at
@@ -184,7 +185,7 @@ impl CallOutcome {
 /// The counters, histograms and readiness of one running Gatehouse.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    series: Mutex<Series>,
+    live: Live,
     readiness: Readiness,
 }
 
@@ -193,59 +194,59 @@ impl Metrics {
         Self::default()
     }
 
-    fn series(&self) -> std::sync::MutexGuard<'_, Series> {
-        self.series
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// A chat adapter called `method` of `platform`'s API ("slack", "chat.postMessage").
-    pub fn platform_call(&self, platform: &str, method: &str, outcome: CallOutcome) {
-        let labels = vec![
-            ("platform", platform.to_owned()),
-            ("method", method.to_owned()),
-            ("outcome", outcome.as_str().to_owned()),
-        ];
-        self.series().add(&PLATFORM_CALLS, labels, 1);
+    pub fn platform_call(&self, platform: &'static str, method: &str, outcome: CallOutcome) {
+        let labels = PlatformCallLabels {
+            platform,
+            method: method.to_owned(),
+            outcome: outcome.as_str(),
+        };
+        self.live.platform_calls.get_or_create(&labels).inc();
     }
 
     /// The outbox called `connector` to `action` ("grant" or "revoke") a grant.
-    pub fn connector_call(&self, connector: &str, action: &str, outcome: CallOutcome) {
-        let labels = vec![
-            ("connector", connector.to_owned()),
-            ("action", action.to_owned()),
-            ("outcome", outcome.as_str().to_owned()),
-        ];
-        self.series().add(&CONNECTOR_CALLS, labels, 1);
+    pub fn connector_call(&self, connector: &str, action: &'static str, outcome: CallOutcome) {
+        let labels = ConnectorCallLabels {
+            connector: connector.to_owned(),
+            action,
+            outcome: outcome.as_str(),
+        };
+        self.live.connector_calls.get_or_create(&labels).inc();
     }
 
     /// An attempt at an effect (`provision`, `approval_card`, …) failed and will be retried.
-    pub fn outbox_retry(&self, effect: &str) {
-        self.series()
-            .add(&OUTBOX_RETRIES, vec![("effect", effect.to_owned())], 1);
+    pub fn outbox_retry(&self, effect: &'static str) {
+        let labels = EffectLabels { effect };
+        self.live.outbox_retries.get_or_create(&labels).inc();
     }
 
     /// A request was refused by policy at submission (it is never stored).
     pub fn request_refused(&self, kind: RequestType) {
-        let labels = requests_labels(kind, "refused");
-        self.series().add(&REQUESTS, labels, 1);
+        self.live
+            .requests
+            .get_or_create(&requests_labels(kind, "refused"))
+            .inc();
     }
 
     /// Records what a commit did, once it is durable.
     pub fn record(&self, observed: Observed) {
-        let mut series = self.series();
         for (kind, outcome) in observed.outcomes {
-            series.add(&REQUESTS, requests_labels(kind, outcome), 1);
+            self.live
+                .requests
+                .get_or_create(&requests_labels(kind, outcome))
+                .inc();
         }
         for (outcome, seconds) in observed.decisions {
-            series.observe(
-                &DECISION_SECONDS,
-                vec![("outcome", outcome.to_owned())],
-                seconds,
-            );
+            self.live
+                .decisions
+                .get_or_create(&OutcomeLabels { outcome })
+                .observe(seconds);
         }
         for seconds in observed.revocation_lags {
-            series.observe(&REVOCATION_LAG_SECONDS, Vec::new(), seconds);
+            self.live
+                .revocation_lags
+                .get_or_create(&NoLabels {})
+                .observe(seconds);
         }
     }
 
@@ -254,68 +255,71 @@ impl Metrics {
         &self.readiness
     }
 
-    /// The current value of a counter series (for tests and diagnostics).
+    /// The current value of a counter series (for tests and diagnostics), as a scrape shows it.
     pub fn counter(&self, family: &Family, labels: &[(&'static str, &str)]) -> u64 {
-        self.series().counter(family, &own(labels))
+        let text = self.render(&StoreGauges::default());
+        registry::sample(&text, family.name, labels).map_or(0, |n| n as u64)
     }
 
     /// How many values a histogram series has observed (for tests and diagnostics).
     pub fn observations(&self, family: &Family, labels: &[(&'static str, &str)]) -> u64 {
-        self.series().histogram_count(family, &own(labels))
+        let text = self.render(&StoreGauges::default());
+        registry::sample(&text, &format!("{}_count", family.name), labels).map_or(0, |n| n as u64)
     }
 
     /// Everything, in the Prometheus text format, with the store's gauges as read now.
     pub fn render(&self, store: &StoreGauges) -> String {
-        let series = self.series();
-        let connected: Vec<(Labels, f64)> = self
+        let connected: Vec<Reading> = self
             .readiness
             .connections()
             .into_iter()
-            .map(|(platform, up)| (vec![("platform", platform)], if up { 1.0 } else { 0.0 }))
+            .map(|(platform, up)| (vec![("platform", platform)], Number::Count(u64::from(up))))
             .collect();
-        let build = vec![(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)];
+        let build = vec![(
+            vec![("version", env!("CARGO_PKG_VERSION").to_owned())],
+            Number::Count(1),
+        )];
         let leadership = self.readiness.leadership();
-        let mut out = Exposition::new();
-        for family in FAMILIES {
-            let gauges: Vec<(Labels, f64)> = match family.name {
+        let now = FAMILIES
+            .iter()
+            .map(|family| match family.name {
                 n if n == PENDING.name => store.pending(),
                 n if n == GRANTS_LIVE.name => store.grants(),
-                n if n == OUTBOX_DEPTH.name => vec![(Vec::new(), store.outbox_depth as f64)],
-                n if n == OUTBOX_RETRYING.name => {
-                    vec![(Vec::new(), store.outbox_retrying as f64)]
-                }
+                n if n == OUTBOX_DEPTH.name => one(Number::Count(store.outbox_depth)),
+                n if n == OUTBOX_RETRYING.name => one(Number::Count(store.outbox_retrying)),
                 n if n == PLATFORM_CONNECTED.name => connected.clone(),
-                n if n == STORE_COMMITS.name => one(store.writes.commits as f64),
-                n if n == STORE_BATCHES.name => one(store.writes.batches as f64),
-                n if n == STORE_BUSY.name => one(store.writes.busy.as_secs_f64()),
-                n if n == STORE_FLUSHES.name => one(store.writes.flushes as f64),
-                n if n == STORE_FLUSH_SECONDS.name => one(store.writes.flushing.as_secs_f64()),
+                n if n == STORE_COMMITS.name => one(Number::Count(store.writes.commits)),
+                n if n == STORE_BATCHES.name => one(Number::Count(store.writes.batches)),
+                n if n == STORE_BUSY.name => one(Number::Seconds(store.writes.busy.as_secs_f64())),
+                n if n == STORE_FLUSHES.name => one(Number::Count(store.writes.flushes)),
+                n if n == STORE_FLUSH_SECONDS.name => {
+                    one(Number::Seconds(store.writes.flushing.as_secs_f64()))
+                }
                 n if n == LEADER.name => leadership
-                    .map(|(leads, _)| one(if leads { 1.0 } else { 0.0 }))
+                    .map(|(leads, _)| one(Number::Count(u64::from(leads))))
                     .unwrap_or_default(),
                 n if n == LEASE_AGE_SECONDS.name => leadership
                     .and_then(|(_, age)| age)
-                    .map(|age| one(age.as_secs_f64()))
+                    .map(|age| one(Number::Seconds(age.as_secs_f64())))
                     .unwrap_or_default(),
                 n if n == BUILD_INFO.name => build.clone(),
                 _ => Vec::new(),
-            };
-            out.family(family, &series, &gauges);
-        }
-        out.finish()
+            })
+            .collect();
+        registry::exposition(FAMILIES, &self.live, now)
     }
 }
 
 /// A family's one unlabelled value.
-fn one(value: f64) -> Vec<(Labels, f64)> {
+fn one(value: Number) -> Vec<Reading> {
     vec![(Vec::new(), value)]
 }
 
-fn requests_labels(kind: RequestType, outcome: &str) -> Labels {
-    vec![
-        ("type", type_name(kind).to_owned()),
-        ("outcome", outcome.to_owned()),
-    ]
+fn requests_labels(kind: RequestType, outcome: &'static str) -> RequestLabels {
+    RequestLabels {
+        r#type: type_name(kind),
+        outcome,
+    }
 }
 
 /// The `type` label: the words workflows' `request_type` uses.
@@ -326,10 +330,6 @@ pub fn type_name(kind: RequestType) -> &'static str {
         RequestType::Extension => "extension",
         RequestType::Emergency => "emergency",
     }
-}
-
-fn own(labels: &[(&'static str, &str)]) -> Labels {
-    labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
 }
 
 #[cfg(test)]

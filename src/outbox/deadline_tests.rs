@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 
 use super::worker::Next;
 use super::*;
@@ -16,12 +16,12 @@ use crate::domain::policy::tests::{example_directory, example_policy};
 use crate::domain::request::Changes;
 use crate::domain::validation::Ask;
 use crate::engine::testing::who;
-use crate::engine::{Engine, FakeClock};
-use crate::store::{Commit, OutboxEntry, SledStore, Store};
+use crate::engine::{Clock, Engine, FakeClock, SystemClock};
+use crate::store::{Commit, OutboxEntry, SledStore};
 
-fn engine(clock: Arc<FakeClock>) -> Arc<Engine<SledStore>> {
+fn engine(clock: Arc<FakeClock>) -> Arc<Engine> {
     Arc::new(Engine::new(
-        SledStore::temporary().unwrap(),
+        Arc::new(SledStore::temporary().unwrap()),
         example_policy(),
         example_directory(),
         clock,
@@ -31,10 +31,10 @@ fn engine(clock: Arc<FakeClock>) -> Arc<Engine<SledStore>> {
 /// A clock a minute ahead of the real now, from which effects committed without events are
 /// due: they are due on it.
 fn clock() -> Arc<FakeClock> {
-    Arc::new(FakeClock::at(Utc::now() + TimeDelta::minutes(1)))
+    Arc::new(FakeClock::at(SystemClock.now() + TimeDelta::minutes(1)))
 }
 
-fn queue(engine: &Engine<SledStore>, effect: Effect) -> OutboxEntry {
+fn queue(engine: &Engine, effect: Effect) -> OutboxEntry {
     engine
         .commit(Commit {
             effects: vec![effect],
@@ -44,7 +44,7 @@ fn queue(engine: &Engine<SledStore>, effect: Effect) -> OutboxEntry {
     engine.store().outbox(1).unwrap().remove(0)
 }
 
-fn entry(engine: &Engine<SledStore>, seq: u64) -> OutboxEntry {
+fn entry(engine: &Engine, seq: u64) -> OutboxEntry {
     let outbox = engine.store().outbox(100).unwrap();
     outbox.into_iter().find(|e| e.seq == seq).unwrap()
 }

@@ -12,8 +12,8 @@ use crate::connector::{BoxFuture, Connectors};
 use crate::domain::effect::{Alert, Effect, Lane, Notice};
 use crate::domain::ids::{GrantId, RequestId};
 use crate::domain::policy::tests::{example_directory, example_policy};
-use crate::engine::{Engine, SystemClock};
-use crate::store::{Commit, SledStore, Store};
+use crate::engine::{Clock, Engine, SystemClock};
+use crate::store::{Commit, SledStore};
 
 /// A chat that takes a while over each delivery and records who was delivering at once.
 #[derive(Default)]
@@ -61,7 +61,7 @@ impl ChatPort for Slow {
 async fn effects_of_different_lanes_run_at_once_and_each_lane_in_order() {
     // The real clock: the worker sleeps in real time between attempts.
     let engine = Arc::new(Engine::new(
-        SledStore::temporary().unwrap(),
+        Arc::new(SledStore::temporary().unwrap()),
         example_policy(),
         example_directory(),
         Arc::new(SystemClock),
@@ -173,7 +173,7 @@ impl TokioClock {
     /// A minute ahead of the real now, from which effects committed without events are due.
     fn new() -> Self {
         Self {
-            start: chrono::Utc::now() + chrono::TimeDelta::minutes(1),
+            start: SystemClock.now() + chrono::TimeDelta::minutes(1),
             at: tokio::time::Instant::now(),
         }
     }
@@ -225,7 +225,7 @@ impl ChatPort for RefusingOnce {
 }
 
 /// Runs `worker` until the outbox is empty (an hour of the paused clock at most).
-async fn run_until_empty(engine: &Engine<SledStore>, worker: Worker<SledStore>) {
+async fn run_until_empty(engine: &Engine, worker: Worker) {
     let (stop, shutdown) = watch::channel(false);
     let running = tokio::spawn(worker.run(shutdown));
     let deadline = tokio::time::Instant::now() + StdDuration::from_secs(3600);
@@ -240,7 +240,7 @@ async fn run_until_empty(engine: &Engine<SledStore>, worker: Worker<SledStore>) 
     running.await.unwrap();
 }
 
-fn two_refreshes_of_one_request(engine: &Engine<SledStore>) {
+fn two_refreshes_of_one_request(engine: &Engine) {
     let refresh = Effect::RefreshCards {
         request: RequestId(7),
     };
@@ -255,7 +255,7 @@ fn two_refreshes_of_one_request(engine: &Engine<SledStore>) {
 #[tokio::test(start_paused = true)]
 async fn a_lane_keeps_its_order_while_its_oldest_waits_for_a_retry() {
     let engine = Arc::new(Engine::new(
-        SledStore::temporary().unwrap(),
+        Arc::new(SledStore::temporary().unwrap()),
         example_policy(),
         example_directory(),
         Arc::new(TokioClock::new()),
@@ -274,7 +274,7 @@ async fn a_lane_keeps_its_order_while_its_oldest_waits_for_a_retry() {
 #[tokio::test(start_paused = true)]
 async fn after_a_restart_a_lane_still_waits_for_its_oldest() {
     let engine = Arc::new(Engine::new(
-        SledStore::temporary().unwrap(),
+        Arc::new(SledStore::temporary().unwrap()),
         example_policy(),
         example_directory(),
         Arc::new(TokioClock::new()),

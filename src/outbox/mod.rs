@@ -20,14 +20,18 @@
 
 mod chat;
 mod lanes;
+#[cfg(any(test, feature = "testing"))]
+mod recording;
 mod span;
 mod worker;
 
-use std::hash::{BuildHasher, RandomState};
-
 use chrono::TimeDelta;
 
-pub use chat::{ChatError, ChatPort, LogChat, Posted, RecordingChat};
+use crate::backoff::Backoff;
+
+pub use chat::{ChatError, ChatPort, LogChat, Posted};
+#[cfg(any(test, feature = "testing"))]
+pub use recording::RecordingChat;
 pub use worker::{CHAT_DEADLINE, CONCURRENT, CONNECTOR_GRACE, Worker, spawn};
 
 pub use crate::domain::grant::REVOKE_ATTEMPTS;
@@ -37,17 +41,24 @@ pub const PROVISION_ATTEMPTS: u32 = 8;
 /// The longest wait between two attempts (but for daily revocation retries).
 pub const MAX_BACKOFF: TimeDelta = TimeDelta::minutes(10);
 
-/// The wait before attempt `attempts + 1`: 2^attempts seconds, at most [`MAX_BACKOFF`], times
-/// a jitter between 0.5 and 1.5 so that effects failing together do not retry together.
+/// The outbox's waits between attempts: 1 s, doubling up to [`MAX_BACKOFF`], each between half
+/// and one and a half times that (at most the longest wait) so that effects failing together do
+/// not retry together.
+pub const RETRY: Backoff = Backoff::new(
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(600),
+)
+.jitter(-0.5, 0.5);
+
+/// The wait before attempt `attempts + 1` of the effect numbered `seq`, by [`RETRY`].
 pub fn backoff(attempts: u32, seq: u64) -> TimeDelta {
     backoff_within(attempts, seq, MAX_BACKOFF)
 }
 
 /// [`backoff`] with `max` instead of [`MAX_BACKOFF`] (`[outbox] max_backoff`).
 pub fn backoff_within(attempts: u32, seq: u64, max: TimeDelta) -> TimeDelta {
-    let base = TimeDelta::seconds(1_i64 << attempts.min(20)).min(max);
-    let jitter = RandomState::new().hash_one((seq, attempts)) % 1000;
-    base * (500 + jitter as i32) / 1000
+    let policy = RETRY.at_most(max.to_std().unwrap_or(RETRY.max()));
+    TimeDelta::from_std(policy.delay_salted(attempts, seq)).unwrap_or(max)
 }
 
 #[cfg(test)]

@@ -23,8 +23,8 @@ use crate::domain::policy::tests::{example_directory, example_policy};
 use crate::domain::request::{Changes, RequestState};
 use crate::domain::validation::Ask;
 use crate::engine::testing::who;
-use crate::engine::{Engine, FakeClock};
-use crate::store::{SledStore, Store};
+use crate::engine::{Clock, Engine, FakeClock, SystemClock};
+use crate::store::SledStore;
 
 const SECRET: &str = "whsec-outbox-test-0123";
 
@@ -76,7 +76,7 @@ async fn hook(
         SECRET.as_bytes(),
         &header(SIGNATURE_HEADER),
         &body,
-        Utc::now().timestamp(),
+        SystemClock.now().timestamp(),
         300,
     )
     .is_err()
@@ -130,10 +130,10 @@ async fn serve(target: Target) -> String {
 }
 
 struct Rig {
-    engine: Arc<Engine<SledStore>>,
+    engine: Arc<Engine>,
     clock: Arc<FakeClock>,
     chat: Arc<RecordingChat>,
-    worker: Worker<SledStore>,
+    worker: Worker,
     target: Target,
 }
 
@@ -148,7 +148,7 @@ async fn rig_with(store: SledStore, target: Target) -> Rig {
         Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap(),
     ));
     let engine = Arc::new(Engine::new(
-        store,
+        Arc::new(store),
         example_policy(),
         example_directory(),
         clock.clone(),
@@ -203,7 +203,7 @@ impl Rig {
 }
 
 /// alice asks for prod-db read; bob and carol approve; the grant it made.
-fn approved(engine: &Engine<SledStore>) -> (RequestId, GrantId) {
+fn approved(engine: &Engine) -> (RequestId, GrantId) {
     let ask = Ask {
         requester: "alice".into(),
         resource: "prod-db".into(),
@@ -395,6 +395,11 @@ async fn a_crash_between_the_call_and_its_result_loses_nothing_and_repeats_nothi
 }
 
 #[test]
+fn the_retry_policy_stops_growing_at_max_backoff() {
+    assert_eq!(Some(RETRY.max()), MAX_BACKOFF.to_std().ok());
+}
+
+#[test]
 fn max_backoff_caps_every_wait_jitter_included() {
     let max = TimeDelta::seconds(1);
     for attempts in 0..30 {
@@ -427,7 +432,7 @@ async fn after_a_restart_a_message_queued_before_it_is_delivered_as_a_retry() {
     ));
     let store = SledStore::temporary().unwrap();
     let engine = Arc::new(Engine::new(
-        store,
+        Arc::new(store),
         example_policy(),
         example_directory(),
         clock,

@@ -25,9 +25,9 @@ use crate::domain::effect::{Effect, Lane};
 use crate::domain::grant::{Grant, GrantState};
 use crate::domain::ids::ConnectorId;
 use crate::domain::ids::GrantId;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, on_blocking_pool};
 use crate::metrics::{CallOutcome, Observed};
-use crate::store::{Commit, OutboxEntry, Store};
+use crate::store::{Commit, OutboxEntry, StoreError};
 
 /// How much of the outbox one pass takes.
 const BATCH: usize = 256;
@@ -44,8 +44,8 @@ pub const CONNECTOR_GRACE: StdDuration = StdDuration::from_secs(30);
 /// The `timeout` assumed for a connector not built from gatehouse.toml.
 const UNKNOWN_CONNECTOR_TIMEOUT: StdDuration = StdDuration::from_secs(60);
 
-pub struct Worker<S> {
-    engine: Arc<Engine<S>>,
+pub struct Worker {
+    engine: Arc<Engine>,
     /// Shared with reloads, which may put other connectors in force.
     connectors: ConnectorRegistry,
     chat: Arc<dyn ChatPort>,
@@ -66,9 +66,9 @@ pub(super) enum Next {
     Retry(DateTime<Utc>, String),
 }
 
-impl<S: Store> Worker<S> {
+impl Worker {
     pub fn new(
-        engine: Arc<Engine<S>>,
+        engine: Arc<Engine>,
         connectors: impl Into<ConnectorRegistry>,
         chat: Arc<dyn ChatPort>,
     ) -> Self {
@@ -152,7 +152,8 @@ impl<S: Store> Worker<S> {
         match self.attempt(entry).await? {
             Next::Complete(then) => {
                 let observed = Observed::of(&then);
-                let completed = blocking(move || engine.store().complete_effect(seq, then)).await;
+                let completed =
+                    on_blocking_pool(move || engine.store().complete_effect(seq, then)).await;
                 match completed {
                     Ok(()) => {
                         self.lanes().left(seq, &lane);
@@ -160,7 +161,7 @@ impl<S: Store> Worker<S> {
                         Ok(true)
                     }
                     // Someone completed it meanwhile, or its record changed: look again next pass.
-                    Err(EngineError::Store(crate::store::StoreError::Conflict)) => {
+                    Err(EngineError::Store(StoreError::Conflict)) => {
                         self.lanes().left(seq, &lane);
                         Ok(false)
                     }
@@ -171,7 +172,7 @@ impl<S: Store> Worker<S> {
                 tracing::warn!(key = %entry.key, attempts = entry.attempts + 1, %error, "effect failed; will retry");
                 let kind = super::span::kind(&entry.effect);
                 self.engine.metrics().outbox_retry(kind);
-                blocking(move || engine.store().retry_effect(seq, at, &error)).await?;
+                on_blocking_pool(move || engine.store().retry_effect(seq, at, &error)).await?;
                 self.lanes().waits(seq, lane);
                 Ok(false)
             }
@@ -343,7 +344,7 @@ impl<S: Store> Worker<S> {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
         let learner = this.clone();
-        if let Err(e) = blocking_engine(move || learner.learn_waiting()).await {
+        if let Err(e) = on_blocking_pool(move || learner.learn_waiting()).await {
             tracing::error!(error = %e, "cannot read which effects wait for a retry; a lane may run out of order once");
         }
         let mut changes = this.engine.subscribe();
@@ -401,7 +402,7 @@ impl<S: Store> Worker<S> {
         // revocations), reading a full batch at every completion would cost more than the
         // effects. The extra `CONCURRENT` leaves room for entries whose lane is busy.
         let free = CONCURRENT.saturating_sub(running.tasks.len());
-        let (due, next) = blocking(move || {
+        let (due, next) = on_blocking_pool(move || {
             let store = engine.store();
             let due = match free {
                 0 => Vec::new(),
@@ -409,7 +410,7 @@ impl<S: Store> Worker<S> {
                     store.due_effects_except(now, free + CONCURRENT, &|seq| skip.contains(&seq))?
                 }
             };
-            Ok((due, store.next_effect_due_after(now)?))
+            Ok::<_, StoreError>((due, store.next_effect_due_after(now)?))
         })
         .await?;
         for entry in due {
@@ -482,36 +483,6 @@ fn after_attempts(attempts: u32) -> String {
     }
 }
 
-/// Runs engine work that reads the store on the blocking pool.
-async fn blocking_engine<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
-) -> Result<T, EngineError> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result,
-        Err(e) => Err(
-            crate::store::StoreError::Sled(sled::Error::ReportableBug(format!(
-                "a store call panicked: {e}"
-            )))
-            .into(),
-        ),
-    }
-}
-
-/// Runs a store call on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T, EngineError> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => Ok(result?),
-        Err(e) => Err(
-            crate::store::StoreError::Sled(sled::Error::ReportableBug(format!(
-                "a store call panicked: {e}"
-            )))
-            .into(),
-        ),
-    }
-}
-
 /// The refresh of every kind of card in `posted`, once each.
 fn refreshes(posted: &super::Posted) -> Vec<Effect> {
     let mut keys: Vec<&CardKey> = posted.iter().map(|(key, _)| key).collect();
@@ -540,8 +511,8 @@ fn not_before(
 }
 
 /// Starts the worker for a served Gatehouse, waiting at most `max_backoff` between attempts.
-pub fn spawn<S: Store>(
-    engine: Arc<Engine<S>>,
+pub fn spawn(
+    engine: Arc<Engine>,
     connectors: ConnectorRegistry,
     chat: Arc<dyn ChatPort>,
     max_backoff: TimeDelta,

@@ -1,19 +1,17 @@
 //! The slack-morphism client Gatehouse talks to Slack's Web API with, pointed at
-//! `slack.api_url` (Slack itself, or a fake in tests). TLS is rustls with the ring provider
-//! passed explicitly (no process-wide default needed) and the system's root certificates.
+//! `slack.api_url` (Slack itself, or a fake in tests). TLS is the program's one configuration
+//! ([`crate::tls::verifying`]): rustls with *ring* and the system's root certificates.
 //!
 //! Every call has a deadline ([`DEADLINE`]): hyper's client has none, so a call Slack accepted
 //! and never answered would wait forever, and hold up everything queued behind it (the outbox
 //! delivers a request's cards one at a time). A call past its deadline fails like a dropped
 //! connection, which the outbox retries.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use hyper_rustls::HttpsConnectorBuilder;
 use reqwest::Url;
-use rustls::crypto::CryptoProvider;
 use slack_morphism::errors::{SlackClientError, SlackClientHttpProtocolError};
 use slack_morphism::multipart_form::FileMultipartData;
 use slack_morphism::prelude::{
@@ -35,14 +33,12 @@ pub type SlackApiClient = SlackClient<Deadline<SlackClientHyperHttpsConnector>>;
 pub enum ClientError {
     #[error("slack.api_url {0:?} must start with https:// (or http:// for a local fake)")]
     NotHttp(String),
-    #[error("no trusted root certificates could be loaded for {api_url}: {source}")]
-    NoRootCertificates {
-        api_url: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(
+        "no trusted root certificates could be loaded for {0}: install the system's CA certificates (Debian: ca-certificates)"
+    )]
+    NoRootCertificates(String),
     #[error("TLS could not be set up: {0}")]
-    Tls(#[from] rustls::Error),
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A client whose every call goes to `<api_url>/<method>`, e.g. `https://slack.com/api`.
@@ -57,20 +53,14 @@ pub fn client(api_url: &str) -> Result<SlackApiClient, ClientError> {
     if !plain_http && !api_url.starts_with("https://") {
         return Err(ClientError::NotHttp(api_url.to_owned()));
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = match HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(provider.clone())
-    {
-        Ok(builder) => builder,
-        Err(_) if plain_http => HttpsConnectorBuilder::new().with_tls_config(no_roots(provider)?),
-        Err(source) => {
-            return Err(ClientError::NoRootCertificates {
-                api_url: api_url.to_owned(),
-                source,
-            });
-        }
-    };
-    let connector = builder.https_or_http().enable_http1().build();
+    if !plain_http && crate::tls::system_roots().is_empty() {
+        return Err(ClientError::NoRootCertificates(api_url.to_owned()));
+    }
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(crate::tls::verifying(None)?)
+        .https_or_http()
+        .enable_http1()
+        .build();
     let calls = SlackClientHyperConnector::with_connector(connector).with_slack_api_url(api_url);
     Ok(SlackClient::new(Deadline {
         inner: calls,
@@ -203,14 +193,6 @@ impl<C: SlackClientHttpConnector + Send + Sync> SlackClientHttpConnector for Dea
     }
 }
 
-/// A TLS configuration that trusts nobody: only for a client that will speak plain HTTP.
-fn no_roots(provider: Arc<CryptoProvider>) -> Result<rustls::ClientConfig, rustls::Error> {
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,12 +201,6 @@ mod tests {
     fn a_url_that_is_not_http_is_refused() {
         let error = client("ftp://slack.example/api").err().unwrap();
         assert!(matches!(error, ClientError::NotHttp(_)), "{error}");
-    }
-
-    #[test]
-    fn the_tls_config_without_roots_builds() {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        assert!(no_roots(provider).is_ok());
     }
 
     #[test]

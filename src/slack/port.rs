@@ -15,10 +15,9 @@ use crate::chat::render::Templates;
 use crate::connector::BoxFuture;
 use crate::domain::directory::Platform;
 use crate::domain::effect::Effect;
-use crate::engine::Engine;
+use crate::engine::Facade;
 use crate::metrics::Metrics;
 use crate::outbox::{ChatError, ChatPort, Posted};
-use crate::store::Store;
 
 pub use api::{call_outcome, classify};
 
@@ -94,28 +93,27 @@ impl Transport for SlackTransport {
     }
 }
 
-/// Delivers the outbox's chat effects to Slack, for an engine on store `S`, and publishes
-/// App Home tabs.
-pub struct SlackChat<S> {
-    port: CardPort<S, SlackTransport>,
+/// Delivers the outbox's chat effects to Slack, and publishes App Home tabs.
+pub struct SlackChat {
+    port: CardPort<SlackTransport>,
 }
 
-impl<S: Store> SlackChat<S> {
+impl SlackChat {
     /// Slack as the only platform.
-    pub fn new(slack: Arc<Slack>, engine: Arc<Engine<S>>) -> Self {
-        Self::among(slack, engine, vec![Platform::Slack])
+    pub fn new(slack: Arc<Slack>, facade: Facade) -> Self {
+        Self::among(slack, facade, vec![Platform::Slack])
     }
 
     /// Slack beside the other platforms in `running`.
-    pub fn among(slack: Arc<Slack>, engine: Arc<Engine<S>>, running: Vec<Platform>) -> Self {
-        let transport = Arc::new(SlackTransport::new(slack, engine.metrics().clone()));
+    pub fn among(slack: Arc<Slack>, facade: Facade, running: Vec<Platform>) -> Self {
+        let transport = Arc::new(SlackTransport::new(slack, facade.metrics().clone()));
         Self {
-            port: CardPort::among(transport, engine, running),
+            port: CardPort::among(transport, facade, running),
         }
     }
 }
 
-impl<S: Store> ChatPort for SlackChat<S> {
+impl ChatPort for SlackChat {
     fn deliver<'a>(
         &'a self,
         effect: &'a Effect,

@@ -4,7 +4,7 @@
 //! `slack.api_url`), connects, and hands each envelope to `envelope::handle`, which
 //! acknowledges it within Slack's 3 s and feeds its payload to the very handlers HTTP mode
 //! uses. When Slack asks for a reconnect (`disconnect`) a fresh URL is fetched at once; when
-//! the connection is lost or cannot be made, the next attempt waits with [`Backoff`]. Every
+//! the connection is lost or cannot be made, the next attempt waits by [`RECONNECT`]. Every
 //! connection ends with a close handshake when it can (RFC 6455 §7.1.2): ours on shutdown and
 //! after `disconnect`, our answer to Slack's close frame when Slack closes first (§5.5.1), and
 //! on shutdown the envelopes in flight are given a moment to finish.
@@ -13,9 +13,8 @@
 //! caller registers Slack with [`crate::metrics::Readiness::expect`] before serving.
 //!
 //! No signatures here: the connection itself is authenticated by the app token. `wss://`
-//! uses rustls with the process-wide crypto provider that `main` installs.
+//! uses rustls with [`crate::tls`]'s configuration, handed to tokio-tungstenite explicitly.
 
-mod backoff;
 mod envelope;
 
 use std::sync::Arc;
@@ -28,14 +27,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-pub use backoff::Backoff;
+#[cfg(any(test, feature = "testing"))]
 pub use envelope::fuzz_envelope;
 
 use super::Slack;
 use super::http::Inbound;
-use crate::engine::Engine;
+use crate::backoff::{Backoff, Retries};
+use crate::engine::Facade;
 use crate::metrics::{CallOutcome, Metrics};
-use crate::store::Store;
 
 /// The platform's name in metrics and readiness.
 const PLATFORM: &str = "slack";
@@ -47,6 +46,10 @@ const FINISH_WITHIN: Duration = Duration::from_secs(5);
 const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 /// How long opening the websocket (TCP, TLS, the upgrade) may take.
 const OPEN_WITHIN: Duration = Duration::from_secs(10);
+/// The waits before reconnecting: 1 s, doubling up to 30 s, each up to a quarter longer. A
+/// connection Slack greeted starts them over.
+pub const RECONNECT: Backoff =
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(30)).jitter(0.0, 0.25);
 
 /// Why a connection could not be made or did not last; logged, then retried.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,8 @@ pub enum SocketError {
     Socket(#[from] tungstenite::Error),
     #[error("the websocket did not open within {}s", OPEN_WITHIN.as_secs())]
     OpenTimedOut,
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// How one connection ended.
@@ -73,17 +78,17 @@ enum Ended {
 }
 
 /// Receives Socket Mode envelopes until `stop` turns true (or its sender is gone).
-pub async fn run<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>, stop: watch::Receiver<bool>) {
+pub async fn run(slack: Arc<Slack>, facade: Facade, stop: watch::Receiver<bool>) {
     let Some(app_token) = slack.app_token.as_ref() else {
         tracing::error!("{}; Socket Mode is not started", SocketError::NoAppToken);
         return;
     };
     let token = SlackApiToken::new(SlackApiTokenValue::new(app_token.expose().to_owned()));
     // `/readyz` says not ready until Slack greets us, and again whenever the connection is down.
-    let metrics = engine.metrics().clone();
-    let inbound = Inbound::new(slack.clone(), engine);
+    let metrics = facade.metrics().clone();
+    let inbound = Inbound::new(slack.clone(), facade);
     let mut tasks = JoinSet::new();
-    let mut backoff = Backoff::new();
+    let mut backoff = Retries::new(RECONNECT);
     let mut stop = stop;
     loop {
         if *stop.borrow() {
@@ -147,17 +152,14 @@ async fn connect(
 
 /// One connection, from the handshake until it ends. Along with how it ended: whether Slack
 /// said `hello`, i.e. the connection really worked (which resets the backoff).
-async fn session<S: Store>(
-    inbound: &Arc<Inbound<S>>,
+async fn session(
+    inbound: &Arc<Inbound>,
     url: &str,
     stop: &mut watch::Receiver<bool>,
     tasks: &mut JoinSet<()>,
     metrics: &Metrics,
 ) -> Result<(Ended, bool), (SocketError, bool)> {
-    let (mut socket, _) = tokio::time::timeout(OPEN_WITHIN, tokio_tungstenite::connect_async(url))
-        .await
-        .map_err(|_| (SocketError::OpenTimedOut, false))?
-        .map_err(|error| (error.into(), false))?;
+    let mut socket = open(url).await.map_err(|error| (error, false))?;
     let (acks, mut to_send) = mpsc::unbounded_channel::<String>();
     let mut greeted = false;
     let broke = |error: tungstenite::Error, greeted| (SocketError::from(error), greeted);
@@ -211,6 +213,18 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Opens the websocket at `url` (TCP, TLS for `wss://`, the upgrade). The rustls configuration
+/// is handed over explicitly, so that a TLS library another crate turns on in
+/// tokio-tungstenite is never picked instead.
+async fn open(url: &str) -> Result<Socket, SocketError> {
+    let tls = tokio_tungstenite::Connector::Rustls(Arc::new(crate::tls::verifying(None)?));
+    let opening = tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(tls));
+    let (socket, _) = tokio::time::timeout(OPEN_WITHIN, opening)
+        .await
+        .map_err(|_| SocketError::OpenTimedOut)??;
+    Ok(socket)
+}
+
 /// Sends the acks still queued, then a close frame, and waits briefly for Slack's close.
 async fn close(socket: &mut Socket, to_send: &mut mpsc::UnboundedReceiver<String>) {
     while let Ok(ack) = to_send.try_recv() {
@@ -248,3 +262,6 @@ async fn drained(socket: &mut Socket) -> bool {
     let rest = async { while let Some(Ok(_)) = socket.next().await {} };
     tokio::time::timeout(CLOSE_WITHIN, rest).await.is_ok()
 }
+
+#[cfg(test)]
+mod tests;

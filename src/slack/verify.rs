@@ -2,8 +2,10 @@
 //! request signature (HMAC-SHA256 with the app's signing secret over `v0:<timestamp>:<body>`,
 //! sent as `X-Slack-Signature: v0=<hex>` with `X-Slack-Request-Timestamp`), refusing
 //! timestamps more than five minutes from now in either direction so that a captured request
-//! cannot be replayed later. [`delivery_key`] names one delivery, so that Slack's retries of it
-//! (and any replay inside the window) can be recognised by the store's `seen` tree.
+//! cannot be replayed later. [`delivery_keys`] name one delivery, so that Slack's retries of it
+//! (and any replay inside the window) can be recognised by the store's `seen` tree; the
+//! [`Endpoint`] a request was sent to, not its unsigned `Content-Type`, says how its body is
+//! read.
 //!
 //! Time is a parameter (`now_unix`): nothing here reads the clock.
 
@@ -84,25 +86,100 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!("v0={}", hex::encode(digest))
 }
 
-/// The dedup key of one Slack delivery, or `None` when there is nothing to deduplicate
-/// (url_verification, options requests, unparseable bodies):
+/// Where a Slack request was sent. The endpoint, never the `Content-Type` header (which is
+/// not signed), says how a body is read: for dedup here and by the handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/slack/commands`: a form.
+    Commands,
+    /// `/slack/interactions`: a form whose `payload` field holds JSON.
+    Interactions,
+    /// `/slack/options`: the same form, for typeahead only.
+    Options,
+    /// `/slack/events`: JSON.
+    Events,
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+const JSON: &str = "application/json";
+
+impl Endpoint {
+    /// The media type Slack sends to this endpoint.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Endpoint::Events => JSON,
+            Endpoint::Commands | Endpoint::Interactions | Endpoint::Options => FORM,
+        }
+    }
+
+    /// Whether `headers` declare [`Endpoint::media_type`] (parameters such as `charset`
+    /// aside). Anything else is refused: a body is read one way per endpoint only.
+    pub fn takes(self, headers: &HeaderMap) -> bool {
+        headers
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(self.media_type()))
+    }
+}
+
+/// Every key one delivery is remembered by; a key already remembered makes it a repeat.
+/// Empty when answering the body twice is harmless (typeahead, url_verification).
+/// Otherwise `signed:<SHA-256 of the body>` — the signature covers exactly these bytes and
+/// the timestamp window, so a captured request counts once whatever its unsigned headers
+/// say, and Slack's retries (re-signed, same body) are recognised — plus [`delivery_key`].
+pub fn delivery_keys(endpoint: Endpoint, body: &[u8]) -> Vec<String> {
+    if changes_nothing(endpoint, body) {
+        return Vec::new();
+    }
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body));
+    let mut keys = vec![format!("signed:{digest}")];
+    keys.extend(delivery_key(endpoint, body));
+    keys
+}
+
+/// The dedup key of one Slack delivery by what it says, the same over HTTP and Socket Mode,
+/// or `None` when there is nothing to deduplicate (url_verification, typeahead, unreadable
+/// bodies):
 /// - Events API (JSON): `event:<event_id>`. `X-Slack-Retry-Num` is deliberately not part of
 ///   the key: a retry carries the same `event_id` and must map to the same key.
 /// - Interactions (form field `payload`): `block_actions:<trigger_id>:<action_ts>` (first
 ///   action), `view_closed:<view.id>` (no trigger there), otherwise `<type>:<trigger_id>`.
 /// - Slash commands (form): `command:<trigger_id>`.
-pub fn delivery_key(headers: &HeaderMap, body: &[u8]) -> Option<String> {
-    if is_json(headers, body) {
-        let event: Value = serde_json::from_slice(body).ok()?;
-        return text(&event, &["event_id"]).map(|id| format!("event:{id}"));
+pub fn delivery_key(endpoint: Endpoint, body: &[u8]) -> Option<String> {
+    match endpoint {
+        Endpoint::Events => {
+            let event: Value = serde_json::from_slice(body).ok()?;
+            text(&event, &["event_id"]).map(|id| format!("event:{id}"))
+        }
+        Endpoint::Interactions => interaction_key(&interaction(body)?),
+        Endpoint::Options => None,
+        Endpoint::Commands => form_field(body, "trigger_id")
+            .filter(|trigger| !trigger.is_empty())
+            .map(|trigger| format!("command:{trigger}")),
     }
-    if let Some(payload) = form_field(body, "payload") {
-        let payload: Value = serde_json::from_str(&payload).ok()?;
-        return interaction_key(&payload);
+}
+
+/// Whether acting on this body twice is harmless: typeahead answers with options, and
+/// url_verification with the challenge it carries.
+fn changes_nothing(endpoint: Endpoint, body: &[u8]) -> bool {
+    let kind = |value: &Value| text(value, &["type"]).map(str::to_owned);
+    match endpoint {
+        Endpoint::Options => true,
+        Endpoint::Commands => false,
+        Endpoint::Interactions => {
+            interaction(body).and_then(|p| kind(&p)).as_deref() == Some("block_suggestion")
+        }
+        Endpoint::Events => {
+            let event = serde_json::from_slice::<Value>(body).ok();
+            event.and_then(|e| kind(&e)).as_deref() == Some("url_verification")
+        }
     }
-    form_field(body, "trigger_id")
-        .filter(|trigger| !trigger.is_empty())
-        .map(|trigger| format!("command:{trigger}"))
+}
+
+/// The JSON of an interaction form's `payload` field.
+fn interaction(body: &[u8]) -> Option<Value> {
+    serde_json::from_str(&form_field(body, "payload")?).ok()
 }
 
 fn interaction_key(payload: &Value) -> Option<String> {
@@ -129,14 +206,6 @@ fn text<'v>(value: &'v Value, path: &[&str]) -> Option<&'v str> {
         .try_fold(value, |at, key| at.get(key))?
         .as_str()
         .filter(|s| !s.is_empty())
-}
-
-fn is_json(headers: &HeaderMap, body: &[u8]) -> bool {
-    let declared = headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(|value| value.trim_start().starts_with("application/json"));
-    declared.unwrap_or_else(|| body.trim_ascii_start().starts_with(b"{"))
 }
 
 /// The first value of `key` in an `application/x-www-form-urlencoded` body.

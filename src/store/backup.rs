@@ -88,11 +88,12 @@ pub struct Header {
 }
 
 impl Header {
-    pub fn now(schema: u32) -> Self {
+    /// The header of a backup of `schema` taken at `created_at`.
+    pub fn at(schema: u32, created_at: DateTime<Utc>) -> Self {
         Header {
             format: FORMAT_VERSION,
             schema,
-            created_at: Utc::now(),
+            created_at,
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -285,10 +286,11 @@ pub fn file_name(at: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{Clock, SystemClock};
 
     fn sample() -> Backup {
         Backup {
-            header: Header::now(SCHEMA_VERSION),
+            header: Header::at(SCHEMA_VERSION, Clock::now(&SystemClock)),
             entries: vec![
                 Entry {
                     tree: "requests".into(),

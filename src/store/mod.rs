@@ -29,7 +29,7 @@ pub use pg_store::{LEASE_TTL, Lease, PG_SCHEMA_VERSION, PgConfig, PgStore, leade
 pub use sled_store::{Anchoring, SledStore, Unanchored, verify_backup};
 
 /// The schema version this build writes; a data directory with a newer one is refused.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// A record with the version it was read at, for compare-and-swap.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +62,9 @@ pub struct Commit {
     pub marks: Vec<(String, DateTime<Utc>)>,
     /// Messages posted, to be found again when they must be updated.
     pub cards: Vec<(CardKey, PostedCard)>,
+    /// When the change was made, by the engine's clock ([`crate::engine::Engine::commit`]
+    /// sets it): effects queued without an audit event to date them are due from then.
+    pub at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug)]
@@ -164,6 +167,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// A person's requests, newest first.
     fn requests_of(&self, person: &PersonId) -> Result<Vec<AccessRequest>, StoreError>;
+    /// The pending requests whose current stage lists `person` among its approvers
+    /// ([`AccessRequest::awaiting`]), newest first, however many requests are pending: read
+    /// from an index that `commit` keeps in the same transaction as the requests, so that
+    /// the cost grows with what is returned, not with what is stored. Whether `person` may
+    /// decide each one now (not their own, not counted in an earlier stage) is the engine's
+    /// to check ([`AccessRequest::check_decider`]).
+    fn pending_for_approver(&self, person: &PersonId) -> Result<Vec<AccessRequest>, StoreError>;
     /// A person's grants, newest first.
     fn grants_of(&self, person: &PersonId) -> Result<Vec<Grant>, StoreError>;
     /// Requests newest first; only pending ones when `pending_only`.

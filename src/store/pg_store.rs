@@ -147,6 +147,15 @@ impl Store for PgStore {
         )
     }
 
+    fn pending_for_approver(&self, person: &PersonId) -> Result<Vec<AccessRequest>, StoreError> {
+        let person = person.as_str().to_owned();
+        self.bodies(
+            "SELECT id, body FROM requests WHERE awaiting @> ARRAY[$1::text] ORDER BY id DESC",
+            "requests",
+            &person,
+        )
+    }
+
     fn grants_of(&self, person: &PersonId) -> Result<Vec<Grant>, StoreError> {
         let person = person.as_str().to_owned();
         self.bodies(

@@ -90,6 +90,7 @@ struct Trees {
     outbox_by_due: sled::Tree,
     warnings_by_due: sled::Tree,
     audit_checkpoints: sled::Tree,
+    pending_by_approver: sled::Tree,
 }
 
 impl Trees {
@@ -112,11 +113,12 @@ impl Trees {
             outbox_by_due: db.open_tree(OUTBOX_BY_DUE)?,
             warnings_by_due: db.open_tree(WARNINGS_BY_DUE)?,
             audit_checkpoints: db.open_tree(AUDIT_CHECKPOINTS)?,
+            pending_by_approver: db.open_tree(PENDING_BY_APPROVER)?,
         })
     }
 
     /// Every tree with its name, in the order of `TREE_NAMES`.
-    fn named(&self) -> [(&'static str, &sled::Tree); 17] {
+    fn named(&self) -> [(&'static str, &sled::Tree); 18] {
         [
             (REQUESTS, &self.requests),
             (REQUESTS_BY_PERSON, &self.requests_by_person),
@@ -135,6 +137,7 @@ impl Trees {
             (OUTBOX_BY_DUE, &self.outbox_by_due),
             (WARNINGS_BY_DUE, &self.warnings_by_due),
             (AUDIT_CHECKPOINTS, &self.audit_checkpoints),
+            (PENDING_BY_APPROVER, &self.pending_by_approver),
         ]
     }
 
@@ -260,6 +263,8 @@ impl SledStore {
     /// Schema 4 added the grant tally, counted here from every grant once; an older build
     /// would not keep it up to date. Schema 5 added audit checkpoints, which need nothing
     /// built: the version keeps out an older build, which would append events without them.
+    /// Schema 6 added `pending_by_approver`, built here from the pending requests; an older
+    /// build would not keep it up to date.
     /// The version is written only once the rest is flushed, so a crash midway starts over.
     fn migrate(&self, from: u32) -> Result<(), StoreError> {
         tracing::info!(from, to = SCHEMA_VERSION, "upgrading the data directory");
@@ -268,6 +273,9 @@ impl SledStore {
         }
         if from < 4 {
             self.count_grants()?;
+        }
+        if from < 6 {
+            self.build_approver_index()?;
         }
         self.trees
             .meta
@@ -291,6 +299,23 @@ impl SledStore {
             if let Some(expires_at) = stored.r.warning_owed() {
                 t.warnings_by_due
                     .insert(time_key(millis(expires_at), stored.r.id.0), EMPTY)?;
+            }
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Lists every pending request under the approvers of its current stage, reading every
+    /// request once.
+    fn build_approver_index(&self) -> Result<(), StoreError> {
+        let t = &self.trees;
+        t.pending_by_approver.clear()?;
+        for item in t.requests.iter() {
+            let (key, bytes) = item?;
+            let stored: Stored<AccessRequest> = decode(REQUESTS, &key, &bytes)?;
+            for approver in stored.r.awaiting() {
+                t.pending_by_approver
+                    .insert(person_key(approver, stored.r.id.0), EMPTY)?;
             }
         }
         self.db.flush()?;
@@ -415,6 +440,22 @@ impl Store for SledStore {
             REQUESTS,
             person,
         )
+    }
+
+    fn pending_for_approver(&self, person: &PersonId) -> Result<Vec<AccessRequest>, StoreError> {
+        let t = &self.trees;
+        let listed: Vec<AccessRequest> = Self::of_person(
+            &t.pending_by_approver,
+            PENDING_BY_APPROVER,
+            &t.requests,
+            REQUESTS,
+            person,
+        )?;
+        // A reader may see a batch half applied: the record is what counts.
+        Ok(listed
+            .into_iter()
+            .filter(|r| r.awaiting().any(|a| a == person))
+            .collect())
     }
 
     fn grants_of(&self, person: &PersonId) -> Result<Vec<Grant>, StoreError> {

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -59,14 +58,13 @@ async fn state(app: &TestApp) -> (Value, Value, Value) {
 }
 
 async fn grant_becomes(app: &TestApp, id: &str, state: &str) {
-    for _ in 0..100 {
+    let what = format!("{id} {state}");
+    crate::support::eventually(&what, || async {
         let (_, shown) = app.get(&format!("/api/v1/grants/{id}")).await;
-        if shown["grant"]["state"]["state"] == state {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{id} never became {state}");
+        let now = &shown["grant"]["state"]["state"];
+        (now == state).then_some(()).ok_or(format!("{id} is {now}"))
+    })
+    .await;
 }
 
 /// A server with a granted, a pending and a revoked request behind it.

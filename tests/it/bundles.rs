@@ -2,11 +2,9 @@
 //! engineers who are already in the directory at the first start, and a restart gives nothing
 //! twice.
 
-use std::time::Duration;
-
 use serde_json::Value;
 
-use crate::support::{Files, TestApp, serve_files};
+use crate::support::{Files, TestApp, eventually, serve_files};
 
 /// (person, resource, role) of every live grant, sorted.
 async fn live(app: &TestApp) -> Vec<(String, String, String)> {
@@ -37,12 +35,11 @@ async fn a_bundle_reaches_the_people_already_there_at_the_first_start_and_only_o
     let app = serve_files(Files::copy_examples_with_bundles()).await;
     // The active engineers of the example directory (gus is inactive).
     let engineers = baseline(&["alice", "bob", "carol", "dan", "dora"]);
-    let mut waited = 0;
-    while live(&app).await != engineers {
-        assert!(waited < 300, "{:?}", live(&app).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += 1;
-    }
+    eventually("the bundle to reach every engineer", || async {
+        let now = live(&app).await;
+        (now == engineers).then_some(()).ok_or(format!("{now:?}"))
+    })
+    .await;
 
     let files = app.stop_keeping_files().await;
     let app = serve_files(files).await;

@@ -415,6 +415,87 @@ async fn each_step_of_the_walkthrough_says_what_happens_next() {
     app.stop().await;
 }
 
+/// Every command that acts on a running server, against a real one: each reads the
+/// server's answer (the admin API's shared types) and prints it.
+#[tokio::test]
+async fn every_admin_api_command_reads_what_the_server_answers() {
+    let app = spawn_app().await;
+    let config = app.files.config();
+    let base = app.base.clone();
+    let run = move |args: Vec<&'static str>| {
+        let config = config.clone();
+        let base = base.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["--config", config.to_str().unwrap(), "--url", &base];
+            all.extend(args);
+            let out = gatehouse(&all);
+            assert!(out.status.success(), "{all:?}: {}", text(&out.stderr));
+            text(&out.stdout)
+        })
+    };
+    let ask = |who: &'static str, resource: &'static str| {
+        let args = vec![
+            "request",
+            "--as",
+            who,
+            "--resource",
+            resource,
+            "--role",
+            "read",
+            "--duration",
+            "2h",
+            "--reason",
+            "replica lag",
+        ];
+        run(args)
+    };
+    ask("alice", "prod-db").await.unwrap();
+    let rejected = run(vec!["reject", "AR-1", "--as", "bob", "--reason", "not now"]);
+    assert!(rejected.await.unwrap().starts_with("AR-1  rejected"));
+    ask("alice", "prod-db").await.unwrap();
+    let cancelled = run(vec!["cancel", "AR-2", "--as", "alice"]).await.unwrap();
+    assert!(cancelled.starts_with("AR-2  cancelled"), "{cancelled}");
+    let shown = run(vec!["requests", "show", "AR-1"]).await.unwrap();
+    assert!(shown.contains("not now"), "{shown}");
+
+    ask("alice", "prod-db").await.unwrap();
+    run(vec!["approve", "AR-3", "--as", "bob"]).await.unwrap();
+    let granted = run(vec!["approve", "AR-3", "--as", "carol"]).await.unwrap();
+    assert!(granted.contains("\nG-1  "), "{granted}");
+    let listed = run(vec!["grants", "list", "--live"]).await.unwrap();
+    assert!(listed.starts_with("G-1  "), "{listed}");
+    let shown = run(vec!["grants", "show", "G-1"]).await.unwrap();
+    assert!(shown.contains("G-1"), "{shown}");
+    let extend = vec![
+        "extend",
+        "G-1",
+        "--as",
+        "alice",
+        "--duration",
+        "1h",
+        "--reason",
+        "more",
+    ];
+    let extended = run(extend).await.unwrap();
+    assert!(extended.starts_with("AR-4  pending"), "{extended}");
+    let ended = run(vec!["end", "G-1", "--as", "alice"]).await.unwrap();
+    assert!(ended.starts_with("G-1  "), "{ended}");
+
+    ask("dan", "staging-db").await.unwrap();
+    run(vec!["approve", "AR-5", "--as", "bob"]).await.unwrap();
+    run(vec!["approve", "AR-5", "--as", "carol"]).await.unwrap();
+    let revoke = vec!["revoke", "G-2", "--as", "sue", "--reason", "audit finding"];
+    let revoked = run(revoke).await.unwrap();
+    assert!(revoked.starts_with("G-2  "), "{revoked}");
+
+    let offboarded = run(vec!["offboard", "dan", "--as", "sue"]).await.unwrap();
+    assert!(offboarded.starts_with("offboarded dan: "), "{offboarded}");
+    let reloaded = run(vec!["reload"]).await.unwrap();
+    assert!(reloaded.contains("reloaded: "), "{reloaded}");
+    assert!(reloaded.contains(" people, "), "{reloaded}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn audit_verify_and_export_ask_the_server_an_explicit_url_names_not_the_local_copy() {
     let app = spawn_app().await;

@@ -27,9 +27,9 @@ use gatehouse::domain::grant::GrantState;
 use gatehouse::domain::ids::GrantId;
 use gatehouse::domain::policy::{PolicyContext, parse_policy};
 use gatehouse::domain::validation::Ask;
-use gatehouse::engine::{Engine, FakeClock};
+use gatehouse::engine::{Engine, Facade, FakeClock};
 use gatehouse::outbox::{LogChat, Worker};
-use gatehouse::store::{SledStore, Store};
+use gatehouse::store::SledStore;
 
 /// The role id every target maps to something of its own (a database role, a group).
 pub const ROLE: &str = "member";
@@ -219,7 +219,7 @@ async fn provision_through_gatehouse(
     let clock = Arc::new(FakeClock::at(start));
     let dir = tempfile::tempdir().unwrap();
     let engine = Arc::new(Engine::new(
-        SledStore::open(dir.path()).unwrap(),
+        Arc::new(SledStore::open(dir.path()).unwrap()),
         policy,
         directory,
         clock.clone(),
@@ -243,13 +243,21 @@ async fn provision_through_gatehouse(
     // Enough passes for every provisioning attempt and the revoke after them.
     for _ in 0..40 {
         worker.run_due().await.unwrap();
-        let state = engine.store().grant(grant.id).unwrap().unwrap().value.state;
+        let state = Facade::new(engine.clone())
+            .grant(grant.id)
+            .await
+            .unwrap()
+            .state;
         if state.is_terminal() {
             return state;
         }
         clock.advance(TimeDelta::minutes(11));
     }
-    engine.store().grant(grant.id).unwrap().unwrap().value.state
+    Facade::new(engine.clone())
+        .grant(grant.id)
+        .await
+        .unwrap()
+        .state
 }
 
 mod command;

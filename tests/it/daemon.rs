@@ -2,11 +2,10 @@
 //! and stopped with SIGTERM, the way an init system drives it.
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Files, TOKEN};
+use crate::support::{Files, TOKEN, eventually};
 
 struct Daemon {
     child: Child,
@@ -33,19 +32,12 @@ impl Daemon {
             base: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
         };
-        for _ in 0..100 {
-            if daemon
-                .http
-                .get(format!("{}/healthz", daemon.base))
-                .send()
-                .await
-                .is_ok()
-            {
-                return daemon;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("gatehouse serve did not come up");
+        let healthz = format!("{}/healthz", daemon.base);
+        eventually("gatehouse serve to come up", || {
+            daemon.http.get(&healthz).send()
+        })
+        .await;
+        daemon
     }
 
     fn signal(&self, name: &str) {
@@ -94,21 +86,18 @@ async fn sighup_applies_a_leaver_and_sigterm_stops_cleanly() {
         )
     });
     daemon.signal("HUP");
-    let mut state = String::new();
-    for _ in 0..100 {
+    eventually("dan's grant taken back, since he left", || async {
         let shown = daemon
             .call(reqwest::Method::GET, &format!("/grants/{grant}"), None)
             .await;
-        state = shown["grant"]["state"]["state"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let state = &shown["grant"]["state"]["state"];
         if state == "revoked" {
-            break;
+            Ok(())
+        } else {
+            Err(format!("it is {state}"))
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(state, "revoked", "dan left, so his grant was taken back");
+    })
+    .await;
 
     daemon.signal("TERM");
     let status = tokio::task::spawn_blocking(move || daemon.child.wait().unwrap())

@@ -266,3 +266,32 @@ fn the_systemd_unit_is_hardened_and_starts_a_real_command() {
         "inside StateDirectory, the one writable place: {data}"
     );
 }
+
+#[test]
+fn the_systemd_unit_opens_enough_files_for_every_connection_and_waits_out_the_grace() {
+    let sections = unit(&read("systemd/gatehouse.service"));
+    let service = &sections["Service"];
+    let one = |key: &str| -> &str {
+        let values = service.get(key).unwrap_or_else(|| panic!("no {key}="));
+        values.last().unwrap()
+    };
+    let defaults = gatehouse::config::ServerConfig::default();
+    // systemd's default soft limit (1024) is below the default connection cap.
+    let files: u64 = match one("LimitNOFILE") {
+        "infinity" => u64::MAX,
+        n => n.parse().expect("LimitNOFILE is a number"),
+    };
+    assert!(
+        files >= defaults.max_connections + 1024,
+        "LimitNOFILE={files} leaves no room beside {} connections",
+        defaults.max_connections
+    );
+    let stop: u64 = one("TimeoutStopSec")
+        .strip_suffix('s')
+        .and_then(|s| s.parse().ok())
+        .expect("TimeoutStopSec in seconds");
+    assert!(
+        stop >= defaults.shutdown_grace.as_secs() + 10,
+        "TimeoutStopSec={stop}s does not wait out server.shutdown_grace"
+    );
+}

@@ -4,8 +4,6 @@
 //! registration and autocomplete, the request modal, clicks from people who may not decide,
 //! and double clicks; HTTP mode, the cross-platform flow and readiness are in their own files.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -124,28 +122,22 @@ impl Rig {
     }
 
     pub async fn grant_state_becomes(&self, grant: &str, wanted: &str) {
-        let mut last = Value::Null;
-        for _ in 0..400 {
+        let what = format!("{grant} {wanted}");
+        crate::support::eventually(&what, || async {
             let (_, body) = self.app.get(&format!("/api/v1/grants/{grant}")).await;
-            last = body["grant"]["state"]["state"].clone();
-            if last == wanted {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("{grant} stayed {last}, not {wanted}");
+            let state = &body["grant"]["state"]["state"];
+            (state == wanted)
+                .then_some(())
+                .ok_or(format!("{grant} is {state}"))
+        })
+        .await;
     }
 }
 
-/// Polls `find` every 25 ms for up to 10 s.
+/// [`crate::support::eventually`] for a check that looks at the fakes' records and needs no
+/// waiting of its own.
 pub async fn eventually<T>(what: &str, mut find: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..400 {
-        if let Some(found) = find() {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("waited 10 s for {what}");
+    crate::support::eventually(what, || std::future::ready(find())).await
 }
 
 /// The custom_ids of a message's buttons, as it stands now.
@@ -234,19 +226,15 @@ async fn the_command_is_registered_in_the_guild_and_autocomplete_answers_from_th
     .await;
     assert_eq!(commands[0]["name"], "access");
     let ready = rig.app.http.get(format!("{}/readyz", rig.app.base));
-    let mut status = ready.try_clone().unwrap().send().await.unwrap().status();
-    for _ in 0..200 {
+    crate::support::eventually("ready once the gateway session is up", || async {
+        let status = ready.try_clone().unwrap().send().await.unwrap().status();
         if status == StatusCode::OK {
-            break;
+            Ok(())
+        } else {
+            Err(format!("/readyz answers {status}"))
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-        status = ready.try_clone().unwrap().send().await.unwrap().status();
-    }
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "ready once the gateway session is up"
-    );
+    })
+    .await;
     let (_, metrics) = crate::support::read(
         rig.app
             .http

@@ -8,7 +8,6 @@
 //! deprovisioned once. `FAULTS_SEED` replays a run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -19,7 +18,7 @@ use crate::discord::{BOB, CAROL, buttons as discord_buttons, shown as discord_sh
 use crate::fake_discord::{self, FakeDiscord, public_key_hex};
 use crate::fake_slack::{self, FakeSlack};
 use crate::provisioner::{self, Provisioner};
-use crate::support::{TestApp, spawn_app_with};
+use crate::support::{TestApp, eventually_within, spawn_app_with};
 
 const SAM_ON_DISCORD: &str = "334455667788990011";
 
@@ -98,21 +97,6 @@ async fn start(seed: u64) -> Rig {
     }
 }
 
-/// Polls `check` every 100 ms for up to `secs` seconds.
-async fn until<T, F: Future<Output = Result<T, String>>>(
-    secs: u64,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check().await {
-            Ok(found) => return found,
-            Err(why) if Instant::now() > deadline => panic!("waited {secs} s: {why}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
 impl Rig {
     async fn call(&self, path: &str, body: Value) -> Value {
         let (status, answer) = self.app.post(&format!("/api/v1{path}"), body).await;
@@ -161,7 +145,8 @@ impl Rig {
 
     /// Waits until every approver of `request`'s current stage has their card(s).
     async fn cards_are_out(&self, request: &str) {
-        until(60, move || async move {
+        let every_card = format!("every approver's card of {request}");
+        eventually_within(&every_card, Duration::from_secs(60), move || async move {
             let (_, body) = self.app.get(&format!("/api/v1/requests/{request}")).await;
             let stage = body["request"]["current_stage"].as_u64().unwrap() as usize;
             let approvers = &body["request"]["plan"]["stages"][stage]["approvers"];
@@ -251,7 +236,8 @@ async fn with_a_third_of_all_calls_failing_every_card_and_grant_happens_exactly_
         grants.insert(request.clone(), grant);
     }
     for grant in grants.values() {
-        until(60, move || async move {
+        let active = format!("{grant} active");
+        eventually_within(&active, Duration::from_secs(60), move || async move {
             let (_, body) = rig.app.get(&format!("/api/v1/grants/{grant}")).await;
             let state = &body["grant"]["state"]["state"];
             (state == "active")
@@ -272,7 +258,8 @@ async fn with_a_third_of_all_calls_failing_every_card_and_grant_happens_exactly_
     }
 
     // Everything done: every grant revoked (the short one by expiry), the outbox empty.
-    until(90, move || async move {
+    let all_done = "every grant revoked and the outbox empty";
+    eventually_within(all_done, Duration::from_secs(90), move || async move {
         let (_, body) = rig.app.get("/api/v1/grants?limit=100").await;
         for grant in body["grants"].as_array().unwrap() {
             let state = &grant["state"]["state"];

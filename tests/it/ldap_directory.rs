@@ -2,7 +2,7 @@
 //! the running server, leavers in LDAP losing a real PostgreSQL role and reloads keeping the
 //! directory read from LDAP. Every observation is read back from the servers themselves.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gatehouse::ldap::sync::{LdapDirectory, SyncSettings};
 use reqwest::StatusCode;
@@ -12,7 +12,7 @@ use crate::ldap::config;
 use crate::postgres::{DIRECTORY, PG_MAPPING, POLICY};
 use crate::real::ldap::{ADMIN_DN, ADMIN_PASSWORD, GROUPS, PEOPLE, Slapd, person_dn};
 use crate::real::postgres::Postgres;
-use crate::support::{TestApp, spawn_app_with};
+use crate::support::{TestApp, eventually, spawn_app_with};
 
 async fn example_people(slapd: &Slapd) {
     slapd
@@ -128,20 +128,16 @@ async fn a_failing_ldap_read_says_why_and_changes_nothing() {
     assert!(err.to_string().contains("found no people"), "{err}");
 }
 
-/// Polls `members_of(role)` until it is `expected`, failing after 30 s.
+/// Polls `members_of(role)` until it is `expected`.
 async fn wait_for_members(pg: &Postgres, role: &str, expected: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let what = format!("{role} to have the members {expected:?}");
+    eventually(&what, || async {
         let members = pg.members_of(role).await;
-        if members == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{role} has members {members:?}, expected {expected:?} within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (members == expected)
+            .then_some(())
+            .ok_or(format!("{role} has members {members:?}"))
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -238,11 +234,13 @@ async fn a_read_that_would_make_more_leavers_than_max_leavers_changes_nothing() 
         let (status, body) = app.post("/api/v1/requests", asks(person)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while holders(&app).await != ["alice", "bob", "carol"] {
-        assert!(Instant::now() < deadline, "{:?}", holders(&app).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the holders to be [alice, bob, carol]", || async {
+        let now = holders(&app).await;
+        (now == ["alice", "bob", "carol"])
+            .then_some(())
+            .ok_or(format!("{now:?}"))
+    })
+    .await;
 
     // Two people gone at once, with max_leavers = 1: a wrong filter would look like this.
     slapd.delete(&person_dn("alice")).await;
@@ -258,29 +256,26 @@ async fn a_read_that_would_make_more_leavers_than_max_leavers_changes_nothing() 
     slapd
         .add_person("alice", &[("mail", &["alice@example.com"])])
         .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while holders(&app).await != ["alice", "carol"] {
-        assert!(Instant::now() < deadline, "{:?}", holders(&app).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the holders to be [alice, carol]", || async {
+        let now = holders(&app).await;
+        (now == ["alice", "carol"])
+            .then_some(())
+            .ok_or(format!("{now:?}"))
+    })
+    .await;
     app.stop().await;
 }
 
-/// Polls until `person` can ask (201) or cannot, failing after 30 s.
+/// Polls until `person` can ask (201) or cannot.
 async fn wait_until_can_ask(app: &TestApp, person: &str, can: bool) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let what = format!("{person} can ask: {can}");
+    eventually(&what, || async {
         let (status, body) = app.post("/api/v1/requests", asks(person)).await;
-        if (status == StatusCode::CREATED) == can {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{person} can ask: {}, expected {can} within 30 s: {status} {body}",
-            !can
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        ((status == StatusCode::CREATED) == can)
+            .then_some(body.clone())
+            .ok_or(format!("{status} {body}"))
+    })
+    .await
 }
 
 #[tokio::test]
@@ -338,11 +333,11 @@ async fn a_read_that_would_remove_most_of_a_small_directory_is_held_and_alerted(
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let everyone = ["alice", "bob", "carol", "dan", "erin"];
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while holders(&app).await != everyone {
-        assert!(Instant::now() < deadline, "{:?}", holders(&app).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the holders to be everyone", || async {
+        let now = holders(&app).await;
+        (now == everyone).then_some(()).ok_or(format!("{now:?}"))
+    })
+    .await;
 
     // A base_dn that finds one person: four of five would be leavers.
     app.files.edit("gatehouse.toml", |text| {
@@ -369,10 +364,10 @@ async fn a_read_that_would_remove_most_of_a_small_directory_is_held_and_alerted(
     app.stop().await;
 }
 
-/// The audit records that mention `action`, as text, once there is one (30 s at most).
+/// The audit records that mention `action`, as text, once there is one.
 async fn wait_for_audit(app: &TestApp, action: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let what = format!("{action} in the audit log");
+    eventually(&what, || async {
         let (_, audit) = app.get("/api/v1/audit?limit=1000").await;
         let found: Vec<String> = audit["records"]
             .as_array()
@@ -381,12 +376,9 @@ async fn wait_for_audit(app: &TestApp, action: &str) -> String {
             .filter(|r| r.to_string().contains(action))
             .map(|r| r.to_string())
             .collect();
-        if !found.is_empty() {
-            return found.join("\n");
-        }
-        assert!(Instant::now() < deadline, "no {action} in the audit log");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (!found.is_empty()).then(|| found.join("\n"))
+    })
+    .await
 }
 
 #[tokio::test]

@@ -1,8 +1,6 @@
 //! What operators poll — `/metrics` of the real server and `gatehouse healthcheck` (the
 //! endpoints themselves are in `api`) — and the JSON logs that follow one request.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -30,15 +28,16 @@ async fn metrics(app: &TestApp) -> String {
 
 /// Scrapes until `line` (a whole sample line) appears.
 async fn metrics_show(app: &TestApp, line: &str) -> String {
-    let mut text = String::new();
-    for _ in 0..100 {
-        text = metrics(app).await;
+    let what = format!("/metrics to show `{line}`");
+    crate::support::eventually(&what, || async {
+        let text = metrics(app).await;
         if text.lines().any(|l| l == line) {
-            return text;
+            Ok(text)
+        } else {
+            Err(text)
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("/metrics never showed `{line}`:\n{text}");
+    })
+    .await
 }
 
 #[tokio::test]
@@ -128,20 +127,15 @@ async fn json_logs_carry_the_request_id_through_decisions_deliveries_and_the_con
             .json(&body)
             .send()
     };
-    for _ in 0..100 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let healthz = format!("{base}/healthz");
+    crate::support::eventually("gatehouse serve to come up", || http.get(&healthz).send()).await;
     let ask = json!({"as": "alice", "resource": "prod-db", "role": "read", "duration": "2h", "reason": "replica lag"});
     assert!(call("/requests", ask).await.unwrap().status().is_success());
     for approver in ["bob", "carol"] {
         let approved = call("/requests/AR-1/approve", json!({"as": approver}));
         assert!(approved.await.unwrap().status().is_success());
     }
-    let mut state = String::new();
-    for _ in 0..100 {
+    crate::support::eventually("G-1 active", || async {
         let shown: serde_json::Value = http
             .get(format!("{base}/api/v1/grants/G-1"))
             .bearer_auth(TOKEN)
@@ -151,16 +145,14 @@ async fn json_logs_carry_the_request_id_through_decisions_deliveries_and_the_con
             .json()
             .await
             .unwrap();
-        state = shown["grant"]["state"]["state"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let state = &shown["grant"]["state"]["state"];
         if state == "active" {
-            break;
+            Ok(())
+        } else {
+            Err(format!("it is {state}"))
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(state, "active");
+    })
+    .await;
     let _ = std::process::Command::new("kill")
         .args(["-s", "TERM", &child.id().to_string()])
         .status();

@@ -4,16 +4,17 @@
 //! deliveries, and clicks from people who may not decide.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use gatehouse::slack::verify::sign;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fake_slack::FakeSlack;
-use crate::support::{TestApp, read, spawn_app_with};
+use crate::support::{TestApp, eventually, read, spawn_app_with};
 
+mod limits;
 mod modal;
+mod replay;
 
 pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const ALICE: &str = "U01ALICE";
@@ -141,24 +142,24 @@ impl Slack {
         body["request"].clone()
     }
 
-    /// The state of `grant` once it is `wanted` (the outbox works in the background), or
-    /// the last state seen after a few seconds.
+    /// The state of `grant` once it is `wanted` (the outbox works in the background).
     async fn grant_state_becomes(&self, grant: &str, wanted: &str) -> Value {
-        let mut state = Value::Null;
-        for _ in 0..200 {
+        eventually(&format!("{grant} {wanted}"), || async {
             let (_, body) = self.app.get(&format!("/api/v1/grants/{grant}")).await;
-            state = body["grant"]["state"]["state"].clone();
+            let state = body["grant"]["state"]["state"].clone();
             if state == wanted {
-                break;
+                Ok(state)
+            } else {
+                Err(format!("it is {state}"))
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        state
+        })
+        .await
     }
 
     /// The ephemeral messages `user` has been shown so far, once `count` have arrived.
     async fn ephemerals_to(&self, user: &str, count: usize) -> Vec<String> {
-        for _ in 0..200 {
+        let what = format!("{count} ephemeral message(s) shown to {user}");
+        eventually(&what, || {
             let texts: Vec<String> = self
                 .fake
                 .calls_to("chat.postEphemeral")
@@ -166,12 +167,9 @@ impl Slack {
                 .filter(|c| c.args["user"] == user)
                 .map(|c| c.args["text"].as_str().unwrap_or_default().to_owned())
                 .collect();
-            if texts.len() >= count {
-                return texts;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("{user} was not shown {count} ephemeral message(s)");
+            std::future::ready((texts.len() >= count).then_some(texts))
+        })
+        .await
     }
 }
 
@@ -333,7 +331,12 @@ async fn a_retried_event_is_acknowledged_once_more_without_acting_twice() {
         StatusCode::UNAUTHORIZED,
         "a bare repeat is a replay"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The retry and the replay were refused before the acknowledgement: once the first
+    // delivery's publish is there, nothing else will come.
+    eventually("the Home tab published", || {
+        std::future::ready(!slack.fake.calls_to("views.publish").is_empty())
+    })
+    .await;
     assert_eq!(
         slack.fake.calls_to("views.publish").len(),
         1,

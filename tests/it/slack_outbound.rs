@@ -16,7 +16,7 @@ use gatehouse::domain::card::CardKey;
 use gatehouse::domain::ids::RequestId;
 use gatehouse::domain::request::Changes;
 use gatehouse::domain::validation::Ask;
-use gatehouse::engine::{Engine, FakeClock};
+use gatehouse::engine::{Engine, Facade, FakeClock};
 use gatehouse::outbox::Worker;
 use gatehouse::slack::Slack;
 use gatehouse::slack::port::SlackChat;
@@ -32,10 +32,12 @@ const SECURITY: &str = "C0SECURITY";
 
 struct Rig {
     fake: FakeSlack,
-    engine: Arc<Engine<SledStore>>,
+    engine: Arc<Engine>,
+    /// The engine's store, for what the tests check there.
+    store: Arc<SledStore>,
     clock: Arc<FakeClock>,
-    chat: Arc<SlackChat<SledStore>>,
-    worker: Worker<SledStore>,
+    chat: Arc<SlackChat>,
+    worker: Worker,
 }
 
 async fn rig() -> Rig {
@@ -45,9 +47,9 @@ async fn rig() -> Rig {
     let loaded = gatehouse::app::load(&config).unwrap();
     let now = Utc::now().duration_trunc(TimeDelta::seconds(1)).unwrap();
     let clock = Arc::new(FakeClock::at(now));
-    let store = SledStore::temporary().unwrap();
+    let store = Arc::new(SledStore::temporary().unwrap());
     let engine = Arc::new(Engine::new(
-        store,
+        store.clone(),
         loaded.policy,
         loaded.directory,
         clock.clone(),
@@ -61,12 +63,13 @@ async fn rig() -> Rig {
     };
     let templates = Arc::new(Templates::builtin().unwrap());
     let slack = Arc::new(Slack::from_config(&slack_config, templates).unwrap());
-    let chat = Arc::new(SlackChat::new(slack, engine.clone()));
+    let chat = Arc::new(SlackChat::new(slack, Facade::new(engine.clone())));
     let connectors = Connectors::from_config(&loaded.config.connectors).unwrap();
     let worker = Worker::new(engine.clone(), connectors, chat.clone());
     Rig {
         fake,
         engine,
+        store,
         clock,
         chat,
         worker,
@@ -223,7 +226,7 @@ async fn a_privileged_request_goes_through_three_stages_with_every_card_posted_o
             && shows(&alerts[0], "Production PostgreSQL"),
         "{alerts:#?}"
     );
-    assert!(rig.engine.store().outbox(10).unwrap().is_empty());
+    assert!(rig.store.outbox(10).unwrap().is_empty());
     assert!(
         rig.fake.violations().is_empty(),
         "{:#?}",
@@ -277,7 +280,7 @@ async fn slack_answering_429_and_500_still_gets_every_card_exactly_once_after_re
     let before = rig.engine.now();
     rig.drain().await;
 
-    let outbox = rig.engine.store().outbox(10).unwrap();
+    let outbox = rig.store.outbox(10).unwrap();
     let limited = outbox.iter().find(|e| {
         e.last_error
             .as_deref()
@@ -308,7 +311,7 @@ async fn slack_answering_429_and_500_still_gets_every_card_exactly_once_after_re
         .filter(|c| c.fault.is_some())
         .count();
     assert_eq!(faults, 3, "every scripted fault was met");
-    assert!(rig.engine.store().outbox(10).unwrap().is_empty());
+    assert!(rig.store.outbox(10).unwrap().is_empty());
     let metrics = rig.engine.metrics();
     let calls = |method, outcome| {
         let labels = [
@@ -384,7 +387,7 @@ async fn a_review_card_loses_its_buttons_once_a_reviewer_decided() {
     rig.approve("bob", id);
     rig.approve("carol", id);
     rig.drain().await;
-    let grant = rig.engine.store().request(id).unwrap().unwrap().value;
+    let grant = rig.store.request(id).unwrap().unwrap().value;
     let grant = match grant.state {
         gatehouse::domain::request::RequestState::Approved { grant, .. } => grant,
         other => panic!("{id} is {other:?}"),
@@ -396,7 +399,7 @@ async fn a_review_card_loses_its_buttons_once_a_reviewer_decided() {
         let next = rig.engine.next_review_moment().unwrap().unwrap();
         rig.clock.set(next);
         rig.engine.start_due_campaigns().unwrap();
-        let open = rig.engine.store().campaigns(true).unwrap();
+        let open = rig.store.campaigns(true).unwrap();
         if let Some(c) = open
             .into_iter()
             .find(|c| c.value.review == "quarterly-prod")
@@ -471,7 +474,7 @@ async fn a_card_whose_post_arrived_but_whose_answer_was_lost_is_posted_once_and_
     let looked = rig.fake.calls_to("conversations.history");
     assert_eq!(looked.len(), 1, "only the retry looks: {looked:#?}");
     assert_eq!(looked[0].args["channel"], FakeSlack::dm_channel("U0BOB"));
-    let recorded = rig.engine.store().cards(&CardKey::Request { request: id });
+    let recorded = rig.store.cards(&CardKey::Request { request: id });
     let mut recorded = recorded.unwrap();
     // alice's notice (with its Cancel button) is recorded too.
     recorded.retain(|c| c.effect_key.starts_with("card:"));
@@ -491,7 +494,7 @@ async fn a_card_whose_post_arrived_but_whose_answer_was_lost_is_posted_once_and_
             .any(|u| u.ok() && u.args["ts"] == card.ts.as_str()),
         "{updates:#?}"
     );
-    assert!(rig.engine.store().outbox(10).unwrap().is_empty());
+    assert!(rig.store.outbox(10).unwrap().is_empty());
     assert!(
         rig.fake.violations().is_empty(),
         "{:#?}",
@@ -528,7 +531,7 @@ async fn a_notice_whose_post_arrived_but_whose_answer_was_lost_is_dmed_once() {
         .filter(|m| m.text.as_deref() == Some("AR-1 rejected"));
     assert_eq!(notices.count(), 1, "{told:#?}");
     assert_eq!(rig.fake.calls_to("conversations.history").len(), 1);
-    assert!(rig.engine.store().outbox(10).unwrap().is_empty());
+    assert!(rig.store.outbox(10).unwrap().is_empty());
     assert!(
         rig.fake.violations().is_empty(),
         "{:#?}",
@@ -561,7 +564,7 @@ async fn security_alerts_and_the_daily_digest_publish_the_audit_chains_head() {
     rig.engine
         .submit(&Actor::person(&"alice".into()), ask)
         .unwrap();
-    let granted = rig.engine.store().chain_head().unwrap().unwrap();
+    let granted = rig.store.chain_head().unwrap().unwrap();
     rig.drain().await;
     let alerts = rig.fake.messages_in(SECURITY);
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
@@ -572,7 +575,7 @@ async fn security_alerts_and_the_daily_digest_publish_the_audit_chains_head() {
         head.seq >= granted.seq,
         "{head} is older than the emergency grant"
     );
-    let store = rig.engine.store();
+    let store = &rig.store;
     let found = store
         .verify_audit_against(std::slice::from_ref(&head))
         .unwrap();

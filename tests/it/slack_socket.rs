@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::fake_slack::FakeSlack;
 use crate::fake_slack::socket::FakeSocket;
-use crate::support::{TestApp, spawn_app_with};
+use crate::support::{TestApp, eventually, spawn_app_with};
 
 const ALICE: &str = "U01ALICE";
 const BOB: &str = "U0BOB";
@@ -114,13 +114,15 @@ impl Socket {
 
     /// Polls until AR-1's current stage is `stage`.
     async fn stage_becomes(&self, stage: u64) {
-        for _ in 0..200 {
-            if self.request("AR-1").await["current_stage"] == stage {
-                return;
+        eventually(&format!("AR-1 at stage {stage}"), || async {
+            let current = self.request("AR-1").await["current_stage"].clone();
+            if current == stage {
+                Ok(())
+            } else {
+                Err(format!("it is at stage {current}"))
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("AR-1 did not reach stage {stage}");
+        })
+        .await;
     }
 }
 
@@ -313,15 +315,15 @@ async fn shutdown_closes_the_socket_cleanly() {
 
 /// Polls `/readyz` until it answers `status`; its body.
 async fn ready_becomes(app: &TestApp, status: StatusCode) -> Value {
-    let mut last = (StatusCode::IM_A_TEAPOT, Value::Null);
-    for _ in 0..100 {
-        last = app.get("/readyz").await;
-        if last.0 == status {
-            return last.1;
+    eventually(&format!("/readyz to answer {status}"), || async {
+        let (now, body) = app.get("/readyz").await;
+        if now == status {
+            Ok(body)
+        } else {
+            Err(format!("it answers {now} {body}"))
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("/readyz stayed {} {}", last.0, last.1);
+    })
+    .await
 }
 
 #[tokio::test]
@@ -358,12 +360,10 @@ async fn not_ready_while_the_socket_cannot_connect() {
     })
     .await;
     // Give it time to try (and fail) at least once.
-    for _ in 0..100 {
-        if !fake.calls_to("apps.connections.open").is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("a try to open the socket", || {
+        std::future::ready(!fake.calls_to("apps.connections.open").is_empty())
+    })
+    .await;
     let body = ready_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["store"], "ok", "{body}");
     assert_eq!(body["platforms"]["slack"], "disconnected", "{body}");

@@ -35,6 +35,8 @@ macro_rules! on_every_backend {
 
 on_every_backend!(
     commits::a_commit_round_trips_and_the_indexes_find_it,
+    approvers::a_request_is_listed_under_the_approvers_of_its_current_stage_only,
+    approvers::a_refused_write_leaves_the_approver_index_as_it_was,
     commits::a_later_write_moves_the_due_entry_and_a_finished_request_leaves_it,
     commits::a_grant_is_in_the_expiry_index_only_while_live,
     commits::expect_new_on_an_existing_record_conflicts_and_writes_nothing,

@@ -5,17 +5,16 @@
 
 use serde_json::json;
 
-use super::{CardPort, Delivery, Transport, store_error};
+use super::{CardPort, Delivery, Transport, required};
 use crate::chat::views::{NoticeView, PersonView, RequestView, join_names};
 use crate::domain::card::{CardKey, PostedCard};
 use crate::domain::effect::Notice;
 use crate::domain::ids::{PersonId, RequestId};
 use crate::domain::request::AccessRequest;
-use crate::engine::World;
+use crate::engine::{Lookup, World};
 use crate::outbox::{ChatError, Posted};
-use crate::store::Store;
 
-impl<S: Store, T: Transport> CardPort<S, T> {
+impl<T: Transport> CardPort<T> {
     pub(super) async fn approval_card(
         &self,
         id: RequestId,
@@ -23,15 +22,22 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         stage: usize,
         delivery: Delivery<'_>,
     ) -> Result<Posted, ChatError> {
-        let world = self.engine.world();
+        let world = self.facade.world();
         let Some((person, user)) = self.reach(world.directory.person(approver)) else {
             return Ok(Vec::new());
         };
         let about = CardKey::Request { request: id };
-        if self.already_posted(&about, delivery.key)? {
+        let found = self
+            .read(Lookup {
+                request: Some(id),
+                cards: Some(about),
+                ..Lookup::default()
+            })
+            .await?;
+        if self.already_posted(&found.cards, delivery.key) {
             return Ok(Vec::new());
         }
-        let request = self.request(id)?;
+        let request = required(found.request, id)?;
         let moved_on = request.state.is_terminal() || request.current_stage != stage;
         if moved_on && !delivery.is_retry() {
             // Decided before the card went out: a card now would only be stale.
@@ -47,13 +53,16 @@ impl<S: Store, T: Transport> CardPort<S, T> {
     /// Brings every card of the request on this platform up to date. One card failing does not stop the
     /// others; a transient failure of any makes the whole refresh retried.
     pub(super) async fn refresh_cards(&self, id: RequestId) -> Result<(), ChatError> {
-        let request = self.request(id)?;
-        let world = self.engine.world();
-        let cards = self
-            .engine
-            .store()
-            .cards(&CardKey::Request { request: id })
-            .map_err(store_error)?;
+        let found = self
+            .read(Lookup {
+                request: Some(id),
+                cards: Some(CardKey::Request { request: id }),
+                ..Lookup::default()
+            })
+            .await?;
+        let request = required(found.request, id)?;
+        let world = self.facade.world();
+        let cards = found.cards;
         let mut retry: Option<ChatError> = None;
         let platform = self.transport.platform();
         for card in cards.iter().filter(|c| c.platform == platform) {

@@ -15,9 +15,8 @@ use crate::chat::render::{Templates, slack_plain_text};
 use crate::connector::BoxFuture;
 use crate::domain::directory::Platform;
 use crate::domain::effect::Effect;
-use crate::engine::Engine;
+use crate::engine::Facade;
 use crate::outbox::{ChatError, ChatPort, Posted};
-use crate::store::Store;
 
 /// Where alerts are said to go in the log.
 const SECURITY_CHANNEL: &str = "the security channel";
@@ -115,20 +114,20 @@ impl Transport for LogTransport {
 
 /// The outbox's chat port when no platform is enabled: [`LogTransport`] behind the shared
 /// [`CardPort`], recording nothing as posted.
-pub struct LogPort<S> {
-    cards: CardPort<S, LogTransport>,
+pub struct LogPort {
+    cards: CardPort<LogTransport>,
 }
 
-impl<S: Store> LogPort<S> {
-    pub fn new(engine: Arc<Engine<S>>, templates: Arc<Templates>) -> Self {
+impl LogPort {
+    pub fn new(facade: Facade, templates: Arc<Templates>) -> Self {
         let transport = Arc::new(LogTransport::new(templates));
         Self {
-            cards: CardPort::new(transport, engine),
+            cards: CardPort::new(transport, facade),
         }
     }
 }
 
-impl<S: Store> ChatPort for LogPort<S> {
+impl ChatPort for LogPort {
     fn deliver<'a>(
         &'a self,
         effect: &'a Effect,
@@ -148,8 +147,8 @@ mod tests {
 
     use super::*;
     use crate::domain::effect::Notice;
-    use crate::engine::testing::{ask, engine_on, who};
-    use crate::store::SledStore;
+    use crate::engine::testing::{ask, engine_sharing, who};
+    use crate::store::{SledStore, Store};
 
     /// What a test's log subscriber wrote.
     #[derive(Clone, Default)]
@@ -183,7 +182,8 @@ mod tests {
             .with_ansi(false)
             .finish();
         let _logging = tracing::subscriber::set_default(subscriber);
-        let (engine, _clock) = engine_on(SledStore::temporary().unwrap());
+        let store = Arc::new(SledStore::temporary().unwrap());
+        let (engine, _clock) = engine_sharing(store.clone());
         let alice = engine
             .submit(&who("alice"), ask("alice", "prod-db", "read", "2h"))
             .unwrap()
@@ -195,7 +195,8 @@ mod tests {
             .unwrap()
             .request
             .id;
-        let port = LogPort::new(engine.clone(), Arc::new(Templates::builtin().unwrap()));
+        let templates = Arc::new(Templates::builtin().unwrap());
+        let port = LogPort::new(Facade::new(engine.clone()), templates);
 
         let card = Effect::ApprovalCard {
             request: alice,
@@ -233,12 +234,7 @@ mod tests {
             !log.contains("ApprovalCard {") && !log.contains("RequestId("),
             "{log}"
         );
-        assert!(
-            engine
-                .store()
-                .cards(&crate::domain::card::CardKey::Request { request: alice })
-                .unwrap()
-                .is_empty()
-        );
+        let about = crate::domain::card::CardKey::Request { request: alice };
+        assert!(store.cards(&about).unwrap().is_empty());
     }
 }

@@ -3,18 +3,20 @@
 
 use serde_json::json;
 
-use super::{CardPort, Delivery, Transport, missing, store_error};
+use super::{CardPort, Delivery, Transport, required};
 use crate::chat::views::{
     AlertView, CampaignItemView, GrantView, NoticeView, RequestView, alert_grant, notice_subject,
 };
 use crate::domain::anchor::ChainHead;
 use crate::domain::card::CardKey;
 use crate::domain::effect::{Alert, Notice};
+use crate::domain::grant::Grant;
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
+use crate::domain::request::AccessRequest;
+use crate::engine::{Lookup, Records};
 use crate::outbox::{ChatError, Posted};
-use crate::store::Store;
 
-impl<S: Store, T: Transport> CardPort<S, T> {
+impl<T: Transport> CardPort<T> {
     /// DMs a notice. Notices with buttons are recorded under what they are about
     /// ([`Notice::card`]), so they can be found again and closed with it.
     pub(super) async fn notify(
@@ -23,27 +25,36 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         notice: &Notice,
         delivery: Delivery<'_>,
     ) -> Result<Posted, ChatError> {
-        let world = self.engine.world();
+        let world = self.facade.world();
         let Some((person, user)) = self.reach(world.directory.person(to)) else {
             return Ok(Vec::new());
         };
         let (request, grant) = notice_subject(notice);
         let card = notice.card();
-        if let Some(about) = &card
-            && self.already_posted(about, delivery.key)?
-        {
-            return Ok(Vec::new());
-        }
         // A notice about a grant alone (an emergency review) shows the request it came
         // from too: what was asked, and why.
-        let request = match (request, grant) {
-            (Some(id), _) => Some(id),
-            (None, Some(grant)) => Some(self.grant(grant)?.request),
+        let found = self
+            .read(Lookup {
+                request,
+                grant,
+                request_of_grant: true,
+                cards: card,
+                ..Lookup::default()
+            })
+            .await?;
+        if card.is_some() && self.already_posted(&found.cards, delivery.key) {
+            return Ok(Vec::new());
+        }
+        let asked = match (request, grant) {
+            (Some(id), _) => Some(self.request_view(&found, id)?),
+            (None, Some(grant)) => {
+                let from = required(found.grant.as_ref(), grant)?.request;
+                Some(self.request_view(&found, from)?)
+            }
             (None, None) => None,
         };
-        let request = request.map(|id| self.request_view(id)).transpose()?;
-        let grant = self.grant_view(grant)?;
-        let view = NoticeView::new(notice, request, grant, &world.directory);
+        let grant = self.grant_view(&found, grant)?;
+        let view = NoticeView::new(notice, asked, grant, &world.directory);
         let template = self.template("notice");
         let message = self.render(&template, json!({ "notice": view }))?;
         let posted = self.dm(person, user, &template, message, delivery).await?;
@@ -56,11 +67,20 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         alert: &Alert,
         delivery: Delivery<'_>,
     ) -> Result<(), ChatError> {
+        let about = alert_grant(alert);
         // Every alert publishes the audit chain's head out of band.
-        let head = self.engine.store().chain_head().map_err(store_error)?;
+        let found = self
+            .read(Lookup {
+                grant: about,
+                request_of_grant: true,
+                chain_head: true,
+                ..Lookup::default()
+            })
+            .await?;
+        let head = found.chain_head.as_ref();
         let Some(channel) = self.transport.security_channel() else {
             let platform = self.transport.template_dir();
-            let head = head.as_ref().map(ChainHead::short).unwrap_or_default();
+            let head = head.map(ChainHead::short).unwrap_or_default();
             tracing::info!(
                 ?alert,
                 audit_head = %head,
@@ -68,15 +88,17 @@ impl<S: Store, T: Transport> CardPort<S, T> {
             );
             return Ok(());
         };
-        let world = self.engine.world();
-        let about = alert_grant(alert);
+        let world = self.facade.world();
         let asked = match about {
-            Some(grant) => Some(self.request_view(self.grant(grant)?.request)?),
+            Some(grant) => {
+                let from = required(found.grant.as_ref(), grant)?.request;
+                Some(self.request_view(&found, from)?)
+            }
             None => None,
         };
-        let view = AlertView::new(alert, self.grant_view(about)?, &world.directory)
+        let view = AlertView::new(alert, self.grant_view(&found, about)?, &world.directory)
             .with_request(asked)
-            .with_audit_head(head.as_ref());
+            .with_audit_head(head);
         let template = self.template(match alert {
             Alert::Impersonation { .. } => "impersonation_alert",
             _ => "alert",
@@ -96,30 +118,33 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         reviewer: &PersonId,
         delivery: Delivery<'_>,
     ) -> Result<Posted, ChatError> {
-        let world = self.engine.world();
+        let world = self.facade.world();
         let Some((person, user)) = self.reach(world.directory.person(reviewer)) else {
             return Ok(Vec::new());
         };
         let about = CardKey::Review { campaign, grant };
-        if self.already_posted(&about, delivery.key)? {
+        let found = self
+            .read(Lookup {
+                grant: Some(grant),
+                campaign: Some(campaign),
+                cards: Some(about),
+                ..Lookup::default()
+            })
+            .await?;
+        if self.already_posted(&found.cards, delivery.key) {
             return Ok(Vec::new());
         }
-        let store = self.engine.store();
-        let found = store.campaign(campaign).map_err(store_error)?;
-        let campaign = found.ok_or_else(|| missing(campaign))?.value;
-        let item = campaign
-            .items
-            .iter()
-            .find(|i| i.grant == grant)
-            .ok_or_else(|| missing(format!("{grant} in {}", campaign.id)))?;
-        let record = self.grant(grant)?;
+        let campaign = required(found.campaign, campaign)?;
+        let item = campaign.items.iter().find(|i| i.grant == grant);
+        let item = required(item, format!("{grant} in {}", campaign.id))?;
+        let record = required(found.grant, grant)?;
         let view = CampaignItemView::new(
             &campaign,
             item,
             &record,
             &world.directory,
             &world.policy,
-            self.engine.now(),
+            self.facade.now(),
         );
         let template = self.template("review_card");
         let message = self.render(&template, json!({ "item": view }))?;
@@ -127,24 +152,27 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         Ok(vec![(about, posted)])
     }
 
-    fn request_view(&self, id: RequestId) -> Result<RequestView, ChatError> {
-        let world = self.engine.world();
-        Ok(RequestView::new(
-            &self.request(id)?,
-            &world.directory,
-            &world.policy,
-        ))
+    /// The view of request `id`, which `found` must hold.
+    fn request_view(&self, found: &Records, id: RequestId) -> Result<RequestView, ChatError> {
+        let request: &AccessRequest = required(found.request.as_ref(), id)?;
+        let world = self.facade.world();
+        Ok(RequestView::new(request, &world.directory, &world.policy))
     }
 
-    pub(super) fn grant_view(&self, id: Option<GrantId>) -> Result<Option<GrantView>, ChatError> {
+    /// The view of grant `id`, if any, which `found` must then hold.
+    pub(super) fn grant_view(
+        &self,
+        found: &Records,
+        id: Option<GrantId>,
+    ) -> Result<Option<GrantView>, ChatError> {
         let Some(id) = id else { return Ok(None) };
-        let world = self.engine.world();
-        let grant = self.grant(id)?;
+        let grant: &Grant = required(found.grant.as_ref(), id)?;
+        let world = self.facade.world();
         Ok(Some(GrantView::new(
-            &grant,
+            grant,
             &world.directory,
             &world.policy,
-            self.engine.now(),
+            self.facade.now(),
         )))
     }
 }

@@ -6,7 +6,8 @@
 //! [`Fanout`] hands every effect to each running platform, so one organisation can use both.
 //!
 //! Who gets what where is the domain's rule ([`Person::reached_on`]): a person's `notify`
-//! platforms, among those running.
+//! platforms, among those running. What an effect shows (the request, the grant, the cards
+//! already posted) is read through the engine's [`Facade`], in one trip per effect.
 
 mod cards;
 mod dm_channels;
@@ -25,15 +26,11 @@ pub use log::{LogPort, LogTransport};
 
 use crate::chat::render::Templates;
 use crate::connector::BoxFuture;
-use crate::domain::card::{CardKey, PostedCard};
+use crate::domain::card::PostedCard;
 use crate::domain::directory::{Person, Platform};
 use crate::domain::effect::Effect;
-use crate::domain::grant::Grant;
-use crate::domain::ids::{GrantId, RequestId};
-use crate::domain::request::AccessRequest;
-use crate::engine::Engine;
+use crate::engine::{EngineError, Facade, Lookup, Records};
 use crate::outbox::{ChatError, ChatPort, Posted};
-use crate::store::Store;
 
 /// One attempt at delivering an effect: its key (the same for every attempt) and which
 /// attempt this is, from 1. A transport marks what it posts with the key, so that a retry
@@ -100,26 +97,26 @@ pub trait Transport: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), ChatError>>;
 }
 
-/// Delivers the outbox's chat effects through transport `T`, for an engine on store `S`.
-pub struct CardPort<S, T> {
+/// Delivers the outbox's chat effects through transport `T`.
+pub struct CardPort<T> {
     transport: Arc<T>,
-    engine: Arc<Engine<S>>,
+    facade: Facade,
     /// Every platform running in this process, for [`Person::reached_on`].
     running: Vec<Platform>,
 }
 
-impl<S: Store, T: Transport> CardPort<S, T> {
+impl<T: Transport> CardPort<T> {
     /// A port for `transport` when it is the only platform running.
-    pub fn new(transport: Arc<T>, engine: Arc<Engine<S>>) -> Self {
+    pub fn new(transport: Arc<T>, facade: Facade) -> Self {
         let running = vec![transport.platform()];
-        Self::among(transport, engine, running)
+        Self::among(transport, facade, running)
     }
 
     /// A port for `transport` beside the other platforms in `running`.
-    pub fn among(transport: Arc<T>, engine: Arc<Engine<S>>, running: Vec<Platform>) -> Self {
+    pub fn among(transport: Arc<T>, facade: Facade, running: Vec<Platform>) -> Self {
         Self {
             transport,
-            engine,
+            facade,
             running,
         }
     }
@@ -128,8 +125,8 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         &self.transport
     }
 
-    pub fn engine(&self) -> &Arc<Engine<S>> {
-        &self.engine
+    pub fn facade(&self) -> &Facade {
+        &self.facade
     }
 
     async fn deliver_effect(
@@ -207,13 +204,18 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         Some((person, person.id_on(platform)?))
     }
 
-    /// Whether a card for effect `key` was already posted here and recorded under `about`.
-    fn already_posted(&self, about: &CardKey, key: &str) -> Result<bool, ChatError> {
-        let cards = self.engine.store().cards(about).map_err(store_error)?;
+    /// What an effect shows, read in one trip.
+    async fn read(&self, lookup: Lookup) -> Result<Records, ChatError> {
+        self.facade.records(lookup).await.map_err(read_error)
+    }
+
+    /// Whether a card for effect `key` was already posted here (among `cards`, recorded
+    /// under what it is about).
+    fn already_posted(&self, cards: &[PostedCard], key: &str) -> bool {
         let platform = self.transport.platform();
-        Ok(cards
+        cards
             .iter()
-            .any(|c| c.effect_key == key && c.platform == platform))
+            .any(|c| c.effect_key == key && c.platform == platform)
     }
 
     /// DMs `message` (rendered from `template`) to `person` and says where it landed.
@@ -234,19 +236,9 @@ impl<S: Store, T: Transport> CardPort<S, T> {
             effect_key: delivery.key.to_owned(),
         })
     }
-
-    fn request(&self, id: RequestId) -> Result<AccessRequest, ChatError> {
-        let stored = self.engine.store().request(id).map_err(store_error)?;
-        Ok(stored.ok_or_else(|| missing(id))?.value)
-    }
-
-    fn grant(&self, id: GrantId) -> Result<Grant, ChatError> {
-        let stored = self.engine.store().grant(id).map_err(store_error)?;
-        Ok(stored.ok_or_else(|| missing(id))?.value)
-    }
 }
 
-impl<S: Store, T: Transport> ChatPort for CardPort<S, T> {
+impl<T: Transport> ChatPort for CardPort<T> {
     fn deliver<'a>(
         &'a self,
         effect: &'a Effect,
@@ -258,10 +250,11 @@ impl<S: Store, T: Transport> ChatPort for CardPort<S, T> {
     }
 }
 
-pub(crate) fn store_error(e: crate::store::StoreError) -> ChatError {
+pub(crate) fn read_error(e: EngineError) -> ChatError {
     ChatError::transient(format!("the store could not be read: {e}"))
 }
 
-pub(crate) fn missing(what: impl std::fmt::Display) -> ChatError {
-    ChatError::Permanent(format!("{what} no longer exists"))
+/// `found`, or the permanent failure of a message about something that no longer exists.
+pub(crate) fn required<T>(found: Option<T>, what: impl std::fmt::Display) -> Result<T, ChatError> {
+    found.ok_or_else(|| ChatError::Permanent(format!("{what} no longer exists")))
 }

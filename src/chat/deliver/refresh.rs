@@ -5,14 +5,14 @@
 
 use serde_json::{Value, json};
 
-use super::{CardPort, Transport, missing, store_error};
+use super::{CardPort, Transport, required};
 use crate::chat::views::{CampaignItemView, GrantCardView};
 use crate::domain::card::{CardKey, PostedCard};
 use crate::domain::ids::{CampaignId, GrantId};
+use crate::engine::Lookup;
 use crate::outbox::ChatError;
-use crate::store::Store;
 
-impl<S: Store, T: Transport> CardPort<S, T> {
+impl<T: Transport> CardPort<T> {
     /// Re-renders every review card on this platform of `grant` in `campaign` once the item is decided
     /// or the campaign closed: the outcome, and no Keep / Revoke buttons.
     pub(super) async fn refresh_review_cards(
@@ -20,43 +20,55 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         campaign: CampaignId,
         grant: GrantId,
     ) -> Result<(), ChatError> {
-        let world = self.engine.world();
-        let store = self.engine.store();
-        let found = store.campaign(campaign).map_err(store_error)?;
-        let campaign = found.ok_or_else(|| missing(campaign))?.value;
-        let Some(item) = campaign.items.iter().find(|i| i.grant == grant) else {
-            return Err(missing(format!("{grant} in {}", campaign.id)));
-        };
-        let record = self.grant(grant)?;
+        let world = self.facade.world();
+        let about = CardKey::Review { campaign, grant };
+        let found = self
+            .read(Lookup {
+                grant: Some(grant),
+                campaign: Some(campaign),
+                cards: Some(about),
+                ..Lookup::default()
+            })
+            .await?;
+        let campaign = required(found.campaign, campaign)?;
+        let item = campaign.items.iter().find(|i| i.grant == grant);
+        let item = required(item, format!("{grant} in {}", campaign.id))?;
+        let record = required(found.grant, grant)?;
         let view = CampaignItemView::new(
             &campaign,
             item,
             &record,
             &world.directory,
             &world.policy,
-            self.engine.now(),
+            self.facade.now(),
         );
         if !view.decided {
             return Ok(());
         }
         let template = self.template("review_card");
         let message = self.render(&template, json!({ "item": view }))?;
-        let about = CardKey::Review {
-            campaign: campaign.id,
-            grant,
-        };
-        self.update_all(&about, |_| Ok(Some((template.clone(), message.clone()))))
-            .await
+        self.update_all(&about, &found.cards, |_| {
+            Ok(Some((template.clone(), message.clone())))
+        })
+        .await
     }
 
     /// Re-renders every message with buttons on this platform about `grant` whose buttons no longer
     /// work for its recipient (see [`GrantCardView::decided`]).
     pub(super) async fn refresh_grant_cards(&self, grant: GrantId) -> Result<(), ChatError> {
-        let world = self.engine.world();
-        let record = self.grant(grant)?;
-        let now = self.engine.now();
+        let world = self.facade.world();
+        let about = CardKey::Grant { grant };
+        let found = self
+            .read(Lookup {
+                grant: Some(grant),
+                cards: Some(about),
+                ..Lookup::default()
+            })
+            .await?;
+        let record = required(found.grant, grant)?;
+        let now = self.facade.now();
         let template = self.template("grant_card_decided");
-        self.update_all(&CardKey::Grant { grant }, |card| {
+        self.update_all(&about, &found.cards, |card| {
             let Some(view) = GrantCardView::decided(
                 &record,
                 &card.recipient,
@@ -72,15 +84,16 @@ impl<S: Store, T: Transport> CardPort<S, T> {
         .await
     }
 
-    /// Updates every card on this platform recorded under `about` that `message_for` has a new
-    /// message for. One card failing does not stop the others; a transient failure of any
-    /// makes the whole refresh retried (updating a card twice changes nothing).
+    /// Updates every card on this platform of `cards` (those recorded under `about`) that
+    /// `message_for` has a new message for. One card failing does not stop the others; a
+    /// transient failure of any makes the whole refresh retried (updating a card twice
+    /// changes nothing).
     async fn update_all(
         &self,
         about: &CardKey,
+        cards: &[PostedCard],
         message_for: impl Fn(&PostedCard) -> Result<Option<(String, Value)>, ChatError>,
     ) -> Result<(), ChatError> {
-        let cards = self.engine.store().cards(about).map_err(store_error)?;
         let mut retry: Option<ChatError> = None;
         let platform = self.transport.platform();
         for card in cards.iter().filter(|c| c.platform == platform) {

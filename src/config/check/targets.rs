@@ -1,12 +1,14 @@
-//! What the `postgres` and `ldap` connectors and the LDAP directory source need, checked
-//! without connecting to anything: `gatehouse check` must work with no server reachable.
+//! What the `postgres`, `ldap` and `aws-sso` connectors and the LDAP directory source need,
+//! checked without connecting to anything: `gatehouse check` must work with no server
+//! reachable.
 //! Templates are compiled and CA files read, so a typo shows at its key, not at 3 a.m.
 
 use std::str::FromStr;
 
 use super::Checker;
-use crate::config::{Config, ConnectorKind, DirectorySource, Secret};
+use crate::config::{AwsAssign, Config, ConnectorKind, DirectorySource, Secret};
 use crate::config::{ConnectorConfig, SslMode};
+use crate::connector::aws_shapes;
 use crate::connector::template::{Escape, PersonTemplate};
 use crate::domain::diagnostic::{Diagnostic, Severity};
 use crate::domain::policy::Policy;
@@ -63,7 +65,9 @@ impl Checker<'_, '_, '_, '_> {
             self.template(login, Escape::Plain, &at("login"), id);
         }
         self.roles(index, connector, false);
-        self.only_for(index, connector, "postgres", &ldap_keys(connector));
+        let mut foreign = ldap_keys(connector);
+        foreign.extend(aws_keys(connector));
+        self.only_for(index, connector, "postgres", &foreign, PG_LDAP_SECRETS);
     }
 
     pub(super) fn ldap_connector(&mut self, index: usize, connector: &ConnectorConfig) {
@@ -97,7 +101,179 @@ impl Checker<'_, '_, '_, '_> {
             );
         }
         self.roles(index, connector, true);
-        self.only_for(index, connector, "ldap", &postgres_keys(connector));
+        let mut foreign = postgres_keys(connector);
+        foreign.extend(aws_keys(connector));
+        self.only_for(index, connector, "ldap", &foreign, PG_LDAP_SECRETS);
+    }
+
+    pub(super) fn aws_sso(&mut self, index: usize, connector: &ConnectorConfig) {
+        let at = |key: &str| format!("connectors.{index}.{key}");
+        let id = connector.id.as_str();
+        let shape =
+            |this: &mut Self, key: &str, value: &str, check: fn(&str) -> Result<(), String>| {
+                if let Err(problem) = check(value) {
+                    this.error(
+                        &at(key),
+                        format!("connector `{id}`: {key} {problem}"),
+                        "see docs/connectors/aws-sso.md for where to find each value",
+                    );
+                }
+            };
+        let required = |this: &mut Self, key: &str, value: Option<&String>, example: &str| {
+            if value.is_none() {
+                this.error(
+                    &at(key),
+                    format!("connector `{id}` (aws-sso) has no {key}"),
+                    format!("add {example}"),
+                );
+            }
+        };
+        required(
+            self,
+            "region",
+            connector.region.as_ref(),
+            "region = \"us-east-1\", where IAM Identity Center is enabled",
+        );
+        if let Some(region) = &connector.region {
+            shape(self, "region", region, aws_shapes::region);
+        }
+        required(
+            self,
+            "identity_store_id",
+            connector.identity_store_id.as_ref(),
+            "identity_store_id = \"d-1234567890\" (aws sso-admin list-instances)",
+        );
+        if let Some(store) = &connector.identity_store_id {
+            shape(
+                self,
+                "identity_store_id",
+                store,
+                aws_shapes::identity_store_id,
+            );
+        }
+        if let Some(attribute) = &connector.user_attribute {
+            shape(
+                self,
+                "user_attribute",
+                attribute,
+                aws_shapes::user_attribute,
+            );
+        }
+        if let Some(user_name) = &connector.user_name {
+            self.template(user_name, Escape::Plain, &at("user_name"), id);
+        }
+        if let Some(url) = &connector.endpoint_url {
+            self.url(Some(url), &at("endpoint_url"));
+        }
+        if connector
+            .profile
+            .as_deref()
+            .is_some_and(|p| p.trim().is_empty())
+        {
+            self.error(
+                &at("profile"),
+                format!("connector `{id}` has an empty profile"),
+                "name a profile of ~/.aws/config, or leave profile out to use the standard credential chain",
+            );
+        }
+        if connector.roles.is_empty() {
+            self.error(
+                &at("roles"),
+                format!("connector `{id}` (aws-sso) has no roles table"),
+                match connector.assign.unwrap_or_default() {
+                    AwsAssign::Account => "map each role id to its permission set: roles = { read = \"arn:aws:sso:::permissionSet/ssoins-…/ps-…\" }",
+                    AwsAssign::Group => "map each role id to its Identity Store group id: roles = { admin = \"9a67a5c4-…\" }",
+                },
+            );
+        }
+        match connector.assign.unwrap_or_default() {
+            AwsAssign::Account => {
+                required(
+                    self,
+                    "instance_arn",
+                    connector.instance_arn.as_ref(),
+                    "instance_arn = \"arn:aws:sso:::instance/ssoins-…\" (aws sso-admin list-instances)",
+                );
+                required(
+                    self,
+                    "account",
+                    connector.account.as_ref(),
+                    "account = \"111111111111\", the account the permission sets are assigned on",
+                );
+                let instance = connector
+                    .instance_arn
+                    .as_deref()
+                    .map(aws_shapes::instance_arn);
+                if let Some(Err(problem)) = &instance {
+                    self.error(
+                        &at("instance_arn"),
+                        format!("connector `{id}`: instance_arn {problem}"),
+                        "see docs/connectors/aws-sso.md for where to find each value",
+                    );
+                }
+                if let Some(account) = &connector.account {
+                    shape(self, "account", account, aws_shapes::account);
+                }
+                for (role, arn) in &connector.roles {
+                    match aws_shapes::permission_set_arn(arn) {
+                        Err(problem) => self.error(
+                            &at(&format!("roles.{role}")),
+                            format!("connector `{id}`: role `{role}`: {problem}"),
+                            "each role maps to the ARN of a permission set of the connector's instance",
+                        ),
+                        Ok(owner) => {
+                            if let Some(Ok(instance)) = &instance && &owner != instance {
+                                self.error(
+                                    &at(&format!("roles.{role}")),
+                                    format!("connector `{id}`: role `{role}` is a permission set of instance {owner}, not of {instance} (instance_arn)"),
+                                    "use a permission set of the instance in instance_arn, or fix instance_arn",
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            AwsAssign::Group => {
+                for (key, set) in [
+                    ("instance_arn", connector.instance_arn.is_some()),
+                    ("account", connector.account.is_some()),
+                ] {
+                    if set {
+                        self.error(
+                            &at(key),
+                            format!("connector `{id}` assigns to groups, which uses no {key}"),
+                            format!("remove {key}, or drop assign = \"group\" to assign permission sets on an account"),
+                        );
+                    }
+                }
+                for (role, group) in &connector.roles {
+                    if let Err(problem) = aws_shapes::group_id(group) {
+                        self.error(
+                            &at(&format!("roles.{role}")),
+                            format!("connector `{id}`: role `{role}`: {problem}"),
+                            "with assign = \"group\" each role maps to an Identity Store group id",
+                        );
+                    }
+                }
+            }
+        }
+        let mut foreign = postgres_keys(connector);
+        foreign.extend(ldap_keys(connector));
+        for (set, key) in [
+            (connector.url.is_some(), "url"),
+            (connector.ca.is_some(), "ca"),
+        ] {
+            if set {
+                foreign.push(key);
+            }
+        }
+        self.only_for(
+            index,
+            connector,
+            "aws-sso",
+            &foreign,
+            "remove them; AWS credentials come from the standard chain (environment, shared files, web identity, instance metadata)",
+        );
     }
 
     pub(super) fn directory(&mut self, config: &Config) {
@@ -210,7 +386,7 @@ impl Checker<'_, '_, '_, '_> {
     }
 
     fn ca(&mut self, pem: Option<&str>, path: &str) {
-        if let Some(Err(problem)) = pem.map(crate::connector::tls::certificates) {
+        if let Some(Err(problem)) = pem.map(crate::tls::certificates) {
             self.error(
                 path,
                 format!("{path}: {problem}"),
@@ -264,6 +440,7 @@ impl Checker<'_, '_, '_, '_> {
         connector: &ConnectorConfig,
         kind: &str,
         foreign: &[&str],
+        secrets_help: &str,
     ) {
         let id = connector.id.as_str();
         for key in foreign {
@@ -277,10 +454,32 @@ impl Checker<'_, '_, '_, '_> {
             self.error(
                 &format!("connectors.{index}"),
                 format!("connector `{id}` is kind = \"{kind}\" but has secret, command or env, which it does not use"),
-                "remove them; secrets of this kind are password or bind_password",
+                secrets_help,
             );
         }
     }
+}
+
+const PG_LDAP_SECRETS: &str = "remove them; secrets of this kind are password or bind_password";
+
+fn aws_keys(c: &ConnectorConfig) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    for (set, key) in [
+        (c.region.is_some(), "region"),
+        (c.instance_arn.is_some(), "instance_arn"),
+        (c.identity_store_id.is_some(), "identity_store_id"),
+        (c.account.is_some(), "account"),
+        (c.user_name.is_some(), "user_name"),
+        (c.user_attribute.is_some(), "user_attribute"),
+        (c.assign.is_some(), "assign"),
+        (c.endpoint_url.is_some(), "endpoint_url"),
+        (c.profile.is_some(), "profile"),
+    ] {
+        if set {
+            keys.push(key);
+        }
+    }
+    keys
 }
 
 fn ldap_keys(c: &ConnectorConfig) -> Vec<&'static str> {
@@ -319,7 +518,7 @@ fn postgres_keys(c: &ConnectorConfig) -> Vec<&'static str> {
     keys
 }
 
-/// Roles of the policy that a `postgres` or `ldap` connector with a `roles` table cannot
+/// Roles of the policy that a `postgres`, `ldap` or `aws-sso` connector with a `roles` table cannot
 /// provision, because the table does not name them: each would fail at its first grant.
 /// Reported against the policy file, which names the role.
 pub fn roles_without_target(
@@ -338,7 +537,7 @@ pub fn roles_without_target(
         };
         let mapped = matches!(
             connector.kind,
-            ConnectorKind::Postgres | ConnectorKind::Ldap
+            ConnectorKind::Postgres | ConnectorKind::Ldap | ConnectorKind::AwsSso
         );
         if !mapped || (connector.roles.is_empty() && connector.kind == ConnectorKind::Postgres) {
             continue;
@@ -357,8 +556,10 @@ pub fn roles_without_target(
                         "add {} = \"…\" to the roles of connector `{}` (the {} it stands for)",
                         role.id,
                         connector.id,
-                        match connector.kind {
-                            ConnectorKind::Ldap => "group DN",
+                        match (connector.kind, connector.assign.unwrap_or_default()) {
+                            (ConnectorKind::Ldap, _) => "group DN",
+                            (ConnectorKind::AwsSso, AwsAssign::Account) => "permission set ARN",
+                            (ConnectorKind::AwsSso, AwsAssign::Group) => "Identity Store group id",
                             _ => "database role",
                         }
                     )),

@@ -235,6 +235,41 @@ fn the_digest_schedule_is_a_cron_line_that_fires_or_off() {
 }
 
 #[test]
+fn the_http_limits_have_defaults_and_are_checked() {
+    let server = parse("", &[]).unwrap().server;
+    assert_eq!(
+        (
+            server.max_connections,
+            server.header_timeout.as_secs(),
+            server.body_timeout.as_secs(),
+            server.shutdown_grace.as_secs()
+        ),
+        (4096, 10, 10, 5)
+    );
+    let text = "[server]\nmax_connections = 64\nheader_timeout = \"2s\"\nbody_timeout = \"1m\"\nshutdown_grace = \"0s\"\n";
+    let server = parse(text, &[]).unwrap().server;
+    assert_eq!(server.max_connections, 64);
+    assert_eq!(server.body_timeout.as_secs(), 60);
+    assert_eq!(server.shutdown_grace.as_secs(), 0, "no grace: drop at once");
+    let overridden = parse("", &[("GATEHOUSE_SERVER__MAX_CONNECTIONS", "8192")]).unwrap();
+    assert_eq!(
+        overridden.server.max_connections, 8192,
+        "the environment gives text"
+    );
+
+    let d = only_error("[server]\nmax_connections = 0\n", &[]);
+    assert_eq!(d.line, Some(2));
+    assert!(d.message.contains("between 1 and 1000000"), "{d}");
+    let d = only_error("[server]\nheader_timeout = \"0s\"\n", &[]);
+    assert_eq!(d.line, Some(2));
+    assert!(d.message.contains("server.header_timeout is 0s"), "{d}");
+    let d = only_error("[server]\nbody_timeout = \"0s\"\n", &[]);
+    assert!(d.message.contains("server.body_timeout is 0s"), "{d}");
+    let d = only_error("[server]\nmax_connections = \"many\"\n", &[]);
+    assert!(d.message.contains("whole number"), "{d}");
+}
+
+#[test]
 fn the_store_cache_is_read_in_mib_and_checked() {
     assert_eq!(parse("", &[]).unwrap().server.cache_mb, 64);
     let config = parse("[server]\ncache_mb = 16\n", &[]).unwrap();

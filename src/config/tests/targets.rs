@@ -258,3 +258,134 @@ fn a_leaver_share_above_a_hundred_percent_is_refused() {
         "directory.max_leavers_percent = 150 is not a share of the directory"
     );
 }
+
+const AWS: &str = r#"
+[[connectors]]
+id = "aws-prod"
+kind = "aws-sso"
+region = "eu-west-1"
+instance_arn = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
+identity_store_id = "d-1234567890"
+account = "111111111111"
+user_name = "{{ email }}"
+roles = { admin = "arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-0123456789abcdef" }
+"#;
+
+#[test]
+fn the_aws_sso_page_s_example_configuration_passes_check() {
+    let page = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/connectors/aws-sso.md"),
+    )
+    .unwrap();
+    let block = page.split("```toml\n").nth(1).unwrap();
+    let config = parse(&block[..block.find("```").unwrap()], &[]).unwrap();
+    let [account, groups] = &config.connectors[..] else {
+        panic!("two connectors")
+    };
+    assert_eq!(account.kind, ConnectorKind::AwsSso);
+    assert_eq!(account.assign, None);
+    assert_eq!(account.roles.len(), 2);
+    assert_eq!(groups.assign, Some(AwsAssign::Group));
+}
+
+#[test]
+fn an_aws_sso_connector_without_its_settings_is_reported_key_by_key() {
+    let found = errors("[[connectors]]\nid = \"aws\"\nkind = \"aws-sso\"\n", &[]);
+    let messages: Vec<&str> = found.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "connector `aws` (aws-sso) has no region",
+            "connector `aws` (aws-sso) has no identity_store_id",
+            "connector `aws` (aws-sso) has no roles table",
+            "connector `aws` (aws-sso) has no instance_arn",
+            "connector `aws` (aws-sso) has no account",
+        ]
+    );
+    assert!(found.iter().all(|d| d.line == Some(1)), "{found:?}");
+}
+
+#[test]
+fn aws_identifiers_not_shaped_as_aws_writes_them_are_reported_at_their_line() {
+    let text = AWS
+        .replace("eu-west-1", "Ireland")
+        .replace("\"111111111111\"", "\"1111-1111-1111\"")
+        .replace("{{ email }}", "{{ email ")
+        .replace(
+            "ps-0123456789abcdef\"",
+            "ps-0123456789abcdef\", read = \"ReadOnlyAccess\"",
+        );
+    let found = errors(&text, &[]);
+    let at: Vec<(Option<usize>, &str)> =
+        found.iter().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(found.len(), 4, "{at:#?}");
+    assert_eq!(at[0].0, Some(5));
+    assert!(
+        at[0].1.contains("region `Ireland` is not an AWS region"),
+        "{at:?}"
+    );
+    assert_eq!(at[1].0, Some(9));
+    assert!(at[1].1.contains("user_name is not a template"), "{at:?}");
+    assert_eq!(at[2].0, Some(8));
+    assert!(
+        at[2]
+            .1
+            .contains("account `1111-1111-1111` is not an AWS account id"),
+        "{at:?}"
+    );
+    assert_eq!(at[3].0, Some(10));
+    assert!(
+        at[3]
+            .1
+            .contains("role `read`: `ReadOnlyAccess` is not a permission set ARN"),
+        "{at:?}"
+    );
+}
+
+#[test]
+fn a_permission_set_of_another_instance_is_refused() {
+    let text = AWS.replace(
+        "permissionSet/ssoins-1234567890abcdef",
+        "permissionSet/ssoins-fedcba0987654321",
+    );
+    let d = only_error(&text, &[]);
+    assert_eq!(d.line, Some(10));
+    assert!(
+        d.message.contains("is a permission set of instance ssoins-fedcba0987654321, not of ssoins-1234567890abcdef"),
+        "{d}"
+    );
+}
+
+#[test]
+fn group_mode_maps_roles_to_group_ids_and_uses_no_instance_or_account() {
+    let text = AWS
+        .replace("user_name", "assign = \"group\"\nuser_name")
+        .replace(
+            "arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-0123456789abcdef",
+            "Admins",
+        );
+    let found = errors(&text, &[]);
+    let messages: Vec<&str> = found.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "connector `aws-prod` assigns to groups, which uses no instance_arn",
+            "connector `aws-prod` assigns to groups, which uses no account",
+            "connector `aws-prod`: role `admin`: `Admins` is not an Identity Store group id; find it with `aws identitystore get-group-id` (a UUID, sometimes after 10 hex digits and a dash)",
+        ]
+    );
+}
+
+#[test]
+fn aws_and_database_keys_stay_with_their_kinds() {
+    let d = only_error(&format!("{AWS}password = \"${{PG_PASSWORD}}\"\n"), VARS);
+    assert_eq!(
+        d.message,
+        "connector `aws-prod` is kind = \"aws-sso\", which has no password"
+    );
+    let d = only_error(&format!("{POSTGRES}region = \"eu-west-1\"\n"), VARS);
+    assert_eq!(
+        d.message,
+        "connector `prod-db` is kind = \"postgres\", which has no region"
+    );
+}

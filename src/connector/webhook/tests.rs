@@ -47,7 +47,7 @@ async fn hook(
             .unwrap_or_default()
             .to_owned()
     };
-    let now = chrono::Utc::now().timestamp();
+    let now = SystemClock.now().timestamp();
     if let Err(why) = verify(SECRET.as_bytes(), &text(SIGNATURE_HEADER), &body, now, 300) {
         return (StatusCode::UNAUTHORIZED, HeaderMap::new(), why.to_owned());
     }

@@ -99,3 +99,121 @@ fn access_lost_for_who_the_person_was_follows_the_directory_back() {
         .follows_the_directory()
     );
 }
+
+mod approved {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::domain::audit::{Actor, AuditAction};
+    use crate::domain::duration::Duration;
+    use crate::domain::effect::{Effect, Notice};
+    use crate::domain::request::{AccessRequest, RequestKind, RequestState};
+    use crate::domain::routing::ApprovalPlan;
+
+    fn approved(kind: RequestKind, duration: Option<Duration>) -> AccessRequest {
+        AccessRequest {
+            id: RequestId(3),
+            requester: "alice".into(),
+            resource: "prod-db".into(),
+            role: "read".into(),
+            duration,
+            justification: "incident 42".into(),
+            fields: Default::default(),
+            kind,
+            submitted_at: now(),
+            submitted_by: None,
+            plan: ApprovalPlan {
+                workflow: "default".into(),
+                auto_approved: true,
+                stages: vec![],
+            },
+            current_stage: 0,
+            stage_started_at: now(),
+            expires_at: now() + TimeDelta::hours(24),
+            last_reminded_at: None,
+            changes: vec![],
+            state: RequestState::Pending,
+        }
+    }
+
+    #[test]
+    fn an_approved_request_makes_a_grant_that_is_provisioned_audited_and_told() {
+        let request = approved(RequestKind::Access, Some(Duration::from_hours(2)));
+        let bob = Actor::person(&"bob".into());
+        let (grant, decision) = Grant::from_approved(&request, GrantId(9), &bob, now(), None);
+        assert_eq!(grant.state, GrantState::Provisioning);
+        assert_eq!(grant.expires_at, Some(now() + TimeDelta::hours(2)));
+        assert!(!grant.emergency);
+        assert!(matches!(
+            decision.events[..],
+            [ref created] if matches!(created.action, AuditAction::GrantCreated { .. })
+                && created.grant == Some(GrantId(9))
+                && created.request == Some(RequestId(3))
+        ));
+        assert_eq!(
+            decision.effects,
+            [
+                Effect::Provision { grant: GrantId(9) },
+                Effect::Notify {
+                    to: "alice".into(),
+                    notice: Notice::Approved {
+                        request: RequestId(3),
+                        grant: GrantId(9)
+                    }
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn an_extension_counts_from_the_later_of_the_grants_end_and_now() {
+        let request = approved(
+            RequestKind::Extension { grant: GrantId(7) },
+            Some(Duration::from_hours(1)),
+        );
+        let bob = Actor::person(&"bob".into());
+        let mut lapsing = provisioning();
+        lapsing.activate(now()).unwrap();
+        lapsing.expires_at = Some(now() + TimeDelta::minutes(10));
+        lapsing.warned_at = Some(now());
+        let decision = lapsing.extend_for(&request, &bob, now()).unwrap();
+        assert_eq!(
+            lapsing.expires_at,
+            Some(now() + TimeDelta::minutes(70)),
+            "the ten minutes left are kept"
+        );
+        assert_eq!(lapsing.warned_at, None, "warned again before the new end");
+        assert!(matches!(
+            decision.events[..],
+            [ref extended] if extended.action == AuditAction::GrantExtended { expires_at: lapsing.expires_at }
+        ));
+
+        let mut late = provisioning();
+        late.activate(now()).unwrap();
+        late.expires_at = Some(now() - TimeDelta::minutes(5));
+        late.extend_for(&request, &bob, now()).unwrap();
+        assert_eq!(
+            late.expires_at,
+            Some(now() + TimeDelta::hours(1)),
+            "an hour from now, not from the past end"
+        );
+    }
+
+    #[test]
+    fn a_grant_that_is_no_longer_live_cannot_be_extended() {
+        let request = approved(
+            RequestKind::Extension { grant: GrantId(7) },
+            Some(Duration::from_hours(1)),
+        );
+        let mut gone = provisioning();
+        gone.state = GrantState::Failed {
+            error: "refused".to_owned(),
+            at: now(),
+        };
+        assert!(
+            gone.extend_for(&request, &Actor::person(&"bob".into()), now())
+                .is_err()
+        );
+        assert_eq!(gone.expires_at, None, "nothing changed");
+    }
+}

@@ -12,12 +12,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Delivery, Inbound, form};
+use super::{Delivery, Endpoint, Inbound, form};
 use crate::chat::command::{ChatCommand, parse};
 use crate::chat::respond::{self, Answer};
 use crate::chat::say;
 use crate::chat::views::{HelpView, RequestModalView};
-use crate::store::Store;
 
 /// The fields of Slack's slash-command form (or Socket Mode payload) that Gatehouse reads.
 #[derive(Debug, Deserialize)]
@@ -29,12 +28,12 @@ pub(super) struct SlashCommand {
     pub(super) trigger_id: String,
 }
 
-pub async fn handle<S: Store>(
-    State(inbound): State<Arc<Inbound<S>>>,
+pub async fn handle(
+    State(inbound): State<Arc<Inbound>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match inbound.admit(&headers, &body).await {
+    match inbound.admit(Endpoint::Commands, &headers, &body).await {
         Err(refused) => return refused,
         Ok(Delivery::Repeat) => return Json(inbound.already_handled()).into_response(),
         Ok(Delivery::First) => {}
@@ -51,10 +50,7 @@ pub async fn handle<S: Store>(
 
 /// The answer to a slash command already admitted and read: its ephemeral reply, or `None`
 /// when the answer is a modal opened in the background.
-pub(super) async fn answer<S: Store>(
-    inbound: &Arc<Inbound<S>>,
-    command: SlashCommand,
-) -> Option<Value> {
+pub(super) async fn answer(inbound: &Arc<Inbound>, command: SlashCommand) -> Option<Value> {
     let person = match inbound.person(&command.user_id).await {
         Ok(person) => person,
         Err(sentence) => return Some(ephemeral(inbound.reply(&sentence, Vec::new()))),
@@ -69,10 +65,7 @@ pub(super) async fn answer<S: Store>(
     let answer = match parsed {
         ChatCommand::Help => Answer::Help,
         ChatCommand::OpenForm => Answer::OpenForm,
-        other => inbound
-            .blocking(move |engine| respond::run(engine, &person, other))
-            .await
-            .unwrap_or_else(|_| Answer::Say(say::apology("running that command"), Vec::new())),
+        other => respond::run(&inbound.facade, &person, other).await,
     };
     match answer {
         Answer::Say(text, lines) => Some(ephemeral(inbound.reply(&text, lines))),
@@ -92,8 +85,8 @@ pub(super) async fn answer<S: Store>(
 }
 
 /// Opens the request modal; the answer to the command itself is empty.
-fn open_form<S: Store>(inbound: &Arc<Inbound<S>>, trigger_id: &str) -> Option<Value> {
-    let world = inbound.engine.world();
+fn open_form(inbound: &Arc<Inbound>, trigger_id: &str) -> Option<Value> {
+    let world = inbound.facade.world();
     let modal = RequestModalView::new(&world.policy, None, None);
     match inbound.render("slack/request_modal.j2", json!({ "modal": modal })) {
         Some(view) => {

@@ -12,9 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Delivery, Inbound};
+use super::{Delivery, Endpoint, Inbound};
 use crate::slack::port::SlackChat;
-use crate::store::Store;
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -39,12 +38,12 @@ pub(super) struct Event {
     tab: Option<String>,
 }
 
-pub async fn handle<S: Store>(
-    State(inbound): State<Arc<Inbound<S>>>,
+pub async fn handle(
+    State(inbound): State<Arc<Inbound>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match inbound.admit(&headers, &body).await {
+    match inbound.admit(Endpoint::Events, &headers, &body).await {
         Err(refused) => return refused,
         Ok(Delivery::Repeat) => return StatusCode::OK.into_response(),
         Ok(Delivery::First) => {}
@@ -63,7 +62,7 @@ pub async fn handle<S: Store>(
 
 /// Acts on an Events API body already admitted and read; only `url_verification` has an
 /// answer. The App Home is published in the background, so this returns at once.
-pub(super) fn answer<S: Store>(inbound: &Arc<Inbound<S>>, envelope: Envelope) -> Option<Value> {
+pub(super) fn answer(inbound: &Arc<Inbound>, envelope: Envelope) -> Option<Value> {
     match envelope {
         Envelope::UrlVerification { challenge } => Some(json!({ "challenge": challenge })),
         Envelope::EventCallback { event }
@@ -79,11 +78,11 @@ pub(super) fn answer<S: Store>(inbound: &Arc<Inbound<S>>, envelope: Envelope) ->
 
 /// Publishes the App Home through the outbound half ([`SlackChat::publish_home`]), so both
 /// halves show the same tab; a Slack user Gatehouse does not know keeps Slack's default.
-async fn publish_home<S: Store>(inbound: &Arc<Inbound<S>>, slack_user: &str) {
+async fn publish_home(inbound: &Arc<Inbound>, slack_user: &str) {
     let Ok(person) = inbound.person(slack_user).await else {
         return;
     };
-    let chat = SlackChat::new(inbound.slack.clone(), inbound.engine.clone());
+    let chat = SlackChat::new(inbound.slack.clone(), inbound.facade.clone());
     if let Err(error) = chat.publish_home(slack_user, &person).await {
         tracing::warn!(%error, "publishing the App Home failed");
     }

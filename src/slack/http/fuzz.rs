@@ -2,8 +2,6 @@
 //! the endpoints read one, with what each reading promises checked.
 
 use axum::body::Bytes;
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue};
 
 use super::commands::{SlashCommand, unescape};
 use super::interactions::{self, Payload, View};
@@ -12,7 +10,7 @@ use crate::chat::actions::{CardAction, inputs};
 use crate::chat::command;
 use crate::chat::forms::FormKind;
 use crate::fuzz::{assert_sentence, ready};
-use crate::slack::verify::delivery_key;
+use crate::slack::verify::{Endpoint, delivery_key, delivery_keys};
 
 /// A body as `/slack/commands`, `/slack/interactions`, `/slack/options` and `/slack/events`
 /// (and Socket Mode's payloads) would read it.
@@ -34,17 +32,17 @@ pub fn slack_http(data: &[u8]) {
     let _ = serde_json::from_slice::<events::Envelope>(data);
 }
 
-/// Delivery keys never panic, whichever way the body is declared, and name what they key.
+/// Delivery keys never panic, whichever endpoint reads the body, and name what they key.
 fn delivery(data: &[u8]) {
-    let mut json = HeaderMap::new();
-    json.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let mut form = HeaderMap::new();
-    let urlencoded = "application/x-www-form-urlencoded";
-    form.insert(CONTENT_TYPE, HeaderValue::from_static(urlencoded));
-    for headers in [HeaderMap::new(), json, form] {
-        if let Some(key) = delivery_key(&headers, data) {
+    use Endpoint::{Commands, Events, Interactions, Options};
+    for endpoint in [Commands, Interactions, Options, Events] {
+        let keys = delivery_keys(endpoint, data);
+        for key in keys.iter().cloned().chain(delivery_key(endpoint, data)) {
             let (kind, rest) = key.split_once(':').unwrap_or_default();
             assert!(!kind.is_empty() && !rest.is_empty(), "delivery key {key:?}");
+        }
+        if let Some(key) = delivery_key(endpoint, data) {
+            assert!(keys.contains(&key), "{key:?} is remembered");
         }
     }
 }

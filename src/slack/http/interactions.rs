@@ -15,13 +15,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Delivery, Inbound, form, modals};
+use super::{Delivery, Endpoint, Inbound, form, modals};
 use crate::chat::actions::{CardAction, inputs};
-use crate::chat::respond;
+use crate::chat::respond::{self, Clicked};
 use crate::chat::say;
 use crate::chat::views::RequestModalView;
 use crate::domain::ids::{ResourceId, RoleId};
-use crate::store::Store;
 
 /// The form Slack posts: one field, `payload`, holding JSON.
 #[derive(Debug, Deserialize)]
@@ -134,12 +133,12 @@ pub(super) async fn payload(body: Bytes) -> Option<Payload> {
         .ok()
 }
 
-pub async fn handle<S: Store>(
-    State(inbound): State<Arc<Inbound<S>>>,
+pub async fn handle(
+    State(inbound): State<Arc<Inbound>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match inbound.admit(&headers, &body).await {
+    match inbound.admit(Endpoint::Interactions, &headers, &body).await {
         Err(refused) => return refused,
         Ok(Delivery::Repeat) => return StatusCode::OK.into_response(),
         Ok(Delivery::First) => {}
@@ -156,7 +155,7 @@ pub async fn handle<S: Store>(
 
 /// Acts on an interaction already admitted and read. The answer is empty (`None`) except
 /// for a modal submission the person must correct (`response_action: errors`).
-pub(super) async fn answer<S: Store>(inbound: &Arc<Inbound<S>>, payload: Payload) -> Option<Value> {
+pub(super) async fn answer(inbound: &Arc<Inbound>, payload: Payload) -> Option<Value> {
     match payload {
         Payload::BlockActions {
             user,
@@ -191,12 +190,7 @@ struct Click {
     trigger_id: String,
 }
 
-async fn clicked<S: Store>(
-    inbound: &Arc<Inbound<S>>,
-    click: Click,
-    action: Action,
-    view: Option<View>,
-) {
+async fn clicked(inbound: &Arc<Inbound>, click: Click, action: Action, view: Option<View>) {
     let value = action.value.as_deref().unwrap_or_default();
     let Some(card) = CardAction::parse(&action.action_id, value) else {
         // Choosing a resource or role in the request modal rebuilds it around the choice.
@@ -210,16 +204,9 @@ async fn clicked<S: Store>(
         Ok(person) => person,
         Err(sentence) => return inbound.tell(&click.user, click.channel.as_deref(), &sentence),
     };
-    let who = person.clone();
-    let form = inbound
-        .blocking(move |engine| respond::form_for(engine, &who, card))
-        .await;
-    let outcome = match form {
-        Ok(None) => inbound
-            .blocking(move |engine| respond::act(engine, &person, card, "Slack"))
-            .await
-            .unwrap_or_else(|_| say::apology("recording your click")),
-        Ok(Some(Ok(form))) => {
+    let outcome = match respond::click(&inbound.facade, &person, card, "Slack").await {
+        Clicked::Say(sentence) => sentence,
+        Clicked::Form(form) => {
             let template = format!("slack/{}.j2", form.stem());
             match inbound.render(&template, form.context()) {
                 Some(view) => {
@@ -230,15 +217,13 @@ async fn clicked<S: Store>(
                 None => say::apology("opening the form"),
             }
         }
-        Ok(Some(Err(sentence))) => sentence,
-        Err(_) => say::apology("opening the form"),
     };
     inbound.tell(&click.user, click.channel.as_deref(), &outcome);
 }
 
 /// views.update of the request modal after a resource or role was chosen.
-fn refresh_request_modal<S: Store>(
-    inbound: &Arc<Inbound<S>>,
+fn refresh_request_modal(
+    inbound: &Arc<Inbound>,
     action_id: &str,
     chosen: Option<String>,
     view: &View,
@@ -249,7 +234,7 @@ fn refresh_request_modal<S: Store>(
         inputs::ROLE => (view.input("resource", inputs::RESOURCE), chosen),
         _ => return,
     };
-    let world = inbound.engine.world();
+    let world = inbound.facade.world();
     let modal = RequestModalView::new(
         &world.policy,
         resource.map(ResourceId::new).as_ref(),

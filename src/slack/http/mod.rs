@@ -2,12 +2,13 @@
 //! and `/slack/options`. Every request is authenticated first (the signing secret over the raw
 //! body, against the engine's clock) and refused with a bare 401 otherwise; then Slack's
 //! retries and replays are recognised by their delivery key and answered without acting
-//! again. What is left is parsed into typed commands and clicks and handed to the engine on the
-//! blocking pool; what people see comes back as ephemeral replies, modals and DMs. Slack wants
+//! again. What is left is parsed into typed commands and clicks and handed to the engine's
+//! [`Facade`]; what people see comes back as ephemeral replies, modals and DMs. Slack wants
 //! an answer within 3 s, so calls back to Slack that need not shape the answer are spawned.
 
 mod commands;
 mod events;
+#[cfg(any(test, feature = "testing"))]
 pub mod fuzz;
 mod interactions;
 mod modals;
@@ -21,6 +22,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::TimeDelta;
@@ -30,28 +32,50 @@ use slack_morphism::errors::SlackClientError;
 
 use super::Slack;
 use super::people::Resolved;
-use super::verify::{delivery_key, verify};
+use super::verify::{Endpoint, delivery_keys, verify};
 use crate::domain::ids::PersonId;
-use crate::engine::Engine;
-use crate::store::Store;
+use crate::engine::Facade;
+use crate::http::{BodyLimit, read_body};
 
 /// How long a delivery key is remembered: well past Slack's last retry.
 const REMEMBER_DELIVERIES: TimeDelta = TimeDelta::hours(1);
 
+/// A slash command's form: a few ids and the text typed (Slack caps it at a few thousand
+/// characters), percent-encoded.
+const COMMAND_BODY: BodyLimit = BodyLimit::kib(64);
+/// An interaction's form: its JSON percent-encoded, with the message or view clicked in
+/// (a view is at most 100 blocks).
+const PAYLOAD_BODY: BodyLimit = BodyLimit::kib(1024);
+/// An Events API body: JSON, with the Home view for `app_home_opened`.
+const EVENT_BODY: BodyLimit = BodyLimit::kib(512);
+
 /// What every Slack handler shares.
-pub struct Inbound<S> {
+pub struct Inbound {
     slack: Arc<Slack>,
-    engine: Arc<Engine<S>>,
+    facade: Facade,
 }
 
 /// The Slack endpoints, ready to be merged into the server's router.
-pub fn router<S: Store>(slack: Arc<Slack>, engine: Arc<Engine<S>>) -> Router {
-    let state = Arc::new(Inbound { slack, engine });
+pub fn router(slack: Arc<Slack>, facade: Facade) -> Router {
+    let state = Arc::new(Inbound { slack, facade });
+    let up_to = |limit| from_fn_with_state(limit, read_body);
     Router::new()
-        .route("/slack/commands", post(commands::handle::<S>))
-        .route("/slack/interactions", post(interactions::handle::<S>))
-        .route("/slack/events", post(events::handle::<S>))
-        .route("/slack/options", post(options::handle::<S>))
+        .route(
+            "/slack/commands",
+            post(commands::handle).layer(up_to(COMMAND_BODY)),
+        )
+        .route(
+            "/slack/interactions",
+            post(interactions::handle).layer(up_to(PAYLOAD_BODY)),
+        )
+        .route(
+            "/slack/events",
+            post(events::handle).layer(up_to(EVENT_BODY)),
+        )
+        .route(
+            "/slack/options",
+            post(options::handle).layer(up_to(PAYLOAD_BODY)),
+        )
         .with_state(state)
 }
 
@@ -62,17 +86,19 @@ enum Delivery {
     Repeat,
 }
 
-/// Something went wrong on our side; already logged.
-#[derive(Debug)]
-struct Internal;
-
-impl<S: Store> Inbound<S> {
-    /// Checks the signature and freshness, then whether this delivery was seen before.
-    /// `Err` is the answer to give instead: 401 for anything not from Slack, and for a replay
-    /// (a repeat that is not one of Slack's announced retries).
-    async fn admit(&self, headers: &HeaderMap, body: &Bytes) -> Result<Delivery, Response> {
+impl Inbound {
+    /// Checks the signature and freshness, that the body is of the type this endpoint reads,
+    /// then whether this delivery was seen before. `Err` is the answer to give instead: 401
+    /// for anything not from Slack and for a replay (a repeat that is not one of Slack's
+    /// announced retries), 415 for a body of another type.
+    async fn admit(
+        &self,
+        endpoint: Endpoint,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<Delivery, Response> {
         let secret = self.slack.signing_secret.as_ref().map(|s| s.expose());
-        let now = self.engine.now();
+        let now = self.facade.now();
         let checked = verify(
             secret.unwrap_or_default().as_bytes(),
             headers,
@@ -83,48 +109,43 @@ impl<S: Store> Inbound<S> {
             tracing::warn!(%rejection, "refused a request to /slack/*");
             return Err(StatusCode::UNAUTHORIZED.into_response());
         }
-        let Some(key) = delivery_key(headers, body) else {
+        if !endpoint.takes(headers) {
+            let declared = headers
+                .get(CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            tracing::warn!(
+                ?endpoint,
+                content_type = declared.as_deref().unwrap_or("none"),
+                expected = endpoint.media_type(),
+                "refused a signed request to /slack/* whose Content-Type is not what Slack sends there"
+            );
+            return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response());
+        }
+        let keys = delivery_keys(endpoint, body);
+        if keys.is_empty() {
             return Ok(Delivery::First);
-        };
+        }
         let until = now + REMEMBER_DELIVERIES;
-        let first = self
-            .blocking(move |engine| engine.store().first_delivery(&key, until))
-            .await;
-        match first {
-            Ok(Ok(true)) => Ok(Delivery::First),
+        // Every key is recorded, so that a later replay matches on any of them.
+        match self.facade.first_delivery(keys, until).await {
+            Ok(true) => Ok(Delivery::First),
             // Slack retries only Events API deliveries, and says so in X-Slack-Retry-Num; any
             // other repeat of a signed request is a replay of a captured one.
-            Ok(Ok(false)) if headers.contains_key("x-slack-retry-num") => Ok(Delivery::Repeat),
-            Ok(Ok(false)) => {
+            Ok(false) if headers.contains_key("x-slack-retry-num") => Ok(Delivery::Repeat),
+            Ok(false) => {
                 tracing::warn!("refused a replayed request to /slack/*");
                 Err(StatusCode::UNAUTHORIZED.into_response())
             }
-            Ok(Err(error)) => {
+            Err(error) => {
                 tracing::error!(%error, "cannot record a Slack delivery; Slack will retry");
                 Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
             }
-            Err(Internal) => Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()),
         }
-    }
-
-    /// Runs `work` on the engine on the blocking pool (sled calls block).
-    async fn blocking<T, F>(&self, work: F) -> Result<T, Internal>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Engine<S>) -> T + Send + 'static,
-    {
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || work(&engine))
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "a Slack request's engine call panicked");
-                Internal
-            })
     }
 
     /// The person behind a Slack user, or the sentence telling them how to get mapped.
     async fn person(&self, slack_user: &str) -> Result<PersonId, String> {
-        let world = self.engine.world();
+        let world = self.facade.world();
         match self
             .slack
             .people

@@ -14,8 +14,6 @@ use super::Inbound;
 use super::interactions::View;
 use crate::chat::actions::inputs;
 use crate::chat::forms::{self, FormError, FormKind, Submission};
-use crate::chat::say;
-use crate::store::Store;
 
 /// The choices the request modal carries between updates.
 #[derive(Debug, Default, Deserialize)]
@@ -24,11 +22,7 @@ struct Chosen {
     role: Option<String>,
 }
 
-pub async fn submitted<S: Store>(
-    inbound: &Arc<Inbound<S>>,
-    slack_user: &str,
-    view: View,
-) -> Option<Value> {
+pub async fn submitted(inbound: &Arc<Inbound>, slack_user: &str, view: View) -> Option<Value> {
     let kind = match view.callback_id.as_str() {
         inputs::REJECT_MODAL => FormKind::Reject,
         inputs::CHANGES_MODAL => FormKind::Changes,
@@ -42,21 +36,14 @@ pub async fn submitted<S: Store>(
         Err(sentence) => return Some(errors(&BTreeMap::from([(first.to_owned(), sentence)]))),
     };
     let form = submission(kind, &view);
-    let outcome = inbound
-        .blocking(move |engine| forms::submit(engine, &person, kind, &form))
-        .await;
-    match outcome {
+    match forms::submit(&inbound.facade, &person, kind, &form).await {
         // Done, or refused as a whole: the modal closes and the sentence comes as a DM;
         // only a mistake in what was typed keeps it open, under its input.
-        Ok(Ok(sentence)) | Ok(Err(FormError::Refused(sentence))) => {
+        Ok(sentence) | Err(FormError::Refused(sentence)) => {
             inbound.tell(slack_user, None, &sentence);
             None
         }
-        Ok(Err(FormError::Fix(mistakes))) => Some(errors(&mistakes)),
-        Err(_) => Some(errors(&BTreeMap::from([(
-            first.to_owned(),
-            say::apology("sending the form"),
-        )]))),
+        Err(FormError::Fix(mistakes)) => Some(errors(&mistakes)),
     }
 }
 

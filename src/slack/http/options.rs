@@ -12,20 +12,19 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::interactions::{Payload, payload};
-use super::{Delivery, Inbound};
+use super::{Delivery, Endpoint, Inbound};
 use crate::chat::actions::inputs;
 use crate::chat::suggest::{self, Suggestion};
-use crate::store::Store;
 
 /// Slack shows at most 100 options.
 const MAX_OPTIONS: usize = 100;
 
-pub async fn handle<S: Store>(
-    State(inbound): State<Arc<Inbound<S>>>,
+pub async fn handle(
+    State(inbound): State<Arc<Inbound>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match inbound.admit(&headers, &body).await {
+    match inbound.admit(Endpoint::Options, &headers, &body).await {
         Err(refused) => return refused,
         Ok(Delivery::Repeat | Delivery::First) => {}
     }
@@ -38,7 +37,7 @@ pub async fn handle<S: Store>(
 
 /// The options for a typeahead (`block_suggestion`) already admitted and read: empty for
 /// anything else, or for a person Gatehouse does not know.
-pub(super) async fn options<S: Store>(inbound: &Arc<Inbound<S>>, payload: Payload) -> Vec<Value> {
+pub(super) async fn options(inbound: &Arc<Inbound>, payload: Payload) -> Vec<Value> {
     let Payload::BlockSuggestion {
         user,
         action_id,
@@ -51,7 +50,7 @@ pub(super) async fn options<S: Store>(inbound: &Arc<Inbound<S>>, payload: Payloa
     let Ok(person) = inbound.person(&user.id).await else {
         return Vec::new();
     };
-    let world = inbound.engine.world();
+    let world = inbound.facade.world();
     let Some(person) = world.directory.active_person(&person) else {
         return Vec::new();
     };

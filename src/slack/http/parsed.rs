@@ -7,30 +7,25 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Inbound, Internal, REMEMBER_DELIVERIES, commands, events, interactions, options};
-use crate::engine::Engine;
+use super::{Inbound, REMEMBER_DELIVERIES, commands, events, interactions, options};
+use crate::engine::Facade;
 use crate::slack::Slack;
-use crate::store::Store;
 
-impl<S: Store> Inbound<S> {
-    pub fn new(slack: Arc<Slack>, engine: Arc<Engine<S>>) -> Arc<Self> {
-        Arc::new(Self { slack, engine })
+impl Inbound {
+    pub fn new(slack: Arc<Slack>, facade: Facade) -> Arc<Self> {
+        Arc::new(Self { slack, facade })
     }
 
     /// Records delivery `key`: `Some(true)` the first time, `Some(false)` for a repeat;
     /// `None` when the store could not say (logged).
     pub async fn first_delivery(&self, key: String) -> Option<bool> {
-        let until = self.engine.now() + REMEMBER_DELIVERIES;
-        match self
-            .blocking(move |engine| engine.store().first_delivery(&key, until))
-            .await
-        {
-            Ok(Ok(first)) => Some(first),
-            Ok(Err(error)) => {
+        let until = self.facade.now() + REMEMBER_DELIVERIES;
+        match self.facade.first_delivery(vec![key], until).await {
+            Ok(first) => Some(first),
+            Err(error) => {
                 tracing::error!(%error, "cannot record a Slack delivery");
                 None
             }
-            Err(Internal) => None,
         }
     }
 

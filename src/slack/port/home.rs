@@ -4,42 +4,34 @@
 use serde_json::json;
 
 use super::SlackChat;
-use crate::chat::deliver::store_error;
+use crate::chat::deliver::read_error;
 use crate::chat::views::HomeView;
 use crate::domain::grant::Grant;
 use crate::domain::ids::PersonId;
-use crate::domain::request::AccessRequest;
 use crate::outbox::ChatError;
-use crate::store::Store;
 
 const HOME: &str = "slack/app_home.j2";
 /// How many of a person's requests and pending approvals App Home lists.
 const HOME_ITEMS: usize = 50;
-/// How many pending requests are searched for approvals waiting for someone.
-const PENDING_SCAN: usize = 2000;
 
-impl<S: Store> SlackChat<S> {
+impl SlackChat {
     /// Publishes `person`'s App Home for `slack_user`: their requests, their live grants
     /// and the approvals waiting for them. Called when they open the tab.
     pub async fn publish_home(&self, slack_user: &str, person: &PersonId) -> Result<(), ChatError> {
-        let engine = self.port.engine();
-        let world = engine.world();
-        let store = engine.store();
-        let mut requests = store.requests_of(person).map_err(store_error)?;
-        requests.truncate(HOME_ITEMS);
-        let mut grants = store.grants_of(person).map_err(store_error)?;
-        grants.retain(Grant::is_live);
-        let mut approvals = store.requests(true, PENDING_SCAN).map_err(store_error)?;
-        approvals.retain(|r| waits_for(r, person));
-        approvals.truncate(HOME_ITEMS);
+        let facade = self.port.facade();
+        let world = facade.world();
+        let mut overview = facade.overview(person.clone()).await.map_err(read_error)?;
+        overview.requests.truncate(HOME_ITEMS);
+        overview.grants.retain(Grant::is_live);
+        overview.to_decide.truncate(HOME_ITEMS);
         let view = HomeView::new(
             person,
-            &requests,
-            &grants,
-            &approvals,
+            &overview.requests,
+            &overview.grants,
+            &overview.to_decide,
             &world.directory,
             &world.policy,
-            engine.now(),
+            facade.now(),
         );
         let transport = self.port.transport();
         let home = transport
@@ -49,15 +41,4 @@ impl<S: Store> SlackChat<S> {
             .map_err(|e| ChatError::Permanent(format!("{HOME} could not be rendered: {e}")))?;
         transport.publish(slack_user, HOME, home).await
     }
-}
-
-/// Whether `person` can decide the current stage of `request` now.
-fn waits_for(request: &AccessRequest, person: &PersonId) -> bool {
-    request.is_pending()
-        && &request.requester != person
-        && request
-            .plan
-            .stages
-            .get(request.current_stage)
-            .is_some_and(|s| s.approvers.contains(person) && !s.has_approved(person))
 }

@@ -9,15 +9,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::slack::http::Inbound;
-use crate::slack::verify::delivery_key;
-use crate::store::Store;
+use crate::slack::verify::{Endpoint, delivery_key};
 
 /// How long an answer may take before the envelope is acknowledged without it (Slack
 /// allows 3 s; the rest is margin for the round trip).
@@ -71,11 +68,7 @@ pub fn read(text: &str) -> Read {
 }
 
 /// Acknowledges `envelope` on `acks` and acts on it once.
-pub async fn handle<S: Store>(
-    inbound: Arc<Inbound<S>>,
-    envelope: Envelope,
-    acks: UnboundedSender<String>,
-) {
+pub async fn handle(inbound: Arc<Inbound>, envelope: Envelope, acks: UnboundedSender<String>) {
     let ack = |answer: Option<Value>| {
         let mut frame = json!({ "envelope_id": envelope.envelope_id });
         if let Some(answer) = answer.filter(|_| envelope.accepts_response_payload) {
@@ -167,7 +160,7 @@ async fn answer_in_time(mut work: tokio::task::JoinHandle<Option<Value>>) -> Ans
 }
 
 /// A slash command's reply that could not go with the acknowledgement.
-fn late<S: Store>(inbound: &Arc<Inbound<S>>, user: &str, channel: &str, reply: Option<Value>) {
+fn late(inbound: &Arc<Inbound>, user: &str, channel: &str, reply: Option<Value>) {
     if let Some(reply) = reply {
         inbound.reply_late(user, channel, &reply);
     }
@@ -176,7 +169,7 @@ fn late<S: Store>(inbound: &Arc<Inbound<S>>, user: &str, channel: &str, reply: O
 /// Whether this is the first delivery: neither its envelope id nor (as in HTTP mode) its
 /// delivery key was seen before. When the store cannot say, it is treated as the first:
 /// the engine refuses to decide twice, and losing a command is worse.
-async fn first<S: Store>(inbound: &Inbound<S>, envelope: &Envelope) -> bool {
+async fn first(inbound: &Inbound, envelope: &Envelope) -> bool {
     let mut keys = vec![format!("socket:{}", envelope.envelope_id)];
     keys.extend(http_key(envelope));
     let mut first = true;
@@ -190,21 +183,20 @@ async fn first<S: Store>(inbound: &Inbound<S>, envelope: &Envelope) -> bool {
 /// would have received.
 fn http_key(envelope: &Envelope) -> Option<String> {
     let payload = &envelope.payload;
-    let (content_type, body) = match envelope.kind.as_str() {
-        "events_api" => ("application/json", payload.to_string()),
-        "interactive" => (FORM, format!("payload={}", encode(&payload.to_string()))),
+    let (endpoint, body) = match envelope.kind.as_str() {
+        "events_api" => (Endpoint::Events, payload.to_string()),
+        "interactive" => (
+            Endpoint::Interactions,
+            format!("payload={}", encode(&payload.to_string())),
+        ),
         "slash_commands" => (
-            FORM,
+            Endpoint::Commands,
             format!("trigger_id={}", encode(&text(payload, "trigger_id"))),
         ),
         _ => return None,
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    delivery_key(&headers, body.as_bytes())
+    delivery_key(endpoint, body.as_bytes())
 }
-
-const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Percent-encodes everything but unreserved characters, as a form body would carry it.
 fn encode(text: &str) -> String {
@@ -224,6 +216,7 @@ fn text(payload: &Value, key: &str) -> String {
     payload[key].as_str().unwrap_or_default().to_owned()
 }
 
+#[cfg(any(test, feature = "testing"))]
 /// The `slack_socket` fuzz target (see [`crate::fuzz`]): a text frame is read as one thing,
 /// and the key a delivery gets is the one HTTP mode gives the same delivery, whatever the
 /// ids hold (percent-encoding them for the form body loses nothing).

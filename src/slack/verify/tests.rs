@@ -179,24 +179,16 @@ fn event_callback(event_id: &str) -> Vec<u8> {
 
 #[test]
 fn an_events_api_retry_has_the_same_key_as_the_first_delivery() {
-    let first = delivery_key(&content_type("application/json"), &event_callback("Ev01"));
-    let mut retry_headers = content_type("application/json");
-    retry_headers.insert("x-slack-retry-num", HeaderValue::from_static("1"));
-    retry_headers.insert(
-        "x-slack-retry-reason",
-        HeaderValue::from_static("http_timeout"),
-    );
-    let retry = delivery_key(&retry_headers, &event_callback("Ev01"));
+    let first = delivery_key(Endpoint::Events, &event_callback("Ev01"));
     assert_eq!(first.as_deref(), Some("event:Ev01"));
-    assert_eq!(retry, first);
-    let other = delivery_key(&content_type("application/json"), &event_callback("Ev02"));
+    let other = delivery_key(Endpoint::Events, &event_callback("Ev02"));
     assert_ne!(other, first);
 }
 
 #[test]
 fn url_verification_has_no_delivery_key() {
     let body = br#"{"token":"t","challenge":"abc","type":"url_verification"}"#;
-    assert_eq!(delivery_key(&HeaderMap::new(), body), None);
+    assert_eq!(delivery_key(Endpoint::Events, body), None);
 }
 
 #[test]
@@ -207,13 +199,13 @@ fn a_slash_command_is_keyed_by_its_trigger() {
         ("user_id", "U1"),
         ("trigger_id", "398738663015.47445629121.803a0bc887"),
     ]);
-    let key = delivery_key(&content_type("application/x-www-form-urlencoded"), &body);
+    let key = delivery_key(Endpoint::Commands, &body);
     assert_eq!(
         key.as_deref(),
         Some("command:398738663015.47445629121.803a0bc887")
     );
     assert_eq!(
-        delivery_key(&HeaderMap::new(), VECTOR_BODY).as_deref(),
+        delivery_key(Endpoint::Commands, VECTOR_BODY).as_deref(),
         Some("command:398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c")
     );
 }
@@ -228,7 +220,7 @@ fn a_button_click_is_keyed_by_trigger_and_action_time() {
                      "type": "button", "action_ts": "1700000001.000200"}]
     });
     let body = form(&[("payload", &payload.to_string())]);
-    let key = delivery_key(&content_type("application/x-www-form-urlencoded"), &body);
+    let key = delivery_key(Endpoint::Interactions, &body);
     assert_eq!(
         key.as_deref(),
         Some("block_actions:111.222.abc:1700000001.000200")
@@ -241,8 +233,12 @@ fn view_submissions_and_closes_have_their_own_keys() {
         "user": {"id": "U1"}, "view": {"id": "V1", "callback_id": "request", "hash": "h"}});
     let closed = json!({"type": "view_closed", "user": {"id": "U1"}, "view": {"id": "V1"}});
     let suggestion = json!({"type": "block_suggestion", "value": "prod", "action_id": "resource"});
-    let headers = content_type("application/x-www-form-urlencoded");
-    let key = |p: &Value| delivery_key(&headers, &form(&[("payload", &p.to_string())]));
+    let key = |p: &Value| {
+        delivery_key(
+            Endpoint::Interactions,
+            &form(&[("payload", &p.to_string())]),
+        )
+    };
     assert_eq!(
         key(&submission).as_deref(),
         Some("view_submission:333.444.def")
@@ -256,7 +252,83 @@ fn payloads_with_empty_ids_have_no_key() {
     let payload = json!({"type": "block_actions", "trigger_id": "",
         "actions": [{"action_ts": ""}]});
     let body = form(&[("payload", &payload.to_string())]);
-    assert_eq!(delivery_key(&HeaderMap::new(), &body), None);
-    assert_eq!(delivery_key(&HeaderMap::new(), b"payload=%ZZ"), None);
-    assert_eq!(delivery_key(&HeaderMap::new(), b""), None);
+    assert_eq!(delivery_key(Endpoint::Interactions, &body), None);
+    assert_eq!(delivery_key(Endpoint::Interactions, b"payload=%ZZ"), None);
+    assert_eq!(delivery_key(Endpoint::Interactions, b""), None);
+}
+
+#[test]
+fn a_body_is_read_the_way_its_endpoint_reads_it_and_no_other() {
+    let event = event_callback("Ev01");
+    let command = form(&[("user_id", "U1"), ("trigger_id", "111.222.abc")]);
+    assert_eq!(delivery_key(Endpoint::Commands, &event), None);
+    assert_eq!(delivery_key(Endpoint::Events, &command), None);
+    assert_eq!(delivery_key(Endpoint::Interactions, &command), None);
+}
+
+#[test]
+fn every_signed_body_that_acts_is_also_remembered_by_its_digest() {
+    let command = form(&[("user_id", "U1"), ("trigger_id", "111.222.abc")]);
+    let keys = delivery_keys(Endpoint::Commands, &command);
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys[0].starts_with("signed:") && keys[0].len() == "signed:".len() + 64);
+    assert_eq!(keys[1], "command:111.222.abc");
+    assert_eq!(
+        delivery_keys(Endpoint::Commands, &command),
+        keys,
+        "same body, same keys"
+    );
+
+    // A body nothing can be read from acts on nothing, but it is still counted once.
+    let unreadable = delivery_keys(Endpoint::Commands, b"text=no+trigger");
+    assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+    assert_ne!(unreadable[0], keys[0]);
+    assert_eq!(
+        delivery_keys(Endpoint::Events, &event_callback("Ev01")).len(),
+        2
+    );
+}
+
+#[test]
+fn typeahead_and_url_verification_are_never_remembered() {
+    let suggestion = json!({"type": "block_suggestion", "value": "prod", "action_id": "resource"});
+    let body = form(&[("payload", &suggestion.to_string())]);
+    assert_eq!(
+        delivery_keys(Endpoint::Options, &body),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        delivery_keys(Endpoint::Interactions, &body),
+        Vec::<String>::new()
+    );
+    let challenge = br#"{"token":"t","challenge":"abc","type":"url_verification"}"#;
+    assert_eq!(
+        delivery_keys(Endpoint::Events, challenge),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn an_endpoint_takes_only_the_media_type_slack_sends_it() {
+    let form_type = "application/x-www-form-urlencoded";
+    for endpoint in [
+        Endpoint::Commands,
+        Endpoint::Interactions,
+        Endpoint::Options,
+    ] {
+        assert!(endpoint.takes(&content_type(form_type)), "{endpoint:?}");
+        assert!(endpoint.takes(&content_type(
+            "Application/X-WWW-Form-URLEncoded; charset=utf-8"
+        )));
+        assert!(
+            !endpoint.takes(&content_type("application/json")),
+            "{endpoint:?}"
+        );
+        assert!(!endpoint.takes(&HeaderMap::new()), "{endpoint:?}");
+    }
+    assert!(Endpoint::Events.takes(&content_type("application/json")));
+    assert!(Endpoint::Events.takes(&content_type("application/json; charset=utf-8")));
+    for other in [form_type, "text/plain", "application/jsonx", ""] {
+        assert!(!Endpoint::Events.takes(&content_type(other)), "{other:?}");
+    }
 }

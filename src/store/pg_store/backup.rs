@@ -17,6 +17,7 @@ use crate::domain::anchor::{AuditKey, ChainHead};
 use crate::domain::grant::{Grant, GrantTally};
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
+use crate::engine::{Clock, SystemClock};
 use crate::store::backup::{Backup, BackupError, Header, Spooled, Summary, Writer};
 use crate::store::sled_store::keys::*;
 use crate::store::{OutboxEntry, SCHEMA_VERSION, Store, StoreError, verify_backup};
@@ -32,7 +33,8 @@ impl PgStore {
     /// Everything stored, read in one snapshot and written to `out` in sled's layout; the
     /// output, the header and the number of entries.
     pub fn write_backup<W: Write>(&self, out: W) -> Result<(W, Header, usize), BackupError> {
-        let header = Header::now(SCHEMA_VERSION);
+        // A backup is dated by the wall clock, for the operator who keeps it.
+        let header = Header::at(SCHEMA_VERSION, SystemClock.now());
         let mut writer = Writer::new(out, &header)?;
         self.pool.run(BACKUP_LIMIT, async |conn| {
             conn.simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -245,6 +247,26 @@ async fn snapshot<W: Write>(conn: &mut Conn, out: Out<'_, W>) -> Result<(), Back
             row.get::<_, &str>(1).as_bytes(),
         )?;
     }
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    for row in conn
+        .query(
+            "SELECT id, awaiting FROM requests WHERE awaiting <> '{}'",
+            &[],
+        )
+        .await?
+    {
+        let (id, awaiting): (i64, Vec<String>) = (row.get(0), row.get(1));
+        for person in awaiting {
+            keys.push(person_key(
+                &crate::domain::ids::PersonId::new(&person),
+                id as u64,
+            ));
+        }
+    }
+    keys.sort_unstable();
+    for key in keys {
+        out.entry(PENDING_BY_APPROVER, &key, EMPTY)?;
+    }
     Ok(())
 }
 
@@ -346,6 +368,8 @@ type Times = (
 #[derive(Default)]
 struct Rows {
     requests: Vec<(i64, i64, String, bool, Option<i64>, String)>,
+    /// (request id, approver) for every approver a pending request awaits.
+    awaiting: Vec<(i64, String)>,
     grants: Vec<(Grant, i64)>,
     campaigns: Vec<(i64, i64, bool, String)>,
     audit: Vec<(i64, String)>,
@@ -381,6 +405,10 @@ fn rows(backup: &Backup) -> Result<Rows, StoreError> {
                     stored.due.map(|d| d as i64),
                     json(tree, r)?,
                 ));
+                rows.awaiting.extend(
+                    r.awaiting()
+                        .map(|person| (r.id.0 as i64, person.as_str().to_owned())),
+                );
             }
             GRANTS => {
                 let stored: Stored<Grant> = decode(tree, key, value)?;
@@ -460,6 +488,16 @@ async fn fill(conn: &mut Conn, backup: &Backup, shown: &str) -> Result<(), Store
             "INSERT INTO requests (id, version, person, pending, due, body) SELECT * FROM \
              unnest($1::bigint[], $2::bigint[], $3::text[], $4::boolean[], $5::bigint[], $6::text[])",
             &[&ids, &versions, &people, &pending, &due, &bodies],
+        )
+        .await?;
+    }
+    for chunk in rows.awaiting.chunks(CHUNK) {
+        let (ids, people): (Vec<i64>, Vec<String>) = chunk.iter().cloned().unzip();
+        conn.execute(
+            "UPDATE requests SET awaiting = awaiting || u.people FROM (SELECT id, array_agg(person) AS people \
+             FROM unnest($1::bigint[], $2::text[]) AS x(id, person) GROUP BY id) AS u \
+             WHERE requests.id = u.id",
+            &[&ids, &people],
         )
         .await?;
     }

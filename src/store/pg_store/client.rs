@@ -19,9 +19,9 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use postgres_native_tls::MakeTlsConnector;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::{SslMode, StoreConfig};
 use crate::store::StoreError;
@@ -35,7 +35,7 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct PgConfig {
     pg: tokio_postgres::Config,
-    tls: Option<MakeTlsConnector>,
+    tls: Option<MakeRustlsConnect>,
     /// `host:port/dbname`, for messages.
     pub(crate) shown: String,
     connections: usize,
@@ -98,13 +98,17 @@ impl PgConfig {
             }
             mode => {
                 pg.ssl_mode(tokio_postgres::config::SslMode::Require);
-                let connector =
-                    crate::connector::tls::native_connector(ca, mode == SslMode::VerifyFull)
-                        .map_err(|why| StoreError::Setup {
-                            what: "store.ca".to_owned(),
-                            why,
-                        })?;
-                Some(MakeTlsConnector::new(connector))
+                // As the `postgres` connector: `verify-full` checks the certificate and the
+                // name (system roots plus `ca`), `require` encrypts without checking.
+                let tls = match mode {
+                    SslMode::VerifyFull => crate::tls::verifying(ca),
+                    _ => crate::tls::encrypting_only(),
+                };
+                let tls = tls.map_err(|e| StoreError::Setup {
+                    what: "store.ca".to_owned(),
+                    why: e.to_string(),
+                })?;
+                Some(MakeRustlsConnect::new(tls))
             }
         };
         let shown = shown(&pg);

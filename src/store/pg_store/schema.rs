@@ -27,9 +27,12 @@ CREATE TABLE requests (
     person text NOT NULL,
     pending boolean NOT NULL,
     due bigint,
+    -- The approvers of the current stage of a pending request (`AccessRequest::awaiting`).
+    awaiting text[] NOT NULL DEFAULT '{}',
     body text NOT NULL
 );
 CREATE INDEX requests_by_person ON requests (person, id);
+CREATE INDEX pending_by_approver ON requests USING gin (awaiting);
 CREATE INDEX pending_by_due ON requests (due, id) WHERE due IS NOT NULL;
 CREATE INDEX requests_pending ON requests (id) WHERE pending;
 

@@ -26,6 +26,7 @@ use crate::domain::anchor::ChainHead;
 use crate::domain::audit::AuditRecord;
 use crate::domain::card::PostedCard;
 use crate::domain::grant::{Grant, GrantTally};
+use crate::domain::ids::PersonId;
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
 use crate::store::sled_store::keys::millis;
@@ -121,9 +122,16 @@ impl PgStore {
         } else {
             None
         };
+        // As on sled: effects are due from the time of the change, by the engine's clock (never
+        // the wall clock); a commit that does not say when (a store test's) is due at once.
         let queued_at = match &work {
-            Work::Commit { commit, .. } => commit.events.first().map_or_else(Utc::now, |e| e.at),
-            Work::Retry { .. } => Utc::now(),
+            Work::Commit { commit, .. } => commit
+                .events
+                .first()
+                .map(|e| e.at)
+                .or(commit.at)
+                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            Work::Retry { at, .. } => *at,
         };
         let job = Arc::new(Job {
             work,
@@ -468,16 +476,18 @@ async fn write_requests(conn: &mut Conn, writes: &[RequestWrite]) -> Result<(), 
         let id = request.id.0 as i64;
         let body = json("requests", request)?;
         let due = write.due.map(ms);
+        let awaiting: Vec<&str> = request.awaiting().map(PersonId::as_str).collect();
         let written = match write.expect {
             Expect::New => {
                 conn.execute(
-                    "INSERT INTO requests (id, version, person, pending, due, body) \
-                     VALUES ($1, 1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO requests (id, version, person, pending, due, awaiting, body) \
+                     VALUES ($1, 1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
                     &[
                         &id,
                         &request.requester.as_str(),
                         &request.is_pending(),
                         &due,
+                        &awaiting,
                         &body,
                     ],
                 )
@@ -486,9 +496,9 @@ async fn write_requests(conn: &mut Conn, writes: &[RequestWrite]) -> Result<(), 
             Expect::Version(v) => {
                 let v = v as i64;
                 conn.execute(
-                    "UPDATE requests SET version = version + 1, pending = $3, due = $4, body = $5 \
-                     WHERE id = $1 AND version = $2",
-                    &[&id, &v, &request.is_pending(), &due, &body],
+                    "UPDATE requests SET version = version + 1, pending = $3, due = $4, \
+                     awaiting = $5, body = $6 WHERE id = $1 AND version = $2",
+                    &[&id, &v, &request.is_pending(), &due, &awaiting, &body],
                 )
                 .await?
             }

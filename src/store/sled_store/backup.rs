@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::Utc;
+use crate::engine::{Clock, SystemClock};
 
 use super::SledStore;
 use super::keys::*;
@@ -47,7 +47,8 @@ impl SledStore {
     /// the output, the header written and the number of entries.
     pub fn write_backup<W: Write>(&self, out: W) -> Result<(W, Header, usize), BackupError> {
         let guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let header = Header::now(self.schema()?);
+        // A backup is dated by the wall clock, for the operator who keeps it.
+        let header = Header::at(self.schema()?, SystemClock.now());
         let mut writer = Writer::new(out, &header)?;
         self.each_entry(|tree, key, value| writer.entry(tree, key, value))?;
         drop(guard);
@@ -134,7 +135,10 @@ impl SledStore {
         if occupied {
             let aside = sibling(
                 dir,
-                &format!("before-restore-{}", Utc::now().format("%Y%m%dT%H%M%SZ")),
+                &format!(
+                    "before-restore-{}",
+                    SystemClock.now().format("%Y%m%dT%H%M%SZ")
+                ),
             );
             std::fs::rename(dir, &aside)?;
             tracing::info!(kept = %aside.display(), "the previous data directory was moved aside");

@@ -17,6 +17,8 @@ use crate::store::StoreError;
 pub(crate) const REQUESTS: &str = "requests";
 pub(crate) const REQUESTS_BY_PERSON: &str = "requests_by_person";
 pub(crate) const PENDING_BY_DUE: &str = "pending_by_due";
+/// Pending requests by the approvers of their current stage (person index, schema 6).
+pub(crate) const PENDING_BY_APPROVER: &str = "pending_by_approver";
 pub(crate) const GRANTS: &str = "grants";
 pub(crate) const GRANTS_BY_EXPIRY: &str = "grants_by_expiry";
 pub(crate) const GRANTS_BY_PERSON: &str = "grants_by_person";
@@ -46,7 +48,7 @@ pub(crate) const AUDIT_CHECKPOINTS: &str = "audit_checkpoints";
 pub(crate) const JOURNAL: &str = "journal";
 
 /// Every tree, in the order backups list them.
-pub(crate) const TREE_NAMES: [&str; 17] = [
+pub(crate) const TREE_NAMES: [&str; 18] = [
     REQUESTS,
     REQUESTS_BY_PERSON,
     PENDING_BY_DUE,
@@ -64,6 +66,7 @@ pub(crate) const TREE_NAMES: [&str; 17] = [
     OUTBOX_BY_DUE,
     WARNINGS_BY_DUE,
     AUDIT_CHECKPOINTS,
+    PENDING_BY_APPROVER,
 ];
 
 /// `meta` keys.

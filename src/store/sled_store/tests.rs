@@ -3,6 +3,7 @@
 //! must do is the store suite in tests/it/store/, run on sled and on PostgreSQL.
 
 mod anchor;
+mod approvers;
 mod audit;
 mod backup;
 mod concurrency;

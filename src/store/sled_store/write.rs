@@ -2,6 +2,7 @@
 //! made atomic by the journal (see `journal`) — records with their version check, indexes,
 //! the audit chain and the outbox. Either all of a commit lands or none of it does.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use super::{SledStore, Trees};
 use crate::domain::audit::AuditRecord;
 use crate::domain::card::PostedCard;
 use crate::domain::grant::{Grant, GrantTally};
+use crate::domain::ids::PersonId;
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
 use crate::store::{Commit, Expect, OutboxEntry, Receipt, RequestWrite, StoreError};
@@ -67,11 +69,17 @@ pub(super) struct Job {
 
 impl Job {
     pub(super) fn new(work: Work) -> Arc<Self> {
-        // Effects are due as soon as they are queued: at the time of the change when it says
-        // (the engine's clock), else now.
+        // Effects are due as soon as they are queued: at the time of the change (the engine's
+        // clock, never the wall clock, which a test's clock may be far from). A commit that
+        // does not say when (a store test's) is due at once.
         let queued_at = match &work {
-            Work::Commit { commit, .. } => commit.events.first().map_or_else(Utc::now, |e| e.at),
-            Work::Retry { .. } => Utc::now(),
+            Work::Commit { commit, .. } => commit
+                .events
+                .first()
+                .map(|e| e.at)
+                .or(commit.at)
+                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            Work::Retry { at, .. } => *at,
         };
         Arc::new(Job {
             work,
@@ -376,6 +384,14 @@ impl Tx<'_> {
         let v = next_version(write.expect, old.as_ref().map(|o| o.v))?;
         let due = write.due.map(millis);
         self.put(REQUESTS, &key, &Stored { v, due, r: request })?;
+        let before: BTreeSet<&PersonId> = old.iter().flat_map(|o| o.r.awaiting()).collect();
+        let after: BTreeSet<&PersonId> = request.awaiting().collect();
+        for gone in before.difference(&after) {
+            self.remove(PENDING_BY_APPROVER, &person_key(gone, request.id.0));
+        }
+        for new in after.difference(&before) {
+            self.insert(PENDING_BY_APPROVER, &person_key(new, request.id.0), EMPTY);
+        }
         match &old {
             Some(old) => {
                 if let Some(due) = old.due {

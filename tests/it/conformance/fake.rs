@@ -136,16 +136,14 @@ impl OfficialFake {
 
     /// Waits until `done` holds for the Discord calls recorded so far.
     pub async fn until_discord(&self, what: &str, done: impl Fn(&[Value]) -> bool) {
-        for _ in 0..400 {
-            if done(&self.discord_calls().await) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!(
-            "never saw {what}: {:#}",
-            Value::Array(self.discord_calls().await)
-        );
+        let done = &done;
+        crate::support::eventually(what, || async move {
+            let calls = self.discord_calls().await;
+            done(&calls)
+                .then_some(())
+                .ok_or_else(|| format!("{:#}", Value::Array(calls)))
+        })
+        .await;
     }
 
     /// Sends an interaction response Gatehouse gave (HTTP mode answers in the HTTP response)
@@ -185,13 +183,14 @@ impl OfficialFake {
 
     /// Waits until `done` holds for the Web API calls recorded so far.
     pub async fn until(&self, what: &str, done: impl Fn(&[Value]) -> bool) {
-        for _ in 0..400 {
-            if done(&self.calls().await) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("never saw {what}: {:#}", Value::Array(self.calls().await));
+        let done = &done;
+        crate::support::eventually(what, || async move {
+            let calls = self.calls().await;
+            done(&calls)
+                .then_some(())
+                .ok_or_else(|| format!("{:#}", Value::Array(calls)))
+        })
+        .await;
     }
 
     /// Waits until no new call has arrived for `quiet`.

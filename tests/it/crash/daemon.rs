@@ -4,12 +4,12 @@
 use std::fs::OpenOptions;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{Files, TOKEN, read};
+use crate::support::{Files, TOKEN, eventually, read};
 
 pub struct Life {
     child: Child,
@@ -49,18 +49,12 @@ impl Life {
                 .build()
                 .unwrap(),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let healthy = life.http.get(format!("{}/healthz", life.base)).send().await;
-            if healthy.is_ok_and(|r| r.status().is_success()) {
-                return life;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gatehouse serve did not come up in 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let healthz = format!("{}/healthz", life.base);
+        eventually("gatehouse serve to come up", || async {
+            life.http.get(&healthz).send().await?.error_for_status()
+        })
+        .await;
+        life
     }
 
     /// SIGKILL, and wait for the process to be gone (it holds the store's lock).

@@ -122,3 +122,40 @@ async fn a_command_is_answered_in_the_response_and_its_card_is_clickable() {
         rig.fake.violations()
     );
 }
+
+#[tokio::test]
+async fn a_replay_with_other_headers_is_still_refused_since_the_id_is_signed() {
+    let rig = Rig::http().await;
+    let command = rig
+        .fake
+        .prepare(Interaction::command(DAN, "list", &[]))
+        .body
+        .to_string();
+    let (signature, timestamp) = sign(chrono::Utc::now().timestamp(), &command);
+    let (status, _) = rig.post_signed(&command, &signature, &timestamp).await;
+    assert_eq!(status, StatusCode::OK);
+    // What a replayer can change without breaking the signature: the unsigned headers and
+    // the letter case of the signature's hex digits.
+    for (content_type, signature) in [
+        ("text/plain", signature.clone()),
+        ("application/x-www-form-urlencoded", signature.clone()),
+        ("application/json", signature.to_uppercase()),
+    ] {
+        let response = rig
+            .app
+            .http
+            .post(format!("{}/discord/interactions", rig.app.base))
+            .header("content-type", content_type)
+            .header("x-signature-ed25519", &signature)
+            .header("x-signature-timestamp", &timestamp)
+            .body(command.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{content_type}"
+        );
+    }
+}

@@ -3,14 +3,14 @@
 //! holds nobody off the gateway (and `/readyz` says it is being retried), and an outage of the
 //! gateway turns `/readyz` to 503 until serenity has a session again.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::{Rig, everyone_on_discord};
 use crate::fake_discord::{Fault, GUILD_ID, Interaction, Route};
-use crate::support::TestApp;
+use crate::support::{TestApp, eventually_within};
 
 /// Polls `/readyz` (for `secs` seconds at most) until `done` holds for its answer; the answer.
 async fn readyz_until(
@@ -19,18 +19,15 @@ async fn readyz_until(
     what: &str,
     done: impl Fn(StatusCode, &Value) -> bool,
 ) -> (StatusCode, Value) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
+    eventually_within(what, Duration::from_secs(secs), || async {
         let (status, body) = app.get("/readyz").await;
         if done(status, &body) {
-            return (status, body);
+            Ok((status, body))
+        } else {
+            Err(format!("/readyz says {status} {body}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "waited {secs} s for {what}; /readyz says {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// `gatehouse_platform_connected` for Discord, as `/metrics` shows it.

@@ -1,14 +1,13 @@
 //! One port for REST and the gateway, as Discord's clients see two hosts: each accepted TCP
 //! connection's request head is read first; a websocket upgrade goes to [`super::gateway`], the
-//! rest to axum with the head replayed. Each HTTP connection carries a [`KillSwitch`] a handler
-//! reaches through `ConnectInfo`: once thrown, every read and write on that connection fails, so
-//! hyper abandons it and closes the socket, the way a load balancer or a network blip does.
+//! rest to axum with the head replayed. Each HTTP connection is wrapped in the fake Slack's
+//! [`Killable`], whose [`KillSwitch`] a handler reaches through `ConnectInfo`: once thrown, every
+//! read and write on that connection fails, the way a load balancer or a network blip does.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use axum::extract::connect_info::Connected;
@@ -17,28 +16,16 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+pub use crate::fake_slack::killable::KillSwitch;
+use crate::fake_slack::killable::Killable;
+
 use super::{Shared, gateway};
-
-/// Throws once: the connection it belongs to is dead from then on.
-#[derive(Clone, Default, Debug)]
-pub struct KillSwitch(Arc<AtomicBool>);
-
-impl KillSwitch {
-    pub fn kill(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    fn killed(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 /// A TCP stream whose first bytes (the request head, already read) are replayed.
 pub struct Conn {
     stream: TcpStream,
     head: Vec<u8>,
     read: usize,
-    switch: KillSwitch,
 }
 
 /// Accepts connections and sorts them; HTTP ones come out of the returned [`Incoming`].
@@ -55,7 +42,7 @@ pub fn split(listener: TcpListener, shared: Arc<Shared>) -> Incoming {
                 match path {
                     Some(path) => gateway::serve(conn, path, cloned).await,
                     None => {
-                        let _ = tx.send((conn, peer));
+                        let _ = tx.send((Killable::new(conn), peer));
                     }
                 }
             });
@@ -92,18 +79,16 @@ async fn read_head(mut stream: TcpStream) -> Option<(Conn, Option<String>)> {
             .to_owned();
         line.split(' ').nth(1).unwrap_or("").to_owned()
     });
-    let switch = KillSwitch::default();
     let conn = Conn {
         stream,
         head,
         read: 0,
-        switch,
     };
     Some((conn, path))
 }
 
 pub struct Incoming {
-    rx: mpsc::UnboundedReceiver<(Conn, SocketAddr)>,
+    rx: mpsc::UnboundedReceiver<(Killable<Conn>, SocketAddr)>,
     addr: SocketAddr,
     _accept: tokio::task::AbortHandle,
 }
@@ -115,7 +100,7 @@ impl Drop for Incoming {
 }
 
 impl Listener for Incoming {
-    type Io = Conn;
+    type Io = Killable<Conn>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -132,15 +117,8 @@ impl Listener for Incoming {
 
 impl Connected<IncomingStream<'_, Incoming>> for KillSwitch {
     fn connect_info(incoming: IncomingStream<'_, Incoming>) -> Self {
-        incoming.io().switch.clone()
+        incoming.io().switch().clone()
     }
-}
-
-fn cut() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::ConnectionReset,
-        "the fake dropped this connection",
-    )
 }
 
 impl AsyncRead for Conn {
@@ -149,9 +127,6 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.switch.killed() {
-            return Poll::Ready(Err(cut()));
-        }
         if self.read < self.head.len() {
             let n = (self.head.len() - self.read).min(buf.remaining());
             let start = self.read;
@@ -169,16 +144,10 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if self.switch.killed() {
-            return Poll::Ready(Err(cut()));
-        }
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.switch.killed() {
-            return Poll::Ready(Err(cut()));
-        }
         Pin::new(&mut self.stream).poll_flush(cx)
     }
 

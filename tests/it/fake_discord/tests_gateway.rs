@@ -256,13 +256,8 @@ async fn serenity_leaves_the_connection_it_moves_from_without_a_close_frame() {
     );
 }
 
-/// Waits (10 s at most) until `n` IDENTIFYs were accepted.
+/// Waits until `n` IDENTIFYs were accepted.
 async fn identifies(fake: &FakeDiscord, n: usize) {
-    for _ in 0..400 {
-        if fake.identifies().len() >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{n} identifies did not come");
+    let what = format!("{n} identifies");
+    crate::support::eventually(&what, || std::future::ready(fake.identifies().len() >= n)).await;
 }

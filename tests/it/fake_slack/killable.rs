@@ -2,7 +2,7 @@
 //! connection a request came on without an answer, the way a load balancer or a network blip
 //! does. Each accepted stream carries a [`KillSwitch`] that a handler reaches through
 //! `ConnectInfo`; once thrown, every read and write on that stream fails, so hyper abandons the
-//! connection and closes the socket.
+//! connection and closes the socket. The fake Discord's connections are cut the same way.
 
 use std::io;
 use std::net::SocketAddr;
@@ -26,7 +26,7 @@ impl KillSwitch {
         self.0.store(true, Ordering::SeqCst);
     }
 
-    fn killed(&self) -> bool {
+    pub fn killed(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
 }
@@ -34,16 +34,13 @@ impl KillSwitch {
 pub struct KillableListener(pub TcpListener);
 
 impl Listener for KillableListener {
-    type Io = KillableStream;
+    type Io = Killable;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             match self.0.accept().await {
-                Ok((stream, peer)) => {
-                    let switch = KillSwitch::default();
-                    return (KillableStream { stream, switch }, peer);
-                }
+                Ok((stream, peer)) => return (Killable::new(stream), peer),
                 // Out of file descriptors and the like: wait and try again, as axum does.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }
@@ -57,13 +54,28 @@ impl Listener for KillableListener {
 
 impl Connected<IncomingStream<'_, KillableListener>> for KillSwitch {
     fn connect_info(incoming: IncomingStream<'_, KillableListener>) -> Self {
-        incoming.io().switch.clone()
+        incoming.io().switch().clone()
     }
 }
 
-pub struct KillableStream {
-    stream: TcpStream,
+/// A stream whose reads and writes all fail once its [`KillSwitch`] is thrown. The fake
+/// Discord wraps its own connections (whose request head it has read already) in it too.
+pub struct Killable<S = TcpStream> {
+    stream: S,
     switch: KillSwitch,
+}
+
+impl<S> Killable<S> {
+    pub fn new(stream: S) -> Self {
+        Self {
+            stream,
+            switch: KillSwitch::default(),
+        }
+    }
+
+    pub fn switch(&self) -> &KillSwitch {
+        &self.switch
+    }
 }
 
 fn cut() -> io::Error {
@@ -73,7 +85,7 @@ fn cut() -> io::Error {
     )
 }
 
-impl AsyncRead for KillableStream {
+impl<S: AsyncRead + Unpin> AsyncRead for Killable<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -86,7 +98,7 @@ impl AsyncRead for KillableStream {
     }
 }
 
-impl AsyncWrite for KillableStream {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Killable<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -5,15 +5,15 @@
 //! so a test can assert on what was sent. Faults are scripted per method with
 //! [`FakeSlack::fail_next`]. This is our own fake; the shared conformance kit stays the
 //! independent second opinion.
+//!
+//! The one fake Slack: the benches include this module too (`#[path]` in benches/support),
+//! start it on a thread of its own and note card arrivals with [`FakeSlack::tap`].
 
 mod blocks;
 pub mod killable;
 mod methods;
 mod server;
 pub mod socket;
-mod tests;
-mod tests_morphism;
-mod tests_rules;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 /// The bot token the fake accepts (any `xoxb-` token is accepted; this one is handy).
@@ -103,7 +103,11 @@ struct State {
     homes: HashMap<String, String>,
     counter: u64,
     random: Option<RandomFaults>,
+    tap: Option<Tap>,
 }
+
+/// Sees every call as it is recorded (see [`FakeSlack::tap`]).
+type Tap = Box<dyn Fn(&Call) + Send>;
 
 /// Faults drawn for any call from a seeded generator (see [`FakeSlack::fail_at_random`]).
 struct RandomFaults {
@@ -113,6 +117,14 @@ struct RandomFaults {
 }
 
 impl State {
+    /// Keeps `call`, after showing it to the tap.
+    fn record(&mut self, call: Call) {
+        if let Some(tap) = &self.tap {
+            tap(&call);
+        }
+        self.calls.push(call);
+    }
+
     /// The fault a call to `method` meets: a queued one first, else maybe a random one.
     fn next_fault(&mut self, method: &str) -> Option<Fault> {
         if let Some(fault) = self.faults.get_mut(method).and_then(|q| q.pop_front()) {
@@ -149,7 +161,7 @@ impl Shared {
 pub struct FakeSlack {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    server: JoinHandle<()>,
+    server: AbortHandle,
 }
 
 impl FakeSlack {
@@ -160,12 +172,53 @@ impl FakeSlack {
             state: Mutex::new(State::default()),
             started: Instant::now(),
         });
-        let server = tokio::spawn(server::serve(listener, shared.clone()));
+        let server = tokio::spawn(server::serve(listener, shared.clone())).abort_handle();
         FakeSlack {
             shared,
             addr,
             server,
         }
+    }
+
+    /// [`FakeSlack::start`] on a thread and runtime of its own, for a caller without a runtime
+    /// (a bench) or one that must not share its runtime with the fake.
+    pub fn start_on_own_thread() -> FakeSlack {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let fake = FakeSlack::start().await;
+                let running = (fake.shared.clone(), fake.addr, fake.server.clone());
+                std::mem::forget(fake);
+                tx.send(running).unwrap();
+                std::future::pending::<()>().await
+            });
+        });
+        let (shared, addr, server) = rx.recv().unwrap();
+        FakeSlack {
+            shared,
+            addr,
+            server,
+        }
+    }
+
+    /// When the fake started: a call arrived at `started() + call.at`.
+    pub fn started(&self) -> std::time::Instant {
+        self.shared.started.into_std()
+    }
+
+    /// Shows every call from now on to `tap` as it is recorded (under the fake's lock: keep
+    /// it short). A bench notes arrivals this way rather than reading every call back.
+    pub fn tap(&self, tap: impl Fn(&Call) + Send + 'static) {
+        self.shared.lock().tap = Some(Box::new(tap));
+    }
+
+    /// Forgets the calls recorded so far (a bench's, between its runs).
+    pub fn forget_calls(&self) {
+        self.shared.lock().calls.clear();
     }
 
     /// `http://127.0.0.1:PORT/api`, what `slack.api_url` should be set to.

@@ -87,11 +87,11 @@ async fn api(
         // Applied, as above; the answer never arrives.
         call.fault = Some(Fault::LostResponse);
         call.status = 0;
-        state.calls.push(call);
+        state.record(call);
         switch.kill();
         return StatusCode::OK.into_response();
     }
-    state.calls.push(call);
+    state.record(call);
     Json(response).into_response()
 }
 
@@ -196,7 +196,7 @@ async fn inject(shared: &Shared, mut call: Call, fault: Fault, switch: KillSwitc
     call.fault = Some(fault.clone());
     let slow_delay = {
         let mut state = shared.lock();
-        state.calls.push(call);
+        state.record(call);
         state.slow_delay.unwrap_or(DEFAULT_SLOW_DELAY)
     };
     match fault {

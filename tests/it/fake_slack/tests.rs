@@ -286,3 +286,30 @@ async fn more_than_fifty_blocks_are_refused_and_the_violation_recorded() {
     );
     assert!(fake.messages_in("D1").is_empty());
 }
+
+#[tokio::test]
+async fn a_fake_on_its_own_thread_shows_each_call_to_its_tap_and_forgets_calls_when_told() {
+    let fake = FakeSlack::start_on_own_thread();
+    let (seen, started) = (
+        std::sync::Arc::new(std::sync::Mutex::new(Vec::new())),
+        fake.started(),
+    );
+    let noted = seen.clone();
+    fake.tap(move |call| {
+        let arrived = started + call.at;
+        noted.lock().unwrap().push((call.method.clone(), arrived));
+    });
+    let before = std::time::Instant::now();
+    let answer = call(&fake, "auth.test", json!({})).await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0].0, "auth.test");
+        assert!(seen[0].1 <= std::time::Instant::now());
+    }
+    assert!(started <= before);
+    assert_eq!(fake.calls().len(), 1);
+    fake.forget_calls();
+    assert!(fake.calls().is_empty());
+}

@@ -3,6 +3,7 @@
 //! told only once the group no longer has them, and the shared connector contract holds.
 
 use super::*;
+use gatehouse::engine::Facade;
 
 #[tokio::test]
 #[ignore = "needs slapd; .ci/run installs it"]
@@ -154,7 +155,11 @@ async fn a_person_is_told_revoked_only_once_the_group_no_longer_has_them() {
     slapd.delete(&person_dn("alice")).await;
     engine.end_early(&alice, grant.id).unwrap();
     crate::postgres::drain(&worker, 5).await;
-    let state = engine.store().grant(grant.id).unwrap().unwrap().value.state;
+    let state = Facade::new(engine.clone())
+        .grant(grant.id)
+        .await
+        .unwrap()
+        .state;
     assert_eq!(state.name(), "revoking", "{state:?}");
     assert_eq!(
         slapd.values(&vpn, "member").await,
@@ -174,7 +179,11 @@ async fn a_person_is_told_revoked_only_once_the_group_no_longer_has_them() {
     clock.advance(TimeDelta::minutes(11));
     crate::postgres::drain(&worker, 5).await;
     assert_eq!(slapd.values(&vpn, "member").await, [person_dn("bob")]);
-    let state = engine.store().grant(grant.id).unwrap().unwrap().value.state;
+    let state = Facade::new(engine.clone())
+        .grant(grant.id)
+        .await
+        .unwrap()
+        .state;
     assert_eq!(state.name(), "revoked", "{state:?}");
     assert_eq!(revoked_notices(&chat, "alice"), 1);
 }

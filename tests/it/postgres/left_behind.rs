@@ -4,6 +4,8 @@
 //! and the shared connector contract holds.
 
 use super::*;
+use crate::support::eventually;
+use gatehouse::engine::Facade;
 
 /// Gatehouse's own login with the least privilege that grants: NOINHERIT, ADMIN OPTION on
 /// `app_read`, no CREATEROLE.
@@ -75,7 +77,7 @@ async fn a_failed_grant_is_taken_back_and_can_still_be_revoked_by_an_owner() {
         .unwrap();
 
     drain(&worker, 5).await;
-    let stored = engine.store().grant(grant.id).unwrap().unwrap().value;
+    let stored = Facade::new(engine.clone()).grant(grant.id).await.unwrap();
     let GrantState::Failed { error, .. } = &stored.state else {
         panic!("{:?}", stored.state)
     };
@@ -95,7 +97,7 @@ async fn a_failed_grant_is_taken_back_and_can_still_be_revoked_by_an_owner() {
     assert_eq!(revoked.state.name(), "revoking");
     drain(&worker, 5).await;
     assert_eq!(pg.members_of("app_read").await, ["gatehouse"]);
-    let stored = engine.store().grant(grant.id).unwrap().unwrap().value;
+    let stored = Facade::new(engine.clone()).grant(grant.id).await.unwrap();
     assert!(
         matches!(stored.state, GrantState::Revoked { .. }),
         "{:?}",
@@ -150,18 +152,6 @@ async fn a_refused_password_is_retried_since_a_rotation_may_be_under_way() {
     assert!(err.to_string().contains("SQLSTATE 28P01"), "{err}");
     assert!(err.to_string().contains("gatehouse reload"), "{err}");
     assert!(!err.to_string().contains("new-password") && !err.to_string().contains("old-password"));
-}
-
-/// Polls `check` every 100 ms until it holds, failing with `what` after 30 s.
-async fn eventually<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !check().await {
-        assert!(std::time::Instant::now() < deadline, "{what} within 30 s");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
 
 async fn state_of(app: &TestApp, grant: &str) -> String {

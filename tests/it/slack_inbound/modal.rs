@@ -13,14 +13,15 @@ impl Slack {
 
     /// The calls to `method`, once there are at least `count`.
     async fn calls_eventually(&self, method: &str, count: usize) -> Vec<Call> {
-        for _ in 0..200 {
+        eventually(&format!("{count} call(s) to {method}"), || {
             let calls = self.fake.calls_to(method);
-            if calls.len() >= count {
-                return calls;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("no {count} call(s) to {method}: {:#?}", self.fake.calls());
+            std::future::ready(if calls.len() >= count {
+                Ok(calls)
+            } else {
+                Err(format!("the calls so far: {:#?}", self.fake.calls()))
+            })
+        })
+        .await
     }
 }
 
@@ -250,18 +251,17 @@ async fn approve_with_changes_opens_a_modal_that_approves_a_shorter_duration_onl
         "the modal closes: there is nothing to correct in it"
     );
     let refusal = "You already approved AR-1; it is approved";
-    for _ in 0..200 {
+    eventually("carol told why", || {
         let told = slack.fake.calls_to("chat.postMessage");
-        if told.iter().any(|c| c.args.to_string().contains(refusal)) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let told = slack.fake.calls_to("chat.postMessage");
-    assert!(
-        told.iter().any(|c| c.args.to_string().contains(refusal)),
-        "carol is told why: {told:#?}"
-    );
+        std::future::ready(
+            if told.iter().any(|c| c.args.to_string().contains(refusal)) {
+                Ok(())
+            } else {
+                Err(format!("the messages so far: {told:#?}"))
+            },
+        )
+    })
+    .await;
     assert!(
         slack.fake.violations().is_empty(),
         "{:#?}",

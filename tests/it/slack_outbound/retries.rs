@@ -18,7 +18,7 @@ async fn a_card_whose_answer_was_lost_is_closed_when_the_request_was_decided_bef
     retry_for_a_while(&rig).await;
 
     assert_closed(&rig, "U0BOB", "Rejected by Bob Marsh");
-    assert!(rig.engine.store().outbox(10).unwrap().is_empty());
+    assert!(rig.store.outbox(10).unwrap().is_empty());
     assert!(
         rig.fake.violations().is_empty(),
         "{:#?}",
@@ -38,7 +38,7 @@ async fn a_retry_that_cannot_read_the_history_waits_rather_than_post_again() {
 
     assert_open(&rig, "U0BOB");
     assert_eq!(rig.fake.calls_to("conversations.history").len(), 2);
-    assert!(rig.engine.store().outbox(10).unwrap().is_empty());
+    assert!(rig.store.outbox(10).unwrap().is_empty());
 }
 
 #[tokio::test]

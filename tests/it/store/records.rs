@@ -117,3 +117,19 @@ pub fn ids(requests: Vec<AccessRequest>) -> Vec<u64> {
 pub fn grant_ids(grants: Vec<Grant>) -> Vec<u64> {
     grants.iter().map(|g| g.id.0).collect()
 }
+
+/// A pending request of `person` in two stages: `first` approve, then `second`.
+pub fn staged(id: u64, person: &str, first: &[&str], second: &[&str]) -> AccessRequest {
+    let stage = |name: &str, approvers: &[&str]| gatehouse::domain::routing::PlannedStage {
+        name: name.into(),
+        approvers: approvers.iter().map(|a| PersonId::new(*a)).collect(),
+        quorum: 1,
+        escalate_to: std::collections::BTreeSet::new(),
+        escalated: false,
+        approvals: vec![],
+    };
+    let mut request = request(id, person);
+    request.plan.auto_approved = false;
+    request.plan.stages = vec![stage("Manager", first), stage("Owner", second)];
+    request
+}

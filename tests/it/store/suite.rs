@@ -1,5 +1,6 @@
 //! The tests every backend must pass, each taking the backend to open its store on.
 
+pub mod approvers;
 pub mod audit;
 pub mod backup;
 pub mod cards;

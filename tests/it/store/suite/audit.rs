@@ -10,7 +10,7 @@ fn key() -> AuditKey {
     AuditKey::new(b"kept in /run/secrets, not in the data directory")
 }
 
-fn commit_events(store: &impl Store, from: u64, n: u64) {
+fn commit_events(store: &dyn Store, from: u64, n: u64) {
     for i in from..from + n {
         store
             .commit(Commit {
@@ -47,7 +47,7 @@ pub fn the_audit_chain_of_many_commits_verifies(backend: &impl Backend) {
 
 pub fn audit_reads_from_a_seq_up_to_a_limit(backend: &impl Backend) {
     let store = backend.open();
-    commit_events(&store, 1, 6);
+    commit_events(&*store, 1, 6);
     let seqs: Vec<u64> = store.audit(3, 2).unwrap().iter().map(|r| r.seq).collect();
     assert_eq!(seqs, vec![3, 4]);
     assert_eq!(store.audit(6, 10).unwrap().len(), 1);
@@ -86,7 +86,7 @@ pub fn a_store_reopened_with_its_key_continues_the_anchored_chain(backend: &impl
     {
         let store = backend.open();
         store.anchor_with(key()).unwrap();
-        commit_events(&store, 1, 3);
+        commit_events(&*store, 1, 3);
     }
     {
         let store = backend.open();
@@ -96,13 +96,13 @@ pub fn a_store_reopened_with_its_key_continues_the_anchored_chain(backend: &impl
                 key: key().id().to_owned()
             }
         );
-        commit_events(&store, 4, 2);
+        commit_events(&*store, 4, 2);
         let report = store.verify_audit_against(&[]).unwrap();
         assert_eq!((report.events, report.anchored_through), (5, 5));
     }
     // Without the key, the events written since are taken as found, and said so.
     let store = backend.open();
-    commit_events(&store, 6, 1);
+    commit_events(&*store, 6, 1);
     let found = store.anchor_with(key()).unwrap();
     assert!(
         matches!(found, Anchoring::Adopts { head: 6, .. }),

@@ -327,7 +327,7 @@ pub fn warnings_and_reviews_are_found_by_when_they_are_due(backend: &impl Backen
 }
 
 /// What the tally must be: counted from every stored grant.
-fn counted(store: &impl Store) -> GrantTally {
+fn counted(store: &dyn Store) -> GrantTally {
     let mut tally = GrantTally::default();
     for grant in store.grants(false, usize::MAX).unwrap() {
         tally = tally.moved(GrantTally::default(), GrantTally::of(&grant));
@@ -391,7 +391,7 @@ pub fn the_grant_tally_follows_every_write_and_ignores_refused_ones(backend: &im
             .unwrap();
         *versions.entry(id).or_insert(0) += 1;
         let tally = store.grant_tally().unwrap();
-        assert_eq!(tally, counted(&store), "after write {n}");
+        assert_eq!(tally, counted(&*store), "after write {n}");
         seen = seen.moved(GrantTally::default(), tally);
     }
     assert!(

@@ -22,7 +22,7 @@ fn effects(effects: Vec<Effect>) -> Commit {
     }
 }
 
-fn keys(store: &impl Store) -> Vec<String> {
+fn keys(store: &dyn Store) -> Vec<String> {
     store
         .outbox(10)
         .unwrap()
@@ -50,7 +50,7 @@ pub fn duplicate_effect_keys_are_not_queued_twice(backend: &impl Backend) {
         .commit(effects(vec![Effect::Provision { grant: GrantId(1) }]))
         .unwrap();
     assert_eq!(
-        keys(&store),
+        keys(&*store),
         vec!["card:AR-1:0:cy", "card:AR-2:0:cy", "provision:G-1"]
     );
     assert_eq!(seqs(store.outbox(10).unwrap()), vec![1, 2, 3]);
@@ -78,7 +78,7 @@ pub fn effects_without_a_natural_key_are_all_queued(backend: &impl Backend) {
         .commit(effects(vec![refresh.clone(), refresh.clone()]))
         .unwrap();
     store.commit(effects(vec![refresh])).unwrap();
-    assert_eq!(keys(&store), vec!["effect:1", "effect:2", "effect:3"]);
+    assert_eq!(keys(&*store), vec!["effect:1", "effect:2", "effect:3"]);
 }
 
 pub fn new_effects_are_due_from_the_time_of_the_change(backend: &impl Backend) {

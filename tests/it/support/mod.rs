@@ -1,6 +1,10 @@
 //! Starting the real server for a test: the example configuration copied into a temporary
 //! directory (so a test may edit it), with its own data directory, on 127.0.0.1:0.
 
+mod eventually;
+
+pub use eventually::{eventually, eventually_within};
+
 use std::path::{Path, PathBuf};
 
 use reqwest::StatusCode;

@@ -1,0 +1,98 @@
+//! The seam between the front ends and the engine. Slack, Discord, the admin API (and so
+//! the CLI), the directory sync, the outbound chat ports and the web portal hold a
+//! [`Facade`], never an [`Engine`] or a store: whatever they do or show goes through it.
+//!
+//! The contract, for every `async` method:
+//!
+//! - **One trip to the blocking pool.** The engine and the store block (sled reads, a
+//!   commit waits for its flush), so each call runs its whole work in one `spawn_blocking`
+//!   ([`on_blocking_pool`]): loading, deciding, committing and reading back what the caller
+//!   needs. A front end never chains calls to build one answer; when it needs more, the
+//!   facade grows a call that reads it in the same trip.
+//! - **Authority is the engine's.** A command names who acts ([`Actor`]); the engine
+//!   re-derives from the stored records, on every call, whether they may (the requester
+//!   never approves their own request, only the current stage's approvers decide, only an
+//!   admin offboards). A front end authenticates the caller and parses what they sent, and
+//!   nothing more.
+//! - **Typed errors.** Every failure is an [`EngineError`]. A user error's `Display` is the
+//!   sentence the person reads ([`EngineError::is_user_error`]); `Store` and `Internal` are
+//!   ours: the front end logs them once and apologises with a reference.
+//! - **Queries read by index.** Their cost grows with what they return, never with how
+//!   much is stored, and none is capped in a way that could miss a record it promises.
+//!
+//! Nothing here knows a platform: wording and rendering stay in the front ends.
+
+mod commands;
+mod queries;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+pub use queries::{Lookup, Overview, Records};
+
+use super::{Engine, EngineError, World};
+use crate::metrics::Metrics;
+
+/// The engine as front ends see it: cheap to clone, shared by every handler.
+#[derive(Clone)]
+pub struct Facade {
+    engine: Arc<Engine>,
+}
+
+impl Facade {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+
+    /// The policy and directory in force (in memory: no trip).
+    pub fn world(&self) -> Arc<World> {
+        self.engine.world()
+    }
+
+    /// The engine's clock: signatures' freshness windows and how long deliveries are
+    /// remembered are measured against it.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.engine.now()
+    }
+
+    /// What this Gatehouse counts, for `/metrics` and for front ends to count into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.engine.metrics()
+    }
+
+    /// Why the store can no longer write, when it cannot (reads no data: no trip).
+    pub fn halted(&self) -> Option<String> {
+        self.engine.store.halted()
+    }
+
+    /// Runs `work` on the engine in one trip to the blocking pool.
+    async fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let engine = self.engine.clone();
+        on_blocking_pool(move || work(&engine)).await
+    }
+}
+
+/// Runs blocking work (the engine, the store) on tokio's blocking pool, so that it never
+/// stalls the threads that serve HTTP and sockets. Work that panicked is an
+/// [`EngineError::Internal`]: ours, logged where it is handled.
+pub async fn on_blocking_pool<T, E>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, EngineError>
+where
+    T: Send + 'static,
+    E: Into<EngineError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done.map_err(Into::into),
+        Err(failed) => Err(EngineError::Internal(format!(
+            "work on the blocking pool did not finish: {failed}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,199 @@
+//! The facade over a real store: what front ends get back, and that they get nothing else.
+
+use std::path::Path;
+
+use super::*;
+use crate::domain::diagnostic::Source;
+use crate::domain::effect::{Alert, Effect};
+use crate::domain::grant::GrantError;
+use crate::domain::ids::{PersonId, RequestId};
+use crate::domain::policy::tests::{EXAMPLE_DIRECTORY, example_policy};
+use crate::domain::request::{Changes, RequestState};
+use crate::engine::testing::{ask, engine_on, who};
+use crate::store::SledStore;
+
+fn facade() -> Facade {
+    Facade::new(engine_on(SledStore::temporary().unwrap()).0)
+}
+
+#[tokio::test]
+async fn approving_the_last_stage_answers_with_the_grant_it_made() {
+    let facade = facade();
+    let asked = facade
+        .submit(who("dan"), ask("dan", "staging-db", "read", "4h"))
+        .await
+        .unwrap();
+    let id = asked.request.id;
+    let first = facade.approve(who("bob"), id, Changes::default()).await;
+    assert!(first.unwrap().grant.is_none(), "one stage of two");
+    let last = facade
+        .approve(who("carol"), id, Changes::default())
+        .await
+        .unwrap();
+    let RequestState::Approved { grant, .. } = last.request.state else {
+        panic!("{:?}", last.request.state)
+    };
+    assert_eq!(last.grant.map(|g| g.id), Some(grant));
+    assert_eq!(facade.grant(grant).await.unwrap().person.as_str(), "dan");
+}
+
+#[tokio::test]
+async fn only_the_holder_of_a_live_grant_may_open_its_extend_form() {
+    let facade = facade();
+    let asked = facade
+        .submit(who("dan"), ask("dan", "staging-db", "read", "4h"))
+        .await
+        .unwrap();
+    let id = asked.request.id;
+    facade
+        .approve(who("bob"), id, Changes::default())
+        .await
+        .unwrap();
+    let grant = facade
+        .approve(who("carol"), id, Changes::default())
+        .await
+        .unwrap()
+        .grant
+        .unwrap()
+        .id;
+    let dan = PersonId::new("dan");
+    assert_eq!(
+        facade.grant_to_extend(dan.clone(), grant).await.unwrap().id,
+        grant
+    );
+    let bob = facade.grant_to_extend(PersonId::new("bob"), grant).await;
+    assert!(
+        matches!(bob, Err(EngineError::Grant(GrantError::NotHolder { .. }))),
+        "{bob:?}"
+    );
+    facade.end_early(who("dan"), grant).await.unwrap();
+    let ended = facade.grant_to_extend(dan, grant).await;
+    assert!(
+        matches!(
+            ended,
+            Err(EngineError::Grant(GrantError::WrongState { .. }))
+        ),
+        "{ended:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_form_opens_only_for_whoever_may_decide_it_now() {
+    let facade = facade();
+    let id = facade
+        .submit(who("dan"), ask("dan", "staging-db", "read", "4h"))
+        .await
+        .unwrap()
+        .request
+        .id;
+    let bob = PersonId::new("bob");
+    assert_eq!(
+        facade.request_to_decide(bob.clone(), id).await.unwrap().id,
+        id
+    );
+    let own = facade.request_to_decide(PersonId::new("dan"), id).await;
+    assert!(matches!(own, Err(EngineError::Decision(_))), "{own:?}");
+    let missing = facade.request_to_decide(bob, RequestId(999)).await;
+    assert!(
+        matches!(missing, Err(EngineError::NotFound(_))),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_delivery_key_is_remembered_and_a_repeat_of_any_is_no_first() {
+    let facade = facade();
+    let until = facade.now() + chrono::TimeDelta::hours(1);
+    let keys = |names: &[&str]| names.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
+    assert!(
+        facade
+            .first_delivery(keys(&["a", "b"]), until)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !facade
+            .first_delivery(keys(&["c", "b"]), until)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !facade.first_delivery(keys(&["c"]), until).await.unwrap(),
+        "c was recorded with the repeat"
+    );
+}
+
+#[tokio::test]
+async fn a_directory_the_policy_fails_is_still_put_in_force_and_security_is_told() {
+    let engine = engine_on(SledStore::temporary().unwrap()).0;
+    let facade = Facade::new(engine.clone());
+    let pending = facade
+        .submit(who("dan"), ask("dan", "prod-db", "read", "1h"))
+        .await
+        .unwrap()
+        .request
+        .id;
+    let text = EXAMPLE_DIRECTORY.replacen(
+        "title = \"Backend Engineer\"",
+        "title = \"Backend Engineer\"\nactive = false",
+        1,
+    );
+    let left = crate::domain::directory::Directory::parse(&Source::new("d.toml", &text)).unwrap();
+    let problems = vec!["policy.toml:3: error: an owner has left".to_owned()];
+    let report = facade
+        .keep_policy_take_directory(left, problems.clone())
+        .await
+        .unwrap();
+    assert_eq!(report.leavers, [PersonId::new("dan")]);
+    let policy = &facade.world().policy;
+    assert_eq!(policy.resources.len(), example_policy().resources.len());
+    let request = facade.request(pending).await.unwrap();
+    assert!(matches!(request.state, RequestState::Cancelled { .. }));
+    let alerted = engine.store().outbox(1000).unwrap().into_iter().any(|e| {
+        e.effect
+            == Effect::Alert {
+                alert: Alert::DirectoryOutOfPolicy {
+                    problems: problems.clone(),
+                },
+            }
+    });
+    assert!(alerted);
+}
+
+/// The front ends: everything that answers people or operators.
+const FRONT_ENDS: [&str; 6] = ["chat", "slack", "discord", "http", "ldap", "cli"];
+
+#[test]
+fn front_ends_reach_the_engine_only_through_the_facade() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let engine = regex::Regex::new(
+        r"engine::(\{[^}]*\bEngine\b[^}]*\}|Engine\b)|Arc<Engine>|&Engine\b|\.store\(\)",
+    )
+    .unwrap();
+    let mut found = Vec::new();
+    for front in FRONT_ENDS {
+        for file in rust_files(&src.join(front)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                if engine.is_match(code) {
+                    found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
