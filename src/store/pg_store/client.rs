@@ -172,7 +172,8 @@ impl Conn {
         db_error(&self.shown, error)
     }
 
-    async fn prepared(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
+    /// `sql` prepared on this connection (once: it is kept).
+    pub async fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
@@ -186,7 +187,7 @@ impl Conn {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
-        let statement = self.prepared(sql).await?;
+        let statement = self.statement(sql).await?;
         self.client
             .query(&statement, params)
             .await
@@ -206,9 +207,34 @@ impl Conn {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, StoreError> {
-        let statement = self.prepared(sql).await?;
+        let statement = self.statement(sql).await?;
         self.client
             .execute(&statement, params)
+            .await
+            .map_err(|e| self.error(&e))
+    }
+
+    /// A prepared statement's rows; calls made together on one connection are pipelined
+    /// (sent at once, answered in order).
+    pub async fn query_prepared(
+        &self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        self.client
+            .query(statement, params)
+            .await
+            .map_err(|e| self.error(&e))
+    }
+
+    /// A prepared statement run for the rows it changed; pipelined as [`Self::query_prepared`].
+    pub async fn execute_prepared(
+        &self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        self.client
+            .execute(statement, params)
             .await
             .map_err(|e| self.error(&e))
     }

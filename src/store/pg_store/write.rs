@@ -6,14 +6,20 @@
 //! order, and the records a batch reads cannot change under it (every writer takes that lock
 //! first, so none waits for another in a different order). Within a replica, commits that
 //! arrive while a batch is being applied wait and go together in the next one, so that one
-//! transaction (and one fsync of PostgreSQL's log) serves many. Each commit of a batch runs
-//! under a savepoint: one that finds a record changed is rolled back alone with `Conflict`,
-//! as it would be alone. Work only the leader may do (the outbox's completions and retries,
-//! the scheduler's commits) also checks the lease's fencing token in the same transaction,
+//! transaction (and one fsync of PostgreSQL's log) serves many.
+//!
+//! A batch is three round trips however many commits it holds: the lock, pipelined with one
+//! read per table of every record its commits check (versions, the outbox entries they
+//! complete, the once-per-key effects they queue, the cards they add to); then, with the
+//! commits checked and applied in memory in order, one multi-row statement per table,
+//! pipelined with the `COMMIT`. A commit that finds a record changed is refused alone with
+//! `Conflict` and writes nothing, as it would alone: what it checks cannot change under the
+//! batch. Work only the leader may do (the outbox's completions and retries, the
+//! scheduler's commits) also checks the lease's fencing token in the same transaction,
 //! holding the `leader` row against a takeover until it commits.
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -27,10 +33,9 @@ use crate::domain::audit::AuditRecord;
 use crate::domain::card::PostedCard;
 use crate::domain::grant::{Grant, GrantTally};
 use crate::domain::ids::PersonId;
-use crate::domain::request::AccessRequest;
-use crate::domain::review::Campaign;
 use crate::store::sled_store::keys::millis;
-use crate::store::{Commit, Expect, OutboxEntry, Receipt, RequestWrite, StoreError, WriteStats};
+use crate::store::{Commit, Expect, OutboxEntry, Receipt, StoreError, WriteStats};
+use tokio_postgres::types::ToSql;
 
 thread_local! {
     static LEADER_WORK: Cell<bool> = const { Cell::new(false) };
@@ -207,134 +212,6 @@ impl PgStore {
     }
 }
 
-/// What a batch has moved so far; restored when one of its commits is rolled back.
-#[derive(Clone)]
-struct Moved {
-    head: ChainHead,
-    last_outbox: u64,
-    /// The grant tally, once read.
-    tally: Option<GrantTally>,
-}
-
-/// Applies the jobs inside the open transaction and commits it; each job's result. A
-/// single job that fails fails the batch (`Err`), so that its transaction rolls back.
-async fn land(
-    conn: &mut Conn,
-    batch: &[Arc<Job>],
-    anchor: Option<&mut super::anchor::Anchor>,
-    applied: &Applied,
-) -> Result<Vec<Result<Receipt, StoreError>>, StoreError> {
-    // The transaction and the lock every batch takes first, in one round trip.
-    let rows = conn
-        .simple_rows(
-            "BEGIN; SELECT seq, hash, last_outbox_seq FROM audit_head WHERE id = 1 FOR UPDATE",
-        )
-        .await?;
-    let missing = || StoreError::Database("the audit_head row is missing or damaged".to_owned());
-    let row = rows.first().ok_or_else(missing)?;
-    let number = |i: usize| -> Result<u64, StoreError> {
-        row.get(i)
-            .cloned()
-            .flatten()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(missing)
-    };
-    let start = Moved {
-        head: ChainHead {
-            seq: number(0)?,
-            hash: row.get(1).cloned().flatten().ok_or_else(missing)?,
-        },
-        last_outbox: number(2)?,
-        tally: None,
-    };
-    let token = if batch.iter().any(|job| job.fence.is_some()) {
-        let row = conn
-            .query_opt("SELECT token FROM leader WHERE id = 1 FOR SHARE", &[])
-            .await?;
-        row.map(|r| r.get::<_, i64>(0) as u64)
-    } else {
-        None
-    };
-    let alone = batch.len() == 1;
-    let mut moved = start.clone();
-    let mut results = Vec::with_capacity(batch.len());
-    // The savepoint of the last commit that landed, released with the next one's taken.
-    let mut release = false;
-    for job in batch {
-        if job.fence.is_some() && job.fence != token {
-            if alone {
-                return Err(StoreError::Deposed);
-            }
-            results.push(Err(StoreError::Deposed));
-            continue;
-        }
-        if alone {
-            results.push(Ok(stage(conn, job, &mut moved).await?));
-            continue;
-        }
-        conn.simple(if std::mem::take(&mut release) {
-            "RELEASE SAVEPOINT job; SAVEPOINT job"
-        } else {
-            "SAVEPOINT job"
-        })
-        .await?;
-        let before = moved.clone();
-        match stage(conn, job, &mut moved).await {
-            Ok(receipt) => {
-                release = true;
-                results.push(Ok(receipt));
-            }
-            Err(e) => {
-                conn.simple("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
-                    .await?;
-                moved = before;
-                results.push(Err(e));
-            }
-        }
-    }
-    if let (Some(anchor), true) = (anchor, moved.head.seq != start.head.seq) {
-        let checkpoint = anchor.checkpoint(&moved.head);
-        let text = json("audit_checkpoints", &checkpoint)?;
-        let seq = moved.head.seq as i64;
-        conn.execute(
-            "INSERT INTO audit_checkpoints (seq, checkpoint) VALUES ($1, $2)",
-            &[&seq, &text],
-        )
-        .await?;
-    }
-    if let Some(tally) = moved.tally.filter(|_| moved.tally != start.tally) {
-        let text = json("meta", &tally)?;
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('grant_tally', $1) \
-             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            &[&text],
-        )
-        .await?;
-    }
-    // The head moves with the commit, in its round trip (its values are numbers and the hex
-    // of a hash this writer computed: nothing in them is SQL).
-    let mut finish = String::new();
-    if moved.head != start.head || moved.last_outbox != start.last_outbox {
-        if !moved.head.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(StoreError::Database(format!(
-                "the audit head hash {:?} is not hex",
-                moved.head.hash
-            )));
-        }
-        finish = format!(
-            "UPDATE audit_head SET seq = {}, hash = '{}', last_outbox_seq = {} WHERE id = 1; ",
-            moved.head.seq, moved.head.hash, moved.last_outbox
-        );
-    }
-    finish.push_str("COMMIT");
-    let committing = Instant::now();
-    conn.simple(&finish).await?;
-    applied
-        .commit_micros
-        .fetch_add(micros(committing.elapsed()), Ordering::Relaxed);
-    Ok(results)
-}
-
 pub(super) fn json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|source| StoreError::Corrupt {
         what: what.to_owned(),
@@ -366,61 +243,361 @@ pub(super) fn ms(at: DateTime<Utc>) -> i64 {
     millis(at) as i64
 }
 
-async fn stage(conn: &mut Conn, job: &Job, moved: &mut Moved) -> Result<Receipt, StoreError> {
-    match &job.work {
-        Work::Commit { commit, done } => {
-            if let Some(seq) = done {
-                let seq = *seq as i64;
-                let removed = conn
-                    .execute("DELETE FROM outbox WHERE seq = $1", &[&seq])
-                    .await?;
-                if removed == 0 {
-                    return Err(StoreError::Conflict);
-                }
-            }
-            write(conn, commit, job.queued_at, moved).await
-        }
-        Work::Retry { seq, at, error } => {
-            let seq = *seq as i64;
-            let row = conn
-                .query_opt("SELECT entry FROM outbox WHERE seq = $1", &[&seq])
-                .await?;
-            let Some(row) = row else {
-                return Ok(Receipt::default());
-            };
-            let mut entry: OutboxEntry = parse(|| format!("outbox seq {seq}"), row.get(0))?;
-            entry.attempts = entry.attempts.saturating_add(1);
-            entry.next_attempt_at = *at;
-            entry.last_error = Some(error.clone());
-            let text = json("outbox", &entry)?;
-            conn.execute(
-                "UPDATE outbox SET next_attempt_at = $2, entry = $3 WHERE seq = $1",
-                &[&seq, &ms(*at), &text],
-            )
-            .await?;
-            Ok(Receipt::default())
-        }
-    }
+/// What a batch reads before it writes: the records its commits check and change, read at
+/// once after the head lock (nothing else writes them until the batch commits: every writer
+/// takes that lock first), and updated in memory as each commit of the batch lands.
+struct State {
+    head: ChainHead,
+    last_outbox: u64,
+    /// Request id → version.
+    requests: HashMap<i64, i64>,
+    /// Grant id → version and tally contribution.
+    grants: HashMap<i64, (i64, GrantTally)>,
+    /// Campaign id → version.
+    campaigns: HashMap<i64, i64>,
+    /// The outbox entries the batch completes, retries or queues, by seq (`None`: gone).
+    outbox: HashMap<i64, Option<OutboxEntry>>,
+    /// Which of those were stored before the batch.
+    stored: HashSet<i64>,
+    /// The once-per-key effect keys queued, among those the batch asks about.
+    once_keys: HashSet<String>,
+    /// Posted cards by key, for the keys the batch records a card under.
+    cards: HashMap<String, Vec<PostedCard>>,
+    /// The grant tally, when the batch writes a grant.
+    tally: Option<GrantTally>,
+    token: Option<u64>,
 }
 
-async fn write(
+/// What the batch writes, one multi-row statement per table (the last write of a record wins).
+#[derive(Default)]
+struct Rows {
+    requests: BTreeMap<i64, RequestRow>,
+    grants: BTreeMap<i64, GrantRow>,
+    campaigns: BTreeMap<i64, (i64, bool, String)>,
+    cards: BTreeSet<String>,
+    marks: BTreeMap<String, String>,
+    audit: Vec<(i64, String)>,
+    /// Outbox seqs changed (queued, retried or completed).
+    outbox: BTreeSet<i64>,
+}
+
+struct RequestRow {
+    version: i64,
+    person: String,
+    pending: bool,
+    due: Option<i64>,
+    /// `AccessRequest::awaiting` as a JSON array (the statement makes it a `text[]`).
+    awaiting: String,
+    body: String,
+}
+
+struct GrantRow {
+    version: i64,
+    person: String,
+    live: bool,
+    expiry: Option<i64>,
+    review: Option<i64>,
+    warning: Option<i64>,
+    body: String,
+}
+
+/// The statements of a batch's first round trip: after the lock, what its commits read.
+const READ_REQUESTS: &str = "SELECT id, version FROM requests WHERE id = ANY($1)";
+const READ_GRANTS: &str = "SELECT id, version, body FROM grants WHERE id = ANY($1)";
+const READ_CAMPAIGNS: &str = "SELECT id, version FROM campaigns WHERE id = ANY($1)";
+const READ_OUTBOX: &str = "SELECT seq, entry FROM outbox WHERE seq = ANY($1)";
+const READ_ONCE_KEYS: &str = "SELECT key FROM outbox WHERE once AND key = ANY($1)";
+const READ_CARDS: &str = "SELECT key, cards FROM cards WHERE key = ANY($1)";
+const READ_TALLY: &str = "SELECT value FROM meta WHERE key = 'grant_tally'";
+const READ_TOKEN: &str = "SELECT token FROM leader WHERE id = 1 FOR SHARE";
+
+/// Applies the jobs in one transaction and commits it: each job's result. Three round
+/// trips whatever the batch holds: the lock with everything the commits read, pipelined;
+/// then every write, one multi-row statement per table, pipelined with the `COMMIT`.
+/// A commit that finds a record changed, or an effect already completed, is refused alone
+/// (`Conflict`) and writes nothing, as under a savepoint; the records it checks cannot
+/// change under the batch, since every writer takes the head lock first.
+async fn land(
     conn: &mut Conn,
-    commit: &Commit,
-    queued_at: DateTime<Utc>,
-    moved: &mut Moved,
-) -> Result<Receipt, StoreError> {
-    write_requests(conn, &commit.requests).await?;
-    write_grants(conn, &commit.grants, moved).await?;
-    write_campaigns(conn, &commit.campaigns).await?;
+    batch: &[Arc<Job>],
+    anchor: Option<&mut super::anchor::Anchor>,
+    applied: &Applied,
+) -> Result<Vec<Result<Receipt, StoreError>>, StoreError> {
+    let mut state = read(conn, batch).await?;
+    let start = (state.head.clone(), state.last_outbox, state.tally);
+    let mut rows = Rows::default();
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        results.push(match check(job, &state) {
+            Ok(()) => Ok(apply(job, &mut state, &mut rows)?),
+            Err(refused) => Err(refused),
+        });
+    }
+    let checkpoint = match anchor {
+        Some(anchor) if state.head.seq != start.0.seq => {
+            Some(json("audit_checkpoints", &anchor.checkpoint(&state.head))?)
+        }
+        _ => None,
+    };
+    write_rows(conn, &state, &rows, checkpoint, &start, applied).await?;
+    Ok(results)
+}
+
+/// The lock, and what the batch's commits read, in one round trip.
+async fn read(conn: &mut Conn, batch: &[Arc<Job>]) -> Result<State, StoreError> {
+    let (mut requests, mut grants, mut campaigns, mut seqs, mut once_keys, mut cards) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for job in batch {
+        match &job.work {
+            Work::Commit { commit, done } => {
+                requests.extend(commit.requests.iter().map(|w| w.request.id.0 as i64));
+                grants.extend(commit.grants.iter().map(|(g, _)| g.id.0 as i64));
+                campaigns.extend(commit.campaigns.iter().map(|(c, _)| c.id.0 as i64));
+                seqs.extend(done.map(|seq| seq as i64));
+                once_keys.extend(
+                    commit
+                        .effects
+                        .iter()
+                        .filter(|e| e.once_per_key())
+                        .map(|e| e.idempotency_key(0)),
+                );
+                cards.extend(commit.cards.iter().map(|(about, _)| about.to_string()));
+            }
+            Work::Retry { seq, .. } => seqs.push(*seq as i64),
+        }
+    }
+    let fenced = batch.iter().any(|job| job.fence.is_some());
+    // Prepared first (once per connection), so that the reads below go out together.
+    let mut statements = HashMap::new();
+    for (sql, wanted) in [
+        (READ_REQUESTS, !requests.is_empty()),
+        (READ_GRANTS, !grants.is_empty()),
+        (READ_CAMPAIGNS, !campaigns.is_empty()),
+        (READ_OUTBOX, !seqs.is_empty()),
+        (READ_ONCE_KEYS, !once_keys.is_empty()),
+        (READ_CARDS, !cards.is_empty()),
+        (READ_TALLY, !grants.is_empty()),
+        (READ_TOKEN, fenced),
+    ] {
+        if wanted {
+            statements.insert(sql, conn.statement(sql).await?);
+        }
+    }
+    let conn = &*conn;
+    let asked: [(&'static str, Vec<&(dyn ToSql + Sync)>); 8] = [
+        (READ_REQUESTS, vec![&requests]),
+        (READ_GRANTS, vec![&grants]),
+        (READ_CAMPAIGNS, vec![&campaigns]),
+        (READ_OUTBOX, vec![&seqs]),
+        (READ_ONCE_KEYS, vec![&once_keys]),
+        (READ_CARDS, vec![&cards]),
+        (READ_TALLY, vec![]),
+        (READ_TOKEN, vec![]),
+    ];
+    let reads = asked.iter().filter_map(|(sql, params)| {
+        let statement = statements.get(sql)?;
+        Some(async move { (*sql, conn.query_prepared(statement, params).await) })
+    });
+    // The transaction and the lock every batch takes first, then the reads behind it.
+    let (locked, answers) = futures_util::future::join(
+        conn.simple_rows(
+            "BEGIN; SELECT seq, hash, last_outbox_seq FROM audit_head WHERE id = 1 FOR UPDATE",
+        ),
+        futures_util::future::join_all(reads),
+    )
+    .await;
+    let locked = locked?;
+    let missing = || StoreError::Database("the audit_head row is missing or damaged".to_owned());
+    let row = locked.first().ok_or_else(missing)?;
+    let number = |i: usize| -> Result<u64, StoreError> {
+        row.get(i)
+            .cloned()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(missing)
+    };
+    let mut state = State {
+        head: ChainHead {
+            seq: number(0)?,
+            hash: row.get(1).cloned().flatten().ok_or_else(missing)?,
+        },
+        last_outbox: number(2)?,
+        requests: HashMap::new(),
+        grants: HashMap::new(),
+        campaigns: HashMap::new(),
+        outbox: HashMap::new(),
+        stored: HashSet::new(),
+        once_keys: HashSet::new(),
+        cards: HashMap::new(),
+        tally: None,
+        token: None,
+    };
+    for (sql, answer) in answers {
+        let found = answer?;
+        match sql {
+            READ_REQUESTS => state.requests.extend(
+                found
+                    .iter()
+                    .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1))),
+            ),
+            READ_GRANTS => {
+                for row in &found {
+                    let id: i64 = row.get(0);
+                    let old: Grant = parse(|| format!("grants key {id}"), row.get(2))?;
+                    state.grants.insert(id, (row.get(1), GrantTally::of(&old)));
+                }
+            }
+            READ_CAMPAIGNS => state.campaigns.extend(
+                found
+                    .iter()
+                    .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1))),
+            ),
+            READ_OUTBOX => {
+                for row in &found {
+                    let seq: i64 = row.get(0);
+                    let entry: OutboxEntry = parse(|| format!("outbox seq {seq}"), row.get(1))?;
+                    state.outbox.insert(seq, Some(entry));
+                    state.stored.insert(seq);
+                }
+            }
+            READ_ONCE_KEYS => state.once_keys.extend(found.iter().map(|r| r.get(0))),
+            READ_CARDS => {
+                for row in &found {
+                    let key: String = row.get(0);
+                    let posted = parse(|| format!("cards key {key:?}"), row.get(1))?;
+                    state.cards.insert(key, posted);
+                }
+            }
+            READ_TALLY => {
+                state.tally = Some(match found.first() {
+                    Some(row) => parse(|| "meta key \"grant_tally\"".to_owned(), row.get(0))?,
+                    None => GrantTally::default(),
+                });
+            }
+            _ => state.token = found.first().map(|r| r.get::<_, i64>(0) as u64),
+        }
+    }
+    Ok(state)
+}
+
+/// Whether `job` may land on `state`: `Deposed` when it is leader work of a replica that no
+/// longer holds the lease, `Conflict` when a record it writes has changed or the effect it
+/// completes is no longer queued.
+fn check(job: &Job, state: &State) -> Result<(), StoreError> {
+    if job.fence.is_some() && job.fence != state.token {
+        return Err(StoreError::Deposed);
+    }
+    let Work::Commit { commit, done } = &job.work else {
+        return Ok(());
+    };
+    if let Some(seq) = done
+        && !matches!(state.outbox.get(&(*seq as i64)), Some(Some(_)))
+    {
+        return Err(StoreError::Conflict);
+    }
+    // A later write of the same record in this commit sees the earlier one, as on sled.
+    let mut seen = HashMap::new();
+    for write in &commit.requests {
+        let id = write.request.id.0 as i64;
+        let stored = seen.get(&id).or(state.requests.get(&id)).copied();
+        seen.insert(id, next_version(write.expect, stored)?);
+    }
+    let mut seen = HashMap::new();
+    for (grant, expect) in &commit.grants {
+        let id = grant.id.0 as i64;
+        let stored = seen
+            .get(&id)
+            .or(state.grants.get(&id).map(|(v, _)| v))
+            .copied();
+        seen.insert(id, next_version(*expect, stored)?);
+    }
+    let mut seen = HashMap::new();
+    for (campaign, expect) in &commit.campaigns {
+        let id = campaign.id.0 as i64;
+        let stored = seen.get(&id).or(state.campaigns.get(&id)).copied();
+        seen.insert(id, next_version(*expect, stored)?);
+    }
+    Ok(())
+}
+
+/// Lands `job`, which [`check`] let through, on `state` and `rows`.
+fn apply(job: &Job, state: &mut State, rows: &mut Rows) -> Result<Receipt, StoreError> {
+    let (commit, done) = match &job.work {
+        Work::Commit { commit, done } => (commit, done),
+        Work::Retry { seq, at, error } => {
+            let seq = *seq as i64;
+            // Nothing when it was completed meanwhile (by someone else).
+            if let Some(Some(entry)) = state.outbox.get_mut(&seq) {
+                entry.attempts = entry.attempts.saturating_add(1);
+                entry.next_attempt_at = *at;
+                entry.last_error = Some(error.clone());
+                rows.outbox.insert(seq);
+            }
+            return Ok(Receipt::default());
+        }
+    };
+    if let Some(seq) = done {
+        let seq = *seq as i64;
+        if let Some(Some(entry)) = state.outbox.insert(seq, None) {
+            state.once_keys.remove(&entry.key);
+        }
+        rows.outbox.insert(seq);
+    }
+    for write in &commit.requests {
+        let request = &write.request;
+        let id = request.id.0 as i64;
+        let version = next_version(write.expect, state.requests.get(&id).copied())?;
+        state.requests.insert(id, version);
+        let awaiting: Vec<&str> = request.awaiting().map(PersonId::as_str).collect();
+        rows.requests.insert(
+            id,
+            RequestRow {
+                version,
+                person: request.requester.as_str().to_owned(),
+                pending: request.is_pending(),
+                due: write.due.map(ms),
+                awaiting: json("requests", &awaiting)?,
+                body: json("requests", request)?,
+            },
+        );
+    }
+    for (grant, expect) in &commit.grants {
+        let id = grant.id.0 as i64;
+        let old = state.grants.get(&id).copied();
+        let version = next_version(*expect, old.map(|(v, _)| v))?;
+        let (before, after) = (
+            old.map(|(_, t)| t).unwrap_or_default(),
+            GrantTally::of(grant),
+        );
+        if before != after {
+            state.tally = state.tally.map(|tally| tally.moved(before, after));
+        }
+        state.grants.insert(id, (version, after));
+        rows.grants.insert(
+            id,
+            GrantRow {
+                version,
+                person: grant.person.as_str().to_owned(),
+                live: grant.is_live(),
+                expiry: grant.expires_at.filter(|_| grant.state.is_live()).map(ms),
+                review: grant.review_reminder().map(ms),
+                warning: grant.warning_owed().map(ms),
+                body: json("grants", grant)?,
+            },
+        );
+    }
+    for (campaign, expect) in &commit.campaigns {
+        let id = campaign.id.0 as i64;
+        let version = next_version(*expect, state.campaigns.get(&id).copied())?;
+        state.campaigns.insert(id, version);
+        rows.campaigns.insert(
+            id,
+            (version, campaign.is_open(), json("campaigns", campaign)?),
+        );
+    }
     for (about, card) in &commit.cards {
         let key = about.to_string();
-        let row = conn
-            .query_opt("SELECT cards FROM cards WHERE key = $1", &[&key])
-            .await?;
-        let mut posted: Vec<PostedCard> = match row {
-            Some(row) => parse(|| format!("cards key {key:?}"), row.get(0))?,
-            None => Vec::new(),
-        };
+        let posted = state.cards.entry(key.clone()).or_default();
         // One effect posts one card per recipient on each platform that reaches them.
         let known = |p: &PostedCard| {
             p.effect_key == card.effect_key
@@ -430,267 +607,288 @@ async fn write(
         if !posted.iter().any(known) {
             posted.push(card.clone());
         }
-        let text = json("cards", &posted)?;
-        conn.execute(
-            "INSERT INTO cards (key, cards) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET cards = EXCLUDED.cards",
-            &[&key, &text],
-        )
-        .await?;
+        rows.cards.insert(key);
     }
     for (name, at) in &commit.marks {
-        let text = json("marks", at)?;
-        conn.execute(
-            "INSERT INTO marks (name, at) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET at = EXCLUDED.at",
-            &[name, &text],
-        )
-        .await?;
+        rows.marks.insert(name.clone(), json("marks", at)?);
     }
-    let audit_seqs = append_events(conn, commit, moved).await?;
-    queue_effects(conn, commit, queued_at, moved).await?;
-    Ok(Receipt { audit_seqs })
-}
-
-fn ids<T>(items: &[T], id: impl Fn(&T) -> u64) -> Vec<i64> {
-    items.iter().map(|item| id(item) as i64).collect()
-}
-
-async fn versions(
-    conn: &mut Conn,
-    sql: &'static str,
-    ids: &[i64],
-) -> Result<HashMap<i64, i64>, StoreError> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows = conn.query(sql, &[&ids]).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
-async fn write_requests(conn: &mut Conn, writes: &[RequestWrite]) -> Result<(), StoreError> {
-    // The version is checked by the write itself: a row written means it matched (a later
-    // write of the same request in this commit sees the earlier one, as on sled).
-    for write in writes {
-        let request: &AccessRequest = &write.request;
-        let id = request.id.0 as i64;
-        let body = json("requests", request)?;
-        let due = write.due.map(ms);
-        let awaiting: Vec<&str> = request.awaiting().map(PersonId::as_str).collect();
-        let written = match write.expect {
-            Expect::New => {
-                conn.execute(
-                    "INSERT INTO requests (id, version, person, pending, due, awaiting, body) \
-                     VALUES ($1, 1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-                    &[
-                        &id,
-                        &request.requester.as_str(),
-                        &request.is_pending(),
-                        &due,
-                        &awaiting,
-                        &body,
-                    ],
-                )
-                .await?
-            }
-            Expect::Version(v) => {
-                let v = v as i64;
-                conn.execute(
-                    "UPDATE requests SET version = version + 1, pending = $3, due = $4, \
-                     awaiting = $5, body = $6 WHERE id = $1 AND version = $2",
-                    &[&id, &v, &request.is_pending(), &due, &awaiting, &body],
-                )
-                .await?
-            }
-        };
-        if written == 0 {
-            return Err(StoreError::Conflict);
-        }
-    }
-    Ok(())
-}
-
-async fn write_grants(
-    conn: &mut Conn,
-    writes: &[(Grant, Expect)],
-    moved: &mut Moved,
-) -> Result<(), StoreError> {
-    if writes.is_empty() {
-        return Ok(());
-    }
-    let ids = ids(writes, |(g, _)| g.id.0);
-    let rows = conn
-        .query(
-            "SELECT id, version, body FROM grants WHERE id = ANY($1)",
-            &[&ids],
-        )
-        .await?;
-    let mut stored: HashMap<i64, (i64, GrantTally)> = HashMap::new();
-    for row in rows {
-        let id: i64 = row.get(0);
-        let old: Grant = parse(|| format!("grants key {id}"), row.get(2))?;
-        stored.insert(id, (row.get(1), GrantTally::of(&old)));
-    }
-    if moved.tally.is_none() {
-        let row = conn
-            .query_opt("SELECT value FROM meta WHERE key = 'grant_tally'", &[])
-            .await?;
-        moved.tally = Some(match row {
-            Some(row) => parse(|| "meta key \"grant_tally\"".to_owned(), row.get(0))?,
-            None => GrantTally::default(),
-        });
-    }
-    for (grant, expect) in writes {
-        let id = grant.id.0 as i64;
-        let old = stored.get(&id).copied();
-        let version = next_version(*expect, old.map(|(v, _)| v))?;
-        let before = old.map(|(_, t)| t).unwrap_or_default();
-        let after = GrantTally::of(grant);
-        if before != after {
-            moved.tally = moved.tally.map(|tally| tally.moved(before, after));
-        }
-        stored.insert(id, (version, after));
-        let body = json("grants", grant)?;
-        let expiry = grant.expires_at.filter(|_| grant.state.is_live()).map(ms);
-        let review = grant.review_reminder().map(ms);
-        let warning = grant.warning_owed().map(ms);
-        conn.execute(
-            "INSERT INTO grants (id, version, person, live, expiry, review_due, warning_due, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
-             version = EXCLUDED.version, live = EXCLUDED.live, expiry = EXCLUDED.expiry, \
-             review_due = EXCLUDED.review_due, warning_due = EXCLUDED.warning_due, \
-             body = EXCLUDED.body",
-            &[
-                &id,
-                &version,
-                &grant.person.as_str(),
-                &grant.is_live(),
-                &expiry,
-                &review,
-                &warning,
-                &body,
-            ],
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-async fn write_campaigns(conn: &mut Conn, writes: &[(Campaign, Expect)]) -> Result<(), StoreError> {
-    let ids = ids(writes, |(c, _)| c.id.0);
-    let mut stored = versions(
-        conn,
-        "SELECT id, version FROM campaigns WHERE id = ANY($1)",
-        &ids,
-    )
-    .await?;
-    for (campaign, expect) in writes {
-        let id = campaign.id.0 as i64;
-        let version = next_version(*expect, stored.get(&id).copied())?;
-        stored.insert(id, version);
-        let body = json("campaigns", campaign)?;
-        conn.execute(
-            "INSERT INTO campaigns (id, version, open, body) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, \
-             open = EXCLUDED.open, body = EXCLUDED.body",
-            &[&id, &version, &campaign.is_open(), &body],
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-async fn append_events(
-    conn: &mut Conn,
-    commit: &Commit,
-    moved: &mut Moved,
-) -> Result<Vec<u64>, StoreError> {
-    if commit.events.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut seqs = Vec::with_capacity(commit.events.len());
-    let mut texts = Vec::with_capacity(commit.events.len());
+    let mut audit_seqs = Vec::with_capacity(commit.events.len());
     for event in &commit.events {
-        let seq = moved.head.seq + 1;
-        let record = AuditRecord::chain(seq, &moved.head.hash, event.clone());
-        texts.push(json("audit", &record)?);
-        moved.head = ChainHead {
+        let seq = state.head.seq + 1;
+        let record = AuditRecord::chain(seq, &state.head.hash, event.clone());
+        rows.audit.push((seq as i64, json("audit", &record)?));
+        state.head = ChainHead {
             seq,
             hash: record.hash,
         };
-        seqs.push(seq);
+        audit_seqs.push(seq);
     }
-    let at: Vec<i64> = seqs.iter().map(|s| *s as i64).collect();
-    conn.execute(
-        "INSERT INTO audit (seq, record) SELECT * FROM unnest($1::bigint[], $2::text[])",
-        &[&at, &texts],
-    )
-    .await?;
-    Ok(seqs)
-}
-
-async fn queue_effects(
-    conn: &mut Conn,
-    commit: &Commit,
-    queued_at: DateTime<Utc>,
-    moved: &mut Moved,
-) -> Result<(), StoreError> {
-    if commit.effects.is_empty() {
-        return Ok(());
-    }
-    let once_keys: Vec<String> = commit
-        .effects
-        .iter()
-        .filter(|e| e.once_per_key())
-        .map(|e| e.idempotency_key(0))
-        .collect();
-    let mut known: HashSet<String> = if once_keys.is_empty() {
-        HashSet::new()
-    } else {
-        let rows = conn
-            .query(
-                "SELECT key FROM outbox WHERE once AND key = ANY($1)",
-                &[&once_keys],
-            )
-            .await?;
-        rows.iter().map(|r| r.get(0)).collect()
-    };
-    let (mut seqs, mut keys, mut once, mut entries) = (vec![], vec![], vec![], vec![]);
-    let mut last = moved.last_outbox;
     for effect in &commit.effects {
-        let seq = last + 1;
+        let seq = state.last_outbox + 1;
         let key = effect.idempotency_key(seq);
         // Only effects that happen once per key are looked up by it; the others' keys embed
         // their seq, so none can be queued twice.
-        let is_once = effect.once_per_key();
-        if is_once && !known.insert(key.clone()) {
+        if effect.once_per_key() && !state.once_keys.insert(key.clone()) {
             continue;
         }
         let entry = OutboxEntry {
             seq,
-            key: key.clone(),
+            key,
             effect: effect.clone(),
             attempts: 0,
-            next_attempt_at: queued_at,
+            next_attempt_at: job.queued_at,
             last_error: None,
         };
-        seqs.push(seq as i64);
-        keys.push(key);
-        once.push(is_once);
-        entries.push(json("outbox", &entry)?);
-        last = seq;
+        state.outbox.insert(seq as i64, Some(entry));
+        rows.outbox.insert(seq as i64);
+        state.last_outbox = seq;
     }
-    if seqs.is_empty() {
-        return Ok(());
+    Ok(Receipt { audit_seqs })
+}
+
+const WRITE_REQUESTS: &str = "INSERT INTO requests (id, version, person, pending, due, awaiting, body) \
+     SELECT i, v, p, pe, d, ARRAY(SELECT json_array_elements_text(a::json)), b FROM \
+     unnest($1::bigint[], $2::bigint[], $3::text[], $4::boolean[], $5::bigint[], $6::text[], $7::text[]) \
+     AS t(i, v, p, pe, d, a, b) \
+     ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, pending = EXCLUDED.pending, \
+     due = EXCLUDED.due, awaiting = EXCLUDED.awaiting, body = EXCLUDED.body";
+const WRITE_GRANTS: &str = "INSERT INTO grants (id, version, person, live, expiry, review_due, warning_due, body) \
+     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::boolean[], $5::bigint[], \
+     $6::bigint[], $7::bigint[], $8::text[]) \
+     ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, live = EXCLUDED.live, \
+     expiry = EXCLUDED.expiry, review_due = EXCLUDED.review_due, \
+     warning_due = EXCLUDED.warning_due, body = EXCLUDED.body";
+const WRITE_CAMPAIGNS: &str = "INSERT INTO campaigns (id, version, open, body) \
+     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $4::text[]) \
+     ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, open = EXCLUDED.open, \
+     body = EXCLUDED.body";
+const WRITE_CARDS: &str = "INSERT INTO cards (key, cards) SELECT * FROM unnest($1::text[], $2::text[]) \
+     ON CONFLICT (key) DO UPDATE SET cards = EXCLUDED.cards";
+const WRITE_MARKS: &str = "INSERT INTO marks (name, at) SELECT * FROM unnest($1::text[], $2::text[]) \
+     ON CONFLICT (name) DO UPDATE SET at = EXCLUDED.at";
+const WRITE_AUDIT: &str =
+    "INSERT INTO audit (seq, record) SELECT * FROM unnest($1::bigint[], $2::text[])";
+const WRITE_CHECKPOINT: &str = "INSERT INTO audit_checkpoints (seq, checkpoint) VALUES ($1, $2)";
+const DELETE_OUTBOX: &str = "DELETE FROM outbox WHERE seq = ANY($1)";
+const RETRY_OUTBOX: &str = "UPDATE outbox SET next_attempt_at = t.n, entry = t.e \
+     FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS t(s, n, e) WHERE outbox.seq = t.s";
+const QUEUE_OUTBOX: &str = "INSERT INTO outbox (seq, key, once, next_attempt_at, entry) \
+     SELECT * FROM unnest($1::bigint[], $2::text[], $3::boolean[], $4::bigint[], $5::text[])";
+const WRITE_TALLY: &str = "INSERT INTO meta (key, value) VALUES ('grant_tally', $1) \
+     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
+const WRITE_HEAD: &str =
+    "UPDATE audit_head SET seq = $1, hash = $2, last_outbox_seq = $3 WHERE id = 1";
+
+/// Every write of the batch and its `COMMIT`, pipelined: sent together, answered together.
+async fn write_rows(
+    conn: &mut Conn,
+    state: &State,
+    rows: &Rows,
+    checkpoint: Option<String>,
+    start: &(ChainHead, u64, Option<GrantTally>),
+    applied: &Applied,
+) -> Result<(), StoreError> {
+    let requests = &rows.requests;
+    let r = (
+        requests.keys().copied().collect::<Vec<i64>>(),
+        requests.values().map(|r| r.version).collect::<Vec<_>>(),
+        requests
+            .values()
+            .map(|r| r.person.as_str())
+            .collect::<Vec<_>>(),
+        requests.values().map(|r| r.pending).collect::<Vec<_>>(),
+        requests.values().map(|r| r.due).collect::<Vec<_>>(),
+        requests
+            .values()
+            .map(|r| r.awaiting.as_str())
+            .collect::<Vec<_>>(),
+        requests
+            .values()
+            .map(|r| r.body.as_str())
+            .collect::<Vec<_>>(),
+    );
+    let grants = &rows.grants;
+    let g = (
+        grants.keys().copied().collect::<Vec<i64>>(),
+        grants.values().map(|g| g.version).collect::<Vec<_>>(),
+        grants
+            .values()
+            .map(|g| g.person.as_str())
+            .collect::<Vec<_>>(),
+        grants.values().map(|g| g.live).collect::<Vec<_>>(),
+        grants.values().map(|g| g.expiry).collect::<Vec<_>>(),
+        grants.values().map(|g| g.review).collect::<Vec<_>>(),
+        grants.values().map(|g| g.warning).collect::<Vec<_>>(),
+        grants.values().map(|g| g.body.as_str()).collect::<Vec<_>>(),
+    );
+    let campaigns = &rows.campaigns;
+    let c = (
+        campaigns.keys().copied().collect::<Vec<i64>>(),
+        campaigns.values().map(|c| c.0).collect::<Vec<_>>(),
+        campaigns.values().map(|c| c.1).collect::<Vec<_>>(),
+        campaigns.values().map(|c| c.2.as_str()).collect::<Vec<_>>(),
+    );
+    let mut cards = (Vec::new(), Vec::new());
+    for key in &rows.cards {
+        cards.0.push(key.as_str());
+        cards.1.push(json("cards", &state.cards[key])?);
     }
-    let due = ms(queued_at);
-    conn.execute(
-        "INSERT INTO outbox (seq, key, once, next_attempt_at, entry) \
-         SELECT s, k, o, $4, e FROM unnest($1::bigint[], $2::text[], $3::boolean[], $5::text[]) \
-         AS t(s, k, o, e)",
-        &[&seqs, &keys, &once, &due, &entries],
+    let marks = (
+        rows.marks.keys().map(String::as_str).collect::<Vec<_>>(),
+        rows.marks.values().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let audit = (
+        rows.audit.iter().map(|a| a.0).collect::<Vec<_>>(),
+        rows.audit.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(),
+    );
+    // Completed entries go before new ones: a once-per-key effect queued again after its
+    // entry was completed in the same batch reuses the key.
+    let (mut deleted, mut retried, mut queued) = (
+        vec![],
+        (vec![], vec![], vec![]),
+        (vec![], vec![], vec![], vec![], vec![]),
+    );
+    for seq in &rows.outbox {
+        match (&state.outbox[seq], state.stored.contains(seq)) {
+            (None, true) => deleted.push(*seq),
+            (None, false) => {}
+            (Some(entry), true) => {
+                retried.0.push(*seq);
+                retried.1.push(ms(entry.next_attempt_at));
+                retried.2.push(json("outbox", entry)?);
+            }
+            (Some(entry), false) => {
+                queued.0.push(*seq);
+                queued.1.push(entry.key.as_str());
+                queued.2.push(entry.effect.once_per_key());
+                queued.3.push(ms(entry.next_attempt_at));
+                queued.4.push(json("outbox", entry)?);
+            }
+        }
+    }
+    let checkpoint = checkpoint.map(|text| (state.head.seq as i64, text));
+    let tally = match state.tally.filter(|_| state.tally != start.2) {
+        Some(tally) => Some(json("meta", &tally)?),
+        None => None,
+    };
+    let head_moved = state.head != start.0 || state.last_outbox != start.1;
+    let head = (
+        state.head.seq as i64,
+        state.head.hash.as_str(),
+        state.last_outbox as i64,
+    );
+    let planned: Vec<(&'static str, Vec<&(dyn ToSql + Sync)>)> = [
+        (
+            WRITE_REQUESTS,
+            !r.0.is_empty(),
+            vec![
+                &r.0 as &(dyn ToSql + Sync),
+                &r.1,
+                &r.2,
+                &r.3,
+                &r.4,
+                &r.5,
+                &r.6,
+            ],
+        ),
+        (
+            WRITE_GRANTS,
+            !g.0.is_empty(),
+            vec![
+                &g.0 as &(dyn ToSql + Sync),
+                &g.1,
+                &g.2,
+                &g.3,
+                &g.4,
+                &g.5,
+                &g.6,
+                &g.7,
+            ],
+        ),
+        (
+            WRITE_CAMPAIGNS,
+            !c.0.is_empty(),
+            vec![&c.0 as &(dyn ToSql + Sync), &c.1, &c.2, &c.3],
+        ),
+        (
+            WRITE_CARDS,
+            !cards.0.is_empty(),
+            vec![&cards.0 as &(dyn ToSql + Sync), &cards.1],
+        ),
+        (
+            WRITE_MARKS,
+            !marks.0.is_empty(),
+            vec![&marks.0 as &(dyn ToSql + Sync), &marks.1],
+        ),
+        (
+            WRITE_AUDIT,
+            !audit.0.is_empty(),
+            vec![&audit.0 as &(dyn ToSql + Sync), &audit.1],
+        ),
+        (
+            DELETE_OUTBOX,
+            !deleted.is_empty(),
+            vec![&deleted as &(dyn ToSql + Sync)],
+        ),
+        (
+            RETRY_OUTBOX,
+            !retried.0.is_empty(),
+            vec![&retried.0 as &(dyn ToSql + Sync), &retried.1, &retried.2],
+        ),
+        (
+            QUEUE_OUTBOX,
+            !queued.0.is_empty(),
+            vec![
+                &queued.0 as &(dyn ToSql + Sync),
+                &queued.1,
+                &queued.2,
+                &queued.3,
+                &queued.4,
+            ],
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, wanted, _)| *wanted)
+    .map(|(sql, _, params)| (sql, params))
+    .chain(
+        checkpoint
+            .as_ref()
+            .map(|(seq, text)| (WRITE_CHECKPOINT, vec![seq as &(dyn ToSql + Sync), text])),
     )
-    .await?;
-    moved.last_outbox = last;
+    .chain(
+        tally
+            .as_ref()
+            .map(|text| (WRITE_TALLY, vec![text as &(dyn ToSql + Sync)])),
+    )
+    .chain(head_moved.then(|| {
+        (
+            WRITE_HEAD,
+            vec![&head.0 as &(dyn ToSql + Sync), &head.1, &head.2],
+        )
+    }))
+    .collect();
+    let mut statements = Vec::with_capacity(planned.len());
+    for (sql, _) in &planned {
+        statements.push(conn.statement(sql).await?);
+    }
+    let conn = &*conn;
+    let writes = planned
+        .iter()
+        .zip(&statements)
+        .map(|((_, params), statement)| conn.execute_prepared(statement, params));
+    let committing = Instant::now();
+    let (written, committed) = futures_util::future::join(
+        futures_util::future::join_all(writes),
+        conn.simple("COMMIT"),
+    )
+    .await;
+    // A statement that failed made the `COMMIT` a rollback: its error is the batch's.
+    for result in written {
+        result?;
+    }
+    committed?;
+    applied
+        .commit_micros
+        .fetch_add(micros(committing.elapsed()), Ordering::Relaxed);
     Ok(())
 }
