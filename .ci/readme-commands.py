@@ -51,6 +51,8 @@ PAGES = [
     "docs/connectors/postgres.md",
     "docs/connectors/ldap.md",
     "docs/connectors/aws-sso.md",
+    "docs/connectors/github.md",
+    "docs/connectors/google.md",
     "docs/security.md",
     "docs/performance.md",
     "docs/architecture.md",

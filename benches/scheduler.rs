@@ -94,7 +94,8 @@ fn main() {
             "overdue grants",
             "store opened in",
             "all revocations started",
-            "all revoked",
+            "all grants revoked",
+            "outbox empty",
             "revoked/s",
         ],
     );
@@ -304,6 +305,7 @@ fn restart_run(world: &World, backend: Backend, overdue: u64) -> Vec<String> {
     let (engine, connectors) = engine(world, &store);
     let started = Instant::now();
     let all_started = std::sync::Mutex::new(None);
+    let all_revoked = std::sync::Mutex::new(None);
     let done = |store: &dyn Store| {
         let none_live = store
             .grants_expiring(DateTime::<Utc>::MAX_UTC, 1)
@@ -312,6 +314,12 @@ fn restart_run(world: &World, backend: Backend, overdue: u64) -> Vec<String> {
         if none_live {
             all_started.lock().unwrap().get_or_insert(started.elapsed());
         }
+        // The tally counts grants live or revoking: none left is every one revoked, the
+        // target having confirmed it (the notices to their holders may still be queued).
+        let tally = store.grant_tally().unwrap();
+        if none_live && tally.active + tally.revoking + tally.provisioning == 0 {
+            all_revoked.lock().unwrap().get_or_insert(started.elapsed());
+        }
         none_live && store.outbox(1).unwrap().is_empty() && is_revoked(store, overdue)
     };
     // Past this the table says how many were revoked by then, and at what rate.
@@ -319,10 +327,13 @@ fn restart_run(world: &World, backend: Backend, overdue: u64) -> Vec<String> {
     let total = started.elapsed();
     let revoked = (1..=overdue).filter(|id| is_revoked(&*store, *id)).count();
     let secs = |d: Duration| format!("{:.1} s", d.as_secs_f64());
+    let all_started = *all_started.lock().unwrap();
+    let all_revoked = *all_revoked.lock().unwrap();
     vec![
         overdue.to_string(),
         secs(opened),
-        all_started.lock().unwrap().map_or("—".into(), secs),
+        all_started.map_or("—".into(), secs),
+        all_revoked.map_or("—".into(), secs),
         format!(
             "{}{}",
             secs(total),
@@ -330,7 +341,7 @@ fn restart_run(world: &World, backend: Backend, overdue: u64) -> Vec<String> {
         ),
         format!(
             "{:.0} ({revoked} revoked)",
-            revoked as f64 / total.as_secs_f64()
+            revoked as f64 / all_revoked.unwrap_or(total).as_secs_f64()
         ),
     ]
 }

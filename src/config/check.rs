@@ -351,6 +351,8 @@ impl Checker<'_, '_, '_, '_> {
                 ConnectorKind::Postgres => self.postgres(index, connector),
                 ConnectorKind::Ldap => self.ldap_connector(index, connector),
                 ConnectorKind::AwsSso => self.aws_sso(index, connector),
+                ConnectorKind::Github => self.github(index, connector),
+                ConnectorKind::Google => self.google(index, connector),
                 ConnectorKind::Log => {}
             }
             if connector.timeout.as_secs() == 0 {
@@ -360,6 +362,7 @@ impl Checker<'_, '_, '_, '_> {
                     "give it time to answer, e.g. timeout = \"10s\"",
                 );
             }
+            self.limits(index, connector);
         }
     }
 

@@ -4,6 +4,8 @@
 //! so that `GATEHOUSE_DIRECTORY__URL` and friends can override them; only the attribute
 //! names live in the nested `[directory.attributes]` table.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use super::secret::Secret;
@@ -155,6 +157,9 @@ pub struct LdapAttributes {
     pub group_id: String,
     /// On a group: its members' DNs (`member` and `uniqueMember` are both read by default).
     pub group_members: Vec<String>,
+    /// A person's accounts at other systems: account name (`github`) → the attribute that
+    /// holds it (`githubLogin`).
+    pub accounts: BTreeMap<String, String>,
 }
 
 impl Default for LdapAttributes {
@@ -171,6 +176,7 @@ impl Default for LdapAttributes {
             member_of: "memberOf".to_owned(),
             group_id: "cn".to_owned(),
             group_members: vec!["member".to_owned(), "uniqueMember".to_owned()],
+            accounts: BTreeMap::new(),
         }
     }
 }

@@ -58,9 +58,9 @@ pub use env::{Env, process_env};
 pub(crate) use file_secrets::read_regular_file;
 pub use secret::Secret;
 pub use sections::{
-    AdminConfig, AdminToken, AwsAssign, ConnectorConfig, ConnectorKind, DiscordConfig, DiscordMode,
-    FilesConfig, LogConfig, LogFormat, OutboxConfig, Power, SchedulerConfig, ServerConfig,
-    SlackConfig, SlackMode, SslMode,
+    AdminConfig, AdminToken, AwsAssign, ConnectorConfig, ConnectorKind, DEFAULT_MAX_CONCURRENT,
+    DiscordConfig, DiscordMode, FilesConfig, LogConfig, LogFormat, MAX_MAX_CONCURRENT,
+    OutboxConfig, Power, SchedulerConfig, ServerConfig, SlackConfig, SlackMode, SslMode,
 };
 pub use store::{StoreBackend, StoreConfig};
 

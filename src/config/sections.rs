@@ -188,6 +188,10 @@ pub enum ConnectorKind {
     /// Assign an AWS IAM Identity Center permission set on an account (or add to a group).
     #[serde(rename = "aws-sso")]
     AwsSso,
+    /// Add to a GitHub team, or make a repository collaborator.
+    Github,
+    /// Add to a Google Workspace group.
+    Google,
 }
 
 /// `sslmode` of a `postgres` connector, as libpq names them.
@@ -213,13 +217,20 @@ pub struct ConnectorConfig {
     pub secret: Option<Secret>,
     #[serde(default = "default_connector_timeout")]
     pub timeout: Duration,
+    /// How many calls to this target may be under way at once (a batch of revocations is
+    /// one call).
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: u32,
+    /// How many calls may start per second, at most; no limit when absent.
+    pub max_per_second: Option<f64>,
     /// Program and arguments, for `kind = "command"`. Not a shell line.
     pub command: Option<Vec<String>>,
     /// Extra environment for `kind = "command"`; values are secrets because they usually are.
     #[serde(default)]
     pub env: BTreeMap<String, Secret>,
-    /// `postgres` and `ldap`: what each Gatehouse role id becomes at the target (a database
-    /// role, a group DN). For `postgres` an empty table means "the role id itself".
+    /// `postgres`, `ldap`, `aws-sso`, `github`: what each Gatehouse role id becomes at the
+    /// target (a database role, a group DN, a team). For `postgres` an empty table means "the
+    /// role id itself".
     #[serde(default)]
     pub roles: BTreeMap<RoleId, String>,
     /// `postgres`: the server, when `url` does not say it.
@@ -234,6 +245,7 @@ pub struct ConnectorConfig {
     /// `ca_file = "/etc/ssl/…/ca.pem"`, which the `X_file` rule reads into `ca`.
     pub ca: Option<String>,
     /// `postgres`: the login a person has, a template over `id`, `email`, `slack`, `discord`.
+    /// `github`: their GitHub login (by default `{{ accounts.github }}`).
     pub login: Option<String>,
     /// `postgres`: also set `VALID UNTIL` on the login to the grant's end.
     #[serde(default)]
@@ -272,6 +284,24 @@ pub struct ConnectorConfig {
     /// `aws-sso`: the profile of the shared AWS files to take credentials from, instead of
     /// `AWS_PROFILE` (or `default`).
     pub profile: Option<String>,
+    /// `github`: the REST API's base URL, instead of `https://api.github.com` (GitHub
+    /// Enterprise Server: `https://github.example.com/api/v3`; a test server).
+    pub api_url: Option<String>,
+    /// `github`: a token (fine-grained personal access token), instead of a GitHub App.
+    pub token: Option<Secret>,
+    /// `github`: the GitHub App's id (or client id) and its installation on the organization.
+    #[serde(default, deserialize_with = "id_text")]
+    pub app_id: Option<String>,
+    #[serde(default, deserialize_with = "id_text")]
+    pub installation_id: Option<String>,
+    /// `github`: the App's private key (PEM), usually `private_key_file`.
+    pub private_key: Option<Secret>,
+    /// `google`: the service account's JSON key, usually `credentials_file`.
+    pub credentials: Option<Secret>,
+    /// `google`: the admin the service account acts as (domain-wide delegation).
+    pub subject: Option<String>,
+    /// `google`: the OAuth 2.0 token endpoint, instead of Google's (a test server).
+    pub token_url: Option<String>,
 }
 
 /// `assign` of an `aws-sso` connector.
@@ -287,6 +317,15 @@ pub enum AwsAssign {
 
 fn default_connector_timeout() -> Duration {
     Duration::from_secs(10)
+}
+
+/// `max_concurrent` unless set.
+pub const DEFAULT_MAX_CONCURRENT: u32 = 16;
+/// The most `max_concurrent` may be: more calls at once than this is a flood, not a limit.
+pub const MAX_MAX_CONCURRENT: u32 = 1024;
+
+fn default_max_concurrent() -> u32 {
+    DEFAULT_MAX_CONCURRENT
 }
 
 /// `[admin]`: who may use the admin API (and the CLI commands that go through it).
@@ -476,6 +515,19 @@ fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Er
         _ => None,
     };
     found.ok_or_else(|| serde::de::Error::custom("expected a whole number, such as 4096"))
+}
+
+/// An id written as a number or as text (`app_id = 123456`, `app_id = "${GITHUB_APP_ID}"`),
+/// kept as text.
+fn id_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    match toml::Value::deserialize(deserializer)? {
+        toml::Value::Integer(n) => Ok(Some(n.to_string())),
+        toml::Value::String(text) => Ok(Some(text.trim().to_owned())),
+        other => Err(serde::de::Error::custom(format!(
+            "expected an id, as a number or a string, found {}",
+            other.type_str()
+        ))),
+    }
 }
 
 /// An instant written as an RFC 3339 string or a TOML offset date-time.

@@ -477,6 +477,7 @@ mod tests {
             email: None,
             slack: None,
             discord: None,
+            accounts: Default::default(),
         };
         let err = name.render(&person).unwrap_err();
         assert!(!err.is_transient());

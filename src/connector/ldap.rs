@@ -11,6 +11,11 @@
 //! looked up before it is added. Undoing a failed grant ([`ConnectorCall::undo`]) for a
 //! person with no entry succeeds: nothing can have been added for them.
 //!
+//! **Many at once.** Revocations due together go over one connection, and each group loses
+//! all of its leaving members in one modify; when the server refuses that modify (one of
+//! them was no longer a member, or the group would be left empty), that group's members are
+//! removed one by one, each with its own answer.
+//!
 //! **Idempotent.** Adding a member already there (attributeOrValueExists) and removing one
 //! not there (noSuchAttribute) are successes. Busy or unavailable servers, lost connections,
 //! timeouts and refused credentials (a password being rotated) are transient; everything
@@ -34,6 +39,8 @@ const ATTRIBUTE_OR_VALUE_EXISTS: u32 = 20;
 const NO_SUCH_ATTRIBUTE: u32 = 16;
 const OBJECT_CLASS_VIOLATION: u32 = 65;
 const NO_SUCH_OBJECT: u32 = 32;
+/// How many revocations one connection takes, removed from each group in one modify.
+const REVOKE_BATCH: usize = 64;
 
 /// How the person's DN is found.
 enum UserDn {
@@ -124,14 +131,93 @@ impl LdapConnector {
         self.server
             .within(self.change(call), &what)
             .await
-            .map_err(|failure| {
-                let text = format!("ldap `{}`: {failure}", self.id);
-                if failure.transient {
-                    ConnectorError::Transient(format!("{text} (will retry)"))
-                } else {
-                    ConnectorError::Permanent(text)
+            .map_err(|failure| self.failed(failure))
+    }
+
+    fn failed(&self, failure: LdapFailure) -> ConnectorError {
+        let text = format!("ldap `{}`: {failure}", self.id);
+        if failure.transient {
+            ConnectorError::Transient(format!("{text} (will retry)"))
+        } else {
+            ConnectorError::Permanent(text)
+        }
+    }
+
+    /// Revokes `calls` over one connection, with one modify per group that removes all of
+    /// its members at once. A modify is all or nothing, and the server refuses all of it when
+    /// one value is not there (or the group would be left empty): that group's members are
+    /// then removed one by one, so that each gets its own answer.
+    async fn revoke_all(
+        &self,
+        calls: &[ConnectorCall],
+    ) -> Result<Vec<Result<Outcome, ConnectorError>>, LdapFailure> {
+        let mut results: Vec<Option<Result<Outcome, ConnectorError>>> =
+            calls.iter().map(|_| None).collect();
+        let mut ldap = self.server.connect().await?;
+        // Group DN → (call, member DN).
+        let mut by_group: BTreeMap<&str, Vec<(usize, String)>> = BTreeMap::new();
+        for (at, call) in calls.iter().enumerate() {
+            if let Err(refused) = check_action(&self.id, call, Action::Revoke) {
+                results[at] = Some(Err(refused));
+                continue;
+            }
+            let Some(group) = self.roles.get(&call.role) else {
+                let failure = LdapFailure::permanent(format!(
+                    "role `{}` has no group; add it to this connector's roles table",
+                    call.role
+                ));
+                results[at] = Some(Err(self.failed(failure)));
+                continue;
+            };
+            match self.person_dn(&mut ldap, call).await {
+                Ok(Some(dn)) => by_group.entry(group).or_default().push((at, dn)),
+                Ok(None) => results[at] = Some(Ok(nothing_to_undo(call, group))),
+                Err(failure) => results[at] = Some(Err(self.failed(failure))),
+            }
+        }
+        let attribute = self.member_attribute.as_str();
+        for (group, members) in by_group {
+            let values: HashSet<&str> = members.iter().map(|(_, dn)| dn.as_str()).collect();
+            let together = ldap
+                .modify(group, vec![Mod::Delete(attribute, values)])
+                .await
+                .map_err(|e| LdapFailure::from_ldap(&format!("changing {group}"), e));
+            let one_by_one = match together {
+                Ok(result) if result.rc == 0 => {
+                    for (at, dn) in &members {
+                        let detail = format!("removed {dn} from {group}");
+                        results[*at] = Some(Ok(Outcome { detail }));
+                    }
+                    false
                 }
+                Ok(result) => matches!(result.rc, NO_SUCH_ATTRIBUTE | OBJECT_CLASS_VIOLATION),
+                Err(failure) => {
+                    let error = self.failed(failure);
+                    for (at, _) in &members {
+                        results[*at] = Some(Err(error.clone()));
+                    }
+                    false
+                }
+            };
+            if one_by_one {
+                for (at, dn) in &members {
+                    let removed = self.modify(&mut ldap, Action::Revoke, group, dn).await;
+                    results[*at] = Some(removed.map_err(|failure| self.failed(failure)));
+                }
+            }
+        }
+        let _ = ldap.unbind().await;
+        Ok(results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| {
+                    Err(ConnectorError::Transient(format!(
+                        "ldap `{}`: a revocation made with others had no answer (will retry)",
+                        self.id
+                    )))
+                })
             })
+            .collect())
     }
 
     async fn change(&self, call: &ConnectorCall) -> Result<Outcome, LdapFailure> {
@@ -144,16 +230,24 @@ impl LdapConnector {
         let mut ldap = self.server.connect().await?;
         let Some(dn) = self.person_dn(&mut ldap, call).await? else {
             let _ = ldap.unbind().await;
-            return Ok(Outcome {
-                detail: format!(
-                    "no entry for {}, so nothing was added to {group}: nothing to undo",
-                    call.person.id
-                ),
-            });
+            return Ok(nothing_to_undo(call, group));
         };
-        let values = HashSet::from([dn.as_str()]);
+        let outcome = self.modify(&mut ldap, call.action, group, &dn).await;
+        let _ = ldap.unbind().await;
+        outcome
+    }
+
+    /// Adds `dn` to `group` or removes it, as `action` says.
+    async fn modify(
+        &self,
+        ldap: &mut ldap3::Ldap,
+        action: Action,
+        group: &str,
+        dn: &str,
+    ) -> Result<Outcome, LdapFailure> {
+        let values = HashSet::from([dn]);
         let attribute = self.member_attribute.as_str();
-        let (change, ignored, done) = match call.action {
+        let (change, ignored, done) = match action {
             Action::Grant => (
                 Mod::Add(attribute, values),
                 ATTRIBUTE_OR_VALUE_EXISTS,
@@ -169,13 +263,12 @@ impl LdapConnector {
             .modify(group, vec![change])
             .await
             .map_err(|e| LdapFailure::from_ldap(&format!("changing {group}"), e))?;
-        let _ = ldap.unbind().await;
         match result.rc {
             0 => Ok(Outcome { detail: done }),
             rc if rc == ignored => Ok(Outcome {
                 detail: format!("{done} (it already was)"),
             }),
-            OBJECT_CLASS_VIOLATION if call.action == Action::Revoke => {
+            OBJECT_CLASS_VIOLATION if action == Action::Revoke => {
                 Err(LdapFailure::permanent(format!(
                     "{group} refused to lose {dn}: {} (a groupOfNames must keep one member; add a placeholder member)",
                     result.text
@@ -258,6 +351,16 @@ impl LdapConnector {
     }
 }
 
+/// The outcome of undoing a failed grant for a person with no entry.
+fn nothing_to_undo(call: &ConnectorCall, group: &str) -> Outcome {
+    Outcome {
+        detail: format!(
+            "no entry for {}, so nothing was added to {group}: nothing to undo",
+            call.person.id
+        ),
+    }
+}
+
 impl Connector for LdapConnector {
     fn grant<'a>(
         &'a self,
@@ -271,6 +374,26 @@ impl Connector for LdapConnector {
         call: &'a ConnectorCall,
     ) -> BoxFuture<'a, Result<Outcome, ConnectorError>> {
         Box::pin(self.run(call, Action::Revoke))
+    }
+
+    fn revoke_batch(&self) -> usize {
+        REVOKE_BATCH
+    }
+
+    fn revoke_many<'a>(
+        &'a self,
+        calls: &'a [ConnectorCall],
+    ) -> BoxFuture<'a, Vec<Result<Outcome, ConnectorError>>> {
+        Box::pin(async move {
+            let what = format!("{} revocations", calls.len());
+            match self.server.within(self.revoke_all(calls), &what).await {
+                Ok(results) => results,
+                Err(failure) => {
+                    let error = self.failed(failure);
+                    calls.iter().map(|_| Err(error.clone())).collect()
+                }
+            }
+        })
     }
 }
 

@@ -8,7 +8,10 @@
 
 mod aws_sso;
 mod command;
+pub mod github;
+pub mod google;
 pub(crate) mod http_api;
+pub mod jwt;
 mod ldap;
 mod log;
 mod postgres;
@@ -20,6 +23,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -32,7 +36,7 @@ pub use postgres::{PostgresConnector, quote_ident};
 pub use webhook::{WebhookConnector, sign, verify};
 
 use crate::config::{ConnectorConfig, ConnectorKind};
-use crate::domain::directory::Person;
+use crate::domain::directory::{Accounts, Person};
 use crate::domain::grant::Grant;
 use crate::domain::ids::{ConnectorId, GrantId, PersonId, ResourceId, RoleId};
 
@@ -66,6 +70,10 @@ pub struct PersonRef {
     pub email: Option<String>,
     pub slack: Option<String>,
     pub discord: Option<String>,
+    /// Their accounts at other systems, by name (`github` → `octocat`), from the directory;
+    /// templates say `{{ accounts.github }}`. Left out of a webhook's body when empty.
+    #[serde(default, skip_serializing_if = "Accounts::is_empty")]
+    pub accounts: Accounts,
 }
 
 impl PersonRef {
@@ -75,12 +83,14 @@ impl PersonRef {
             email: person.email.clone(),
             slack: person.slack.clone(),
             discord: person.discord.clone(),
+            accounts: person.accounts.clone(),
         }
     }
 }
 
 /// One grant or revoke, as the connector sees it. Serialized, this is also the webhook body:
-/// `{"action":"grant","grant":"G-7","person":{"id":"alice","email":…,"slack":…,"discord":…},
+/// `{"action":"grant","grant":"G-7","person":{"id":"alice","email":…,"slack":…,"discord":…,
+/// "accounts":{"github":"alice-ng"}},
 /// "resource":"prod-db","role":"admin","expires_at":"2027-01-01T10:00:00Z",
 /// "idempotency_key":"provision:G-7"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +146,14 @@ pub enum ConnectorError {
     /// The target may succeed later (down, overloaded, timed out): try again with backoff.
     #[error("{0}")]
     Transient(String),
+    /// The target asked to slow down (HTTP 429): a transient failure, and no call of this
+    /// connector starts again before `retry_after` has passed, when the target said how long.
+    /// Other connectors go on.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// Retrying cannot help (refused, misconfigured): stop and tell people.
     #[error("{0}")]
     Permanent(String),
@@ -143,7 +161,43 @@ pub enum ConnectorError {
 
 impl ConnectorError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, ConnectorError::Transient(_))
+        !matches!(self, ConnectorError::Permanent(_))
+    }
+
+    /// How long the target asked to be left alone, when it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ConnectorError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// How hard the outbox may press one target: how many calls may be under way at once, and
+/// how many may start per second (`max_concurrent`, `max_per_second` of its
+/// `[[connectors]]` entry).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    pub max_concurrent: usize,
+    /// `None`: no limit.
+    pub max_per_second: Option<f64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_concurrent: crate::config::DEFAULT_MAX_CONCURRENT as usize,
+            max_per_second: None,
+        }
+    }
+}
+
+impl Limits {
+    fn of(config: &ConnectorConfig) -> Self {
+        Self {
+            max_concurrent: config.max_concurrent as usize,
+            max_per_second: config.max_per_second,
+        }
     }
 }
 
@@ -181,6 +235,30 @@ pub trait Connector: Send + Sync + 'static {
             Action::Grant => self.grant(call),
             Action::Revoke => self.revoke(call),
         }
+    }
+
+    /// How many revocations one [`Connector::revoke_many`] takes at most: more than 1 when the
+    /// target takes many in one request (one LDAP modify with several values, one
+    /// `REVOKE … FROM a, b, c`). 1 by default.
+    fn revoke_batch(&self) -> usize {
+        1
+    }
+
+    /// Several revocations, each with its own result, in the order of `calls`; the same
+    /// contract as [`Connector::revoke`] for each (idempotent, a transient or permanent error
+    /// of its own). A target that takes many at once does them in as few requests as it can;
+    /// by default they are made one by one.
+    fn revoke_many<'a>(
+        &'a self,
+        calls: &'a [ConnectorCall],
+    ) -> BoxFuture<'a, Vec<Result<Outcome, ConnectorError>>> {
+        Box::pin(async move {
+            let mut results = Vec::with_capacity(calls.len());
+            for call in calls {
+                results.push(self.revoke(call).await);
+            }
+            results
+        })
     }
 }
 
@@ -251,6 +329,8 @@ pub struct Connectors {
     by_id: BTreeMap<ConnectorId, Arc<dyn Connector>>,
     /// Each configured connector's `timeout`, which its calls keep to by themselves.
     timeouts: BTreeMap<ConnectorId, std::time::Duration>,
+    /// Each connector's limits, when not the defaults.
+    limits: BTreeMap<ConnectorId, Limits>,
 }
 
 impl Connectors {
@@ -268,6 +348,27 @@ impl Connectors {
                     id: config.id.clone(),
                 });
             }
+            let limits = Limits::of(config);
+            if !(1..=crate::config::MAX_MAX_CONCURRENT as usize).contains(&limits.max_concurrent) {
+                return Err(ConnectorSetupError::Invalid {
+                    id: config.id.clone(),
+                    key: "max_concurrent",
+                    reason: format!(
+                        "is {}; it must be between 1 and {}",
+                        limits.max_concurrent,
+                        crate::config::MAX_MAX_CONCURRENT
+                    ),
+                });
+            }
+            if let Some(rate) = limits.max_per_second
+                && !(rate.is_finite() && rate > 0.0)
+            {
+                return Err(ConnectorSetupError::Invalid {
+                    id: config.id.clone(),
+                    key: "max_per_second",
+                    reason: format!("is {rate}: no call could start; give a number above 0"),
+                });
+            }
             let connector: Arc<dyn Connector> = match config.kind {
                 ConnectorKind::Log => Arc::new(LogConnector::new(config.id.clone())),
                 ConnectorKind::Webhook => Arc::new(WebhookConnector::from_config(config)?),
@@ -275,13 +376,26 @@ impl Connectors {
                 ConnectorKind::Postgres => Arc::new(PostgresConnector::from_config(config)?),
                 ConnectorKind::Ldap => Arc::new(LdapConnector::from_config(config)?),
                 ConnectorKind::AwsSso => Arc::new(AwsSsoConnector::from_config(config)?),
+                ConnectorKind::Github => Arc::new(github::GithubConnector::from_config(config)?),
+                ConnectorKind::Google => Arc::new(google::GoogleConnector::from_config(config)?),
             };
             connectors.by_id.insert(config.id.clone(), connector);
             connectors
                 .timeouts
                 .insert(config.id.clone(), config.timeout.to_std());
+            connectors.limits.insert(config.id.clone(), limits);
         }
         Ok(connectors)
+    }
+
+    /// The limits of connector `id`: as configured, else the defaults.
+    pub fn limits(&self, id: &ConnectorId) -> Limits {
+        self.limits.get(id).copied().unwrap_or_default()
+    }
+
+    /// Puts `limits` on connector `id`: for tests, and for connectors not built from config.
+    pub fn limit(&mut self, id: &ConnectorId, limits: Limits) {
+        self.limits.insert(id.clone(), limits);
     }
 
     pub fn get(&self, id: &ConnectorId) -> Option<Arc<dyn Connector>> {
@@ -295,8 +409,10 @@ impl Connectors {
     }
 
     /// Adds or replaces a connector: for tests, and for connectors not built from config.
+    /// It has the default limits until [`Connectors::limit`] says otherwise.
     pub fn insert(&mut self, id: ConnectorId, connector: Arc<dyn Connector>) {
         self.timeouts.remove(&id);
+        self.limits.remove(&id);
         self.by_id.insert(id, connector);
     }
 

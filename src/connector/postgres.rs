@@ -14,6 +14,10 @@
 //! **Idempotent.** Granting a role already held and revoking one not held both succeed
 //! (PostgreSQL answers with a notice, not an error).
 //!
+//! **Many at once.** Revocations due together go over one connection: one query for which
+//! logins and roles exist, then per database role one `REVOKE role FROM a, b, c` and one
+//! query for who still holds it. Each gets the answer it would get alone.
+//!
 //! **`valid_until = true`** also sets `VALID UNTIL` on the login to the grant's end
 //! (`infinity` for standing access), never moving it earlier than it already is, so that a
 //! login whose revocation failed cannot log in with its password after the grant was due to
@@ -26,7 +30,7 @@
 //! (operator intervention) and 58 (system) are transient; every other database error (no
 //! privilege, unknown object) is permanent.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration as StdDuration;
 
@@ -49,6 +53,13 @@ const DEFAULT_LOGIN: &str = "{{ id }}";
 const MEMBERSHIP: &str = "SELECT EXISTS (SELECT 1 FROM pg_auth_members a \
      JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member \
      WHERE r.rolname = $1 AND m.rolname = $2)";
+/// Which of the logins $2 are direct members of role $1.
+const MEMBERS: &str = "SELECT m.rolname::text FROM pg_auth_members a \
+     JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member \
+     WHERE r.rolname = $1 AND m.rolname::text = ANY($2)";
+/// How many revocations one connection takes, each database role taken from all of its
+/// logins in one statement.
+const REVOKE_BATCH: usize = 64;
 
 pub struct PostgresConnector {
     id: ConnectorId,
@@ -147,10 +158,13 @@ impl PostgresConnector {
         }
     }
 
-    async fn change(&self, call: &ConnectorCall) -> Result<Outcome, ConnectorError> {
-        let permanent = |text: String| {
-            ConnectorError::Permanent(format!("postgres `{}` at {}: {text}", self.id, self.shown))
-        };
+    fn permanent(&self, text: String) -> ConnectorError {
+        ConnectorError::Permanent(format!("postgres `{}` at {}: {text}", self.id, self.shown))
+    }
+
+    /// The login and database role of `call`, each as a name and quoted as an identifier.
+    fn names(&self, call: &ConnectorCall) -> Result<Names, ConnectorError> {
+        let permanent = |text: String| self.permanent(text);
         let login = self
             .login
             .render(&call.person)
@@ -165,10 +179,22 @@ impl PostgresConnector {
                 )));
             }
         };
-        let (login_sql, role_sql) = (
-            quote_ident(&login).map_err(&permanent)?,
-            quote_ident(&role).map_err(&permanent)?,
-        );
+        Ok(Names {
+            login_sql: quote_ident(&login).map_err(&permanent)?,
+            role_sql: quote_ident(&role).map_err(&permanent)?,
+            login,
+            role,
+        })
+    }
+
+    async fn change(&self, call: &ConnectorCall) -> Result<Outcome, ConnectorError> {
+        let permanent = |text: String| self.permanent(text);
+        let Names {
+            login,
+            role,
+            login_sql,
+            role_sql,
+        } = self.names(call)?;
         let mut client = self.connect().await?;
         let db = |e| self.db_error(e);
         let person = &call.person.id;
@@ -183,12 +209,7 @@ impl PostgresConnector {
             Some(row) => row.get::<_, bool>(0),
             // Undoing a failed grant: a login that does not exist holds nothing.
             None if call.undo => return Ok(nothing_to_undo("login", &login)),
-            None => {
-                return Err(permanent(format!(
-                    "login `{login}` does not exist (for {} of {person}); create it first, or fix the connector's login template",
-                    call.action
-                )));
-            }
+            None => return Err(self.no_login(call, &login)),
         };
         if call.action == Action::Grant && !can_login {
             // Granting to a group role would give the access to every member of the group.
@@ -204,10 +225,7 @@ impl PostgresConnector {
             if call.undo {
                 return Ok(nothing_to_undo("database role", &role));
             }
-            return Err(permanent(format!(
-                "database role `{role}` does not exist (for {} of {person}); create it, or fix the connector's roles table",
-                call.action
-            )));
+            return Err(self.no_role(call, &role));
         }
         let detail = match call.action {
             Action::Grant => {
@@ -240,14 +258,153 @@ impl PostgresConnector {
                     .await
                     .map_err(db)?;
                 if still.get::<_, bool>(0) {
-                    return Err(permanent(format!(
-                        "login {login} still holds {role} after REVOKE: another role granted it; revoke it as that role (GRANTED BY), or let Gatehouse's role grant it"
-                    )));
+                    return Err(self.still_held(&login, &role));
                 }
                 format!("revoked database role {role} from login {login}")
             }
         };
         Ok(Outcome { detail })
+    }
+
+    fn no_login(&self, call: &ConnectorCall, login: &str) -> ConnectorError {
+        self.permanent(format!(
+            "login `{login}` does not exist (for {} of {}); create it first, or fix the connector's login template",
+            call.action, call.person.id
+        ))
+    }
+
+    fn no_role(&self, call: &ConnectorCall, role: &str) -> ConnectorError {
+        self.permanent(format!(
+            "database role `{role}` does not exist (for {} of {}); create it, or fix the connector's roles table",
+            call.action, call.person.id
+        ))
+    }
+
+    fn still_held(&self, login: &str, role: &str) -> ConnectorError {
+        self.permanent(format!(
+            "login {login} still holds {role} after REVOKE: another role granted it; revoke it as that role (GRANTED BY), or let Gatehouse's role grant it"
+        ))
+    }
+
+    /// Revokes `calls` over one connection: one query for which logins and roles exist, and
+    /// per database role one `REVOKE role FROM a, b, c` and one query for who still holds it.
+    /// Each call gets the answer it would get alone; a statement refused for all of them
+    /// together is made again for each, so that one login's problem stays its own.
+    async fn revoke_all(
+        &self,
+        calls: &[ConnectorCall],
+    ) -> Result<Vec<Result<Outcome, ConnectorError>>, ConnectorError> {
+        let mut results: Vec<Option<Result<Outcome, ConnectorError>>> =
+            calls.iter().map(|_| None).collect();
+        let mut named = Vec::new();
+        for (at, call) in calls.iter().enumerate() {
+            match check_action(&self.id, call, Action::Revoke).and_then(|()| self.names(call)) {
+                Ok(names) => named.push((at, names)),
+                Err(e) => results[at] = Some(Err(e)),
+            }
+        }
+        let db = |e| self.db_error(e);
+        let client = self.connect().await?;
+        let mut asked: Vec<&str> = named
+            .iter()
+            .flat_map(|(_, n)| [n.login.as_str(), n.role.as_str()])
+            .collect();
+        asked.sort_unstable();
+        asked.dedup();
+        let rows = client
+            .query(
+                "SELECT rolname::text FROM pg_roles WHERE rolname::text = ANY($1)",
+                &[&asked],
+            )
+            .await
+            .map_err(db)?;
+        let exists: HashSet<String> = rows.iter().map(|row| row.get(0)).collect();
+        // Database role → the calls that take it, with their login.
+        let mut by_role: BTreeMap<&str, Vec<(usize, &Names)>> = BTreeMap::new();
+        for (at, names) in &named {
+            let call = &calls[*at];
+            let missing = if !exists.contains(&names.login) {
+                Some(("login", &names.login, self.no_login(call, &names.login)))
+            } else if !exists.contains(&names.role) {
+                Some((
+                    "database role",
+                    &names.role,
+                    self.no_role(call, &names.role),
+                ))
+            } else {
+                None
+            };
+            match missing {
+                // Undoing a failed grant: a login or role that does not exist holds nothing.
+                Some((kind, name, _)) if call.undo => {
+                    results[*at] = Some(Ok(nothing_to_undo(kind, name)))
+                }
+                Some((_, _, error)) => results[*at] = Some(Err(error)),
+                None => by_role
+                    .entry(names.role.as_str())
+                    .or_default()
+                    .push((*at, names)),
+            }
+        }
+        for (role, takers) in by_role {
+            let mut logins: Vec<&str> = takers.iter().map(|(_, n)| n.login.as_str()).collect();
+            logins.sort_unstable();
+            logins.dedup();
+            let from: Vec<&str> = takers.iter().map(|(_, n)| n.login_sql.as_str()).collect();
+            let mut from = from;
+            from.sort_unstable();
+            from.dedup();
+            let role_sql = &takers[0].1.role_sql;
+            let together = client
+                .batch_execute(&format!("REVOKE {role_sql} FROM {}", from.join(", ")))
+                .await;
+            if let Err(e) = together {
+                let error = self.db_error(e);
+                if error.is_transient() {
+                    for (at, _) in &takers {
+                        results[*at] = Some(Err(error.clone()));
+                    }
+                    continue;
+                }
+                // Refused for all together (a login dropped meanwhile, say): one by one.
+                for (at, names) in &takers {
+                    let alone = format!("REVOKE {} FROM {}", names.role_sql, names.login_sql);
+                    if let Err(e) = client.batch_execute(&alone).await {
+                        results[*at] = Some(Err(self.db_error(e)));
+                    }
+                }
+            }
+            let still: HashSet<String> = client
+                .query(MEMBERS, &[&role, &logins])
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            for (at, names) in &takers {
+                if results[*at].is_some() {
+                    continue;
+                }
+                results[*at] = Some(if still.contains(&names.login) {
+                    Err(self.still_held(&names.login, role))
+                } else {
+                    Ok(Outcome {
+                        detail: format!("revoked database role {role} from login {}", names.login),
+                    })
+                });
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| {
+                    Err(ConnectorError::Transient(format!(
+                        "postgres `{}`: a revocation made with others had no answer (will retry)",
+                        self.id
+                    )))
+                })
+            })
+            .collect())
     }
 
     /// Sets `VALID UNTIL` to the grant's end unless the login is already valid longer.
@@ -363,6 +520,38 @@ impl Connector for PostgresConnector {
     ) -> BoxFuture<'a, Result<Outcome, ConnectorError>> {
         Box::pin(self.run(call, Action::Revoke))
     }
+
+    fn revoke_batch(&self) -> usize {
+        REVOKE_BATCH
+    }
+
+    fn revoke_many<'a>(
+        &'a self,
+        calls: &'a [ConnectorCall],
+    ) -> BoxFuture<'a, Vec<Result<Outcome, ConnectorError>>> {
+        Box::pin(async move {
+            let answers = match tokio::time::timeout(self.timeout, self.revoke_all(calls)).await {
+                Ok(Ok(answers)) => return answers,
+                Ok(Err(error)) => error,
+                Err(_) => ConnectorError::Transient(format!(
+                    "postgres `{}` at {} did not finish {} revocations within {:?} (will retry)",
+                    self.id,
+                    self.shown,
+                    calls.len(),
+                    self.timeout
+                )),
+            };
+            calls.iter().map(|_| Err(answers.clone())).collect()
+        })
+    }
+}
+
+/// A call's login and database role, as names and as quoted identifiers.
+struct Names {
+    login: String,
+    role: String,
+    login_sql: String,
+    role_sql: String,
 }
 
 fn missing(id: &ConnectorId, key: &'static str, example: &'static str) -> ConnectorSetupError {

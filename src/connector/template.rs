@@ -1,6 +1,7 @@
 //! Templates that turn the person of a call into a name at the target: a database login
-//! (`{{ email | split("@") | first }}`), an LDAP DN or search filter. They see the fields of
-//! [`PersonRef`]: `id`, `email`, `slack`, `discord`.
+//! (`{{ email | split("@") | first }}`), an LDAP DN or search filter, a GitHub login
+//! (`{{ accounts.github }}`). They see the fields of [`PersonRef`]: `id`, `email`, `slack`,
+//! `discord`, and `accounts`, the person's accounts at other systems by name.
 //!
 //! Every value a template prints is escaped for where it goes (a DN, a search filter), so a
 //! person's email cannot change the structure of a DN or widen a filter. A value that is
@@ -28,6 +29,9 @@ pub enum Escape {
 /// A compiled template.
 pub struct PersonTemplate {
     env: Environment<'static>,
+    /// The accounts it names (`github` for `{{ accounts.github }}`), to say which one a
+    /// person lacks.
+    accounts: Vec<String>,
 }
 
 const NAME: &str = "template";
@@ -80,7 +84,19 @@ impl PersonTemplate {
         );
         env.add_template_owned(NAME, source.to_owned())
             .map_err(|e| describe(&e))?;
-        Ok(Self { env })
+        let mut accounts: Vec<String> = env
+            .get_template(NAME)
+            .map_err(|e| describe(&e))?
+            .undeclared_variables(true)
+            .into_iter()
+            .filter_map(|path| {
+                let name = path.strip_prefix("accounts.")?;
+                Some(name.split('.').next().unwrap_or(name).to_owned())
+            })
+            .collect();
+        accounts.sort();
+        accounts.dedup();
+        Ok(Self { env, accounts })
     }
 
     /// The template's text for `person`, trimmed; empty output is an error.
@@ -96,6 +112,11 @@ impl PersonTemplate {
             email: Some("sample.person@example.com".to_owned()),
             slack: Some("U0SAMPLE".to_owned()),
             discord: Some("100000000000000001".to_owned()),
+            accounts: self
+                .accounts
+                .iter()
+                .map(|name| (name.clone(), format!("sample-{name}")))
+                .collect(),
         };
         match self.try_render(&sample) {
             Err(Failure::OverBudget(problem)) => Err(problem),
@@ -114,11 +135,19 @@ impl PersonTemplate {
                 email => person.email.as_deref(),
                 slack => person.slack.as_deref(),
                 discord => person.discord.as_deref(),
+                accounts => &person.accounts,
             })
             .map_err(|e| match e.kind() {
                 ErrorKind::OutOfFuel => Failure::OverBudget(format!(
                     "the template used up its budget of {FUEL} steps; look for a loop that runs too long"
                 )),
+                ErrorKind::UndefinedError => match self.missing_account(person) {
+                    Some(name) => Failure::Other(format!(
+                        "{} has no `{name}` account in the directory (accounts = {{ {name} = \"…\" }} on their [[people]] entry, or [directory.attributes] accounts from LDAP)",
+                        person.id
+                    )),
+                    None => Failure::Other(describe(&e)),
+                },
                 _ => Failure::Other(describe(&e)),
             })?;
         if rendered.len() > MAX_OUTPUT {
@@ -134,6 +163,16 @@ impl PersonTemplate {
             ));
         }
         Ok(rendered.to_owned())
+    }
+}
+
+impl PersonTemplate {
+    /// The first account the template names that `person` does not have.
+    fn missing_account(&self, person: &PersonRef) -> Option<&str> {
+        self.accounts
+            .iter()
+            .find(|name| !person.accounts.contains_key(*name))
+            .map(String::as_str)
     }
 }
 
@@ -155,7 +194,34 @@ mod tests {
             email: Some("alice.ng@example.com".to_owned()),
             slack: None,
             discord: None,
+            accounts: [("github".to_owned(), "alice-ng".to_owned())].into(),
         }
+    }
+
+    #[test]
+    fn an_account_is_named_by_its_name_and_one_missing_is_said_by_name() {
+        let t = PersonTemplate::parse("{{ accounts.github }}", Escape::Plain).unwrap();
+        assert_eq!(t.render(&alice()).unwrap(), "alice-ng");
+        let mut bob = alice();
+        bob.id = "bob".into();
+        bob.accounts.clear();
+        assert_eq!(
+            t.render(&bob).unwrap_err(),
+            "bob has no `github` account in the directory (accounts = { github = \"…\" } on their [[people]] entry, or [directory.attributes] accounts from LDAP)"
+        );
+        let fallback =
+            PersonTemplate::parse("{{ accounts.okta | default(email) }}", Escape::Plain).unwrap();
+        assert_eq!(fallback.render(&bob).unwrap(), "alice.ng@example.com");
+    }
+
+    #[test]
+    fn check_renders_a_template_over_accounts_with_a_sample_account() {
+        let long = "{% for i in range(100) %}{{ accounts.github }}{{ '-' * 200 }}{% endfor %}";
+        let t = PersonTemplate::parse(long, Escape::Plain).unwrap();
+        assert!(
+            t.check_budget().unwrap_err().contains("more than 16 KiB"),
+            "the sample person has a github account, so the loop runs"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub(crate) fn sample_call(action: Action) -> ConnectorCall {
             email: Some("alice@example.com".to_owned()),
             slack: Some("U01ALICE".to_owned()),
             discord: None,
+            accounts: Default::default(),
         },
         resource: "prod-db".into(),
         role: "admin".into(),
@@ -36,6 +37,8 @@ pub(crate) fn config(id: &str, kind: ConnectorKind) -> ConnectorConfig {
         url: None,
         secret: None,
         timeout: Duration::from_secs(10),
+        max_concurrent: crate::config::DEFAULT_MAX_CONCURRENT,
+        max_per_second: None,
         command: None,
         env: BTreeMap::new(),
         roles: BTreeMap::new(),
@@ -64,6 +67,14 @@ pub(crate) fn config(id: &str, kind: ConnectorKind) -> ConnectorConfig {
         assign: None,
         endpoint_url: None,
         profile: None,
+        api_url: None,
+        token: None,
+        app_id: None,
+        installation_id: None,
+        private_key: None,
+        credentials: None,
+        subject: None,
+        token_url: None,
     }
 }
 
@@ -195,4 +206,17 @@ fn a_call_serializes_to_the_documented_webhook_body() {
 fn long_text_is_cut_at_a_character_boundary() {
     assert_eq!(truncate("short", 10), "short");
     assert_eq!(truncate("ééé", 3), "é… [cut]");
+}
+
+#[test]
+fn a_person_s_accounts_reach_the_webhook_body_when_they_have_some() {
+    let mut call = sample_call(Action::Grant);
+    call.person.accounts = [("github".to_owned(), "alice-ng".to_owned())].into();
+    let json = serde_json::to_value(&call).unwrap();
+    assert_eq!(
+        json["person"]["accounts"],
+        serde_json::json!({ "github": "alice-ng" })
+    );
+    let back: ConnectorCall = serde_json::from_value(json).unwrap();
+    assert_eq!(back, call);
 }

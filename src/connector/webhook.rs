@@ -22,7 +22,8 @@
 //! or revoking what is already gone is a success, for a person you do not know too). A
 //! failed grant is followed by a revoke with `"undo": true`, so that whatever the receiver did
 //! before failing is taken back. 429, 5xx, a timeout or no connection make
-//! Gatehouse retry with backoff. Any other status (4xx, or a 3xx) is a permanent failure: the
+//! Gatehouse retry with backoff; after a 429 with `Retry-After` (seconds or an HTTP date),
+//! no call to this connector starts until that wait is over. Any other status (4xx, or a 3xx) is a permanent failure: the
 //! grant is marked failed, or the revocation alerted, with the first 1 KB of the response
 //! body, so answer 4xx only when retrying cannot help and say why in the body.
 
@@ -148,6 +149,10 @@ impl WebhookConnector {
                 detail: format!("HTTP {}", status.as_u16()),
             });
         }
+        let retry_after = retry_after(
+            response.headers().get(reqwest::header::RETRY_AFTER),
+            SystemClock.now(),
+        );
         let excerpt = body_excerpt(response).await;
         let answered = format!(
             "webhook `{}` at {} answered {what} with HTTP {status}",
@@ -158,7 +163,12 @@ impl WebhookConnector {
         } else {
             format!("{answered}: {excerpt}")
         };
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            Err(ConnectorError::RateLimited {
+                message: format!("{answered} (will retry)"),
+                retry_after,
+            })
+        } else if status.is_server_error() {
             Err(ConnectorError::Transient(format!(
                 "{answered} (will retry)"
             )))
@@ -210,6 +220,28 @@ impl Connector for WebhookConnector {
     ) -> BoxFuture<'a, Result<Outcome, ConnectorError>> {
         Box::pin(self.send(call, Action::Revoke))
     }
+}
+
+/// The longest wait a `Retry-After` is taken at: a receiver asking for more is waited a day.
+const MAX_RETRY_AFTER: StdDuration = StdDuration::from_secs(86_400);
+
+/// A `Retry-After` header's wait: seconds (`120`), or an HTTP date (`Wed, 21 Oct 2026
+/// 07:28:00 GMT`) counted from `now`; at most a day. `None` when absent or unreadable.
+fn retry_after(
+    value: Option<&reqwest::header::HeaderValue>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<StdDuration> {
+    let text = value?.to_str().ok()?.trim();
+    let wait = match text.parse::<u64>() {
+        Ok(seconds) => StdDuration::from_secs(seconds),
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+            (at.with_timezone(&chrono::Utc) - now)
+                .to_std()
+                .unwrap_or_default()
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// The start of a response body, read only as far as the excerpt needs. The status decides

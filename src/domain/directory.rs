@@ -32,6 +32,22 @@ pub struct Person {
     pub notify: Vec<Platform>,
     /// false = a leaver: grants revoked, pending requests cancelled.
     pub active: bool,
+    /// The person's accounts at other systems, by a name connectors refer to
+    /// (`github` → `octocat`): ids that do not follow from the email.
+    pub accounts: Accounts,
+}
+
+/// A person's accounts at other systems, by name (`github` → `octocat`), as directory.toml
+/// or LDAP give them. Names are lowercase words, so that a connector's template can say
+/// `{{ accounts.github }}`; values are never blank.
+pub type Accounts = BTreeMap<String, String>;
+
+/// Whether `name` may name an account: a lowercase letter, then lowercase letters, digits or
+/// `_` (what a template can write after `accounts.`).
+pub fn is_account_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 impl Person {
@@ -103,6 +119,7 @@ struct RawPerson {
     notify: Option<Vec<Platform>>,
     #[serde(default = "yes")]
     active: bool,
+    accounts: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +132,43 @@ struct RawGroup {
 
 fn yes() -> bool {
     true
+}
+
+/// A person's `accounts` table, each value trimmed; a name a template cannot write or a
+/// blank value is a problem at the table's line.
+fn accounts(
+    source: &Source<'_>,
+    person: &PersonId,
+    table: Option<&Spanned<BTreeMap<String, String>>>,
+    problems: &mut Vec<Diagnostic>,
+) -> Accounts {
+    let Some(table) = table else {
+        return Accounts::new();
+    };
+    let mut accounts = Accounts::new();
+    for (name, value) in table.get_ref() {
+        let problem = if !is_account_name(name) {
+            Some((
+                format!("`{person}` has an account named `{name}`"),
+                "name accounts with lowercase letters, digits and _ (github, okta_id), as templates write them: {{ accounts.github }}",
+            ))
+        } else if value.trim().is_empty() {
+            Some((
+                format!("`{person}` has an empty `{name}` account"),
+                "give the id they have there, or leave the account out",
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some((message, help)) => problems
+                .push(Diagnostic::error(source, Some(table.span()), message).with_help(help)),
+            None => {
+                accounts.insert(name.clone(), value.trim().to_owned());
+            }
+        }
+    }
+    accounts
 }
 
 /// Every table directory.toml may hold and the keys each accepts, read from the types that
@@ -176,6 +230,7 @@ impl Directory {
                 discord: p.discord.clone(),
                 notify,
                 active: p.active,
+                accounts: accounts(source, &id, p.accounts.as_ref(), &mut problems),
                 id: id.clone(),
             };
             directory.people.insert(id, person);
@@ -477,6 +532,7 @@ members = ["carol", "dave"]
             discord: Some("42".into()),
             notify: vec![Platform::Discord],
             active: true,
+            accounts: Accounts::new(),
         };
         assert!(p.reached_on(Platform::Discord, &both));
         assert!(!p.reached_on(Platform::Slack, &both));
@@ -550,6 +606,44 @@ members = ["carol", "dave"]
             err.to_string().starts_with("directory.toml:3: error:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn accounts_at_other_systems_are_read_by_name_and_trimmed() {
+        let text =
+            "[[people]]\nid = \"a\"\naccounts = { github = \" octocat \", okta_id = \"00u1\" }\n";
+        let d = Directory::parse(&Source::new("directory.toml", text)).unwrap();
+        let a = d.person(&"a".into()).unwrap();
+        assert_eq!(a.accounts["github"], "octocat");
+        assert_eq!(a.accounts["okta_id"], "00u1");
+        assert!(d.person(&"a".into()).is_some_and(|p| p.accounts.len() == 2));
+    }
+
+    #[test]
+    fn an_account_a_template_cannot_name_or_a_blank_one_is_refused_at_its_line() {
+        let text = "[[people]]\nid = \"a\"\naccounts = { GitHub = \"octocat\" }\n\n[[people]]\nid = \"b\"\naccounts = { github = \" \" }\n";
+        let err = Directory::parse(&Source::new("directory.toml", text))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("directory.toml:3: error: `a` has an account named `GitHub`"),
+            "{err}"
+        );
+        assert!(err.contains("{{ accounts.github }}"), "{err}");
+        assert!(
+            err.contains("directory.toml:7: error: `b` has an empty `github` account"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn account_names_are_what_a_template_can_write() {
+        for name in ["github", "okta_id", "g2"] {
+            assert!(is_account_name(name), "{name}");
+        }
+        for name in ["", "GitHub", "2fa", "aws-sso", "_x", "git hub"] {
+            assert!(!is_account_name(name), "{name}");
+        }
     }
 
     #[test]

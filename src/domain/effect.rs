@@ -196,6 +196,30 @@ pub enum Lane {
     Security,
 }
 
+/// What an effect is, for the capacity it uses and how soon it goes: chat messages and
+/// connector calls never share capacity (a slow target must not delay a card or an alert),
+/// and within each, the more urgent kind goes first. The order of the variants is that
+/// urgency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    /// A real-time alert in the security channel: ahead of every other message.
+    Alert,
+    /// A card, a refresh of cards, a DM.
+    Chat,
+    /// Access taken back through a connector: ahead of grants, since access held past its
+    /// end is the risk.
+    Revoke,
+    /// Access given through a connector.
+    Grant,
+}
+
+impl Class {
+    /// Whether effects of this class are chat messages (else connector calls).
+    pub fn is_chat(self) -> bool {
+        matches!(self, Class::Alert | Class::Chat)
+    }
+}
+
 impl Notice {
     /// The messages this notice's DM is recorded with, when it carries buttons that must
     /// stop working later: an expiry warning's Extend and an emergency review's Keep/Revoke
@@ -235,6 +259,21 @@ impl Effect {
             },
             Effect::Alert { .. } => Lane::Security,
             Effect::Provision { grant } | Effect::Deprovision { grant } => Lane::Access(*grant),
+        }
+    }
+
+    /// Its class: which capacity it uses and how soon it goes ([`Class`]).
+    pub fn class(&self) -> Class {
+        match self {
+            Effect::Alert { .. } => Class::Alert,
+            Effect::Deprovision { .. } => Class::Revoke,
+            Effect::Provision { .. } => Class::Grant,
+            Effect::ApprovalCard { .. }
+            | Effect::RefreshCards { .. }
+            | Effect::Notify { .. }
+            | Effect::ReviewCard { .. }
+            | Effect::RefreshReviewCards { .. }
+            | Effect::RefreshGrantCards { .. } => Class::Chat,
         }
     }
 
@@ -315,6 +354,76 @@ mod tests {
             Alert::impersonation(&approval(Actor::person(&"bob".into()))),
             None
         );
+    }
+
+    #[test]
+    fn alerts_go_before_other_messages_and_revocations_before_grants() {
+        let grant = GrantId(7);
+        let alert = Effect::Alert {
+            alert: Alert::EmergencyGranted { grant },
+        };
+        let card = Effect::ApprovalCard {
+            request: RequestId(1),
+            approver: PersonId::new("bob"),
+            stage: 0,
+        };
+        let revoke = Effect::Deprovision { grant };
+        let provision = Effect::Provision { grant };
+        assert!(alert.class() < card.class());
+        assert!(revoke.class() < provision.class());
+        assert!(alert.class().is_chat() && card.class().is_chat());
+        assert!(!revoke.class().is_chat() && !provision.class().is_chat());
+    }
+
+    #[test]
+    fn every_effect_in_a_lane_of_connector_calls_is_a_connector_call_and_no_other_is() {
+        let grant = GrantId(7);
+        let person = PersonId::new("ann");
+        let every_kind = [
+            Effect::ApprovalCard {
+                request: RequestId(1),
+                approver: person.clone(),
+                stage: 0,
+            },
+            Effect::RefreshCards {
+                request: RequestId(1),
+            },
+            Effect::Notify {
+                to: person.clone(),
+                notice: Notice::Revoked {
+                    grant,
+                    reason: "expired".into(),
+                },
+            },
+            Effect::Notify {
+                to: person.clone(),
+                notice: Notice::ExpiryWarning {
+                    grant,
+                    expires_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
+                },
+            },
+            Effect::Alert {
+                alert: Alert::EmergencyGranted { grant },
+            },
+            Effect::Provision { grant },
+            Effect::ReviewCard {
+                campaign: CampaignId(1),
+                grant,
+                reviewer: person,
+            },
+            Effect::Deprovision { grant },
+            Effect::RefreshReviewCards {
+                campaign: CampaignId(1),
+                grant,
+            },
+            Effect::RefreshGrantCards { grant },
+        ];
+        // A lane runs one effect at a time: one that mixed chat and connector calls would
+        // let a slow connector hold up a message.
+        for effect in every_kind {
+            let access = matches!(effect.lane(), Lane::Access(_));
+            assert_eq!(access, !effect.class().is_chat(), "{effect:?}");
+        }
     }
 
     #[test]

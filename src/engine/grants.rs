@@ -10,7 +10,7 @@ use crate::domain::grant::{Grant, ReviewOutcome, RevokeReason};
 use crate::domain::ids::{GrantId, PersonId};
 use crate::domain::reason::read_reason;
 use crate::domain::request::RequestState;
-use crate::store::{Commit, Expect, RequestWrite, Versioned};
+use crate::store::{Commit, Expect, RequestWrite, StoreError, Versioned};
 
 /// What an offboarding took away.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -289,12 +289,12 @@ impl Engine {
         })
     }
 
-    /// Starts revoking every live grant whose end has come; returns how many. Each grant is
-    /// its own commit; many are spread over a few threads, whose commits the store applies
-    /// together, so that catching up after a restart is not one flush per grant in a row.
+    /// Starts revoking every live grant whose end has come; returns how many. Grants are
+    /// revoked [`TOGETHER`] to a commit, and many such commits are made on a few threads,
+    /// whose commits the store applies together: catching up with a long list after a restart
+    /// costs a flush per batch of batches, not one per grant. A commit that finds one of its
+    /// grants changed meanwhile is made again grant by grant, so one change holds up nothing.
     pub fn revoke_expired_grants(&self, limit: usize) -> Result<usize, EngineError> {
-        /// Below this many, threads cost more than they save.
-        const ALONE: usize = 16;
         const THREADS: usize = 8;
         let now = self.now();
         let due: Vec<GrantId> = self
@@ -305,18 +305,23 @@ impl Engine {
             .collect();
         let revoke_all = |ids: &[GrantId]| -> Result<usize, EngineError> {
             let mut done = 0;
-            for id in ids {
-                done += usize::from(self.revoke_if_expired(*id, now)?);
+            for together in ids.chunks(TOGETHER) {
+                done += self.revoke_expired_together(together, now)?;
             }
             Ok(done)
         };
-        if due.len() < ALONE {
+        if due.len() <= TOGETHER {
             return revoke_all(&due);
         }
+        let per_thread = due.len().div_ceil(THREADS).max(TOGETHER);
+        // The scheduler's commits are leader work: so are those of the threads it starts.
+        let leader = crate::store::is_leader_work();
         std::thread::scope(|scope| {
             let workers: Vec<_> = due
-                .chunks(due.len().div_ceil(THREADS))
-                .map(|ids| scope.spawn(move || revoke_all(ids)))
+                .chunks(per_thread)
+                .map(|ids| {
+                    scope.spawn(move || crate::store::leader_work_if(leader, || revoke_all(ids)))
+                })
                 .collect();
             workers
                 .into_iter()
@@ -329,13 +334,54 @@ impl Engine {
         })
     }
 
+    /// Starts revoking those of `ids` that are live and whose end has come by `now`, in one
+    /// commit; how many. On a conflict, one commit each.
+    fn revoke_expired_together(
+        &self,
+        ids: &[GrantId],
+        now: DateTime<Utc>,
+    ) -> Result<usize, EngineError> {
+        let mut commit = Commit::default();
+        let mut revoked = 0;
+        for id in ids {
+            let _span = tracing::info_span!("expire", grant = %id, request = tracing::field::Empty)
+                .entered();
+            let stored = self.load_grant(*id)?;
+            if !is_due(&stored.value, now) {
+                continue;
+            }
+            self.queue_revocation(
+                stored,
+                RevokeReason::Expired,
+                &Actor::System,
+                now,
+                &mut commit,
+            )?;
+            revoked += 1;
+        }
+        if revoked == 0 {
+            return Ok(0);
+        }
+        match self.commit(commit) {
+            Ok(_) => Ok(revoked),
+            Err(StoreError::Conflict) => {
+                let mut done = 0;
+                for id in ids {
+                    done += usize::from(self.revoke_if_expired(*id, now)?);
+                }
+                Ok(done)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Starts revoking grant `id` if it is still live and its end has come by `now`.
     fn revoke_if_expired(&self, id: GrantId, now: DateTime<Utc>) -> Result<bool, EngineError> {
         let _span =
             tracing::info_span!("expire", grant = %id, request = tracing::field::Empty).entered();
         self.with_retries(|| {
             let stored = self.load_grant(id)?;
-            if !stored.value.is_live() || stored.value.expires_at.is_none_or(|e| e > now) {
+            if !is_due(&stored.value, now) {
                 return Ok(false);
             }
             let mut commit = Commit::default();
@@ -350,4 +396,13 @@ impl Engine {
             Ok(true)
         })
     }
+}
+
+/// How many expired grants one commit revokes: enough that a flush serves many, few enough
+/// that the commit stays one small journal value (about 1 KB a grant).
+pub const TOGETHER: usize = 32;
+
+/// Whether `grant` is live and its end has come by `now`.
+fn is_due(grant: &Grant, now: DateTime<Utc>) -> bool {
+    grant.is_live() && grant.expires_at.is_some_and(|e| e <= now)
 }

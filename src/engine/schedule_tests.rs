@@ -198,6 +198,50 @@ fn a_restart_with_a_thousand_overdue_grants_revokes_them_all_first() {
 }
 
 #[test]
+fn overdue_grants_are_revoked_many_to_a_commit_each_with_its_own_audit_and_effects() {
+    let (engine, _clock) = engine_on(SledStore::temporary().unwrap());
+    let grants = (1..=100u64)
+        .map(|id| (overdue_grant(id, start()), Expect::New))
+        .collect();
+    engine
+        .store()
+        .commit(Commit {
+            grants,
+            ..Commit::default()
+        })
+        .unwrap();
+    let before = engine.store().write_stats().commits;
+    assert_eq!(engine.revoke_expired_grants(1024).unwrap(), 100);
+    let commits = engine.store().write_stats().commits - before;
+    assert_eq!(
+        commits,
+        100u64.div_ceil(crate::engine::grants::TOGETHER as u64),
+        "one commit per {} grants, not one each",
+        crate::engine::grants::TOGETHER
+    );
+    let started = engine
+        .store()
+        .audit(1, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event.action.name() == "revocation_started")
+        .filter_map(|r| r.event.grant)
+        .collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(started.len(), 100, "each grant's revocation is audited");
+    let outbox = engine.store().outbox(1000).unwrap();
+    for id in 1..=100 {
+        let grant = GrantId(id);
+        assert!(matches!(
+            engine.store().grant(grant).unwrap().unwrap().value.state,
+            GrantState::Revoking { .. }
+        ));
+        let queued = |effect: Effect| outbox.iter().filter(|e| e.effect == effect).count();
+        assert_eq!(queued(Effect::Deprovision { grant }), 1);
+        assert_eq!(queued(Effect::RefreshGrantCards { grant }), 1);
+    }
+}
+
+#[test]
 fn every_grant_ending_soon_is_warned_even_more_than_a_pass_takes() {
     let (engine, clock) = engine_on(SledStore::temporary().unwrap());
     let count = PASS_LIMIT as u64 + 500;

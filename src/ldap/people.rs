@@ -9,6 +9,8 @@
 //!   value of the DN's first part: `cn=sre,ou=groups,…` → `sre`).
 //! - Groups an `ldap` connector manages are left out ([`ManagedGroups`]): their members
 //!   follow grants, so reading them back would make every grant and revoke a mover.
+//! - A person's accounts at other systems (`[directory.attributes] accounts`) are the first
+//!   non-blank value of each account's attribute; a person without one has no such account.
 //! - A person is inactive (a leaver) when `inactive_attribute` is present — with one of
 //!   `inactive_values`, when some are given. People no longer read at all are leavers too:
 //!   [`keep_leavers`] carries them over, inactive, with what the connectors need to find them.
@@ -216,6 +218,11 @@ pub fn directory_from_entries(
             discord,
             notify,
             active: !is_inactive(entry, config),
+            accounts: a
+                .accounts
+                .iter()
+                .filter_map(|(name, attribute)| Some((name.clone(), text(attribute)?)))
+                .collect(),
             id,
         });
     }

@@ -120,6 +120,7 @@ impl LdapDirectory {
         ];
         wanted.extend(a.slack.as_deref());
         wanted.extend(a.discord.as_deref());
+        wanted.extend(a.accounts.values().map(String::as_str));
         wanted.extend(self.config.inactive_attribute.as_deref());
         let base = self.config.base_dn.as_deref().unwrap_or_default();
         let mut people = self

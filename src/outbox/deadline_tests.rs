@@ -7,7 +7,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::TimeDelta;
 
-use super::worker::Next;
+use super::attempt::Next;
 use super::*;
 use crate::connector::{BoxFuture, Connector, ConnectorCall, ConnectorError, Connectors, Outcome};
 use crate::domain::effect::{Alert, Effect};

@@ -164,14 +164,14 @@ fn notices_with_buttons_share_the_lane_of_the_cards_they_are_recorded_with() {
 }
 
 /// The engine's clock, following tokio's (paused in these tests, so waits take no time).
-struct TokioClock {
+pub(super) struct TokioClock {
     start: chrono::DateTime<chrono::Utc>,
     at: tokio::time::Instant,
 }
 
 impl TokioClock {
     /// A minute ahead of the real now, from which effects committed without events are due.
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             start: SystemClock.now() + chrono::TimeDelta::minutes(1),
             at: tokio::time::Instant::now(),

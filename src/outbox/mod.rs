@@ -7,10 +7,14 @@
 //!
 //! Effects run concurrently, in lanes ([`crate::domain::effect::Lane`]): one at a time per
 //! lane (the cards of one request, the connector calls of one grant, the DMs of one person,
-//! the security channel), oldest first even while the oldest waits for a retry, up to
-//! [`CONCURRENT`] lanes at once. Their completions share the store's flushes (group commit),
-//! so a slow platform call holds up only its own lane, and every attempt has a deadline, so
-//! an unanswered one does not hold it for ever.
+//! the security channel), oldest first even while the oldest waits for a retry. Chat
+//! messages and each connector's calls have capacity of their own
+//! ([`crate::domain::effect::Class`]): up to [`CHAT_CONCURRENT`] messages at once, alerts
+//! first, and per connector its `max_concurrent` and `max_per_second`, revocations first; a
+//! connector that answers 429 with `Retry-After` gets no call until the wait is over. So a
+//! slow or flooded target holds up only its own calls, never a card, an alert or another
+//! target. Results are written many at a time (one write, one flush), and every attempt has
+//! a deadline, so an unanswered one does not hold its lane for ever.
 //!
 //! Failures are retried with exponential backoff and jitter. A grant that still cannot be
 //! provisioned after [`PROVISION_ATTEMPTS`] (or fails permanently) is marked failed and
@@ -18,8 +22,10 @@
 //! irrevocable and then retried daily, forever: access must never silently stay. Chat
 //! messages are retried until delivered, without ever holding up a decision.
 
+mod attempt;
 mod chat;
-mod lanes;
+mod gates;
+mod queue;
 #[cfg(any(test, feature = "testing"))]
 mod recording;
 mod span;
@@ -32,7 +38,7 @@ use crate::backoff::Backoff;
 pub use chat::{ChatError, ChatPort, LogChat, Posted};
 #[cfg(any(test, feature = "testing"))]
 pub use recording::RecordingChat;
-pub use worker::{CHAT_DEADLINE, CONCURRENT, CONNECTOR_GRACE, Worker, spawn};
+pub use worker::{CHAT_CONCURRENT, CHAT_DEADLINE, CONNECTOR_GRACE, Worker, spawn};
 
 pub use crate::domain::grant::REVOKE_ATTEMPTS;
 
@@ -61,6 +67,8 @@ pub fn backoff_within(attempts: u32, seq: u64, max: TimeDelta) -> TimeDelta {
     TimeDelta::from_std(policy.delay_salted(attempts, seq)).unwrap_or(max)
 }
 
+#[cfg(test)]
+mod classes_tests;
 #[cfg(test)]
 mod deadline_tests;
 #[cfg(test)]

@@ -1,4 +1,18 @@
-//! The worker loop: run what is due, sleep until the next attempt or the next commit.
+//! The worker loop: learn what was queued, start what is due and may start, write back what
+//! the attempts found, and sleep until one of those has something to do.
+//!
+//! **Capacity.** Chat messages run up to [`CHAT_CONCURRENT`] at once, alerts first; each
+//! connector's calls run up to its own `max_concurrent`, at most `max_per_second` started a
+//! second, revocations first ([`super::queue`], [`super::gates`]). A connector that is slow,
+//! down, or asking to be left alone (a 429's `Retry-After`) fills or closes only its own
+//! pool: cards and alerts, and other connectors, go on. A connector that takes many
+//! revocations in one request ([`crate::connector::Connector::revoke_many`]) gets the due
+//! ones together, as one call.
+//!
+//! **Writing back.** An attempt frees its place in its pool as soon as its call has
+//! answered; its result is then written with every other result that came in meanwhile,
+//! in one store write and one flush ([`Store::finish_effects`]), and only then does its lane
+//! go on. Under load a flush then covers many effects instead of one each.
 //!
 //! Every attempt has a deadline: the platforms' and connectors' clients give up by themselves
 //! ([`crate::slack::client::DEADLINE`], Discord's REST client, each connector's `timeout`), and
@@ -7,63 +21,49 @@
 //! deadline is a failure worth retrying.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::lanes::LaneOrder;
-use super::{
-    ChatError, ChatPort, MAX_BACKOFF, PROVISION_ATTEMPTS, Posted, REVOKE_ATTEMPTS, backoff_within,
-};
-use crate::connector::{Action, ConnectorCall, ConnectorError, ConnectorRegistry, PersonRef};
-use crate::domain::card::CardKey;
-use crate::domain::effect::{Effect, Lane};
-use crate::domain::grant::{Grant, GrantState};
-use crate::domain::ids::ConnectorId;
-use crate::domain::ids::GrantId;
+use super::attempt::Next;
+pub use super::attempt::{CHAT_DEADLINE, CONNECTOR_GRACE};
+use super::gates::{Gate, Gates};
+use super::queue::{Pool, Queue};
+use super::{ChatPort, MAX_BACKOFF};
+use crate::connector::{ConnectorRegistry, Connectors, Limits};
+use crate::domain::effect::{Class, Effect};
 use crate::engine::{Engine, EngineError, on_blocking_pool};
-use crate::metrics::{CallOutcome, Observed};
-use crate::store::{Commit, OutboxEntry, StoreError};
+use crate::metrics::Observed;
+use crate::store::{Finished, OutboxEntry, Store, StoreError};
 
-/// How much of the outbox one pass takes.
-const BATCH: usize = 256;
+/// How many entries one read of the outbox takes.
+const READ_BATCH: usize = 4096;
 /// How long to wait when nothing is queued, or after the store failed.
 const IDLE: StdDuration = StdDuration::from_secs(3600);
 const AFTER_FAILURE: StdDuration = StdDuration::from_secs(5);
-
-/// How long delivering one chat effect may take, all its platform calls together (each
-/// has its own deadline of about 10 s; a refresh may make a call per card).
-pub const CHAT_DEADLINE: StdDuration = StdDuration::from_secs(120);
-/// How much longer than its own `timeout` a connector call may take before the worker gives
-/// up on it (a command connector's killed program is reaped for up to a second, for one).
-pub const CONNECTOR_GRACE: StdDuration = StdDuration::from_secs(30);
-/// The `timeout` assumed for a connector not built from gatehouse.toml.
-const UNKNOWN_CONNECTOR_TIMEOUT: StdDuration = StdDuration::from_secs(60);
+/// How many chat effects (cards, DMs, alerts) run at once, at most.
+pub const CHAT_CONCURRENT: usize = 32;
+/// How long effects under way may take to finish at shutdown.
+const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(5);
 
 pub struct Worker {
-    engine: Arc<Engine>,
-    /// Shared with reloads, which may put other connectors in force.
-    connectors: ConnectorRegistry,
-    chat: Arc<dyn ChatPort>,
-    max_backoff: TimeDelta,
+    pub(super) engine: Arc<Engine>,
+    /// Shared with reloads, which may put other connectors (and limits) in force.
+    pub(super) connectors: ConnectorRegistry,
+    pub(super) chat: Arc<dyn ChatPort>,
+    pub(super) max_backoff: TimeDelta,
     /// The last effect queued before this worker started: an earlier process may have been
     /// attempting any effect up to it when it died, without recording the attempt.
     resumed: Option<u64>,
-    /// Which entries wait for their next attempt, and which younger ones of their lanes
-    /// are held behind them.
-    lanes: Mutex<LaneOrder>,
-}
-
-/// What to do with an entry after one attempt.
-pub(super) enum Next {
-    /// Done: remove it, applying this commit with the removal.
-    Complete(Commit),
-    /// Try again at this moment.
-    Retry(DateTime<Utc>, String),
+    /// The entries read from the outbox that have not left it, and their lanes.
+    queue: Mutex<Queue>,
+    /// How many calls each pool runs, and when it may start more.
+    gates: Mutex<Gates>,
 }
 
 impl Worker {
@@ -78,25 +78,17 @@ impl Worker {
             chat,
             max_backoff: MAX_BACKOFF,
             resumed: None,
-            lanes: Mutex::default(),
+            queue: Mutex::default(),
+            gates: Mutex::default(),
         }
     }
 
-    fn lanes(&self) -> std::sync::MutexGuard<'_, LaneOrder> {
-        self.lanes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Learns which entries already wait for a later attempt (failed before a restart), so
-    /// that their lanes keep their order.
-    fn learn_waiting(&self) -> Result<(), EngineError> {
-        let waiting = self.engine.store().effects_waiting(self.engine.now())?;
-        let mut lanes = self.lanes();
-        for entry in waiting {
-            lanes.waits(entry.seq, entry.effect.lane());
-        }
-        Ok(())
+    pub(super) fn gates(&self) -> MutexGuard<'_, Gates> {
+        self.gates.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Treats every effect now in the outbox as possibly attempted already: a process that
@@ -111,7 +103,7 @@ impl Worker {
 
     /// The attempt to tell a chat port: a first attempt at an effect queued before this
     /// worker started counts as a retry.
-    fn chat_attempt(&self, entry: &OutboxEntry) -> u32 {
+    pub(super) fn chat_attempt(&self, entry: &OutboxEntry) -> u32 {
         let attempt = entry.attempts + 1;
         match self.resumed {
             Some(last) if entry.seq <= last => attempt.max(2),
@@ -125,389 +117,445 @@ impl Worker {
         self
     }
 
-    /// Attempts every effect due now, oldest first (but for those behind an older entry of
-    /// their lane that waits); how many were completed.
-    pub async fn run_due(&self) -> Result<usize, EngineError> {
-        let now = self.engine.now();
-        let mut completed = 0;
-        for entry in self.engine.store().due_effects(now, BATCH)? {
-            if self.lanes().holds(entry.seq, &entry.effect.lane()) {
-                continue;
+    /// Reads what was queued since the last read (with the entries an earlier process left,
+    /// waiting for a retry or not, on the first read), and files each in its pool.
+    fn read_new(&self) -> Result<(), EngineError> {
+        loop {
+            let after = self.queue().cursor();
+            let entries = self.engine.store().effects_after(after, READ_BATCH)?;
+            let read = entries.len();
+            let world = self.engine.world();
+            let mut pooled = Vec::with_capacity(read);
+            for entry in entries {
+                let pool = match entry.effect {
+                    Effect::Provision { grant } | Effect::Deprovision { grant } => {
+                        let grant = self.engine.store().grant(grant)?;
+                        let resource = grant.and_then(|g| world.policy.resource(&g.value.resource));
+                        Pool::Connector(resource.and_then(|r| r.connector.clone()))
+                    }
+                    _ => Pool::Chat,
+                };
+                pooled.push((entry, pool));
             }
-            let span = super::span::delivery_span(&entry);
-            if self.run_one(&entry).instrument(span).await? {
-                completed += 1;
+            let now = self.engine.now();
+            let mut queue = self.queue();
+            for (entry, pool) in pooled {
+                queue.learn(entry, pool, now);
+            }
+            if read < READ_BATCH {
+                return Ok(());
             }
         }
-        Ok(completed)
     }
 
-    /// One attempt at `entry`, and its result stored; whether it left the outbox. The store
-    /// writes run on the blocking pool: they wait for a flush, which must not stall the
-    /// runtime's threads while other effects and the HTTP server run on them.
-    async fn run_one(&self, entry: &OutboxEntry) -> Result<bool, EngineError> {
-        let engine = self.engine.clone();
-        let seq = entry.seq;
-        let lane = entry.effect.lane();
-        match self.attempt(entry).await? {
-            Next::Complete(then) => {
-                let observed = Observed::of(&then);
-                let completed =
-                    on_blocking_pool(move || engine.store().complete_effect(seq, then)).await;
-                match completed {
-                    Ok(()) => {
-                        self.lanes().left(seq, &lane);
-                        self.engine.metrics().record(observed);
-                        Ok(true)
-                    }
-                    // Someone completed it meanwhile, or its record changed: look again next pass.
-                    Err(EngineError::Store(StoreError::Conflict)) => {
-                        self.lanes().left(seq, &lane);
-                        Ok(false)
-                    }
-                    Err(e) => Err(e),
+    /// Attempts every effect due now, most urgent first (alerts, messages, revocations,
+    /// grants), one at a time, each lane in order; how many were completed. Each is attempted
+    /// at most once per call. For tests and tools: a served Gatehouse runs [`Worker::run`].
+    pub async fn run_due(&self) -> Result<usize, EngineError> {
+        self.read_new()?;
+        let now = self.engine.now();
+        self.queue().release(now);
+        let mut tried = HashSet::new();
+        let mut completed = 0;
+        loop {
+            let Some(entry) = self.queue().take_any(|seq| !tried.contains(&seq)) else {
+                return Ok(completed);
+            };
+            tried.insert(entry.seq);
+            let span = super::span::delivery_span(&entry);
+            let next = match self.attempt(&entry).instrument(span).await {
+                Ok(next) => next,
+                Err(e) => {
+                    self.queue().again(entry.seq, now, now);
+                    return Err(e);
                 }
+            };
+            let pending = self.result(&entry, next);
+            let engine = self.engine.clone();
+            let wrote = on_blocking_pool(move || {
+                Ok::<_, EngineError>(write(engine.store(), vec![pending]))
+            })
+            .await?;
+            for wrote in wrote {
+                completed += usize::from(matches!(wrote.what, Wrote::Left));
+                self.wrote(wrote);
             }
+        }
+    }
+
+    /// What to write for an attempt at `entry` that ended with `next`.
+    fn result(&self, entry: &OutboxEntry, next: Next) -> Pending {
+        match next {
+            Next::Complete(then) => Pending {
+                observed: Some(Observed::of(&then)),
+                finished: Finished::Done {
+                    seq: entry.seq,
+                    then,
+                },
+            },
             Next::Retry(at, error) => {
                 tracing::warn!(key = %entry.key, attempts = entry.attempts + 1, %error, "effect failed; will retry");
                 let kind = super::span::kind(&entry.effect);
                 self.engine.metrics().outbox_retry(kind);
-                on_blocking_pool(move || engine.store().retry_effect(seq, at, &error)).await?;
-                self.lanes().waits(seq, lane);
-                Ok(false)
+                Pending {
+                    observed: None,
+                    finished: Finished::Retry {
+                        seq: entry.seq,
+                        at,
+                        error,
+                    },
+                }
+            }
+        }
+    }
+
+    /// Mirrors what was written for one entry.
+    fn wrote(&self, wrote: Written) {
+        let now = self.engine.now();
+        let mut queue = self.queue();
+        match wrote.what {
+            Wrote::Left => {
+                queue.left(wrote.seq, now);
+                drop(queue);
+                if let Some(observed) = wrote.observed {
+                    self.engine.metrics().record(observed);
+                }
+            }
+            Wrote::Retried(at) => queue.retried(wrote.seq, at, now),
+            // Its record changed while it was attempted: attempted again, with what is now.
+            Wrote::StillQueued => queue.again(wrote.seq, now, now),
+            Wrote::Failed(error) => {
+                tracing::error!(seq = wrote.seq, %error, "an effect's result could not be written; it is attempted again shortly");
+                queue.again(wrote.seq, later(now, AFTER_FAILURE), now);
             }
         }
     }
 
-    /// One attempt at `entry`: what to do with it next. A retry waits from when the failure
-    /// was known, not from when the attempt started: a slow call that ends in a 429 still
-    /// waits all of its `Retry-After`.
-    pub(super) async fn attempt(&self, entry: &OutboxEntry) -> Result<Next, EngineError> {
-        let attempts = entry.attempts + 1;
-        let attempts_told = self.chat_attempt(entry);
-        let retry_at = |failed_at: DateTime<Utc>| {
-            failed_at + backoff_within(entry.attempts, entry.seq, self.max_backoff)
-        };
-        let mut then = Commit::default();
-        match &entry.effect {
-            Effect::Provision { grant } => {
-                let Some(grant) =
-                    self.grant_in(*grant, |s| matches!(s, GrantState::Provisioning))?
-                else {
-                    return Ok(Next::Complete(then)); // revoked before it was given: nothing to do
-                };
-                match self.call(&grant, Action::Grant, &entry.key).await {
-                    Ok(detail) => self.engine.provisioned(grant.id, &detail, &mut then)?,
-                    Err(ConnectorError::Transient(e)) if attempts < PROVISION_ATTEMPTS => {
-                        return Ok(Next::Retry(retry_at(self.engine.now()), e));
-                    }
-                    Err(e) => self.engine.provisioning_failed(
-                        grant.id,
-                        &format!("{e} ({})", after_attempts(attempts)),
-                        &mut then,
-                    )?,
-                }
-            }
-            Effect::Deprovision { grant } => {
-                let Some(grant) =
-                    self.grant_in(*grant, |s| matches!(s, GrantState::Revoking { .. }))?
-                else {
-                    return Ok(Next::Complete(then));
-                };
-                match self.call(&grant, Action::Revoke, &entry.key).await {
-                    Ok(detail) => self.engine.deprovisioned(grant.id, &detail, &mut then)?,
-                    Err(e) if attempts < REVOKE_ATTEMPTS => {
-                        return Ok(Next::Retry(retry_at(self.engine.now()), e.to_string()));
-                    }
-                    Err(e) => {
-                        if attempts == REVOKE_ATTEMPTS {
-                            self.engine
-                                .revocation_failing(grant.id, &e.to_string(), attempts)?;
-                        }
-                        let tomorrow = self.engine.now() + TimeDelta::days(1);
-                        return Ok(Next::Retry(tomorrow, e.to_string()));
-                    }
-                }
-            }
-            chat => match self.deliver(chat, &entry.key, attempts_told).await {
-                Ok(posted) => {
-                    if attempts_told > 1 {
-                        // An earlier attempt may have posted some of these cards (its answer
-                        // lost, or another platform failing) before a refresh that could
-                        // not know them: refresh them once they are recorded.
-                        then.effects.extend(refreshes(&posted));
-                    }
-                    then.cards.extend(posted)
-                }
-                Err(ChatError::Transient {
-                    message,
-                    retry_after,
-                }) => {
-                    let answered = self.engine.now();
-                    let at = not_before(retry_at(answered), answered, retry_after);
-                    return Ok(Next::Retry(at, message));
-                }
-                Err(ChatError::Permanent(e)) => {
-                    tracing::warn!(key = %entry.key, error = %e, "chat message dropped: it can never be delivered")
-                }
-            },
-        }
-        Ok(Next::Complete(then))
-    }
-
-    /// Delivers a chat effect, giving up after [`CHAT_DEADLINE`].
-    async fn deliver(&self, effect: &Effect, key: &str, attempt: u32) -> Result<Posted, ChatError> {
-        let delivery = self.chat.deliver(effect, key, attempt);
-        match tokio::time::timeout(CHAT_DEADLINE, delivery).await {
-            Ok(delivered) => delivered,
-            Err(_) => Err(ChatError::transient(format!(
-                "the chat platform gave no answer within {}s",
-                CHAT_DEADLINE.as_secs()
-            ))),
-        }
-    }
-
-    /// How long a call of connector `id` may take before the worker gives up on it.
-    fn connector_deadline(&self, id: &ConnectorId) -> StdDuration {
-        let timeout = self.connectors.current().timeout(id);
-        timeout.unwrap_or(UNKNOWN_CONNECTOR_TIMEOUT) + CONNECTOR_GRACE
-    }
-
-    fn grant_in(
-        &self,
-        id: GrantId,
-        state: fn(&GrantState) -> bool,
-    ) -> Result<Option<Grant>, EngineError> {
-        let grant = self.engine.store().grant(id)?.map(|g| g.value);
-        if let Some(grant) = &grant {
-            tracing::Span::current().record("request", tracing::field::display(grant.request));
-        }
-        Ok(grant.filter(|g| state(&g.state)))
-    }
-
-    /// Calls the grant's connector; a resource without one has nothing to provision.
-    async fn call(
-        &self,
-        grant: &Grant,
-        action: Action,
-        key: &str,
-    ) -> Result<String, ConnectorError> {
-        let world = self.engine.world();
-        let Some(connector_id) = world
-            .policy
-            .resource(&grant.resource)
-            .and_then(|r| r.connector.clone())
-        else {
-            return Ok(format!(
-                "{} has no connector: recorded in Gatehouse only",
-                grant.resource
-            ));
-        };
-        let connector = self.connectors.get(&connector_id).ok_or_else(|| {
-            ConnectorError::Permanent(format!(
-                "connector `{connector_id}` is not declared in gatehouse.toml"
-            ))
-        })?;
-        let person = match world.directory.person(&grant.person) {
-            Some(p) => PersonRef::from_person(p),
-            None => PersonRef {
-                id: grant.person.clone(),
-                email: None,
-                slack: None,
-                discord: None,
-            },
-        };
-        let call = ConnectorCall::for_grant(action, grant, person, key);
-        let deadline = self.connector_deadline(&connector_id);
-        let result = match tokio::time::timeout(deadline, connector.execute(&call)).await {
-            Ok(result) => result.map(|outcome| outcome.detail),
-            Err(_) => Err(ConnectorError::Transient(format!(
-                "connector `{connector_id}` gave no answer within {}s (will retry)",
-                deadline.as_secs()
-            ))),
-        };
-        let outcome = match &result {
-            Ok(_) => CallOutcome::Ok,
-            Err(ConnectorError::Transient(_)) => CallOutcome::TransientError,
-            Err(ConnectorError::Permanent(_)) => CallOutcome::PermanentError,
-        };
-        let metrics = self.engine.metrics();
-        metrics.connector_call(connector_id.as_str(), action.as_str(), outcome);
-        result
-    }
-
-    /// Runs until `shutdown` turns true. Effects of different lanes ([`Effect::lane`]) run
-    /// at once, up to [`CONCURRENT`]; within a lane, one at a time, oldest first. The loop
-    /// starts what is due and free, then sleeps until an effect finishes, the next attempt
-    /// is due, or a commit queues something new. On shutdown, effects under way get
-    /// `SHUTDOWN_GRACE` (5 s) to finish; one cut short is found again on start ([`Self::resume`]).
+    /// Runs until `shutdown` turns true; see the module documentation. On shutdown, effects
+    /// under way get `SHUTDOWN_GRACE` (5 s) to finish and be written; one cut short is found
+    /// again on start ([`Self::resume`]).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
-        let learner = this.clone();
-        if let Err(e) = on_blocking_pool(move || learner.learn_waiting()).await {
-            tracing::error!(error = %e, "cannot read which effects wait for a retry; a lane may run out of order once");
-        }
         let mut changes = this.engine.subscribe();
-        let mut running = Running::default();
+        let mut work = Work::default();
+        // On start, the whole outbox is new.
+        let mut unread = true;
         loop {
-            let sleep = match this.start_due(&mut running).await {
-                Ok(Some(at)) => (at - this.engine.now())
-                    .to_std()
-                    .unwrap_or(StdDuration::ZERO),
-                Ok(None) => IDLE,
-                Err(e) => {
-                    tracing::error!(error = %e, "outbox pass failed; trying again shortly");
-                    AFTER_FAILURE
-                }
-            };
-            tokio::select! {
-                Some(done) = running.tasks.join_next_with_id(), if !running.tasks.is_empty() => {
-                    running.finish(done);
-                    while let Some(done) = running.tasks.try_join_next_with_id() {
-                        running.finish(done);
+            let mut wake = None;
+            if unread {
+                let reader = this.clone();
+                match on_blocking_pool(move || reader.read_new()).await {
+                    Ok(()) => unread = false,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the outbox could not be read; trying again shortly");
+                        wake = Some(Instant::now() + AFTER_FAILURE);
                     }
                 }
-                _ = tokio::time::sleep(sleep) => {}
-                changed = changes.changed() => if changed.is_err() { break },
+            }
+            wake = earliest(wake, this.start_due(&mut work));
+            work.write(&this);
+            let wake = wake.unwrap_or_else(|| Instant::now() + IDLE);
+            tokio::select! {
+                Some(done) = work.tasks.join_next_with_id(), if !work.tasks.is_empty() => {
+                    this.attempted(&mut work, done);
+                    while let Some(done) = work.tasks.try_join_next_with_id() {
+                        this.attempted(&mut work, done);
+                    }
+                }
+                written = wait(&mut work.writing), if work.writing.is_some() => {
+                    work.writing = None;
+                    for wrote in written {
+                        this.wrote(wrote);
+                    }
+                    // What was written may have queued more (a grant's notice, a refresh).
+                    unread = true;
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    unread = true;
+                }
                 _ = shutdown.changed() => break,
             }
             if *shutdown.borrow() {
                 break;
             }
         }
-        let finishing = async { while running.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(SHUTDOWN_GRACE, finishing)
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                running = running.tasks.len(),
-                "effects still under way at shutdown; they are attempted again on start"
-            );
+        this.finish(work).await;
+    }
+
+    /// At shutdown: lets the attempts under way finish and their results be written, for
+    /// at most `SHUTDOWN_GRACE`.
+    async fn finish(self: &Arc<Self>, mut work: Work) {
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        loop {
+            work.write(self);
+            if work.tasks.is_empty() && work.writing.is_none() {
+                return;
+            }
+            tokio::select! {
+                Some(done) = work.tasks.join_next_with_id(), if !work.tasks.is_empty() => {
+                    self.attempted(&mut work, done);
+                }
+                written = wait(&mut work.writing), if work.writing.is_some() => {
+                    work.writing = None;
+                    for wrote in written {
+                        self.wrote(wrote);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(
+                        running = work.tasks.len(),
+                        "effects still under way at shutdown; they are attempted again on start"
+                    );
+                    return;
+                }
+            }
         }
     }
 
-    /// Starts every due effect whose lane is free, as long as fewer than [`CONCURRENT`] run;
-    /// when the next one not yet due is due (`None`: nothing waits). Effects due but not
-    /// started (lane busy, or too many running) start when a running one finishes.
-    async fn start_due(
-        self: &Arc<Self>,
-        running: &mut Running,
-    ) -> Result<Option<DateTime<Utc>>, EngineError> {
+    /// Starts what is due in every pool, as far as its gate lets; when to look again for a
+    /// pool closed for a while or an entry waiting for its moment (`None`: only when
+    /// something happens).
+    fn start_due(self: &Arc<Self>, work: &mut Work) -> Option<Instant> {
         let now = self.engine.now();
-        let engine = self.engine.clone();
-        let mut skip = running.seqs();
-        skip.extend(self.lanes().held());
-        // Read only about as many as can start: with a long queue (a restart with many
-        // revocations), reading a full batch at every completion would cost more than the
-        // effects. The extra `CONCURRENT` leaves room for entries whose lane is busy.
-        let free = CONCURRENT.saturating_sub(running.tasks.len());
-        let (due, next) = on_blocking_pool(move || {
-            let store = engine.store();
-            let due = match free {
-                0 => Vec::new(),
-                free => {
-                    store.due_effects_except(now, free + CONCURRENT, &|seq| skip.contains(&seq))?
+        let instant = Instant::now();
+        let connectors = self.connectors.current();
+        let mut queue = self.queue();
+        queue.release(now);
+        let mut wake = queue
+            .next_due()
+            .map(|at| instant + (at - now).to_std().unwrap_or(StdDuration::ZERO));
+        let mut gates = self.gates();
+        for pool in queue.pools_ready() {
+            let limits = limits_of(&pool, &connectors);
+            while let Some(class) = queue.peek(&pool) {
+                match gates.check(&pool, limits, instant) {
+                    Gate::Open => {}
+                    Gate::Full => break,
+                    Gate::ClosedUntil(at) => {
+                        wake = earliest(wake, Some(at));
+                        break;
+                    }
                 }
-            };
-            Ok::<_, StoreError>((due, store.next_effect_due_after(now)?))
-        })
-        .await?;
-        for entry in due {
-            if running.tasks.len() >= CONCURRENT {
-                break;
-            }
-            let lane = entry.effect.lane();
-            if running.lane_busy(&lane) || self.lanes().holds(entry.seq, &lane) {
-                continue;
-            }
-            let worker = self.clone();
-            let seq = entry.seq;
-            let task = running.tasks.spawn(async move {
-                let span = super::span::delivery_span(&entry);
-                if let Err(e) = worker.run_one(&entry).instrument(span).await {
-                    tracing::error!(key = %entry.key, error = %e, "outbox attempt failed; trying again shortly");
-                    // Hold the lane a while: the store may need time to recover.
-                    tokio::time::sleep(AFTER_FAILURE).await;
+                let Some(first) = queue.take(&pool) else {
+                    break;
+                };
+                let mut entries = vec![first];
+                if let (Pool::Connector(Some(id)), Class::Revoke) = (&pool, class) {
+                    let together = connectors.get(id).map_or(1, |c| c.revoke_batch());
+                    if together > 1 {
+                        entries.extend(queue.take_more(&pool, Class::Revoke, together - 1));
+                    }
                 }
-            });
-            running.start(task.id(), seq, lane);
+                gates.started(&pool);
+                let seqs = entries.iter().map(|entry| entry.seq).collect();
+                let worker = self.clone();
+                let attempting = pool.clone();
+                let task = work
+                    .tasks
+                    .spawn(async move { worker.attempt_all(attempting, entries).await });
+                work.held.insert(task.id(), (pool.clone(), seqs));
+            }
         }
-        Ok(next)
-    }
-}
-
-/// How many effects run at once, at most.
-pub const CONCURRENT: usize = 32;
-/// How long effects under way may take to finish at shutdown.
-const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(5);
-
-/// The effects under way: their tasks, and which outbox entry and lane each holds.
-#[derive(Default)]
-struct Running {
-    tasks: JoinSet<()>,
-    held: HashMap<tokio::task::Id, (u64, Lane)>,
-}
-
-impl Running {
-    fn start(&mut self, task: tokio::task::Id, seq: u64, lane: Lane) {
-        self.held.insert(task, (seq, lane));
+        wake
     }
 
-    fn lane_busy(&self, lane: &Lane) -> bool {
-        self.held.values().any(|(_, held)| held == lane)
-    }
-
-    fn seqs(&self) -> HashSet<u64> {
-        self.held.values().map(|(seq, _)| *seq).collect()
-    }
-
-    /// Frees the lane of a finished task, even one that panicked.
-    fn finish(&mut self, done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
-        let id = match done {
-            Ok((id, ())) => id,
-            Err(e) => {
-                tracing::error!(error = %e, "an outbox attempt panicked; it is attempted again later");
-                e.id()
+    /// One attempt at each of `entries` (more than one: revocations made together).
+    async fn attempt_all(&self, pool: Pool, entries: Vec<OutboxEntry>) -> Attempted {
+        let nexts = match (&pool, entries.as_slice()) {
+            (Pool::Connector(Some(id)), [_, _, ..]) => self.attempt_revocations(id, &entries).await,
+            _ => {
+                let mut nexts = Vec::with_capacity(entries.len());
+                for entry in &entries {
+                    let span = super::span::delivery_span(entry);
+                    nexts.push(self.attempt(entry).instrument(span).await);
+                }
+                nexts
             }
         };
-        self.held.remove(&id);
+        Attempted {
+            results: entries.into_iter().zip(nexts).collect(),
+        }
+    }
+
+    /// A task ended: its pool has room again, and its results wait to be written.
+    fn attempted(
+        &self,
+        work: &mut Work,
+        done: Result<(tokio::task::Id, Attempted), tokio::task::JoinError>,
+    ) {
+        let (id, attempted) = match done {
+            Ok((id, attempted)) => (id, Some(attempted)),
+            Err(e) => {
+                tracing::error!(error = %e, "an outbox attempt panicked; it is attempted again later");
+                (e.id(), None)
+            }
+        };
+        let Some((pool, seqs)) = work.held.remove(&id) else {
+            return;
+        };
+        self.gates().ended(&pool);
+        let now = self.engine.now();
+        let Some(attempted) = attempted else {
+            let mut queue = self.queue();
+            for seq in seqs {
+                queue.again(seq, later(now, AFTER_FAILURE), now);
+            }
+            return;
+        };
+        for (entry, next) in attempted.results {
+            match next {
+                Ok(next) => work.pending.push(self.result(&entry, next)),
+                Err(e) => {
+                    tracing::error!(key = %entry.key, error = %e, "outbox attempt failed; trying again shortly");
+                    // The store may need time to recover: the lane waits a while.
+                    self.queue()
+                        .again(entry.seq, later(now, AFTER_FAILURE), now);
+                }
+            }
+        }
     }
 }
 
-/// `after 1 attempt`, `after 8 attempts`.
-fn after_attempts(attempts: u32) -> String {
-    match attempts {
-        1 => "after 1 attempt".to_owned(),
-        n => format!("after {n} attempts"),
+/// The limits of `pool`: chat's own, or its connector's.
+fn limits_of(pool: &Pool, connectors: &Connectors) -> Limits {
+    match pool {
+        Pool::Chat => Limits {
+            max_concurrent: CHAT_CONCURRENT,
+            max_per_second: None,
+        },
+        Pool::Connector(Some(id)) => connectors.limits(id),
+        Pool::Connector(None) => Limits::default(),
     }
 }
 
-/// The refresh of every kind of card in `posted`, once each.
-fn refreshes(posted: &super::Posted) -> Vec<Effect> {
-    let mut keys: Vec<&CardKey> = posted.iter().map(|(key, _)| key).collect();
-    keys.sort_by_key(|k| k.to_string());
-    keys.dedup();
-    keys.into_iter()
-        .map(|key| match *key {
-            CardKey::Request { request } => Effect::RefreshCards { request },
-            CardKey::Grant { grant } => Effect::RefreshGrantCards { grant },
-            CardKey::Review { campaign, grant } => Effect::RefreshReviewCards { campaign, grant },
+/// What the loop has under way: attempts running, with the pool and entries each holds;
+/// results waiting to be written; the write in progress.
+#[derive(Default)]
+struct Work {
+    tasks: JoinSet<Attempted>,
+    held: HashMap<tokio::task::Id, (Pool, Vec<u64>)>,
+    pending: Vec<Pending>,
+    /// The write under way, and the entries it is about.
+    writing: Option<(JoinHandle<Vec<Written>>, Vec<u64>)>,
+}
+
+impl Work {
+    /// Starts writing the results that wait, unless a write is under way (the next one then
+    /// takes all that came in meanwhile).
+    fn write(&mut self, worker: &Worker) {
+        if self.writing.is_some() || self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let seqs = pending.iter().map(|p| p.finished.seq()).collect();
+        let engine = worker.engine.clone();
+        let writing = tokio::task::spawn_blocking(move || write(engine.store(), pending));
+        self.writing = Some((writing, seqs));
+    }
+}
+
+/// The results of one task.
+struct Attempted {
+    results: Vec<(OutboxEntry, Result<Next, EngineError>)>,
+}
+
+/// A result waiting to be written.
+struct Pending {
+    finished: Finished,
+    /// What a completion's commit records in the metrics, once written.
+    observed: Option<Observed>,
+}
+
+/// What was written for one entry.
+struct Written {
+    seq: u64,
+    what: Wrote,
+    observed: Option<Observed>,
+}
+
+enum Wrote {
+    /// It left the outbox.
+    Left,
+    /// It waits for its next attempt, at this moment.
+    Retried(DateTime<Utc>),
+    /// Its completion found a record changed since the attempt read it; it is still queued.
+    StillQueued,
+    /// Nothing was written.
+    Failed(String),
+}
+
+/// Writes `pending` in one go; what became of each.
+fn write(store: &dyn Store, pending: Vec<Pending>) -> Vec<Written> {
+    let mut about = Vec::with_capacity(pending.len());
+    let mut finished = Vec::with_capacity(pending.len());
+    for Pending {
+        finished: f,
+        observed,
+    } in pending
+    {
+        let (seq, retry_at) = match &f {
+            Finished::Done { seq, .. } => (*seq, None),
+            Finished::Retry { seq, at, .. } => (*seq, Some(*at)),
+        };
+        about.push((seq, retry_at, observed));
+        finished.push(f);
+    }
+    let results = store.finish_effects(finished);
+    about
+        .into_iter()
+        .zip(results)
+        .map(|((seq, retry_at, observed), result)| {
+            let what = match (result, retry_at) {
+                (Ok(()), None) => Wrote::Left,
+                (Ok(()), Some(at)) => Wrote::Retried(at),
+                // Completed by someone else, or its record changed: which is it?
+                (Err(StoreError::Conflict), _) => match store.effects_after(seq - 1, 1) {
+                    Ok(next) if next.first().is_some_and(|e| e.seq == seq) => Wrote::StillQueued,
+                    Ok(_) => Wrote::Left,
+                    Err(e) => Wrote::Failed(e.to_string()),
+                },
+                (Err(e), _) => Wrote::Failed(e.to_string()),
+            };
+            Written {
+                seq,
+                what,
+                observed,
+            }
         })
         .collect()
 }
 
-/// The later of the backoff's moment and the wait the platform asked for (a 429's
-/// Retry-After): retrying sooner would only be refused again.
-fn not_before(
-    backoff_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-    retry_after: Option<StdDuration>,
-) -> DateTime<Utc> {
-    let asked = retry_after
-        .and_then(|wait| TimeDelta::from_std(wait).ok())
-        .map(|wait| now + wait);
-    asked.map_or(backoff_at, |asked| asked.max(backoff_at))
+/// The result of the write under way (which is there).
+async fn wait(writing: &mut Option<(JoinHandle<Vec<Written>>, Vec<u64>)>) -> Vec<Written> {
+    let Some((handle, seqs)) = writing else {
+        return std::future::pending().await;
+    };
+    match handle.await {
+        Ok(written) => written,
+        Err(e) => seqs
+            .iter()
+            .map(|seq| Written {
+                seq: *seq,
+                what: Wrote::Failed(format!("writing the outbox's results panicked: {e}")),
+                observed: None,
+            })
+            .collect(),
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn later(now: DateTime<Utc>, wait: StdDuration) -> DateTime<Utc> {
+    now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX)
 }
 
 /// Starts the worker for a served Gatehouse, waiting at most `max_backoff` between attempts.
@@ -523,29 +571,4 @@ pub fn spawn(
         tracing::error!(error = %e, "the outbox could not be read at start; a message whose answer a crash lost may be posted twice");
     }
     tokio::spawn(worker.run(shutdown))
-}
-
-#[cfg(test)]
-mod retry_after_tests {
-    use super::*;
-
-    #[test]
-    fn one_attempt_is_one_attempt() {
-        assert_eq!(after_attempts(1), "after 1 attempt");
-        assert_eq!(after_attempts(8), "after 8 attempts");
-    }
-
-    #[test]
-    fn a_retry_waits_for_the_longer_of_backoff_and_retry_after() {
-        let now = crate::engine::testing::start();
-        let backoff_at = now + TimeDelta::seconds(1);
-        let asked = Some(StdDuration::from_secs(2));
-        assert_eq!(
-            not_before(backoff_at, now, asked),
-            now + TimeDelta::seconds(2)
-        );
-        let short = Some(StdDuration::from_millis(100));
-        assert_eq!(not_before(backoff_at, now, short), backoff_at);
-        assert_eq!(not_before(backoff_at, now, None), backoff_at);
-    }
 }

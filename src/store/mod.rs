@@ -25,7 +25,10 @@ use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
 
 pub use any::AnyStore;
-pub use pg_store::{LEASE_TTL, Lease, PG_SCHEMA_VERSION, PgConfig, PgStore, leader_work};
+pub use pg_store::{
+    LEASE_TTL, Lease, PG_SCHEMA_VERSION, PgConfig, PgStore, is_leader_work, leader_work,
+    leader_work_if,
+};
 pub use sled_store::{Anchoring, SledStore, Unanchored, verify_backup};
 
 /// The schema version this build writes; a data directory with a newer one is refused.
@@ -102,6 +105,29 @@ pub struct OutboxEntry {
     pub attempts: u32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
+}
+
+/// What became of one attempt at an outbox entry, to be recorded.
+#[derive(Clone, Debug)]
+pub enum Finished {
+    /// Done: the entry leaves the outbox, with `then` applied in the same write
+    /// ([`Store::complete_effect`]).
+    Done { seq: u64, then: Commit },
+    /// Failed: it is tried again at `at` ([`Store::retry_effect`]).
+    Retry {
+        seq: u64,
+        at: DateTime<Utc>,
+        error: String,
+    },
+}
+
+impl Finished {
+    /// The outbox entry it is about.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Finished::Done { seq, .. } | Finished::Retry { seq, .. } => *seq,
+        }
+    }
 }
 
 /// Which sequence an id comes from.
@@ -283,6 +309,19 @@ pub trait Store: Send + Sync + 'static {
         &self,
         after: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Outbox entries queued after `after` (a greater seq), oldest first, at most `limit`,
+    /// due or not; only entries whose commit is durable, as for [`Store::due_effects`]. A
+    /// reader that asks again after the last seq it was given finds every entry once: none
+    /// with a smaller seq becomes durable later. The default reads the whole outbox, which is
+    /// right for a backend whose commits are durable when they return, but slow: override it.
+    fn effects_after(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(self
+            .outbox(usize::MAX)?
+            .into_iter()
+            .filter(|entry| entry.seq > after)
+            .take(limit)
+            .collect())
+    }
     /// Every outbox entry, oldest first (for tests and the admin API).
     fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
     /// The seq of the newest entry in the outbox; `None` when it is empty.
@@ -296,6 +335,19 @@ pub trait Store: Send + Sync + 'static {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError>;
+    /// Records many attempts, each as [`Store::complete_effect`] or [`Store::retry_effect`]
+    /// would and each succeeding or failing alone (a `Conflict` for one leaves the others
+    /// recorded); one result per attempt, in order. A backend that can shares one write and
+    /// one flush among them; the default records them one by one.
+    fn finish_effects(&self, finished: Vec<Finished>) -> Vec<Result<(), StoreError>> {
+        finished
+            .into_iter()
+            .map(|finished| match finished {
+                Finished::Done { seq, then } => self.complete_effect(seq, then),
+                Finished::Retry { seq, at, error } => self.retry_effect(seq, at, &error),
+            })
+            .collect()
+    }
 
     /// Everything stored, read in one consistent view, for `GET /api/v1/backup` (see
     /// [`crate::store::backup`]), written to a file as it is read so that a backup of any

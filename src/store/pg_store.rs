@@ -22,12 +22,14 @@ use chrono::{DateTime, Utc};
 pub use client::PgConfig;
 pub use lease::{LEASE_TTL, Lease};
 pub use schema::PG_SCHEMA_VERSION;
-pub use write::leader_work;
+pub use write::{is_leader_work, leader_work, leader_work_if};
 
 use self::client::{CALL_LIMIT, Pool};
 use self::write::{Work, ms, parse};
 use super::backup::{BackupError, Spooled};
-use super::{Commit, OutboxEntry, Receipt, Sequence, Store, StoreError, Versioned, WriteStats};
+use super::{
+    Commit, Finished, OutboxEntry, Receipt, Sequence, Store, StoreError, Versioned, WriteStats,
+};
 use crate::domain::anchor::{AnchorReport, ChainHead, PublishedHead};
 use crate::domain::audit::AuditRecord;
 use crate::domain::card::{CardKey, PostedCard};
@@ -465,6 +467,49 @@ impl Store for PgStore {
             "SELECT seq, entry FROM outbox ORDER BY seq LIMIT $1",
             &self::limit(limit),
         )
+    }
+
+    fn effects_after(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        // Only the leader starts attempts: a replica that is not reads nothing to attempt.
+        if !self.fence.held() {
+            return Ok(Vec::new());
+        }
+        // Every batch takes the head lock before it numbers its entries, so batches commit in
+        // seq order: a read that sees an entry sees every committed one before it, and none
+        // with a smaller seq commits later.
+        let (after, limit) = (after.min(i64::MAX as u64) as i64, self::limit(limit));
+        let rows = self.read(async |conn| {
+            let rows = conn
+                .query(
+                    "SELECT seq, entry FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    &[&after, &limit],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)))
+                .collect::<Vec<_>>())
+        })?;
+        rows.into_iter()
+            .map(|(seq, entry)| parse(|| format!("outbox seq {seq}"), &entry))
+            .collect()
+    }
+
+    fn finish_effects(&self, finished: Vec<Finished>) -> Vec<Result<(), StoreError>> {
+        let works = finished
+            .into_iter()
+            .map(|finished| match finished {
+                Finished::Done { seq, then } => Work::Commit {
+                    commit: then,
+                    done: Some(seq),
+                },
+                Finished::Retry { seq, at, error } => Work::Retry { seq, at, error },
+            })
+            .collect();
+        self.apply_all(works, true)
+            .into_iter()
+            .map(|result| result.map(drop))
+            .collect()
     }
 
     fn newest_effect(&self) -> Result<Option<u64>, StoreError> {

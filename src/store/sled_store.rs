@@ -29,7 +29,7 @@ use self::keys::*;
 use self::write::Work;
 use super::backup::{BackupError, Spooled};
 use super::{
-    Commit, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned,
+    Commit, Finished, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned,
     WriteStats,
 };
 use crate::domain::anchor::{AnchorReport, ChainHead, PublishedHead};
@@ -369,11 +369,14 @@ impl SledStore {
     /// Returns once everything this thread wrote is on disk. Concurrent writers share the
     /// flush (group commit), so a write is never acknowledged before it is durable, yet a
     /// busy store does not queue one fsync per commit.
-    fn durable(&self) -> Result<(), StoreError> {
-        // Outbox entries applied by now are covered by the flush `durable` waits for.
-        let applied = self.last_outbox_seq()?;
+    ///
+    /// `landed` is the last outbox seq of the batches applied by then, read under the writer
+    /// lock: entries up to it are on disk once the flush is done. (Read after the lock is let
+    /// go, the counter could name the entries of a batch another writer is landing, counter
+    /// first; a reader trusting the watermark would then pass over them.)
+    fn durable(&self, landed: u64) -> Result<(), StoreError> {
         self.flushes.durable(|| self.db.flush().map(drop))?;
-        self.durable_outbox.fetch_max(applied, Ordering::SeqCst);
+        self.durable_outbox.fetch_max(landed, Ordering::SeqCst);
         Ok(())
     }
 
@@ -722,6 +725,39 @@ impl Store for SledStore {
 
     fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         self.outbox_entries().take(limit).collect()
+    }
+
+    fn effects_after(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let durable = self.durable_outbox.load(Ordering::SeqCst);
+        let Some(first) = after.checked_add(1).filter(|first| *first <= durable) else {
+            return Ok(Vec::new());
+        };
+        let mut entries = Vec::new();
+        for item in self.trees.outbox.range(id_key(first)..=id_key(durable)) {
+            if entries.len() >= limit {
+                break;
+            }
+            let (key, bytes) = item?;
+            entries.push(decode::<OutboxEntry>(OUTBOX, &key, &bytes)?);
+        }
+        Ok(entries)
+    }
+
+    fn finish_effects(&self, finished: Vec<Finished>) -> Vec<Result<(), StoreError>> {
+        let works = finished
+            .into_iter()
+            .map(|finished| match finished {
+                Finished::Done { seq, then } => Work::Commit {
+                    commit: then,
+                    done: Some(seq),
+                },
+                Finished::Retry { seq, at, error } => Work::Retry { seq, at, error },
+            })
+            .collect();
+        self.apply_all(works)
+            .into_iter()
+            .map(|result| result.map(drop))
+            .collect()
     }
 
     fn newest_effect(&self) -> Result<Option<u64>, StoreError> {

@@ -85,6 +85,7 @@ fn call(action: Action, email: Option<&str>) -> ConnectorCall {
             email: email.map(str::to_owned),
             slack: None,
             discord: None,
+            accounts: Default::default(),
         },
         resource: "aws-prod-account".into(),
         role: "admin".into(),

@@ -206,6 +206,9 @@ async fn provision_through_gatehouse(
         if let Some(email) = &someone.email {
             people.push_str(&format!("email = \"{email}\"\n"));
         }
+        for (name, account) in &someone.accounts {
+            people.push_str(&format!("accounts.{name} = \"{account}\"\n"));
+        }
     }
     let directory = Directory::parse(&Source::new("directory.toml", &people)).unwrap();
     let start = Utc::now();

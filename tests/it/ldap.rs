@@ -41,6 +41,7 @@ fn call(action: Action, id: &str) -> ConnectorCall {
             email: Some(format!("{id}@example.com")),
             slack: None,
             discord: None,
+            accounts: Default::default(),
         },
         resource: "vpn".into(),
         role: "member".into(),
@@ -209,3 +210,80 @@ async fn ldaps_and_starttls_check_the_server_against_the_ca_file() {
 }
 
 mod left_behind;
+
+#[tokio::test]
+#[ignore = "needs OpenLDAP (slapd); .ci/run installs it"]
+async fn revocations_made_together_leave_each_group_as_asked_with_an_answer_each() {
+    let slapd = Slapd::start().await;
+    for uid in ["alice", "bob", "carol", "dave", "erin", "frank"] {
+        slapd.add_person(uid, &[]).await;
+    }
+    let (vpn, db) = (group_dn("vpn"), group_dn("db"));
+    let members = |uids: &[&str]| -> Vec<String> { uids.iter().map(|u| person_dn(u)).collect() };
+    let vpn_members = members(&["alice", "bob", "carol", "dave"]);
+    let vpn_members: Vec<&str> = vpn_members.iter().map(String::as_str).collect();
+    slapd
+        .add_group("vpn", "groupOfNames", "member", &vpn_members)
+        .await;
+    let db_members = members(&["bob", "frank"]);
+    let db_members: Vec<&str> = db_members.iter().map(String::as_str).collect();
+    slapd
+        .add_group("db", "groupOfNames", "member", &db_members)
+        .await;
+    let connector = connector(
+        &slapd,
+        &format!(
+            "user_dn = \"uid={{{{ id }}}},{PEOPLE}\"\nroles = {{ member = \"{vpn}\", db = \"{db}\" }}\n"
+        ),
+    );
+    assert!(connector.revoke_batch() > 1, "ldap takes many at once");
+    let revoke = |id: &str, role: &str| {
+        let mut call = call(Action::Revoke, id);
+        call.role = role.into();
+        call
+    };
+    let calls = [
+        revoke("alice", "member"),
+        revoke("carol", "member"),
+        // Not a member: the group's modify is refused whole, then made one by one.
+        revoke("erin", "member"),
+        revoke("frank", "db"),
+        revoke("alice", "admin"),
+    ];
+
+    let answers = connector.revoke_many(&calls).await;
+    let shown: Vec<String> = answers
+        .iter()
+        .map(|a| match a {
+            Ok(outcome) => outcome.detail.clone(),
+            Err(e) => format!("error: {e}"),
+        })
+        .collect();
+    assert_eq!(
+        shown[..4],
+        [
+            format!("removed {} from {vpn}", person_dn("alice")),
+            format!("removed {} from {vpn}", person_dn("carol")),
+            format!("removed {} from {vpn} (it already was)", person_dn("erin")),
+            format!("removed {} from {db}", person_dn("frank")),
+        ]
+    );
+    assert!(
+        shown[4].contains("role `admin` has no group"),
+        "{}",
+        shown[4]
+    );
+    assert_eq!(
+        slapd.values(&vpn, "member").await,
+        [person_dn("bob"), person_dn("dave")]
+    );
+    assert_eq!(slapd.values(&db, "member").await, [person_dn("bob")]);
+
+    // All of them gone already: one modify, refused, then each alone, each a success.
+    let again = connector.revoke_many(&calls[..4]).await;
+    assert!(again.iter().all(Result::is_ok), "{again:?}");
+    assert_eq!(
+        slapd.values(&vpn, "member").await,
+        [person_dn("bob"), person_dn("dave")]
+    );
+}

@@ -30,8 +30,11 @@ mod fake_slack_tests {
     mod tests_rules;
 }
 mod faults;
+mod github;
+mod google;
 mod ldap;
 mod ldap_directory;
+mod openapi;
 mod ops;
 mod postgres;
 mod provisioner;

@@ -131,6 +131,13 @@ async fn json_logs_carry_the_request_id_through_decisions_deliveries_and_the_con
     crate::support::eventually("gatehouse serve to come up", || http.get(&healthz).send()).await;
     let ask = json!({"as": "alice", "resource": "prod-db", "role": "read", "duration": "2h", "reason": "replica lag"});
     assert!(call("/requests", ask).await.unwrap().status().is_success());
+    // Bob's card goes out before he decides: a card for a request decided already is not
+    // posted at all (alerts, which go first, may be delivered before it).
+    crate::support::eventually("Bob's approval card in the log", || {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        std::future::ready(text.contains("\"effect\":\"approval_card\""))
+    })
+    .await;
     for approver in ["bob", "carol"] {
         let approved = call("/requests/AR-1/approve", json!({"as": approver}));
         assert!(approved.await.unwrap().status().is_success());

@@ -93,6 +93,7 @@ fn call(action: Action, email: &str, expires_at: Option<DateTime<Utc>>) -> Conne
             email: Some(email.to_owned()),
             slack: None,
             discord: None,
+            accounts: Default::default(),
         },
         resource: "app-db".into(),
         role: "read".into(),
@@ -331,3 +332,72 @@ pub async fn drain(worker: &Worker, passes: usize) {
 }
 
 mod left_behind;
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL; .ci/run installs it"]
+async fn revocations_made_together_take_each_login_out_with_its_own_answer() {
+    let pg = Postgres::start().await;
+    pg.execute(
+        "CREATE ROLE app_read NOLOGIN; CREATE ROLE app_write NOLOGIN; \
+         CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN; CREATE ROLE carol LOGIN; \
+         CREATE ROLE dave LOGIN; CREATE ROLE erin LOGIN; \
+         GRANT app_read TO alice, bob, erin; GRANT app_write TO carol;",
+    )
+    .await;
+    let connector = connector(
+        &pg,
+        "login = \"{{ email | split(\\\"@\\\") | first }}\"\nroles = { read = \"app_read\", write = \"app_write\" }\n",
+    );
+    assert!(connector.revoke_batch() > 1, "postgres takes many at once");
+    let revoke = |email: &str, role: &str| {
+        let mut call = call(Action::Revoke, email, None);
+        call.role = role.into();
+        call
+    };
+    let mut undo = revoke("ghost@example.com", "read");
+    undo.undo = true;
+    let calls = [
+        revoke("alice@example.com", "read"),
+        revoke("bob@example.com", "read"),
+        revoke("carol@example.com", "write"),
+        // Not a member: revoking what is gone succeeds.
+        revoke("dave@example.com", "read"),
+        revoke("mallory@example.com", "read"),
+        undo,
+    ];
+
+    let answers = connector.revoke_many(&calls).await;
+    let shown: Vec<String> = answers
+        .iter()
+        .map(|a| match a {
+            Ok(outcome) => outcome.detail.clone(),
+            Err(e) => format!("error: {e}"),
+        })
+        .collect();
+    assert_eq!(shown[0], "revoked database role app_read from login alice");
+    assert_eq!(shown[1], "revoked database role app_read from login bob");
+    assert_eq!(shown[2], "revoked database role app_write from login carol");
+    assert_eq!(shown[3], "revoked database role app_read from login dave");
+    assert!(
+        shown[4].contains("login `mallory` does not exist"),
+        "{}",
+        shown[4]
+    );
+    assert!(!answers[4].as_ref().unwrap_err().is_transient());
+    assert_eq!(
+        shown[5],
+        "login ghost does not exist, so nothing was granted: nothing to undo"
+    );
+    assert_eq!(
+        pg.members_of("app_read").await,
+        ["erin"],
+        "only erin keeps it"
+    );
+    assert!(pg.members_of("app_write").await.is_empty());
+
+    let again = connector.revoke_many(&calls[..4]).await;
+    assert!(
+        again.iter().all(Result::is_ok),
+        "revoking again succeeds: {again:?}"
+    );
+}

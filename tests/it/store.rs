@@ -55,6 +55,8 @@ on_every_backend!(
     outbox::a_failing_then_keeps_the_effect_queued,
     outbox::a_failed_effect_waits_until_its_next_attempt,
     outbox::the_effects_waiting_are_those_whose_next_attempt_is_later,
+    outbox::entries_are_read_after_a_seq_in_order_due_or_not_until_they_leave,
+    outbox::results_written_together_each_succeed_or_fail_alone,
     cards::cards_are_remembered_per_request_in_posting_order_and_once,
     cards::one_effects_cards_for_one_person_on_two_platforms_are_both_remembered,
     cards::a_delivery_is_first_only_once_until_it_is_forgotten,

@@ -23,6 +23,7 @@ fn call() -> ConnectorCall {
             email: Some("alice@example.com".to_owned()),
             slack: None,
             discord: None,
+            accounts: Default::default(),
         },
         resource: "prod-db".into(),
         role: "read".into(),

@@ -40,6 +40,7 @@ pub fn directory() -> Directory {
         discord: None,
         notify: Vec::new(),
         active: true,
+        accounts: Default::default(),
     };
     Directory::from_people([
         person("alice", "Alice Ng"),

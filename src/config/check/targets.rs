@@ -3,11 +3,14 @@
 //! reachable.
 //! Templates are compiled and CA files read, so a typo shows at its key, not at 3 a.m.
 
+mod github;
+mod google;
+
 use std::str::FromStr;
 
 use super::Checker;
 use crate::config::{AwsAssign, Config, ConnectorKind, DirectorySource, Secret};
-use crate::config::{ConnectorConfig, SslMode};
+use crate::config::{ConnectorConfig, DEFAULT_MAX_CONCURRENT, MAX_MAX_CONCURRENT, SslMode};
 use crate::connector::aws_shapes;
 use crate::connector::template::{Escape, PersonTemplate};
 use crate::domain::diagnostic::{Diagnostic, Severity};
@@ -67,6 +70,8 @@ impl Checker<'_, '_, '_, '_> {
         self.roles(index, connector, false);
         let mut foreign = ldap_keys(connector);
         foreign.extend(aws_keys(connector));
+        foreign.extend(github_keys(connector));
+        foreign.extend(google_keys(connector));
         self.only_for(index, connector, "postgres", &foreign, PG_LDAP_SECRETS);
     }
 
@@ -103,6 +108,8 @@ impl Checker<'_, '_, '_, '_> {
         self.roles(index, connector, true);
         let mut foreign = postgres_keys(connector);
         foreign.extend(aws_keys(connector));
+        foreign.extend(github_keys(connector));
+        foreign.extend(google_keys(connector));
         self.only_for(index, connector, "ldap", &foreign, PG_LDAP_SECRETS);
     }
 
@@ -259,6 +266,8 @@ impl Checker<'_, '_, '_, '_> {
         }
         let mut foreign = postgres_keys(connector);
         foreign.extend(ldap_keys(connector));
+        foreign.extend(github_keys(connector));
+        foreign.extend(google_keys(connector));
         for (set, key) in [
             (connector.url.is_some(), "url"),
             (connector.ca.is_some(), "ca"),
@@ -274,6 +283,34 @@ impl Checker<'_, '_, '_, '_> {
             &foreign,
             "remove them; AWS credentials come from the standard chain (environment, shared files, web identity, instance metadata)",
         );
+    }
+
+    /// `max_concurrent` and `max_per_second`, which every kind has: a limit that lets no call
+    /// start would leave grants and revocations queued for ever.
+    pub(super) fn limits(&mut self, index: usize, connector: &ConnectorConfig) {
+        let at = |key: &str| format!("connectors.{index}.{key}");
+        let id = connector.id.as_str();
+        let most = connector.max_concurrent;
+        if !(1..=MAX_MAX_CONCURRENT).contains(&most) {
+            self.error(
+                &at("max_concurrent"),
+                format!(
+                    "connector `{id}` has max_concurrent = {most}; it must be between 1 and {MAX_MAX_CONCURRENT}"
+                ),
+                format!(
+                    "give how many calls the target takes at once, e.g. max_concurrent = 8, or leave it out for {DEFAULT_MAX_CONCURRENT}"
+                ),
+            );
+        }
+        if let Some(rate) = connector.max_per_second
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            self.error(
+                &at("max_per_second"),
+                format!("connector `{id}` has max_per_second = {rate}: no call could start"),
+                "give how many calls may start per second, e.g. max_per_second = 10 (or 0.5 for one every 2 s), or leave it out for no limit",
+            );
+        }
     }
 
     pub(super) fn directory(&mut self, config: &Config) {
@@ -335,6 +372,22 @@ impl Checker<'_, '_, '_, '_> {
                 ),
                 "give a percentage from 1 to 100 (10 unless set), or 0 for no limit",
             );
+        }
+        for (name, attribute) in &directory.attributes.accounts {
+            let path = format!("directory.attributes.accounts.{name}");
+            if !crate::domain::directory::is_account_name(name) {
+                self.error(
+                    &path,
+                    format!("[directory.attributes] accounts names an account `{name}`"),
+                    "name accounts with lowercase letters, digits and _ (github, okta_id), as templates write them: {{ accounts.github }}",
+                );
+            } else if attribute.trim().is_empty() {
+                self.error(
+                    &path,
+                    format!("[directory.attributes] accounts.{name} names no attribute"),
+                    "name the LDAP attribute that holds the account, e.g. accounts = { github = \"githubLogin\" }",
+                );
+            }
         }
         for (key, filter) in [
             ("directory.filter", &directory.filter),
@@ -482,6 +535,30 @@ fn aws_keys(c: &ConnectorConfig) -> Vec<&'static str> {
     keys
 }
 
+fn github_keys(c: &ConnectorConfig) -> Vec<&'static str> {
+    [
+        (c.api_url.is_some(), "api_url"),
+        (c.token.is_some(), "token"),
+        (c.app_id.is_some(), "app_id"),
+        (c.installation_id.is_some(), "installation_id"),
+        (c.private_key.is_some(), "private_key"),
+    ]
+    .into_iter()
+    .filter_map(|(set, key)| set.then_some(key))
+    .collect()
+}
+
+fn google_keys(c: &ConnectorConfig) -> Vec<&'static str> {
+    [
+        (c.credentials.is_some(), "credentials"),
+        (c.subject.is_some(), "subject"),
+        (c.token_url.is_some(), "token_url"),
+    ]
+    .into_iter()
+    .filter_map(|(set, key)| set.then_some(key))
+    .collect()
+}
+
 fn ldap_keys(c: &ConnectorConfig) -> Vec<&'static str> {
     let mut keys = Vec::new();
     for (set, key) in [
@@ -537,7 +614,11 @@ pub fn roles_without_target(
         };
         let mapped = matches!(
             connector.kind,
-            ConnectorKind::Postgres | ConnectorKind::Ldap | ConnectorKind::AwsSso
+            ConnectorKind::Postgres
+                | ConnectorKind::Ldap
+                | ConnectorKind::AwsSso
+                | ConnectorKind::Github
+                | ConnectorKind::Google
         );
         if !mapped || (connector.roles.is_empty() && connector.kind == ConnectorKind::Postgres) {
             continue;
@@ -560,6 +641,8 @@ pub fn roles_without_target(
                             (ConnectorKind::Ldap, _) => "group DN",
                             (ConnectorKind::AwsSso, AwsAssign::Account) => "permission set ARN",
                             (ConnectorKind::AwsSso, AwsAssign::Group) => "Identity Store group id",
+                            (ConnectorKind::Github, _) => "team or repository permission",
+                            (ConnectorKind::Google, _) => "group's email address",
                             _ => "database role",
                         }
                     )),

@@ -2,6 +2,8 @@
 
 mod audit;
 mod checks;
+mod github;
+mod google;
 mod sources;
 mod targets;
 

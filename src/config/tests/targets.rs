@@ -259,6 +259,34 @@ fn a_leaver_share_above_a_hundred_percent_is_refused() {
     );
 }
 
+#[test]
+fn ldap_accounts_need_a_name_templates_can_write_and_an_attribute() {
+    let text = format!(
+        "{DIRECTORY}accounts = {{ github = \"githubLogin\", Okta = \"oktaId\", jira = \" \" }}\n"
+    );
+    let found = errors(&text, VARS);
+    let at: Vec<(Option<usize>, &str)> =
+        found.iter().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(
+        at,
+        [
+            (
+                Some(18),
+                "[directory.attributes] accounts names an account `Okta`"
+            ),
+            (
+                Some(18),
+                "[directory.attributes] accounts.jira names no attribute"
+            ),
+        ]
+    );
+    let config = parse(&text.replace(", Okta = \"oktaId\", jira = \" \"", ""), VARS).unwrap();
+    assert_eq!(
+        config.directory.attributes.accounts["github"],
+        "githubLogin"
+    );
+}
+
 const AWS: &str = r#"
 [[connectors]]
 id = "aws-prod"
@@ -387,5 +415,64 @@ fn aws_and_database_keys_stay_with_their_kinds() {
     assert_eq!(
         d.message,
         "connector `prod-db` is kind = \"postgres\", which has no region"
+    );
+}
+
+#[test]
+fn connector_limits_have_defaults_and_are_read_as_written() {
+    let config = parse(
+        "[[connectors]]\nid = \"a\"\nkind = \"log\"\n\n[[connectors]]\nid = \"b\"\nkind = \"log\"\nmax_concurrent = 64\nmax_per_second = 10\n\n[[connectors]]\nid = \"c\"\nkind = \"log\"\nmax_per_second = 0.5\n",
+        &[],
+    )
+    .unwrap();
+    let limits: Vec<(u32, Option<f64>)> = config
+        .connectors
+        .iter()
+        .map(|c| (c.max_concurrent, c.max_per_second))
+        .collect();
+    assert_eq!(
+        limits,
+        [
+            (crate::config::DEFAULT_MAX_CONCURRENT, None),
+            (64, Some(10.0)),
+            (crate::config::DEFAULT_MAX_CONCURRENT, Some(0.5)),
+        ]
+    );
+}
+
+#[test]
+fn connector_limits_that_let_no_call_start_are_errors_at_their_line() {
+    let text = "[[connectors]]\nid = \"a\"\nkind = \"log\"\nmax_concurrent = 0\n\n[[connectors]]\nid = \"b\"\nkind = \"log\"\nmax_per_second = 0\n\n[[connectors]]\nid = \"c\"\nkind = \"log\"\nmax_concurrent = 5000\nmax_per_second = -2.5\n";
+    let found = errors(text, &[]);
+    let summary: Vec<(Option<usize>, &str)> =
+        found.iter().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                Some(4),
+                "connector `a` has max_concurrent = 0; it must be between 1 and 1024"
+            ),
+            (
+                Some(9),
+                "connector `b` has max_per_second = 0: no call could start"
+            ),
+            (
+                Some(14),
+                "connector `c` has max_concurrent = 5000; it must be between 1 and 1024"
+            ),
+            (
+                Some(15),
+                "connector `c` has max_per_second = -2.5: no call could start"
+            ),
+        ]
+    );
+    assert!(
+        found[0]
+            .help
+            .as_deref()
+            .is_some_and(|h| h.contains("max_concurrent = 8")),
+        "{:?}",
+        found[0].help
     );
 }

@@ -64,6 +64,10 @@ async fn hook(
             "database is down".to_owned(),
         ),
         "busy" => (StatusCode::TOO_MANY_REQUESTS, String::new()),
+        "busy-for-a-while" => {
+            answer_headers.insert(header::RETRY_AFTER, "7".parse().unwrap());
+            (StatusCode::TOO_MANY_REQUESTS, "slow down".to_owned())
+        }
         "refuse" => (
             StatusCode::BAD_REQUEST,
             "unknown role admin on prod-db".to_owned(),
@@ -166,9 +170,46 @@ async fn a_server_error_is_transient_and_says_what_the_receiver_said() {
 }
 
 #[tokio::test]
-async fn too_many_requests_is_transient() {
-    let message = transient(grant_at("busy").await.0);
-    assert!(message.contains("HTTP 429"), "{message}");
+async fn too_many_requests_is_transient_and_carries_the_wait_asked_for() {
+    let (result, _) = grant_at("busy").await;
+    let Err(error @ ConnectorError::RateLimited { .. }) = result else {
+        panic!("expected a 429 to be rate limited, got {result:?}")
+    };
+    assert!(error.is_transient());
+    assert!(error.to_string().contains("HTTP 429"), "{error}");
+    assert_eq!(error.retry_after(), None, "no Retry-After, no wait asked");
+
+    let (result, _) = grant_at("busy-for-a-while").await;
+    let error = result.unwrap_err();
+    assert_eq!(error.retry_after(), Some(StdDuration::from_secs(7)));
+    assert!(error.to_string().contains("slow down"), "{error}");
+}
+
+#[test]
+fn retry_after_is_read_as_seconds_or_as_a_date_and_capped_at_a_day() {
+    let now = chrono::DateTime::parse_from_rfc3339("2026-10-21T07:28:00Z")
+        .unwrap()
+        .to_utc();
+    let header = |text: &str| reqwest::header::HeaderValue::from_str(text).unwrap();
+    assert_eq!(
+        retry_after(Some(&header("120")), now),
+        Some(StdDuration::from_secs(120))
+    );
+    assert_eq!(
+        retry_after(Some(&header("Wed, 21 Oct 2026 07:29:30 GMT")), now),
+        Some(StdDuration::from_secs(90))
+    );
+    assert_eq!(
+        retry_after(Some(&header("Wed, 21 Oct 2026 07:00:00 GMT")), now),
+        Some(StdDuration::ZERO),
+        "a date passed asks for no wait"
+    );
+    assert_eq!(
+        retry_after(Some(&header("9999999")), now),
+        Some(StdDuration::from_secs(86_400))
+    );
+    assert_eq!(retry_after(Some(&header("soon")), now), None);
+    assert_eq!(retry_after(None, now), None);
 }
 
 #[tokio::test]

@@ -170,6 +170,29 @@ fn chat_ids_come_from_configured_attributes_and_decide_where_cards_go() {
 }
 
 #[test]
+fn accounts_come_from_their_configured_attributes_and_a_blank_one_is_no_account() {
+    let mut cfg = config();
+    cfg.attributes.accounts = [("github", "githubLogin"), ("okta", "oktaId")]
+        .map(|(name, attribute)| (name.to_owned(), attribute.to_owned()))
+        .into();
+    let erin = entry(
+        "uid=erin,dc=example,dc=com",
+        &[
+            ("uid", &["erin"]),
+            ("GITHUBLOGIN", &[" erin-gh "]),
+            ("oktaId", &["  "]),
+        ],
+    );
+    let mapped = directory_from_entries(&[erin], None, &cfg).unwrap();
+    let erin = person(&mapped, "erin");
+    assert_eq!(
+        erin.accounts.get("github").map(String::as_str),
+        Some("erin-gh")
+    );
+    assert!(!erin.accounts.contains_key("okta"));
+}
+
+#[test]
 fn a_search_that_finds_nobody_is_refused_rather_than_making_everyone_a_leaver() {
     let err = directory_from_entries(&[], None, &config()).unwrap_err();
     assert!(err.to_string().contains("the old directory stays"), "{err}");

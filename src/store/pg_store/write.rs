@@ -55,8 +55,16 @@ pub fn leader_work<T>(work: impl FnOnce() -> T) -> T {
     work()
 }
 
-fn is_leader_work() -> bool {
+/// Whether the calling thread is running leader work ([`leader_work`]). A thread started
+/// for part of that work is not, unless it is told so: see [`leader_work_if`].
+pub fn is_leader_work() -> bool {
     LEADER_WORK.with(Cell::get)
+}
+
+/// Runs `work` as leader work when `leader` (what [`is_leader_work`] said on the thread that
+/// handed it over), as plain work otherwise.
+pub fn leader_work_if<T>(leader: bool, work: impl FnOnce() -> T) -> T {
+    if leader { leader_work(work) } else { work() }
 }
 
 /// What a writer asks for.
@@ -122,57 +130,90 @@ impl Applied {
 impl PgStore {
     /// Does `work` and returns once it is committed (durable: PostgreSQL has flushed its log).
     pub(super) fn apply(&self, work: Work, leader: bool) -> Result<Receipt, StoreError> {
+        let mut results = self.apply_all(vec![work], leader);
+        results
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Database("a write gave no result".to_owned())))
+    }
+
+    /// Does every one of `works`, each succeeding or failing alone as [`PgStore::apply`]
+    /// would, in one batch (with whatever else is queued) and one transaction; their results,
+    /// in order, once committed. Leader work carries the lease's token as it is now, all of
+    /// it the same: a replica that no longer leads is refused every one (`Deposed`).
+    pub(super) fn apply_all(
+        &self,
+        works: Vec<Work>,
+        leader: bool,
+    ) -> Vec<Result<Receipt, StoreError>> {
         let fence = if leader || is_leader_work() {
-            self.fence.token()?
+            match self.fence.token() {
+                Ok(token) => token,
+                Err(e) => return works.iter().map(|_| Err(same_failure(&e))).collect(),
+            }
         } else {
             None
         };
-        // As on sled: effects are due from the time of the change, by the engine's clock (never
-        // the wall clock); a commit that does not say when (a store test's) is due at once.
-        let queued_at = match &work {
-            Work::Commit { commit, .. } => commit
-                .events
-                .first()
-                .map(|e| e.at)
-                .or(commit.at)
-                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
-            Work::Retry { at, .. } => *at,
-        };
-        let job = Arc::new(Job {
-            work,
-            queued_at,
-            fence,
-            result: Mutex::new(None),
-        });
+        let jobs: Vec<Arc<Job>> = works
+            .into_iter()
+            .map(|work| {
+                // As on sled: effects are due from the time of the change, by the engine's
+                // clock (never the wall clock); a commit that does not say when (a store
+                // test's) is due at once.
+                let queued_at = match &work {
+                    Work::Commit { commit, .. } => commit
+                        .events
+                        .first()
+                        .map(|e| e.at)
+                        .or(commit.at)
+                        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                    Work::Retry { at, .. } => *at,
+                };
+                Arc::new(Job {
+                    work,
+                    queued_at,
+                    fence,
+                    result: Mutex::new(None),
+                })
+            })
+            .collect();
         self.waiting
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(job.clone());
+            .extend(jobs.iter().cloned());
         let guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let result = match job.take() {
-            Some(result) => result,
-            None => {
-                let batch = std::mem::take(
-                    &mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner),
-                );
-                let started = Instant::now();
-                self.apply_batch(&batch);
-                self.applied
-                    .commits
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                self.applied.batches.fetch_add(1, Ordering::Relaxed);
-                self.applied
-                    .busy_micros
-                    .fetch_add(micros(started.elapsed()), Ordering::Relaxed);
-                job.take().unwrap_or_else(|| {
+        let mut results: Vec<Option<Result<Receipt, StoreError>>> =
+            jobs.iter().map(|job| job.take()).collect();
+        // Any still unapplied is in the queue, since only a writer holding the lock empties
+        // it, and that writer records every result before letting go.
+        if results.iter().any(Option::is_none) {
+            let batch =
+                std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner));
+            let started = Instant::now();
+            self.apply_batch(&batch);
+            self.applied
+                .commits
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.applied.batches.fetch_add(1, Ordering::Relaxed);
+            self.applied
+                .busy_micros
+                .fetch_add(micros(started.elapsed()), Ordering::Relaxed);
+            for (result, job) in results.iter_mut().zip(&jobs) {
+                if result.is_none() {
+                    *result = job.take();
+                }
+            }
+        }
+        drop(guard);
+        results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| {
                     Err(StoreError::Database(
                         "a commit was lost by a writer that panicked while applying it".to_owned(),
                     ))
                 })
-            }
-        };
-        drop(guard);
-        result
+            })
+            .collect()
     }
 
     /// Applies `batch` in one transaction and gives each job its result.
@@ -199,16 +240,19 @@ impl PgStore {
             }
             Err(e) => {
                 for job in batch {
-                    job.finish(Err(match &e {
-                        StoreError::Conflict => StoreError::Conflict,
-                        StoreError::Deposed => StoreError::Deposed,
-                        other => {
-                            StoreError::Database(other.to_string().replacen("the database ", "", 1))
-                        }
-                    }));
+                    job.finish(Err(same_failure(&e)));
                 }
             }
         }
+    }
+}
+
+/// `error` again, for each of the writes it fails.
+fn same_failure(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Conflict => StoreError::Conflict,
+        StoreError::Deposed => StoreError::Deposed,
+        other => StoreError::Database(other.to_string().replacen("the database ", "", 1)),
     }
 }
 

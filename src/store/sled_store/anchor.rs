@@ -233,12 +233,12 @@ impl SledStore {
 
     /// The chain head, once it is on disk, to be published.
     pub(super) fn durable_head(&self) -> Result<Option<ChainHead>, StoreError> {
-        let head = {
+        let (head, landed) = {
             let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            self.audit_head()?
+            (self.audit_head()?, self.last_outbox_seq()?)
         };
         // The flush covers every batch landed before it started, this head's among them.
-        self.durable()?;
+        self.durable(landed)?;
         Ok(head)
     }
 }

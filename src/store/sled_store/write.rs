@@ -132,35 +132,60 @@ impl SledStore {
     /// result done when they get the lock. Under load, one journal write and one lock
     /// hand-off then serve many commits, and one flush covers them all.
     pub(super) fn apply(&self, work: Work) -> Result<Receipt, StoreError> {
-        let job = Job::new(work);
+        let mut results = self.apply_all(vec![work]);
+        results.pop().unwrap_or_else(|| {
+            Err(StoreError::Sled(sled::Error::ReportableBug(
+                "a write gave no result".to_owned(),
+            )))
+        })
+    }
+
+    /// Does every one of `works`, each succeeding or failing alone as [`SledStore::apply`]
+    /// would, in one batch (with whatever else is queued) and one flush; their results, in
+    /// order, once they are durable.
+    pub(super) fn apply_all(&self, works: Vec<Work>) -> Vec<Result<Receipt, StoreError>> {
+        let jobs: Vec<Arc<Job>> = works.into_iter().map(Job::new).collect();
         self.waiting
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(job.clone());
+            .extend(jobs.iter().cloned());
         let guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        // Still unapplied: it is in the queue, since only a writer holding the lock empties
+        let mut results: Vec<Option<Result<Receipt, StoreError>>> =
+            jobs.iter().map(|job| job.take()).collect();
+        // Any still unapplied is in the queue, since only a writer holding the lock empties
         // it, and that writer records every result before letting go.
-        let result = match job.take() {
-            Some(result) => result,
-            None => {
-                let batch = std::mem::take(
-                    &mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner),
-                );
-                let started = Instant::now();
-                self.apply_batch(&batch);
-                self.applied.count(batch.len(), started.elapsed());
+        if results.iter().any(Option::is_none) {
+            let batch =
+                std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner));
+            let started = Instant::now();
+            self.apply_batch(&batch);
+            self.applied.count(batch.len(), started.elapsed());
+            for (result, job) in results.iter_mut().zip(&jobs) {
+                if result.is_none() {
+                    *result = job.take();
+                }
+            }
+        }
+        // Read under the lock, so that it names only entries whose batch has landed whole
+        // (see `durable`).
+        let landed = self.last_outbox_seq();
+        drop(guard);
+        let durable = landed.and_then(|landed| self.durable(landed));
+        results
+            .into_iter()
+            .map(|result| {
                 // Only a writer that panicked while applying it can have lost it.
-                job.take().unwrap_or_else(|| {
+                let receipt = result.unwrap_or_else(|| {
                     Err(StoreError::Sled(sled::Error::ReportableBug(
                         "a commit was lost by a writer that panicked while applying it".to_owned(),
                     )))
-                })
-            }
-        };
-        drop(guard);
-        let receipt = result?;
-        self.durable()?;
-        Ok(receipt)
+                })?;
+                match &durable {
+                    Ok(()) => Ok(receipt),
+                    Err(e) => Err(same_failure(e)),
+                }
+            })
+            .collect()
     }
 
     /// Applies `batch` and records each job's result. Each job is staged on top of what the
@@ -261,6 +286,15 @@ impl SledStore {
             Some(value) => tree.insert(key, value).map(drop),
             None => tree.remove(key).map(drop),
         }
+    }
+}
+
+/// `error` again, for each of the writes a failed flush leaves unacknowledged.
+fn same_failure(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Sled(e) => StoreError::Sled(e.clone()),
+        StoreError::Halted(why) => StoreError::Halted(why.clone()),
+        other => StoreError::Sled(sled::Error::ReportableBug(other.to_string())),
     }
 }
 

@@ -64,6 +64,7 @@ fn person(id: &str) -> PersonRef {
         email: Some(format!("{id}@example.com")),
         slack: None,
         discord: None,
+        accounts: Default::default(),
     }
 }
 

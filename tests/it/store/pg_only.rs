@@ -1,14 +1,23 @@
 //! What only the PostgreSQL store has: its schema versions, tampering found in the
 //! database itself, and the lease that fences the leader's work.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse::domain::diagnostic::Source;
+use gatehouse::domain::directory::Directory;
 use gatehouse::domain::effect::{Effect, Notice};
 use gatehouse::domain::ids::PersonId;
-use gatehouse::store::{Commit, PgStore, Store, StoreError, leader_work};
+use gatehouse::domain::policy::{PolicyContext, parse_policy};
+use gatehouse::engine::{Engine, EngineError, FakeClock};
+use gatehouse::store::{Commit, Expect, Finished, PgStore, Store, StoreError, leader_work};
 
 use super::backends::Postgres;
 use super::records::*;
+
+fn seqs(entries: Vec<gatehouse::store::OutboxEntry>) -> Vec<u64> {
+    entries.iter().map(|e| e.seq).collect()
+}
 
 fn notice(n: u64) -> Commit {
     Commit {
@@ -82,6 +91,18 @@ fn only_the_lease_holder_completes_effects_and_a_deposed_one_is_fenced_off() {
         second.due_effects(at(10), 10).unwrap().is_empty(),
         "a standby starts nothing"
     );
+    assert!(
+        second.effects_after(0, 10).unwrap().is_empty(),
+        "nor reads anything to start"
+    );
+    assert!(matches!(
+        second.finish_effects(vec![Finished::Done {
+            seq: 1,
+            then: Commit::default(),
+        }])[..],
+        [Err(StoreError::Deposed)]
+    ));
+    assert_eq!(seqs(first.effects_after(0, 10).unwrap()), [1, 2]);
     assert!(matches!(
         second.complete_effect(1, Commit::default()),
         Err(StoreError::Deposed)
@@ -105,6 +126,23 @@ fn only_the_lease_holder_completes_effects_and_a_deposed_one_is_fenced_off() {
         first.retry_effect(2, at(60), "timed out"),
         Err(StoreError::Deposed)
     ));
+    let written = first.finish_effects(vec![
+        Finished::Retry {
+            seq: 2,
+            at: at(60),
+            error: "timed out".into(),
+        },
+        Finished::Done {
+            seq: 2,
+            then: Commit::default(),
+        },
+    ]);
+    assert!(
+        written
+            .iter()
+            .all(|w| matches!(w, Err(StoreError::Deposed))),
+        "{written:?}"
+    );
     let scheduled = leader_work(|| first.commit(notice(3)));
     assert!(
         matches!(scheduled, Err(StoreError::Deposed)),
@@ -117,4 +155,52 @@ fn only_the_lease_holder_completes_effects_and_a_deposed_one_is_fenced_off() {
     second.complete_effect(2, Commit::default()).unwrap();
     assert_eq!(first.hold_lease("first", ttl).unwrap(), None);
     assert_eq!(second.verify_audit().unwrap(), 3);
+}
+
+/// The engine on `store`, its clock at `now`.
+fn engine_on(store: Arc<PgStore>, now: i64) -> Engine {
+    use crate::postgres::{DIRECTORY, POLICY};
+    let directory = Directory::parse(&Source::new("directory.toml", DIRECTORY)).unwrap();
+    let context = PolicyContext {
+        directory: &directory,
+        connectors: None,
+        now: at(now),
+    };
+    let (policy, _) = parse_policy(&Source::new("policy.toml", POLICY), &context)
+        .unwrap_or_else(|e| panic!("{e}"));
+    Engine::new(store, policy, directory, Arc::new(FakeClock::at(at(now))))
+}
+
+#[test]
+#[ignore = "needs PostgreSQL; .ci/run installs it"]
+fn a_deposed_leader_revokes_no_expired_grant_even_when_many_are_due_at_once() {
+    let database = Postgres::new();
+    let (first, second) = (Arc::new(database.pg()), database.pg());
+    // More than one commit's worth: the scheduler spreads them over threads of its own.
+    let grants = (1..=100)
+        .map(|id| (grant(id, "ann", Some(10)), Expect::New))
+        .collect();
+    first
+        .commit(Commit {
+            grants,
+            ..Commit::default()
+        })
+        .unwrap();
+    let ttl = Duration::from_secs(30);
+    first.hold_lease("first", ttl).unwrap().expect("free");
+    database.sql("UPDATE leader SET expires_at = now() - interval '1 second'");
+    second.hold_lease("second", ttl).unwrap().expect("expired");
+
+    let engine = engine_on(first.clone(), 60);
+    let revoked = leader_work(|| engine.revoke_expired_grants(1_000));
+    assert!(
+        matches!(revoked, Err(EngineError::Store(StoreError::Deposed))),
+        "{revoked:?}"
+    );
+    assert_eq!(
+        second.grants_expiring(at(60), 1_000).unwrap().len(),
+        100,
+        "every one is still live, for the new leader to revoke"
+    );
+    assert!(second.outbox(10).unwrap().is_empty());
 }

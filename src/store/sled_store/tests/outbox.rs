@@ -64,7 +64,13 @@ fn an_effect_is_not_handed_out_before_its_commit_is_durable() {
         entries.into_iter().map(|e| e.effect).collect()
     };
     assert_eq!(due(&store), vec![card(1)], "only the durable one runs");
-    store.durable().unwrap();
+    let after = |store: &SledStore| -> Vec<u64> {
+        let entries = store.effects_after(0, 10).unwrap();
+        entries.into_iter().map(|e| e.seq).collect()
+    };
+    assert_eq!(after(&store), vec![1], "nor is it read after the cursor");
+    store.durable(store.last_outbox_seq().unwrap()).unwrap();
+    assert_eq!(after(&store), vec![1, 2]);
     assert_eq!(due(&store), vec![card(1), card(2)]);
 }
 

@@ -4,6 +4,8 @@
 use gatehouse::domain::effect::Effect;
 use gatehouse::domain::ids::{GrantId, PersonId, RequestId};
 
+use gatehouse::store::Finished;
+
 use super::*;
 
 fn card(request: u64) -> Effect {
@@ -192,4 +194,83 @@ pub fn the_effects_waiting_are_those_whose_next_attempt_is_later(backend: &impl 
     assert_eq!(waiting(30), vec![1, 3], "oldest first");
     assert_eq!(waiting(60), vec![1], "due at 60 is not waiting at 60");
     assert_eq!(waiting(120), Vec::<u64>::new());
+}
+
+pub fn entries_are_read_after_a_seq_in_order_due_or_not_until_they_leave(backend: &impl Backend) {
+    let store = backend.open();
+    store
+        .commit(effects(vec![card(1), card(2), card(3), card(4)]))
+        .unwrap();
+    store.retry_effect(2, at(3600), "down").unwrap();
+    store.complete_effect(3, Commit::default()).unwrap();
+    let after = |after, limit| seqs(store.effects_after(after, limit).unwrap());
+    assert_eq!(
+        after(0, 10),
+        vec![1, 2, 4],
+        "waiting or due, but not completed"
+    );
+    assert_eq!(after(1, 1), vec![2]);
+    assert_eq!(after(2, 10), vec![4]);
+    assert_eq!(after(4, 10), Vec::<u64>::new());
+    let read = store.effects_after(1, 1).unwrap();
+    assert_eq!(
+        (
+            read[0].attempts,
+            read[0].next_attempt_at,
+            read[0].effect.clone()
+        ),
+        (1, at(3600), card(2)),
+        "read as stored"
+    );
+}
+
+pub fn results_written_together_each_succeed_or_fail_alone(backend: &impl Backend) {
+    let store = backend.open();
+    store
+        .commit(effects(vec![card(1), card(2), card(3)]))
+        .unwrap();
+    store.complete_effect(2, Commit::default()).unwrap();
+    let flushes = store.write_stats().flushes;
+    let results = store.finish_effects(vec![
+        Finished::Done {
+            seq: 1,
+            then: effects(vec![card(9)]),
+        },
+        Finished::Done {
+            seq: 2,
+            then: effects(vec![card(8)]),
+        },
+        Finished::Retry {
+            seq: 3,
+            at: at(60),
+            error: "down".into(),
+        },
+    ]);
+    let conflicts: Vec<bool> = results
+        .iter()
+        .map(|r| matches!(r, Err(StoreError::Conflict)))
+        .collect();
+    assert_eq!(conflicts, [false, true, false], "{results:?}");
+    assert!(results[0].is_ok() && results[2].is_ok());
+    assert_eq!(
+        store.write_stats().flushes - flushes,
+        1,
+        "one flush for all three"
+    );
+    let left: Vec<(u64, u32, Effect)> = store
+        .outbox(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.seq, e.attempts, e.effect))
+        .collect();
+    assert_eq!(
+        left,
+        [(3, 1, card(3)), (4, 0, card(9))],
+        "the completed one left with its commit; the one already gone queued nothing"
+    );
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        2,
+        "the refused completion's event is not in the chain"
+    );
 }
