@@ -305,7 +305,8 @@ pub async fn serve(
     // One Slack adapter for the outbox's chat port and the /slack/* endpoints.
     let templates = Arc::new(
         crate::chat::render::Templates::load(config.templates_path().as_deref())
-            .context("loading the message templates (files.templates)")?,
+            .context("loading the message templates (files.templates)")?
+            .link_to_portal(config.web.enabled.then(|| config.web.base_url()).flatten()),
     );
     let slack = slack(&config, &templates)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -400,6 +401,14 @@ pub async fn serve(
     let discord_router = discord_responder
         .filter(|r| r.discord().mode == DiscordMode::Http)
         .map(crate::discord::http::router);
+    let portal = match config.web.enabled {
+        true => Some(
+            crate::web::Portal::start(&config.web, facade.clone())
+                .await
+                .context("starting the web portal ([web]): its OpenID provider must answer")?,
+        ),
+        false => None,
+    };
     let state = ApiState::new(facade, config.admin.clone(), reloader);
     let hangup = tokio::spawn(reload_on_sighup(state.clone(), stop_rx.clone()));
     if let Some(source) = LdapDirectory::from_config(&config.directory) {
@@ -420,6 +429,9 @@ pub async fn serve(
     }
     if let Some(discord_router) = discord_router {
         router = router.merge(discord_router);
+    }
+    if let Some(portal) = portal {
+        router = router.merge(crate::web::router(portal));
     }
     let limits = crate::http::server::Limits::from_config(&config.server);
     crate::http::server::serve(listener, router, limits, shutdown).await;

@@ -4,6 +4,7 @@
 
 mod audit;
 mod targets;
+mod web;
 
 pub use targets::roles_without_target;
 
@@ -48,6 +49,7 @@ pub(super) fn check(
     checker.outbox(config);
     checker.audit(config);
     checker.store(config);
+    checker.web(config);
     checker.found
 }
 
@@ -353,6 +355,8 @@ impl Checker<'_, '_, '_, '_> {
                 ConnectorKind::AwsSso => self.aws_sso(index, connector),
                 ConnectorKind::Github => self.github(index, connector),
                 ConnectorKind::Google => self.google(index, connector),
+                ConnectorKind::Okta => self.okta(index, connector),
+                ConnectorKind::Entra => self.entra(index, connector),
                 ConnectorKind::Log => {}
             }
             if connector.timeout.as_secs() == 0 {

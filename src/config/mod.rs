@@ -39,6 +39,7 @@ mod locate;
 mod secret;
 mod sections;
 pub mod store;
+pub mod web;
 
 #[cfg(test)]
 mod tests;
@@ -80,6 +81,7 @@ pub struct Config {
     pub log: LogConfig,
     pub audit: audit::AuditConfig,
     pub store: store::StoreConfig,
+    pub web: web::WebConfig,
     /// The directory relative paths start from: the one holding gatehouse.toml.
     #[serde(skip)]
     base_dir: PathBuf,
@@ -192,13 +194,13 @@ impl Config {
     }
 }
 
-/// A `[slack]` or `[discord]` table whose `enabled` is not `true`: unset variables and
+/// A `[slack]`, `[discord]` or `[web]` table whose `enabled` is not `true`: unset variables and
 /// `X_file` keys inside it are tolerated.
 fn is_disabled_platform(section: &str, value: &DeValue<'_>) -> bool {
     let DeValue::Table(table) = value else {
         return false;
     };
-    matches!(section, "slack" | "discord")
+    matches!(section, "slack" | "discord" | "web")
         && !matches!(
             table.get("enabled").map(Spanned::get_ref),
             Some(DeValue::Boolean(true))

@@ -192,6 +192,10 @@ pub enum ConnectorKind {
     Github,
     /// Add to a Google Workspace group.
     Google,
+    /// Add the person's Okta user to an Okta group.
+    Okta,
+    /// Add the person's Microsoft Entra ID user to an Entra group, through Microsoft Graph.
+    Entra,
 }
 
 /// `sslmode` of a `postgres` connector, as libpq names them.
@@ -272,9 +276,11 @@ pub struct ConnectorConfig {
     /// `aws-sso`: the 12-digit AWS account the permission sets are assigned on.
     pub account: Option<String>,
     /// `aws-sso`: the person's Identity Store user name, a template like `login`.
+    /// `okta`: their Okta login (or email). `entra`: their userPrincipalName (or mail).
     pub user_name: Option<String>,
     /// `aws-sso`: the unique attribute `user_name` is looked up by (`userName`, the default,
-    /// or `emails.value`).
+    /// or `emails.value`). `okta`: `login` (the default) or `email`. `entra`:
+    /// `userPrincipalName` (the default) or `mail`.
     pub user_attribute: Option<String>,
     /// `aws-sso`: what a grant does (`account`, the default, or `group`).
     pub assign: Option<AwsAssign>,
@@ -288,20 +294,42 @@ pub struct ConnectorConfig {
     /// Enterprise Server: `https://github.example.com/api/v3`; a test server).
     pub api_url: Option<String>,
     /// `github`: a token (fine-grained personal access token), instead of a GitHub App.
+    /// `okta`: an API token, sent as `SSWS …`; or sign in as a service app.
     pub token: Option<Secret>,
     /// `github`: the GitHub App's id (or client id) and its installation on the organization.
     #[serde(default, deserialize_with = "id_text")]
     pub app_id: Option<String>,
     #[serde(default, deserialize_with = "id_text")]
     pub installation_id: Option<String>,
-    /// `github`: the App's private key (PEM), usually `private_key_file`.
+    /// `github`: the App's private key (PEM), usually `private_key_file`. `okta`: the service
+    /// app's RSA private key. `entra`: the key of `certificate`.
     pub private_key: Option<Secret>,
     /// `google`: the service account's JSON key, usually `credentials_file`.
     pub credentials: Option<Secret>,
     /// `google`: the admin the service account acts as (domain-wide delegation).
     pub subject: Option<String>,
-    /// `google`: the OAuth 2.0 token endpoint, instead of Google's (a test server).
+    /// `google`: the OAuth 2.0 token endpoint, instead of Google's (a test server). `okta`:
+    /// instead of the org's `/oauth2/v1/token`. `entra`: instead of
+    /// `https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token`.
     pub token_url: Option<String>,
+    /// `okta`: the Okta org, `https://example.okta.com`: where its API is reached (a test
+    /// server, in tests).
+    pub org_url: Option<String>,
+    /// `okta`: the OAuth 2.0 service app's client id (client credentials, `private_key_jwt`).
+    /// `entra`: the app registration's application (client) id.
+    pub client_id: Option<String>,
+    /// `okta`: the `kid` of that key, when the app has several.
+    pub key_id: Option<String>,
+    /// `entra`: the directory (tenant) id, or one of its verified domains.
+    pub tenant_id: Option<String>,
+    /// `entra`: the app registration's client secret; or a `certificate` and its key.
+    pub client_secret: Option<Secret>,
+    /// `entra`: the certificate (PEM) uploaded to the app registration, usually
+    /// `certificate_file`; `private_key` is its key.
+    pub certificate: Option<String>,
+    /// `entra`: Microsoft Graph's base URL, instead of `https://graph.microsoft.com` (a
+    /// national cloud, a test server).
+    pub graph_url: Option<String>,
 }
 
 /// `assign` of an `aws-sso` connector.

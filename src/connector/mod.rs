@@ -8,12 +8,15 @@
 
 mod aws_sso;
 mod command;
+pub(crate) mod entra;
 pub mod github;
 pub mod google;
 pub(crate) mod http_api;
 pub mod jwt;
 mod ldap;
 mod log;
+pub(crate) mod oauth;
+pub(crate) mod okta;
 mod postgres;
 pub mod template;
 pub mod webhook;
@@ -30,8 +33,10 @@ use serde::{Deserialize, Serialize};
 
 pub use aws_sso::{AwsEnv, AwsSsoConnector, shapes as aws_shapes};
 pub use command::CommandConnector;
+pub use entra::EntraConnector;
 pub use ldap::LdapConnector;
 pub use log::LogConnector;
+pub use okta::OktaConnector;
 pub use postgres::{PostgresConnector, quote_ident};
 pub use webhook::{WebhookConnector, sign, verify};
 
@@ -378,6 +383,8 @@ impl Connectors {
                 ConnectorKind::AwsSso => Arc::new(AwsSsoConnector::from_config(config)?),
                 ConnectorKind::Github => Arc::new(github::GithubConnector::from_config(config)?),
                 ConnectorKind::Google => Arc::new(google::GoogleConnector::from_config(config)?),
+                ConnectorKind::Okta => Arc::new(OktaConnector::from_config(config)?),
+                ConnectorKind::Entra => Arc::new(EntraConnector::from_config(config)?),
             };
             connectors.by_id.insert(config.id.clone(), connector);
             connectors

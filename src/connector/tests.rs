@@ -75,6 +75,13 @@ pub(crate) fn config(id: &str, kind: ConnectorKind) -> ConnectorConfig {
         credentials: None,
         subject: None,
         token_url: None,
+        org_url: None,
+        client_id: None,
+        key_id: None,
+        tenant_id: None,
+        client_secret: None,
+        certificate: None,
+        graph_url: None,
     }
 }
 

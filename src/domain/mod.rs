@@ -20,6 +20,7 @@ pub mod request;
 pub mod review;
 pub mod routing;
 pub mod schedule;
+pub mod session;
 pub mod validation;
 
 #[cfg(test)]

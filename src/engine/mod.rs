@@ -36,7 +36,7 @@ pub use crate::domain::schedule::pending_due;
 pub use clock::FakeClock;
 pub use clock::{Clock, SystemClock};
 pub use decide::Decided;
-pub use facade::{Facade, Lookup, Overview, Records, on_blocking_pool};
+pub use facade::{AuditPage, AuditQuery, Facade, Lookup, Overview, Records, on_blocking_pool};
 pub use grants::Offboarded;
 pub use reload::ReloadReport;
 pub use submit::Submitted;

@@ -23,6 +23,7 @@ use crate::domain::grant::{Grant, GrantTally};
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
+use crate::domain::session::Session;
 
 pub use any::AnyStore;
 pub use pg_store::{
@@ -267,6 +268,30 @@ pub trait Store: Send + Sync + 'static {
     fn first_delivery(&self, key: &str, until: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Forgets delivery ids remembered until before `now`; how many.
     fn forget_deliveries(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
+
+    /// A web portal session by its key (a hash of the cookie's secret, never the secret).
+    /// Sessions are not audited, not in backups (a restore signs everyone out), and each
+    /// write is flushed on its own.
+    fn session(&self, key: &str) -> Result<Option<Session>, StoreError>;
+    /// Writes a session; `flush` makes it durable before returning (a sign-in), else it is
+    /// durable with the next flush (a page view moving `last_seen`).
+    fn put_session(&self, key: &str, session: &Session, flush: bool) -> Result<(), StoreError>;
+    /// Ends a session; whether there was one.
+    fn end_session(&self, key: &str) -> Result<bool, StoreError>;
+    /// Every session with its key: as many as people signed in.
+    fn sessions(&self) -> Result<Vec<(String, Session)>, StoreError>;
+
+    /// Grants newest first with ids below `before` (from the newest when `None`), at most
+    /// `limit`; only live ones when `live_only`: the page after one that ended at `before`.
+    fn grants_before(
+        &self,
+        before: Option<GrantId>,
+        live_only: bool,
+        limit: usize,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let below = |g: &Grant| before.is_none_or(|b| g.id < b) && (!live_only || g.is_live());
+        self.grants_where(&below, limit)
+    }
 
     /// Applies a change atomically and durably, chaining its audit events.
     fn commit(&self, commit: Commit) -> Result<Receipt, StoreError>;

@@ -25,7 +25,7 @@ pub use schema::PG_SCHEMA_VERSION;
 pub use write::{is_leader_work, leader_work, leader_work_if};
 
 use self::client::{CALL_LIMIT, Pool};
-use self::write::{Work, ms, parse};
+use self::write::{Work, json, ms, parse};
 use super::backup::{BackupError, Spooled};
 use super::{
     Commit, Finished, OutboxEntry, Receipt, Sequence, Store, StoreError, Versioned, WriteStats,
@@ -37,6 +37,7 @@ use crate::domain::grant::{Grant, GrantTally};
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
+use crate::domain::session::Session;
 
 pub struct PgStore {
     pool: Pool,
@@ -112,6 +113,83 @@ fn limit(n: usize) -> i64 {
 }
 
 impl Store for PgStore {
+    fn session(&self, key: &str) -> Result<Option<Session>, StoreError> {
+        let key = key.to_owned();
+        let text = self.read(async |conn| {
+            let row = conn
+                .query_opt("SELECT session FROM web_sessions WHERE key = $1", &[&key])
+                .await?;
+            Ok(row.map(|r| r.get::<_, String>(0)))
+        })?;
+        text.map(|text| parse(|| "web_sessions".to_owned(), &text))
+            .transpose()
+    }
+
+    fn put_session(&self, key: &str, session: &Session, _flush: bool) -> Result<(), StoreError> {
+        // Committed on its own, so durable whether asked or not (a page view's touch costs
+        // one small transaction), and found at once by every replica.
+        let (key, text) = (key.to_owned(), json("web_sessions", session)?);
+        self.read(async |conn| {
+            conn.execute(
+                "INSERT INTO web_sessions (key, session) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET session = EXCLUDED.session",
+                &[&key, &text],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn end_session(&self, key: &str) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.read(async |conn| {
+            let ended = conn
+                .execute("DELETE FROM web_sessions WHERE key = $1", &[&key])
+                .await?;
+            Ok(ended == 1)
+        })
+    }
+
+    fn sessions(&self) -> Result<Vec<(String, Session)>, StoreError> {
+        let rows = self.read(async |conn| {
+            let rows = conn
+                .query("SELECT key, session FROM web_sessions ORDER BY key", &[])
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+                .collect::<Vec<_>>())
+        })?;
+        rows.into_iter()
+            .map(|(key, text)| Ok((key, parse(|| "web_sessions".to_owned(), &text)?)))
+            .collect()
+    }
+
+    fn grants_before(
+        &self,
+        before: Option<GrantId>,
+        live_only: bool,
+        limit: usize,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let (before, limit) = (before.map(|id| id.0 as i64), self::limit(limit));
+        let rows = self.read(async |conn| {
+            let rows = conn
+                .query(
+                    "SELECT id, body FROM grants WHERE ($1::bigint IS NULL OR id < $1) \
+                     AND (live OR NOT $2) ORDER BY id DESC LIMIT $3",
+                    &[&before, &live_only, &limit],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)))
+                .collect::<Vec<_>>())
+        })?;
+        rows.into_iter()
+            .map(|(id, body)| parse(|| format!("grants key {id}"), &body))
+            .collect()
+    }
+
     fn next_id(&self, seq: Sequence) -> Result<u64, StoreError> {
         let sql = match seq {
             Sequence::Request => "SELECT nextval('request_ids')",

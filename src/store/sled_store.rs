@@ -13,7 +13,9 @@ pub use backup::verify as verify_backup;
 mod durable;
 mod journal;
 pub(crate) mod keys;
+mod pages;
 mod read;
+mod sessions;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -39,6 +41,7 @@ use crate::domain::grant::{Grant, GrantTally};
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
+use crate::domain::session::Session;
 
 /// How many times opening waits 50 ms for a directory lock another holder is releasing.
 const LOCK_RETRIES: usize = 20;
@@ -400,6 +403,31 @@ impl SledStore {
 }
 
 impl Store for SledStore {
+    fn session(&self, key: &str) -> Result<Option<Session>, StoreError> {
+        self.web_session(key)
+    }
+
+    fn put_session(&self, key: &str, session: &Session, flush: bool) -> Result<(), StoreError> {
+        self.put_web_session(key, session, flush)
+    }
+
+    fn end_session(&self, key: &str) -> Result<bool, StoreError> {
+        self.end_web_session(key)
+    }
+
+    fn sessions(&self) -> Result<Vec<(String, Session)>, StoreError> {
+        self.web_sessions()
+    }
+
+    fn grants_before(
+        &self,
+        before: Option<GrantId>,
+        live_only: bool,
+        limit: usize,
+    ) -> Result<Vec<Grant>, StoreError> {
+        self.grants_page(before, live_only, limit)
+    }
+
     fn next_id(&self, seq: Sequence) -> Result<u64, StoreError> {
         let key = match seq {
             Sequence::Request => LAST_REQUEST_ID,

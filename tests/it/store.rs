@@ -69,4 +69,7 @@ on_every_backend!(
     audit::with_a_key_every_batch_is_checkpointed_and_the_chain_is_anchored_to_its_head,
     audit::a_store_reopened_with_its_key_continues_the_anchored_chain,
     backup::a_backup_restores_into_either_backend_and_holds_everything,
+    portal::a_session_is_kept_until_ended_and_is_not_part_of_a_backup,
+    portal::sessions_outlive_a_reopen,
+    portal::a_page_of_grants_goes_on_below_the_last_one_shown,
 );

@@ -152,6 +152,16 @@ impl Templates {
         Self::load(None)
     }
 
+    /// Approval cards link to the web portal at `base` (its `public_url`) when it is on:
+    /// templates read it as `portal` (`{{ portal }}/web/requests/AR-12`).
+    pub fn link_to_portal(mut self, base: Option<&str>) -> Self {
+        if let Some(base) = base {
+            self.env.add_global("portal", base.to_owned());
+            self.builtin.add_global("portal", base.to_owned());
+        }
+        self
+    }
+
     /// Names of the built-in templates that an override replaces.
     pub fn overridden(&self) -> &[String] {
         &self.overridden

@@ -78,6 +78,7 @@ pub fn policy() -> Policy {
             max_duration: Duration::from_hours(8),
             distinct_approvers: true,
             admins: vec![Subject::Person("sue".into())],
+            auditors: Vec::new(),
             on_mover: MoverAction::Revoke,
         },
         templates: BTreeMap::from([(incident.id.clone(), incident)]),

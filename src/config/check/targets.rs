@@ -5,6 +5,7 @@
 
 mod github;
 mod google;
+mod idp;
 
 use std::str::FromStr;
 
@@ -72,6 +73,7 @@ impl Checker<'_, '_, '_, '_> {
         foreign.extend(aws_keys(connector));
         foreign.extend(github_keys(connector));
         foreign.extend(google_keys(connector));
+        foreign.extend(idp::keys(connector));
         self.only_for(index, connector, "postgres", &foreign, PG_LDAP_SECRETS);
     }
 
@@ -110,6 +112,7 @@ impl Checker<'_, '_, '_, '_> {
         foreign.extend(aws_keys(connector));
         foreign.extend(github_keys(connector));
         foreign.extend(google_keys(connector));
+        foreign.extend(idp::keys(connector));
         self.only_for(index, connector, "ldap", &foreign, PG_LDAP_SECRETS);
     }
 
@@ -268,6 +271,7 @@ impl Checker<'_, '_, '_, '_> {
         foreign.extend(ldap_keys(connector));
         foreign.extend(github_keys(connector));
         foreign.extend(google_keys(connector));
+        foreign.extend(idp::keys(connector));
         for (set, key) in [
             (connector.url.is_some(), "url"),
             (connector.ca.is_some(), "ca"),
@@ -496,7 +500,14 @@ impl Checker<'_, '_, '_, '_> {
         secrets_help: &str,
     ) {
         let id = connector.id.as_str();
+        // Kinds share some key names (`token`, `private_key`, `token_url`, `api_url`): a key is
+        // foreign only to a kind that does not take it, and reported once.
+        let mut reported = Vec::new();
         for key in foreign {
+            if accepts(kind, key) || reported.contains(key) {
+                continue;
+            }
+            reported.push(key);
             self.error(
                 &format!("connectors.{index}.{key}"),
                 format!("connector `{id}` is kind = \"{kind}\", which has no {key}"),
@@ -511,6 +522,31 @@ impl Checker<'_, '_, '_, '_> {
             );
         }
     }
+}
+
+/// Whether connectors of `kind` take `key`, among the key names several kinds share.
+fn accepts(kind: &str, key: &str) -> bool {
+    let shared: &[&str] = match kind {
+        "github" => &["api_url", "token", "private_key", "login"],
+        "google" => &["api_url", "token_url", "login"],
+        "okta" => &[
+            "token",
+            "client_id",
+            "private_key",
+            "token_url",
+            "user_name",
+            "user_attribute",
+        ],
+        "entra" => &[
+            "client_id",
+            "private_key",
+            "token_url",
+            "user_name",
+            "user_attribute",
+        ],
+        _ => &[],
+    };
+    shared.contains(&key)
 }
 
 const PG_LDAP_SECRETS: &str = "remove them; secrets of this kind are password or bind_password";
@@ -619,6 +655,8 @@ pub fn roles_without_target(
                 | ConnectorKind::AwsSso
                 | ConnectorKind::Github
                 | ConnectorKind::Google
+                | ConnectorKind::Okta
+                | ConnectorKind::Entra
         );
         if !mapped || (connector.roles.is_empty() && connector.kind == ConnectorKind::Postgres) {
             continue;
@@ -643,6 +681,8 @@ pub fn roles_without_target(
                             (ConnectorKind::AwsSso, AwsAssign::Group) => "Identity Store group id",
                             (ConnectorKind::Github, _) => "team or repository permission",
                             (ConnectorKind::Google, _) => "group's email address",
+                            (ConnectorKind::Okta, _) => "Okta group id",
+                            (ConnectorKind::Entra, _) => "Entra group object id",
                             _ => "database role",
                         }
                     )),

@@ -4,8 +4,10 @@ mod audit;
 mod checks;
 mod github;
 mod google;
+mod idp;
 mod sources;
 mod targets;
+mod web;
 
 use std::path::Path;
 

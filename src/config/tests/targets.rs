@@ -476,3 +476,21 @@ fn connector_limits_that_let_no_call_start_are_errors_at_their_line() {
         found[0].help
     );
 }
+
+#[test]
+fn a_key_several_kinds_share_is_reported_once_where_no_kind_takes_it() {
+    let found = errors(
+        &format!(
+            "{POSTGRES}token = \"${{PG_PASSWORD}}\"\ntoken_url = \"https://example.com/token\"\n"
+        ),
+        VARS,
+    );
+    let messages: Vec<&str> = found.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "connector `prod-db` is kind = \"postgres\", which has no token",
+            "connector `prod-db` is kind = \"postgres\", which has no token_url",
+        ]
+    );
+}

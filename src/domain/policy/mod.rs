@@ -77,6 +77,9 @@ pub struct Defaults {
     pub max_duration: Duration,
     pub distinct_approvers: bool,
     pub admins: Vec<Subject>,
+    /// Who may read and export the whole audit log in the web portal (admins may too), and
+    /// nothing more.
+    pub auditors: Vec<Subject>,
     /// What happens to a mover's grants that their new department or groups no longer allow.
     pub on_mover: MoverAction,
 }
@@ -225,6 +228,12 @@ impl Policy {
     /// Whether the person may run admin actions (revoke anything, offboard).
     pub fn is_admin(&self, person: &Person) -> bool {
         person.active && self.defaults.admins.iter().any(|s| s.includes(person))
+    }
+
+    /// Whether the person may read the whole audit log: an auditor or an admin.
+    pub fn is_auditor(&self, person: &Person) -> bool {
+        self.is_admin(person)
+            || (person.active && self.defaults.auditors.iter().any(|s| s.includes(person)))
     }
 }
 

@@ -104,6 +104,11 @@ impl Compiler<'_, '_> {
             .iter()
             .filter_map(|s| self.subject(s.get_ref(), Some(s.span())))
             .collect();
+        let auditors = raw
+            .auditors
+            .iter()
+            .filter_map(|s| self.subject(s.get_ref(), Some(s.span())))
+            .collect();
         Defaults {
             pending_ttl: raw.pending_ttl.unwrap_or(Duration::from_hours(24)),
             remind_every: raw.remind_every.unwrap_or(Duration::from_hours(4)),
@@ -111,6 +116,7 @@ impl Compiler<'_, '_> {
             max_duration: raw.max_duration.unwrap_or(Duration::from_hours(8)),
             distinct_approvers: raw.distinct_approvers.unwrap_or(true),
             admins,
+            auditors,
             on_mover: raw.on_mover.unwrap_or_default(),
         }
     }

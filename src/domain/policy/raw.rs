@@ -37,6 +37,8 @@ pub(super) struct RawDefaults {
     pub(super) on_mover: Option<MoverAction>,
     #[serde(default)]
     pub(super) admins: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) auditors: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

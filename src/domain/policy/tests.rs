@@ -266,6 +266,17 @@ fn roles_are_ordered_from_least_to_most_powerful() {
 }
 
 #[test]
+fn auditors_and_admins_read_the_audit_log_and_nobody_else() {
+    let policy = example_policy();
+    let directory = example_directory();
+    let person = |id: &str| directory.person(&id.into()).unwrap();
+    assert!(policy.is_auditor(person("sam")), "named an auditor");
+    assert!(!policy.is_admin(person("sam")), "an auditor is no admin");
+    assert!(policy.is_auditor(person("sue")), "an admin");
+    assert!(!policy.is_auditor(person("alice")));
+}
+
+#[test]
 fn only_active_admins_are_admins() {
     let policy = example_policy();
     let directory = example_directory();

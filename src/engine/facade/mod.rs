@@ -23,12 +23,14 @@
 //! Nothing here knows a platform: wording and rendering stay in the front ends.
 
 mod commands;
+mod portal;
 mod queries;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use portal::{AuditPage, AuditQuery};
 pub use queries::{Lookup, Overview, Records};
 
 use super::{Engine, EngineError, World};

@@ -161,7 +161,7 @@ async fn a_directory_the_policy_fails_is_still_put_in_force_and_security_is_told
 }
 
 /// The front ends: everything that answers people or operators.
-const FRONT_ENDS: [&str; 6] = ["chat", "slack", "discord", "http", "ldap", "cli"];
+const FRONT_ENDS: [&str; 7] = ["chat", "slack", "discord", "http", "ldap", "cli", "web"];
 
 #[test]
 fn front_ends_reach_the_engine_only_through_the_facade() {

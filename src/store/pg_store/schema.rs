@@ -11,13 +11,14 @@ use super::client::Conn;
 use crate::store::StoreError;
 
 /// The newest schema this build knows.
-pub const PG_SCHEMA_VERSION: u32 = 1;
+pub const PG_SCHEMA_VERSION: u32 = 2;
 
 /// Held while migrating, so that only one replica migrates at a time.
 const MIGRATION_LOCK: i64 = 0x6761_7465_686f_7573; // "gatehous"
 
 /// Migration `n` brings schema `n - 1` to `n`.
-const MIGRATIONS: [&str; PG_SCHEMA_VERSION as usize] = [r#"
+const MIGRATIONS: [&str; PG_SCHEMA_VERSION as usize] = [
+    r#"
 CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE marks (name text PRIMARY KEY, at text NOT NULL);
 
@@ -98,7 +99,13 @@ CREATE TABLE leader (
     expires_at timestamptz NOT NULL
 );
 INSERT INTO leader VALUES (1, NULL, 0, '-infinity');
-"#];
+"#,
+    r#"
+-- Web portal sessions by key (a hash of the cookie's secret): no record of Gatehouse's, so
+-- neither audited nor in backups; a restore signs everyone out.
+CREATE TABLE web_sessions (key text PRIMARY KEY, session text NOT NULL);
+"#,
+];
 
 /// The schema the database holds (0 when Gatehouse never ran on it).
 pub(super) async fn version(conn: &mut Conn) -> Result<u32, StoreError> {

@@ -204,3 +204,22 @@ fn a_deposed_leader_revokes_no_expired_grant_even_when_many_are_due_at_once() {
     );
     assert!(second.outbox(10).unwrap().is_empty());
 }
+
+#[test]
+#[ignore = "needs PostgreSQL; .ci/run installs it"]
+fn a_database_at_schema_1_gets_the_portal_sessions_table_on_open_and_keeps_everything() {
+    use gatehouse::domain::session::Session;
+    let database = Postgres::new();
+    database.pg().commit(notice(1)).unwrap();
+    // As a database written before the portal was: schema 1, no sessions table.
+    database.sql("DROP TABLE web_sessions");
+    database.sql("DELETE FROM gatehouse_schema WHERE version > 1");
+
+    let store = database.pg();
+    let session = Session::new("alice".into(), "csrf".into(), at(0));
+    store.put_session("k1", &session, true).unwrap();
+    assert_eq!(store.session("k1").unwrap(), Some(session));
+    assert_eq!(store.verify_audit().unwrap(), 1, "what was there is kept");
+    let version: i32 = database.sql("SELECT max(version) FROM gatehouse_schema")[0].get(0);
+    assert_eq!(version as u32, gatehouse::store::PG_SCHEMA_VERSION);
+}

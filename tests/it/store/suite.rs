@@ -7,6 +7,7 @@ pub mod cards;
 pub mod commits;
 pub mod concurrency;
 pub mod outbox;
+pub mod portal;
 
 pub use gatehouse::store::{Commit, Expect, RequestWrite, Sequence, Store, StoreError};
 

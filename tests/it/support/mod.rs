@@ -146,9 +146,15 @@ pub async fn spawn_app_with(prepare: impl FnOnce(&Files)) -> TestApp {
 
 /// The real server on `files` as they are (a restart on the same data directory).
 pub async fn serve_files(files: Files) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_files_on(files, listener).await
+}
+
+/// [`serve_files`] on a listener bound already (when the configuration must name its
+/// address, as the portal's public URL does).
+pub async fn serve_files_on(files: Files, listener: tokio::net::TcpListener) -> TestApp {
     gatehouse::app::install_tls_provider();
     let loaded = gatehouse::app::load(&files.config()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(gatehouse::app::serve(loaded, listener, async move {

@@ -11,6 +11,7 @@ mod discord_limits;
 mod discord_rules;
 mod limits;
 mod overrides;
+mod portal_links;
 mod wording;
 
 fn templates() -> Templates {

@@ -46,6 +46,7 @@ impl Checker<'_, '_, '_, '_> {
         foreign.extend(ldap_keys(connector));
         foreign.extend(aws_keys(connector));
         foreign.extend(google_keys(connector));
+        foreign.extend(super::idp::keys(connector));
         for (set, key) in [
             (connector.url.is_some(), "url"),
             (connector.ca.is_some(), "ca"),

@@ -75,6 +75,7 @@ impl Checker<'_, '_, '_, '_> {
                 .into_iter()
                 .filter(|k| *k != "api_url"),
         );
+        foreign.extend(super::idp::keys(connector));
         for (set, key) in [
             (connector.url.is_some(), "url"),
             (connector.ca.is_some(), "ca"),

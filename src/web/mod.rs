@@ -1,0 +1,192 @@
+//! The web portal: My access, New request, Approvals and the request page, for admins the
+//! live grants, and for auditors and admins the audit log, in the browser, signed in through OpenID Connect (docs/portal.md).
+//!
+//! It is one more front end on the engine's [`Facade`]: it authenticates the person (the
+//! provider's ID token, then a session), parses what they sent, and asks the engine, which
+//! decides whether they may, by the same rules as chat. Forms are the chat forms
+//! ([`crate::chat::forms`]), so a mistake reads the same sentence in both. Pages are
+//! rendered on the server from templates/web/*.html, with every value HTML-escaped, and
+//! work without JavaScript; the Content-Security-Policy allows no script at all.
+//!
+//! Security rules, each enforced here: sessions are stored (a hash of the cookie's secret,
+//! never the secret) and end at the idle or absolute timeout or when the person leaves;
+//! cookies are HttpOnly, SameSite=Lax and Secure over https; every POST carries the
+//! session's CSRF token and, when the browser sends one, an `Origin` of the portal;
+//! sign-ins are rate limited.
+
+mod audit;
+mod headers;
+pub mod idtoken;
+pub mod oidc;
+mod pages;
+mod policy;
+mod render;
+mod reviews;
+pub mod session;
+mod signin;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::config::web::{MatchOn, WebConfig};
+use crate::domain::session::Timeouts;
+use crate::engine::Facade;
+use oidc::{Attempt, Provider, ProviderError};
+pub use render::Pages;
+
+/// The largest form body: a request with its reason and template fields.
+const FORM_BYTES: usize = 64 * 1024;
+/// How long a sign-in may take at the provider.
+const SIGN_IN_TIME: TimeDelta = TimeDelta::minutes(10);
+/// Sign-ins under way at once; more are refused until some finish or lapse.
+const MAX_SIGN_INS: usize = 10_000;
+
+/// How the portal behaves, from `[web]`.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `public_url` without a trailing slash.
+    pub base_url: String,
+    pub secure: bool,
+    pub claim: String,
+    pub match_on: MatchOn,
+    pub timeouts: Timeouts,
+    pub sign_ins_per_minute: u32,
+}
+
+impl Settings {
+    pub fn from_config(web: &WebConfig) -> Self {
+        let base_url = web.base_url().unwrap_or_default().to_owned();
+        Self {
+            secure: base_url.starts_with("https://"),
+            base_url,
+            claim: web.claim.clone(),
+            match_on: web.match_on,
+            timeouts: Timeouts {
+                idle: web.idle_timeout.to_chrono(),
+                absolute: web.absolute_timeout.to_chrono(),
+            },
+            sign_ins_per_minute: web.sign_ins_per_minute,
+        }
+    }
+
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/web/callback", self.base_url)
+    }
+}
+
+/// Everything the portal's handlers share.
+pub struct Portal {
+    facade: Facade,
+    provider: Provider,
+    settings: Settings,
+    pages: Pages,
+    /// Sign-ins under way, by `state`.
+    attempts: Mutex<HashMap<String, (Attempt, DateTime<Utc>)>>,
+    /// Sign-ins started in the current minute.
+    window: Mutex<(DateTime<Utc>, u32)>,
+}
+
+impl Portal {
+    /// Reads the provider's discovery document and keys, and builds the portal.
+    pub async fn start(web: &WebConfig, facade: Facade) -> Result<Arc<Self>, ProviderError> {
+        let settings = Settings::from_config(web);
+        let secret = web
+            .client_secret
+            .clone()
+            .unwrap_or_else(|| crate::config::Secret::new(""));
+        let provider = Provider::discover(
+            web.issuer.as_deref().unwrap_or_default(),
+            web.client_id.as_deref().unwrap_or_default(),
+            secret,
+            settings.redirect_uri(),
+        )
+        .await?;
+        Ok(Arc::new(Self {
+            facade,
+            provider,
+            settings,
+            pages: Pages::new(),
+            attempts: Mutex::new(HashMap::new()),
+            window: Mutex::new((DateTime::<Utc>::MIN_UTC, 0)),
+        }))
+    }
+
+    /// Whether one more sign-in may start now.
+    fn may_start_sign_in(&self, now: DateTime<Utc>) -> bool {
+        let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if now >= window.0 + TimeDelta::minutes(1) {
+            *window = (now, 0);
+        }
+        if window.1 >= self.settings.sign_ins_per_minute {
+            return false;
+        }
+        window.1 += 1;
+        true
+    }
+
+    /// Remembers a sign-in under way; false when too many are.
+    fn remember(&self, attempt: Attempt, now: DateTime<Utc>) -> bool {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        attempts.retain(|_, (_, started)| now < *started + SIGN_IN_TIME);
+        if attempts.len() >= MAX_SIGN_INS {
+            return false;
+        }
+        attempts.insert(attempt.state.clone(), (attempt, now));
+        true
+    }
+
+    /// The sign-in `state` names, once: a second callback with it finds nothing.
+    fn recall(&self, state: &str, now: DateTime<Utc>) -> Option<Attempt> {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        let (attempt, started) = attempts.remove(state)?;
+        (now < started + SIGN_IN_TIME).then_some(attempt)
+    }
+}
+
+/// The portal's routes, under `/web`.
+pub fn router(portal: Arc<Portal>) -> Router {
+    Router::new()
+        .route("/web", get(pages::home))
+        .route("/web/", get(pages::home))
+        .route("/web/portal.css", get(render::stylesheet))
+        .route("/web/login", get(signin::login))
+        .route("/web/callback", get(signin::callback))
+        .route("/web/logout", post(signin::logout))
+        .route("/web/sessions/end", post(signin::end_sessions))
+        .route("/web/access", get(pages::my_access))
+        .route(
+            "/web/new",
+            get(pages::new_request).post(pages::submit_request),
+        )
+        .route("/web/approvals", get(pages::approvals))
+        .route("/web/requests/{id}", get(pages::request_page))
+        .route("/web/requests/{id}/audit", get(pages::request_audit))
+        .route("/web/requests/{id}/approve", post(pages::approve))
+        .route("/web/requests/{id}/reject", post(pages::reject))
+        .route(
+            "/web/requests/{id}/changes",
+            post(pages::approve_with_changes),
+        )
+        .route("/web/requests/{id}/cancel", post(pages::cancel))
+        .route("/web/grants", get(pages::grants))
+        .route("/web/policy", get(policy::policy))
+        .route("/web/reviews", get(reviews::reviews))
+        .route(
+            "/web/reviews/{campaign}/{grant}/{decision}",
+            post(reviews::decide),
+        )
+        .route("/web/audit", get(audit::audit))
+        .route("/web/audit/export", get(audit::export))
+        .route("/web/audit/verify", get(audit::verify))
+        .route("/web/grants/{id}/extend", post(pages::extend))
+        .route("/web/grants/{id}/end", post(pages::end_early))
+        .route("/web/grants/{id}/revoke", post(pages::revoke))
+        .layer(DefaultBodyLimit::max(FORM_BYTES))
+        .layer(axum::middleware::from_fn(headers::security_headers))
+        .with_state(portal)
+}
