@@ -5,7 +5,9 @@
 //! (durable-ack ceiling: one fdatasync per batch of waiting requests).
 //!
 //! `cargo bench --bench ack` (about 3 minutes); `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1` for
-//! a few seconds that only show it runs; `-- --only-gatehouse` leaves the ceilings out.
+//! a few seconds that only show it runs; `-- --only-gatehouse` leaves the ceilings out;
+//! `-- --store postgres` runs Gatehouse on PostgreSQL too (a server of its own, durable
+//! commits, a fresh database each step), beside Gatehouse on sled.
 
 // A test harness: its fakes check signatures and timestamps against the real wall clock and
 // talk to local servers over plain HTTP, so the product's clock and TLS rules
@@ -39,6 +41,7 @@ enum Target {
     Http,
     Durable,
     Gatehouse,
+    GatehousePostgres,
 }
 
 impl Target {
@@ -47,6 +50,7 @@ impl Target {
             Target::Http => "HTTP ceiling (bare axum 200)",
             Target::Durable => "durable-ack ceiling (verify + group-committed append)",
             Target::Gatehouse => "Gatehouse /slack/commands",
+            Target::GatehousePostgres => "Gatehouse /slack/commands on PostgreSQL",
         }
     }
 }
@@ -78,11 +82,20 @@ fn main() {
 
     let mut results = Vec::new();
     // Gatehouse's store writer at each rate (from its `/metrics`).
-    let mut writers: Vec<(f64, WriterShare)> = Vec::new();
+    let mut writers: Vec<(f64, Target, WriterShare)> = Vec::new();
     // `-- --only-gatehouse` skips the ceilings (for a before/after of a change in Gatehouse).
     let only_gatehouse = std::env::args().any(|a| a == "--only-gatehouse");
-    for target in [Target::Http, Target::Durable, Target::Gatehouse] {
-        if only_gatehouse && target != Target::Gatehouse {
+    let postgres = std::env::args()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| w[0] == "--store" && w[1] == "postgres")
+        .then(support::postgres::Postgres::start);
+    let mut targets = vec![Target::Http, Target::Durable, Target::Gatehouse];
+    if postgres.is_some() {
+        targets.push(Target::GatehousePostgres);
+    }
+    for &target in &targets {
+        if only_gatehouse && matches!(target, Target::Http | Target::Durable) {
             results.push((target, rates.iter().map(|r| (*r, None)).collect()));
             continue;
         }
@@ -94,9 +107,9 @@ fn main() {
                 continue;
             }
             settle(smoke);
-            let (summary, writer) = run_step(target, &world, rate, step);
+            let (summary, writer) = run_step(target, &world, postgres.as_ref(), rate, step);
             if let Some(writer) = writer {
-                writers.push((rate, writer));
+                writers.push((rate, target, writer));
             }
             eprintln!(
                 "{} at {rate}/s: p50 {} ms, p99 {} ms, failed {}, {} µs CPU/request ({})",
@@ -156,18 +169,20 @@ fn main() {
     table.print();
 
     let mut store = Table::new(
-        "Gatehouse's store writer during each step (from /metrics): the one writer applies every commit",
+        "Gatehouse's store writer during each step (from /metrics): the one writer applies every commit (on PostgreSQL: one transaction per batch, a flush is its COMMIT)",
         &[
             "rate/s",
+            "store",
             "writer busy",
             "writes/submission",
             "writes/batch",
             "flushes/s",
         ],
     );
-    for (rate, w) in &writers {
+    for (rate, target, w) in &writers {
         store.row(vec![
             format!("{rate}"),
+            short(*target).to_owned(),
             format!("{:.0}%", w.busy * 100.0),
             format!("{:.1}", w.writes_per_submission),
             format!("{:.1}", w.writes_per_batch),
@@ -193,7 +208,15 @@ fn main() {
         "highest sustained rate (every request answered, p99 < 100 ms)",
         &["target", "sustained/s", "Gatehouse ÷ it"],
     );
-    for target in [Target::Gatehouse, Target::Durable, Target::Http] {
+    for target in [
+        Target::Gatehouse,
+        Target::GatehousePostgres,
+        Target::Durable,
+        Target::Http,
+    ] {
+        if !targets.contains(&target) {
+            continue;
+        }
         let rate = sustained(target);
         let ratio = if rate > 0.0 {
             format!("{:.2}", gatehouse / rate)
@@ -235,6 +258,7 @@ fn short(target: Target) -> &'static str {
         Target::Http => "http ceiling",
         Target::Durable => "durable ceiling",
         Target::Gatehouse => "gatehouse",
+        Target::GatehousePostgres => "gatehouse (postgres)",
     }
 }
 
@@ -273,13 +297,18 @@ fn store_counters(base: &str) -> [f64; 4] {
 fn run_step(
     target: Target,
     world: &World,
+    postgres: Option<&support::postgres::Postgres>,
     rate: f64,
     step: Duration,
 ) -> (Summary, Option<WriterShare>) {
     match target {
-        Target::Gatehouse => {
+        Target::Gatehouse | Target::GatehousePostgres => {
             let _ = std::fs::remove_dir_all(world.data_dir());
-            let server = Server::start(&world.config());
+            let config = match (target, postgres) {
+                (Target::GatehousePostgres, Some(pg)) => world.config_on_postgres(&pg.database()),
+                _ => world.config(),
+            };
+            let server = Server::start(&config);
             let url = format!("{}/slack/commands", server.base);
             let make = submission(0);
             let warm = open_loop(

@@ -344,7 +344,7 @@ fn expiry_run(receiver: &Receiver, expiring: u64) -> Vec<String> {
     let step = 1.4 / expiring as f64;
     let expiry =
         move |i: u64| first_expiry + TimeDelta::microseconds((i as f64 * step * 1e6) as i64);
-    bulk_grants(&store, 1, expiring, PEOPLE, expiry);
+    bulk_grants(&*store, 1, expiring, PEOPLE, expiry);
     let (engine, connectors) = engine(&world, &store);
     receiver.reset(Duration::from_millis(100));
     let running = Running::start(&engine, connectors, Arc::new(TimedChat::default()), true);

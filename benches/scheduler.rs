@@ -6,7 +6,8 @@
 //!
 //! `cargo bench --bench scheduler` (several minutes: building 1M grants dominates);
 //! `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1`; `GATEHOUSE_BENCH_SIZES=10000,100000` and
-//! `GATEHOUSE_BENCH_OVERDUE=20000` run other sizes.
+//! `GATEHOUSE_BENCH_OVERDUE=20000` run other sizes; `-- --store postgres` runs it all on
+//! PostgreSQL (a server of its own, durable commits, a fresh database per run) instead of sled.
 
 // A test harness: its fakes check signatures and timestamps against the real wall clock and
 // talk to local servers over plain HTTP, so the product's clock and TLS rules
@@ -25,7 +26,8 @@ use gatehouse::domain::ids::GrantId;
 use gatehouse::engine::{Engine, SystemClock};
 use gatehouse::outbox::{LogChat, Worker};
 use gatehouse::scheduler::Scheduler;
-use gatehouse::store::{SledStore, Store};
+use gatehouse::store::{PgConfig, PgStore, SledStore, Store};
+use support::postgres::Postgres;
 use support::{Table, World, bulk_grants, machine, percentile, smoke};
 
 /// Requesters the grants are spread over.
@@ -54,6 +56,13 @@ fn main() {
         machine()
     );
     let world = World::new(PEOPLE, None, 64);
+    let postgres = std::env::args()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| w[0] == "--store" && w[1] == "postgres")
+        .then(Postgres::start);
+    let backend = Backend(postgres.as_ref());
+    println!("store: {}", backend.name());
 
     let mut table = Table::new(
         &format!(
@@ -73,7 +82,7 @@ fn main() {
         ],
     );
     for &size in &sizes {
-        let row = lag_run(&world, size, expiring, window);
+        let row = lag_run(&world, backend, size, expiring, window);
         table.row(row);
         eprintln!("{size} grants done ({})", support::load());
     }
@@ -90,11 +99,56 @@ fn main() {
             "revoked/s",
         ],
     );
-    restart.row(restart_run(&world, overdue));
+    restart.row(restart_run(&world, backend, overdue));
     restart.print();
 }
 
-fn engine(world: &World, store: &Arc<SledStore>) -> (Arc<Engine>, Connectors) {
+/// Where the grants are stored: sled in a temporary directory, or a fresh database.
+#[derive(Clone, Copy)]
+struct Backend<'a>(Option<&'a Postgres>);
+
+impl Backend<'_> {
+    fn name(self) -> &'static str {
+        match self.0 {
+            None => "sled",
+            Some(_) => "postgres",
+        }
+    }
+
+    /// A new, empty store; the directory it lives in (kept for a reopen).
+    fn create(self) -> (Arc<dyn Store>, Place) {
+        match self.0 {
+            None => {
+                let dir = tempfile::tempdir().unwrap();
+                let store = SledStore::open_with(dir.path(), CACHE_BYTES).unwrap();
+                (Arc::new(store), Place::Dir(dir))
+            }
+            Some(pg) => {
+                let url = pg.database();
+                let store = PgStore::open(config(&url)).unwrap();
+                (Arc::new(store), Place::Url(url))
+            }
+        }
+    }
+
+    fn reopen(self, place: &Place) -> Arc<dyn Store> {
+        match place {
+            Place::Dir(dir) => Arc::new(SledStore::open_with(dir.path(), CACHE_BYTES).unwrap()),
+            Place::Url(url) => Arc::new(PgStore::open(config(url)).unwrap()),
+        }
+    }
+}
+
+enum Place {
+    Dir(tempfile::TempDir),
+    Url(String),
+}
+
+fn config(url: &str) -> PgConfig {
+    PgConfig::new(url, None, gatehouse::config::SslMode::Disable, None, 16).unwrap()
+}
+
+fn engine(world: &World, store: &Arc<dyn Store>) -> (Arc<Engine>, Connectors) {
     let loaded = gatehouse::app::load(&world.config()).unwrap();
     let connectors = Connectors::from_config(&loaded.config.connectors).unwrap();
     let engine = Engine::new(
@@ -109,10 +163,10 @@ fn engine(world: &World, store: &Arc<SledStore>) -> (Arc<Engine>, Connectors) {
 /// Runs the real scheduler and outbox worker until `done`, on their own runtime.
 fn run_until(
     engine: &Arc<Engine>,
-    store: &SledStore,
+    store: &dyn Store,
     connectors: Connectors,
     timeout: Duration,
-    done: impl Fn(&SledStore) -> bool,
+    done: impl Fn(&dyn Store) -> bool,
 ) -> bool {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -146,13 +200,18 @@ fn micros(d: Duration) -> String {
     format!("{:.0} µs", d.as_secs_f64() * 1e6)
 }
 
-fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SledStore::open_with(dir.path(), CACHE_BYTES).unwrap());
+fn lag_run(
+    world: &World,
+    backend: Backend,
+    size: u64,
+    expiring: u64,
+    window: Duration,
+) -> Vec<String> {
+    let (store, _place) = backend.create();
     let built = Instant::now();
     let now = Utc::now();
     let later = now + TimeDelta::days(30);
-    bulk_grants(&store, 1, size - expiring, PEOPLE, |i| {
+    bulk_grants(&*store, 1, size - expiring, PEOPLE, |i| {
         later + TimeDelta::milliseconds(i as i64)
     });
     // The measured grants expire from a few seconds after the build, evenly over `window`.
@@ -161,7 +220,7 @@ fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<Str
     let expiry =
         move |i: u64| first_expiry + TimeDelta::microseconds((i as f64 * step * 1e6) as i64);
     let first_id = size - expiring + 1;
-    bulk_grants(&store, first_id, expiring, PEOPLE, expiry);
+    bulk_grants(&*store, first_id, expiring, PEOPLE, expiry);
     let built = built.elapsed();
 
     let (engine, connectors) = engine(world, &store);
@@ -183,7 +242,7 @@ fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<Str
     let scrape = scrape.elapsed();
 
     let last_id = size;
-    let revoked = |store: &SledStore| {
+    let revoked = |store: &dyn Store| {
         (first_id..=last_id)
             .rev()
             .step_by(97)
@@ -196,7 +255,7 @@ fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<Str
             && store.outbox(1).unwrap().is_empty()
     };
     let timeout = window + Duration::from_secs(120);
-    let finished = run_until(&engine, &store, connectors, timeout, revoked);
+    let finished = run_until(&engine, &*store, connectors, timeout, revoked);
     let mut lags = Vec::new();
     let mut count = 0;
     for id in first_id..=last_id {
@@ -224,30 +283,30 @@ fn lag_run(world: &World, size: u64, expiring: u64, window: Duration) -> Vec<Str
     ]
 }
 
-fn is_revoked(store: &SledStore, id: u64) -> bool {
+fn is_revoked(store: &dyn Store, id: u64) -> bool {
     store
         .grant(GrantId(id))
         .unwrap()
         .is_some_and(|g| matches!(g.value.state, GrantState::Revoked { .. }))
 }
 
-fn restart_run(world: &World, overdue: u64) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
+fn restart_run(world: &World, backend: Backend, overdue: u64) -> Vec<String> {
+    let (store, place) = backend.create();
     {
-        let store = SledStore::open_with(dir.path(), CACHE_BYTES).unwrap();
         let past = Utc::now() - TimeDelta::hours(2);
-        bulk_grants(&store, 1, overdue, PEOPLE, |i| {
+        bulk_grants(&*store, 1, overdue, PEOPLE, |i| {
             past + TimeDelta::milliseconds(i as i64)
         });
     }
+    drop(store);
     let opened = Instant::now();
-    let store = Arc::new(SledStore::open_with(dir.path(), CACHE_BYTES).unwrap());
+    let store = backend.reopen(&place);
     let opened = opened.elapsed();
     let (engine, connectors) = engine(world, &store);
     let started = Instant::now();
     let all_started = std::sync::Mutex::new(None);
     let all_revoked = std::sync::Mutex::new(None);
-    let done = |store: &SledStore| {
+    let done = |store: &dyn Store| {
         let none_live = store
             .grants_expiring(DateTime::<Utc>::MAX_UTC, 1)
             .unwrap()
@@ -264,9 +323,9 @@ fn restart_run(world: &World, overdue: u64) -> Vec<String> {
         none_live && store.outbox(1).unwrap().is_empty() && is_revoked(store, overdue)
     };
     // Past this the table says how many were revoked by then, and at what rate.
-    let finished = run_until(&engine, &store, connectors, Duration::from_secs(180), done);
+    let finished = run_until(&engine, &*store, connectors, Duration::from_secs(180), done);
     let total = started.elapsed();
-    let revoked = (1..=overdue).filter(|id| is_revoked(&store, *id)).count();
+    let revoked = (1..=overdue).filter(|id| is_revoked(&*store, *id)).count();
     let secs = |d: Duration| format!("{:.1} s", d.as_secs_f64());
     let all_started = *all_started.lock().unwrap();
     let all_revoked = *all_revoked.lock().unwrap();

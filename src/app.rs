@@ -16,6 +16,7 @@ use crate::engine::Clock;
 use anyhow::Context;
 use futures_util::future::OptionFuture;
 
+use crate::config::StoreBackend;
 use crate::config::{Config, ConfigError, DirectorySource, DiscordMode, SlackMode};
 use crate::connector::{ConnectorRegistry, Connectors};
 use crate::domain::diagnostic::{Diagnostic, Diagnostics, Source};
@@ -25,7 +26,8 @@ use crate::domain::policy::{Policy, PolicyContext, parse_policy};
 use crate::engine::{Engine, Facade, SystemClock};
 use crate::http::{ApiState, Reloaded, Reloader};
 use crate::ldap::sync::{LdapDirectory, SyncSettings, SyncedDirectory};
-use crate::store::{Anchoring, SledStore, StoreError};
+use crate::leader::Leadership;
+use crate::store::{Anchoring, AnyStore, PgConfig, PgStore, SledStore, StoreError};
 
 /// Everything Gatehouse runs on, loaded and checked.
 #[derive(Debug)]
@@ -206,16 +208,27 @@ pub fn install_tls_provider() {
     }
 }
 
-/// Opens the sled store at `server.data_dir` with a cache of `server.cache_mb`. Fails with
-/// [`StoreError::Open`] while another process (a running server) holds it.
-pub fn open_store(config: &Config) -> Result<SledStore, StoreError> {
+/// Opens the store `[store]` names: the sled store at `server.data_dir` with a cache of
+/// `server.cache_mb` (failing with [`StoreError::Open`] while another process, a running
+/// server, holds it), or the PostgreSQL database, its schema brought up to date.
+pub fn open_store(config: &Config) -> Result<AnyStore, StoreError> {
+    match config.store.backend {
+        StoreBackend::Sled => open_sled(config).map(AnyStore::Sled),
+        StoreBackend::Postgres => {
+            PgStore::open(PgConfig::from_config(&config.store)?).map(AnyStore::Postgres)
+        }
+    }
+}
+
+/// The sled store at `server.data_dir`, whatever `[store]` says.
+pub fn open_sled(config: &Config) -> Result<SledStore, StoreError> {
     let cache_bytes = config.server.cache_mb.saturating_mul(1024 * 1024);
     SledStore::open_with(&config.data_dir(), cache_bytes)
 }
 
 /// [`open_store`], with the audit chain anchored by `[audit] key` when one is configured,
 /// and what anchoring found there.
-pub fn open_anchored_store(config: &Config) -> Result<(SledStore, Option<Anchoring>), StoreError> {
+pub fn open_anchored_store(config: &Config) -> Result<(AnyStore, Option<Anchoring>), StoreError> {
     let store = open_store(config)?;
     let anchoring = match config.audit.key() {
         Some(key) => Some(store.anchor_with(key)?),
@@ -263,12 +276,12 @@ pub async fn serve(
         log_anchoring(anchoring.as_ref());
         store
     };
-    let engine = Arc::new(Engine::new(
-        Arc::new(store),
-        policy,
-        directory,
-        Arc::new(SystemClock),
-    ));
+    let where_stored = match &store {
+        AnyStore::Sled(_) => data_dir.display().to_string(),
+        AnyStore::Postgres(_) => store.describe(),
+    };
+    let (store, postgres) = store.shared();
+    let engine = Arc::new(Engine::new(store, policy, directory, Arc::new(SystemClock)));
     // Bundles reach the people already there, not only those who join later: whatever a
     // bundle owes someone and was never given is given now (and nothing twice).
     let bundled = {
@@ -300,20 +313,40 @@ pub async fn serve(
     let discord = discord(&config, &templates, engine.metrics())?;
     let facade = Facade::new(engine.clone());
     let chat = chat_port(slack.clone(), discord.clone(), &facade, &templates);
-    let max_backoff = config.outbox.max_backoff.to_chrono();
-    let worker = crate::outbox::spawn(
-        engine.clone(),
-        connectors.clone(),
-        chat,
-        max_backoff,
-        stop_rx.clone(),
-    );
-    let warning = config.scheduler.expiry_warning.to_chrono();
-    let scheduler = tokio::spawn(
-        crate::scheduler::Scheduler::new(engine.clone(), warning)
-            .with_digest(config.scheduler.digest_schedule())
-            .run(stop_rx.clone()),
-    );
+    // One replica at a time runs the outbox and the scheduler: with sled, this one.
+    let (leadership, lease) = match postgres {
+        None => (Leadership::always(engine.metrics().readiness()), None),
+        Some(store) => {
+            let (leadership, task) = Leadership::lease(
+                store,
+                engine.clone(),
+                crate::leader::holder_name(),
+                stop_rx.clone(),
+            );
+            (leadership, Some(task))
+        }
+    };
+    let leader_work = {
+        let (engine, connectors) = (engine.clone(), connectors.clone());
+        let max_backoff = config.outbox.max_backoff.to_chrono();
+        let warning = config.scheduler.expiry_warning.to_chrono();
+        let digest = config.scheduler.digest_schedule();
+        crate::leader::while_leading(leadership, stop_rx.clone(), move |stop| {
+            let worker = crate::outbox::spawn(
+                engine.clone(),
+                connectors.clone(),
+                chat.clone(),
+                max_backoff,
+                stop.clone(),
+            );
+            let scheduler = tokio::spawn(
+                crate::scheduler::Scheduler::new(engine.clone(), warning)
+                    .with_digest(digest.clone())
+                    .run(stop),
+            );
+            vec![worker, scheduler]
+        })
+    };
 
     let synced = SyncedDirectory::default();
     let (directory_tx, directory_rx) =
@@ -389,7 +422,7 @@ pub async fn serve(
         stop_rx.clone(),
     ));
     let address = listener.local_addr()?;
-    tracing::info!(%address, data_dir = %data_dir.display(), "gatehouse is serving");
+    tracing::info!(%address, store = %where_stored, "gatehouse is serving");
     let mut router = crate::http::router(state);
     if let Some(slack_router) = slack_router {
         router = router.merge(slack_router);
@@ -404,11 +437,11 @@ pub async fn serve(
     crate::http::server::serve(listener, router, limits, shutdown).await;
     tracing::info!("HTTP stopped; stopping the outbox worker and the scheduler");
     let _ = stop_tx.send(true);
-    if let Err(err) = worker.await {
-        tracing::error!(%err, "the outbox worker ended abnormally");
+    if let Err(err) = leader_work.await {
+        tracing::error!(%err, "the outbox worker or the scheduler ended abnormally");
     }
-    if let Err(err) = scheduler.await {
-        tracing::error!(%err, "the scheduler ended abnormally");
+    if let Some(Err(err)) = OptionFuture::from(lease).await {
+        tracing::error!(%err, "the lease keeper ended abnormally");
     }
     if let Some(Err(err)) = OptionFuture::from(socket).await {
         tracing::error!(%err, "Slack Socket Mode ended abnormally");

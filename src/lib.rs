@@ -15,6 +15,7 @@ pub mod fuzz;
 pub mod hmac;
 pub mod http;
 pub mod ldap;
+pub mod leader;
 pub mod metrics;
 pub mod outbox;
 pub mod scheduler;

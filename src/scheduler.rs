@@ -106,14 +106,17 @@ impl Scheduler {
         let mut due = true;
         loop {
             let worker = this.clone();
+            // Leader work: on PostgreSQL its commits check this replica still leads.
             let planned = on_blocking_pool(move || {
-                if due {
-                    let pass = worker.wake()?;
-                    if !pass.is_empty() {
-                        tracing::info!(?pass, "scheduler pass");
+                crate::store::leader_work(|| {
+                    if due {
+                        let pass = worker.wake()?;
+                        if !pass.is_empty() {
+                            tracing::info!(?pass, "scheduler pass");
+                        }
                     }
-                }
-                worker.sleep_time()
+                    worker.sleep_time()
+                })
             })
             .await;
             let sleep = match planned {

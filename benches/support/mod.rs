@@ -10,6 +10,7 @@ pub mod cards;
 #[path = "../../tests/it/fake_slack/mod.rs"]
 pub mod fake_slack;
 pub mod load;
+pub mod postgres;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use gatehouse::domain::grant::{Grant, GrantState};
 use gatehouse::domain::ids::{GrantId, PersonId, RequestId, ResourceId, RoleId};
-use gatehouse::store::{Commit, Expect, SledStore, Store};
+use gatehouse::store::{Commit, Expect, Store};
 
 /// The signing secret of the generated gatehouse.toml.
 pub const SIGNING_SECRET: &str = "bench-signing-secret";
@@ -258,6 +259,16 @@ impl World {
         self.dir.path().join("gatehouse.toml")
     }
 
+    /// gatehouse.toml with `[store]` on the PostgreSQL database at `url`, as another file.
+    pub fn config_on_postgres(&self, url: &str) -> PathBuf {
+        let text = std::fs::read_to_string(self.config()).unwrap();
+        let path = self.dir.path().join("gatehouse-postgres.toml");
+        let store =
+            format!("\n[store]\nbackend = \"postgres\"\nurl = \"{url}\"\nconnections = 16\n");
+        std::fs::write(&path, format!("{text}{store}")).unwrap();
+        path
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -392,7 +403,7 @@ pub fn active_grant(
 /// Writes `count` live grants with ids from `first`, `expires(i)` each, through the `Store`
 /// trait in commits of a few thousand; the people are `people` requesters in turn.
 pub fn bulk_grants(
-    store: &SledStore,
+    store: &dyn Store,
     first: u64,
     count: u64,
     people: usize,

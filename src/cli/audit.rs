@@ -79,14 +79,14 @@ fn data_dir(global: &Global) -> anyhow::Result<(Config, PathBuf)> {
 /// explicit `--url` wins, as it does for `backup`) or a server holds the directory.
 async fn offline<T: Send + 'static>(
     global: &Global,
-    work: impl FnOnce(&dyn StoreView) -> Result<T, StoreError> + Send + 'static,
+    work: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
 ) -> anyhow::Result<Offline<T>> {
     if global.url.is_some() {
         return Ok(Offline::Server(None));
     }
     let (config, _) = data_dir(global)?;
     let outcome = tokio::task::spawn_blocking(move || match app::open_anchored_store(&config) {
-        Ok((store, _)) => work(&store).map(Offline::Done),
+        Ok((store, _)) => work(&*store).map(Offline::Done),
         Err(busy @ StoreError::Open { .. }) => Ok(Offline::Server(Some(busy))),
         Err(other) => Err(other),
     })
@@ -94,25 +94,9 @@ async fn offline<T: Send + 'static>(
     Ok(outcome)
 }
 
-/// The part of a store the audit commands use, so the closures need not name its type.
-trait StoreView {
-    fn verify(&self, heads: &[PublishedHead]) -> Result<AnchorReport, StoreError>;
-    fn page(&self, from: u64) -> Result<Vec<AuditRecord>, StoreError>;
-}
-
-impl<S: Store> StoreView for S {
-    fn verify(&self, heads: &[PublishedHead]) -> Result<AnchorReport, StoreError> {
-        self.verify_audit_against(heads)
-    }
-
-    fn page(&self, from: u64) -> Result<Vec<AuditRecord>, StoreError> {
-        self.audit(from, PAGE)
-    }
-}
-
 async fn verify(global: &Global, heads: Vec<PublishedHead>) -> anyhow::Result<()> {
     let asked = heads.clone();
-    let report = match offline(global, move |store| store.verify(&asked)).await? {
+    let report = match offline(global, move |store| store.verify_audit_against(&asked)).await? {
         Offline::Done(report) => report,
         Offline::Server(why) => {
             let query = heads
@@ -144,10 +128,10 @@ async fn verify(global: &Global, heads: Vec<PublishedHead>) -> anyhow::Result<()
 }
 
 async fn records(global: &Global) -> anyhow::Result<Vec<AuditRecord>> {
-    let read_all = |store: &dyn StoreView| {
+    let read_all = |store: &dyn Store| {
         let mut all = Vec::new();
         loop {
-            let page = store.page(all.len() as u64 + 1)?;
+            let page = store.audit(all.len() as u64 + 1, PAGE)?;
             let full = page.len() == PAGE;
             all.extend(page);
             if !full {

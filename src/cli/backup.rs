@@ -15,7 +15,7 @@ use super::client::Client;
 use crate::app;
 use crate::config::Config;
 use crate::store::backup::{self, Backup, Summary};
-use crate::store::{SledStore, StoreError, verify_backup};
+use crate::store::{PgConfig, PgStore, SledStore, StoreError, verify_backup};
 
 pub async fn backup(global: &Global, out: &Path) -> anyhow::Result<()> {
     let config = Config::load(&global.config)?;
@@ -61,7 +61,9 @@ async fn take(
     file: &mut std::fs::File,
 ) -> anyhow::Result<String> {
     // With --url the server named is asked, wherever the data directory is.
-    let offline = global.url.is_none() && dir.exists();
+    // PostgreSQL is read in a snapshot while servers run; a sled directory only when free.
+    let postgres = config.store.backend == crate::config::StoreBackend::Postgres;
+    let offline = global.url.is_none() && (postgres || dir.exists());
     let busy = if offline {
         let mut out = file.try_clone()?;
         let written = tokio::task::spawn_blocking(move || match app::open_store(&config) {
@@ -74,6 +76,7 @@ async fn take(
         })
         .await??;
         match written {
+            Ok(()) if postgres => return Ok("the database".to_owned()),
             Ok(()) => return Ok(format!("the data directory {}", dir.display())),
             Err(busy) => Some(busy),
         }
@@ -105,16 +108,25 @@ pub async fn restore(global: &Global, from: &Path, force: bool) -> anyhow::Resul
         .with_context(|| format!("cannot open the backup {}", from.display()))?;
     let target = dir.clone();
     let key = config.audit.key();
+    let postgres = config.store.backend == crate::config::StoreBackend::Postgres;
+    let store = config.store.clone();
     let summary = tokio::task::spawn_blocking(move || {
         let backup: Backup = backup::read(BufReader::new(file))?;
+        if postgres {
+            // Into an empty database only: replicas may be running on one that is not.
+            let pg = PgStore::open(PgConfig::from_config(&store)?)?;
+            return pg.restore(&backup, key.as_ref());
+        }
         SledStore::restore(&target, &backup, force, key.as_ref())
     })
     .await?
     .with_context(|| format!("nothing was restored from {}", from.display()))?;
-    println!(
-        "restored {summary} into {}; start Gatehouse with `gatehouse serve`",
-        dir.display()
-    );
+    let into = if postgres {
+        "the database of [store]".to_owned()
+    } else {
+        dir.display().to_string()
+    };
+    println!("restored {summary} into {into}; start Gatehouse with `gatehouse serve`");
     print_anchoring(&summary);
     Ok(())
 }

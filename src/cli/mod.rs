@@ -6,6 +6,7 @@ mod audit;
 mod backup;
 mod client;
 mod health;
+mod migrate;
 mod offline;
 mod output;
 mod remote;
@@ -244,6 +245,17 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Bring the store's schema up to date (PostgreSQL: run its migrations), or move an
+    /// installation between stores: `--from <data dir> --to postgres://…` and back. The
+    /// servers must be stopped; everything is copied and the audit chain verified on arrival.
+    Migrate {
+        /// Where the installation is: a sled data directory, or postgres://user@host/db.
+        #[arg(long, value_name = "DIR|URL", requires = "to")]
+        from: Option<String>,
+        /// Where it goes: an empty data directory, or an empty PostgreSQL database.
+        #[arg(long, value_name = "DIR|URL", requires = "from")]
+        to: Option<String>,
+    },
     /// Exit 0 if the running server answers /healthz (or /readyz with --ready), else 1.
     Healthcheck {
         /// Check readiness (store open, chat platforms connected) instead of liveness.
@@ -272,7 +284,11 @@ impl Command {
             | Command::Audit { server, .. }
             | Command::Backup { server, .. } => server,
             Command::Healthcheck { server, .. } => return (None, server.url.as_ref()),
-            Command::Serve | Command::Check | Command::Explain(_) | Command::Restore { .. } => {
+            Command::Serve
+            | Command::Check
+            | Command::Explain(_)
+            | Command::Restore { .. }
+            | Command::Migrate { .. } => {
                 return (None, None);
             }
         };
@@ -450,6 +466,7 @@ pub async fn run(
         Command::Healthcheck { ready, .. } => health::run(global, ready).await,
         Command::Backup { out, .. } => backup::backup(global, &out).await,
         Command::Restore { from, force } => backup::restore(global, &from, force).await,
+        Command::Migrate { from, to } => migrate::run(global, from, to).await,
         command => remote::run(global, command).await,
     }
 }

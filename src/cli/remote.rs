@@ -199,7 +199,8 @@ pub async fn run(global: &Global, command: Command) -> anyhow::Result<()> {
         | Command::Audit { .. }
         | Command::Healthcheck { .. }
         | Command::Backup { .. }
-        | Command::Restore { .. } => {
+        | Command::Restore { .. }
+        | Command::Migrate { .. } => {
             anyhow::bail!("this command does not use the admin API")
         }
     }

@@ -48,6 +48,7 @@ pub(super) fn check(
     checker.scheduler(config);
     checker.outbox(config);
     checker.audit(config);
+    checker.store(config);
     checker.web(config);
     checker.found
 }
@@ -84,6 +85,29 @@ impl Checker<'_, '_, '_, '_> {
                 path,
                 format!("{path} `{url}` is not an http or https URL"),
                 "write the full URL, e.g. https://gatehouse.example.com",
+            );
+        }
+    }
+
+    fn store(&mut self, config: &Config) {
+        let store = &config.store;
+        if store.backend != crate::config::StoreBackend::Postgres {
+            return;
+        }
+        match store.url.as_deref().map(crate::store::PgConfig::check_url) {
+            None => self.error(
+                "store.backend",
+                "store.backend is postgres but no store.url says which database",
+                "add url = \"postgres://gatehouse@db.internal:5432/gatehouse\" to [store]",
+            ),
+            Some(Err(why)) => self.error("store.url", format!("store.url {why}"), "write it like postgres://gatehouse@db.internal:5432/gatehouse, with the password in password_file"),
+            Some(Ok(())) => {}
+        }
+        if store.connections == 0 {
+            self.error(
+                "store.connections",
+                "store.connections is 0: no commit could be made",
+                "write at least 2; the default is 8",
             );
         }
     }

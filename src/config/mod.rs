@@ -38,6 +38,7 @@ mod interpolate;
 mod locate;
 mod secret;
 mod sections;
+pub mod store;
 pub mod web;
 
 #[cfg(test)]
@@ -62,6 +63,7 @@ pub use sections::{
     DiscordConfig, DiscordMode, FilesConfig, LogConfig, LogFormat, MAX_MAX_CONCURRENT,
     OutboxConfig, Power, SchedulerConfig, ServerConfig, SlackConfig, SlackMode, SslMode,
 };
+pub use store::{StoreBackend, StoreConfig};
 
 /// gatehouse.toml, loaded and checked.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -78,6 +80,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub log: LogConfig,
     pub audit: audit::AuditConfig,
+    pub store: store::StoreConfig,
     pub web: web::WebConfig,
     /// The directory relative paths start from: the one holding gatehouse.toml.
     #[serde(skip)]

@@ -314,10 +314,14 @@ impl Engine {
             return revoke_all(&due);
         }
         let per_thread = due.len().div_ceil(THREADS).max(TOGETHER);
+        // The scheduler's commits are leader work: so are those of the threads it starts.
+        let leader = crate::store::is_leader_work();
         std::thread::scope(|scope| {
             let workers: Vec<_> = due
                 .chunks(per_thread)
-                .map(|ids| scope.spawn(move || revoke_all(ids)))
+                .map(|ids| {
+                    scope.spawn(move || crate::store::leader_work_if(leader, || revoke_all(ids)))
+                })
                 .collect();
             workers
                 .into_iter()

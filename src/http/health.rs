@@ -57,6 +57,10 @@ pub async fn readyz(State(state): State<Arc<ApiState>>) -> (StatusCode, Json<Val
     if !commands.is_empty() {
         body["commands"] = Value::Object(commands);
     }
+    // A standby is ready: it serves every front end; only the scheduler and the outbox wait.
+    if let Some(role) = readiness.role() {
+        body["role"] = json!(role);
+    }
     let status = if store && connected {
         StatusCode::OK
     } else {

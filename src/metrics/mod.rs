@@ -125,6 +125,17 @@ pub const BUILD_INFO: Family = Family {
     kind: Kind::Gauge,
 };
 
+pub const LEADER: Family = Family {
+    name: "gatehouse_leader",
+    help: "1 while this replica runs the scheduler and the outbox (always, with sled), 0 while it stands by.",
+    kind: Kind::Gauge,
+};
+pub const LEASE_AGE_SECONDS: Family = Family {
+    name: "gatehouse_lease_age_seconds",
+    help: "Seconds since the leader last renewed its lease in PostgreSQL (only on a leader that holds one).",
+    kind: Kind::Gauge,
+};
+
 /// Every family `/metrics` writes, in order.
 pub const FAMILIES: &[Family] = &[
     REQUESTS,
@@ -143,6 +154,8 @@ pub const FAMILIES: &[Family] = &[
     STORE_BUSY,
     STORE_FLUSHES,
     STORE_FLUSH_SECONDS,
+    LEADER,
+    LEASE_AGE_SECONDS,
     BUILD_INFO,
 ];
 
@@ -266,6 +279,7 @@ impl Metrics {
             vec![("version", env!("CARGO_PKG_VERSION").to_owned())],
             Number::Count(1),
         )];
+        let leadership = self.readiness.leadership();
         let now = FAMILIES
             .iter()
             .map(|family| match family.name {
@@ -281,6 +295,13 @@ impl Metrics {
                 n if n == STORE_FLUSH_SECONDS.name => {
                     one(Number::Seconds(store.writes.flushing.as_secs_f64()))
                 }
+                n if n == LEADER.name => leadership
+                    .map(|(leads, _)| one(Number::Count(u64::from(leads))))
+                    .unwrap_or_default(),
+                n if n == LEASE_AGE_SECONDS.name => leadership
+                    .and_then(|(_, age)| age)
+                    .map(|age| one(Number::Seconds(age.as_secs_f64())))
+                    .unwrap_or_default(),
                 n if n == BUILD_INFO.name => build.clone(),
                 _ => Vec::new(),
             })
@@ -370,6 +391,28 @@ mod tests {
         let text = metrics.render(&StoreGauges::default());
         assert!(text.contains("gatehouse_platform_connected{platform=\"discord\"} 0\n"));
         assert!(text.contains("gatehouse_platform_connected{platform=\"slack\"} 1\n"));
+    }
+
+    #[test]
+    fn a_leader_shows_as_one_with_the_age_of_its_lease_and_a_standby_as_zero() {
+        let metrics = Metrics::new();
+        let renewed = std::time::Instant::now() - std::time::Duration::from_secs(2);
+        metrics.readiness().leading(true, Some(renewed));
+        let text = metrics.render(&StoreGauges::default());
+        assert!(text.contains("\ngatehouse_leader 1\n"), "{text}");
+        let age: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("gatehouse_lease_age_seconds "))
+            .and_then(|v| v.parse().ok())
+            .expect("the lease's age");
+        assert!(age >= 2.0, "{age}");
+        assert_eq!(metrics.readiness().role(), Some("leader"));
+
+        metrics.readiness().leading(false, None);
+        let text = metrics.render(&StoreGauges::default());
+        assert!(text.contains("\ngatehouse_leader 0\n"), "{text}");
+        assert!(!text.contains("\ngatehouse_lease_age_seconds "), "{text}");
+        assert_eq!(metrics.readiness().role(), Some("standby"));
     }
 }
 

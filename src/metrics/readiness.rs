@@ -70,6 +70,9 @@ impl Registration {
 pub struct Readiness {
     platforms: Mutex<BTreeMap<String, Link>>,
     commands: Mutex<BTreeMap<String, Registration>>,
+    /// Whether this replica leads (runs the scheduler and the outbox), and when it last
+    /// renewed its lease; `None` until leadership is known.
+    leading: Mutex<Option<(bool, Option<std::time::Instant>)>>,
 }
 
 impl Readiness {
@@ -118,6 +121,23 @@ impl Readiness {
     /// Where the registration of `platform`'s commands stands now.
     pub fn registration(&self, platform: &str, registration: Registration) {
         lock(&self.commands).insert(platform.to_owned(), registration);
+    }
+
+    /// This replica leads (`true`) or stands by; `renewed` is when its lease was last
+    /// renewed, for a leader that holds one.
+    pub fn leading(&self, leads: bool, renewed: Option<std::time::Instant>) {
+        *lock(&self.leading) = Some((leads, renewed));
+    }
+
+    /// `leader` or `standby`, once known.
+    pub fn role(&self) -> Option<&'static str> {
+        lock(&self.leading).map(|(leads, _)| if leads { "leader" } else { "standby" })
+    }
+
+    /// Whether this replica leads (`None` until known), and how long ago its lease was
+    /// renewed, when it holds one.
+    pub fn leadership(&self) -> Option<(bool, Option<std::time::Duration>)> {
+        lock(&self.leading).map(|(leads, renewed)| (leads, renewed.map(|at| at.elapsed())))
     }
 
     /// Every platform whose commands are registered by Gatehouse, and where that stands.

@@ -6,8 +6,10 @@
 //! or the completed effect is no longer queued (someone else completed it).
 //! A successful `commit` is durable: it has been flushed to disk before it returns.
 
+pub mod any;
 pub mod backup;
 pub mod export;
+mod pg_store;
 mod sled_store;
 
 use chrono::{DateTime, Utc};
@@ -23,6 +25,11 @@ use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
 use crate::domain::session::Session;
 
+pub use any::AnyStore;
+pub use pg_store::{
+    LEASE_TTL, Lease, PG_SCHEMA_VERSION, PgConfig, PgStore, is_leader_work, leader_work,
+    leader_work_if,
+};
 pub use sled_store::{Anchoring, SledStore, Unanchored, verify_backup};
 
 /// The schema version this build writes; a data directory with a newer one is refused.
@@ -159,6 +166,22 @@ pub enum StoreError {
     },
     #[error("the audit log is not intact: {0}")]
     Chain(#[from] ChainError),
+    #[error("the database {0}")]
+    Database(String),
+    #[error("cannot set up the store: {what} {why}")]
+    Setup { what: String, why: String },
+    #[error(
+        "this replica is no longer the leader (another took over): the scheduler and the outbox run there now"
+    )]
+    Deposed,
+    #[error(
+        "the database {shown} holds Gatehouse schema {found}, newer than this build knows ({supported}); run the newer version, or restore a backup into an empty database"
+    )]
+    DatabaseTooNew {
+        shown: String,
+        found: u32,
+        supported: u32,
+    },
 }
 
 pub trait Store: Send + Sync + 'static {

@@ -1,6 +1,6 @@
 //! `SledStore`: the `Store` on an embedded sled database in one data directory.
 //!
-//! One tree per record type and per index, as in ARCHITECTURE.md "Storage layout", plus
+//! One tree per record type and per index, as in docs/architecture.md "Storage" (its sled layout), plus
 //! `meta` (schema version, audit head, id and outbox counters) and `outbox_keys`
 //! (idempotency key → outbox seq; kept in its own tree so the outbox stays a plain
 //! seq-ordered list). Byte layouts are in `keys`; the single write path is in `write`.
@@ -12,7 +12,7 @@ pub use anchor::{Anchoring, Unanchored};
 pub use backup::verify as verify_backup;
 mod durable;
 mod journal;
-mod keys;
+pub(crate) mod keys;
 mod pages;
 mod read;
 mod sessions;

@@ -38,8 +38,26 @@ async fn health_and_readiness_answer_without_a_token() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    // No platform keeps a connection in the example configuration: ready.
-    assert_eq!(body, json!({ "store": "ok", "platforms": {} }));
+    // No platform keeps a connection in the example configuration: ready. On sled the one
+    // process runs the scheduler and the outbox: it leads, and /metrics says so too.
+    assert_eq!(
+        body,
+        json!({ "store": "ok", "platforms": {}, "role": "leader" })
+    );
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("\ngatehouse_leader 1\n"), "{metrics}");
+    assert!(
+        !metrics.contains("\ngatehouse_lease_age_seconds "),
+        "no lease with sled: {metrics}"
+    );
     app.stop().await;
 }
 

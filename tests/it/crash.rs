@@ -11,8 +11,8 @@
 //! chain must verify. `CRASH_SEED` replays a run; `CRASH_LIVES` changes how many kills.
 
 pub mod checks;
-mod daemon;
-mod driver;
+pub mod daemon;
+pub mod driver;
 pub mod rng;
 
 use std::sync::Mutex;

@@ -18,6 +18,7 @@ mod deploy;
 mod discord;
 mod docs;
 mod entra;
+mod failover;
 mod fake_discord;
 mod fake_slack;
 /// The fake Slack's own tests, declared here rather than in the fake, which the benches include.
@@ -45,5 +46,6 @@ mod slack_inbound;
 mod slack_outbound;
 mod slack_socket;
 mod slow_clients;
+mod store;
 mod support;
 mod tls;

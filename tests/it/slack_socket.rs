@@ -4,7 +4,8 @@
 //! Covers a typed request and an approving click over the socket, acks within 3 s, a
 //! redelivered envelope acting once, reconnecting after `disconnect` and after a dropped
 //! connection, answering Slack's close frame when Slack closes first, and closing cleanly at
-//! shutdown.
+//! shutdown; and, with two replicas on PostgreSQL, an envelope Slack hands to the other
+//! replica's connection acting once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,6 +31,11 @@ struct Socket {
 
 /// The server in Socket Mode, connected once to the fake socket.
 async fn start() -> Socket {
+    start_on("").await
+}
+
+/// [`start`], with `store` (a `[store]` section) added to gatehouse.toml.
+async fn start_on(store: &str) -> Socket {
     let fake = FakeSlack::start().await;
     let socket = FakeSocket::start().await;
     fake.set_socket_url(&socket.url());
@@ -40,7 +46,7 @@ async fn start() -> Socket {
             let http = "[slack]\nenabled = true\nmode = \"http\"\n";
             assert!(text.contains(http), "enable_slack changed");
             let socket = "[slack]\nenabled = true\nmode = \"socket\"\napp_token = \"xapp-test\"\n";
-            text.replacen(http, socket, 1)
+            format!("{}{store}", text.replacen(http, socket, 1))
         });
     })
     .await;
@@ -201,6 +207,54 @@ async fn an_envelope_delivered_twice_acts_once() {
         .as_array()
         .unwrap();
     assert_eq!(approvals.len(), 1, "{request}");
+}
+
+/// Several replicas on PostgreSQL each keep a socket open, and Slack hands an envelope that was
+/// not acknowledged (its replica died holding it) to another connection: the other replica
+/// acts on it only if the first did not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL; .ci/run installs it"]
+async fn an_envelope_redelivered_to_another_replica_acts_once() {
+    let database = crate::real::postgres::Postgres::start().await;
+    database.execute("CREATE DATABASE gatehouse").await;
+    let store = format!(
+        "\n[store]\nbackend = \"postgres\"\nurl = \"postgres://postgres@127.0.0.1:{}/gatehouse?sslmode=disable\"\n",
+        database.port
+    );
+    let one = start_on(&store).await;
+    let other = start_on(&store).await;
+
+    let envelope = id("env");
+    let payload = command(ALICE, "request prod-db read for 2h fixing replica lag");
+    let first = one
+        .deliver(&envelope, "slash_commands", payload.clone())
+        .await;
+    let again = other.deliver(&envelope, "slash_commands", payload).await;
+    assert!(
+        first["text"].as_str().unwrap().starts_with("AR-1:"),
+        "{first}"
+    );
+    assert!(
+        again["text"].as_str().unwrap().contains("already handled"),
+        "{again}"
+    );
+    assert_eq!(other.requests().await, 1, "one request, seen from both");
+    assert_eq!(one.requests().await, 1);
+
+    let click_id = id("env");
+    let payload = click(BOB, "gatehouse.approve", "AR-1");
+    other
+        .deliver(&click_id, "interactive", payload.clone())
+        .await;
+    one.deliver(&click_id, "interactive", payload).await;
+    one.stage_becomes(1).await;
+    let request = other.request("AR-1").await;
+    let approvals = request["plan"]["stages"][0]["approvals"]
+        .as_array()
+        .unwrap();
+    assert_eq!(approvals.len(), 1, "{request}");
+    one.app.stop().await;
+    other.app.stop().await;
 }
 
 #[tokio::test]

@@ -14,41 +14,41 @@ use serde::{Deserialize, Serialize};
 use crate::domain::ids::PersonId;
 use crate::store::StoreError;
 
-pub(super) const REQUESTS: &str = "requests";
-pub(super) const REQUESTS_BY_PERSON: &str = "requests_by_person";
-pub(super) const PENDING_BY_DUE: &str = "pending_by_due";
+pub(crate) const REQUESTS: &str = "requests";
+pub(crate) const REQUESTS_BY_PERSON: &str = "requests_by_person";
+pub(crate) const PENDING_BY_DUE: &str = "pending_by_due";
 /// Pending requests by the approvers of their current stage (person index, schema 6).
-pub(super) const PENDING_BY_APPROVER: &str = "pending_by_approver";
-pub(super) const GRANTS: &str = "grants";
-pub(super) const GRANTS_BY_EXPIRY: &str = "grants_by_expiry";
-pub(super) const GRANTS_BY_PERSON: &str = "grants_by_person";
-pub(super) const AUDIT: &str = "audit";
-pub(super) const OUTBOX: &str = "outbox";
+pub(crate) const PENDING_BY_APPROVER: &str = "pending_by_approver";
+pub(crate) const GRANTS: &str = "grants";
+pub(crate) const GRANTS_BY_EXPIRY: &str = "grants_by_expiry";
+pub(crate) const GRANTS_BY_PERSON: &str = "grants_by_person";
+pub(crate) const AUDIT: &str = "audit";
+pub(crate) const OUTBOX: &str = "outbox";
 /// Idempotency key → outbox sequence, so that an effect already queued is not queued again.
-pub(super) const OUTBOX_KEYS: &str = "outbox_keys";
-pub(super) const CAMPAIGNS: &str = "campaigns";
+pub(crate) const OUTBOX_KEYS: &str = "outbox_keys";
+pub(crate) const CAMPAIGNS: &str = "campaigns";
 /// Posted messages by what they are about (`CardKey` as JSON) → `Vec<PostedCard>`.
-pub(super) const CARDS: &str = "cards";
+pub(crate) const CARDS: &str = "cards";
 /// Platform delivery ids already handled → until when they are remembered (millis).
-pub(super) const SEEN: &str = "seen";
+pub(crate) const SEEN: &str = "seen";
 /// Emergency grants whose post-hoc review waits, by when its reviewers are reminded next.
-pub(super) const REVIEWS_BY_DUE: &str = "reviews_by_due";
-pub(super) const META: &str = "meta";
+pub(crate) const REVIEWS_BY_DUE: &str = "reviews_by_due";
+pub(crate) const META: &str = "meta";
 /// Outbox entries by their next attempt (`time_key(next_attempt_at, seq)`), so that finding
 /// what is due reads only that, however many entries wait for a later retry.
-pub(super) const OUTBOX_BY_DUE: &str = "outbox_by_due";
+pub(crate) const OUTBOX_BY_DUE: &str = "outbox_by_due";
 /// Live grants whose grantee is still owed an expiry warning, by expiry.
-pub(super) const WARNINGS_BY_DUE: &str = "warnings_by_due";
+pub(crate) const WARNINGS_BY_DUE: &str = "warnings_by_due";
 /// Audit seq → [`crate::domain::anchor::Checkpoint`] of the chain at that event: one per
 /// batch that appended events while an audit key was configured (schema 5).
-pub(super) const AUDIT_CHECKPOINTS: &str = "audit_checkpoints";
+pub(crate) const AUDIT_CHECKPOINTS: &str = "audit_checkpoints";
 
 /// The batch being applied, kept until the next one so that a crash midway is completed
 /// when the store opens again (see `journal`). Not part of a backup.
-pub(super) const JOURNAL: &str = "journal";
+pub(crate) const JOURNAL: &str = "journal";
 
 /// Every tree, in the order backups list them.
-pub(super) const TREE_NAMES: [&str; 18] = [
+pub(crate) const TREE_NAMES: [&str; 18] = [
     REQUESTS,
     REQUESTS_BY_PERSON,
     PENDING_BY_DUE,
@@ -70,31 +70,31 @@ pub(super) const TREE_NAMES: [&str; 18] = [
 ];
 
 /// `meta` keys.
-pub(super) const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
-pub(super) const AUDIT_HEAD_KEY: &[u8] = b"audit_head";
-pub(super) const LAST_REQUEST_ID: &[u8] = b"last_id/request";
-pub(super) const LAST_GRANT_ID: &[u8] = b"last_id/grant";
-pub(super) const LAST_OUTBOX_SEQ: &[u8] = b"last_seq/outbox";
-pub(super) const LAST_CAMPAIGN_ID: &[u8] = b"last_id/campaign";
+pub(crate) const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
+pub(crate) const AUDIT_HEAD_KEY: &[u8] = b"audit_head";
+pub(crate) const LAST_REQUEST_ID: &[u8] = b"last_id/request";
+pub(crate) const LAST_GRANT_ID: &[u8] = b"last_id/grant";
+pub(crate) const LAST_OUTBOX_SEQ: &[u8] = b"last_seq/outbox";
+pub(crate) const LAST_CAMPAIGN_ID: &[u8] = b"last_id/campaign";
 /// The [`crate::domain::grant::GrantTally`] of every stored grant (schema 4).
-pub(super) const GRANT_TALLY_KEY: &[u8] = b"grant_tally";
+pub(crate) const GRANT_TALLY_KEY: &[u8] = b"grant_tally";
 
 /// The `cards` key of what a set of cards is about.
-pub(super) fn card_key(key: &crate::domain::card::CardKey) -> Vec<u8> {
+pub(crate) fn card_key(key: &crate::domain::card::CardKey) -> Vec<u8> {
     key.to_string().into_bytes()
 }
 
 /// The `meta` key of a named moment.
-pub(super) fn mark_key(name: &str) -> Vec<u8> {
+pub(crate) fn mark_key(name: &str) -> Vec<u8> {
     format!("mark/{name}").into_bytes()
 }
 
 /// An empty index value: the key says everything.
-pub(super) const EMPTY: &[u8] = &[];
+pub(crate) const EMPTY: &[u8] = &[];
 
 /// A request or grant as stored, with its compare-and-swap version.
 #[derive(Serialize, Deserialize)]
-pub(super) struct Stored<R> {
+pub(crate) struct Stored<R> {
     pub v: u64,
     /// Requests only: the `pending_by_due` entry written with this version, so the next
     /// write can remove it.
@@ -104,24 +104,24 @@ pub(super) struct Stored<R> {
 }
 
 /// The last audit record written; the next one chains from it.
-pub(super) type AuditHead = crate::domain::anchor::ChainHead;
+pub(crate) type AuditHead = crate::domain::anchor::ChainHead;
 
-pub(super) fn millis(at: DateTime<Utc>) -> u64 {
+pub(crate) fn millis(at: DateTime<Utc>) -> u64 {
     u64::try_from(at.timestamp_millis()).unwrap_or(0)
 }
 
-pub(super) fn from_millis(ms: u64) -> DateTime<Utc> {
+pub(crate) fn from_millis(ms: u64) -> DateTime<Utc> {
     i64::try_from(ms)
         .ok()
         .and_then(DateTime::from_timestamp_millis)
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-pub(super) fn id_key(id: u64) -> [u8; 8] {
+pub(crate) fn id_key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
 }
 
-pub(super) fn time_key(ms: u64, id: u64) -> [u8; 16] {
+pub(crate) fn time_key(ms: u64, id: u64) -> [u8; 16] {
     let mut key = [0; 16];
     key[..8].copy_from_slice(&ms.to_be_bytes());
     key[8..].copy_from_slice(&id.to_be_bytes());
@@ -129,32 +129,32 @@ pub(super) fn time_key(ms: u64, id: u64) -> [u8; 16] {
 }
 
 /// The greatest time key at `until`, for an inclusive range scan.
-pub(super) fn time_key_upper(until: DateTime<Utc>) -> [u8; 16] {
+pub(crate) fn time_key_upper(until: DateTime<Utc>) -> [u8; 16] {
     time_key(millis(until), u64::MAX)
 }
 
-pub(super) fn split_time_key(tree: &str, key: &[u8]) -> Result<(DateTime<Utc>, u64), StoreError> {
+pub(crate) fn split_time_key(tree: &str, key: &[u8]) -> Result<(DateTime<Utc>, u64), StoreError> {
     match (key.get(..8).and_then(be_u64), key.get(8..).and_then(be_u64)) {
         (Some(ms), Some(id)) => Ok((from_millis(ms), id)),
         _ => Err(corrupt(tree, key, "a time key must be 16 bytes")),
     }
 }
 
-pub(super) fn person_prefix(person: &PersonId) -> Vec<u8> {
+pub(crate) fn person_prefix(person: &PersonId) -> Vec<u8> {
     let mut prefix = Vec::with_capacity(person.as_str().len() + 9);
     prefix.extend_from_slice(person.as_str().as_bytes());
     prefix.push(0);
     prefix
 }
 
-pub(super) fn person_key(person: &PersonId, id: u64) -> Vec<u8> {
+pub(crate) fn person_key(person: &PersonId, id: u64) -> Vec<u8> {
     let mut key = person_prefix(person);
     key.extend_from_slice(&id.to_be_bytes());
     key
 }
 
 /// The id at the end of a person-index key.
-pub(super) fn person_key_id(tree: &str, key: &[u8]) -> Result<u64, StoreError> {
+pub(crate) fn person_key_id(tree: &str, key: &[u8]) -> Result<u64, StoreError> {
     key.len()
         .checked_sub(8)
         .and_then(|start| be_u64(&key[start..]))
@@ -162,16 +162,16 @@ pub(super) fn person_key_id(tree: &str, key: &[u8]) -> Result<u64, StoreError> {
 }
 
 /// A big-endian u64 from exactly 8 bytes.
-pub(super) fn be_u64(bytes: &[u8]) -> Option<u64> {
+pub(crate) fn be_u64(bytes: &[u8]) -> Option<u64> {
     bytes.try_into().ok().map(u64::from_be_bytes)
 }
 
 /// Reads an 8-byte key (an id or a sequence number).
-pub(super) fn seq_of(tree: &str, key: &[u8]) -> Result<u64, StoreError> {
+pub(crate) fn seq_of(tree: &str, key: &[u8]) -> Result<u64, StoreError> {
     be_u64(key).ok_or_else(|| corrupt(tree, key, "the key must be 8 bytes"))
 }
 
-pub(super) fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned>(
     tree: &str,
     key: &[u8],
     value: &[u8],
@@ -182,7 +182,7 @@ pub(super) fn decode<T: DeserializeOwned>(
     })
 }
 
-pub(super) fn encode<T: Serialize>(
+pub(crate) fn encode<T: Serialize>(
     tree: &str,
     key: &[u8],
     value: &T,
@@ -194,7 +194,7 @@ pub(super) fn encode<T: Serialize>(
 }
 
 /// The u64 counter `key` of `meta` holds, read as `value` (0 when absent).
-pub(super) fn counter(key: &[u8], value: Option<&[u8]>) -> Result<u64, StoreError> {
+pub(crate) fn counter(key: &[u8], value: Option<&[u8]>) -> Result<u64, StoreError> {
     match value {
         None => Ok(0),
         Some(bytes) => be_u64(bytes).ok_or_else(|| corrupt(META, key, "a counter must be 8 bytes")),
@@ -202,7 +202,7 @@ pub(super) fn counter(key: &[u8], value: Option<&[u8]>) -> Result<u64, StoreErro
 }
 
 /// A record that is not JSON-shaped but still wrong (a key of the wrong length).
-pub(super) fn corrupt(tree: &str, key: &[u8], why: &str) -> StoreError {
+pub(crate) fn corrupt(tree: &str, key: &[u8], why: &str) -> StoreError {
     StoreError::Corrupt {
         what: describe(tree, key),
         source: serde::de::Error::custom(why),

@@ -54,49 +54,6 @@ fn shape(mut grant: Grant, n: u64) -> Grant {
 }
 
 #[test]
-fn the_grant_tally_follows_every_write_and_ignores_refused_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(store.grant_tally().unwrap(), GrantTally::default());
-    let mut versions = BTreeMap::new();
-    let mut seen = GrantTally::default();
-    for n in 0..60_u64 {
-        let id = n * 7 % 11 + 1;
-        let grant = shape(grant(id, "ann", Some(50)), n);
-        let expect = versions
-            .get(&id)
-            .map_or(Expect::New, |v| Expect::Version(*v));
-        store
-            .commit(Commit {
-                grants: vec![(grant, expect)],
-                ..Commit::default()
-            })
-            .unwrap();
-        *versions.entry(id).or_insert(0) += 1;
-        let tally = store.grant_tally().unwrap();
-        assert_eq!(tally, counted(&store), "after write {n}");
-        seen = seen.moved(GrantTally::default(), tally);
-    }
-    // Every count was exercised.
-    assert!(
-        seen.provisioning * seen.active * seen.revoking > 0,
-        "{seen:?}"
-    );
-    assert!(
-        seen.review_pending * seen.revocations_failing > 0,
-        "{seen:?}"
-    );
-    let before = store.grant_tally().unwrap();
-    let stale = shape(grant(1, "ann", None), 0);
-    let refused = store.commit(Commit {
-        grants: vec![(stale, Expect::Version(0))],
-        ..Commit::default()
-    });
-    assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
-    assert_eq!(store.grant_tally().unwrap(), before);
-}
-
-#[test]
 fn grants_written_at_once_by_many_writers_are_all_counted() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SledStore::open(dir.path()).unwrap());

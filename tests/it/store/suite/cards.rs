@@ -1,8 +1,10 @@
 //! Posted cards are remembered per request, and platform deliveries are seen once.
 
+use gatehouse::domain::card::{CardKey, PostedCard};
+use gatehouse::domain::directory::Platform;
+use gatehouse::domain::ids::{CampaignId, GrantId, RequestId};
+
 use super::*;
-use crate::domain::card::{CardKey, PostedCard};
-use crate::domain::directory::Platform;
 
 fn card(recipient: &str, message: &str) -> PostedCard {
     PostedCard {
@@ -14,9 +16,8 @@ fn card(recipient: &str, message: &str) -> PostedCard {
     }
 }
 
-#[test]
-fn cards_are_remembered_per_request_in_posting_order_and_once() {
-    let store = SledStore::temporary().unwrap();
+pub fn cards_are_remembered_per_request_in_posting_order_and_once(backend: &impl Backend) {
+    let store = backend.open();
     let key = CardKey::Request {
         request: RequestId(1),
     };
@@ -42,15 +43,16 @@ fn cards_are_remembered_per_request_in_posting_order_and_once() {
         ]
     );
     let other = CardKey::Review {
-        campaign: crate::domain::ids::CampaignId(1),
+        campaign: CampaignId(1),
         grant: GrantId(1),
     };
     assert!(store.cards(&other).unwrap().is_empty());
 }
 
-#[test]
-fn one_effects_cards_for_one_person_on_two_platforms_are_both_remembered() {
-    let store = SledStore::temporary().unwrap();
+pub fn one_effects_cards_for_one_person_on_two_platforms_are_both_remembered(
+    backend: &impl Backend,
+) {
+    let store = backend.open();
     let key = CardKey::Request {
         request: RequestId(1),
     };
@@ -74,9 +76,8 @@ fn one_effects_cards_for_one_person_on_two_platforms_are_both_remembered() {
     assert_eq!(platforms, [Platform::Slack, Platform::Discord]);
 }
 
-#[test]
-fn a_delivery_is_first_only_once_until_it_is_forgotten() {
-    let store = SledStore::temporary().unwrap();
+pub fn a_delivery_is_first_only_once_until_it_is_forgotten(backend: &impl Backend) {
+    let store = backend.open();
     assert!(store.first_delivery("slack:Ev123", at(300)).unwrap());
     assert!(!store.first_delivery("slack:Ev123", at(300)).unwrap());
     assert!(store.first_delivery("slack:Ev124", at(900)).unwrap());
