@@ -213,6 +213,17 @@ pub enum DecisionError {
 pub const MIN_CHANGED_DURATION: Duration = Duration::from_mins(1);
 
 impl AccessRequest {
+    /// Whether `person` takes part in this request: its requester, or an approver or
+    /// escalation approver of any of its stages.
+    pub fn involves(&self, person: &PersonId) -> bool {
+        self.requester == *person
+            || self
+                .plan
+                .stages
+                .iter()
+                .any(|s| s.approvers.contains(person) || s.escalate_to.contains(person))
+    }
+
     pub fn request_type(&self) -> RequestType {
         match self.kind {
             RequestKind::Emergency => RequestType::Emergency,

@@ -602,18 +602,11 @@ pub async fn request_page(
     Path(id): Path<String>,
 ) -> Response {
     let visitor = signed_in!(portal, headers);
-    let back = || Link::new("/web/access", "Back to My access");
-    let Ok(id) = id.parse::<RequestId>() else {
-        let e = EngineError::NotFound(format!("there is no request `{id}`"));
-        return portal.refused(&visitor, &e, back());
-    };
-    let (request, grant) = match portal.facade.request_with_grant(id).await {
+    let (request, grant) = match open_request(&portal, &visitor, &id).await {
         Ok(found) => found,
-        Err(e) => return portal.refused(&visitor, &e, back()),
+        Err(refused) => return refused,
     };
-    if let Some(refused) = may_not_open(&portal, &visitor, &request) {
-        return refused;
-    }
+    let id = request.id;
     let world = portal.facade.world();
     let me = &visitor.person.id;
     let distinct = world.defaults().distinct_approvers;
@@ -636,24 +629,31 @@ pub async fn request_page(
     )
 }
 
-/// The refusal for someone who may not open `request`: neither its requester, nor one of
-/// its approvers, nor an admin or auditor.
-fn may_not_open(portal: &Portal, visitor: &Visitor, request: &AccessRequest) -> Option<Response> {
-    let me = &visitor.person.id;
-    let involved = request.requester == *me
-        || request
-            .plan
-            .stages
-            .iter()
-            .any(|s| s.approvers.contains(me) || s.escalate_to.contains(me));
-    if involved || visitor.admin || visitor.auditor {
-        return None;
+/// The request `id` names, with its grant, for someone who may open it: its requester, one of
+/// its approvers, an admin or an auditor. Anyone else, or an id that names nothing, gets the
+/// refusal page.
+async fn open_request(
+    portal: &Portal,
+    visitor: &Visitor,
+    id: &str,
+) -> Result<(AccessRequest, Option<Grant>), Response> {
+    let back = || Link::new("/web/access", "Back to My access");
+    let Ok(id) = id.parse::<RequestId>() else {
+        let e = EngineError::NotFound(format!("there is no request `{id}`"));
+        return Err(portal.refused(visitor, &e, back()));
+    };
+    let (request, grant) = match portal.facade.request_with_grant(id).await {
+        Ok(found) => found,
+        Err(e) => return Err(portal.refused(visitor, &e, back())),
+    };
+    if request.involves(&visitor.person.id) || visitor.admin || visitor.auditor {
+        return Ok((request, grant));
     }
     let e = EngineError::NotAllowed(format!(
         "you may open only your own requests and those you decide; {} is neither",
         request.id
     ));
-    Some(portal.refused(visitor, &e, Link::new("/web/access", "Back to My access")))
+    Err(portal.refused(visitor, &e, back()))
 }
 
 /// The request's events in the audit log, on their own page: reading them walks the log
@@ -664,18 +664,11 @@ pub async fn request_audit(
     Path(id): Path<String>,
 ) -> Response {
     let visitor = signed_in!(portal, headers);
-    let back = || Link::new("/web/access", "Back to My access");
-    let Ok(id) = id.parse::<RequestId>() else {
-        let e = EngineError::NotFound(format!("there is no request `{id}`"));
-        return portal.refused(&visitor, &e, back());
-    };
-    let (request, grant) = match portal.facade.request_with_grant(id).await {
+    let (request, grant) = match open_request(&portal, &visitor, &id).await {
         Ok(found) => found,
-        Err(e) => return portal.refused(&visitor, &e, back()),
+        Err(refused) => return refused,
     };
-    if let Some(refused) = may_not_open(&portal, &visitor, &request) {
-        return refused;
-    }
+    let id = request.id;
     let audited = audit_trail(&portal, &request, grant.as_ref()).await;
     let context = ctx! { id => id.to_string(), audited => audited };
     portal.page(
