@@ -39,7 +39,6 @@ pub use credentials::AwsEnv;
 use super::http_api::{self, ApiError, PersonName, Throttle};
 use super::{
     Action, BoxFuture, Connector, ConnectorCall, ConnectorError, ConnectorSetupError, Outcome,
-    check_action,
 };
 use crate::config::{AwsAssign, ConnectorConfig};
 use crate::domain::ids::{ConnectorId, RoleId};
@@ -269,42 +268,31 @@ impl AwsSsoConnector {
     }
 
     async fn run(&self, call: &ConnectorCall, method: Action) -> Result<Outcome, ConnectorError> {
-        check_action(&self.id, call, method)?;
-        let deadline = Instant::now() + self.timeout;
-        self.change(call, deadline)
-            .await
-            .map(|detail| Outcome { detail })
-            .map_err(|e| e.context(&format!("aws-sso `{}`", self.id)).into())
+        http_api::run_call(
+            "aws-sso",
+            &self.id,
+            self.timeout,
+            call,
+            method,
+            |deadline| self.change(call, deadline),
+        )
+        .await
     }
 
     async fn change(&self, call: &ConnectorCall, deadline: Instant) -> Result<String, ApiError> {
-        let target = self.roles.get(&call.role).ok_or_else(|| {
-            ApiError::Permanent(format!(
-                "role `{}` has no {}; add it to this connector's roles table",
-                call.role,
-                self.target_kind()
-            ))
-        })?;
+        let target = http_api::role_target(&self.roles, call, self.target_kind())?;
         let user_name = self.user_name.render(&call.person)?;
         let id = match self.user_id(&user_name, deadline).await? {
             Some(id) => id,
-            // Undoing a failed grant for someone the Identity Store does not know: nothing
-            // can have been assigned to them.
-            None if call.undo => {
-                return Ok(format!(
-                    "nothing to undo: Identity Store {} has no user whose {} is `{user_name}`",
-                    self.identity_store_id, self.user_attribute
-                ));
-            }
             None => {
-                return Err(ApiError::Permanent(format!(
-                    "Identity Store {} has no user whose {} is `{user_name}` (for the {} of {} to {}); create the user in IAM Identity Center, or fix the connector's user_name template",
-                    self.identity_store_id,
-                    self.user_attribute,
-                    call.action,
-                    call.grant,
-                    call.person.id
-                )));
+                return http_api::no_such_user(
+                    call,
+                    &format!(
+                        "Identity Store {} has no user whose {} is `{user_name}`",
+                        self.identity_store_id, self.user_attribute
+                    ),
+                    "create the user in IAM Identity Center, or fix the connector's user_name template",
+                );
             }
         };
         let user = User {

@@ -35,7 +35,6 @@ use super::oauth::{self, Refused, TokenCache};
 use super::okta::base_url;
 use super::{
     Action, BoxFuture, Connector, ConnectorCall, ConnectorError, ConnectorSetupError, Outcome,
-    check_action,
 };
 use crate::config::{ConnectorConfig, Secret};
 use crate::domain::ids::{ConnectorId, RoleId};
@@ -256,37 +255,24 @@ impl EntraConnector {
     }
 
     async fn run(&self, call: &ConnectorCall, method: Action) -> Result<Outcome, ConnectorError> {
-        check_action(&self.id, call, method)?;
-        let deadline = Instant::now() + self.timeout;
-        self.change(call, deadline)
-            .await
-            .map(|detail| Outcome { detail })
-            .map_err(|e| e.context(&format!("entra `{}`", self.id)).into())
+        http_api::run_call("entra", &self.id, self.timeout, call, method, |deadline| {
+            self.change(call, deadline)
+        })
+        .await
     }
 
     async fn change(&self, call: &ConnectorCall, deadline: Instant) -> Result<String, ApiError> {
-        let group = self.roles.get(&call.role).ok_or_else(|| {
-            ApiError::Permanent(format!(
-                "role `{}` has no Entra group; add it to this connector's roles table",
-                call.role
-            ))
-        })?;
+        let group = http_api::role_target(&self.roles, call, "Entra group")?;
         let name = self.user_name.render(&call.person)?;
         let attribute = self.attribute.name();
         let user = match self.user_id(&name, deadline).await? {
             Some(user) => user,
-            // Undoing a failed grant for someone Entra does not know: nothing can have been
-            // added for them.
-            None if call.undo => {
-                return Ok(format!(
-                    "nothing to undo: Entra has no user whose {attribute} is `{name}`"
-                ));
-            }
             None => {
-                return Err(ApiError::Permanent(format!(
-                    "Entra has no user whose {attribute} is `{name}` (for the {} of {} to {}); create the user in Entra ID, or fix the connector's user_name template",
-                    call.action, call.grant, call.person.id
-                )));
+                return http_api::no_such_user(
+                    call,
+                    &format!("Entra has no user whose {attribute} is `{name}`"),
+                    "create the user in Entra ID, or fix the connector's user_name template",
+                );
             }
         };
         let shown = format!(

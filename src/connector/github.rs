@@ -51,7 +51,6 @@ use super::http_api::{self, Answer, ApiError, PersonName, Throttle};
 use super::jwt::RsaKey;
 use super::{
     Action, BoxFuture, Connector, ConnectorCall, ConnectorError, ConnectorSetupError, Outcome,
-    check_action,
 };
 use crate::config::ConnectorConfig;
 use crate::domain::ids::{ConnectorId, RoleId};
@@ -177,26 +176,26 @@ impl GithubConnector {
     }
 
     async fn run(&self, call: &ConnectorCall, method: Action) -> Result<Outcome, ConnectorError> {
-        check_action(&self.id, call, method)?;
-        let deadline = Instant::now() + self.timeout;
-        let result = match tokio::time::timeout_at(deadline, self.serial.lock()).await {
-            Ok(_turn) => self.change(call, deadline).await,
-            Err(_) => Err(ApiError::transient(
-                "the connector's earlier calls did not leave it time for this one",
-            )),
-        };
-        result
-            .map(|detail| Outcome { detail })
-            .map_err(|e| e.context(&format!("github `{}`", self.id)).into())
+        http_api::run_call(
+            "github",
+            &self.id,
+            self.timeout,
+            call,
+            method,
+            |deadline| async move {
+                match tokio::time::timeout_at(deadline, self.serial.lock()).await {
+                    Ok(_turn) => self.change(call, deadline).await,
+                    Err(_) => Err(ApiError::transient(
+                        "the connector's earlier calls did not leave it time for this one",
+                    )),
+                }
+            },
+        )
+        .await
     }
 
     async fn change(&self, call: &ConnectorCall, deadline: Instant) -> Result<String, ApiError> {
-        let target = self.roles.get(&call.role).ok_or_else(|| {
-            ApiError::Permanent(format!(
-                "role `{}` has no team or repository; add it to this connector's roles table",
-                call.role
-            ))
-        })?;
+        let target = http_api::role_target(&self.roles, call, "team or repository")?;
         let login = match self.login.render(&call.person) {
             Ok(login) => login,
             // Undoing a failed grant for someone without a GitHub login: nothing can have

@@ -34,7 +34,6 @@ use super::http_api::{self, Answer, ApiError, PersonName, Throttle};
 use super::jwt::{Header, RsaKey};
 use super::{
     Action, BoxFuture, Connector, ConnectorCall, ConnectorError, ConnectorSetupError, Outcome,
-    check_action,
 };
 use crate::config::{ConnectorConfig, Secret};
 use crate::domain::ids::{ConnectorId, RoleId};
@@ -190,21 +189,14 @@ impl GoogleConnector {
     }
 
     async fn run(&self, call: &ConnectorCall, method: Action) -> Result<Outcome, ConnectorError> {
-        check_action(&self.id, call, method)?;
-        let deadline = Instant::now() + self.timeout;
-        self.change(call, deadline)
-            .await
-            .map(|detail| Outcome { detail })
-            .map_err(|e| e.context(&format!("google `{}`", self.id)).into())
+        http_api::run_call("google", &self.id, self.timeout, call, method, |deadline| {
+            self.change(call, deadline)
+        })
+        .await
     }
 
     async fn change(&self, call: &ConnectorCall, deadline: Instant) -> Result<String, ApiError> {
-        let group = self.roles.get(&call.role).ok_or_else(|| {
-            ApiError::Permanent(format!(
-                "role `{}` has no group; add it to this connector's roles table",
-                call.role
-            ))
-        })?;
+        let group = http_api::role_target(&self.roles, call, "group")?;
         let member = match self.login.render(&call.person) {
             Ok(member) => member,
             Err(_) if call.undo => {

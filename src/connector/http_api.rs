@@ -13,6 +13,8 @@
 //! within its deadline waits, one that cannot fails transiently without sending, so the
 //! service is never asked again before the moment it named.
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -24,8 +26,11 @@ use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
 use super::template::{Escape, PersonTemplate};
-use super::{ConnectorError, ConnectorSetupError, PersonRef, truncate};
-use crate::domain::ids::ConnectorId;
+use super::{
+    Action, ConnectorCall, ConnectorError, ConnectorSetupError, Outcome, PersonRef, check_action,
+    truncate,
+};
+use crate::domain::ids::{ConnectorId, RoleId};
 
 /// The longest wait a service's hint is taken at: a larger one is surely a unit mistake
 /// (milliseconds for seconds), and the outbox's own backoff covers the rest.
@@ -91,6 +96,57 @@ impl From<ApiError> for ConnectorError {
             }
             ApiError::Permanent(message) => ConnectorError::Permanent(message),
         }
+    }
+}
+
+/// Runs one call of an HTTP connector: refuses a call whose action is not the method's,
+/// gives `change` the call's one deadline (`timeout` from now), and names the connector
+/// (`kind` and id) in any error.
+pub async fn run_call<F>(
+    kind: &str,
+    id: &ConnectorId,
+    timeout: Duration,
+    call: &ConnectorCall,
+    method: Action,
+    change: impl FnOnce(Instant) -> F,
+) -> Result<Outcome, ConnectorError>
+where
+    F: Future<Output = Result<String, ApiError>>,
+{
+    check_action(id, call, method)?;
+    change(Instant::now() + timeout)
+        .await
+        .map(|detail| Outcome { detail })
+        .map_err(|e| e.context(&format!("{kind} `{id}`")).into())
+}
+
+/// What the call's role maps to in a connector's roles table; `what` names the kind of
+/// target ("Okta group") in the error that says to add it.
+pub fn role_target<'a, T>(
+    roles: &'a BTreeMap<RoleId, T>,
+    call: &ConnectorCall,
+    what: &str,
+) -> Result<&'a T, ApiError> {
+    roles.get(&call.role).ok_or_else(|| {
+        ApiError::Permanent(format!(
+            "role `{}` has no {what}; add it to this connector's roles table",
+            call.role
+        ))
+    })
+}
+
+/// The answer when the target has no user for the call's person (`missing` says which,
+/// e.g. "Okta has no user whose login is `ada`"). Undoing a failed grant for them is done:
+/// nothing can have been given to someone the target does not know. Anything else is a
+/// permanent failure that names the call and says what to `fix`.
+pub fn no_such_user(call: &ConnectorCall, missing: &str, fix: &str) -> Result<String, ApiError> {
+    if call.undo {
+        Ok(format!("nothing to undo: {missing}"))
+    } else {
+        Err(ApiError::Permanent(format!(
+            "{missing} (for the {} of {} to {}); {fix}",
+            call.action, call.grant, call.person.id
+        )))
     }
 }
 

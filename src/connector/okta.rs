@@ -32,7 +32,6 @@ use super::jwt::{self, ClientAssertion, Header, RsaKey};
 use super::oauth::{self, Refused, TokenCache};
 use super::{
     Action, BoxFuture, Connector, ConnectorCall, ConnectorError, ConnectorSetupError, Outcome,
-    check_action,
 };
 use crate::config::{ConnectorConfig, Secret};
 use crate::domain::ids::{ConnectorId, RoleId};
@@ -210,37 +209,24 @@ impl OktaConnector {
     }
 
     async fn run(&self, call: &ConnectorCall, method: Action) -> Result<Outcome, ConnectorError> {
-        check_action(&self.id, call, method)?;
-        let deadline = Instant::now() + self.timeout;
-        self.change(call, deadline)
-            .await
-            .map(|detail| Outcome { detail })
-            .map_err(|e| e.context(&format!("okta `{}`", self.id)).into())
+        http_api::run_call("okta", &self.id, self.timeout, call, method, |deadline| {
+            self.change(call, deadline)
+        })
+        .await
     }
 
     async fn change(&self, call: &ConnectorCall, deadline: Instant) -> Result<String, ApiError> {
-        let group = self.roles.get(&call.role).ok_or_else(|| {
-            ApiError::Permanent(format!(
-                "role `{}` has no Okta group; add it to this connector's roles table",
-                call.role
-            ))
-        })?;
+        let group = http_api::role_target(&self.roles, call, "Okta group")?;
         let name = self.user_name.render(&call.person)?;
         let key = self.attribute.profile_key();
         let user = match self.user_id(&name, deadline).await? {
             Some(user) => user,
-            // Undoing a failed grant for someone Okta does not know: nothing can have been
-            // added for them.
-            None if call.undo => {
-                return Ok(format!(
-                    "nothing to undo: Okta has no user whose {key} is `{name}`"
-                ));
-            }
             None => {
-                return Err(ApiError::Permanent(format!(
-                    "Okta has no user whose {key} is `{name}` (for the {} of {} to {}); create the user in Okta, or fix the connector's user_name template",
-                    call.action, call.grant, call.person.id
-                )));
+                return http_api::no_such_user(
+                    call,
+                    &format!("Okta has no user whose {key} is `{name}`"),
+                    "create the user in Okta, or fix the connector's user_name template",
+                );
             }
         };
         let mut url = self.org.clone();
