@@ -14,22 +14,11 @@ mod moto;
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{TimeDelta, Utc};
 use gatehouse::config::{Config, Env};
 use gatehouse::connector::{
-    Action, AwsEnv, AwsSsoConnector, Connector, ConnectorCall, ConnectorError, Connectors,
-    PersonRef,
+    Action, AwsEnv, AwsSsoConnector, Connector, ConnectorCall, ConnectorError, PersonRef,
 };
-use gatehouse::domain::audit::Actor;
-use gatehouse::domain::diagnostic::Source;
-use gatehouse::domain::directory::Directory;
-use gatehouse::domain::grant::GrantState;
 use gatehouse::domain::ids::GrantId;
-use gatehouse::domain::policy::{PolicyContext, parse_policy};
-use gatehouse::domain::validation::Ask;
-use gatehouse::engine::{Engine, Facade, FakeClock};
-use gatehouse::outbox::{LogChat, Worker};
-use gatehouse::store::SledStore;
 use serde_json::{Value, json};
 
 use moto::{ACCOUNT, Moto, REGION, STORE};
@@ -402,115 +391,6 @@ async fn a_web_identity_token_is_exchanged_at_sts_and_its_credentials_sign_the_c
         .unwrap();
     moto.stop_checking_signatures().await;
     assert_eq!(moto.assigned(&instance, &admin).await, [alice]);
-}
-
-/// One AWS account as a resource on the `aws-prod` connector, granted without approval.
-const POLICY: &str = r#"
-[defaults]
-pending_ttl = "24h"
-max_duration = "8h"
-
-[[resources]]
-id = "aws-prod-account"
-name = "Production AWS account"
-kind = "cloud"
-owners = ["bob"]
-risk = "low"
-connector = "aws-prod"
-  [[resources.roles]]
-  id = "admin"
-
-[[workflows]]
-id = "low-risk"
-when = { risk_at_most = "low" }
-auto_approve = true
-"#;
-
-const DIRECTORY: &str = r#"
-[[people]]
-id = "alice"
-email = "alice@example.com"
-manager = "bob"
-
-[[people]]
-id = "bob"
-email = "bob@example.com"
-"#;
-
-#[tokio::test]
-#[ignore = "needs moto (GATEHOUSE_MOTO_SERVER); .ci/run installs it"]
-async fn an_expired_grant_is_unassigned_in_moto_when_the_scheduler_runs() {
-    let moto = Moto::start().await;
-    let instance = moto.instance().await;
-    let admin = moto.permission_set(&instance, "Admin").await;
-    let alice = moto.user("alice@example.com").await;
-    let mut connectors = Connectors::default();
-    connectors.insert(
-        "aws-prod".into(),
-        connector(
-            &connector_toml(&moto, &instance, &format!("admin = \"{admin}\""), ""),
-            any_keys(),
-        ),
-    );
-    let directory = Directory::parse(&Source::new("directory.toml", DIRECTORY)).unwrap();
-    let start = Utc::now();
-    let context = PolicyContext {
-        directory: &directory,
-        connectors: None,
-        now: start,
-    };
-    let (policy, _) = parse_policy(&Source::new("policy.toml", POLICY), &context)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let clock = Arc::new(FakeClock::at(start));
-    let store_dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(store_dir.path()).unwrap();
-    let engine = Arc::new(Engine::new(
-        Arc::new(store),
-        policy,
-        directory,
-        clock.clone(),
-    ));
-    let worker = Worker::new(engine.clone(), connectors, Arc::new(LogChat));
-
-    let ask = Ask {
-        requester: "alice".into(),
-        resource: "aws-prod-account".into(),
-        role: "admin".into(),
-        duration: Some("1h".parse().unwrap()),
-        justification: "rotating the KMS keys".into(),
-        ..Ask::default()
-    };
-    let grant = engine
-        .submit(&Actor::person(&"alice".into()), ask)
-        .unwrap()
-        .grant
-        .expect("a low-risk request is approved at once");
-    worker.run_due().await.unwrap();
-    assert_eq!(
-        moto.assigned(&instance, &admin).await,
-        std::slice::from_ref(&alice)
-    );
-
-    clock.advance(TimeDelta::minutes(59));
-    engine.run_due(TimeDelta::zero()).unwrap();
-    worker.run_due().await.unwrap();
-    assert_eq!(
-        moto.assigned(&instance, &admin).await,
-        [alice],
-        "not due yet"
-    );
-
-    clock.advance(TimeDelta::minutes(2));
-    let pass = engine.run_due(TimeDelta::zero()).unwrap();
-    assert_eq!(pass.revoked, 1);
-    worker.run_due().await.unwrap();
-    assert!(moto.assigned(&instance, &admin).await.is_empty());
-    let stored = Facade::new(engine.clone()).grant(grant.id).await.unwrap();
-    assert!(
-        matches!(stored.state, GrantState::Revoked { .. }),
-        "{:?}",
-        stored.state
-    );
 }
 
 /// moto as a contract target: alice is a user of the Identity Store, mallory is not.

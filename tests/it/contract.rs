@@ -7,7 +7,9 @@
 //!   failed (here its answer is lost, the hardest case) ends failed, and the target holds
 //!   nothing — the revoke that follows every failed grant took it back;
 //! - that revoke succeeds for a person the target does not know, so a refused stranger's
-//!   grant ends failed rather than being retried forever as a failing revocation.
+//!   grant ends failed rather than being retried forever as a failing revocation;
+//! - a grant with an end is held until then, and revoked at the target when the scheduler
+//!   runs after it.
 //!
 //! A connector implements [`Target`] for a real server of its kind (a test database, a test
 //! directory, an HTTP receiver, a script) and calls [`check`]. docs/connectors/README.md
@@ -54,6 +56,7 @@ pub async fn check(target: &impl Target) {
     a_grant_whose_answer_is_lost_leaves_nothing_behind(target, Lost::Permanent).await;
     a_grant_whose_answer_is_lost_leaves_nothing_behind(target, Lost::EveryAttempt).await;
     a_strangers_failed_grant_ends_failed(target).await;
+    an_expired_grant_is_revoked_when_the_scheduler_runs(target).await;
 }
 
 fn call(action: Action, person: PersonRef, grant: u64) -> ConnectorCall {
@@ -193,74 +196,129 @@ when = { risk_at_most = "low" }
 auto_approve = true
 "#;
 
-/// `person` asks for the target's role through Gatehouse (a sled store, a fake clock, the
-/// outbox worker on `connector`); the grant's state once the worker has nothing left to do.
+/// Gatehouse as a connector's target meets it: a sled store, a fake clock, the policy above
+/// with `connector` behind its one resource, and the outbox worker that calls it.
+struct Gatehouse {
+    engine: Arc<Engine>,
+    worker: Worker,
+    clock: Arc<FakeClock>,
+    _store: tempfile::TempDir,
+}
+
+impl Gatehouse {
+    /// Knows the target's known person and its stranger, and an owner.
+    fn new(target: &impl Target, connector: Arc<dyn Connector>) -> Self {
+        let mut people = String::from("[[people]]\nid = \"owner\"\n");
+        for someone in [target.known(), target.stranger()] {
+            people.push_str(&format!("\n[[people]]\nid = \"{}\"\n", someone.id));
+            if let Some(email) = &someone.email {
+                people.push_str(&format!("email = \"{email}\"\n"));
+            }
+            for (name, account) in &someone.accounts {
+                people.push_str(&format!("accounts.{name} = \"{account}\"\n"));
+            }
+        }
+        let directory = Directory::parse(&Source::new("directory.toml", &people)).unwrap();
+        let start = Utc::now();
+        let context = PolicyContext {
+            directory: &directory,
+            connectors: None,
+            now: start,
+        };
+        let (policy, _) = parse_policy(&Source::new("policy.toml", POLICY), &context)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let clock = Arc::new(FakeClock::at(start));
+        let store = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::new(
+            Arc::new(SledStore::open(store.path()).unwrap()),
+            policy,
+            directory,
+            clock.clone(),
+        ));
+        let mut connectors = Connectors::default();
+        connectors.insert("target".into(), connector);
+        let worker = Worker::new(engine.clone(), connectors, Arc::new(LogChat));
+        Gatehouse {
+            engine,
+            worker,
+            clock,
+            _store: store,
+        }
+    }
+
+    /// `person` asks for the target's role for an hour, and is approved at once.
+    fn ask(&self, person: &PersonRef) -> GrantId {
+        let ask = Ask {
+            requester: person.id.clone(),
+            resource: "target".into(),
+            role: ROLE.into(),
+            duration: Some("1h".parse().unwrap()),
+            justification: "the connector contract".into(),
+            ..Ask::default()
+        };
+        self.engine
+            .submit(&Actor::person(&person.id), ask)
+            .unwrap()
+            .grant
+            .expect("auto-approved")
+            .id
+    }
+
+    async fn state(&self, grant: GrantId) -> GrantState {
+        Facade::new(self.engine.clone())
+            .grant(grant)
+            .await
+            .unwrap()
+            .state
+    }
+
+    /// Moves the clock on by `minutes`, then runs the scheduler and the worker once; how
+    /// many grants the scheduler started revoking.
+    async fn after(&self, minutes: i64) -> usize {
+        self.clock.advance(TimeDelta::minutes(minutes));
+        let pass = self.engine.run_due(TimeDelta::zero()).unwrap();
+        self.worker.run_due().await.unwrap();
+        pass.revoked
+    }
+}
+
+/// `person` asks for the target's role through Gatehouse; the grant's state once the worker
+/// has nothing left to do.
 async fn provision_through_gatehouse(
     target: &impl Target,
     connector: Arc<dyn Connector>,
     person: &PersonRef,
 ) -> GrantState {
-    let mut people = String::from("[[people]]\nid = \"owner\"\n");
-    for someone in [target.known(), target.stranger()] {
-        people.push_str(&format!("\n[[people]]\nid = \"{}\"\n", someone.id));
-        if let Some(email) = &someone.email {
-            people.push_str(&format!("email = \"{email}\"\n"));
-        }
-        for (name, account) in &someone.accounts {
-            people.push_str(&format!("accounts.{name} = \"{account}\"\n"));
-        }
-    }
-    let directory = Directory::parse(&Source::new("directory.toml", &people)).unwrap();
-    let start = Utc::now();
-    let context = PolicyContext {
-        directory: &directory,
-        connectors: None,
-        now: start,
-    };
-    let (policy, _) = parse_policy(&Source::new("policy.toml", POLICY), &context)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let clock = Arc::new(FakeClock::at(start));
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Arc::new(Engine::new(
-        Arc::new(SledStore::open(dir.path()).unwrap()),
-        policy,
-        directory,
-        clock.clone(),
-    ));
-    let mut connectors = Connectors::default();
-    connectors.insert("target".into(), connector);
-    let worker = Worker::new(engine.clone(), connectors, Arc::new(LogChat));
-    let ask = Ask {
-        requester: person.id.clone(),
-        resource: "target".into(),
-        role: ROLE.into(),
-        duration: Some("1h".parse().unwrap()),
-        justification: "the connector contract".into(),
-        ..Ask::default()
-    };
-    let grant = engine
-        .submit(&Actor::person(&person.id), ask)
-        .unwrap()
-        .grant
-        .expect("auto-approved");
+    let gatehouse = Gatehouse::new(target, connector);
+    let grant = gatehouse.ask(person);
     // Enough passes for every provisioning attempt and the revoke after them.
     for _ in 0..40 {
-        worker.run_due().await.unwrap();
-        let state = Facade::new(engine.clone())
-            .grant(grant.id)
-            .await
-            .unwrap()
-            .state;
+        gatehouse.worker.run_due().await.unwrap();
+        let state = gatehouse.state(grant).await;
         if state.is_terminal() {
             return state;
         }
-        clock.advance(TimeDelta::minutes(11));
+        gatehouse.clock.advance(TimeDelta::minutes(11));
     }
-    Facade::new(engine.clone())
-        .grant(grant.id)
-        .await
-        .unwrap()
-        .state
+    gatehouse.state(grant).await
+}
+
+/// A one-hour grant is held at the target until its end, and taken back when the scheduler
+/// runs after it.
+async fn an_expired_grant_is_revoked_when_the_scheduler_runs(target: &impl Target) {
+    let known = target.known();
+    let gatehouse = Gatehouse::new(target, target.connector());
+    let grant = gatehouse.ask(&known);
+    gatehouse.worker.run_due().await.unwrap();
+    assert!(target.holds(&known).await, "the grant is provisioned");
+
+    assert_eq!(gatehouse.after(59).await, 0);
+    assert!(target.holds(&known).await, "not due yet");
+
+    assert_eq!(gatehouse.after(2).await, 1);
+    assert!(!target.holds(&known).await, "revoked at the target");
+    let state = gatehouse.state(grant).await;
+    assert!(matches!(state, GrantState::Revoked { .. }), "{state:?}");
 }
 
 mod command;

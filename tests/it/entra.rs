@@ -12,22 +12,13 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 use gatehouse::config::{Config, Env};
 use gatehouse::connector::jwt::RsaKey;
 use gatehouse::connector::{
     Action, Connector, ConnectorCall, ConnectorError, Connectors, Outcome, PersonRef,
 };
-use gatehouse::domain::audit::Actor;
-use gatehouse::domain::diagnostic::Source;
-use gatehouse::domain::directory::Directory;
-use gatehouse::domain::grant::GrantState;
 use gatehouse::domain::ids::GrantId;
-use gatehouse::domain::policy::{PolicyContext, parse_policy};
-use gatehouse::domain::validation::Ask;
-use gatehouse::engine::{Engine, Facade, FakeClock};
-use gatehouse::outbox::{LogChat, Worker};
-use gatehouse::store::SledStore;
 use serde_json::{Value, json};
 
 use crate::openapi::fake::{Call, Reply, ValidatingFake, Vendor};
@@ -762,97 +753,6 @@ async fn undoing_a_failed_grant_for_someone_entra_does_not_know_succeeds() {
         done.detail.starts_with("nothing to undo"),
         "{}",
         done.detail
-    );
-}
-
-const POLICY: &str = r#"
-[defaults]
-pending_ttl = "24h"
-max_duration = "8h"
-
-[[resources]]
-id = "entra-admins"
-name = "Entra admins group"
-kind = "saas"
-owners = ["bob"]
-risk = "low"
-connector = "entra"
-  [[resources.roles]]
-  id = "admin"
-
-[[workflows]]
-id = "low-risk"
-when = { risk_at_most = "low" }
-auto_approve = true
-"#;
-
-const DIRECTORY: &str = r#"
-[[people]]
-id = "alice"
-email = "alice@example.com"
-
-[[people]]
-id = "bob"
-email = "bob@example.com"
-"#;
-
-#[tokio::test]
-async fn an_expired_grant_is_removed_from_the_entra_group_when_the_scheduler_runs() {
-    let (graph, fake) = graph().await;
-    let alice_id = graph.id_of("alice@example.com").unwrap();
-    let mut connectors = Connectors::default();
-    connectors.insert("entra".into(), connector(&certificate_toml(&fake)));
-    let directory = Directory::parse(&Source::new("directory.toml", DIRECTORY)).unwrap();
-    let start = Utc::now();
-    let context = PolicyContext {
-        directory: &directory,
-        connectors: None,
-        now: start,
-    };
-    let (policy, _) = parse_policy(&Source::new("policy.toml", POLICY), &context)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let clock = Arc::new(FakeClock::at(start));
-    let store_dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(store_dir.path()).unwrap();
-    let engine = Arc::new(Engine::new(
-        Arc::new(store),
-        policy,
-        directory,
-        clock.clone(),
-    ));
-    let worker = Worker::new(engine.clone(), connectors, Arc::new(LogChat));
-
-    let ask = Ask {
-        requester: "alice".into(),
-        resource: "entra-admins".into(),
-        role: "admin".into(),
-        duration: Some("1h".parse().unwrap()),
-        justification: "conditional access change".into(),
-        ..Ask::default()
-    };
-    let grant = engine
-        .submit(&Actor::person(&"alice".into()), ask)
-        .unwrap()
-        .grant
-        .expect("a low-risk request is approved at once");
-    worker.run_due().await.unwrap();
-    assert_eq!(graph.members(ADMINS), std::slice::from_ref(&alice_id));
-
-    clock.advance(TimeDelta::minutes(59));
-    engine.run_due(TimeDelta::zero()).unwrap();
-    worker.run_due().await.unwrap();
-    assert_eq!(graph.members(ADMINS), [alice_id], "not due yet");
-
-    clock.advance(TimeDelta::minutes(2));
-    let pass = engine.run_due(TimeDelta::zero()).unwrap();
-    assert_eq!(pass.revoked, 1);
-    worker.run_due().await.unwrap();
-    assert!(graph.members(ADMINS).is_empty());
-    let stored = Facade::new(engine.clone()).grant(grant.id).await.unwrap();
-    assert!(
-        matches!(stored.state, GrantState::Revoked { .. }),
-        "{:?}",
-        stored.state
     );
 }
 

@@ -14,16 +14,7 @@ use gatehouse::config::{Config, Env};
 use gatehouse::connector::{
     Action, Connector, ConnectorCall, ConnectorError, Connectors, Outcome, PersonRef,
 };
-use gatehouse::domain::audit::Actor;
-use gatehouse::domain::diagnostic::Source;
-use gatehouse::domain::directory::Directory;
-use gatehouse::domain::grant::GrantState;
 use gatehouse::domain::ids::GrantId;
-use gatehouse::domain::policy::{PolicyContext, parse_policy};
-use gatehouse::domain::validation::Ask;
-use gatehouse::engine::{Engine, Facade, FakeClock};
-use gatehouse::outbox::{LogChat, Worker};
-use gatehouse::store::SledStore;
 use serde_json::json;
 
 use crate::openapi::fake::Reply;
@@ -557,105 +548,6 @@ async fn a_server_error_is_transient_and_a_refusal_names_the_permission_to_give(
     assert!(
         err.contains("the connector's token needs the repository permission \"Administration: read and write\""),
         "{err}"
-    );
-}
-
-/// One GitHub team as a resource on the `github` connector, granted without approval.
-const POLICY: &str = r#"
-[defaults]
-pending_ttl = "24h"
-max_duration = "8h"
-
-[[resources]]
-id = "platform-team"
-name = "The platform team on GitHub"
-kind = "saas"
-owners = ["bob"]
-risk = "low"
-connector = "github"
-  [[resources.roles]]
-  id = "member"
-
-[[workflows]]
-id = "low-risk"
-when = { risk_at_most = "low" }
-auto_approve = true
-"#;
-
-const DIRECTORY: &str = r#"
-[[people]]
-id = "alice"
-email = "alice@example.com"
-manager = "bob"
-accounts = { github = "alice-gh" }
-
-[[people]]
-id = "bob"
-email = "bob@example.com"
-"#;
-
-#[tokio::test]
-async fn an_expired_grant_leaves_the_github_team_when_the_scheduler_runs() {
-    let github = FakeGitHub::start().await;
-    let mut connectors = Connectors::default();
-    connectors.insert("github".into(), connector(&token_toml(&github, "")));
-    let directory = Directory::parse(&Source::new("directory.toml", DIRECTORY)).unwrap();
-    let start = Utc::now();
-    let context = PolicyContext {
-        directory: &directory,
-        connectors: None,
-        now: start,
-    };
-    let (policy, _) = parse_policy(&Source::new("policy.toml", POLICY), &context)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let clock = Arc::new(FakeClock::at(start));
-    let store_dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(store_dir.path()).unwrap();
-    let engine = Arc::new(Engine::new(
-        Arc::new(store),
-        policy,
-        directory,
-        clock.clone(),
-    ));
-    let worker = Worker::new(engine.clone(), connectors, Arc::new(LogChat));
-
-    let ask = Ask {
-        requester: "alice".into(),
-        resource: "platform-team".into(),
-        role: "member".into(),
-        duration: Some("1h".parse().unwrap()),
-        justification: "reviewing the release branch".into(),
-        ..Ask::default()
-    };
-    let grant = engine
-        .submit(&Actor::person(&"alice".into()), ask)
-        .unwrap()
-        .grant
-        .expect("a low-risk request is approved at once");
-    worker.run_due().await.unwrap();
-    assert_eq!(
-        github.github.team_role("platform", "alice-gh").as_deref(),
-        Some("member")
-    );
-
-    clock.advance(TimeDelta::minutes(59));
-    engine.run_due(TimeDelta::zero()).unwrap();
-    worker.run_due().await.unwrap();
-    assert!(
-        github.github.team_role("platform", "alice-gh").is_some(),
-        "not due yet"
-    );
-
-    clock.advance(TimeDelta::minutes(2));
-    let pass = engine.run_due(TimeDelta::zero()).unwrap();
-    assert_eq!(pass.revoked, 1);
-    worker.run_due().await.unwrap();
-    assert_eq!(github.github.team_role("platform", "alice-gh"), None);
-    let stored = Facade::new(engine.clone()).grant(grant.id).await.unwrap();
-    assert!(
-        matches!(stored.state, GrantState::Revoked { .. }),
-        "{:?}",
-        stored.state
     );
 }
 

@@ -14,7 +14,7 @@ use gatehouse::domain::grant::GrantState;
 use gatehouse::domain::ids::GrantId;
 use gatehouse::domain::policy::{PolicyContext, parse_policy};
 use gatehouse::domain::validation::Ask;
-use gatehouse::engine::{Engine, Facade, FakeClock};
+use gatehouse::engine::{Engine, FakeClock};
 use gatehouse::outbox::{LogChat, Worker};
 use gatehouse::store::SledStore;
 use gatehouse::testing::tls::RUSTLS_UNKNOWN_ISSUER;
@@ -227,50 +227,6 @@ pub fn engine_in(dir: &Path, start: DateTime<Utc>) -> (Arc<Engine>, Arc<FakeCloc
     let store = SledStore::open(dir).unwrap();
     let engine = Engine::new(Arc::new(store), policy, directory, clock.clone());
     (Arc::new(engine), clock)
-}
-
-#[tokio::test]
-#[ignore = "needs PostgreSQL; .ci/run installs it"]
-async fn an_expired_grant_is_revoked_in_the_database_when_the_scheduler_runs() {
-    let pg = Postgres::start().await;
-    alice_and_app_read(&pg).await;
-    let mut connectors = Connectors::default();
-    connectors.insert("pg".into(), connector(&pg, PG_MAPPING));
-    let (engine, clock) = engine_in(&pg.dir().join("store"), Utc::now());
-    let worker = Worker::new(engine.clone(), connectors, Arc::new(LogChat));
-
-    let ask = Ask {
-        requester: "alice".into(),
-        resource: "app-db".into(),
-        role: "read".into(),
-        duration: Some("1h".parse().unwrap()),
-        justification: "reading the orders table".into(),
-        ..Ask::default()
-    };
-    let grant = engine
-        .submit(&Actor::person(&"alice".into()), ask)
-        .unwrap()
-        .grant
-        .expect("a low-risk request is approved at once");
-    worker.run_due().await.unwrap();
-    assert_eq!(pg.members_of("app_read").await, ["alice"]);
-
-    clock.advance(TimeDelta::minutes(59));
-    engine.run_due(TimeDelta::zero()).unwrap();
-    worker.run_due().await.unwrap();
-    assert_eq!(pg.members_of("app_read").await, ["alice"], "not due yet");
-
-    clock.advance(TimeDelta::minutes(2));
-    let pass = engine.run_due(TimeDelta::zero()).unwrap();
-    assert_eq!(pass.revoked, 1);
-    worker.run_due().await.unwrap();
-    assert!(pg.members_of("app_read").await.is_empty());
-    let stored = Facade::new(engine.clone()).grant(grant.id).await.unwrap();
-    assert!(
-        matches!(stored.state, GrantState::Revoked { .. }),
-        "{:?}",
-        stored.state
-    );
 }
 
 #[tokio::test]
