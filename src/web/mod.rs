@@ -24,6 +24,7 @@ mod render;
 mod reviews;
 pub mod session;
 mod signin;
+mod table;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -13,6 +13,7 @@ use crate::domain::request::{AccessRequest, RequestState};
 use crate::domain::review::{Campaign, ReviewItem};
 use crate::domain::session::{Session, Timeouts};
 use crate::engine::{Engine, EngineError};
+use crate::store::{GrantList, Mark, RequestList, Window};
 
 /// What an auditor looks for in the audit log, newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -128,15 +129,59 @@ impl Facade {
         .await
     }
 
-    /// Live grants newest first below `before`, at most `limit`: one page of the Grants
-    /// list, read from where the page before ended.
-    pub async fn live_grants_before(
+    /// One page of a list of requests, read from its index: My access.
+    pub async fn requests_window(
         &self,
-        before: Option<GrantId>,
-        limit: usize,
-    ) -> Result<Vec<Grant>, EngineError> {
-        self.call(move |engine| Ok(engine.store.grants_before(before, true, limit)?))
+        list: RequestList,
+        window: Window,
+    ) -> Result<Vec<AccessRequest>, EngineError> {
+        self.call(move |engine| Ok(engine.store.requests_window(&list, window)?))
             .await
+    }
+
+    /// One page of a list of grants, read from its index: My access, Grants by their end.
+    pub async fn grants_window(
+        &self,
+        list: GrantList,
+        window: Window,
+    ) -> Result<Vec<Grant>, EngineError> {
+        self.call(move |engine| Ok(engine.store.grants_window(&list, window)?))
+            .await
+    }
+
+    /// One page of the pending requests whose current stage `person` may decide now, read
+    /// from `pending_by_approver` beyond the window's mark: those listed that `person` may not
+    /// decide (their own, an approver of an earlier stage) are passed over, and the index is
+    /// read on until the page is full or ends.
+    pub async fn to_decide_window(
+        &self,
+        person: PersonId,
+        window: Window,
+    ) -> Result<Vec<AccessRequest>, EngineError> {
+        self.call(move |engine| {
+            let distinct = engine.world().defaults().distinct_approvers;
+            let list = RequestList::AwaitingApprover(person.clone());
+            let mut found = Vec::new();
+            let mut read = window;
+            loop {
+                let listed = engine.store.requests_window(&list, read)?;
+                let ended = listed.len() < read.limit;
+                read.after = listed.last().map(|r| Mark {
+                    at_ms: 0,
+                    id: r.id.0,
+                });
+                found.extend(
+                    listed
+                        .into_iter()
+                        .filter(|r| r.check_decider(&person, distinct).is_ok()),
+                );
+                if found.len() >= window.limit || ended {
+                    found.truncate(window.limit);
+                    return Ok(found);
+                }
+            }
+        })
+        .await
     }
 
     /// A request and, once approved, its grant, read together for the request page.
