@@ -37,7 +37,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::config::web::{MatchOn, WebConfig};
 use crate::domain::session::Timeouts;
 use crate::engine::Facade;
-use oidc::{Attempt, Provider, ProviderError};
+use oidc::{Attempt, Discovering, ProviderError};
 pub use render::Pages;
 
 /// The largest form body: a request with its reason and template fields.
@@ -83,7 +83,7 @@ impl Settings {
 /// Everything the portal's handlers share.
 pub struct Portal {
     facade: Facade,
-    provider: Provider,
+    provider: Discovering,
     settings: Settings,
     pages: Pages,
     /// Sign-ins under way, by `state`.
@@ -93,14 +93,16 @@ pub struct Portal {
 }
 
 impl Portal {
-    /// Reads the provider's discovery document and keys, and builds the portal.
+    /// Builds the portal, trying the provider's discovery document and keys once: a
+    /// provider that does not answer yet is tried again when someone signs in (sign-in is
+    /// unavailable until it answers); one that answers with another issuer fails the start.
     pub async fn start(web: &WebConfig, facade: Facade) -> Result<Arc<Self>, ProviderError> {
         let settings = Settings::from_config(web);
         let secret = web
             .client_secret
             .clone()
             .unwrap_or_else(|| crate::config::Secret::new(""));
-        let provider = Provider::discover(
+        let provider = Discovering::start(
             web.issuer.as_deref().unwrap_or_default(),
             web.client_id.as_deref().unwrap_or_default(),
             secret,

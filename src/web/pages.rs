@@ -120,6 +120,20 @@ impl Portal {
         }
     }
 
+    /// Sign-in cannot start: the identity provider has not answered Gatehouse yet.
+    pub(super) fn sign_in_unavailable(&self) -> Response {
+        let mut response = self.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is unavailable right now",
+            "Gatehouse cannot reach your organisation's identity provider at the moment; try again in a minute.",
+        );
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("60"),
+        );
+        response
+    }
+
     /// A table asked for an order or page it does not have: what it offers instead.
     pub(super) fn bad_table(&self, visitor: &Visitor, sentence: &str, path: &str) -> Response {
         self.message_with_link(

@@ -587,3 +587,53 @@ async fn sessions_end_everywhere_at_their_persons_wish_or_an_admins() {
         "hers go on"
     );
 }
+
+#[tokio::test]
+async fn the_portal_starts_while_the_provider_is_down_and_opens_sign_in_once_it_answers() {
+    let provider = FakeProvider::start().await;
+    provider.set_down(true);
+    let app = spawn_portal(&provider, Files::copy_examples(), "").await;
+    let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
+    assert_eq!(
+        ready.status(),
+        StatusCode::OK,
+        "the provider is not chat's concern"
+    );
+    let mut browser = Browser::new(&app.base);
+    for _ in 0..10 {
+        let page = browser.get("/web/login").await;
+        assert_eq!(
+            page.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("Sign-in is unavailable right now"),
+            "{}",
+            page.body
+        );
+        assert_eq!(page.headers["retry-after"], "60");
+    }
+    assert!(
+        provider.discoveries() < 10,
+        "tried again only after a wait, not on every sign-in: {}",
+        provider.discoveries()
+    );
+
+    provider.set_down(false);
+    let mut opened = None;
+    for _ in 0..100 {
+        let page = browser.get("/web/login").await;
+        if page.status == StatusCode::SEE_OTHER {
+            opened = Some(page);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let opened = opened.expect("sign-in opens once the provider answers");
+    assert!(opened.location().unwrap().starts_with(&provider.issuer));
+    let page = browser.sign_in(&provider, "alice@example.com").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Alice Ng"), "signed in: {}", page.body);
+}
