@@ -23,7 +23,11 @@ use crate::domain::session::Session;
 
 pub async fn login(State(portal): State<Arc<Portal>>) -> Response {
     let now = portal.facade.now();
-    if !portal.may_start_sign_in(now) {
+    let may = match portal.may_start_sign_in(now).await {
+        Ok(may) => may,
+        Err(e) => return portal.apology(&e),
+    };
+    if !may {
         return portal.message(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many sign-ins",

@@ -415,6 +415,37 @@ async fn sign_ins_beyond_the_rate_limit_are_refused_with_429() {
 }
 
 #[tokio::test]
+async fn the_sign_in_count_is_kept_in_the_store_so_a_restart_or_another_replica_shares_it() {
+    let minute = || chrono::Utc::now().timestamp().div_euclid(60);
+    // The limit is per minute: a run that straddles a minute's turn is run again.
+    for _ in 0..3 {
+        let (provider, app) = started("sign_ins_per_minute = 2\n").await;
+        let began = minute();
+        let mut browser = Browser::new(&app.base);
+        let first = browser.get("/web/login").await;
+        assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+        // Another Gatehouse on the same store (here the same one restarted, with the
+        // memory of the first gone) counts against the same limit.
+        let files = app.stop_keeping_files().await;
+        let app = spawn_portal(&provider, files, "sign_ins_per_minute = 2\n").await;
+        let mut browser = Browser::new(&app.base);
+        let second = browser.get("/web/login").await.status;
+        let third = browser.get("/web/login").await.status;
+        if minute() != began {
+            continue;
+        }
+        assert_eq!(second, StatusCode::SEE_OTHER);
+        assert_eq!(
+            third,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the first counted too"
+        );
+        return;
+    }
+    panic!("every run straddled a minute");
+}
+
+#[tokio::test]
 async fn auditors_search_verify_and_export_the_audit_log_and_nobody_else_may() {
     let (provider, app) = started("").await;
     let mut alice = Browser::new(&app.base);
