@@ -69,11 +69,11 @@ fn main() {
 
     let built = Instant::now();
     let now = Utc::now();
+    // Grant G-(i+1) ends at `expiry(i)`.
+    let expiry = |i: u64| now + TimeDelta::hours(8) + TimeDelta::seconds(i as i64);
     {
         let store = SledStore::open_with(&world.data_dir(), 64 * 1024 * 1024).unwrap();
-        bulk_grants(&store, 1, grants, PEOPLE, |i| {
-            now + TimeDelta::hours(8) + TimeDelta::seconds(i as i64)
-        });
+        bulk_grants(&store, 1, grants, PEOPLE, expiry);
         for person in ["p0", "m0", "owner"] {
             let session = Session::new(person.into(), "bench-csrf".into(), now);
             store
@@ -119,9 +119,36 @@ fn main() {
             format!("/web/requests/AR-{middle}"),
         ),
         (
-            "Grants (admin: newest 100 of all)".to_owned(),
+            format!(
+                "Approvals, oldest first, from the middle of m0's {}",
+                requests / support::MANAGERS as u64
+            ),
+            "m0",
+            format!("/web/approvals?dir=asc&after={middle}"),
+        ),
+        (
+            "Grants (admin: newest 50 of all)".to_owned(),
             "owner",
             "/web/grants".to_owned(),
+        ),
+        (
+            "Audit log (admin: newest 50 events)".to_owned(),
+            "owner",
+            "/web/audit".to_owned(),
+        ),
+        (
+            "Grants by end, soonest first".to_owned(),
+            "owner",
+            "/web/grants?sort=ends".to_owned(),
+        ),
+        (
+            "Grants by end, from the middle".to_owned(),
+            "owner",
+            format!(
+                "/web/grants?sort=ends&after={}.{}",
+                expiry(grants / 2).timestamp_millis(),
+                grants / 2 + 1
+            ),
         ),
     ];
     let mut table = Table::new(

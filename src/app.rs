@@ -405,7 +405,7 @@ pub async fn serve(
         true => Some(
             crate::web::Portal::start(&config.web, facade.clone())
                 .await
-                .context("starting the web portal ([web]): its OpenID provider must answer")?,
+                .context("starting the web portal ([web])")?,
         ),
         false => None,
     };

@@ -131,6 +131,57 @@ impl Finished {
     }
 }
 
+/// One page of a list read by index, for the web portal's tables: the rows strictly beyond
+/// `after` in the list's order (from its start when `None`), at most `limit`, read
+/// ascending or descending. A page goes on from the last row the one before it showed, so
+/// it costs what it shows, however long the list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub after: Option<Mark>,
+    pub ascending: bool,
+    pub limit: usize,
+}
+
+/// A row's place in a list: its id and, in a list ordered by a time (grants by their end),
+/// that time in milliseconds since the epoch (0 in lists ordered by id).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Mark {
+    pub at_ms: u64,
+    pub id: u64,
+}
+
+/// Lists of requests read a [`Window`] at a time, each in id (that is, submission) order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestList {
+    /// A person's requests (`requests_by_person`).
+    Of(PersonId),
+    /// The pending requests whose current stage lists the person among its approvers
+    /// (`pending_by_approver`), as [`Store::pending_for_approver`] finds them.
+    AwaitingApprover(PersonId),
+}
+
+/// Lists of grants read a [`Window`] at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GrantList {
+    /// A person's grants, in id order (`grants_by_person`).
+    Of(PersonId),
+    /// Live grants in id order: in sled read through the grants themselves, passing over
+    /// those that ended (in PostgreSQL through `grants_live`).
+    Live,
+    /// Live grants that have an end, by that end and then id (`grants_by_expiry`).
+    LiveByEnd,
+}
+
+/// The place of `grant` in [`GrantList::LiveByEnd`] (and in id order, with `at_ms` unused).
+pub fn end_mark(grant: &Grant) -> Mark {
+    Mark {
+        at_ms: grant
+            .expires_at
+            .map_or(0, |at| u64::try_from(at.timestamp_millis()).unwrap_or(0)),
+        id: grant.id.0,
+    }
+}
+
 /// Which sequence an id comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sequence {
@@ -292,6 +343,15 @@ pub trait Store: Send + Sync + 'static {
         let below = |g: &Grant| before.is_none_or(|b| g.id < b) && (!live_only || g.is_live());
         self.grants_where(&below, limit)
     }
+
+    /// One page of a list of requests, read from its index ([`Window`]).
+    fn requests_window(
+        &self,
+        list: &RequestList,
+        window: Window,
+    ) -> Result<Vec<AccessRequest>, StoreError>;
+    /// One page of a list of grants, read from its index ([`Window`]).
+    fn grants_window(&self, list: &GrantList, window: Window) -> Result<Vec<Grant>, StoreError>;
 
     /// Applies a change atomically and durably, chaining its audit events.
     fn commit(&self, commit: Commit) -> Result<Receipt, StoreError>;

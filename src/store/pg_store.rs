@@ -28,7 +28,8 @@ use self::client::{CALL_LIMIT, Pool};
 use self::write::{Work, json, ms, parse};
 use super::backup::{BackupError, Spooled};
 use super::{
-    Commit, Finished, OutboxEntry, Receipt, Sequence, Store, StoreError, Versioned, WriteStats,
+    Commit, Finished, GrantList, OutboxEntry, Receipt, RequestList, Sequence, Store, StoreError,
+    Versioned, Window, WriteStats,
 };
 use crate::domain::anchor::{AnchorReport, ChainHead, PublishedHead};
 use crate::domain::audit::AuditRecord;
@@ -188,6 +189,18 @@ impl Store for PgStore {
         rows.into_iter()
             .map(|(id, body)| parse(|| format!("grants key {id}"), &body))
             .collect()
+    }
+
+    fn requests_window(
+        &self,
+        list: &RequestList,
+        window: Window,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        self.requests_in_window(list, window)
+    }
+
+    fn grants_window(&self, list: &GrantList, window: Window) -> Result<Vec<Grant>, StoreError> {
+        self.grants_in_window(list, window)
     }
 
     fn next_id(&self, seq: Sequence) -> Result<u64, StoreError> {

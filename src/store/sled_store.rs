@@ -31,8 +31,8 @@ use self::keys::*;
 use self::write::Work;
 use super::backup::{BackupError, Spooled};
 use super::{
-    Commit, Finished, OutboxEntry, Receipt, SCHEMA_VERSION, Sequence, Store, StoreError, Versioned,
-    WriteStats,
+    Commit, Finished, GrantList, OutboxEntry, Receipt, RequestList, SCHEMA_VERSION, Sequence,
+    Store, StoreError, Versioned, Window, WriteStats,
 };
 use crate::domain::anchor::{AnchorReport, ChainHead, PublishedHead};
 use crate::domain::audit::AuditRecord;
@@ -426,6 +426,18 @@ impl Store for SledStore {
         limit: usize,
     ) -> Result<Vec<Grant>, StoreError> {
         self.grants_page(before, live_only, limit)
+    }
+
+    fn requests_window(
+        &self,
+        list: &RequestList,
+        window: Window,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        self.requests_in_window(list, window)
+    }
+
+    fn grants_window(&self, list: &GrantList, window: Window) -> Result<Vec<Grant>, StoreError> {
+        self.grants_in_window(list, window)
     }
 
     fn next_id(&self, seq: Sequence) -> Result<u64, StoreError> {

@@ -39,10 +39,27 @@ pub struct Search {
     /// `2026-03-31` (to its end) or an RFC 3339 time.
     #[serde(default)]
     until: String,
-    #[serde(default)]
-    before: Option<u64>,
-    #[serde(default)]
+    /// `asc` for oldest first; newest first otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dir: Option<String>,
+    /// The page after one that ended at this sequence number: older events newest first,
+    /// newer ones oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     format: Option<String>,
+}
+
+/// A sequence number from a link; the sentence to show when it is not one.
+fn seq(text: Option<&str>) -> Result<Option<u64>, String> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| {
+            format!("`{text}` is not a page of the audit log; start again from its first page.")
+        }),
+    }
 }
 
 /// A time typed in the form; the sentence to show when it is not one.
@@ -69,27 +86,57 @@ fn instant(text: &str, end_of_day: bool) -> Result<Option<DateTime<Utc>>, String
 }
 
 impl Search {
+    /// Whether the search reads oldest first; a direction that is neither is refused.
+    fn oldest_first(&self) -> Result<bool, String> {
+        match self.dir.as_deref().map(str::trim) {
+            None | Some("") | Some("desc") => Ok(false),
+            Some("asc") => Ok(true),
+            Some(other) => Err(format!(
+                "`{other}` is not a direction; use `asc` or `desc`."
+            )),
+        }
+    }
+
+    /// The order and page asked for, checked: a problem here is the link's, not the form's.
+    fn checked(&self) -> Result<(bool, Option<u64>, Option<u64>), String> {
+        Ok((
+            self.oldest_first()?,
+            seq(self.before.as_deref())?,
+            seq(self.after.as_deref())?,
+        ))
+    }
+
     fn query(&self, limit: usize, budget: usize) -> Result<AuditQuery, String> {
         let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let (oldest_first, before, after) = self.checked()?;
         Ok(AuditQuery {
             person: text(&self.person).map(|p| PersonId::new(p.as_str())),
             resource: text(&self.resource),
             since: instant(&self.since, false)?,
             until: instant(&self.until, true)?,
-            before: self.before,
+            before: before.filter(|_| !oldest_first),
+            after: after.filter(|_| oldest_first),
+            oldest_first,
             limit,
             budget,
             ..AuditQuery::default()
         })
     }
 
-    /// This search's query string, starting from `before`.
-    fn link(&self, before: Option<u64>, format: Option<&str>) -> String {
-        let search = Search {
-            before,
-            format: format.map(str::to_owned),
+    /// This search's query string in its order, from the first page.
+    fn first_page(&self) -> Search {
+        Search {
+            before: None,
+            after: None,
+            format: None,
             ..self.clone()
-        };
+        }
+    }
+
+    /// This search's query string, changed by `change` from its first page.
+    fn link(&self, change: impl FnOnce(&mut Search)) -> String {
+        let mut search = self.first_page();
+        change(&mut search);
         serde_urlencoded::to_string(&search).unwrap_or_default()
     }
 }
@@ -131,6 +178,10 @@ pub async fn audit(
     if let Some(refused) = not_auditor(&portal, &visitor) {
         return refused;
     }
+    let oldest_first = match search.checked() {
+        Ok((oldest_first, _, _)) => oldest_first,
+        Err(sentence) => return portal.bad_table(&visitor, &sentence, "/web/audit"),
+    };
     let (rows, problem, more, head) = match search.query(PAGE_EVENTS, PAGE_BUDGET) {
         Err(problem) => (Vec::new(), Some(problem), None, None),
         Ok(query) => match portal.facade.audit_search(query).await {
@@ -155,7 +206,7 @@ pub async fn audit(
                         reason: r.event.reason.clone().unwrap_or_default(),
                     })
                     .collect::<Vec<_>>();
-                (rows, None, page.more_before, page.head)
+                (rows, None, page.more_before.or(page.more_after), page.head)
             }
         },
     };
@@ -163,9 +214,16 @@ pub async fn audit(
         search => minijinja::Value::from(minijinja::value::Serde(&search)),
         rows => minijinja::Value::from(minijinja::value::Serde(&rows)),
         problem => problem,
-        more => more.map(|b| search.link(Some(b), None)),
-        csv => search.link(search.before, Some("csv")),
-        jsonl => search.link(search.before, Some("jsonl")),
+        more => more.map(|seq| search.link(|s| match oldest_first {
+            true => s.after = Some(seq.to_string()),
+            false => s.before = Some(seq.to_string()),
+        })),
+        first_page => (search.before.is_some() || search.after.is_some())
+            .then(|| search.link(|_| {})),
+        oldest_first => oldest_first,
+        turned => search.link(|s| s.dir = (!oldest_first).then(|| "asc".to_owned())),
+        csv => search.link(|s| s.format = Some("csv".to_owned())),
+        jsonl => search.link(|s| s.format = Some("jsonl".to_owned())),
         head => head.map(|h| format!("{} events, head {}", h.seq, h.hash)),
     };
     portal.page(&visitor, "Audit log", "audit", "audit.html", context)
@@ -198,7 +256,11 @@ pub async fn export(
     tracing::info!(person = %visitor.person.id, events = page.records.len(), "audit exported from the portal");
     let mut body = Vec::new();
     // Oldest first, as `gatehouse audit export` writes them.
-    if let Err(e) = export_audit(page.records.into_iter().rev(), format, None, &mut body) {
+    let mut records = page.records;
+    if !search.oldest_first().unwrap_or(false) {
+        records.reverse();
+    }
+    if let Err(e) = export_audit(records.into_iter(), format, None, &mut body) {
         return portal.apology(&EngineError::Internal(e.to_string()));
     }
     let (kind, name) = match format {

@@ -24,6 +24,7 @@ mod render;
 mod reviews;
 pub mod session;
 mod signin;
+mod table;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,7 +37,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::config::web::{MatchOn, WebConfig};
 use crate::domain::session::Timeouts;
 use crate::engine::Facade;
-use oidc::{Attempt, Provider, ProviderError};
+use oidc::{Attempt, Discovering, ProviderError};
 pub use render::Pages;
 
 /// The largest form body: a request with its reason and template fields.
@@ -82,24 +83,27 @@ impl Settings {
 /// Everything the portal's handlers share.
 pub struct Portal {
     facade: Facade,
-    provider: Provider,
+    provider: Discovering,
     settings: Settings,
     pages: Pages,
     /// Sign-ins under way, by `state`.
     attempts: Mutex<HashMap<String, (Attempt, DateTime<Utc>)>>,
-    /// Sign-ins started in the current minute.
-    window: Mutex<(DateTime<Utc>, u32)>,
+    /// The minute (since the epoch) of the last sign-in slot this replica looked at, and
+    /// the first slot of it that may still be free ([`Portal::may_start_sign_in`]).
+    window: Mutex<(i64, u32)>,
 }
 
 impl Portal {
-    /// Reads the provider's discovery document and keys, and builds the portal.
+    /// Builds the portal, trying the provider's discovery document and keys once: a
+    /// provider that does not answer yet is tried again when someone signs in (sign-in is
+    /// unavailable until it answers); one that answers with another issuer fails the start.
     pub async fn start(web: &WebConfig, facade: Facade) -> Result<Arc<Self>, ProviderError> {
         let settings = Settings::from_config(web);
         let secret = web
             .client_secret
             .clone()
             .unwrap_or_else(|| crate::config::Secret::new(""));
-        let provider = Provider::discover(
+        let provider = Discovering::start(
             web.issuer.as_deref().unwrap_or_default(),
             web.client_id.as_deref().unwrap_or_default(),
             secret,
@@ -112,21 +116,40 @@ impl Portal {
             settings,
             pages: Pages::new(),
             attempts: Mutex::new(HashMap::new()),
-            window: Mutex::new((DateTime::<Utc>::MIN_UTC, 0)),
+            window: Mutex::new((i64::MIN, 0)),
         }))
     }
 
-    /// Whether one more sign-in may start now.
-    fn may_start_sign_in(&self, now: DateTime<Utc>) -> bool {
+    /// Whether one more sign-in may start now: it takes one of this minute's
+    /// `sign_ins_per_minute` slots, kept in the store's table of keys seen once (the one that
+    /// makes a chat delivery act once), so that every replica of a shared store counts
+    /// against one limit, and a restart does not reset it. A slot is a key
+    /// `web-sign-in/<minute>/<n>`, taken atomically; this replica remembers the first slot
+    /// that may be free, so a sign-in usually takes one write, and at most the limit's number
+    /// once the minute's slots are gone.
+    async fn may_start_sign_in(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<bool, crate::engine::EngineError> {
+        let minute = now.timestamp().div_euclid(60);
+        let limit = self.settings.sign_ins_per_minute;
+        let mut slot = {
+            let window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+            if window.0 == minute { window.1 } else { 0 }
+        };
+        // Forgotten once the minute is over (with a minute to spare for clocks apart).
+        let until = DateTime::from_timestamp((minute + 2) * 60, 0).unwrap_or(now);
+        let mut taken = false;
+        while slot < limit && !taken {
+            let key = format!("web-sign-in/{minute}/{slot}");
+            taken = self.facade.first_delivery(vec![key], until).await?;
+            slot += 1;
+        }
         let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        if now >= window.0 + TimeDelta::minutes(1) {
-            *window = (now, 0);
+        if window.0 != minute || window.1 < slot {
+            *window = (minute, slot);
         }
-        if window.1 >= self.settings.sign_ins_per_minute {
-            return false;
-        }
-        window.1 += 1;
-        true
+        Ok(taken)
     }
 
     /// Remembers a sign-in under way; false when too many are.

@@ -1,9 +1,10 @@
-//! The OpenID provider as the portal uses it: discovery at start, the authorization URL
+//! The OpenID provider as the portal uses it: discovery (at start, and until it works
+//! again when sign-in is first needed, with backoff: [`Discovering`]), the authorization URL
 //! (code flow, PKCE S256, `state`, `nonce`), the code exchanged at the token endpoint
 //! (`client_secret_post`), and its JWKS, fetched again once when a token names a key it
 //! does not hold (the provider rotated its keys).
 
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -11,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use super::idtoken::{self, Claims, Expected, Jwks, TokenError};
+use crate::backoff::{Backoff, Retries};
 use crate::config::Secret;
 
 /// How long the provider has to answer one call.
@@ -60,6 +62,111 @@ pub struct Provider {
     jwks_uri: String,
     jwks: RwLock<Jwks>,
     http: reqwest::Client,
+}
+
+/// The waits between attempts at discovery while the provider does not answer: 1 s, then
+/// doubling up to a minute, each stretched by up to a quarter.
+const DISCOVERY_BACKOFF: Backoff =
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(60)).jitter(0.0, 0.25);
+
+/// The provider as found by discovery, once it answered: until then, each sign-in that
+/// needs it tries discovery again, at most once per backoff wait and one at a time, and is
+/// told sign-in is unavailable for now. Pages of people signed in already never need it.
+pub struct Discovering {
+    issuer: String,
+    client_id: String,
+    client_secret: Secret,
+    redirect_uri: String,
+    found: OnceLock<Provider>,
+    next: tokio::sync::Mutex<NextTry>,
+}
+
+struct NextTry {
+    retries: Retries,
+    not_before: Option<tokio::time::Instant>,
+}
+
+impl Discovering {
+    /// Tries discovery once. A provider that answered with another issuer is a mistake in
+    /// `[web]` and fails the start; one that did not answer is tried again when sign-in
+    /// needs it.
+    pub async fn start(
+        issuer: &str,
+        client_id: &str,
+        client_secret: Secret,
+        redirect_uri: String,
+    ) -> Result<Self, ProviderError> {
+        let discovering = Self {
+            issuer: issuer.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret,
+            redirect_uri,
+            found: OnceLock::new(),
+            next: tokio::sync::Mutex::new(NextTry {
+                retries: Retries::new(DISCOVERY_BACKOFF),
+                not_before: None,
+            }),
+        };
+        match discovering.provider().await {
+            Ok(_) | Err(Unavailable::Waiting) => Ok(discovering),
+            Err(Unavailable::Misconfigured(e)) => Err(e),
+        }
+    }
+
+    /// The provider, discovering it first if it has not answered yet and its backoff wait
+    /// is over; else why sign-in must wait.
+    pub async fn provider(&self) -> Result<&Provider, Unavailable> {
+        if let Some(found) = self.found.get() {
+            return Ok(found);
+        }
+        // Another request is discovering right now: this one does not wait for it.
+        let Ok(mut next) = self.next.try_lock() else {
+            return Err(Unavailable::Waiting);
+        };
+        if let Some(found) = self.found.get() {
+            return Ok(found);
+        }
+        let now = tokio::time::Instant::now();
+        if next.not_before.is_some_and(|not_before| now < not_before) {
+            return Err(Unavailable::Waiting);
+        }
+        let discovered = Provider::discover(
+            &self.issuer,
+            &self.client_id,
+            self.client_secret.clone(),
+            self.redirect_uri.clone(),
+        )
+        .await;
+        match discovered {
+            Ok(provider) => {
+                tracing::info!(issuer = %self.issuer, "the portal's OpenID provider answered; sign-in is open");
+                next.retries.reset();
+                Ok(self.found.get_or_init(|| provider))
+            }
+            Err(e) => {
+                let wait = next.retries.next_delay();
+                next.not_before = Some(tokio::time::Instant::now() + wait);
+                tracing::warn!(
+                    error = %e,
+                    retry_in_ms = wait.as_millis() as u64,
+                    "the portal's OpenID provider cannot be used; sign-in is unavailable until it answers"
+                );
+                match e {
+                    ProviderError::IssuerMismatch { .. } => Err(Unavailable::Misconfigured(e)),
+                    _ => Err(Unavailable::Waiting),
+                }
+            }
+        }
+    }
+}
+
+/// Why sign-in cannot start now.
+#[derive(Debug)]
+pub enum Unavailable {
+    /// The provider has not answered discovery yet; it is tried again after a wait.
+    Waiting,
+    /// The provider answered, but not as `[web]` says it should (another issuer).
+    Misconfigured(ProviderError),
 }
 
 /// What one sign-in sent, to check what comes back.

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::Portal;
 use super::render::Frame;
 use super::session::{NotSignedIn, Visitor};
+use super::table::{Order, Table};
 use crate::chat::forms::{self, FormError, FormKind, Submission};
 use crate::chat::say;
 use crate::chat::views::{
@@ -27,6 +28,7 @@ use crate::domain::request::{AccessRequest, Changes, RequestState};
 use crate::domain::routing::route;
 use crate::domain::validation::facts_for;
 use crate::engine::{EngineError, World};
+use crate::store::{GrantList, Mark, RequestList, end_mark};
 
 /// A template's context from serializable values: `ctx! { name => value, … }`.
 macro_rules! ctx {
@@ -116,6 +118,31 @@ impl Portal {
             }
             NotSignedIn::Broken(response) => response,
         }
+    }
+
+    /// Sign-in cannot start: the identity provider has not answered Gatehouse yet.
+    pub(super) fn sign_in_unavailable(&self) -> Response {
+        let mut response = self.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is unavailable right now",
+            "Gatehouse cannot reach your organisation's identity provider at the moment; try again in a minute.",
+        );
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("60"),
+        );
+        response
+    }
+
+    /// A table asked for an order or page it does not have: what it offers instead.
+    pub(super) fn bad_table(&self, visitor: &Visitor, sentence: &str, path: &str) -> Response {
+        self.message_with_link(
+            StatusCode::BAD_REQUEST,
+            "No such page",
+            sentence,
+            Some(visitor),
+            Link::new(path, "Back to the first page"),
+        )
     }
 
     pub(super) fn forbidden_form(&self, status: StatusCode) -> Response {
@@ -236,67 +263,92 @@ pub async fn home(State(portal): State<Arc<Portal>>, headers: HeaderMap) -> Resp
     }
 }
 
+/// My access: my grants and my requests, each its own table.
+const MY_GRANTS: Table = Table {
+    path: "/web/access",
+    prefix: "grants_",
+    orders: &[Order {
+        key: "created",
+        label: "Grant",
+        ascending_first: false,
+    }],
+};
+const MY_REQUESTS: Table = Table {
+    path: "/web/access",
+    prefix: "requests_",
+    orders: &[Order {
+        key: "created",
+        label: "Request",
+        ascending_first: false,
+    }],
+};
+
+/// The page of a table that `query` asks for, or the 400 that says why there is none.
+macro_rules! chosen {
+    ($portal:expr, $visitor:expr, $table:expr, $query:expr) => {
+        match $table.choose(&$query) {
+            Ok(chosen) => chosen,
+            Err(sentence) => return $portal.bad_table(&$visitor, &sentence, $table.path),
+        }
+    };
+}
+
+/// A row's mark in a list in id order.
+fn id_mark(id: u64) -> Mark {
+    Mark { at_ms: 0, id }
+}
+
 pub async fn my_access(
     State(portal): State<Arc<Portal>>,
     headers: HeaderMap,
-    Query(page): Query<PageNumber>,
+    Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
     let visitor = signed_in!(portal, headers);
-    let overview = match portal.facade.overview(visitor.person.id.clone()).await {
-        Ok(overview) => overview,
-        Err(e) => return portal.apology(&e),
+    let for_grants = chosen!(portal, visitor, MY_GRANTS, query);
+    let for_requests = chosen!(portal, visitor, MY_REQUESTS, query);
+    let me = visitor.person.id.clone();
+    let facade = &portal.facade;
+    let grants = MY_GRANTS
+        .page(
+            &query,
+            for_grants,
+            |window| facade.grants_window(GrantList::Of(me.clone()), window),
+            |g: &Grant| id_mark(g.id.0),
+        )
+        .await;
+    let requests = MY_REQUESTS
+        .page(
+            &query,
+            for_requests,
+            |window| facade.requests_window(RequestList::Of(me.clone()), window),
+            |r: &AccessRequest| id_mark(r.id.0),
+        )
+        .await;
+    let (grants, requests) = match (grants, requests) {
+        (Ok(grants), Ok(requests)) => (grants, requests),
+        (Err(e), _) | (_, Err(e)) => return portal.apology(&e),
     };
     let world = portal.facade.world();
     let now = portal.facade.now();
-    // Views only for the rows shown: a person may hold thousands of records.
-    let requests_page = paged(overview.requests, page.page);
-    let grants = paged(overview.grants, page.page);
-    let requests: Vec<RequestView> = requests_page
-        .rows
-        .iter()
-        .map(|r| RequestView::new(r, &world.directory, &world.policy))
-        .collect();
-    let grants_shown: Vec<GrantView> = grants
+    let grant_views: Vec<GrantView> = grants
         .rows
         .iter()
         .map(|g| GrantView::new(g, &world.directory, &world.policy, now))
         .collect();
-    let previous = grants.previous.or(requests_page.previous);
-    let next = grants.next.or(requests_page.next);
+    let request_views: Vec<RequestView> = requests
+        .rows
+        .iter()
+        .map(|r| RequestView::new(r, &world.directory, &world.policy))
+        .collect();
     let context = ctx! {
-        csrf => &visitor.session.csrf, requests => requests, grants => grants_shown,
-        previous => previous, next => next,
+        csrf => &visitor.session.csrf,
+        grants => grant_views, grants_previous => grants.previous, grants_next => grants.next,
+        grants_sort => MY_GRANTS.headers(&query, for_grants),
+        requests => request_views, requests_previous => requests.previous,
+        requests_next => requests.next,
+        requests_sort => MY_REQUESTS.headers(&query, for_requests),
     };
     portal.page(&visitor, "My access", "access", "access.html", context)
-}
-
-/// Rows one page of a list shows.
-const PER_PAGE: usize = 50;
-
-/// `?page=N` (1 is the first).
-#[derive(Default, Deserialize)]
-pub struct PageNumber {
-    page: Option<usize>,
-}
-
-/// One page of `rows`, and the numbers of the pages before and after it, if any.
-#[derive(Serialize)]
-struct Paged<T> {
-    rows: Vec<T>,
-    previous: Option<usize>,
-    next: Option<usize>,
-}
-
-fn paged<T>(rows: Vec<T>, page: Option<usize>) -> Paged<T> {
-    let page = page.unwrap_or(1).max(1);
-    let total = rows.len();
-    let start = (page - 1).saturating_mul(PER_PAGE).min(total);
-    let rows: Vec<T> = rows.into_iter().skip(start).take(PER_PAGE).collect();
-    Paged {
-        previous: (page > 1).then(|| page - 1),
-        next: (start + rows.len() < total).then(|| page + 1),
-        rows,
-    }
 }
 
 #[derive(Default, Deserialize)]
@@ -487,19 +539,39 @@ struct ToDecide {
     lesser_roles: Vec<OptionView>,
 }
 
+/// Approvals: what waits for me, from `pending_by_approver`, in the order it was asked.
+const APPROVALS: Table = Table {
+    path: "/web/approvals",
+    prefix: "",
+    orders: &[Order {
+        key: "created",
+        label: "Asked",
+        ascending_first: false,
+    }],
+};
+
 pub async fn approvals(
     State(portal): State<Arc<Portal>>,
     headers: HeaderMap,
-    Query(page): Query<PageNumber>,
+    Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
     let visitor = signed_in!(portal, headers);
-    let waiting = match portal.facade.to_decide(visitor.person.id.clone()).await {
+    let chosen = chosen!(portal, visitor, APPROVALS, query);
+    let me = visitor.person.id.clone();
+    let facade = &portal.facade;
+    let waiting = APPROVALS
+        .page(
+            &query,
+            chosen,
+            |window| facade.to_decide_window(me.clone(), window),
+            |r: &AccessRequest| id_mark(r.id.0),
+        )
+        .await;
+    let waiting = match waiting {
         Ok(waiting) => waiting,
         Err(e) => return portal.apology(&e),
     };
     let world = portal.facade.world();
-    let waiting = paged(waiting, page.page);
-    let (previous, next) = (waiting.previous, waiting.next);
     let requests: Vec<ToDecide> = waiting
         .rows
         .iter()
@@ -509,7 +581,9 @@ pub async fn approvals(
         })
         .collect();
     let context = ctx! {
-        csrf => &visitor.session.csrf, requests => requests, previous => previous, next => next,
+        csrf => &visitor.session.csrf, requests => requests,
+        previous => waiting.previous, next => waiting.next,
+        sort => APPROVALS.headers(&query, chosen),
     };
     portal.page(
         &visitor,
@@ -924,45 +998,66 @@ pub async fn end_early(
     }
 }
 
-#[derive(Deserialize)]
-pub struct After {
-    before: Option<String>,
-}
-
-/// Live grants one page shows.
-const GRANTS_PAGE: usize = 100;
+/// Grants (admins): every live grant, newest first or by when it ends.
+const LIVE_GRANTS: Table = Table {
+    path: "/web/grants",
+    prefix: "",
+    orders: &[
+        Order {
+            key: "created",
+            label: "Grant",
+            ascending_first: false,
+        },
+        Order {
+            key: "ends",
+            label: "Ends",
+            ascending_first: true,
+        },
+    ],
+};
 
 pub async fn grants(
     State(portal): State<Arc<Portal>>,
     headers: HeaderMap,
-    Query(after): Query<After>,
+    Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
     let visitor = signed_in!(portal, headers);
     if !visitor.admin {
         let e = EngineError::NotAllowed("only Gatehouse admins see every grant".to_owned());
         return portal.refused(&visitor, &e, Link::new("/web/access", "Back to My access"));
     }
-    let before = after
-        .before
-        .as_deref()
-        .and_then(|b| b.parse::<GrantId>().ok());
-    let live = match portal.facade.live_grants_before(before, GRANTS_PAGE).await {
+    let chosen = chosen!(portal, visitor, LIVE_GRANTS, query);
+    let (list, by_end) = match chosen.key(&LIVE_GRANTS) {
+        "ends" => (GrantList::LiveByEnd, true),
+        _ => (GrantList::Live, false),
+    };
+    let facade = &portal.facade;
+    let live = LIVE_GRANTS
+        .page(
+            &query,
+            chosen,
+            |window| facade.grants_window(list.clone(), window),
+            |g: &Grant| match by_end {
+                true => end_mark(g),
+                false => id_mark(g.id.0),
+            },
+        )
+        .await;
+    let live = match live {
         Ok(live) => live,
         Err(e) => return portal.apology(&e),
     };
     let world = portal.facade.world();
     let now = portal.facade.now();
-    // A full page may have more below it: the next page starts under its last grant.
-    let more = (live.len() == GRANTS_PAGE)
-        .then(|| live.last().map(|g| g.id.to_string()))
-        .flatten();
     let grants: Vec<GrantView> = live
+        .rows
         .iter()
         .map(|g| GrantView::new(g, &world.directory, &world.policy, now))
         .collect();
     let context = ctx! {
-        csrf => &visitor.session.csrf, grants => grants, more => more,
-        first_page => before.is_none(),
+        csrf => &visitor.session.csrf, grants => grants,
+        previous => live.previous, next => live.next,
+        sort => LIVE_GRANTS.headers(&query, chosen),
     };
     portal.page(&visitor, "Live grants", "grants", "grants.html", context)
 }

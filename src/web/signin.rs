@@ -23,16 +23,23 @@ use crate::domain::session::Session;
 
 pub async fn login(State(portal): State<Arc<Portal>>) -> Response {
     let now = portal.facade.now();
-    if !portal.may_start_sign_in(now) {
+    let may = match portal.may_start_sign_in(now).await {
+        Ok(may) => may,
+        Err(e) => return portal.apology(&e),
+    };
+    if !may {
         return portal.message(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many sign-ins",
             "Too many people are signing in right now; wait a minute and try again.",
         );
     }
+    let Ok(provider) = portal.provider.provider().await else {
+        return portal.sign_in_unavailable();
+    };
     let attempt = Attempt::new();
     let state = attempt.state.clone();
-    let url = portal.provider.authorization_url(&attempt);
+    let url = provider.authorization_url(&attempt);
     if !portal.remember(attempt, now) {
         return portal.message(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -104,7 +111,10 @@ pub async fn callback(
             "This sign-in is unknown, was used already or took too long.",
         );
     };
-    let claims = match portal.provider.redeem(code, &attempt, now).await {
+    let Ok(provider) = portal.provider.provider().await else {
+        return portal.sign_in_unavailable();
+    };
+    let claims = match provider.redeem(code, &attempt, now).await {
         Ok(claims) => claims,
         Err(e) => {
             tracing::warn!(error = %e, "a portal sign-in was refused");

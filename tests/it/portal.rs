@@ -6,6 +6,7 @@
 mod browser;
 mod flows;
 mod provider;
+mod tables;
 mod webdriver;
 
 use std::collections::BTreeMap;

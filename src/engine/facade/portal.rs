@@ -2,6 +2,8 @@
 //! the store, so that they survive a restart and can be ended from anywhere), and the
 //! records a request page shows together.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::Facade;
@@ -13,6 +15,7 @@ use crate::domain::request::{AccessRequest, RequestState};
 use crate::domain::review::{Campaign, ReviewItem};
 use crate::domain::session::{Session, Timeouts};
 use crate::engine::{Engine, EngineError};
+use crate::store::{GrantList, Mark, RequestList, Window};
 
 /// What an auditor looks for in the audit log, newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -28,6 +31,9 @@ pub struct AuditQuery {
     pub until: Option<DateTime<Utc>>,
     /// Only events older than this sequence number: the page after one that ended there.
     pub before: Option<u64>,
+    /// Oldest first, only events newer than this sequence number: the page after one that
+    /// ended there.
+    pub after: Option<u64>,
     /// Oldest first from `since` (found by bisection), instead of newest first.
     pub oldest_first: bool,
     /// The most events returned.
@@ -44,6 +50,8 @@ pub struct AuditPage {
     pub records: Vec<AuditRecord>,
     /// Where the search stopped with more to read: the next page's `before`.
     pub more_before: Option<u64>,
+    /// Oldest first, where the search stopped with more to read: the next page's `after`.
+    pub more_after: Option<u64>,
     /// The chain's head when the search was made.
     pub head: Option<ChainHead>,
 }
@@ -128,15 +136,59 @@ impl Facade {
         .await
     }
 
-    /// Live grants newest first below `before`, at most `limit`: one page of the Grants
-    /// list, read from where the page before ended.
-    pub async fn live_grants_before(
+    /// One page of a list of requests, read from its index: My access.
+    pub async fn requests_window(
         &self,
-        before: Option<GrantId>,
-        limit: usize,
-    ) -> Result<Vec<Grant>, EngineError> {
-        self.call(move |engine| Ok(engine.store.grants_before(before, true, limit)?))
+        list: RequestList,
+        window: Window,
+    ) -> Result<Vec<AccessRequest>, EngineError> {
+        self.call(move |engine| Ok(engine.store.requests_window(&list, window)?))
             .await
+    }
+
+    /// One page of a list of grants, read from its index: My access, Grants by their end.
+    pub async fn grants_window(
+        &self,
+        list: GrantList,
+        window: Window,
+    ) -> Result<Vec<Grant>, EngineError> {
+        self.call(move |engine| Ok(engine.store.grants_window(&list, window)?))
+            .await
+    }
+
+    /// One page of the pending requests whose current stage `person` may decide now, read
+    /// from `pending_by_approver` beyond the window's mark: those listed that `person` may not
+    /// decide (their own, an approver of an earlier stage) are passed over, and the index is
+    /// read on until the page is full or ends.
+    pub async fn to_decide_window(
+        &self,
+        person: PersonId,
+        window: Window,
+    ) -> Result<Vec<AccessRequest>, EngineError> {
+        self.call(move |engine| {
+            let distinct = engine.world().defaults().distinct_approvers;
+            let list = RequestList::AwaitingApprover(person.clone());
+            let mut found = Vec::new();
+            let mut read = window;
+            loop {
+                let listed = engine.store.requests_window(&list, read)?;
+                let ended = listed.len() < read.limit;
+                read.after = listed.last().map(|r| Mark {
+                    at_ms: 0,
+                    id: r.id.0,
+                });
+                found.extend(
+                    listed
+                        .into_iter()
+                        .filter(|r| r.check_decider(&person, distinct).is_ok()),
+                );
+                if found.len() >= window.limit || ended {
+                    found.truncate(window.limit);
+                    return Ok(found);
+                }
+            }
+        })
+        .await
     }
 
     /// A request and, once approved, its grant, read together for the request page.
@@ -159,27 +211,49 @@ impl Facade {
 }
 
 impl Facade {
-    /// The items of open access-review campaigns that wait for `person`'s decision, each
-    /// with its campaign and the grant it is about. Open campaigns are few; their items are
-    /// read whole.
+    /// One page of the items of open access-review campaigns that wait for `person`'s
+    /// decision, each with its campaign and the grant it is about, in the order of their
+    /// campaign and then their grant: a [`Window`] whose marks hold the campaign's id in
+    /// `at_ms`. Open campaigns are few and are read whole (their items live in the campaign's
+    /// record); only the grants of the rows returned are read.
     pub async fn reviews_for(
         &self,
         person: PersonId,
-    ) -> Result<Vec<(Campaign, ReviewItem, Grant)>, EngineError> {
+        window: Window,
+    ) -> Result<Vec<(Arc<Campaign>, ReviewItem, Grant)>, EngineError> {
         self.call(move |engine| {
+            let beyond = |mark: Mark| match window.ascending {
+                true => mark > window.after.unwrap_or_default(),
+                false => window.after.is_none_or(|after| mark < after),
+            };
             let mut waiting = Vec::new();
             for campaign in engine.store.campaigns(true)? {
-                let campaign = campaign.value;
-                for item in &campaign.items {
-                    if item.decision.is_none()
-                        && item.reviewers.contains(&person)
-                        && let Some(grant) = engine.store.grant(item.grant)?
-                    {
-                        waiting.push((campaign.clone(), item.clone(), grant.value));
+                let campaign = Arc::new(campaign.value);
+                for (i, item) in campaign.items.iter().enumerate() {
+                    let mark = Mark {
+                        at_ms: campaign.id.0,
+                        id: item.grant.0,
+                    };
+                    if item.decision.is_none() && item.reviewers.contains(&person) && beyond(mark) {
+                        waiting.push((mark, campaign.clone(), i));
                     }
                 }
             }
-            Ok(waiting)
+            waiting.sort_by_key(|(mark, _, _)| *mark);
+            if !window.ascending {
+                waiting.reverse();
+            }
+            let mut page = Vec::new();
+            for (_, campaign, i) in waiting {
+                if page.len() >= window.limit {
+                    break;
+                }
+                let item = campaign.items[i].clone();
+                if let Some(grant) = engine.store.grant(item.grant)? {
+                    page.push((campaign, item, grant.value));
+                }
+            }
+            Ok(page)
         })
         .await
     }
@@ -212,6 +286,7 @@ fn search_audit(engine: &Engine, query: &AuditQuery) -> Result<AuditPage, Engine
             Some(since) => last_at_or_before(engine, since - TimeDelta::nanoseconds(1), end)? + 1,
             None => 1,
         };
+        let start = query.after.map_or(start, |after| start.max(after + 1));
         return read_forward(engine, query, start, end, page);
     }
     let mut read = 0;
@@ -254,10 +329,12 @@ fn read_forward(
         for record in chunk {
             read += 1;
             start = record.seq + 1;
+            let record_seq = record.seq;
             if query.matches(&record) {
                 page.records.push(record);
             }
             if page.records.len() >= query.limit || read >= query.budget {
+                page.more_after = (record_seq < end).then_some(record_seq);
                 return Ok(page);
             }
         }

@@ -5,7 +5,16 @@ use chrono::TimeDelta;
 use super::*;
 use crate::domain::request::Changes;
 use crate::engine::testing::{ask, engine_on, start, who};
-use crate::store::SledStore;
+use crate::store::{SledStore, Window};
+
+/// Every row of a list, from its start.
+fn every() -> Window {
+    Window {
+        after: None,
+        ascending: true,
+        limit: usize::MAX,
+    }
+}
 
 fn facade() -> (Facade, std::sync::Arc<crate::engine::FakeClock>) {
     let (engine, clock) = engine_on(SledStore::temporary().unwrap());
@@ -164,6 +173,28 @@ async fn an_audit_search_reads_newest_first_within_its_limit_and_says_where_to_g
         all.records.len() - 1,
         "all but the first hour's"
     );
+    // Oldest first a page at a time: each page goes on after the last one read.
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = facade
+            .audit_search(AuditQuery {
+                since: Some(start() + TimeDelta::minutes(30)),
+                oldest_first: true,
+                after,
+                limit: 2,
+                budget: 1000,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        paged.extend(page.records.iter().map(|r| r.seq));
+        match page.more_after {
+            Some(seq) => after = Some(seq),
+            None => break,
+        }
+    }
+    assert_eq!(paged, seqs, "the pages hold every event once, in order");
 
     // A budget smaller than the log stops the search early, and says where it stopped.
     let budgeted = facade
@@ -210,7 +241,7 @@ async fn review_items_wait_for_their_reviewers_until_one_decides() {
             break c.value.id;
         }
     };
-    let waiting = facade.reviews_for("carol".into()).await.unwrap();
+    let waiting = facade.reviews_for("carol".into(), every()).await.unwrap();
     assert_eq!(waiting.len(), 1, "{waiting:?}");
     let (found, item, grant) = &waiting[0];
     assert_eq!(
@@ -218,12 +249,91 @@ async fn review_items_wait_for_their_reviewers_until_one_decides() {
         (campaign, &"alice".into(), item.grant)
     );
     assert!(
-        facade.reviews_for("alice".into()).await.unwrap().is_empty(),
+        facade
+            .reviews_for("alice".into(), every())
+            .await
+            .unwrap()
+            .is_empty(),
         "not her own"
     );
     facade
         .decide_review(who("carol"), campaign, item.grant, true)
         .await
         .unwrap();
-    assert!(facade.reviews_for("carol".into()).await.unwrap().is_empty());
+    assert!(
+        facade
+            .reviews_for("carol".into(), every())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn review_items_are_read_a_page_at_a_time_by_campaign_then_grant() {
+    use crate::domain::policy::OnTimeout;
+    use crate::domain::review::{Campaign, ReviewItem};
+    use crate::store::{Commit, Expect, Mark, Store};
+
+    let store = std::sync::Arc::new(SledStore::temporary().unwrap());
+    let (engine, _clock) = crate::engine::testing::engine_sharing(store.clone());
+    let facade = Facade::new(engine);
+    let grant = |id: u64| Grant {
+        id: GrantId(id),
+        ..crate::chat::views::samples::grant()
+    };
+    let item = |id: u64, reviewer: &str| ReviewItem {
+        grant: GrantId(id),
+        person: "alice".into(),
+        resource: "prod-db".into(),
+        role: "admin".into(),
+        reviewers: [reviewer.into()].into(),
+        decision: None,
+    };
+    let campaign = |id: u64, items: Vec<ReviewItem>| Campaign {
+        id: crate::domain::ids::CampaignId(id),
+        review: "quarterly-prod".into(),
+        started_at: start(),
+        deadline: start() + TimeDelta::days(7),
+        on_timeout: OnTimeout::Keep,
+        escalated: false,
+        items,
+        closed_at: None,
+    };
+    // Campaign 1 asks carol about G-3 and G-1 (and dan about G-2); campaign 2 about G-2.
+    store
+        .commit(Commit {
+            grants: (1..=3).map(|id| (grant(id), Expect::New)).collect(),
+            campaigns: vec![
+                (
+                    campaign(1, vec![item(3, "carol"), item(2, "dan"), item(1, "carol")]),
+                    Expect::New,
+                ),
+                (campaign(2, vec![item(2, "carol")]), Expect::New),
+            ],
+            ..Commit::default()
+        })
+        .unwrap();
+    let read = |after: Option<Mark>, ascending: bool| {
+        let facade = facade.clone();
+        async move {
+            let window = Window {
+                after,
+                ascending,
+                limit: 2,
+            };
+            let rows = facade.reviews_for("carol".into(), window).await.unwrap();
+            rows.iter()
+                .map(|(c, item, g)| {
+                    assert_eq!(item.grant, g.id);
+                    (c.id.0, g.id.0)
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(read(None, true).await, [(1, 1), (1, 3)]);
+    let after = Some(Mark { at_ms: 1, id: 3 });
+    assert_eq!(read(after, true).await, [(2, 2)]);
+    assert_eq!(read(None, false).await, [(2, 2), (1, 3)]);
+    assert_eq!(read(after, false).await, [(1, 1)]);
 }

@@ -9,7 +9,8 @@ use tokio_postgres::types::ToSql;
 use super::PgStore;
 use super::write::{ms, parse};
 use crate::domain::grant::Grant;
-use crate::store::{OutboxEntry, StoreError, Versioned};
+use crate::domain::request::AccessRequest;
+use crate::store::{GrantList, OutboxEntry, RequestList, StoreError, Versioned, Window};
 
 /// How many grants `grants_where` reads at a time.
 const PAGE: i64 = 500;
@@ -181,5 +182,123 @@ impl PgStore {
         }
         due.sort_by_key(|entry| entry.seq);
         Ok(due)
+    }
+}
+
+/// The statement that reads one [`Window`] of a list, ascending or descending: each takes
+/// the person (or nothing), the mark to start beyond and the limit, and reads through the
+/// list's index (`requests_by_person`, `pending_by_approver`, `grants_by_person`,
+/// `grants_by_expiry`).
+fn window_sql(list: Listed, ascending: bool) -> &'static str {
+    match (list, ascending) {
+        (Listed::RequestsOf, true) => {
+            "SELECT id, body FROM requests WHERE person = $1 AND id > $2 ORDER BY id LIMIT $3"
+        }
+        (Listed::RequestsOf, false) => {
+            "SELECT id, body FROM requests WHERE person = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        }
+        (Listed::Awaiting, true) => {
+            "SELECT id, body FROM requests WHERE awaiting @> ARRAY[$1::text] AND id > $2 ORDER BY id LIMIT $3"
+        }
+        (Listed::Awaiting, false) => {
+            "SELECT id, body FROM requests WHERE awaiting @> ARRAY[$1::text] AND id < $2 ORDER BY id DESC LIMIT $3"
+        }
+        (Listed::GrantsOf, true) => {
+            "SELECT id, body FROM grants WHERE person = $1 AND id > $2 ORDER BY id LIMIT $3"
+        }
+        (Listed::GrantsOf, false) => {
+            "SELECT id, body FROM grants WHERE person = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        }
+        (Listed::Live, true) => {
+            "SELECT id, body FROM grants WHERE live AND $1::bigint IS NOT NULL AND id > $2 ORDER BY id LIMIT $3"
+        }
+        (Listed::Live, false) => {
+            "SELECT id, body FROM grants WHERE live AND $1::bigint IS NOT NULL AND id < $2 ORDER BY id DESC LIMIT $3"
+        }
+        (Listed::LiveByEnd, true) => {
+            "SELECT id, body FROM grants WHERE expiry IS NOT NULL AND (expiry, id) > ($1, $2) ORDER BY expiry, id LIMIT $3"
+        }
+        (Listed::LiveByEnd, false) => {
+            "SELECT id, body FROM grants WHERE expiry IS NOT NULL AND (expiry, id) < ($1, $2) ORDER BY expiry DESC, id DESC LIMIT $3"
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Listed {
+    RequestsOf,
+    Awaiting,
+    GrantsOf,
+    Live,
+    LiveByEnd,
+}
+
+impl PgStore {
+    pub(super) fn requests_in_window(
+        &self,
+        list: &RequestList,
+        window: Window,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        let (listed, person) = match list {
+            RequestList::Of(person) => (Listed::RequestsOf, person),
+            RequestList::AwaitingApprover(person) => (Listed::Awaiting, person),
+        };
+        let sql = window_sql(listed, window.ascending);
+        let person_text = person.as_str().to_owned();
+        let after = beyond(window).1;
+        let rows = self.window_rows(sql, &person_text, &after, window.limit)?;
+        rows.into_iter()
+            .map(|(id, body)| parse(|| format!("requests key {id}"), &body))
+            .collect()
+    }
+
+    pub(super) fn grants_in_window(
+        &self,
+        list: &GrantList,
+        window: Window,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let (at, id) = beyond(window);
+        let rows = match list {
+            GrantList::Of(person) => {
+                let sql = window_sql(Listed::GrantsOf, window.ascending);
+                self.window_rows(sql, &person.as_str().to_owned(), &id, window.limit)?
+            }
+            GrantList::Live => {
+                let sql = window_sql(Listed::Live, window.ascending);
+                self.window_rows(sql, &at, &id, window.limit)?
+            }
+            GrantList::LiveByEnd => {
+                let sql = window_sql(Listed::LiveByEnd, window.ascending);
+                self.window_rows(sql, &at, &id, window.limit)?
+            }
+        };
+        rows.into_iter()
+            .map(|(id, body)| parse(|| format!("grants key {id}"), &body))
+            .collect()
+    }
+
+    fn window_rows<A: ToSql + Sync, B: ToSql + Sync>(
+        &self,
+        sql: &'static str,
+        first: &A,
+        second: &B,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(async |conn| {
+            let rows = conn.query(sql, &[first, second, &limit]).await?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+}
+
+/// Where a window starts, as the columns compare: its mark, or before every row (ascending)
+/// or after every row (descending).
+fn beyond(window: Window) -> (i64, i64) {
+    let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    match (window.after, window.ascending) {
+        (Some(mark), _) => (clamp(mark.at_ms), clamp(mark.id)),
+        (None, true) => (i64::MIN, i64::MIN),
+        (None, false) => (i64::MAX, i64::MAX),
     }
 }

@@ -2,8 +2,8 @@
 //! OpenID provider (node's oidc-provider, tests/oidc/provider.mjs), with Slack played by
 //! the fake: a requester signs in and asks, two approvers sign in and approve, the grant
 //! shows active in the browser and the approver's Slack card is updated; a form without
-//! its CSRF token, a tampered cookie, a signed-out session's cookie and an unknown email
-//! are refused. Ignored under a plain `cargo test`; `.ci/run` installs what they need and
+//! its CSRF token, a tampered cookie, a signed-out session's cookie, an expired session's
+//! cookie (after a restart with a short idle timeout) and an unknown email are refused. Ignored under a plain `cargo test`; `.ci/run` installs what they need and
 //! runs them, and then a missing program fails them rather than skipping.
 //!
 //! With `GATEHOUSE_SCREENSHOTS=DIR` the main pages are saved there as PNG (docs/ holds the
@@ -218,5 +218,39 @@ async fn in_a_browser_people_ask_approve_and_see_their_access_and_forgeries_are_
     sign_in(&stranger, &base, "stranger@example.com").await;
     stranger.wait_for("Gatehouse does not know you").await;
     stranger.close().await;
+
+    // Restarted with a two-second idle timeout: a session left alone that long has expired,
+    // and its cookie, still in the browser, sends the next page to sign-in.
+    let address = base.trim_start_matches("http://").to_owned();
+    let files = app.stop_keeping_files().await;
+    enable_web_for(
+        &files,
+        &provider.issuer,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        &base,
+        "idle_timeout = \"2s\"\n",
+    );
+    let listener = tokio::net::TcpListener::bind(&address).await.unwrap();
+    let app = serve_files_on(files, listener).await;
+    let dan = driver.browser().await;
+    sign_in(&dan, &base, "dan@example.com").await;
+    dan.wait_for("Dan Ruiz").await;
+    let kept = dan.cookie("gatehouse").await.expect("a session cookie");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    dan.go(&format!("{base}/web/access")).await;
+    let expired = dan.wait_for("without use").await;
+    assert!(!expired.contains("Dan Ruiz"), "{expired}");
+    assert_eq!(
+        dan.cookie("gatehouse").await.as_ref(),
+        Some(&kept),
+        "the browser still holds the cookie: the server refused it"
+    );
+    // Its link signs in again (the provider remembers dan): a new session, a new cookie.
+    dan.click("a[href='/web/login']").await;
+    dan.wait_for("Dan Ruiz").await;
+    let fresh = dan.cookie("gatehouse").await.expect("a new session cookie");
+    assert_ne!(fresh, kept);
+    dan.close().await;
     app.stop().await;
 }

@@ -415,6 +415,37 @@ async fn sign_ins_beyond_the_rate_limit_are_refused_with_429() {
 }
 
 #[tokio::test]
+async fn the_sign_in_count_is_kept_in_the_store_so_a_restart_or_another_replica_shares_it() {
+    let minute = || chrono::Utc::now().timestamp().div_euclid(60);
+    // The limit is per minute: a run that straddles a minute's turn is run again.
+    for _ in 0..3 {
+        let (provider, app) = started("sign_ins_per_minute = 2\n").await;
+        let began = minute();
+        let mut browser = Browser::new(&app.base);
+        let first = browser.get("/web/login").await;
+        assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+        // Another Gatehouse on the same store (here the same one restarted, with the
+        // memory of the first gone) counts against the same limit.
+        let files = app.stop_keeping_files().await;
+        let app = spawn_portal(&provider, files, "sign_ins_per_minute = 2\n").await;
+        let mut browser = Browser::new(&app.base);
+        let second = browser.get("/web/login").await.status;
+        let third = browser.get("/web/login").await.status;
+        if minute() != began {
+            continue;
+        }
+        assert_eq!(second, StatusCode::SEE_OTHER);
+        assert_eq!(
+            third,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the first counted too"
+        );
+        return;
+    }
+    panic!("every run straddled a minute");
+}
+
+#[tokio::test]
 async fn auditors_search_verify_and_export_the_audit_log_and_nobody_else_may() {
     let (provider, app) = started("").await;
     let mut alice = Browser::new(&app.base);
@@ -586,4 +617,54 @@ async fn sessions_end_everywhere_at_their_persons_wish_or_an_admins() {
         StatusCode::OK,
         "hers go on"
     );
+}
+
+#[tokio::test]
+async fn the_portal_starts_while_the_provider_is_down_and_opens_sign_in_once_it_answers() {
+    let provider = FakeProvider::start().await;
+    provider.set_down(true);
+    let app = spawn_portal(&provider, Files::copy_examples(), "").await;
+    let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
+    assert_eq!(
+        ready.status(),
+        StatusCode::OK,
+        "the provider is not chat's concern"
+    );
+    let mut browser = Browser::new(&app.base);
+    for _ in 0..10 {
+        let page = browser.get("/web/login").await;
+        assert_eq!(
+            page.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("Sign-in is unavailable right now"),
+            "{}",
+            page.body
+        );
+        assert_eq!(page.headers["retry-after"], "60");
+    }
+    assert!(
+        provider.discoveries() < 10,
+        "tried again only after a wait, not on every sign-in: {}",
+        provider.discoveries()
+    );
+
+    provider.set_down(false);
+    let mut opened = None;
+    for _ in 0..100 {
+        let page = browser.get("/web/login").await;
+        if page.status == StatusCode::SEE_OTHER {
+            opened = Some(page);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let opened = opened.expect("sign-in opens once the provider answers");
+    assert!(opened.location().unwrap().starts_with(&provider.issuer));
+    let page = browser.sign_in(&provider, "alice@example.com").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Alice Ng"), "signed in: {}", page.body);
 }

@@ -46,6 +46,10 @@ struct Provider {
     codes: HashMap<String, (String, String, String)>,
     /// How many token requests failed their PKCE or client check.
     refused_exchanges: usize,
+    /// Discovery answers 503 while this is set.
+    down: bool,
+    /// How many times discovery was asked for.
+    discoveries: usize,
 }
 
 pub struct FakeProvider {
@@ -88,6 +92,16 @@ impl FakeProvider {
         self.state.lock().unwrap().next_flaw = Some(flaw);
     }
 
+    /// Discovery answers 503 Service Unavailable while `down`.
+    pub fn set_down(&self, down: bool) {
+        self.state.lock().unwrap().down = down;
+    }
+
+    /// How many times discovery was asked for.
+    pub fn discoveries(&self) -> usize {
+        self.state.lock().unwrap().discoveries
+    }
+
     pub fn refused_exchanges(&self) -> usize {
         self.state.lock().unwrap().refused_exchanges
     }
@@ -99,7 +113,14 @@ impl Drop for FakeProvider {
     }
 }
 
-async fn discovery(State((issuer, _)): State<Shared>) -> Json<Value> {
+async fn discovery(State((issuer, state)): State<Shared>) -> Response {
+    {
+        let mut state = state.lock().unwrap();
+        state.discoveries += 1;
+        if state.down {
+            return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
+        }
+    }
     Json(json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
@@ -109,6 +130,7 @@ async fn discovery(State((issuer, _)): State<Shared>) -> Json<Value> {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
     }))
+    .into_response()
 }
 
 fn public_jwk(pkcs8: &[u8], kid: &str) -> Value {
