@@ -26,7 +26,6 @@ pub mod session;
 mod signin;
 mod table;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -37,15 +36,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::config::web::{MatchOn, WebConfig};
 use crate::domain::session::Timeouts;
 use crate::engine::Facade;
-use oidc::{Attempt, Discovering, ProviderError};
+use oidc::{Discovering, ProviderError};
 pub use render::Pages;
 
 /// The largest form body: a request with its reason and template fields.
 const FORM_BYTES: usize = 64 * 1024;
 /// How long a sign-in may take at the provider.
 const SIGN_IN_TIME: TimeDelta = TimeDelta::minutes(10);
-/// Sign-ins under way at once; more are refused until some finish or lapse.
-const MAX_SIGN_INS: usize = 10_000;
 
 /// How the portal behaves, from `[web]`.
 #[derive(Clone, Debug)]
@@ -86,8 +83,6 @@ pub struct Portal {
     provider: Discovering,
     settings: Settings,
     pages: Pages,
-    /// Sign-ins under way, by `state`.
-    attempts: Mutex<HashMap<String, (Attempt, DateTime<Utc>)>>,
     /// The minute (since the epoch) of the last sign-in slot this replica looked at, and
     /// the first slot of it that may still be free ([`Portal::may_start_sign_in`]).
     window: Mutex<(i64, u32)>,
@@ -115,7 +110,6 @@ impl Portal {
             provider,
             settings,
             pages: Pages::new(),
-            attempts: Mutex::new(HashMap::new()),
             window: Mutex::new((i64::MIN, 0)),
         }))
     }
@@ -152,22 +146,16 @@ impl Portal {
         Ok(taken)
     }
 
-    /// Remembers a sign-in under way; false when too many are.
-    fn remember(&self, attempt: Attempt, now: DateTime<Utc>) -> bool {
-        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        attempts.retain(|_, (_, started)| now < *started + SIGN_IN_TIME);
-        if attempts.len() >= MAX_SIGN_INS {
-            return false;
-        }
-        attempts.insert(attempt.state.clone(), (attempt, now));
-        true
-    }
-
-    /// The sign-in `state` names, once: a second callback with it finds nothing.
-    fn recall(&self, state: &str, now: DateTime<Utc>) -> Option<Attempt> {
-        let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        let (attempt, started) = attempts.remove(state)?;
-        (now < started + SIGN_IN_TIME).then_some(attempt)
+    /// Whether this is the first callback for the sign-in `state`, by any replica: the
+    /// state is kept in the store's table of keys seen once until the sign-in would have
+    /// lapsed anyway, so a callback replayed (even with its cookie) finds it taken.
+    async fn first_callback(
+        &self,
+        state: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, crate::engine::EngineError> {
+        let key = format!("web-callback/{}", session::session_key(state));
+        self.facade.first_delivery(vec![key], until).await
     }
 }
 

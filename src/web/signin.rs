@@ -11,12 +11,13 @@ use axum::extract::{Query, State};
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::Portal;
 use super::idtoken::Claims;
 use super::oidc::{Attempt, random_token};
 use super::session::{cookie, cookie_name, session_key, set_cookie, sign_in_cookie_name};
+use super::{Portal, SIGN_IN_TIME};
 use crate::config::web::MatchOn;
 use crate::domain::directory::{Directory, Person};
 use crate::domain::session::Session;
@@ -38,15 +39,7 @@ pub async fn login(State(portal): State<Arc<Portal>>) -> Response {
         return portal.sign_in_unavailable();
     };
     let attempt = Attempt::new();
-    let state = attempt.state.clone();
     let url = provider.authorization_url(&attempt);
-    if !portal.remember(attempt, now) {
-        return portal.message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many sign-ins",
-            "Too many sign-ins are under way; wait a few minutes and try again.",
-        );
-    }
     let settings = &portal.settings;
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -56,7 +49,16 @@ pub async fn login(State(portal): State<Arc<Portal>>) -> Response {
     );
     headers.insert(
         SET_COOKIE,
-        set_cookie(settings, sign_in_cookie_name(settings), &state, Some(600)),
+        set_cookie(
+            settings,
+            sign_in_cookie_name(settings),
+            &SignIn {
+                attempt,
+                started: now,
+            }
+            .to_cookie(),
+            Some(SIGN_IN_TIME.num_seconds()),
+        ),
     );
     (StatusCode::SEE_OTHER, headers).into_response()
 }
@@ -93,24 +95,32 @@ pub async fn callback(
     };
     // The state must be the one this browser was sent off with: a callback link made by
     // someone else (login CSRF) finds no matching cookie.
-    let ours = cookie(&headers, sign_in_cookie_name(settings));
-    let same_browser = ours.is_some_and(|ours| {
-        bool::from(subtle::ConstantTimeEq::ct_eq(
-            ours.as_bytes(),
-            state.as_bytes(),
-        ))
-    });
     let now = portal.facade.now();
-    let attempt = match same_browser {
-        true => portal.recall(state, now),
-        false => None,
-    };
-    let Some(attempt) = attempt else {
+    let ours = cookie(&headers, sign_in_cookie_name(settings))
+        .and_then(SignIn::from_cookie)
+        .filter(|ours| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                ours.attempt.state.as_bytes(),
+                state.as_bytes(),
+            ))
+        })
+        .filter(|ours| now < ours.started + SIGN_IN_TIME);
+    let Some(SignIn { attempt, started }) = ours else {
         return failed(
             &portal,
             "This sign-in is unknown, was used already or took too long.",
         );
     };
+    match portal.first_callback(state, started + SIGN_IN_TIME).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return failed(
+                &portal,
+                "This sign-in is unknown, was used already or took too long.",
+            );
+        }
+        Err(e) => return portal.apology(&e),
+    }
     let Ok(provider) = portal.provider.provider().await else {
         return portal.sign_in_unavailable();
     };
@@ -157,6 +167,56 @@ pub async fn callback(
         set_cookie(settings, cookie_name(settings), &secret, None),
     );
     response
+}
+
+/// A sign-in under way, kept by the browser in its sign-in cookie (HttpOnly, SameSite=Lax,
+/// `__Host-` and Secure over https) rather than in one replica's memory, so that whichever
+/// replica the provider sends the browser back to can finish it. Holding the nonce and the
+/// PKCE verifier gives the browser nothing it did not have: the provider sends the code for
+/// this `state` to this browser alone, and a code taken elsewhere meets another browser's
+/// verifier. Each callback is taken once, through the store ([`Portal::first_callback`]).
+struct SignIn {
+    attempt: Attempt,
+    started: DateTime<Utc>,
+}
+
+impl SignIn {
+    /// `state.nonce.verifier.started`: three base64url tokens and seconds since the epoch.
+    fn to_cookie(&self) -> String {
+        let Attempt {
+            state,
+            nonce,
+            verifier,
+        } = &self.attempt;
+        format!("{state}.{nonce}.{verifier}.{}", self.started.timestamp())
+    }
+
+    fn from_cookie(value: &str) -> Option<Self> {
+        let mut parts = value.split('.');
+        let mut token = || {
+            parts
+                .next()
+                .filter(|t| {
+                    !t.is_empty()
+                        && t.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                })
+                .map(str::to_owned)
+        };
+        let (state, nonce, verifier) = (token()?, token()?, token()?);
+        let started = DateTime::from_timestamp(token()?.parse().ok()?, 0)?;
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(SignIn {
+            attempt: Attempt {
+                state,
+                nonce,
+                verifier,
+            },
+            started,
+        })
+    }
 }
 
 /// The active person the token's claim names; else the sentence the person reads.

@@ -6,8 +6,8 @@ use reqwest::StatusCode;
 use reqwest::header::SET_COOKIE;
 
 use super::provider::{FakeProvider, Flaw};
-use super::{Browser, spawn_portal};
-use crate::support::Files;
+use super::{Browser, enable_web, spawn_portal};
+use crate::support::{Files, serve_files_on};
 
 async fn started(extra: &str) -> (FakeProvider, crate::support::TestApp) {
     let provider = FakeProvider::start().await;
@@ -119,6 +119,42 @@ async fn a_callback_brought_by_another_browser_is_refused() {
         0,
         "the code was never redeemed"
     );
+}
+
+#[tokio::test]
+async fn a_sign_in_started_on_one_replica_is_finished_by_another_and_only_once() {
+    let (provider, first) = started("").await;
+    let public = first.base.clone();
+    let mut browser = Browser::new(&first.base);
+    provider.sign_in_as("alice@example.com");
+    let login = browser.get("/web/login").await;
+    let back = browser.get(login.location().unwrap()).await;
+    let callback = back.location().unwrap().to_owned();
+    let path = callback
+        .strip_prefix(&public)
+        .unwrap_or_else(|| panic!("{callback} is under {public}"))
+        .to_owned();
+
+    // The replica that sent the browser off goes away; another one on the same store, with
+    // nothing of the sign-in in its memory, serves the same public URL and takes the callback.
+    let files = first.stop_keeping_files().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    enable_web(&files, &provider.issuer, &public, "");
+    let second = serve_files_on(files, listener).await;
+    browser.base = second.base.clone();
+    let sign_in_cookie = browser.cookies.clone();
+    let page = browser.get(&path).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), Some("/web/access"));
+    assert_eq!(browser.get("/web/access").await.status, StatusCode::OK);
+
+    // The same callback again, with its sign-in cookie put back: it was taken once already.
+    let mut replay = Browser::new(&second.base);
+    replay.cookies = sign_in_cookie;
+    let page = replay.get(&path).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("was used already"), "{}", page.body);
+    assert_eq!(replay.session_cookie(), None);
 }
 
 #[tokio::test]
