@@ -7,6 +7,7 @@ mod clock;
 pub mod decide;
 #[cfg(test)]
 mod decide_tests;
+mod delivery;
 mod digest;
 mod facade;
 pub mod grants;
@@ -146,8 +147,16 @@ impl Engine {
             commit.effects.push(Effect::Alert { alert });
         }
         commit.at.get_or_insert_with(|| self.now());
+        // The platform delivery this work is for, if any, is recorded with it.
+        let delivery = delivery::current();
+        if let Some(claim) = &delivery {
+            commit.deliveries.extend(claim.entries());
+        }
         let observed = Observed::of(&commit);
         let receipt = self.store.commit(commit)?;
+        if let Some(claim) = delivery {
+            claim.committed();
+        }
         self.metrics.record(observed);
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
         Ok(receipt)

@@ -66,6 +66,11 @@ pub struct Commit {
     pub marks: Vec<(String, DateTime<Utc>)>,
     /// Messages posted, to be found again when they must be updated.
     pub cards: Vec<(CardKey, PostedCard)>,
+    /// The platform delivery ids (a Slack retry's, a repeated interaction's) whose work this
+    /// commit is, each remembered until its time: recorded in the same commit as the work, so
+    /// that a crash or a failure before it commits leaves the delivery to be done again. The
+    /// commit is refused whole ([`StoreError::Delivered`]) when one is already recorded.
+    pub deliveries: Vec<(String, DateTime<Utc>)>,
     /// When the change was made, by the engine's clock ([`crate::engine::Engine::commit`]
     /// sets it): effects queued without an audit event to date them are due from then.
     pub at: Option<DateTime<Utc>>,
@@ -87,6 +92,7 @@ impl Commit {
             && self.campaigns.is_empty()
             && self.marks.is_empty()
             && self.cards.is_empty()
+            && self.deliveries.is_empty()
     }
 }
 
@@ -143,6 +149,8 @@ pub enum Sequence {
 pub enum StoreError {
     #[error("the record changed while this change was being made")]
     Conflict,
+    #[error("this platform delivery was already handled (a retry of it committed first)")]
+    Delivered,
     #[error(
         "the data directory {path} was written by a newer Gatehouse (schema {found}, this build knows up to {supported}); run the newer version or restore a backup"
     )]
@@ -263,9 +271,12 @@ pub trait Store: Send + Sync + 'static {
     fn cards(&self, key: &CardKey) -> Result<Vec<PostedCard>, StoreError>;
 
     /// Records a platform delivery id (a Slack retry, a repeated interaction) and says
-    /// whether it is the first time it is seen; it is remembered until `until`, and is
-    /// durable once a commit made after it is (the commit the delivery leads to).
+    /// whether it is the first time it is seen; it is remembered until `until`. For a
+    /// delivery whose work commits nothing: one that commits records its ids in that commit
+    /// ([`Commit::deliveries`]).
     fn first_delivery(&self, key: &str, until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Whether a platform delivery id is recorded (by a commit or by `first_delivery`).
+    fn delivered(&self, key: &str) -> Result<bool, StoreError>;
     /// Forgets delivery ids remembered until before `now`; how many.
     fn forget_deliveries(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
 

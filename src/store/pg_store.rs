@@ -444,7 +444,8 @@ impl Store for PgStore {
 
     fn first_delivery(&self, key: &str, until: DateTime<Utc>) -> Result<bool, StoreError> {
         let (key, until) = (key.to_owned(), ms(until));
-        // Committed on its own: whichever replica a repeat reaches finds it.
+        // Committed on its own (a delivery whose work commits nothing): whichever replica a
+        // repeat reaches finds it.
         self.read(async |conn| {
             let inserted = conn
                 .execute(
@@ -453,6 +454,16 @@ impl Store for PgStore {
                 )
                 .await?;
             Ok(inserted == 1)
+        })
+    }
+
+    fn delivered(&self, key: &str) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.read(async |conn| {
+            let row = conn
+                .query_opt("SELECT 1 FROM seen WHERE key = $1", &[&key])
+                .await?;
+            Ok(row.is_some())
         })
     }
 

@@ -60,6 +60,8 @@ on_every_backend!(
     cards::cards_are_remembered_per_request_in_posting_order_and_once,
     cards::one_effects_cards_for_one_person_on_two_platforms_are_both_remembered,
     cards::a_delivery_is_first_only_once_until_it_is_forgotten,
+    cards::a_delivery_is_recorded_by_the_commit_of_its_work_and_only_if_it_lands,
+    cards::a_commit_for_a_delivery_already_recorded_is_refused_whole,
     concurrency::concurrent_read_modify_cas_loses_no_update,
     concurrency::only_one_of_many_writers_with_the_same_expected_version_succeeds,
     concurrency::concurrent_commits_keep_the_audit_chain_linear,
