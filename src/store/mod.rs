@@ -199,6 +199,15 @@ pub trait Store: Send + Sync + 'static {
 
     fn request(&self, id: RequestId) -> Result<Option<Versioned<AccessRequest>>, StoreError>;
     fn grant(&self, id: GrantId) -> Result<Option<Versioned<Grant>>, StoreError>;
+    /// The grants of `ids` that exist, in the order of `ids` (one read where the store can
+    /// batch it: the outbox looks up a page of grants at once).
+    fn grants_by_id(&self, ids: &[GrantId]) -> Result<Vec<Versioned<Grant>>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(self.grant(*id)?);
+        }
+        Ok(found)
+    }
 
     /// A person's requests, newest first.
     fn requests_of(&self, person: &PersonId) -> Result<Vec<AccessRequest>, StoreError>;

@@ -45,6 +45,7 @@ on_every_backend!(
     commits::campaigns_and_marks_round_trip,
     commits::warnings_and_reviews_are_found_by_when_they_are_due,
     commits::the_grant_tally_follows_every_write_and_ignores_refused_ones,
+    commits::grants_read_by_id_together_come_in_the_order_asked_without_the_missing,
     outbox::duplicate_effect_keys_are_not_queued_twice,
     outbox::the_newest_effect_is_the_highest_seq_still_queued,
     outbox::effects_without_a_natural_key_are_all_queued,
