@@ -98,6 +98,10 @@ impl EventHandler for Handler {
         };
         let (id, token) = (incoming.id.clone(), incoming.token.clone());
         let body = responder.callback(incoming).await;
+        if responder.facade().is_repeat() {
+            tracing::info!(interaction = %id, "another replica answered an interaction delivered to both");
+            return;
+        }
         let path = format!("/interactions/{id}/{token}/callback");
         if let Err(error) = responder.discord().rest.post(&path, &body).await {
             tracing::warn!(%error, interaction = %id, "a Discord interaction could not be answered");

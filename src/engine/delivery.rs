@@ -31,6 +31,9 @@ enum Outcome {
     /// Work for it failed on our side (the store, a bug) without committing: nothing is
     /// recorded, so a retry does the work.
     Failed,
+    /// Its work's commit was refused: another replica committed the same delivery's work
+    /// first (Discord hands an interaction to every replica's session).
+    Repeat,
 }
 
 /// A delivery being handled: its ids, held in flight until it is dropped.
@@ -85,6 +88,16 @@ impl Claim {
         self.set(Outcome::Committed);
     }
 
+    /// Its work's commit was refused because the delivery's ids were recorded meanwhile.
+    pub(crate) fn repeated(&self) {
+        self.set(Outcome::Repeat);
+    }
+
+    /// Whether it turned out to be a repeat while its work was being done.
+    pub(crate) fn is_repeat(&self) -> bool {
+        self.outcome() == Outcome::Repeat
+    }
+
     /// Work for it failed on our side before anything committed.
     pub(crate) fn failed(&self) {
         if self.outcome() == Outcome::Open {
@@ -92,9 +105,9 @@ impl Claim {
         }
     }
 
-    /// Whether no commit has recorded its ids yet.
+    /// Whether a commit may still record its ids.
     pub(crate) fn is_open(&self) -> bool {
-        self.outcome() != Outcome::Committed
+        matches!(self.outcome(), Outcome::Open | Outcome::Failed)
     }
 
     fn release(&self) {

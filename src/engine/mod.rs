@@ -96,7 +96,8 @@ pub enum EngineError {
 impl EngineError {
     /// Whether the person can fix it (else it is ours, and is logged).
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, EngineError::Store(_) | EngineError::Internal(_))
+        matches!(self, EngineError::Store(StoreError::Delivered))
+            || !matches!(self, EngineError::Store(_) | EngineError::Internal(_))
     }
 }
 
@@ -153,7 +154,11 @@ impl Engine {
             commit.deliveries.extend(claim.entries());
         }
         let observed = Observed::of(&commit);
-        let receipt = self.store.commit(commit)?;
+        let receipt = self.store.commit(commit).inspect_err(|e| {
+            if let (Some(claim), StoreError::Delivered) = (&delivery, e) {
+                claim.repeated();
+            }
+        })?;
         if let Some(claim) = delivery {
             claim.committed();
         }

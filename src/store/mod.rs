@@ -149,7 +149,9 @@ pub enum Sequence {
 pub enum StoreError {
     #[error("the record changed while this change was being made")]
     Conflict,
-    #[error("this platform delivery was already handled (a retry of it committed first)")]
+    /// A commit for a platform delivery whose work another commit did first: its `Display`
+    /// is what the person reads.
+    #[error("that was already handled")]
     Delivered,
     #[error(
         "the data directory {path} was written by a newer Gatehouse (schema {found}, this build knows up to {supported}); run the newer version or restore a backup"

@@ -75,6 +75,15 @@ impl Facade {
         self.engine.metrics()
     }
 
+    /// Whether the delivery this facade handles turned out to be a repeat while it was being
+    /// handled: another replica committed its work first (its answer is that replica's to
+    /// give).
+    pub fn is_repeat(&self) -> bool {
+        self.delivery
+            .as_ref()
+            .is_some_and(|claim| claim.is_repeat())
+    }
+
     /// Why the store can no longer write, when it cannot (reads no data: no trip).
     pub fn halted(&self) -> Option<String> {
         self.engine.store.halted()

@@ -158,6 +158,32 @@ async fn a_delivery_records_its_key_in_the_commit_of_its_work() {
 }
 
 #[tokio::test]
+async fn of_two_replicas_handling_one_delivery_at_once_only_the_first_to_commit_acts() {
+    // Two engines on one store, each with its own facade: two replicas, as when Discord hands
+    // an interaction to the session of each.
+    let store = Arc::new(SledStore::temporary().unwrap());
+    let replica = || Facade::new(crate::engine::testing::engine_sharing(store.clone()).0);
+    let (one, other) = (replica(), replica());
+    let until = one.now() + chrono::TimeDelta::hours(1);
+    let key = || vec!["discord:1".to_owned()];
+    let first = one.first_delivery(key(), until).await.unwrap().unwrap();
+    let second = other.first_delivery(key(), until).await.unwrap().unwrap();
+    first
+        .submit(who("dan"), ask("dan", "staging-db", "read", "4h"))
+        .await
+        .unwrap();
+    // (Another request than the first's, so that nothing but the delivery refuses it.)
+    let refused = second
+        .submit(who("alice"), ask("alice", "staging-db", "read", "4h"))
+        .await
+        .unwrap_err();
+    assert!(refused.is_user_error(), "{refused:?}");
+    assert_eq!(refused.to_string(), "that was already handled");
+    assert!(second.is_repeat() && !first.is_repeat());
+    assert_eq!(one.requests(false, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn a_delivery_whose_work_failed_to_commit_is_done_again_when_it_is_retried() {
     let dir = tempfile::tempdir().unwrap();
     let until = crate::engine::testing::start() + chrono::TimeDelta::hours(1);
