@@ -288,6 +288,15 @@ pub trait Store: Send + Sync + 'static {
     fn first_delivery(&self, key: &str, until: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Whether a platform delivery id is recorded (by a commit or by `first_delivery`).
     fn delivered(&self, key: &str) -> Result<bool, StoreError>;
+    /// Whether any of `keys` is recorded (one read where the store can batch it).
+    fn any_delivered(&self, keys: &[String]) -> Result<bool, StoreError> {
+        for key in keys {
+            if self.delivered(key)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
     /// Forgets delivery ids remembered until before `now`; how many.
     fn forget_deliveries(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
 

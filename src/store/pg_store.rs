@@ -509,6 +509,17 @@ impl Store for PgStore {
         })
     }
 
+    fn any_delivered(&self, keys: &[String]) -> Result<bool, StoreError> {
+        let keys = keys.to_vec();
+        // One round trip for a delivery's ids (a slash command has two).
+        self.read(async |conn| {
+            let row = conn
+                .query_opt("SELECT 1 FROM seen WHERE key = ANY($1) LIMIT 1", &[&keys])
+                .await?;
+            Ok(row.is_some())
+        })
+    }
+
     fn forget_deliveries(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let now = ms(now);
         self.read(async |conn| {

@@ -180,13 +180,9 @@ impl Facade {
             // claim is let go, so that a later replay matches on any of them.
             return Ok(None);
         }
-        let entries = claim.entries();
+        let keys: Vec<String> = claim.entries().into_iter().map(|(key, _)| key).collect();
         let seen = self
-            .call(move |engine| {
-                entries.iter().try_fold(false, |seen, (key, _)| {
-                    Ok(seen || engine.store.delivered(key)?)
-                })
-            })
+            .call(move |engine| Ok(engine.store.any_delivered(&keys)?))
             .await;
         match seen {
             Ok(false) => Ok(Some(Facade {
