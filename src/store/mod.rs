@@ -4,6 +4,8 @@
 //! Error contract: `StoreError::Conflict` comes only from `commit` and `complete_effect`, when
 //! an expected version no longer matches (someone else changed the record: reload and retry)
 //! or the completed effect is no longer queued (someone else completed it).
+//! `StoreError::Delivered` comes only from `commit`, when a platform delivery it records
+//! ([`Commit::deliveries`]) already is: its work was done, so it is not retried.
 //! A successful `commit` is durable: it has been flushed to disk before it returns.
 
 pub mod any;
