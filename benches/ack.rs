@@ -177,6 +177,8 @@ fn main() {
             "writes/submission",
             "writes/batch",
             "flushes/s",
+            "ms/batch",
+            "of it flushing",
         ],
     );
     for (rate, target, w) in &writers {
@@ -187,6 +189,8 @@ fn main() {
             format!("{:.1}", w.writes_per_submission),
             format!("{:.1}", w.writes_per_batch),
             format!("{:.0}", w.flushes_per_second),
+            format!("{:.2}", w.ms_per_batch),
+            format!("{:.0}%", w.flushing * 100.0),
         ]);
     }
     store.print();
@@ -269,10 +273,17 @@ struct WriterShare {
     writes_per_submission: f64,
     writes_per_batch: f64,
     flushes_per_second: f64,
+    /// The writer's time per batch.
+    ms_per_batch: f64,
+    /// Of the writer's time, the share spent flushing: on PostgreSQL the round trip of the
+    /// batch's writes and its `COMMIT` (the rest is taking the head lock with the reads, and
+    /// checking and applying the commits in memory).
+    flushing: f64,
 }
 
-/// The store's counters from `/metrics` at `base`: busy seconds, writes, batches, flushes.
-fn store_counters(base: &str) -> [f64; 4] {
+/// The store's counters from `/metrics` at `base`: busy seconds, writes, batches, flushes,
+/// flushing seconds.
+fn store_counters(base: &str) -> [f64; 5] {
     let address = base.trim_start_matches("http://");
     let mut text = String::new();
     if let Ok(mut stream) = std::net::TcpStream::connect(address) {
@@ -286,6 +297,7 @@ fn store_counters(base: &str) -> [f64; 4] {
         "gatehouse_store_commits_total",
         "gatehouse_store_batches_total",
         "gatehouse_store_flushes_total",
+        "gatehouse_store_flush_seconds_total",
     ]
     .map(|name| {
         text.lines()
@@ -333,12 +345,15 @@ fn run_step(
                 outcome.ok &= request_number(&outcome.body).is_some();
             }
             server.stop();
-            let [busy, writes, batches, flushes] = [0, 1, 2, 3].map(|i| after[i] - before[i]);
+            let [busy, writes, batches, flushes, flushing] =
+                [0, 1, 2, 3, 4].map(|i| after[i] - before[i]);
             let writer = WriterShare {
                 busy: busy / took,
                 writes_per_submission: writes / outcomes.len().max(1) as f64,
                 writes_per_batch: writes / batches.max(1.0),
                 flushes_per_second: flushes / took,
+                ms_per_batch: busy * 1000.0 / batches.max(1.0),
+                flushing: flushing / busy.max(f64::MIN_POSITIVE),
             };
             (Summary::of(&outcomes).with_cpu(cpu), Some(writer))
         }

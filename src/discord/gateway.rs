@@ -83,8 +83,8 @@ impl EventHandler for Handler {
         if incoming.id.is_empty() {
             return;
         }
-        match self.responder.seen(&incoming.id).await {
-            Ok(Seen::First) => {}
+        let responder = match self.responder.seen(&incoming.id).await {
+            Ok(Seen::First(responder)) => responder,
             Ok(Seen::Again) => {
                 tracing::info!(interaction = %incoming.id, "an interaction delivered twice is answered once");
                 return;
@@ -93,12 +93,17 @@ impl EventHandler for Handler {
                 // Answering is better than dropping: a double delivery is rare, a lost
                 // answer is what the person sees.
                 tracing::warn!(%error, "cannot record a Discord interaction; answering it anyway");
+                self.responder.clone()
             }
-        }
+        };
         let (id, token) = (incoming.id.clone(), incoming.token.clone());
-        let body = self.responder.callback(incoming).await;
+        let body = responder.callback(incoming).await;
+        if responder.facade().is_repeat() {
+            tracing::info!(interaction = %id, "another replica answered an interaction delivered to both");
+            return;
+        }
         let path = format!("/interactions/{id}/{token}/callback");
-        if let Err(error) = self.responder.discord().rest.post(&path, &body).await {
+        if let Err(error) = responder.discord().rest.post(&path, &body).await {
             tracing::warn!(%error, interaction = %id, "a Discord interaction could not be answered");
         }
     }

@@ -60,8 +60,8 @@ async fn handle(
     if incoming.kind == Kind::Ping {
         return Json(json!({ "type": 1 })).into_response();
     }
-    match responder.seen(&incoming.id).await {
-        Ok(Seen::First) => {}
+    let responder = match responder.seen(&incoming.id).await {
+        Ok(Seen::First(responder)) => responder,
         Ok(Seen::Again) => {
             tracing::warn!(interaction = %incoming.id, "refused a replayed Discord interaction");
             return StatusCode::UNAUTHORIZED.into_response();
@@ -70,6 +70,6 @@ async fn handle(
             tracing::error!(%error, "cannot record a Discord interaction");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
-    }
+    };
     Json(responder.callback(incoming).await).into_response()
 }

@@ -53,9 +53,9 @@ pub enum Reply {
 }
 
 /// Whether an interaction is new or one already answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Seen {
-    First,
+    /// New: the responder to answer it with, whose commits record the interaction's id.
+    First(Arc<Responder>),
     Again,
 }
 
@@ -78,12 +78,18 @@ impl Responder {
         &self.facade
     }
 
-    /// Records that interaction `id` arrived; `Again` when it already had.
+    /// Claims interaction `id` (see [`Facade::first_delivery`]); `Again` when it already
+    /// arrived.
     pub async fn seen(&self, id: &str) -> Result<Seen, EngineError> {
         let key = format!("discord:{id}");
         let until = self.facade.now() + REMEMBER_INTERACTIONS;
-        let first = self.facade.first_delivery(vec![key], until).await?;
-        Ok(if first { Seen::First } else { Seen::Again })
+        Ok(match self.facade.first_delivery(vec![key], until).await? {
+            Some(facade) => Seen::First(Arc::new(Responder {
+                discord: self.discord.clone(),
+                facade,
+            })),
+            None => Seen::Again,
+        })
     }
 
     /// The callback body for `incoming`. Work that outlasts two seconds is answered

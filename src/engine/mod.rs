@@ -7,6 +7,7 @@ mod clock;
 pub mod decide;
 #[cfg(test)]
 mod decide_tests;
+mod delivery;
 mod digest;
 mod facade;
 pub mod grants;
@@ -95,7 +96,8 @@ pub enum EngineError {
 impl EngineError {
     /// Whether the person can fix it (else it is ours, and is logged).
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, EngineError::Store(_) | EngineError::Internal(_))
+        matches!(self, EngineError::Store(StoreError::Delivered))
+            || !matches!(self, EngineError::Store(_) | EngineError::Internal(_))
     }
 }
 
@@ -146,8 +148,20 @@ impl Engine {
             commit.effects.push(Effect::Alert { alert });
         }
         commit.at.get_or_insert_with(|| self.now());
+        // The platform delivery this work is for, if any, is recorded with it.
+        let delivery = delivery::current();
+        if let Some(claim) = &delivery {
+            commit.deliveries.extend(claim.entries());
+        }
         let observed = Observed::of(&commit);
-        let receipt = self.store.commit(commit)?;
+        let receipt = self.store.commit(commit).inspect_err(|e| {
+            if let (Some(claim), StoreError::Delivered) = (&delivery, e) {
+                claim.repeated();
+            }
+        })?;
+        if let Some(claim) = delivery {
+            claim.committed();
+        }
         self.metrics.record(observed);
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
         Ok(receipt)

@@ -37,6 +37,8 @@ use super::queue::{Pool, Queue};
 use super::{ChatPort, MAX_BACKOFF};
 use crate::connector::{ConnectorRegistry, Connectors, Limits};
 use crate::domain::effect::{Class, Effect};
+use crate::domain::grant::Grant;
+use crate::domain::ids::GrantId;
 use crate::engine::{Engine, EngineError, on_blocking_pool};
 use crate::metrics::Observed;
 use crate::store::{Finished, OutboxEntry, Store, StoreError};
@@ -125,12 +127,28 @@ impl Worker {
             let entries = self.engine.store().effects_after(after, READ_BATCH)?;
             let read = entries.len();
             let world = self.engine.world();
+            // The grants behind the page's provisions and revocations, in one read.
+            let ids: Vec<GrantId> = entries
+                .iter()
+                .filter_map(|entry| match entry.effect {
+                    Effect::Provision { grant } | Effect::Deprovision { grant } => Some(grant),
+                    _ => None,
+                })
+                .collect();
+            let grants: HashMap<GrantId, Grant> = self
+                .engine
+                .store()
+                .grants_by_id(&ids)?
+                .into_iter()
+                .map(|g| (g.value.id, g.value))
+                .collect();
             let mut pooled = Vec::with_capacity(read);
             for entry in entries {
                 let pool = match entry.effect {
                     Effect::Provision { grant } | Effect::Deprovision { grant } => {
-                        let grant = self.engine.store().grant(grant)?;
-                        let resource = grant.and_then(|g| world.policy.resource(&g.value.resource));
+                        let resource = grants
+                            .get(&grant)
+                            .and_then(|g| world.policy.resource(&g.resource));
                         Pool::Connector(resource.and_then(|r| r.connector.clone()))
                     }
                     _ => Pool::Chat,

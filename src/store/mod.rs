@@ -4,6 +4,8 @@
 //! Error contract: `StoreError::Conflict` comes only from `commit` and `complete_effect`, when
 //! an expected version no longer matches (someone else changed the record: reload and retry)
 //! or the completed effect is no longer queued (someone else completed it).
+//! `StoreError::Delivered` comes only from `commit`, when a platform delivery it records
+//! ([`Commit::deliveries`]) already is: its work was done, so it is not retried.
 //! A successful `commit` is durable: it has been flushed to disk before it returns.
 
 pub mod any;
@@ -66,6 +68,11 @@ pub struct Commit {
     pub marks: Vec<(String, DateTime<Utc>)>,
     /// Messages posted, to be found again when they must be updated.
     pub cards: Vec<(CardKey, PostedCard)>,
+    /// The platform delivery ids (a Slack retry's, a repeated interaction's) whose work this
+    /// commit is, each remembered until its time: recorded in the same commit as the work, so
+    /// that a crash or a failure before it commits leaves the delivery to be done again. The
+    /// commit is refused whole ([`StoreError::Delivered`]) when one is already recorded.
+    pub deliveries: Vec<(String, DateTime<Utc>)>,
     /// When the change was made, by the engine's clock ([`crate::engine::Engine::commit`]
     /// sets it): effects queued without an audit event to date them are due from then.
     pub at: Option<DateTime<Utc>>,
@@ -87,6 +94,7 @@ impl Commit {
             && self.campaigns.is_empty()
             && self.marks.is_empty()
             && self.cards.is_empty()
+            && self.deliveries.is_empty()
     }
 }
 
@@ -194,6 +202,10 @@ pub enum Sequence {
 pub enum StoreError {
     #[error("the record changed while this change was being made")]
     Conflict,
+    /// A commit for a platform delivery whose work another commit did first: its `Display`
+    /// is what the person reads.
+    #[error("that was already handled")]
+    Delivered,
     #[error(
         "the data directory {path} was written by a newer Gatehouse (schema {found}, this build knows up to {supported}); run the newer version or restore a backup"
     )]
@@ -242,6 +254,15 @@ pub trait Store: Send + Sync + 'static {
 
     fn request(&self, id: RequestId) -> Result<Option<Versioned<AccessRequest>>, StoreError>;
     fn grant(&self, id: GrantId) -> Result<Option<Versioned<Grant>>, StoreError>;
+    /// The grants of `ids` that exist, in the order of `ids` (one read where the store can
+    /// batch it: the outbox looks up a page of grants at once).
+    fn grants_by_id(&self, ids: &[GrantId]) -> Result<Vec<Versioned<Grant>>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(self.grant(*id)?);
+        }
+        Ok(found)
+    }
 
     /// A person's requests, newest first.
     fn requests_of(&self, person: &PersonId) -> Result<Vec<AccessRequest>, StoreError>;
@@ -314,9 +335,21 @@ pub trait Store: Send + Sync + 'static {
     fn cards(&self, key: &CardKey) -> Result<Vec<PostedCard>, StoreError>;
 
     /// Records a platform delivery id (a Slack retry, a repeated interaction) and says
-    /// whether it is the first time it is seen; it is remembered until `until`, and is
-    /// durable once a commit made after it is (the commit the delivery leads to).
+    /// whether it is the first time it is seen; it is remembered until `until`. For a
+    /// delivery whose work commits nothing: one that commits records its ids in that commit
+    /// ([`Commit::deliveries`]).
     fn first_delivery(&self, key: &str, until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Whether a platform delivery id is recorded (by a commit or by `first_delivery`).
+    fn delivered(&self, key: &str) -> Result<bool, StoreError>;
+    /// Whether any of `keys` is recorded (one read where the store can batch it).
+    fn any_delivered(&self, keys: &[String]) -> Result<bool, StoreError> {
+        for key in keys {
+            if self.delivered(key)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
     /// Forgets delivery ids remembered until before `now`; how many.
     fn forget_deliveries(&self, now: DateTime<Utc>) -> Result<usize, StoreError>;
 

@@ -15,6 +15,7 @@ mod read;
 mod schema;
 mod write;
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -229,6 +230,47 @@ impl Store for PgStore {
             "grants",
             id.0,
         )
+    }
+
+    fn grants_by_id(&self, ids: &[GrantId]) -> Result<Vec<Versioned<Grant>>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<i64> = ids.iter().map(|id| id.0 as i64).collect();
+        // One round trip for the lot (the outbox looks up a page of revocations at once).
+        let rows = self.read(async |conn| {
+            let rows = conn
+                .query(
+                    "SELECT id, version, body FROM grants WHERE id = ANY($1)",
+                    &[&wanted],
+                )
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.get::<_, i64>(0),
+                        r.get::<_, i64>(1),
+                        r.get::<_, String>(2),
+                    )
+                })
+                .collect::<Vec<_>>())
+        })?;
+        let mut found = HashMap::with_capacity(rows.len());
+        for (id, version, body) in rows {
+            let grant = parse(|| format!("grants key {id}"), &body)?;
+            found.insert(
+                id,
+                Versioned {
+                    value: grant,
+                    version: version as u64,
+                },
+            );
+        }
+        Ok(wanted
+            .iter()
+            .filter_map(|id| found.get(id).cloned())
+            .collect())
     }
 
     fn requests_of(&self, person: &PersonId) -> Result<Vec<AccessRequest>, StoreError> {
@@ -457,7 +499,8 @@ impl Store for PgStore {
 
     fn first_delivery(&self, key: &str, until: DateTime<Utc>) -> Result<bool, StoreError> {
         let (key, until) = (key.to_owned(), ms(until));
-        // Committed on its own: whichever replica a repeat reaches finds it.
+        // Committed on its own (a delivery whose work commits nothing): whichever replica a
+        // repeat reaches finds it.
         self.read(async |conn| {
             let inserted = conn
                 .execute(
@@ -466,6 +509,27 @@ impl Store for PgStore {
                 )
                 .await?;
             Ok(inserted == 1)
+        })
+    }
+
+    fn delivered(&self, key: &str) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.read(async |conn| {
+            let row = conn
+                .query_opt("SELECT 1 FROM seen WHERE key = $1", &[&key])
+                .await?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn any_delivered(&self, keys: &[String]) -> Result<bool, StoreError> {
+        let keys = keys.to_vec();
+        // One round trip for a delivery's ids (a slash command has two).
+        self.read(async |conn| {
+            let row = conn
+                .query_opt("SELECT 1 FROM seen WHERE key = ANY($1) LIMIT 1", &[&keys])
+                .await?;
+            Ok(row.is_some())
         })
     }
 

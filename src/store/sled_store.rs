@@ -601,11 +601,14 @@ impl Store for SledStore {
             .seen
             .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(&value[..]))?
             .is_ok();
-        // Not flushed here, for the same reason as `next_id`: a delivery that changes
-        // something commits, and that commit's flush covers this write before the change
-        // is acknowledged; one that changes nothing may be forgotten in a crash, and a
-        // repeat of it after the restart changes nothing either.
+        // Not flushed here: only a delivery that changes nothing is recorded so (one that
+        // changes something records its ids in its commit), and a repeat of it after a
+        // crash that forgot it changes nothing either.
         Ok(first)
+    }
+
+    fn delivered(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.trees.seen.contains_key(key.as_bytes())?)
     }
 
     fn forget_deliveries(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {

@@ -33,18 +33,30 @@ use chrono::{DateTime, Utc};
 pub use portal::{AuditPage, AuditQuery};
 pub use queries::{Lookup, Overview, Records};
 
+use super::delivery::{Claim, InFlight};
 use super::{Engine, EngineError, World};
 use crate::metrics::Metrics;
 
 /// The engine as front ends see it: cheap to clone, shared by every handler.
+///
+/// A facade from [`Facade::first_delivery`] is for one platform delivery: the first commit
+/// its calls make records the delivery's ids with the work (see `engine::delivery`).
 #[derive(Clone)]
 pub struct Facade {
     engine: Arc<Engine>,
+    /// The delivery ids being handled, shared by every clone (the app makes one facade).
+    in_flight: InFlight,
+    /// The delivery this facade handles, if it is one's.
+    delivery: Option<Arc<Claim>>,
 }
 
 impl Facade {
     pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine }
+        Self {
+            engine,
+            in_flight: InFlight::default(),
+            delivery: None,
+        }
     }
 
     /// The policy and directory in force (in memory: no trip).
@@ -63,6 +75,15 @@ impl Facade {
         self.engine.metrics()
     }
 
+    /// Whether the delivery this facade handles turned out to be a repeat while it was being
+    /// handled: another replica committed its work first (its answer is that replica's to
+    /// give).
+    pub fn is_repeat(&self) -> bool {
+        self.delivery
+            .as_ref()
+            .is_some_and(|claim| claim.is_repeat())
+    }
+
     /// Why the store can no longer write, when it cannot (reads no data: no trip).
     pub fn halted(&self) -> Option<String> {
         self.engine.store.halted()
@@ -74,7 +95,18 @@ impl Facade {
         work: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
     ) -> Result<T, EngineError> {
         let engine = self.engine.clone();
-        on_blocking_pool(move || work(&engine)).await
+        let delivery = self.delivery.clone().filter(|claim| claim.is_open());
+        on_blocking_pool(move || match delivery {
+            None => work(&engine),
+            Some(claim) => {
+                let done = super::delivery::during(Some(claim.clone()), || work(&engine));
+                if done.as_ref().is_err_and(|e| !e.is_user_error()) {
+                    claim.failed();
+                }
+                done
+            }
+        })
+        .await
     }
 }
 

@@ -11,6 +11,7 @@ use crate::domain::grant::Grant;
 use crate::domain::ids::{CampaignId, GrantId, PersonId, RequestId};
 use crate::domain::request::AccessRequest;
 use crate::domain::review::Campaign;
+use crate::engine::delivery::Claim;
 use crate::engine::{Engine, EngineError};
 use crate::metrics::StoreGauges;
 use crate::store::backup::{BackupError, Spooled};
@@ -161,21 +162,41 @@ impl Facade {
         .await
     }
 
-    /// Records the delivery ids of one platform request (a Slack retry, a repeated
-    /// interaction), each remembered until `until`; whether every one was new. Every key is
-    /// recorded, so that a later replay matches on any of them.
+    /// Claims one platform delivery (a Slack request or retry, a Discord interaction) by
+    /// its ids, each remembered until `until`: a facade for handling it when none of them
+    /// was seen before, `None` for a repeat (recorded, or being handled now). The ids are
+    /// recorded with the first commit the returned facade's calls make, in the same
+    /// transaction as the work; when its work commits nothing, on their own once the last
+    /// clone of it is dropped, unless that work failed on our side (the store, a bug): then
+    /// a retry does the work. A later replay matches on any of the ids.
     pub async fn first_delivery(
         &self,
         keys: Vec<String>,
         until: DateTime<Utc>,
-    ) -> Result<bool, EngineError> {
-        self.call(move |engine| {
-            keys.iter().try_fold(true, |all_new, key| {
-                let new = engine.store.first_delivery(key, until)?;
-                Ok(all_new & new)
-            })
-        })
-        .await
+    ) -> Result<Option<Facade>, EngineError> {
+        let (claim, first) = Claim::take(self.engine.clone(), &self.in_flight, keys, until);
+        if !first {
+            // A repeat of a delivery being handled now: its other ids are recorded when the
+            // claim is let go, so that a later replay matches on any of them.
+            return Ok(None);
+        }
+        let keys: Vec<String> = claim.entries().into_iter().map(|(key, _)| key).collect();
+        let seen = self
+            .call(move |engine| Ok(engine.store.any_delivered(&keys)?))
+            .await;
+        match seen {
+            Ok(false) => Ok(Some(Facade {
+                delivery: Some(claim),
+                ..self.clone()
+            })),
+            // A repeat: its ids are recorded when the claim is let go, so that a later
+            // replay matches on any of them.
+            Ok(true) => Ok(None),
+            Err(e) => {
+                claim.failed();
+                Err(e)
+            }
+        }
     }
 
     /// Audit records from sequence `from` (1 is the first), in order, at most `limit`.

@@ -10,7 +10,7 @@ use crate::domain::ids::{PersonId, RequestId};
 use crate::domain::policy::tests::{EXAMPLE_DIRECTORY, example_policy};
 use crate::domain::request::{Changes, RequestState};
 use crate::engine::testing::{ask, engine_on, who};
-use crate::store::SledStore;
+use crate::store::{SledStore, Store, StoreError};
 
 fn facade() -> Facade {
     Facade::new(engine_on(SledStore::temporary().unwrap()).0)
@@ -105,22 +105,117 @@ async fn every_delivery_key_is_remembered_and_a_repeat_of_any_is_no_first() {
     let facade = facade();
     let until = facade.now() + chrono::TimeDelta::hours(1);
     let keys = |names: &[&str]| names.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
+    let first = facade.first_delivery(keys(&["a", "b"]), until).await;
+    assert!(first.unwrap().is_some());
+    let repeat = facade.first_delivery(keys(&["c", "b"]), until).await;
+    assert!(repeat.unwrap().is_none());
     assert!(
         facade
-            .first_delivery(keys(&["a", "b"]), until)
+            .first_delivery(keys(&["c"]), until)
             .await
             .unwrap()
-    );
-    assert!(
-        !facade
-            .first_delivery(keys(&["c", "b"]), until)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !facade.first_delivery(keys(&["c"]), until).await.unwrap(),
+            .is_none(),
         "c was recorded with the repeat"
     );
+}
+
+#[tokio::test]
+async fn a_retry_that_arrives_while_the_first_delivery_is_handled_is_a_repeat() {
+    let facade = facade();
+    let until = facade.now() + chrono::TimeDelta::hours(1);
+    let handling = facade
+        .first_delivery(vec!["event:Ev1".into()], until)
+        .await
+        .unwrap()
+        .expect("the first delivery");
+    let retry = facade.first_delivery(vec!["event:Ev1".into()], until).await;
+    assert!(retry.unwrap().is_none());
+    drop(handling);
+}
+
+#[tokio::test]
+async fn a_delivery_records_its_key_in_the_commit_of_its_work() {
+    let store = Arc::new(SledStore::temporary().unwrap());
+    let facade = Facade::new(crate::engine::testing::engine_sharing(store.clone()).0);
+    let until = facade.now() + chrono::TimeDelta::hours(1);
+    let handling = facade
+        .first_delivery(vec!["command:T1".into()], until)
+        .await
+        .unwrap()
+        .expect("the first delivery");
+    assert!(
+        !store.delivered("command:T1").unwrap(),
+        "not recorded before the work"
+    );
+    handling
+        .submit(who("dan"), ask("dan", "staging-db", "read", "4h"))
+        .await
+        .unwrap();
+    assert!(
+        store.delivered("command:T1").unwrap(),
+        "recorded by the submission's commit, while the delivery is still being handled"
+    );
+}
+
+#[tokio::test]
+async fn of_two_replicas_handling_one_delivery_at_once_only_the_first_to_commit_acts() {
+    // Two engines on one store, each with its own facade: two replicas, as when Discord hands
+    // an interaction to the session of each.
+    let store = Arc::new(SledStore::temporary().unwrap());
+    let replica = || Facade::new(crate::engine::testing::engine_sharing(store.clone()).0);
+    let (one, other) = (replica(), replica());
+    let until = one.now() + chrono::TimeDelta::hours(1);
+    let key = || vec!["discord:1".to_owned()];
+    let first = one.first_delivery(key(), until).await.unwrap().unwrap();
+    let second = other.first_delivery(key(), until).await.unwrap().unwrap();
+    first
+        .submit(who("dan"), ask("dan", "staging-db", "read", "4h"))
+        .await
+        .unwrap();
+    // (Another request than the first's, so that nothing but the delivery refuses it.)
+    let refused = second
+        .submit(who("alice"), ask("alice", "staging-db", "read", "4h"))
+        .await
+        .unwrap_err();
+    assert!(refused.is_user_error(), "{refused:?}");
+    assert_eq!(refused.to_string(), "that was already handled");
+    assert!(second.is_repeat() && !first.is_repeat());
+    assert_eq!(one.requests(false, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_delivery_whose_work_failed_to_commit_is_done_again_when_it_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let until = crate::engine::testing::start() + chrono::TimeDelta::hours(1);
+    let key = || vec!["event:Ev1".to_owned()];
+    {
+        let store = Arc::new(SledStore::open(dir.path()).unwrap());
+        let facade = Facade::new(crate::engine::testing::engine_sharing(store.clone()).0);
+        let handling = facade.first_delivery(key(), until).await.unwrap().unwrap();
+        // The store stops writing (a storage error) before the delivery's work commits.
+        store.halt(&sled::Error::Unsupported("the disk failed".into()));
+        let failed = handling
+            .submit(who("dan"), ask("dan", "staging-db", "read", "4h"))
+            .await;
+        assert!(
+            matches!(failed, Err(EngineError::Store(StoreError::Halted(_)))),
+            "{failed:?}"
+        );
+    }
+    // After a restart, the platform's retry of the same delivery does the work.
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let facade = Facade::new(crate::engine::testing::engine_sharing(store.clone()).0);
+    let retry = facade.first_delivery(key(), until).await.unwrap();
+    let retry = retry.expect("the retry is handled: the failed work recorded nothing");
+    let done = retry
+        .submit(who("dan"), ask("dan", "staging-db", "read", "4h"))
+        .await
+        .unwrap();
+    assert_eq!(
+        facade.request(done.request.id).await.unwrap().requester,
+        PersonId::new("dan")
+    );
+    assert!(store.delivered("event:Ev1").unwrap());
 }
 
 #[tokio::test]

@@ -33,11 +33,11 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match inbound.admit(Endpoint::Commands, &headers, &body).await {
+    let inbound = match inbound.admit(Endpoint::Commands, &headers, &body).await {
         Err(refused) => return refused,
         Ok(Delivery::Repeat) => return Json(inbound.already_handled()).into_response(),
-        Ok(Delivery::First) => {}
-    }
+        Ok(Delivery::First(inbound)) => inbound,
+    };
     let Some(command) = form::<SlashCommand>(body).await else {
         let text = "Gatehouse could not read that command; try again.";
         return Json(ephemeral(inbound.reply(text, Vec::new()))).into_response();

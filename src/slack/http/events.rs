@@ -43,11 +43,11 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match inbound.admit(Endpoint::Events, &headers, &body).await {
+    let inbound = match inbound.admit(Endpoint::Events, &headers, &body).await {
         Err(refused) => return refused,
         Ok(Delivery::Repeat) => return StatusCode::OK.into_response(),
-        Ok(Delivery::First) => {}
-    }
+        Ok(Delivery::First(inbound)) => inbound,
+    };
     match serde_json::from_slice::<Envelope>(&body) {
         Ok(envelope) => match answer(&inbound, envelope) {
             Some(answer) => Json(answer).into_response(),

@@ -138,11 +138,11 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match inbound.admit(Endpoint::Interactions, &headers, &body).await {
+    let inbound = match inbound.admit(Endpoint::Interactions, &headers, &body).await {
         Err(refused) => return refused,
         Ok(Delivery::Repeat) => return StatusCode::OK.into_response(),
-        Ok(Delivery::First) => {}
-    }
+        Ok(Delivery::First(inbound)) => inbound,
+    };
     let answer = match payload(body).await {
         Some(payload) => answer(&inbound, payload).await,
         None => None,

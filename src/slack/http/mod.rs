@@ -80,9 +80,9 @@ pub fn router(slack: Arc<Slack>, facade: Facade) -> Router {
 }
 
 /// Whether an authenticated request is new or one already handled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Delivery {
-    First,
+    /// New: the handlers to do its work with, whose commits record its delivery ids.
+    First(Arc<Inbound>),
     Repeat,
 }
 
@@ -92,7 +92,7 @@ impl Inbound {
     /// for anything not from Slack and for a replay (a repeat that is not one of Slack's
     /// announced retries), 415 for a body of another type.
     async fn admit(
-        &self,
+        self: &Arc<Self>,
         endpoint: Endpoint,
         headers: &HeaderMap,
         body: &Bytes,
@@ -123,16 +123,19 @@ impl Inbound {
         }
         let keys = delivery_keys(endpoint, body);
         if keys.is_empty() {
-            return Ok(Delivery::First);
+            return Ok(Delivery::First(self.clone()));
         }
         let until = now + REMEMBER_DELIVERIES;
         // Every key is recorded, so that a later replay matches on any of them.
         match self.facade.first_delivery(keys, until).await {
-            Ok(true) => Ok(Delivery::First),
+            Ok(Some(facade)) => Ok(Delivery::First(Arc::new(Inbound {
+                slack: self.slack.clone(),
+                facade,
+            }))),
             // Slack retries only Events API deliveries, and says so in X-Slack-Retry-Num; any
             // other repeat of a signed request is a replay of a captured one.
-            Ok(false) if headers.contains_key("x-slack-retry-num") => Ok(Delivery::Repeat),
-            Ok(false) => {
+            Ok(None) if headers.contains_key("x-slack-retry-num") => Ok(Delivery::Repeat),
+            Ok(None) => {
                 tracing::warn!("refused a replayed request to /slack/*");
                 Err(StatusCode::UNAUTHORIZED.into_response())
             }

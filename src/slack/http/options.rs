@@ -26,7 +26,7 @@ pub async fn handle(
 ) -> Response {
     match inbound.admit(Endpoint::Options, &headers, &body).await {
         Err(refused) => return refused,
-        Ok(Delivery::Repeat | Delivery::First) => {}
+        Ok(Delivery::Repeat | Delivery::First(_)) => {}
     }
     let options = match payload(body).await {
         Some(payload) => options(&inbound, payload).await,

@@ -16,15 +16,21 @@ impl Inbound {
         Arc::new(Self { slack, facade })
     }
 
-    /// Records delivery `key`: `Some(true)` the first time, `Some(false)` for a repeat;
-    /// `None` when the store could not say (logged).
-    pub async fn first_delivery(&self, key: String) -> Option<bool> {
+    /// Claims a delivery by its ids (see [`Facade::first_delivery`]): the handlers to do its
+    /// work with the first time, `None` for a repeat. When the store cannot say, it is
+    /// treated as the first (logged): the engine refuses to decide twice, and losing a
+    /// command is worse.
+    pub async fn first_delivery(self: &Arc<Self>, keys: Vec<String>) -> Option<Arc<Self>> {
         let until = self.facade.now() + REMEMBER_DELIVERIES;
-        match self.facade.first_delivery(vec![key], until).await {
-            Ok(first) => Some(first),
+        match self.facade.first_delivery(keys, until).await {
+            Ok(Some(facade)) => Some(Arc::new(Self {
+                slack: self.slack.clone(),
+                facade,
+            })),
+            Ok(None) => None,
             Err(error) => {
-                tracing::error!(%error, "cannot record a Slack delivery");
-                None
+                tracing::error!(%error, "cannot record a Slack delivery; handling it anyway");
+                Some(self.clone())
             }
         }
     }

@@ -80,13 +80,12 @@ pub async fn handle(inbound: Arc<Inbound>, envelope: Envelope, acks: UnboundedSe
     let payload = envelope.payload.clone();
     match (envelope.kind.as_str(), answers(&envelope)) {
         ("slash_commands", _) => {
-            if !first(&inbound, &envelope).await {
+            let Some(first) = first(&inbound, &envelope).await else {
                 return ack(Some(inbound.already_handled()));
-            }
+            };
             let user = text(&payload, "user_id");
             let channel = text(&payload, "channel_id");
-            let this = inbound.clone();
-            let work = tokio::spawn(async move { this.slash_command(payload).await });
+            let work = tokio::spawn(async move { first.slash_command(payload).await });
             match answer_in_time(work).await {
                 Answer::InTime(reply) if envelope.accepts_response_payload || reply.is_none() => {
                     ack(reply)
@@ -102,11 +101,10 @@ pub async fn handle(inbound: Arc<Inbound>, envelope: Envelope, acks: UnboundedSe
             }
         }
         ("interactive", true) => {
-            if !first(&inbound, &envelope).await {
+            let Some(first) = first(&inbound, &envelope).await else {
                 return ack(None);
-            }
-            let this = inbound.clone();
-            let work = tokio::spawn(async move { this.interaction(payload).await });
+            };
+            let work = tokio::spawn(async move { first.interaction(payload).await });
             match answer_in_time(work).await {
                 Answer::InTime(answer) => ack(answer),
                 Answer::Late(_) => {
@@ -117,14 +115,14 @@ pub async fn handle(inbound: Arc<Inbound>, envelope: Envelope, acks: UnboundedSe
         }
         ("interactive", false) => {
             ack(None);
-            if first(&inbound, &envelope).await {
-                inbound.interaction(payload).await;
+            if let Some(first) = first(&inbound, &envelope).await {
+                first.interaction(payload).await;
             }
         }
         ("events_api", _) => {
             ack(None);
-            if first(&inbound, &envelope).await {
-                inbound.event(payload);
+            if let Some(first) = first(&inbound, &envelope).await {
+                first.event(payload);
             }
         }
         (kind, _) => {
@@ -166,17 +164,13 @@ fn late(inbound: &Arc<Inbound>, user: &str, channel: &str, reply: Option<Value>)
     }
 }
 
-/// Whether this is the first delivery: neither its envelope id nor (as in HTTP mode) its
-/// delivery key was seen before. When the store cannot say, it is treated as the first:
-/// the engine refuses to decide twice, and losing a command is worse.
-async fn first(inbound: &Inbound, envelope: &Envelope) -> bool {
+/// The handlers for this delivery when it is the first: neither its envelope id nor (as in
+/// HTTP mode) its delivery key was seen before; `None` for a repeat. Its ids are recorded
+/// with the work's commit ([`Inbound::first_delivery`]).
+async fn first(inbound: &Arc<Inbound>, envelope: &Envelope) -> Option<Arc<Inbound>> {
     let mut keys = vec![format!("socket:{}", envelope.envelope_id)];
     keys.extend(http_key(envelope));
-    let mut first = true;
-    for key in keys {
-        first &= inbound.first_delivery(key).await.unwrap_or(true);
-    }
-    first
+    inbound.first_delivery(keys).await
 }
 
 /// The key [`delivery_key`] gives the same delivery made over HTTP, from the body HTTP mode

@@ -307,6 +307,8 @@ struct State {
     once_keys: HashSet<String>,
     /// Posted cards by key, for the keys the batch records a card under.
     cards: HashMap<String, Vec<PostedCard>>,
+    /// The delivery ids recorded, among those the batch's commits carry.
+    seen: HashSet<String>,
     /// The grant tally, when the batch writes a grant.
     tally: Option<GrantTally>,
     token: Option<u64>,
@@ -320,6 +322,8 @@ struct Rows {
     campaigns: BTreeMap<i64, (i64, bool, String)>,
     cards: BTreeSet<String>,
     marks: BTreeMap<String, String>,
+    /// Delivery ids to record, with the time they are remembered until.
+    seen: BTreeMap<String, i64>,
     audit: Vec<(i64, String)>,
     /// Outbox seqs changed (queued, retried or completed).
     outbox: BTreeSet<i64>,
@@ -352,6 +356,7 @@ const READ_CAMPAIGNS: &str = "SELECT id, version FROM campaigns WHERE id = ANY($
 const READ_OUTBOX: &str = "SELECT seq, entry FROM outbox WHERE seq = ANY($1)";
 const READ_ONCE_KEYS: &str = "SELECT key FROM outbox WHERE once AND key = ANY($1)";
 const READ_CARDS: &str = "SELECT key, cards FROM cards WHERE key = ANY($1)";
+const READ_SEEN: &str = "SELECT key FROM seen WHERE key = ANY($1)";
 const READ_TALLY: &str = "SELECT value FROM meta WHERE key = 'grant_tally'";
 const READ_TOKEN: &str = "SELECT token FROM leader WHERE id = 1 FOR SHARE";
 
@@ -391,6 +396,7 @@ async fn land(
 async fn read(conn: &mut Conn, batch: &[Arc<Job>]) -> Result<State, StoreError> {
     let (mut requests, mut grants, mut campaigns, mut seqs, mut once_keys, mut cards) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut deliveries: Vec<&str> = vec![];
     for job in batch {
         match &job.work {
             Work::Commit { commit, done } => {
@@ -406,6 +412,7 @@ async fn read(conn: &mut Conn, batch: &[Arc<Job>]) -> Result<State, StoreError> 
                         .map(|e| e.idempotency_key(0)),
                 );
                 cards.extend(commit.cards.iter().map(|(about, _)| about.to_string()));
+                deliveries.extend(commit.deliveries.iter().map(|(key, _)| key.as_str()));
             }
             Work::Retry { seq, .. } => seqs.push(*seq as i64),
         }
@@ -420,6 +427,7 @@ async fn read(conn: &mut Conn, batch: &[Arc<Job>]) -> Result<State, StoreError> 
         (READ_OUTBOX, !seqs.is_empty()),
         (READ_ONCE_KEYS, !once_keys.is_empty()),
         (READ_CARDS, !cards.is_empty()),
+        (READ_SEEN, !deliveries.is_empty()),
         (READ_TALLY, !grants.is_empty()),
         (READ_TOKEN, fenced),
     ] {
@@ -428,13 +436,14 @@ async fn read(conn: &mut Conn, batch: &[Arc<Job>]) -> Result<State, StoreError> 
         }
     }
     let conn = &*conn;
-    let asked: [(&'static str, Vec<&(dyn ToSql + Sync)>); 8] = [
+    let asked: [(&'static str, Vec<&(dyn ToSql + Sync)>); 9] = [
         (READ_REQUESTS, vec![&requests]),
         (READ_GRANTS, vec![&grants]),
         (READ_CAMPAIGNS, vec![&campaigns]),
         (READ_OUTBOX, vec![&seqs]),
         (READ_ONCE_KEYS, vec![&once_keys]),
         (READ_CARDS, vec![&cards]),
+        (READ_SEEN, vec![&deliveries]),
         (READ_TALLY, vec![]),
         (READ_TOKEN, vec![]),
     ];
@@ -473,6 +482,7 @@ async fn read(conn: &mut Conn, batch: &[Arc<Job>]) -> Result<State, StoreError> 
         stored: HashSet::new(),
         once_keys: HashSet::new(),
         cards: HashMap::new(),
+        seen: HashSet::new(),
         tally: None,
         token: None,
     };
@@ -505,6 +515,7 @@ async fn read(conn: &mut Conn, batch: &[Arc<Job>]) -> Result<State, StoreError> 
                 }
             }
             READ_ONCE_KEYS => state.once_keys.extend(found.iter().map(|r| r.get(0))),
+            READ_SEEN => state.seen.extend(found.iter().map(|r| r.get(0))),
             READ_CARDS => {
                 for row in &found {
                     let key: String = row.get(0);
@@ -526,7 +537,7 @@ async fn read(conn: &mut Conn, batch: &[Arc<Job>]) -> Result<State, StoreError> 
 
 /// Whether `job` may land on `state`: `Deposed` when it is leader work of a replica that no
 /// longer holds the lease, `Conflict` when a record it writes has changed or the effect it
-/// completes is no longer queued.
+/// completes is no longer queued, `Delivered` when a delivery it records already is.
 fn check(job: &Job, state: &State) -> Result<(), StoreError> {
     if job.fence.is_some() && job.fence != state.token {
         return Err(StoreError::Deposed);
@@ -538,6 +549,13 @@ fn check(job: &Job, state: &State) -> Result<(), StoreError> {
         && !matches!(state.outbox.get(&(*seq as i64)), Some(Some(_)))
     {
         return Err(StoreError::Conflict);
+    }
+    if commit
+        .deliveries
+        .iter()
+        .any(|(key, _)| state.seen.contains(key))
+    {
+        return Err(StoreError::Delivered);
     }
     // A later write of the same record in this commit sees the earlier one, as on sled.
     let mut seen = HashMap::new();
@@ -656,6 +674,10 @@ fn apply(job: &Job, state: &mut State, rows: &mut Rows) -> Result<Receipt, Store
     for (name, at) in &commit.marks {
         rows.marks.insert(name.clone(), json("marks", at)?);
     }
+    for (key, until) in &commit.deliveries {
+        state.seen.insert(key.clone());
+        rows.seen.insert(key.clone(), ms(*until));
+    }
     let mut audit_seqs = Vec::with_capacity(commit.events.len());
     for event in &commit.events {
         let seq = state.head.seq + 1;
@@ -710,6 +732,10 @@ const WRITE_CARDS: &str = "INSERT INTO cards (key, cards) SELECT * FROM unnest($
      ON CONFLICT (key) DO UPDATE SET cards = EXCLUDED.cards";
 const WRITE_MARKS: &str = "INSERT INTO marks (name, at) SELECT * FROM unnest($1::text[], $2::text[]) \
      ON CONFLICT (name) DO UPDATE SET at = EXCLUDED.at";
+// A key recorded meanwhile by `first_delivery` (a delivery whose work committed nothing, on
+// another replica: it does not take the head lock) is kept.
+const WRITE_SEEN: &str = "INSERT INTO seen (key, until) SELECT * FROM unnest($1::text[], $2::bigint[]) \
+     ON CONFLICT (key) DO NOTHING";
 const WRITE_AUDIT: &str =
     "INSERT INTO audit (seq, record) SELECT * FROM unnest($1::bigint[], $2::text[])";
 const WRITE_CHECKPOINT: &str = "INSERT INTO audit_checkpoints (seq, checkpoint) VALUES ($1, $2)";
@@ -780,6 +806,10 @@ async fn write_rows(
     let marks = (
         rows.marks.keys().map(String::as_str).collect::<Vec<_>>(),
         rows.marks.values().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let seen = (
+        rows.seen.keys().map(String::as_str).collect::<Vec<_>>(),
+        rows.seen.values().copied().collect::<Vec<_>>(),
     );
     let audit = (
         rows.audit.iter().map(|a| a.0).collect::<Vec<_>>(),
@@ -863,6 +893,11 @@ async fn write_rows(
             WRITE_MARKS,
             !marks.0.is_empty(),
             vec![&marks.0 as &(dyn ToSql + Sync), &marks.1],
+        ),
+        (
+            WRITE_SEEN,
+            !seen.0.is_empty(),
+            vec![&seen.0 as &(dyn ToSql + Sync), &seen.1],
         ),
         (
             WRITE_AUDIT,

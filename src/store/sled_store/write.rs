@@ -372,6 +372,12 @@ fn next_version(expect: Expect, stored: Option<u64>) -> Result<u64, StoreError> 
 // reader, which may see a batch half applied, never follows an index to a missing record.
 impl Tx<'_> {
     fn write(&mut self, commit: &Commit, queued_at: DateTime<Utc>) -> Result<Receipt, StoreError> {
+        for (key, until) in &commit.deliveries {
+            if self.get(SEEN, key.as_bytes())?.is_some() {
+                return Err(StoreError::Delivered);
+            }
+            self.insert(SEEN, key.as_bytes(), &millis(*until).to_be_bytes()[..]);
+        }
         for write in &commit.requests {
             self.write_request(write)?;
         }

@@ -410,3 +410,33 @@ pub fn the_grant_tally_follows_every_write_and_ignores_refused_ones(backend: &im
     assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
     assert_eq!(store.grant_tally().unwrap(), before);
 }
+
+pub fn grants_read_by_id_together_come_in_the_order_asked_without_the_missing(
+    backend: &impl Backend,
+) {
+    let store = backend.open();
+    let grants = (1..=3)
+        .map(|id| (grant(id, "ann", Some(100)), Expect::New))
+        .collect();
+    store
+        .commit(Commit {
+            grants,
+            ..Commit::default()
+        })
+        .unwrap();
+    store
+        .commit(Commit {
+            grants: vec![(grant(2, "bo", Some(200)), Expect::Version(1))],
+            ..Commit::default()
+        })
+        .unwrap();
+    let found = store
+        .grants_by_id(&[GrantId(3), GrantId(9), GrantId(2), GrantId(1)])
+        .unwrap();
+    let seen: Vec<(u64, u64, &str)> = found
+        .iter()
+        .map(|g| (g.value.id.0, g.version, g.value.person.as_str()))
+        .collect();
+    assert_eq!(seen, [(3, 1, "ann"), (2, 2, "bo"), (1, 1, "ann")]);
+    assert!(store.grants_by_id(&[]).unwrap().is_empty());
+}
