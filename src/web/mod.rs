@@ -136,7 +136,7 @@ impl Portal {
         let mut taken = false;
         while slot < limit && !taken {
             let key = format!("web-sign-in/{minute}/{slot}");
-            taken = self.facade.first_delivery(vec![key], until).await?;
+            taken = self.facade.take_once(key, until).await?;
             slot += 1;
         }
         let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
@@ -155,7 +155,7 @@ impl Portal {
         until: DateTime<Utc>,
     ) -> Result<bool, crate::engine::EngineError> {
         let key = format!("web-callback/{}", session::session_key(state));
-        self.facade.first_delivery(vec![key], until).await
+        self.facade.take_once(key, until).await
     }
 }
 

@@ -199,6 +199,15 @@ impl Facade {
         }
     }
 
+    /// Takes `key` in the store's table of keys seen once, until `until`: true for the one
+    /// caller, on any replica, that takes it first. For limits and one-time tokens with no
+    /// work of their own (the portal's sign-in slots and callbacks); a platform delivery
+    /// uses [`Facade::first_delivery`], whose ids land with its work.
+    pub async fn take_once(&self, key: String, until: DateTime<Utc>) -> Result<bool, EngineError> {
+        self.call(move |engine| Ok(engine.store.first_delivery(&key, until)?))
+            .await
+    }
+
     /// Audit records from sequence `from` (1 is the first), in order, at most `limit`.
     pub async fn audit(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, EngineError> {
         self.call(move |engine| Ok(engine.store.audit(from, limit)?))
