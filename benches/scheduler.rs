@@ -2,11 +2,14 @@
 //! the cost of one wake against the number of grants, and the revocation lag of grants
 //! expiring during the run — from `expires_at` to the grant revoked, i.e. its `Deprovision`
 //! done through the `log` connector and committed — with the real scheduler and outbox worker.
-//! Then a restart with 100k overdue grants: the time until every one is revoked.
+//! Then a restart with 100k overdue grants: the time until every one is revoked, and the
+//! worker's memory; again with their revocations started before the restart, so that it
+//! finds the outbox holding two effects a grant.
 //!
 //! `cargo bench --bench scheduler` (several minutes: building 1M grants dominates);
 //! `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1`; `GATEHOUSE_BENCH_SIZES=10000,100000` and
-//! `GATEHOUSE_BENCH_OVERDUE=20000` run other sizes; `-- --store postgres` runs it all on
+//! `GATEHOUSE_BENCH_OVERDUE=20000` run other sizes; `GATEHOUSE_BENCH_ONLY=restart` runs the
+//! restart alone (its peak memory is then the restart's); `-- --store postgres` runs it all on
 //! PostgreSQL (a server of its own, durable commits, a fresh database per run) instead of sled.
 
 // A test harness: its fakes check signatures and timestamps against the real wall clock and
@@ -47,6 +50,8 @@ fn main() {
         )
     };
     let sizes = support::sizes_from_env("GATEHOUSE_BENCH_SIZES").unwrap_or(sizes);
+    let restart_only = std::env::var("GATEHOUSE_BENCH_ONLY").is_ok_and(|only| only == "restart");
+    let sizes = if restart_only { Vec::new() } else { sizes };
     let overdue = support::sizes_from_env("GATEHOUSE_BENCH_OVERDUE")
         .and_then(|n| n.first().copied())
         .unwrap_or(overdue);
@@ -86,20 +91,27 @@ fn main() {
         table.row(row);
         eprintln!("{size} grants done ({})", support::load());
     }
-    table.print();
+    if !sizes.is_empty() {
+        table.print();
+    }
 
     let mut restart = Table::new(
         "restart with overdue grants: catch-up through the log connector",
         &[
             "overdue grants",
+            "outbox at start",
             "store opened in",
             "all revocations started",
             "all grants revoked",
             "outbox empty",
             "revoked/s",
+            "RSS at start → peak",
         ],
     );
-    restart.row(restart_run(&world, backend, overdue));
+    restart.row(restart_run(&world, backend, overdue, false));
+    // The same grants with their revocations started before the restart: the outbox it finds
+    // holds two effects a grant (the call, the refresh of the holder's warning).
+    restart.row(restart_run(&world, backend, overdue, true));
     restart.print();
 }
 
@@ -290,7 +302,8 @@ fn is_revoked(store: &dyn Store, id: u64) -> bool {
         .is_some_and(|g| matches!(g.value.state, GrantState::Revoked { .. }))
 }
 
-fn restart_run(world: &World, backend: Backend, overdue: u64) -> Vec<String> {
+/// A restart that finds `overdue` grants past their end, their revocations `started` or not.
+fn restart_run(world: &World, backend: Backend, overdue: u64, started: bool) -> Vec<String> {
     let (store, place) = backend.create();
     {
         let past = Utc::now() - TimeDelta::hours(2);
@@ -298,11 +311,19 @@ fn restart_run(world: &World, backend: Backend, overdue: u64) -> Vec<String> {
             past + TimeDelta::milliseconds(i as i64)
         });
     }
+    if started {
+        let (engine, _) = engine(world, &store);
+        while engine.revoke_expired_grants(100_000).unwrap() > 0 {}
+    }
+    let queued = store.outbox(usize::MAX).unwrap().len();
     drop(store);
     let opened = Instant::now();
     let store = backend.reopen(&place);
     let opened = opened.elapsed();
     let (engine, connectors) = engine(world, &store);
+    let writes_before = store.write_stats();
+    reset_peak_rss();
+    let rss_at_start = peak_rss();
     let started = Instant::now();
     let all_started = std::sync::Mutex::new(None);
     let all_revoked = std::sync::Mutex::new(None);
@@ -325,12 +346,26 @@ fn restart_run(world: &World, backend: Backend, overdue: u64) -> Vec<String> {
     // Past this the table says how many were revoked by then, and at what rate.
     let finished = run_until(&engine, &*store, connectors, Duration::from_secs(180), done);
     let total = started.elapsed();
+    let writes = store.write_stats();
+    let per_grant = |n: u64| n as f64 / overdue as f64;
+    eprintln!(
+        "the store's writer during the restart: {:.1} writes a grant in {} batches ({:.0} writes a batch), busy {:.1} s ({:.0} µs a grant); {} flushes taking {:.1} s",
+        per_grant(writes.commits - writes_before.commits),
+        writes.batches - writes_before.batches,
+        (writes.commits - writes_before.commits) as f64
+            / (writes.batches - writes_before.batches).max(1) as f64,
+        (writes.busy - writes_before.busy).as_secs_f64(),
+        (writes.busy - writes_before.busy).as_secs_f64() * 1e6 / overdue as f64,
+        writes.flushes - writes_before.flushes,
+        (writes.flushing - writes_before.flushing).as_secs_f64(),
+    );
     let revoked = (1..=overdue).filter(|id| is_revoked(&*store, *id)).count();
     let secs = |d: Duration| format!("{:.1} s", d.as_secs_f64());
     let all_started = *all_started.lock().unwrap();
     let all_revoked = *all_revoked.lock().unwrap();
     vec![
         overdue.to_string(),
+        queued.to_string(),
         secs(opened),
         all_started.map_or("—".into(), secs),
         all_revoked.map_or("—".into(), secs),
@@ -343,5 +378,23 @@ fn restart_run(world: &World, backend: Backend, overdue: u64) -> Vec<String> {
             "{:.0} ({revoked} revoked)",
             revoked as f64 / all_revoked.unwrap_or(total).as_secs_f64()
         ),
+        format!(
+            "{} → {} MiB",
+            rss_at_start.map_or("—".into(), |kib| (kib / 1024).to_string()),
+            peak_rss().map_or("—".into(), |kib| (kib / 1024).to_string()),
+        ),
     ]
+}
+
+/// Starts the process's peak resident set (`VmHWM`) again from what it holds now, so that the
+/// peak read after the restart is the restart's, not the build's (Linux; elsewhere a no-op).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident set in KiB, from `/proc/self/status` (Linux).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

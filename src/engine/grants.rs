@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Engine, EngineError};
 use crate::domain::audit::{Actor, AuditAction, AuditEvent};
+use crate::domain::card::CardKey;
 use crate::domain::effect::{Alert, Effect};
 use crate::domain::grant::{Grant, ReviewOutcome, RevokeReason};
 use crate::domain::ids::{GrantId, PersonId};
@@ -30,6 +31,23 @@ impl Engine {
         Ok(stored)
     }
 
+    /// Whether messages with buttons about `grant` may have been posted, or be on their way:
+    /// only its expiry warning and the review of emergency access post any, so a grant never
+    /// warned (since it was given or last extended), not emergency, with none recorded has
+    /// nothing to refresh. Most grants taken back together (an offboarding, a restart after
+    /// their end) are of that kind, and a refresh each would cost its queuing, its delivery
+    /// and its completion for nothing. (A warning queued before an extension is recorded by
+    /// now, or still on its way and then rendered as the grant is when delivered; only one
+    /// delivered in the very moment before its answer is recorded keeps its buttons, which
+    /// then answer that the grant has ended.)
+    pub(super) fn may_have_cards(&self, grant: &Grant) -> Result<bool, EngineError> {
+        if grant.emergency || grant.warned_at.is_some() {
+            return Ok(true);
+        }
+        let about = CardKey::Grant { grant: grant.id };
+        Ok(!self.store.cards(&about)?.is_empty())
+    }
+
     /// Queues the revocation of a live grant into `commit`.
     pub(super) fn queue_revocation(
         &self,
@@ -49,9 +67,11 @@ impl Engine {
         );
         commit.effects.push(Effect::Deprovision { grant: grant.id });
         // The holder's Extend / End now buttons no longer apply.
-        commit
-            .effects
-            .push(Effect::RefreshGrantCards { grant: grant.id });
+        if self.may_have_cards(&grant)? {
+            commit
+                .effects
+                .push(Effect::RefreshGrantCards { grant: grant.id });
+        }
         // The holder is told once the connector confirms ([`Engine::deprovisioned`]): until
         // then the access may still be there, and "revoked" would not be true.
         commit

@@ -120,7 +120,9 @@ impl Engine {
                 .request(grant.request)
                 .reason(detail),
         );
-        then.effects.push(Effect::RefreshGrantCards { grant: id });
+        if self.may_have_cards(&grant)? {
+            then.effects.push(Effect::RefreshGrantCards { grant: id });
+        }
         if !undone {
             // Told only now: until the connector confirms, the access may still be there.
             then.effects.push(Effect::Notify {

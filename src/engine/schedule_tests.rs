@@ -7,6 +7,8 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use super::testing::{ask, engine_on, start};
 use super::*;
 use crate::domain::audit::Actor;
+use crate::domain::card::{CardKey, PostedCard};
+use crate::domain::directory::Platform;
 use crate::domain::effect::{Effect, Notice};
 use crate::domain::grant::{Grant, GrantState};
 use crate::domain::ids::{GrantId, RequestId};
@@ -200,13 +202,21 @@ fn a_restart_with_a_thousand_overdue_grants_revokes_them_all_first() {
 #[test]
 fn overdue_grants_are_revoked_many_to_a_commit_each_with_its_own_audit_and_effects() {
     let (engine, _clock) = engine_on(SledStore::temporary().unwrap());
+    // Even grants were warned before their end; grant 1 was warned, then extended.
     let grants = (1..=100u64)
-        .map(|id| (overdue_grant(id, start()), Expect::New))
+        .map(|id| {
+            let mut grant = overdue_grant(id, start());
+            if id % 2 == 0 {
+                grant.warned_at = Some(start() - TimeDelta::hours(1));
+            }
+            (grant, Expect::New)
+        })
         .collect();
     engine
         .store()
         .commit(Commit {
             grants,
+            cards: vec![posted_card(GrantId(1))],
             ..Commit::default()
         })
         .unwrap();
@@ -237,8 +247,25 @@ fn overdue_grants_are_revoked_many_to_a_commit_each_with_its_own_audit_and_effec
         ));
         let queued = |effect: Effect| outbox.iter().filter(|e| e.effect == effect).count();
         assert_eq!(queued(Effect::Deprovision { grant }), 1);
-        assert_eq!(queued(Effect::RefreshGrantCards { grant }), 1);
+        let has_cards = id % 2 == 0 || id == 1;
+        assert_eq!(
+            queued(Effect::RefreshGrantCards { grant }),
+            usize::from(has_cards),
+            "a grant with an expiry warning has buttons to end; one never warned has none"
+        );
     }
+}
+
+/// A DM with buttons about `grant`, as an expiry warning leaves it.
+fn posted_card(grant: GrantId) -> (CardKey, PostedCard) {
+    let card = PostedCard {
+        platform: Platform::Slack,
+        channel: "D1".into(),
+        message: "1700000000.000100".into(),
+        recipient: "dan".into(),
+        effect_key: "warning".into(),
+    };
+    (CardKey::Grant { grant }, card)
 }
 
 #[test]
@@ -454,6 +481,8 @@ fn a_review_decision_and_the_deadline_queue_a_refresh_of_the_cards_they_decide()
         .store()
         .commit(Commit {
             grants,
+            // Alice has a message with buttons about grant 1.
+            cards: vec![posted_card(GrantId(1))],
             ..Commit::default()
         })
         .unwrap();

@@ -30,8 +30,18 @@ use crate::store::{Commit, Expect, SledStore};
 /// The example policy, but grafana's grants go through connector `slow` and github's
 /// through `quick`.
 fn policy() -> Policy {
+    policy_where_grafana_goes_through("slow")
+}
+
+/// The example policy, but grafana's grants go through connector `grafana` and github's
+/// through `quick`.
+fn policy_where_grafana_goes_through(grafana: &str) -> Policy {
     let text = EXAMPLE_POLICY
-        .replacen("connector = \"log\"", "connector = \"slow\"", 1)
+        .replacen(
+            "connector = \"log\"",
+            &format!("connector = \"{grafana}\""),
+            1,
+        )
         .replacen("connector = \"log\"", "connector = \"quick\"", 1);
     let directory = example_directory();
     let cx = PolicyContext {
@@ -493,4 +503,90 @@ async fn a_reload_that_lowers_a_limit_holds_from_the_next_call_on() {
         after_reload, [1; 6],
         "one at a time once the reload said so"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_queued_for_a_resource_moved_to_another_connector_count_against_the_one_they_go_to() {
+    let engine = engine();
+    let (slow, quick) = (Target::new(false), Target::new(true));
+    provisions(&engine, "grafana", 1..=6);
+    let connectors = connectors((&slow, limited(1, None)), (&quick, limited(2, None)));
+    let _worker = run(&engine, connectors, Arc::new(RecordingChat::default()));
+    until("slow has its one call under way", || {
+        slow.log().started.len() == 1
+    })
+    .await;
+
+    // A reload moves grafana to `quick`; a commit wakes the worker.
+    engine.replace_world(
+        policy_where_grafana_goes_through("quick"),
+        example_directory(),
+    );
+    provisions(&engine, "github", 7..=7);
+    until(
+        "the rest of grafana's grants and github's are given",
+        || quick.log().answered == 6,
+    )
+    .await;
+    let mut given = quick.grants_started(Action::Grant);
+    given.sort();
+    assert_eq!(given, (2..=7).map(GrantId).collect::<Vec<_>>());
+    assert_eq!(
+        slow.log().started.len(),
+        1,
+        "only the call under way at the reload went to slow"
+    );
+    assert!(
+        quick.log().most <= 2,
+        "calls queued before the reload keep to quick's limit: {} ran at once",
+        quick.log().most
+    );
+    assert_eq!(state(&engine, 1), "provisioning");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_that_holds_few_entries_at_a_time_still_does_every_one_once_and_in_order() {
+    let engine = engine();
+    let (slow, quick) = (Target::new(true), Target::new(true));
+    provisions(&engine, "github", 1..=30);
+    let cards: Vec<Effect> = (1..=10)
+        .map(|request| Effect::ApprovalCard {
+            request: RequestId(request),
+            approver: "bob".into(),
+            stage: 0,
+        })
+        .collect();
+    engine
+        .commit(Commit {
+            effects: cards.clone(),
+            ..Commit::default()
+        })
+        .unwrap();
+    provisions(&engine, "github", 31..=40);
+    let chat = Arc::new(RecordingChat::default());
+    let connectors = connectors((&slow, limited(4, None)), (&quick, limited(4, None)));
+    let worker = Worker::new(engine.clone(), connectors, chat.clone()).with_window(4);
+    let (_stop, shutdown) = watch::channel(false);
+    tokio::spawn(worker.run(shutdown));
+
+    until("every grant is given and every card posted", || {
+        quick.log().answered == 40 && chat.delivered().len() == 10
+    })
+    .await;
+    assert_eq!(
+        quick.grants_started(Action::Grant),
+        (1..=40).map(GrantId).collect::<Vec<_>>(),
+        "each once, oldest first, though four were read at a time"
+    );
+    let delivered = chat.delivered();
+    for card in &cards {
+        let times = delivered.iter().filter(|d| *d == card).count();
+        assert_eq!(times, 1, "{card:?} delivered {times} times");
+    }
+    assert_eq!(chat.attempts(), 10, "the cards too, each once");
+    assert!((1..=40).all(|id| state(&engine, id) == "active"));
+    until("the outbox is empty", || {
+        engine.store().outbox(1).unwrap().is_empty()
+    })
+    .await;
 }

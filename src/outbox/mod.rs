@@ -14,7 +14,10 @@
 //! connector that answers 429 with `Retry-After` gets no call until the wait is over. So a
 //! slow or flooded target holds up only its own calls, never a card, an alert or another
 //! target. Results are written many at a time (one write, one flush), and every attempt has
-//! a deadline, so an unanswered one does not hold its lane for ever.
+//! a deadline, so an unanswered one does not hold its lane for ever. The worker keeps a
+//! bounded window of the queue in memory, chat and connector calls apart, and reads on as
+//! entries leave; a reload that moves a resource to another connector moves its queued calls
+//! to that connector's limits.
 //!
 //! Failures are retried with exponential backoff and jitter. A grant that still cannot be
 //! provisioned after [`PROVISION_ATTEMPTS`] (or fails permanently) is marked failed and

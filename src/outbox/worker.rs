@@ -33,13 +33,13 @@ use tracing::Instrument;
 use super::attempt::Next;
 pub use super::attempt::{CHAT_DEADLINE, CONNECTOR_GRACE};
 use super::gates::{Gate, Gates};
-use super::queue::{Pool, Queue};
+use super::queue::{Pool, Queue, Side};
 use super::{ChatPort, MAX_BACKOFF};
 use crate::connector::{ConnectorRegistry, Connectors, Limits};
 use crate::domain::effect::{Class, Effect};
 use crate::domain::grant::Grant;
-use crate::domain::ids::GrantId;
-use crate::engine::{Engine, EngineError, on_blocking_pool};
+use crate::domain::ids::{GrantId, ResourceId};
+use crate::engine::{Engine, EngineError, World, on_blocking_pool};
 use crate::metrics::Observed;
 use crate::store::{Finished, OutboxEntry, Store, StoreError};
 
@@ -66,6 +66,8 @@ pub struct Worker {
     queue: Mutex<Queue>,
     /// How many calls each pool runs, and when it may start more.
     gates: Mutex<Gates>,
+    /// The policy and directory the queued calls were filed under.
+    pooled_under: Mutex<Option<Arc<World>>>,
 }
 
 impl Worker {
@@ -82,7 +84,15 @@ impl Worker {
             resumed: None,
             queue: Mutex::default(),
             gates: Mutex::default(),
+            pooled_under: Mutex::default(),
         }
+    }
+
+    /// Keeps at most `window` entries of each side in memory (tests of the windows).
+    #[cfg(test)]
+    pub(super) fn with_window(mut self, window: usize) -> Self {
+        self.queue = Mutex::new(Queue::with_window(window));
+        self
     }
 
     fn queue(&self) -> MutexGuard<'_, Queue> {
@@ -120,15 +130,25 @@ impl Worker {
     }
 
     /// Reads what was queued since the last read (with the entries an earlier process left,
-    /// waiting for a retry or not, on the first read), and files each in its pool.
+    /// waiting for a retry or not, on the first read), as far as each side's window has room
+    /// ([`super::queue::WINDOW`]), and files each in its pool.
     fn read_new(&self) -> Result<(), EngineError> {
         loop {
-            let after = self.queue().cursor();
+            let Some(after) = self.queue().read_after() else {
+                return Ok(());
+            };
             let entries = self.engine.store().effects_after(after, READ_BATCH)?;
             let read = entries.len();
+            let admitted: Vec<OutboxEntry> = {
+                let mut queue = self.queue();
+                entries
+                    .into_iter()
+                    .filter(|entry| queue.admit(entry))
+                    .collect()
+            };
             let world = self.engine.world();
             // The grants behind the page's provisions and revocations, in one read.
-            let ids: Vec<GrantId> = entries
+            let ids: Vec<GrantId> = admitted
                 .iter()
                 .filter_map(|entry| match entry.effect {
                     Effect::Provision { grant } | Effect::Deprovision { grant } => Some(grant),
@@ -142,28 +162,48 @@ impl Worker {
                 .into_iter()
                 .map(|g| (g.value.id, g.value))
                 .collect();
-            let mut pooled = Vec::with_capacity(read);
-            for entry in entries {
-                let pool = match entry.effect {
+            let mut pooled = Vec::with_capacity(admitted.len());
+            for entry in admitted {
+                let resource = match entry.effect {
                     Effect::Provision { grant } | Effect::Deprovision { grant } => {
-                        let resource = grants
-                            .get(&grant)
-                            .and_then(|g| world.policy.resource(&g.resource));
-                        Pool::Connector(resource.and_then(|r| r.connector.clone()))
+                        grants.get(&grant).map(|g| g.resource.clone())
                     }
-                    _ => Pool::Chat,
+                    _ => None,
                 };
-                pooled.push((entry, pool));
+                let pool = match &resource {
+                    Some(resource) => pool_of(&world, resource),
+                    None if Side::of(&entry) == Side::Connector => Pool::Connector(None),
+                    None => Pool::Chat,
+                };
+                pooled.push((entry, pool, resource));
             }
             let now = self.engine.now();
             let mut queue = self.queue();
-            for (entry, pool) in pooled {
-                queue.learn(entry, pool, now);
+            for (entry, pool, resource) in pooled {
+                queue.learn(entry, pool, resource, now);
             }
             if read < READ_BATCH {
                 return Ok(());
             }
         }
+    }
+
+    /// Files the queued connector calls again when the policy in force changed (a reload):
+    /// a resource moved to another connector takes its queued calls with it.
+    fn follow_reloads(&self, queue: &mut Queue) {
+        let world = self.engine.world();
+        let mut pooled_under = self
+            .pooled_under
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if pooled_under
+            .as_ref()
+            .is_some_and(|under| Arc::ptr_eq(under, &world))
+        {
+            return;
+        }
+        queue.repool(|resource| pool_of(&world, resource));
+        *pooled_under = Some(world);
     }
 
     /// Attempts every effect due now, most urgent first (alerts, messages, revocations,
@@ -172,7 +212,11 @@ impl Worker {
     pub async fn run_due(&self) -> Result<usize, EngineError> {
         self.read_new()?;
         let now = self.engine.now();
-        self.queue().release(now);
+        {
+            let mut queue = self.queue();
+            self.follow_reloads(&mut queue);
+            queue.release(now);
+        }
         let mut tried = HashSet::new();
         let mut completed = 0;
         loop {
@@ -342,6 +386,7 @@ impl Worker {
         let instant = Instant::now();
         let connectors = self.connectors.current();
         let mut queue = self.queue();
+        self.follow_reloads(&mut queue);
         queue.release(now);
         let mut wake = queue
             .next_due()
@@ -436,6 +481,12 @@ impl Worker {
             }
         }
     }
+}
+
+/// Whose capacity a call about `resource` uses under `world`: its connector's.
+fn pool_of(world: &World, resource: &ResourceId) -> Pool {
+    let resource = world.policy.resource(resource);
+    Pool::Connector(resource.and_then(|r| r.connector.clone()))
 }
 
 /// The limits of `pool`: chat's own, or its connector's.

@@ -35,7 +35,7 @@ pub use pg_store::{
 pub use sled_store::{Anchoring, SledStore, Unanchored, verify_backup};
 
 /// The schema version this build writes; a data directory with a newer one is refused.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// A record with the version it was read at, for compare-and-swap.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -260,14 +260,16 @@ impl SledStore {
     }
 
     /// Brings a data directory of schema `from` up to [`SCHEMA_VERSION`]. Schema 2 added two
-    /// indexes (`outbox_by_due`, `warnings_by_due`), built here from the records they index.
+    /// indexes (`outbox_by_due`, `warnings_by_due`), built here from the records they index
+    /// (`outbox_by_due` no longer: see schema 7).
     /// Schema 3 added the journal, which needs nothing built: the version says that the
     /// directory may hold a batch to complete, which an older build would not do.
     /// Schema 4 added the grant tally, counted here from every grant once; an older build
     /// would not keep it up to date. Schema 5 added audit checkpoints, which need nothing
     /// built: the version keeps out an older build, which would append events without them.
     /// Schema 6 added `pending_by_approver`, built here from the pending requests; an older
-    /// build would not keep it up to date.
+    /// build would not keep it up to date. Schema 7 stopped keeping `outbox_by_due` (emptied
+    /// here): the version keeps out an older build, whose worker found due effects through it.
     /// The version is written only once the rest is flushed, so a crash midway starts over.
     fn migrate(&self, from: u32) -> Result<(), StoreError> {
         tracing::info!(from, to = SCHEMA_VERSION, "upgrading the data directory");
@@ -280,6 +282,9 @@ impl SledStore {
         if from < 6 {
             self.build_approver_index()?;
         }
+        if from < 7 {
+            self.trees.outbox_by_due.clear()?;
+        }
         self.trees
             .meta
             .insert(SCHEMA_VERSION_KEY, &SCHEMA_VERSION.to_be_bytes()[..])?;
@@ -289,12 +294,6 @@ impl SledStore {
 
     fn build_schema_2_indexes(&self) -> Result<(), StoreError> {
         let t = &self.trees;
-        t.outbox_by_due.clear()?;
-        for entry in self.outbox_entries() {
-            let entry = entry?;
-            t.outbox_by_due
-                .insert(time_key(millis(entry.next_attempt_at), entry.seq), EMPTY)?;
-        }
         t.warnings_by_due.clear()?;
         for item in t.grants.iter() {
             let (key, bytes) = item?;
@@ -653,7 +652,7 @@ impl Store for SledStore {
     }
 
     fn next_effect_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Self::first_time(&self.trees.outbox_by_due, OUTBOX_BY_DUE, None)
+        self.first_effect_due(|_| true)
     }
 
     fn campaign(&self, id: CampaignId) -> Result<Option<Versioned<Campaign>>, StoreError> {
@@ -724,38 +723,32 @@ impl Store for SledStore {
         limit: usize,
         skip: &dyn Fn(u64) -> bool,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut due = Vec::new();
+        // The outbox keeps no index by due time (see `write`): the product's worker reads it
+        // in seq order; this reads it whole.
         let durable = self.durable_outbox.load(Ordering::SeqCst);
-        for item in self.trees.outbox_by_due.range(..=time_key_upper(now)) {
-            if due.len() >= limit {
-                break;
-            }
-            let (_, seq) = split_time_key(OUTBOX_BY_DUE, &item?.0)?;
+        let mut due = Vec::new();
+        for entry in self.outbox_entries() {
+            let entry = entry?;
             // Not durable yet: it runs once its commit's flush is done (the commit then
             // wakes the worker).
-            if skip(seq) || seq > durable {
-                continue;
-            }
-            let key = id_key(seq);
-            // Completed since the index was read: the entry went with its index key.
-            if let Some(bytes) = self.trees.outbox.get(key)? {
-                due.push(decode::<OutboxEntry>(OUTBOX, &key, &bytes)?);
+            if entry.next_attempt_at <= now && entry.seq <= durable && !skip(entry.seq) {
+                due.push(entry);
             }
         }
+        due.sort_by_key(|entry| (millis(entry.next_attempt_at), entry.seq));
+        due.truncate(limit);
         due.sort_by_key(|entry| entry.seq);
         Ok(due)
     }
 
     fn effects_waiting(&self, now: DateTime<Utc>) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut waiting = Vec::new();
-        for item in self.trees.outbox_by_due.range(time_key_upper(now)..) {
-            let (_, seq) = split_time_key(OUTBOX_BY_DUE, &item?.0)?;
-            let key = id_key(seq);
-            if let Some(bytes) = self.trees.outbox.get(key)? {
-                waiting.push(decode::<OutboxEntry>(OUTBOX, &key, &bytes)?);
+        for entry in self.outbox_entries() {
+            let entry = entry?;
+            if entry.next_attempt_at > now {
+                waiting.push(entry);
             }
         }
-        waiting.sort_by_key(|entry| entry.seq);
         Ok(waiting)
     }
 
@@ -763,7 +756,7 @@ impl Store for SledStore {
         &self,
         after: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Self::first_time(&self.trees.outbox_by_due, OUTBOX_BY_DUE, Some(after))
+        self.first_effect_due(|at| at > after)
     }
 
     fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {

@@ -228,10 +228,6 @@ async fn snapshot<W: Write>(conn: &mut Conn, out: Out<'_, W>) -> Result<(), Back
         )?;
     }
     meta(conn, out).await?;
-    for row in &outbox {
-        let (seq, at): (i64, i64) = (row.get(0), row.get(3));
-        out.entry(OUTBOX_BY_DUE, &time_key(at as u64, seq as u64), EMPTY)?;
-    }
     time_index(out, WARNINGS_BY_DUE, &grants, 5)?;
     for row in conn
         .query(

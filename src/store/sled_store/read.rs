@@ -100,6 +100,21 @@ impl SledStore {
             .transpose()
     }
 
+    /// The earliest `next_attempt_at` in the outbox that passes `keep`, read from every entry.
+    pub(super) fn first_effect_due(
+        &self,
+        keep: impl Fn(DateTime<Utc>) -> bool,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut first: Option<DateTime<Utc>> = None;
+        for entry in self.outbox_entries() {
+            let at = entry?.next_attempt_at;
+            if keep(at) && first.is_none_or(|first| at < first) {
+                first = Some(at);
+            }
+        }
+        Ok(first)
+    }
+
     pub(super) fn outbox_entries(
         &self,
     ) -> impl Iterator<Item = Result<OutboxEntry, StoreError>> + '_ {

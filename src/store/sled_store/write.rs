@@ -559,8 +559,9 @@ impl Tx<'_> {
                 next_attempt_at: queued_at,
                 last_error: None,
             };
+            // Not indexed by due time: the worker reads the outbox in seq order and keeps
+            // its own schedule, so such an index cost two writes per effect for nothing.
             self.put(OUTBOX, &id_key(seq), &entry)?;
-            self.insert(OUTBOX_BY_DUE, &time_key(millis(queued_at), seq), EMPTY);
             if once {
                 self.insert(OUTBOX_KEYS, entry.key.as_bytes(), &id_key(seq)[..]);
             }
@@ -577,9 +578,9 @@ impl Tx<'_> {
         let Some(entry) = self.get_decoded::<OutboxEntry>(OUTBOX, &key)? else {
             return Err(StoreError::Conflict);
         };
+        // Removed whatever the effect: entries queued by older builds indexed every key and
+        // every due time (removing a key that is not there costs sled a lookup, no write).
         self.remove(OUTBOX_BY_DUE, &time_key(millis(entry.next_attempt_at), seq));
-        // Removed whatever the effect: entries queued by older builds indexed every key
-        // (removing a key that is not there costs sled a lookup, no write).
         self.remove(OUTBOX_KEYS, entry.key.as_bytes());
         self.remove(OUTBOX, &key);
         Ok(())
@@ -597,16 +598,12 @@ impl Tx<'_> {
         let Some(mut entry) = self.get_decoded::<OutboxEntry>(OUTBOX, &key)? else {
             return Ok(());
         };
+        // An older build's index entry, if any (see `remove_effect`).
         self.remove(OUTBOX_BY_DUE, &time_key(millis(entry.next_attempt_at), seq));
         entry.attempts = entry.attempts.saturating_add(1);
         entry.next_attempt_at = next_attempt_at;
         entry.last_error = Some(error.to_owned());
         self.put(OUTBOX, &key, &entry)?;
-        self.insert(
-            OUTBOX_BY_DUE,
-            &time_key(millis(next_attempt_at), seq),
-            EMPTY,
-        );
         Ok(())
     }
 }

@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::domain::effect::Effect;
+use crate::store::OutboxEntry;
+use crate::store::sled_store::keys::{EMPTY, millis, time_key};
 
 fn card(request: u64) -> Effect {
     Effect::ApprovalCard {
@@ -126,5 +128,42 @@ fn a_schema_1_directory_gets_its_due_indexes_built_on_open() {
         store.warnings_due(at(0), at(100), 10).unwrap(),
         vec![(at(50), GrantId(1))],
         "a grant that ends is owed a warning; standing access is not"
+    );
+}
+
+#[test]
+fn effects_are_queued_without_a_due_index_and_a_schema_6_directory_has_its_index_emptied() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.commit(effects(vec![card(1), card(2)])).unwrap();
+        store.retry_effect(1, at(500), "slack said 503").unwrap();
+        assert!(
+            store.tree("outbox_by_due").is_empty(),
+            "neither a new effect nor a retry writes a due index"
+        );
+        // What a schema 6 directory holds: an index entry per queued effect.
+        let index = store.tree("outbox_by_due");
+        index.insert(time_key(millis(at(500)), 1), EMPTY).unwrap();
+        index.insert(time_key(millis(at(1)), 2), EMPTY).unwrap();
+        store
+            .tree("meta")
+            .insert("schema_version", &6u32.to_be_bytes()[..])
+            .unwrap();
+        store.tree("meta").flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert!(store.tree("outbox_by_due").is_empty(), "emptied on open");
+    let version = store.tree("meta").get("schema_version").unwrap().unwrap();
+    assert_eq!(version.as_ref(), 7u32.to_be_bytes());
+    let seqs = |entries: Vec<OutboxEntry>| entries.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(store.due_effects(at(100), 10).unwrap()), [2]);
+    assert_eq!(seqs(store.effects_waiting(at(100)).unwrap()), [1]);
+    assert_eq!(store.next_effect_due().unwrap(), Some(at(1)));
+    assert_eq!(store.next_effect_due_after(at(100)).unwrap(), Some(at(500)));
+    assert_eq!(
+        seqs(store.due_effects(at(500), 1).unwrap()),
+        [2],
+        "due longest first"
     );
 }
