@@ -35,7 +35,7 @@ pub use pg_store::{
 pub use sled_store::{Anchoring, SledStore, Unanchored, verify_backup};
 
 /// The schema version this build writes; a data directory with a newer one is refused.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// A record with the version it was read at, for compare-and-swap.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,8 +173,7 @@ pub enum RequestList {
 pub enum GrantList {
     /// A person's grants, in id order (`grants_by_person`).
     Of(PersonId),
-    /// Live grants in id order: in sled read through the grants themselves, passing over
-    /// those that ended (in PostgreSQL through `grants_live`).
+    /// Live grants in id order (`grants_live`, in both stores).
     Live,
     /// Live grants that have an end, by that end and then id (`grants_by_expiry`).
     LiveByEnd,

@@ -94,6 +94,7 @@ struct Trees {
     warnings_by_due: sled::Tree,
     audit_checkpoints: sled::Tree,
     pending_by_approver: sled::Tree,
+    grants_live: sled::Tree,
 }
 
 impl Trees {
@@ -117,11 +118,12 @@ impl Trees {
             warnings_by_due: db.open_tree(WARNINGS_BY_DUE)?,
             audit_checkpoints: db.open_tree(AUDIT_CHECKPOINTS)?,
             pending_by_approver: db.open_tree(PENDING_BY_APPROVER)?,
+            grants_live: db.open_tree(GRANTS_LIVE)?,
         })
     }
 
     /// Every tree with its name, in the order of `TREE_NAMES`.
-    fn named(&self) -> [(&'static str, &sled::Tree); 18] {
+    fn named(&self) -> [(&'static str, &sled::Tree); 19] {
         [
             (REQUESTS, &self.requests),
             (REQUESTS_BY_PERSON, &self.requests_by_person),
@@ -141,6 +143,7 @@ impl Trees {
             (WARNINGS_BY_DUE, &self.warnings_by_due),
             (AUDIT_CHECKPOINTS, &self.audit_checkpoints),
             (PENDING_BY_APPROVER, &self.pending_by_approver),
+            (GRANTS_LIVE, &self.grants_live),
         ]
     }
 
@@ -270,6 +273,8 @@ impl SledStore {
     /// Schema 6 added `pending_by_approver`, built here from the pending requests; an older
     /// build would not keep it up to date. Schema 7 stopped keeping `outbox_by_due` (emptied
     /// here): the version keeps out an older build, whose worker found due effects through it.
+    /// Schema 8 added `grants_live`, built here from the grants; an older build would not
+    /// keep it up to date.
     /// The version is written only once the rest is flushed, so a crash midway starts over.
     fn migrate(&self, from: u32) -> Result<(), StoreError> {
         tracing::info!(from, to = SCHEMA_VERSION, "upgrading the data directory");
@@ -284,6 +289,9 @@ impl SledStore {
         }
         if from < 7 {
             self.trees.outbox_by_due.clear()?;
+        }
+        if from < 8 {
+            self.build_live_index()?;
         }
         self.trees
             .meta
@@ -301,6 +309,21 @@ impl SledStore {
             if let Some(expires_at) = stored.r.warning_owed() {
                 t.warnings_by_due
                     .insert(time_key(millis(expires_at), stored.r.id.0), EMPTY)?;
+            }
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Lists every live grant in `grants_live`, reading every grant once.
+    fn build_live_index(&self) -> Result<(), StoreError> {
+        let t = &self.trees;
+        t.grants_live.clear()?;
+        for item in t.grants.iter() {
+            let (key, bytes) = item?;
+            let stored: Stored<Grant> = decode(GRANTS, &key, &bytes)?;
+            if stored.r.is_live() {
+                t.grants_live.insert(key, EMPTY)?;
             }
         }
         self.db.flush()?;

@@ -141,9 +141,13 @@ async fn snapshot<W: Write>(conn: &mut Conn, out: Out<'_, W>) -> Result<(), Back
             &[],
         )
         .await?;
+    let mut live = Vec::new();
     for row in &grants {
         let (id, version, body): (i64, i64, String) = (row.get(0), row.get(1), row.get(6));
         let r: Grant = parse(|| format!("grants key {id}"), &body)?;
+        if r.is_live() {
+            live.push(id as u64);
+        }
         let stored = Stored {
             v: version as u64,
             due: None,
@@ -262,6 +266,9 @@ async fn snapshot<W: Write>(conn: &mut Conn, out: Out<'_, W>) -> Result<(), Back
     keys.sort_unstable();
     for key in keys {
         out.entry(PENDING_BY_APPROVER, &key, EMPTY)?;
+    }
+    for id in live {
+        out.entry(GRANTS_LIVE, &id_key(id), EMPTY)?;
     }
     Ok(())
 }

@@ -43,12 +43,16 @@ pub(crate) const WARNINGS_BY_DUE: &str = "warnings_by_due";
 /// batch that appended events while an audit key was configured (schema 5).
 pub(crate) const AUDIT_CHECKPOINTS: &str = "audit_checkpoints";
 
+/// Live grants by id (schema 8): the admin's Grants page in the order grants were made,
+/// read without passing over the ones that ended.
+pub(crate) const GRANTS_LIVE: &str = "grants_live";
+
 /// The batch being applied, kept until the next one so that a crash midway is completed
 /// when the store opens again (see `journal`). Not part of a backup.
 pub(crate) const JOURNAL: &str = "journal";
 
 /// Every tree, in the order backups list them.
-pub(crate) const TREE_NAMES: [&str; 18] = [
+pub(crate) const TREE_NAMES: [&str; 19] = [
     REQUESTS,
     REQUESTS_BY_PERSON,
     PENDING_BY_DUE,
@@ -67,6 +71,7 @@ pub(crate) const TREE_NAMES: [&str; 18] = [
     WARNINGS_BY_DUE,
     AUDIT_CHECKPOINTS,
     PENDING_BY_APPROVER,
+    GRANTS_LIVE,
 ];
 
 /// `meta` keys.

@@ -5,9 +5,9 @@ use std::ops::Bound;
 
 use super::SledStore;
 use super::keys::{
-    GRANTS, GRANTS_BY_EXPIRY, GRANTS_BY_PERSON, PENDING_BY_APPROVER, REQUESTS, REQUESTS_BY_PERSON,
-    Stored, decode, id_key, person_key, person_key_id, person_prefix, seq_of, split_time_key,
-    time_key,
+    GRANTS, GRANTS_BY_EXPIRY, GRANTS_BY_PERSON, GRANTS_LIVE, PENDING_BY_APPROVER, REQUESTS,
+    REQUESTS_BY_PERSON, Stored, decode, id_key, person_key, person_key_id, person_prefix, seq_of,
+    split_time_key, time_key,
 };
 use crate::domain::grant::Grant;
 use crate::domain::ids::GrantId;
@@ -96,7 +96,7 @@ impl SledStore {
             }
             GrantList::Live => {
                 let after = window.after.map(|m| id_key(m.id).to_vec());
-                let keys = keys_in_window(&self.trees.grants, &[], after, window.ascending);
+                let keys = keys_in_window(&self.trees.grants_live, &[], after, window.ascending);
                 (keys, Keyed::Id)
             }
             GrantList::LiveByEnd => {
@@ -114,7 +114,7 @@ impl SledStore {
             let id = match keyed {
                 Keyed::End => split_time_key(GRANTS_BY_EXPIRY, &key)?.1,
                 Keyed::Person => person_key_id(GRANTS_BY_PERSON, &key)?,
-                Keyed::Id => seq_of(GRANTS, &key)?,
+                Keyed::Id => seq_of(GRANTS_LIVE, &key)?,
             };
             let Some(grant) = Self::versioned::<Grant>(&self.trees.grants, GRANTS, id)? else {
                 continue;

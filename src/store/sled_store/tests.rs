@@ -8,6 +8,7 @@ mod audit;
 mod backup;
 mod concurrency;
 mod journal;
+mod live;
 mod open;
 mod outbox;
 mod tally;

@@ -487,6 +487,14 @@ impl Tx<'_> {
                 EMPTY,
             ),
         }
+        match (
+            grant.state.is_live(),
+            old.as_ref().is_some_and(|o| o.r.state.is_live()),
+        ) {
+            (true, false) => self.insert(GRANTS_LIVE, &key, EMPTY),
+            (false, true) => self.remove(GRANTS_LIVE, &key),
+            _ => {}
+        }
         if let (true, Some(expires_at)) = (grant.state.is_live(), grant.expires_at) {
             self.insert(
                 GRANTS_BY_EXPIRY,

@@ -99,5 +99,5 @@ fn an_older_directory_gets_its_approver_index_built_once_on_open() {
     assert_eq!(asked_of(&store, "bob"), [2, 1]);
     let version = store.tree("meta").get("schema_version").unwrap().unwrap();
     assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
-    assert_eq!(SCHEMA_VERSION, 7);
+    assert_eq!(SCHEMA_VERSION, 8);
 }

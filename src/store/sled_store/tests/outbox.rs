@@ -155,7 +155,7 @@ fn effects_are_queued_without_a_due_index_and_a_schema_6_directory_has_its_index
     let store = SledStore::open(dir.path()).unwrap();
     assert!(store.tree("outbox_by_due").is_empty(), "emptied on open");
     let version = store.tree("meta").get("schema_version").unwrap().unwrap();
-    assert_eq!(version.as_ref(), 7u32.to_be_bytes());
+    assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
     let seqs = |entries: Vec<OutboxEntry>| entries.iter().map(|e| e.seq).collect::<Vec<_>>();
     assert_eq!(seqs(store.due_effects(at(100), 10).unwrap()), [2]);
     assert_eq!(seqs(store.effects_waiting(at(100)).unwrap()), [1]);

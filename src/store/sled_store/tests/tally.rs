@@ -17,7 +17,7 @@ fn counted(store: &SledStore) -> GrantTally {
 
 /// The state the `n`th write of a grant gives it, walking through every state (and the
 /// revocation attempts past the alert threshold) in an order no real grant would take.
-fn shape(mut grant: Grant, n: u64) -> Grant {
+pub(super) fn shape(mut grant: Grant, n: u64) -> Grant {
     grant.state = match n % 7 {
         0 => GrantState::Provisioning,
         1 | 2 => GrantState::Active { since: at(1) },
