@@ -174,22 +174,12 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<Vec<Grant>, StoreError> {
         let (before, limit) = (before.map(|id| id.0 as i64), self::limit(limit));
-        let rows = self.read(async |conn| {
-            let rows = conn
-                .query(
-                    "SELECT id, body FROM grants WHERE ($1::bigint IS NULL OR id < $1) \
-                     AND (live OR NOT $2) ORDER BY id DESC LIMIT $3",
-                    &[&before, &live_only, &limit],
-                )
-                .await?;
-            Ok(rows
-                .iter()
-                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)))
-                .collect::<Vec<_>>())
-        })?;
-        rows.into_iter()
-            .map(|(id, body)| parse(|| format!("grants key {id}"), &body))
-            .collect()
+        self.bodies(
+            "SELECT id, body FROM grants WHERE ($1::bigint IS NULL OR id < $1) \
+             AND (live OR NOT $2) ORDER BY id DESC LIMIT $3",
+            "grants key",
+            &[&before, &live_only, &limit],
+        )
     }
 
     fn requests_window(
@@ -277,8 +267,8 @@ impl Store for PgStore {
         let person = person.as_str().to_owned();
         self.bodies(
             "SELECT id, body FROM requests WHERE person = $1 ORDER BY id DESC",
-            "requests",
-            &person,
+            "requests key",
+            &[&person],
         )
     }
 
@@ -286,8 +276,8 @@ impl Store for PgStore {
         let person = person.as_str().to_owned();
         self.bodies(
             "SELECT id, body FROM requests WHERE awaiting @> ARRAY[$1::text] ORDER BY id DESC",
-            "requests",
-            &person,
+            "requests key",
+            &[&person],
         )
     }
 
@@ -295,8 +285,8 @@ impl Store for PgStore {
         let person = person.as_str().to_owned();
         self.bodies(
             "SELECT id, body FROM grants WHERE person = $1 ORDER BY id DESC",
-            "grants",
-            &person,
+            "grants key",
+            &[&person],
         )
     }
 
@@ -306,7 +296,7 @@ impl Store for PgStore {
         } else {
             "SELECT id, body FROM requests ORDER BY id DESC LIMIT $1"
         };
-        self.bodies(sql, "requests", &self::limit(limit))
+        self.bodies(sql, "requests key", &[&self::limit(limit)])
     }
 
     fn grants(&self, live_only: bool, limit: usize) -> Result<Vec<Grant>, StoreError> {
@@ -315,7 +305,7 @@ impl Store for PgStore {
         } else {
             "SELECT id, body FROM grants ORDER BY id DESC LIMIT $1"
         };
-        self.bodies(sql, "grants", &self::limit(limit))
+        self.bodies(sql, "grants key", &[&self::limit(limit)])
     }
 
     fn grants_where(
@@ -549,21 +539,11 @@ impl Store for PgStore {
 
     fn audit(&self, from: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         let (from, limit) = (from.min(i64::MAX as u64) as i64, self::limit(limit));
-        let rows = self.read(async |conn| {
-            let rows = conn
-                .query(
-                    "SELECT seq, record FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2",
-                    &[&from, &limit],
-                )
-                .await?;
-            Ok(rows
-                .iter()
-                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)))
-                .collect::<Vec<_>>())
-        })?;
-        rows.into_iter()
-            .map(|(seq, text)| parse(|| format!("audit seq {seq}"), &text))
-            .collect()
+        self.bodies(
+            "SELECT seq, record FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2",
+            "audit seq",
+            &[&from, &limit],
+        )
     }
 
     fn verify_audit_against(
@@ -601,9 +581,10 @@ impl Store for PgStore {
 
     fn effects_waiting(&self, now: DateTime<Utc>) -> Result<Vec<OutboxEntry>, StoreError> {
         let now = ms(now);
-        self.entries(
+        self.bodies(
             "SELECT seq, entry FROM outbox WHERE next_attempt_at > $1 ORDER BY seq",
-            &now,
+            "outbox seq",
+            &[&now],
         )
     }
 
@@ -618,9 +599,10 @@ impl Store for PgStore {
     }
 
     fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.entries(
+        self.bodies(
             "SELECT seq, entry FROM outbox ORDER BY seq LIMIT $1",
-            &self::limit(limit),
+            "outbox seq",
+            &[&self::limit(limit)],
         )
     }
 
@@ -633,21 +615,11 @@ impl Store for PgStore {
         // seq order: a read that sees an entry sees every committed one before it, and none
         // with a smaller seq commits later.
         let (after, limit) = (after.min(i64::MAX as u64) as i64, self::limit(limit));
-        let rows = self.read(async |conn| {
-            let rows = conn
-                .query(
-                    "SELECT seq, entry FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
-                    &[&after, &limit],
-                )
-                .await?;
-            Ok(rows
-                .iter()
-                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)))
-                .collect::<Vec<_>>())
-        })?;
-        rows.into_iter()
-            .map(|(seq, entry)| parse(|| format!("outbox seq {seq}"), &entry))
-            .collect()
+        self.bodies(
+            "SELECT seq, entry FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+            "outbox seq",
+            &[&after, &limit],
+        )
     }
 
     fn finish_effects(&self, finished: Vec<Finished>) -> Vec<Result<(), StoreError>> {

@@ -36,22 +36,23 @@ impl PgStore {
         .transpose()
     }
 
-    /// The records `sql` selects as `(id, body)`, in its order.
-    pub(super) fn bodies<R: DeserializeOwned, P: ToSql + Sync>(
+    /// The records `sql` selects as `(key, body)`, in its order; `what` names a key in
+    /// errors ("grants key", "outbox seq").
+    pub(super) fn bodies<R: DeserializeOwned>(
         &self,
         sql: &'static str,
-        table: &'static str,
-        param: &P,
+        what: &'static str,
+        params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<R>, StoreError> {
         let rows = self.read(async |conn| {
-            let rows = conn.query(sql, &[param]).await?;
+            let rows = conn.query(sql, params).await?;
             Ok(rows
                 .iter()
                 .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)))
                 .collect::<Vec<_>>())
         })?;
         rows.into_iter()
-            .map(|(id, body)| parse(|| format!("{table} key {id}"), &body))
+            .map(|(key, body)| parse(|| format!("{what} {key}"), &body))
             .collect()
     }
 
@@ -119,24 +120,6 @@ impl PgStore {
             let row = conn.query_opt(sql, &[&after]).await?;
             Ok(row.and_then(|r| r.get::<_, Option<i64>>(0)).map(super::at))
         })
-    }
-
-    /// Outbox entries `sql` selects as `(seq, entry)`.
-    pub(super) fn entries<P: ToSql + Sync>(
-        &self,
-        sql: &'static str,
-        param: &P,
-    ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let rows = self.read(async |conn| {
-            let rows = conn.query(sql, &[param]).await?;
-            Ok(rows
-                .iter()
-                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)))
-                .collect::<Vec<_>>())
-        })?;
-        rows.into_iter()
-            .map(|(seq, entry)| parse(|| format!("outbox seq {seq}"), &entry))
-            .collect()
     }
 
     /// The `limit` entries due longest at `now`, passing over those `skip` names, oldest
