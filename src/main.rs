@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use gatehouse::cli::{self, Cli};
 
+/// mimalloc rather than the system allocator: the store's writer copies sled's leaf nodes on
+/// every write, and glibc's malloc took about a quarter of the CPU of a mass revocation
+/// (docs/performance.md, the restart with 100,000 overdue grants).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -430,3 +430,8 @@ pub fn bulk_grants(
         next = end;
     }
 }
+
+/// The allocator the `gatehouse` binary uses (see src/main.rs), so that what the benches
+/// measure in-process is what the binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
