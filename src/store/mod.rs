@@ -495,7 +495,8 @@ pub struct WriteStats {
     pub commits: u64,
     /// Batches those were applied in (commits that arrive together share one).
     pub batches: u64,
-    /// Time the writer spent applying batches.
+    /// Time the writer spent applying batches. On sled a batch is staged while the one
+    /// before it lands, and both count, so this can grow up to twice as fast as the clock.
     pub busy: std::time::Duration,
     /// Flushes to disk, each covering every batch applied before it started.
     pub flushes: u64,

@@ -56,9 +56,13 @@ pub struct SledStore {
     trees: Trees,
     /// The batch being applied (see `journal`).
     journal: sled::Tree,
-    /// Held while a batch of commits is applied, so audit seqs follow commit order.
-    writer: Mutex<()>,
-    /// Work waiting for `writer`, applied together by the next writer to take it.
+    /// Held while a batch of commits is staged, so audit seqs follow commit order.
+    stager: Mutex<()>,
+    /// Held while a batch lands, so batches land whole, one at a time, in staging order.
+    lander: Mutex<()>,
+    /// The parts of the batch landing now, which the next batch is staged on top of.
+    in_flight: Mutex<Vec<std::sync::Arc<journal::Staged>>>,
+    /// Work waiting for `stager`, staged together by the next writer to take it.
     waiting: Mutex<Vec<std::sync::Arc<write::Job>>>,
     /// Flushes shared by concurrent writers (group commit); see [`SledStore::durable`].
     flushes: durable::GroupFlush,
@@ -208,7 +212,9 @@ impl SledStore {
             dir,
             trees,
             journal,
-            writer: Mutex::new(()),
+            stager: Mutex::new(()),
+            lander: Mutex::new(()),
+            in_flight: Mutex::new(Vec::new()),
             waiting: Mutex::new(Vec::new()),
             flushes: durable::GroupFlush::default(),
             applied: write::Applied::default(),
@@ -395,10 +401,11 @@ impl SledStore {
     /// flush (group commit), so a write is never acknowledged before it is durable, yet a
     /// busy store does not queue one fsync per commit.
     ///
-    /// `landed` is the last outbox seq of the batches applied by then, read under the writer
-    /// lock: entries up to it are on disk once the flush is done. (Read after the lock is let
-    /// go, the counter could name the entries of a batch another writer is landing, counter
-    /// first; a reader trusting the watermark would then pass over them.)
+    /// `landed` is the last outbox seq of the batches applied by then, read under the landing
+    /// lock right after they landed: entries up to it are on disk once the flush is done.
+    /// (Read after the lock is let go, the counter could name the entries of a batch another
+    /// writer is landing, counter first; a reader trusting the watermark would then pass
+    /// over them.)
     fn durable(&self, landed: u64) -> Result<(), StoreError> {
         self.flushes.durable(|| self.db.flush().map(drop))?;
         self.durable_outbox.fetch_max(landed, Ordering::SeqCst);

@@ -96,7 +96,7 @@ impl fmt::Display for Anchoring {
 impl SledStore {
     /// Anchors the audit chain with `key` from now on, and says what was found.
     pub fn anchor_with(&self, key: AuditKey) -> Result<Anchoring, StoreError> {
-        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let _writer = self.quiet();
         let id = key.id().to_owned();
         let head = self.audit_head()?.unwrap_or_else(ChainHead::genesis);
         let why = if head.seq == 0 {
@@ -190,10 +190,10 @@ impl SledStore {
         &self,
         published: &[PublishedHead],
     ) -> Result<AnchorReport, StoreError> {
-        // Read under the writer lock: every batch up to this head has landed whole,
+        // Read with both writer locks: every batch up to this head has landed whole,
         // checkpoints included. Events and checkpoints written while we walk lie beyond.
         let (head, last_checkpoint) = {
-            let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let _writer = self.quiet();
             let last = match self.trees.audit_checkpoints.last()? {
                 Some((key, _)) => seq_of(AUDIT_CHECKPOINTS, &key)?,
                 None => 0,
@@ -234,7 +234,7 @@ impl SledStore {
     /// The chain head, once it is on disk, to be published.
     pub(super) fn durable_head(&self) -> Result<Option<ChainHead>, StoreError> {
         let (head, landed) = {
-            let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let _writer = self.quiet();
             (self.audit_head()?, self.last_outbox_seq()?)
         };
         // The flush covers every batch landed before it started, this head's among them.

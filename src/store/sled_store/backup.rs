@@ -13,7 +13,6 @@
 
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::PoisonError;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::engine::{Clock, SystemClock};
@@ -46,7 +45,7 @@ impl SledStore {
     /// Everything stored, read in one consistent view and written to `out` as it is read;
     /// the output, the header written and the number of entries.
     pub fn write_backup<W: Write>(&self, out: W) -> Result<(W, Header, usize), BackupError> {
-        let guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = self.quiet();
         // A backup is dated by the wall clock, for the operator who keeps it.
         let header = Header::at(self.schema()?, SystemClock.now());
         let mut writer = Writer::new(out, &header)?;

@@ -5,12 +5,14 @@
 //! the first transaction on, every read in the process takes a global lock that a
 //! transaction holds exclusively while it runs. Under load that was most of a commit's cost.
 //!
-//! How a batch lands instead, under the writer lock:
-//! 1. its writes are staged ([`Staged`]): the final value of each key it writes, and the
-//!    reads of the batch see what it staged before them;
-//! 2. the whole batch, encoded as one value, replaces the single key of the `journal` tree:
+//! How a batch lands instead:
+//! 1. under the staging lock, its writes are staged ([`Staged`]): the final value of each
+//!    key it writes; the reads of the batch see what it staged before them, then what the
+//!    batch still landing staged, then the trees;
+//! 2. under the landing lock (batches land one at a time, in the order they were staged),
+//!    the whole batch, encoded as one value, replaces the single key of the `journal` tree:
 //!    one sled insert, atomic on its own;
-//! 3. each write is applied to its tree.
+//! 3. and each write is applied to its tree.
 //!
 //! After a crash sled recovers a prefix of its log. If any write of step 3 survived, the
 //! journal value of its batch did too, and every earlier batch survived whole. Opening the
@@ -20,6 +22,8 @@
 //! own). A clean close removes the journal.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use sled::IVec;
 
@@ -52,32 +56,93 @@ pub(super) struct Op {
 pub(super) struct Staged {
     ops: Vec<Op>,
     /// The position in `ops` of each key, by tree (so that a lookup borrows the key
-    /// instead of copying it).
-    at: HashMap<&'static str, HashMap<Vec<u8>, usize>>,
+    /// instead of copying it). A batch writes to a handful of trees, so they are looked up
+    /// in a short list rather than hashed.
+    at: Vec<(&'static str, Positions)>,
     bytes: usize,
 }
 
+/// Where each key of one tree is in [`Staged::ops`].
+type Positions = HashMap<Vec<u8>, usize, BuildHasherDefault<KeyHasher>>;
+
+/// A fast hash of the keys a batch stages (`FxHash`'s mixing step, eight bytes at a time).
+/// The writer hashes every key it stages or reads several times, and SipHash took a tenth
+/// of its time. SipHash guards a map against keys chosen to collide; here a part of a
+/// batch holds at most [`LAND_AT_BYTES`] of writes, so even keys that all collide cost a
+/// few milliseconds, once.
+#[derive(Default, Clone, Copy)]
+pub(super) struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.add(u64::from_le_bytes(word.try_into().expect("eight bytes")));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(last));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 impl Staged {
+    fn positions(&self, tree: &'static str) -> Option<&Positions> {
+        self.at
+            .iter()
+            .find(|(name, _)| std::ptr::eq(*name, tree) || *name == tree)
+            .map(|(_, positions)| positions)
+    }
+
     /// What the batch staged for `key`: `None` when nothing, `Some(None)` when a removal.
     pub fn get(&self, tree: &'static str, key: &[u8]) -> Option<Option<&IVec>> {
-        self.at
-            .get(tree)?
+        self.positions(tree)?
             .get(key)
             .map(|&at| self.ops[at].value.as_ref())
     }
 
     pub fn set(&mut self, tree: &'static str, key: Vec<u8>, value: Option<IVec>) {
         let size = |value: &Option<IVec>| value.as_ref().map_or(0, |v| v.len());
-        let positions = self.at.entry(tree).or_default();
-        if let Some(&at) = positions.get(&key) {
-            let op = &mut self.ops[at];
-            self.bytes = self.bytes - size(&op.value) + size(&value);
-            op.value = value;
-            return;
+        let index = match self
+            .at
+            .iter()
+            .position(|(name, _)| std::ptr::eq(*name, tree) || *name == tree)
+        {
+            Some(index) => index,
+            None => {
+                self.at.push((tree, Positions::default()));
+                self.at.len() - 1
+            }
+        };
+        match self.at[index].1.entry(key) {
+            Entry::Occupied(place) => {
+                let op = &mut self.ops[*place.get()];
+                self.bytes = self.bytes - size(&op.value) + size(&value);
+                op.value = value;
+            }
+            Entry::Vacant(place) => {
+                let key = place.key().clone();
+                self.bytes += tree.len() + key.len() + size(&value) + 10;
+                place.insert(self.ops.len());
+                self.ops.push(Op { tree, key, value });
+            }
         }
-        self.bytes += tree.len() + key.len() + size(&value) + 10;
-        positions.insert(key.clone(), self.ops.len());
-        self.ops.push(Op { tree, key, value });
     }
 
     /// Stages everything `later` staged, after what is staged here.

@@ -3,8 +3,8 @@
 //! the audit chain and the outbox. Either all of a commit lands or none of it does.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -59,12 +59,23 @@ impl Applied {
     }
 }
 
-/// Work waiting for the writer lock. Whichever writer takes the lock applies all the work
+/// Work waiting for the writer. Whichever writer takes the staging lock stages all the work
 /// queued by then, as one batch (see [`SledStore::apply`]).
 pub(super) struct Job {
     work: Work,
     queued_at: DateTime<Utc>,
-    result: Mutex<Option<Result<Receipt, StoreError>>>,
+    /// Set once a writer has taken the job into its batch.
+    claimed: AtomicBool,
+    outcome: Mutex<Outcome>,
+    ended: Condvar,
+}
+
+/// What became of a job: its result once known, and the last outbox seq landed with it.
+#[derive(Default)]
+struct Outcome {
+    result: Option<Result<Receipt, StoreError>>,
+    landed: u64,
+    ended: bool,
 }
 
 impl Job {
@@ -84,7 +95,9 @@ impl Job {
         Arc::new(Job {
             work,
             queued_at,
-            result: Mutex::new(None),
+            claimed: AtomicBool::new(false),
+            outcome: Mutex::new(Outcome::default()),
+            ended: Condvar::new(),
         })
     }
 
@@ -110,27 +123,86 @@ impl Job {
         }
     }
 
-    fn finish(&self, result: Result<Receipt, StoreError>) {
-        *self.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+    /// Gives the job its result, `landed` being the last outbox seq on the trees by then,
+    /// and wakes whoever waits for it.
+    fn finish(&self, result: Result<Receipt, StoreError>, landed: u64) {
+        let mut outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        *outcome = Outcome {
+            result: Some(result),
+            landed,
+            ended: true,
+        };
+        self.ended.notify_all();
     }
 
+    /// Waits until the job has its result; the result and the outbox seq landed with it.
+    fn wait(&self) -> (Option<Result<Receipt, StoreError>>, u64) {
+        let mut outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
+        while !outcome.ended {
+            outcome = self
+                .ended
+                .wait(outcome)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        (outcome.result.take(), outcome.landed)
+    }
+
+    /// The job's result, once it has one (for tests of batches).
+    #[cfg(test)]
     pub(super) fn take(&self) -> Option<Result<Receipt, StoreError>> {
-        self.result
+        self.outcome
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .result
             .take()
     }
+}
+
+/// Gives every job its result even when a writer panics while it has them, so that nobody
+/// waits forever for a job its writer dropped.
+struct Finishing(Vec<Arc<Job>>);
+
+impl Drop for Finishing {
+    fn drop(&mut self) {
+        for job in &self.0 {
+            let ended = job
+                .outcome
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .ended;
+            if !ended {
+                job.finish(
+                    Err(StoreError::Sled(sled::Error::ReportableBug(
+                        "a commit was lost by a writer that panicked while applying it".to_owned(),
+                    ))),
+                    0,
+                );
+            }
+        }
+    }
+}
+
+/// One part of a staged batch, with the jobs whose writes it holds and their receipts.
+pub(super) type Part<'a> = (Arc<Staged>, Vec<(&'a Arc<Job>, Receipt)>);
+
+/// Both writer locks: no batch is being staged or landing, and every batch staged has
+/// landed whole.
+pub(super) struct Quiet<'a> {
+    _stager: MutexGuard<'a, ()>,
+    _lander: MutexGuard<'a, ()>,
 }
 
 impl SledStore {
     /// Does `work` and returns once it is durable.
     ///
-    /// Work is applied one batch at a time under `writer`, so that the audit chain grows in
-    /// commit order. Writers that arrive while the lock is held queue their work; the next
-    /// to take the lock applies all of it in one batch (a commit that finds a record changed
-    /// is left out of it with `Conflict`, as it would be alone), and the others find their
-    /// result done when they get the lock. Under load, one journal write and one lock
-    /// hand-off then serve many commits, and one flush covers them all.
+    /// Batches are staged one at a time under the staging lock, so that the audit chain
+    /// grows in commit order, and land one at a time under the landing lock, in the order
+    /// they were staged. Writers that arrive while a batch is being staged queue their
+    /// work; the next to take the staging lock stages all of it in one batch (a commit that
+    /// finds a record changed is left out of it with `Conflict`, as it would be alone), and
+    /// the others wait for their result. A batch is staged on top of the one still landing
+    /// (see [`Tx::get`]), so that one core stages while another lands. Under load, one
+    /// journal write serves many commits, and one flush covers them all.
     pub(super) fn apply(&self, work: Work) -> Result<Receipt, StoreError> {
         let mut results = self.apply_all(vec![work]);
         results.pop().unwrap_or_else(|| {
@@ -149,35 +221,38 @@ impl SledStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .extend(jobs.iter().cloned());
-        let guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut results: Vec<Option<Result<Receipt, StoreError>>> =
-            jobs.iter().map(|job| job.take()).collect();
-        // Any still unapplied is in the queue, since only a writer holding the lock empties
-        // it, and that writer records every result before letting go.
-        if results.iter().any(Option::is_none) {
-            let batch =
-                std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner));
-            let started = Instant::now();
-            self.apply_batch(&batch);
-            self.applied.count(batch.len(), started.elapsed());
-            for (result, job) in results.iter_mut().zip(&jobs) {
-                if result.is_none() {
-                    *result = job.take();
+        let unclaimed = || jobs.iter().any(|job| !job.claimed.load(Ordering::Acquire));
+        if unclaimed() {
+            let stager = self.stager.lock().unwrap_or_else(PoisonError::into_inner);
+            // Any still unclaimed is in the queue, since only a writer holding the staging
+            // lock empties it.
+            if unclaimed() {
+                let batch = std::mem::take(
+                    &mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner),
+                );
+                for job in &batch {
+                    job.claimed.store(true, Ordering::Release);
                 }
+                let finishing = Finishing(batch);
+                self.stage_and_land(&finishing.0, stager);
             }
         }
-        // Read under the lock, so that it names only entries whose batch has landed whole
-        // (see `durable`).
-        let landed = self.last_outbox_seq();
-        drop(guard);
-        let durable = landed.and_then(|landed| self.durable(landed));
+        let mut landed = 0;
+        let results: Vec<_> = jobs
+            .iter()
+            .map(|job| {
+                let (result, at) = job.wait();
+                landed = landed.max(at);
+                result
+            })
+            .collect();
+        let durable = self.durable(landed);
         results
             .into_iter()
             .map(|result| {
-                // Only a writer that panicked while applying it can have lost it.
                 let receipt = result.unwrap_or_else(|| {
                     Err(StoreError::Sled(sled::Error::ReportableBug(
-                        "a commit was lost by a writer that panicked while applying it".to_owned(),
+                        "a commit was given no result".to_owned(),
                     )))
                 })?;
                 match &durable {
@@ -188,18 +263,70 @@ impl SledStore {
             .collect()
     }
 
-    /// Applies `batch` and records each job's result. Each job is staged on top of what the
-    /// jobs before it staged; one that fails is left out and fails alone.
+    /// Both writer locks, for a reader that needs every batch staged to have landed whole
+    /// (the audit head, a backup).
+    pub(super) fn quiet(&self) -> Quiet<'_> {
+        let stager = self.stager.lock().unwrap_or_else(PoisonError::into_inner);
+        let lander = self.lander.lock().unwrap_or_else(PoisonError::into_inner);
+        Quiet {
+            _stager: stager,
+            _lander: lander,
+        }
+    }
+
+    /// Applies `batch` and records each job's result, staging and landing it in one go (for
+    /// tests of batches).
+    #[cfg(test)]
     pub(super) fn apply_batch(&self, batch: &[Arc<Job>]) {
+        let stager = self.stager.lock().unwrap_or_else(PoisonError::into_inner);
+        self.stage_and_land(batch, stager);
+    }
+
+    /// Stages `batch` under the staging lock `stager`, then lands it under the landing lock,
+    /// letting the next writer stage as soon as this batch is handed to the landing lock.
+    fn stage_and_land(&self, batch: &[Arc<Job>], stager: MutexGuard<'_, ()>) {
+        let started = Instant::now();
+        let parts = self.stage_batch(batch);
+        let staging = started.elapsed();
+        let lander = self.lander.lock().unwrap_or_else(PoisonError::into_inner);
+        let started = Instant::now();
+        // The batch before this one has landed; this one is what the next stages on top of.
+        *self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            parts.iter().map(|(staged, _)| staged.clone()).collect();
+        drop(stager);
+        for (staged, jobs) in parts {
+            self.land_jobs(&staged, jobs);
+        }
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        drop(lander);
+        self.applied.count(batch.len(), staging + started.elapsed());
+    }
+
+    /// Stages each job of `batch` on top of the jobs before it, and of the batch still
+    /// landing; the parts to land, in order. A job that fails is left out and fails alone.
+    pub(super) fn stage_batch<'a>(&self, batch: &'a [Arc<Job>]) -> Vec<Part<'a>> {
+        let mut below: Vec<Arc<Staged>> = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut parts = Vec::new();
         let mut staged = Staged::default();
         let mut landing = Vec::new();
         for job in batch {
             if let Err(e) = self.check_not_halted() {
-                job.finish(Err(e));
+                job.finish(Err(e), 0);
                 continue;
             }
             let mut tx = Tx {
                 trees: &self.trees,
+                below: &below,
                 batch: &staged,
                 mine: Staged::default(),
             };
@@ -209,26 +336,34 @@ impl SledStore {
                     staged.absorb(mine);
                     landing.push((job, receipt));
                 }
-                Err(e) => job.finish(Err(e)),
+                Err(e) => job.finish(Err(e), 0),
             }
             if staged.bytes() >= journal::LAND_AT_BYTES {
                 let mut full = std::mem::take(&mut staged);
                 self.seal(&mut full);
-                self.land_jobs(&full, &mut landing);
+                let full = Arc::new(full);
+                below.push(full.clone());
+                parts.push((full, std::mem::take(&mut landing)));
             }
         }
-        self.seal(&mut staged);
-        self.land_jobs(&staged, &mut landing);
+        if !staged.is_empty() || !landing.is_empty() {
+            self.seal(&mut staged);
+            parts.push((Arc::new(staged), landing));
+        }
+        parts
     }
 
     /// Lands `staged` and gives the jobs that staged it their result.
-    fn land_jobs(&self, staged: &Staged, jobs: &mut Vec<(&Arc<Job>, Receipt)>) {
-        let landed = self.land(staged);
-        for (job, receipt) in jobs.drain(..) {
-            job.finish(match &landed {
-                Ok(()) => Ok(receipt),
-                Err(e) => Err(StoreError::Sled(e.clone())),
-            });
+    pub(super) fn land_jobs(&self, staged: &Staged, jobs: Vec<(&Arc<Job>, Receipt)>) {
+        let landed = self
+            .check_not_halted()
+            .and_then(|()| self.land(staged).map_err(StoreError::Sled))
+            .and_then(|()| self.last_outbox_seq());
+        for (job, receipt) in jobs {
+            match &landed {
+                Ok(seq) => job.finish(Ok(receipt), *seq),
+                Err(e) => job.finish(Err(same_failure(e)), 0),
+            }
         }
     }
 
@@ -256,6 +391,7 @@ impl SledStore {
     pub(super) fn land_partly(&self, job: &Arc<Job>, applied: usize) -> usize {
         let mut tx = Tx {
             trees: &self.trees,
+            below: &[],
             batch: &Staged::default(),
             mine: Staged::default(),
         };
@@ -301,18 +437,23 @@ fn same_failure(error: &StoreError) -> StoreError {
 /// The writes of one job, staged on top of those of the jobs before it in its batch.
 pub(super) struct Tx<'a> {
     trees: &'a Trees,
+    /// What the batches staged before this one and not yet landed write, oldest first.
+    below: &'a [Arc<Staged>],
     batch: &'a Staged,
     mine: Staged,
 }
 
 impl Tx<'_> {
     /// The value of `key` as the job sees it: what it staged, else what the batch staged,
-    /// else what is stored.
+    /// else what the latest of the batches still landing staged, else what is stored. (A
+    /// batch that has landed wrote to its trees what it staged, so reading it either way is
+    /// the same.)
     fn get(&self, tree: &'static str, key: &[u8]) -> Result<Option<IVec>, StoreError> {
         if let Some(staged) = self
             .mine
             .get(tree, key)
             .or_else(|| self.batch.get(tree, key))
+            .or_else(|| self.below.iter().rev().find_map(|b| b.get(tree, key)))
         {
             return Ok(staged.cloned());
         }

@@ -173,3 +173,51 @@ fn a_damaged_id_counter_is_an_error_that_names_it() {
     assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
     assert!(error.to_string().contains("last_id/request"), "{error}");
 }
+
+#[test]
+fn a_batch_staged_while_the_one_before_it_lands_is_staged_on_top_of_it() {
+    use super::super::write::Job;
+    let store = SledStore::temporary().unwrap();
+    store.commit(submit(request(1, "ann"), 100)).unwrap();
+    let current = store.request(RequestId(1)).unwrap().unwrap();
+    let mut first = current.value.clone();
+    first.fields.insert("first".into(), "yes".into());
+    let landing = vec![
+        Job::commit(update(first.clone(), current.version, Some(100))),
+        Job::commit(submit(request(2, "bo"), 200)),
+    ];
+    // The first batch is staged and handed over to land, but has not reached its trees yet.
+    let parts = store.stage_batch(&landing);
+    *store.in_flight.lock().unwrap() = parts.iter().map(|(staged, _)| staged.clone()).collect();
+    assert_eq!(store.request(RequestId(1)).unwrap().unwrap().version, 1);
+
+    // The next batch builds on what the first wrote: the version it made, the chain's head
+    // and the outbox seq after its notice.
+    let mut second = first;
+    second.fields.insert("second".into(), "yes".into());
+    let next = vec![
+        Job::commit(update(second, current.version + 1, Some(100))),
+        Job::commit(submit(request(3, "cy"), 300)),
+    ];
+    let next_parts = store.stage_batch(&next);
+    for (staged, jobs) in parts.into_iter().chain(next_parts) {
+        store.land_jobs(&staged, jobs);
+    }
+    store.in_flight.lock().unwrap().clear();
+
+    for job in landing.iter().chain(&next) {
+        job.take().unwrap().unwrap();
+    }
+    let stored = store.request(RequestId(1)).unwrap().unwrap();
+    assert_eq!(stored.version, 3);
+    assert!(
+        stored.value.fields.contains_key("first") && stored.value.fields.contains_key("second")
+    );
+    assert_eq!(
+        store.verify_audit().unwrap(),
+        3,
+        "the chain runs through both batches in order"
+    );
+    let queued: Vec<u64> = store.outbox(10).unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(queued, [1, 2, 3], "each notice has a seq of its own");
+}
