@@ -106,7 +106,7 @@ pub const STORE_BATCHES: Family = Family {
 };
 pub const STORE_BUSY: Family = Family {
     name: "gatehouse_store_writer_busy_seconds_total",
-    help: "Time the store's single writer spent applying batches; a rate near 1 means the store limits throughput.",
+    help: "Time the store's writer spent applying batches; near 1 a second means the store limits throughput (on sled, staging one batch and landing the one before it both count, so up to 2).",
     kind: Kind::Counter,
 };
 pub const STORE_FLUSHES: Family = Family {
