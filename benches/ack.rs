@@ -7,7 +7,8 @@
 //! `cargo bench --bench ack` (about 3 minutes); `-- --smoke` or `GATEHOUSE_BENCH_SMOKE=1` for
 //! a few seconds that only show it runs; `-- --only-gatehouse` leaves the ceilings out;
 //! `-- --store postgres` runs Gatehouse on PostgreSQL too (a server of its own, durable
-//! commits, a fresh database each step), beside Gatehouse on sled.
+//! commits, a fresh database each step), beside Gatehouse on sled; `-- --store postgres
+//! --only-postgres` runs Gatehouse on PostgreSQL alone (for a before/after of a change there).
 
 // A test harness: its fakes check signatures and timestamps against the real wall clock and
 // talk to local servers over plain HTTP, so the product's clock and TLS rules
@@ -85,6 +86,7 @@ fn main() {
     let mut writers: Vec<(f64, Target, WriterShare)> = Vec::new();
     // `-- --only-gatehouse` skips the ceilings (for a before/after of a change in Gatehouse).
     let only_gatehouse = std::env::args().any(|a| a == "--only-gatehouse");
+    let only_postgres = std::env::args().any(|a| a == "--only-postgres");
     let postgres = std::env::args()
         .collect::<Vec<_>>()
         .windows(2)
@@ -93,6 +95,9 @@ fn main() {
     let mut targets = vec![Target::Http, Target::Durable, Target::Gatehouse];
     if postgres.is_some() {
         targets.push(Target::GatehousePostgres);
+        if only_postgres {
+            targets = vec![Target::GatehousePostgres];
+        }
     }
     for &target in &targets {
         if only_gatehouse && matches!(target, Target::Http | Target::Durable) {

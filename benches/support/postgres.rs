@@ -2,6 +2,10 @@
 //! Debian's `initdb` and `postgres` in a temporary directory on a free loopback port, with
 //! durable commits (fsync on, as in production: a bench of durable submissions must pay for
 //! them), stopped when dropped. Each measured step gets a fresh database.
+//!
+//! `GATEHOUSE_BENCH_PG_SETTINGS="commit_delay=100 track_wal_io_timing=on"`: more server
+//! settings (each `name=value`, separated by spaces), to measure a setting or to look inside
+//! the server (`shared_preload_libraries=pg_stat_statements`) while a step runs.
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -102,6 +106,12 @@ impl Postgres {
                 "unix_socket_directories=",
             ])
             .args(["-c", "max_connections=200"])
+            .args(
+                std::env::var("GATEHOUSE_BENCH_PG_SETTINGS")
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .flat_map(|setting| ["-c".to_owned(), setting.to_owned()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

@@ -514,12 +514,16 @@ impl Store for PgStore {
 
     fn any_delivered(&self, keys: &[String]) -> Result<bool, StoreError> {
         let keys = keys.to_vec();
-        // One round trip for a delivery's ids (a slash command has two).
+        // One round trip for a delivery's ids (a slash command has two), planned for them:
+        // see `Conn::query_planned`.
         self.read(async |conn| {
-            let row = conn
-                .query_opt("SELECT 1 FROM seen WHERE key = ANY($1) LIMIT 1", &[&keys])
+            let rows = conn
+                .query_planned(
+                    "SELECT 1 FROM seen WHERE key = ANY($1) LIMIT 1",
+                    &[(&keys, tokio_postgres::types::Type::TEXT_ARRAY)],
+                )
                 .await?;
-            Ok(row.is_some())
+            Ok(!rows.is_empty())
         })
     }
 

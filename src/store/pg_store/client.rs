@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -235,6 +235,24 @@ impl Conn {
     ) -> Result<u64, StoreError> {
         self.client
             .execute(statement, params)
+            .await
+            .map_err(|e| self.error(&e))
+    }
+
+    /// The rows of `sql` planned for these very arguments, in one round trip (nothing is
+    /// prepared or kept), and pipelined as [`Self::query_prepared`]. For a lookup by key
+    /// in a table that grows: a statement that is kept gets one generic plan after its first
+    /// few runs, and PostgreSQL keeps it until the table's statistics change; made while the
+    /// table was nearly empty, that plan scans the whole table however large it grows. The
+    /// delivery check on `seen` was such a scan in a fresh database, 1–3 ms a call after a
+    /// few thousand deliveries (docs/performance.md).
+    pub async fn query_planned(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, StoreError> {
+        self.client
+            .query_typed(sql, params)
             .await
             .map_err(|e| self.error(&e))
     }

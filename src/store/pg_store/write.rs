@@ -35,7 +35,7 @@ use crate::domain::grant::{Grant, GrantTally};
 use crate::domain::ids::PersonId;
 use crate::store::sled_store::keys::millis;
 use crate::store::{Commit, Expect, OutboxEntry, Receipt, StoreError, WriteStats};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 thread_local! {
     static LEADER_WORK: Cell<bool> = const { Cell::new(false) };
@@ -356,6 +356,7 @@ const READ_CAMPAIGNS: &str = "SELECT id, version FROM campaigns WHERE id = ANY($
 const READ_OUTBOX: &str = "SELECT seq, entry FROM outbox WHERE seq = ANY($1)";
 const READ_ONCE_KEYS: &str = "SELECT key FROM outbox WHERE once AND key = ANY($1)";
 const READ_CARDS: &str = "SELECT key, cards FROM cards WHERE key = ANY($1)";
+/// Planned for its keys each time (`Conn::query_planned`), not prepared.
 const READ_SEEN: &str = "SELECT key FROM seen WHERE key = ANY($1)";
 const READ_TALLY: &str = "SELECT value FROM meta WHERE key = 'grant_tally'";
 const READ_TOKEN: &str = "SELECT token FROM leader WHERE id = 1 FOR SHARE";
@@ -427,7 +428,6 @@ async fn read(conn: &mut Conn, batch: &[Arc<Job>]) -> Result<State, StoreError> 
         (READ_OUTBOX, !seqs.is_empty()),
         (READ_ONCE_KEYS, !once_keys.is_empty()),
         (READ_CARDS, !cards.is_empty()),
-        (READ_SEEN, !deliveries.is_empty()),
         (READ_TALLY, !grants.is_empty()),
         (READ_TOKEN, fenced),
     ] {
@@ -443,13 +443,25 @@ async fn read(conn: &mut Conn, batch: &[Arc<Job>]) -> Result<State, StoreError> 
         (READ_OUTBOX, vec![&seqs]),
         (READ_ONCE_KEYS, vec![&once_keys]),
         (READ_CARDS, vec![&cards]),
-        (READ_SEEN, vec![&deliveries]),
+        (READ_SEEN, vec![]),
         (READ_TALLY, vec![]),
         (READ_TOKEN, vec![]),
     ];
+    let deliveries = &deliveries;
     let reads = asked.iter().filter_map(|(sql, params)| {
-        let statement = statements.get(sql)?;
-        Some(async move { (*sql, conn.query_prepared(statement, params).await) })
+        let statement = statements.get(sql);
+        let planned = *sql == READ_SEEN && !deliveries.is_empty();
+        (statement.is_some() || planned).then_some(async move {
+            let found = match statement {
+                Some(statement) => conn.query_prepared(statement, params).await,
+                // `READ_SEEN`, planned for its keys each time: see `Conn::query_planned`.
+                None => {
+                    conn.query_planned(sql, &[(deliveries, Type::TEXT_ARRAY)])
+                        .await
+                }
+            };
+            (*sql, found)
+        })
     });
     // The transaction and the lock every batch takes first, then the reads behind it.
     let (locked, answers) = futures_util::future::join(

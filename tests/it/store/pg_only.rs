@@ -223,3 +223,51 @@ fn a_database_at_schema_1_gets_the_portal_sessions_table_on_open_and_keeps_every
     let version: i32 = database.sql("SELECT max(version) FROM gatehouse_schema")[0].get(0);
     assert_eq!(version as u32, gatehouse::store::PG_SCHEMA_VERSION);
 }
+
+#[test]
+#[ignore = "needs PostgreSQL; .ci/run installs it"]
+fn a_delivery_is_checked_by_key_however_small_the_table_was_when_it_was_first_checked() {
+    let database = Postgres::new();
+    let store = database.pg();
+    // No statistics update comes to replan a statement while the test runs.
+    database.sql("ALTER TABLE seen SET (autovacuum_enabled = false)");
+    let ids = |n: u64| vec![format!("slack:trigger-{n}"), format!("slack:retry-{n}")];
+    let deliver = |n: u64| {
+        assert!(!store.any_delivered(&ids(n)).unwrap(), "{n} is new");
+        let commit = Commit {
+            events: vec![event(n)],
+            deliveries: vec![(ids(n)[0].clone(), at(86_400))],
+            ..Commit::default()
+        };
+        store.commit(commit).unwrap();
+    };
+    // Checked again and again while `seen` is nearly empty, then it grows.
+    (1..=20).for_each(deliver);
+    database.sql("INSERT INTO seen SELECT 'slack:old-' || g, 0 FROM generate_series(1, 20000) g");
+    (21..=40).for_each(deliver);
+    assert!(store.any_delivered(&ids(40)).unwrap());
+    drop(store);
+
+    // A server process hands its counts to pg_stat_user_tables as it exits.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !database
+        .sql(
+            "SELECT 1 FROM pg_stat_activity \
+             WHERE application_name = 'gatehouse' AND datname = current_database()",
+        )
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store's connections never closed"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let scanned: i64 = database
+        .sql("SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = 'seen'")[0]
+        .get(0);
+    assert!(
+        scanned < 20_000,
+        "the delivery checks read {scanned} rows of `seen` in whole-table scans, not by key"
+    );
+}
