@@ -307,29 +307,32 @@ impl SledStore {
     }
 
     fn build_schema_2_indexes(&self) -> Result<(), StoreError> {
-        let t = &self.trees;
-        t.warnings_by_due.clear()?;
-        for item in t.grants.iter() {
-            let (key, bytes) = item?;
-            let stored: Stored<Grant> = decode(GRANTS, &key, &bytes)?;
-            if let Some(expires_at) = stored.r.warning_owed() {
-                t.warnings_by_due
-                    .insert(time_key(millis(expires_at), stored.r.id.0), EMPTY)?;
-            }
-        }
-        self.db.flush()?;
-        Ok(())
+        self.rebuild_grant_index(&self.trees.warnings_by_due, |grant| {
+            let expires_at = grant.warning_owed()?;
+            Some(time_key(millis(expires_at), grant.id.0).to_vec())
+        })
     }
 
     /// Lists every live grant in `grants_live`, reading every grant once.
     fn build_live_index(&self) -> Result<(), StoreError> {
-        let t = &self.trees;
-        t.grants_live.clear()?;
-        for item in t.grants.iter() {
+        self.rebuild_grant_index(&self.trees.grants_live, |grant| {
+            grant.is_live().then(|| id_key(grant.id.0).to_vec())
+        })
+    }
+
+    /// Empties `index`, then lists in it the key `entry` gives each grant that has one,
+    /// reading every grant once.
+    fn rebuild_grant_index(
+        &self,
+        index: &sled::Tree,
+        entry: impl Fn(&Grant) -> Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        index.clear()?;
+        for item in self.trees.grants.iter() {
             let (key, bytes) = item?;
             let stored: Stored<Grant> = decode(GRANTS, &key, &bytes)?;
-            if stored.r.is_live() {
-                t.grants_live.insert(key, EMPTY)?;
+            if let Some(at) = entry(&stored.r) {
+                index.insert(at, EMPTY)?;
             }
         }
         self.db.flush()?;

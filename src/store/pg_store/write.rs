@@ -35,6 +35,7 @@ use crate::domain::grant::{Grant, GrantTally};
 use crate::domain::ids::PersonId;
 use crate::store::sled_store::keys::millis;
 use crate::store::{Commit, Expect, OutboxEntry, Receipt, StoreError, WriteStats};
+use futures_util::future::Either;
 use tokio_postgres::types::{ToSql, Type};
 
 thread_local! {
@@ -436,33 +437,35 @@ async fn read(conn: &mut Conn, batch: &[Arc<Job>]) -> Result<State, StoreError> 
         }
     }
     let conn = &*conn;
-    let asked: [(&'static str, Vec<&(dyn ToSql + Sync)>); 9] = [
+    let asked: [(&'static str, Vec<&(dyn ToSql + Sync)>); 8] = [
         (READ_REQUESTS, vec![&requests]),
         (READ_GRANTS, vec![&grants]),
         (READ_CAMPAIGNS, vec![&campaigns]),
         (READ_OUTBOX, vec![&seqs]),
         (READ_ONCE_KEYS, vec![&once_keys]),
         (READ_CARDS, vec![&cards]),
-        (READ_SEEN, vec![]),
         (READ_TALLY, vec![]),
         (READ_TOKEN, vec![]),
     ];
+    let prepared = asked.iter().filter_map(|(sql, params)| {
+        let statement = statements.get(sql)?;
+        Some(Either::Left(async move {
+            (*sql, conn.query_prepared(statement, params).await)
+        }))
+    });
+    // `READ_SEEN` is planned for its keys each time: see `Conn::query_planned`.
     let deliveries = &deliveries;
-    let reads = asked.iter().filter_map(|(sql, params)| {
-        let statement = statements.get(sql);
-        let planned = *sql == READ_SEEN && !deliveries.is_empty();
-        (statement.is_some() || planned).then_some(async move {
-            let found = match statement {
-                Some(statement) => conn.query_prepared(statement, params).await,
-                // `READ_SEEN`, planned for its keys each time: see `Conn::query_planned`.
-                None => {
-                    conn.query_planned(sql, &[(deliveries, Type::TEXT_ARRAY)])
-                        .await
-                }
-            };
-            (*sql, found)
+    let seen = (!deliveries.is_empty()).then(|| {
+        Either::Right(async move {
+            let keys: &(dyn ToSql + Sync) = deliveries;
+            (
+                READ_SEEN,
+                conn.query_planned(READ_SEEN, &[(keys, Type::TEXT_ARRAY)])
+                    .await,
+            )
         })
     });
+    let reads = prepared.chain(seen);
     // The transaction and the lock every batch takes first, then the reads behind it.
     let (locked, answers) = futures_util::future::join(
         conn.simple_rows(

@@ -103,33 +103,27 @@ impl Hasher for KeyHasher {
 }
 
 impl Staged {
-    fn positions(&self, tree: &'static str) -> Option<&Positions> {
+    /// Where `tree`'s positions are in `at`.
+    fn tree_at(&self, tree: &'static str) -> Option<usize> {
         self.at
             .iter()
-            .find(|(name, _)| std::ptr::eq(*name, tree) || *name == tree)
-            .map(|(_, positions)| positions)
+            .position(|(name, _)| std::ptr::eq(*name, tree) || *name == tree)
     }
 
     /// What the batch staged for `key`: `None` when nothing, `Some(None)` when a removal.
     pub fn get(&self, tree: &'static str, key: &[u8]) -> Option<Option<&IVec>> {
-        self.positions(tree)?
+        self.at[self.tree_at(tree)?]
+            .1
             .get(key)
             .map(|&at| self.ops[at].value.as_ref())
     }
 
     pub fn set(&mut self, tree: &'static str, key: Vec<u8>, value: Option<IVec>) {
         let size = |value: &Option<IVec>| value.as_ref().map_or(0, |v| v.len());
-        let index = match self
-            .at
-            .iter()
-            .position(|(name, _)| std::ptr::eq(*name, tree) || *name == tree)
-        {
-            Some(index) => index,
-            None => {
-                self.at.push((tree, Positions::default()));
-                self.at.len() - 1
-            }
-        };
+        let index = self.tree_at(tree).unwrap_or_else(|| {
+            self.at.push((tree, Positions::default()));
+            self.at.len() - 1
+        });
         match self.at[index].1.entry(key) {
             Entry::Occupied(place) => {
                 let op = &mut self.ops[*place.get()];

@@ -136,7 +136,7 @@ impl Job {
     }
 
     /// Waits until the job has its result; the result and the outbox seq landed with it.
-    fn wait(&self) -> (Option<Result<Receipt, StoreError>>, u64) {
+    fn wait(&self) -> (Result<Receipt, StoreError>, u64) {
         let mut outcome = self.outcome.lock().unwrap_or_else(PoisonError::into_inner);
         while !outcome.ended {
             outcome = self
@@ -144,7 +144,12 @@ impl Job {
                 .wait(outcome)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        (outcome.result.take(), outcome.landed)
+        let result = outcome.result.take().unwrap_or_else(|| {
+            Err(StoreError::Sled(sled::Error::ReportableBug(
+                "a commit's result was taken twice".to_owned(),
+            )))
+        });
+        (result, outcome.landed)
     }
 
     /// The job's result, once it has one (for tests of batches).
@@ -250,11 +255,7 @@ impl SledStore {
         results
             .into_iter()
             .map(|result| {
-                let receipt = result.unwrap_or_else(|| {
-                    Err(StoreError::Sled(sled::Error::ReportableBug(
-                        "a commit was given no result".to_owned(),
-                    )))
-                })?;
+                let receipt = result?;
                 match &durable {
                     Ok(()) => Ok(receipt),
                     Err(e) => Err(same_failure(e)),
