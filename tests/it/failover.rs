@@ -8,7 +8,8 @@
 //! the audit chain intact; and after each kill another replica led within 10 s.
 //! `FAILOVER_SEED` replays a run; `FAILOVER_KILLS` changes how many leaders are killed.
 //! Then a partition: the leader's path to the database cut (held silent, as a partition
-//! does), it stands down on its own clock before another replica leads.
+//! does), it stands down on its own clock before another replica leads — even when the cut
+//! falls inside one of its transactions, whose locks the server must then let go of.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -223,6 +224,32 @@ fn said_at(path: &std::path::Path, what: &str) -> chrono::DateTime<chrono::Utc> 
         .unwrap_or_else(|| panic!("no time at the start of {line:?}"))
 }
 
+/// What each of the database's client sessions is doing, and for how long its transaction
+/// has been open: where a takeover that does not come is stuck.
+async fn sessions(database: &Postgres) -> String {
+    let rows = database
+        .admin()
+        .await
+        .simple_query(
+            "SELECT state, wait_event, now() - xact_start, query FROM pg_stat_activity \
+             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .filter_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("-"))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            ),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// gatehouse.toml of the example files on the PostgreSQL database at `port`.
 fn on_database(files: &Files, port: u16) {
     files.edit("gatehouse.toml", |text| {
@@ -253,7 +280,8 @@ async fn a_leader_cut_off_from_the_database_stands_down_and_another_leads() {
     while role(&second).await.as_deref() != Some("leader") {
         assert!(
             Instant::now() < deadline,
-            "nobody led within {TAKEOVER:?} of the cut"
+            "nobody led within {TAKEOVER:?} of the cut; the database's sessions:\n{}",
+            sessions(&database).await
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

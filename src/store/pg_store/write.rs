@@ -17,6 +17,13 @@
 //! batch. Work only the leader may do (the outbox's completions and retries, the
 //! scheduler's commits) also checks the lease's fencing token in the same transaction,
 //! holding the `leader` row against a takeover until it commits.
+//!
+//! Those two locks are why a batch's transaction may not stand idle for long: a replica cut
+//! off from the database in the middle of one (a partition holds its connection open and
+//! silent, so the server never hears it go) would otherwise hold every replica's writes and
+//! the lease for as long as the server keeps the dead connection. The server ends such a
+//! transaction once it has waited three seconds for its client ([`BEGIN_BATCH`]), well before the lease
+//! of a cut-off leader could expire and another replica take over.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -360,6 +367,13 @@ const READ_CARDS: &str = "SELECT key, cards FROM cards WHERE key = ANY($1)";
 /// Planned for its keys each time (`Conn::query_planned`), not prepared.
 const READ_SEEN: &str = "SELECT key FROM seen WHERE key = ANY($1)";
 const READ_TALLY: &str = "SELECT value FROM meta WHERE key = 'grant_tally'";
+/// How every batch starts: the transaction, how long the server waits on its client
+/// between statements before ending it (under half the lease: see the module
+/// documentation; a batch waits on nothing but its own computing, milliseconds), and the
+/// lock on the chain's head.
+const BEGIN_BATCH: &str = "BEGIN; SET LOCAL idle_in_transaction_session_timeout = '3s'; \
+     SELECT seq, hash, last_outbox_seq FROM audit_head WHERE id = 1 FOR UPDATE";
+
 const READ_TOKEN: &str = "SELECT token FROM leader WHERE id = 1 FOR SHARE";
 
 /// Applies the jobs in one transaction and commits it: each job's result. Three round
@@ -468,9 +482,7 @@ async fn read(conn: &mut Conn, batch: &[Arc<Job>]) -> Result<State, StoreError> 
     let reads = prepared.chain(seen);
     // The transaction and the lock every batch takes first, then the reads behind it.
     let (locked, answers) = futures_util::future::join(
-        conn.simple_rows(
-            "BEGIN; SELECT seq, hash, last_outbox_seq FROM audit_head WHERE id = 1 FOR UPDATE",
-        ),
+        conn.simple_rows(BEGIN_BATCH),
         futures_util::future::join_all(reads),
     )
     .await;
