@@ -224,6 +224,7 @@ impl SledStore {
         };
         store.check_schema(path)?;
         store.replay_journal()?;
+        store.prune_outbox_keys()?;
         // Everything opened is on disk already.
         store
             .durable_outbox
@@ -384,6 +385,34 @@ impl SledStore {
             self.write_op(op.tree, &op.key, op.value)?;
         }
         self.db.flush()?;
+        Ok(())
+    }
+
+    /// Removes the `outbox_keys` entries of effects that do not happen once per key, and
+    /// any whose entry is gone. Builds before c7a2019 indexed every effect's key; a
+    /// completion now removes only the keys of effects that happen once per key (the others'
+    /// keys embed their seq and are never looked up), so an entry queued by such a build and
+    /// completed by this one would otherwise leave its key behind. The tree holds only the
+    /// keys of queued once-per-key effects, so this reads little.
+    fn prune_outbox_keys(&self) -> Result<(), StoreError> {
+        let mut pruned = 0usize;
+        for item in self.trees.outbox_keys.iter() {
+            let (key, seq) = item?;
+            let keep = match self.trees.outbox.get(&seq)? {
+                Some(bytes) => decode::<OutboxEntry>(OUTBOX, &seq, &bytes)?
+                    .effect
+                    .once_per_key(),
+                None => false,
+            };
+            if !keep {
+                self.trees.outbox_keys.remove(&key)?;
+                pruned += 1;
+            }
+        }
+        if pruned > 0 {
+            tracing::info!(pruned, "removed outbox keys that nothing looks up");
+            self.db.flush()?;
+        }
         Ok(())
     }
 

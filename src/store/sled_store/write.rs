@@ -728,10 +728,12 @@ impl Tx<'_> {
         let Some(entry) = self.get_decoded::<OutboxEntry>(OUTBOX, &key)? else {
             return Err(StoreError::Conflict);
         };
-        // Removed whatever the effect: entries queued by older builds indexed every key and
-        // every due time (removing a key that is not there costs sled a lookup, no write).
-        self.remove(OUTBOX_BY_DUE, &time_key(millis(entry.next_attempt_at), seq));
-        self.remove(OUTBOX_KEYS, entry.key.as_bytes());
+        // Only keys that deduplicate are indexed (the store prunes older builds' others as
+        // it opens), and `outbox_by_due` is empty since schema 7: a removal of a key that is
+        // not there would still cost the batch a journaled write and sled a lookup.
+        if entry.effect.once_per_key() {
+            self.remove(OUTBOX_KEYS, entry.key.as_bytes());
+        }
         self.remove(OUTBOX, &key);
         Ok(())
     }
@@ -748,8 +750,6 @@ impl Tx<'_> {
         let Some(mut entry) = self.get_decoded::<OutboxEntry>(OUTBOX, &key)? else {
             return Ok(());
         };
-        // An older build's index entry, if any (see `remove_effect`).
-        self.remove(OUTBOX_BY_DUE, &time_key(millis(entry.next_attempt_at), seq));
         entry.attempts = entry.attempts.saturating_add(1);
         entry.next_attempt_at = next_attempt_at;
         entry.last_error = Some(error.to_owned());

@@ -4,7 +4,7 @@
 use super::*;
 use crate::domain::effect::Effect;
 use crate::store::OutboxEntry;
-use crate::store::sled_store::keys::{EMPTY, millis, time_key};
+use crate::store::sled_store::keys::{EMPTY, id_key, millis, time_key};
 
 fn card(request: u64) -> Effect {
     Effect::ApprovalCard {
@@ -49,6 +49,45 @@ fn effects_without_a_natural_key_are_all_queued() {
         1,
         "a card is indexed by its key"
     );
+}
+
+#[test]
+fn keys_an_older_build_indexed_for_every_effect_are_pruned_as_the_store_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let refresh = Effect::RefreshCards {
+        request: RequestId(1),
+    };
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .commit(effects(vec![refresh.clone(), card(1), refresh]))
+            .unwrap();
+        // What a build before c7a2019 left: every queued effect's key indexed, and the key
+        // of an effect it completed meanwhile (seq 9, gone from the outbox) left behind.
+        let keys = store.tree("outbox_keys");
+        keys.insert("effect:1", &id_key(1)[..]).unwrap();
+        keys.insert("effect:3", &id_key(3)[..]).unwrap();
+        keys.insert("effect:9", &id_key(9)[..]).unwrap();
+        keys.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let indexed = |store: &SledStore| -> Vec<String> {
+        let keys = store.tree("outbox_keys");
+        keys.iter()
+            .map(|kv| String::from_utf8(kv.unwrap().0.to_vec()).unwrap())
+            .collect()
+    };
+    assert_eq!(
+        indexed(&store),
+        vec![card(1).idempotency_key(2)],
+        "only the card deduplicates"
+    );
+    assert_eq!(store.outbox(10).unwrap().len(), 3, "no effect is lost");
+    for seq in 1..=3 {
+        store.complete_effect(seq, Commit::default()).unwrap();
+    }
+    assert!(indexed(&store).is_empty(), "the card's key goes with it");
+    assert!(store.outbox(10).unwrap().is_empty());
 }
 
 #[test]
