@@ -153,6 +153,17 @@ impl Engine {
             *recorded = attempts;
         }
         let now = self.now();
+        let mut effects = vec![Effect::Alert {
+            alert: Alert::RevocationFailed {
+                grant: id,
+                error: error.to_owned(),
+            },
+        }];
+        // A grant that ran out still shows its expiry warning's Extend (see
+        // `queue_revocation`): the holder sees that it is being taken back.
+        if self.may_have_cards(&grant)? {
+            effects.push(Effect::RefreshGrantCards { grant: id });
+        }
         let commit = Commit {
             events: vec![
                 AuditEvent::new(
@@ -166,12 +177,7 @@ impl Engine {
                 .grant(id)
                 .request(grant.request),
             ],
-            effects: vec![Effect::Alert {
-                alert: Alert::RevocationFailed {
-                    grant: id,
-                    error: error.to_owned(),
-                },
-            }],
+            effects,
             grants: vec![(grant, Expect::Version(stored.version))],
             ..Commit::default()
         };

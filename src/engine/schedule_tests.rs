@@ -247,12 +247,38 @@ fn overdue_grants_are_revoked_many_to_a_commit_each_with_its_own_audit_and_effec
         ));
         let queued = |effect: Effect| outbox.iter().filter(|e| e.effect == effect).count();
         assert_eq!(queued(Effect::Deprovision { grant }), 1);
-        let has_cards = id % 2 == 0 || id == 1;
         assert_eq!(
             queued(Effect::RefreshGrantCards { grant }),
-            usize::from(has_cards),
-            "a grant with an expiry warning has buttons to end; one never warned has none"
+            0,
+            "a grant that ran out keeps its warning until the connector confirms"
         );
+    }
+    // Once the connector confirms, a grant with an expiry warning has its buttons ended;
+    // one never warned has none.
+    let has_cards = |id: u64| id.is_multiple_of(2) || id == 1;
+    for id in 1..=3 {
+        let grant = GrantId(id);
+        let mut then = Commit::default();
+        engine.deprovisioned(grant, "removed", &mut then).unwrap();
+        assert_eq!(
+            then.effects.contains(&Effect::RefreshGrantCards { grant }),
+            has_cards(id),
+            "grant {id}"
+        );
+    }
+    // A revocation that keeps failing ends them without waiting for the connector.
+    for id in [4, 5] {
+        let grant = GrantId(id);
+        engine
+            .revocation_failing(grant, "connection refused", 10)
+            .unwrap();
+        let queued = engine
+            .store()
+            .outbox(1000)
+            .unwrap()
+            .iter()
+            .any(|e| e.effect == Effect::RefreshGrantCards { grant });
+        assert_eq!(queued, has_cards(id), "grant {id}");
     }
 }
 
