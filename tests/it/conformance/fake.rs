@@ -66,7 +66,22 @@ pub struct OfficialFake {
 }
 
 impl OfficialFake {
+    /// Starts the fake on two free ports. A port is free when asked for and taken by the
+    /// fake a moment later, so another test may take it in between: the fake then exits
+    /// with `Address already in use`, and is started again on two other ports.
     pub async fn start() -> OfficialFake {
+        for _ in 0..4 {
+            match Self::start_once().await {
+                Ok(fake) => return fake,
+                Err(stderr) if stderr.contains("Address already in use") => continue,
+                Err(stderr) => panic!("the conformance fake exited before answering:\n{stderr}"),
+            }
+        }
+        panic!("the conformance fake found its ports taken four times in a row");
+    }
+
+    /// The fake started once, or what it said on its standard error when it exited first.
+    async fn start_once() -> Result<OfficialFake, String> {
         gatehouse::app::install_tls_provider();
         let (python, kit) = (python(), kit());
         let dir = tempfile::tempdir().unwrap();
@@ -96,14 +111,11 @@ impl OfficialFake {
         };
         for _ in 0..300 {
             if let Some(status) = fake.child.try_wait().unwrap() {
-                panic!(
-                    "the conformance fake exited ({status}) before answering:\n{}",
-                    fake.stderr()
-                );
+                return Err(format!("({status}) {}", fake.stderr()));
             }
             let answer = fake.http.get(fake.url("/__calls")).send().await;
             if answer.is_ok_and(|a| a.status().is_success()) {
-                return fake;
+                return Ok(fake);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
