@@ -5,6 +5,7 @@
 //! everything that came due while Gatehouse was down.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
 use chrono::TimeDelta;
@@ -25,7 +26,15 @@ pub struct Scheduler {
     digest: Option<cron::Schedule>,
     /// When remembered platform deliveries were last forgotten.
     last_forget: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// See [`Scheduler::plans`].
+    plans: Arc<AtomicU64>,
 }
+
+/// How soon after planning the scheduler plans again when commits keep coming: a commit
+/// seen sooner waits for it. Planning reads an index per kind of due moment (a round trip
+/// each on PostgreSQL), and a stream of submissions would otherwise pay them for every
+/// commit; a due moment a commit brings this close is late by at most this much.
+pub const REPLAN_EVERY: StdDuration = StdDuration::from_millis(100);
 
 /// How often remembered platform deliveries (retry dedup) are swept.
 const FORGET_EVERY: TimeDelta = TimeDelta::minutes(10);
@@ -37,7 +46,13 @@ impl Scheduler {
             warning,
             digest: None,
             last_forget: std::sync::Mutex::new(None),
+            plans: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// How many times [`Scheduler::run`] has planned its next wake, counted as it goes.
+    pub fn plans(&self) -> Arc<AtomicU64> {
+        self.plans.clone()
     }
 
     /// Also sends the security digest on `schedule`.
@@ -97,8 +112,9 @@ impl Scheduler {
 
     /// Runs until `shutdown` turns true. A commit does not start a pass: it may only have
     /// brought the next due moment closer, so the scheduler recomputes that moment and goes
-    /// back to sleep until then (at once when it has come). Under a stream of commits this
-    /// costs a few index reads each, not a pass.
+    /// back to sleep until then (at once when it has come). Under a stream of commits it
+    /// recomputes at most every [`REPLAN_EVERY`], for all the commits seen by then, rather
+    /// than a few index reads for each commit.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
         let mut changes = this.engine.subscribe();
@@ -119,6 +135,8 @@ impl Scheduler {
                 })
             })
             .await;
+            let planned_at = tokio::time::Instant::now();
+            this.plans.fetch_add(1, Ordering::Relaxed);
             let sleep = match planned {
                 Ok(sleep) => sleep,
                 Err(e) => {
@@ -126,13 +144,22 @@ impl Scheduler {
                     AFTER_FAILURE
                 }
             };
+            let wake_at = planned_at + sleep;
             tokio::select! {
-                _ = tokio::time::sleep(sleep) => due = true,
+                () = tokio::time::sleep_until(wake_at) => due = true,
                 changed = changes.changed() => {
                     if changed.is_err() {
                         break;
                     }
-                    due = false;
+                    // Not sooner than REPLAN_EVERY after the last plan, unless the wake
+                    // planned then comes first; the plan then covers every commit seen.
+                    let replan_at = planned_at + REPLAN_EVERY;
+                    tokio::select! {
+                        () = tokio::time::sleep_until(replan_at.min(wake_at)) => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    changes.borrow_and_update();
+                    due = tokio::time::Instant::now() >= wake_at;
                 }
                 _ = shutdown.changed() => break,
             }

@@ -385,6 +385,61 @@ async fn the_scheduler_task_sleeps_until_the_next_due_moment_and_wakes_for_new_w
     task.await.unwrap();
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_stream_of_commits_is_planned_for_together_and_nothing_due_is_missed() {
+    use std::sync::atomic::Ordering;
+    let clock = Arc::new(TokioClock::new(start()));
+    let engine = Arc::new(Engine::new(
+        Arc::new(SledStore::temporary().unwrap()),
+        example_policy(),
+        example_directory(),
+        clock.clone(),
+    ));
+    let scheduler = Scheduler::new(engine.clone(), WARNING);
+    let plans = scheduler.plans();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(scheduler.run(shutdown));
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let before = plans.load(Ordering::Relaxed);
+    assert!(before >= 1, "the scheduler planned its first wake");
+
+    // 60 commits a millisecond apart; one of them a grant ending 40 ms after it.
+    let ending = GrantId(1_000);
+    for id in 1..=60u64 {
+        let grant = if id == 30 {
+            Grant {
+                id: ending,
+                expires_at: Some(clock.now() + TimeDelta::milliseconds(40)),
+                ..standing_grant(1_000, "dan", "grafana", "editor")
+            }
+        } else {
+            standing_grant(id, "erin", "grafana", "viewer")
+        };
+        engine
+            .commit(Commit {
+                grants: vec![(grant, Expect::New)],
+                ..Commit::default()
+            })
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let planned = plans.load(Ordering::Relaxed) - before;
+    assert!(
+        (1..=6).contains(&planned),
+        "60 commits over ~60 ms planned for {planned} times, at most once per {:?} and once per wake",
+        crate::scheduler::REPLAN_EVERY
+    );
+    let grant = engine.store().grant(ending).unwrap().unwrap().value;
+    assert!(
+        matches!(grant.state, GrantState::Revoking { .. }),
+        "the grant that ended during the stream is being revoked: {:?}",
+        grant.state
+    );
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
 /// A clock that follows tokio's (pausable) time, so the real scheduler loop runs in a test.
 struct TokioClock {
     base: chrono::DateTime<Utc>,
