@@ -21,29 +21,41 @@ pub struct Life {
 pub type Answer = Option<(StatusCode, Value)>;
 
 impl Life {
-    /// Spawns the binary and waits until it answers `/healthz`.
-    pub async fn start(files: &Files, log: &Path) -> Life {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+    /// Spawns the binary on a port of its own choosing (port 0: a port found free here
+    /// could be taken by a parallel test before the binary binds it) and waits until it
+    /// answers `/healthz` at the address its log says it serves on.
+    pub async fn start(files: &Files, log_path: &Path) -> Life {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(log)
+            .open(log_path)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        // This life's lines are those after what earlier lives appended.
+        let from = log.metadata().unwrap().len() as usize;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .args(["--config", files.config().to_str().unwrap(), "serve"])
-            .env("GATEHOUSE_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("GATEHOUSE_SERVER__LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "info,gatehouse=debug")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap();
+        let address = eventually("gatehouse serve to say where it serves", || {
+            let exited = child.try_wait().unwrap();
+            let text = std::fs::read(log_path).unwrap_or_default();
+            let text = String::from_utf8_lossy(&text[from.min(text.len())..]).into_owned();
+            std::future::ready(match serving_address(&text) {
+                Some(address) => Ok(address),
+                None if exited.is_some() => {
+                    panic!("gatehouse serve exited ({exited:?}) before serving:\n{text}")
+                }
+                None => Err("not yet"),
+            })
+        })
+        .await;
         let life = Life {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://{address}"),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -135,4 +147,15 @@ impl Drop for Life {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address in the log's `gatehouse is serving address=…` line, if it has one.
+fn serving_address(log: &str) -> Option<String> {
+    let line = log.lines().find(|l| l.contains("gatehouse is serving"))?;
+    let at = line.find("address=")? + "address=".len();
+    let address: String = line[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+        .collect();
+    (!address.is_empty()).then_some(address)
 }
