@@ -364,18 +364,6 @@ pub trait Store: Send + Sync + 'static {
     /// Every session with its key: as many as people signed in.
     fn sessions(&self) -> Result<Vec<(String, Session)>, StoreError>;
 
-    /// Grants newest first with ids below `before` (from the newest when `None`), at most
-    /// `limit`; only live ones when `live_only`: the page after one that ended at `before`.
-    fn grants_before(
-        &self,
-        before: Option<GrantId>,
-        live_only: bool,
-        limit: usize,
-    ) -> Result<Vec<Grant>, StoreError> {
-        let below = |g: &Grant| before.is_none_or(|b| g.id < b) && (!live_only || g.is_live());
-        self.grants_where(&below, limit)
-    }
-
     /// One page of a list of requests, read from its index ([`Window`]).
     fn requests_window(
         &self,

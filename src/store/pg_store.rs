@@ -167,21 +167,6 @@ impl Store for PgStore {
             .collect()
     }
 
-    fn grants_before(
-        &self,
-        before: Option<GrantId>,
-        live_only: bool,
-        limit: usize,
-    ) -> Result<Vec<Grant>, StoreError> {
-        let (before, limit) = (before.map(|id| id.0 as i64), self::limit(limit));
-        self.bodies(
-            "SELECT id, body FROM grants WHERE ($1::bigint IS NULL OR id < $1) \
-             AND (live OR NOT $2) ORDER BY id DESC LIMIT $3",
-            "grants key",
-            &[&before, &live_only, &limit],
-        )
-    }
-
     fn requests_window(
         &self,
         list: &RequestList,

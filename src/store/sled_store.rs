@@ -480,15 +480,6 @@ impl Store for SledStore {
         self.web_sessions()
     }
 
-    fn grants_before(
-        &self,
-        before: Option<GrantId>,
-        live_only: bool,
-        limit: usize,
-    ) -> Result<Vec<Grant>, StoreError> {
-        self.grants_page(before, live_only, limit)
-    }
-
     fn requests_window(
         &self,
         list: &RequestList,

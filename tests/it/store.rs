@@ -74,7 +74,6 @@ on_every_backend!(
     backup::a_backup_restores_into_either_backend_and_holds_everything,
     portal::a_session_is_kept_until_ended_and_is_not_part_of_a_backup,
     portal::sessions_outlive_a_reopen,
-    portal::a_page_of_grants_goes_on_below_the_last_one_shown,
     portal::a_persons_requests_and_grants_are_read_a_window_at_a_time_either_way,
     portal::the_requests_waiting_for_an_approver_are_read_a_window_at_a_time,
     portal::live_grants_are_read_a_window_at_a_time_by_id_or_by_their_end,

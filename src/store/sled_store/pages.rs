@@ -6,40 +6,14 @@ use std::ops::Bound;
 use super::SledStore;
 use super::keys::{
     GRANTS, GRANTS_BY_EXPIRY, GRANTS_BY_PERSON, GRANTS_LIVE, PENDING_BY_APPROVER, REQUESTS,
-    REQUESTS_BY_PERSON, Stored, decode, id_key, person_key, person_key_id, person_prefix, seq_of,
-    split_time_key, time_key,
+    REQUESTS_BY_PERSON, id_key, person_key, person_key_id, person_prefix, seq_of, split_time_key,
+    time_key,
 };
 use crate::domain::grant::Grant;
-use crate::domain::ids::GrantId;
 use crate::domain::request::AccessRequest;
 use crate::store::{GrantList, RequestList, StoreError, Window};
 
 impl SledStore {
-    pub(super) fn grants_page(
-        &self,
-        before: Option<GrantId>,
-        live_only: bool,
-        limit: usize,
-    ) -> Result<Vec<Grant>, StoreError> {
-        let tree = &self.trees.grants;
-        let items = match before {
-            Some(GrantId(id)) => tree.range(..id_key(id)),
-            None => tree.range::<&[u8], _>(..),
-        };
-        let mut found = Vec::new();
-        for item in items.rev() {
-            if found.len() >= limit {
-                break;
-            }
-            let (key, bytes) = item?;
-            let stored: Stored<Grant> = decode(GRANTS, &key, &bytes)?;
-            if !live_only || stored.r.is_live() {
-                found.push(stored.r);
-            }
-        }
-        Ok(found)
-    }
-
     pub(super) fn requests_in_window(
         &self,
         list: &RequestList,

@@ -2,7 +2,7 @@
 //! and grants a page at a time, each page going on below the last one shown.
 
 use gatehouse::domain::grant::{Grant, GrantState, RevokeReason};
-use gatehouse::domain::ids::{GrantId, PersonId};
+use gatehouse::domain::ids::PersonId;
 use gatehouse::domain::session::Session;
 use gatehouse::store::{GrantList, Mark, RequestList, Window, end_mark};
 
@@ -45,44 +45,6 @@ pub fn sessions_outlive_a_reopen(backend: &impl Backend) {
     let session = Session::new("alice".into(), "csrf".into(), at(0));
     backend.open().put_session("k1", &session, true).unwrap();
     assert_eq!(backend.open().session("k1").unwrap(), Some(session));
-}
-
-pub fn a_page_of_grants_goes_on_below_the_last_one_shown(backend: &impl Backend) {
-    let store = backend.open();
-    let mut grants: Vec<(Grant, Expect)> = (1..=7)
-        .map(|id| (grant(id, "alice", Some(3600)), Expect::New))
-        .collect();
-    grants[3].0.state = GrantState::Revoked {
-        reason: RevokeReason::EndedEarly,
-        at: at(10),
-    };
-    store
-        .commit(Commit {
-            grants,
-            ..Commit::default()
-        })
-        .unwrap();
-    let ids = |found: Vec<Grant>| found.iter().map(|g| g.id.0).collect::<Vec<_>>();
-    assert_eq!(ids(store.grants_before(None, true, 3).unwrap()), [7, 6, 5]);
-    assert_eq!(
-        ids(store.grants_before(Some(GrantId(5)), true, 3).unwrap()),
-        [3, 2, 1],
-        "G-4 is not live"
-    );
-    assert_eq!(
-        ids(store.grants_before(Some(GrantId(5)), false, 3).unwrap()),
-        [4, 3, 2]
-    );
-    assert_eq!(
-        ids(store.grants_before(None, false, 100).unwrap()),
-        [7, 6, 5, 4, 3, 2, 1]
-    );
-    assert!(
-        store
-            .grants_before(Some(GrantId(1)), true, 3)
-            .unwrap()
-            .is_empty()
-    );
 }
 
 /// Reads a whole list a window at a time, `limit` rows each, going on from the last row
