@@ -120,6 +120,16 @@ impl RevokeReason {
                 | RevokeReason::BundleNoLongerMatches { .. }
         )
     }
+
+    /// Whether the holder's messages with buttons about the grant (Extend, End now) are
+    /// refreshed as soon as its revocation starts, or only once the access is gone (or
+    /// taking it back keeps failing). A grant that ran out waits: nobody pressed anything,
+    /// a refresh now would be followed by the other within the connector's answer, and an
+    /// Extend pressed meanwhile answers that the grant has ended. Whoever asked for any
+    /// other revocation sees its buttons taken at once.
+    pub fn refreshes_cards_at_once(&self) -> bool {
+        !matches!(self, RevokeReason::Expired)
+    }
 }
 
 impl std::fmt::Display for RevokeReason {

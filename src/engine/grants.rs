@@ -66,14 +66,10 @@ impl Engine {
                 .reason(reason.to_string()),
         );
         commit.effects.push(Effect::Deprovision { grant: grant.id });
-        // The holder's Extend / End now buttons no longer apply, and whoever pressed a button
-        // to get here sees it taken at once. A grant that ran out is refreshed only once the
-        // connector confirms ([`Engine::deprovisioned`]), or if taking it back keeps failing
-        // ([`Engine::revocation_failing`]): nobody pressed anything, a refresh now would be
-        // followed by that one within the connector's answer (a queuing, a delivery and a
-        // completion for nothing, and most of a mass expiry's writes), and an Extend pressed
-        // meanwhile answers that the grant has ended.
-        if !matches!(reason, RevokeReason::Expired) && self.may_have_cards(&grant)? {
+        // The holder's Extend / End now buttons no longer apply: now, or once the connector
+        // confirms ([`Engine::deprovisioned`]) or keeps failing
+        // ([`Engine::revocation_failing`]); see `RevokeReason::refreshes_cards_at_once`.
+        if reason.refreshes_cards_at_once() && self.may_have_cards(&grant)? {
             commit
                 .effects
                 .push(Effect::RefreshGrantCards { grant: grant.id });

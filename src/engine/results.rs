@@ -159,8 +159,8 @@ impl Engine {
                 error: error.to_owned(),
             },
         }];
-        // A grant that ran out still shows its expiry warning's Extend (see
-        // `queue_revocation`): the holder sees that it is being taken back.
+        // A grant that ran out still offers Extend (`RevokeReason::refreshes_cards_at_once`):
+        // the holder sees that it is being taken back.
         if self.may_have_cards(&grant)? {
             effects.push(Effect::RefreshGrantCards { grant: id });
         }

@@ -343,13 +343,7 @@ fn every_grant_ending_soon_is_warned_even_more_than_a_pass_takes() {
 
 #[tokio::test(start_paused = true)]
 async fn the_scheduler_task_sleeps_until_the_next_due_moment_and_wakes_for_new_work() {
-    let clock = Arc::new(TokioClock::new(start()));
-    let engine = Arc::new(Engine::new(
-        Arc::new(SledStore::temporary().unwrap()),
-        example_policy(),
-        example_directory(),
-        clock,
-    ));
+    let (engine, _clock) = engine_on_tokio_time();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(Scheduler::new(engine.clone(), WARNING).run(shutdown));
     tokio::task::yield_now().await;
@@ -388,13 +382,7 @@ async fn the_scheduler_task_sleeps_until_the_next_due_moment_and_wakes_for_new_w
 #[tokio::test(start_paused = true)]
 async fn a_stream_of_commits_is_planned_for_together_and_nothing_due_is_missed() {
     use std::sync::atomic::Ordering;
-    let clock = Arc::new(TokioClock::new(start()));
-    let engine = Arc::new(Engine::new(
-        Arc::new(SledStore::temporary().unwrap()),
-        example_policy(),
-        example_directory(),
-        clock.clone(),
-    ));
+    let (engine, clock) = engine_on_tokio_time();
     let scheduler = Scheduler::new(engine.clone(), WARNING);
     let plans = scheduler.plans();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
@@ -438,6 +426,18 @@ async fn a_stream_of_commits_is_planned_for_together_and_nothing_due_is_missed()
     );
     stop.send(true).unwrap();
     task.await.unwrap();
+}
+
+/// An engine on a temporary store and the example files, its clock on tokio's time.
+fn engine_on_tokio_time() -> (Arc<Engine>, Arc<TokioClock>) {
+    let clock = Arc::new(TokioClock::new(start()));
+    let engine = Arc::new(Engine::new(
+        Arc::new(SledStore::temporary().unwrap()),
+        example_policy(),
+        example_directory(),
+        clock.clone(),
+    ));
+    (engine, clock)
 }
 
 /// A clock that follows tokio's (pausable) time, so the real scheduler loop runs in a test.
